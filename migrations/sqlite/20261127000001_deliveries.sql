@@ -1,0 +1,14 @@
+-- Every webhook delivery GitHub sent, kept whatever became of it.
+CREATE TABLE deliveries (
+    id              TEXT PRIMARY KEY NOT NULL,  -- X-GitHub-Delivery
+    event           TEXT NOT NULL,              -- X-GitHub-Event
+    action          TEXT,
+    installation_id INTEGER,
+    repository      TEXT,
+    body            BLOB NOT NULL,
+    received_at     INTEGER NOT NULL,           -- Unix milliseconds
+    outcome         TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (outcome IN ('pending', 'processed', 'ignored', 'failed')),
+    outcome_detail  TEXT,
+    processed_at    INTEGER
+);

@@ -1,0 +1,83 @@
+//! The command line: every setting is a flag with an environment variable.
+//!
+//! Parsing only; what each command does lives in `main.rs` and the modules it calls.
+//! Values that are secret are never echoed by `--help` (`hide_env_values`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Flotilla: a GitHub App that runs a fleet of coding agents on labelled issues.
+#[derive(Debug, Parser)]
+#[command(name = "flotilla", version, about)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `flotilla=debug`.
+    #[arg(long, env = "FLOTILLA_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flotilla's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the App: webhook intake, job workers and health check.
+    Serve(ServeArgs),
+    /// Print the GitHub App manifest as the JSON GitHub's manifest flow expects.
+    Manifest(ManifestArgs),
+}
+
+/// Settings of `flotilla serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on for webhooks and `/healthz`.
+    #[arg(long, env = "FLOTILLA_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// The GitHub App's numeric id (required).
+    #[arg(long, env = "FLOTILLA_APP_ID")]
+    pub app_id: Option<u64>,
+
+    /// Path to the GitHub App's private key, PEM (required).
+    #[arg(long, env = "FLOTILLA_PRIVATE_KEY")]
+    pub private_key: Option<PathBuf>,
+
+    /// Webhook secret; a comma-separated list is accepted while rotating (required).
+    #[arg(long, env = "FLOTILLA_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Database URL: `sqlite://…` or `postgres://…` [default: SQLite file in the data dir].
+    #[arg(long, env = "FLOTILLA_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for the SQLite database and (later) repository mirrors and worktrees.
+    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "./flotilla-data")]
+    pub data_dir: PathBuf,
+
+    /// GitHub's REST API root (a GitHub Enterprise Server or the simulator elsewhere).
+    #[arg(
+        long,
+        env = "FLOTILLA_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+
+    /// The App's slug, used to ignore the App's own events [default: asked from `GET /app`].
+    #[arg(long, env = "FLOTILLA_APP_SLUG")]
+    pub app_slug: Option<String>,
+
+    /// Jobs this process runs at the same time.
+    #[arg(long, env = "FLOTILLA_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+}
+
+/// Settings of `flotilla manifest`.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Public base URL of this Flotilla; sets the webhook and redirect URLs.
+    #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}

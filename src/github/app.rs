@@ -1,0 +1,299 @@
+//! Authentication as the GitHub App and the per-installation clients.
+//!
+//! Owns the App's private key, the App JWT, the octocrab client authenticated as the
+//! App and the cache of one client per installation (each caching its installation
+//! token, which octocrab renews when fewer than 30 s remain). Tokens never leave this
+//! module except as a `SecretString`, and are never logged.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use octocrab::Octocrab;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::error::GithubError;
+use super::request::{self, ApiRequest, ApiResponse, RetryPolicy};
+use super::routes::Route;
+use crate::types::{AppId, InstallationId};
+
+/// How far back the JWT's `iat` is set, for clock drift between us and GitHub.
+const JWT_BACKDATE: Duration = Duration::from_secs(60);
+/// JWT lifetime from now; GitHub refuses more than 10 minutes.
+const JWT_LIFETIME: Duration = Duration::from_secs(9 * 60);
+
+/// Why the App's key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The PEM file could not be read.
+    #[error("cannot read the GitHub App private key {}: {source}", path.display())]
+    Read {
+        /// The file named in configuration.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not an RSA private key in PEM form.
+    #[error("{} is not an RSA private key in PEM form: {source}", path.display())]
+    Parse {
+        /// The file named in configuration.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+}
+
+/// The App's identity: its id and private key. Needed to sign every App JWT.
+#[derive(Clone)]
+pub struct AppCredentials {
+    /// The App id, the JWT's `iss`.
+    pub app_id: AppId,
+    /// The App's RSA private key.
+    pub key: EncodingKey,
+}
+
+impl fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims GitHub reads from an App JWT.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AppJwtClaims {
+    /// Issued at, seconds since the epoch, backdated 60 s.
+    pub iat: u64,
+    /// Expiry, seconds since the epoch, at most 10 minutes ahead.
+    pub exp: u64,
+    /// The App id.
+    pub iss: u64,
+}
+
+impl AppCredentials {
+    /// Loads the key GitHub issued for the App (`.pem`), naming the file on failure.
+    pub fn from_pem_file(app_id: AppId, path: &Path) -> Result<Self, KeyError> {
+        let pem = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let parse_error = |source| KeyError::Parse {
+            path: path.to_owned(),
+            source,
+        };
+        let key = EncodingKey::from_rsa_pem(&pem).map_err(parse_error)?;
+        let credentials = Self { app_id, key };
+        // The parser accepts a public key too; signing once proves it is a private one.
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &credentials.jwt_claims(SystemTime::now()),
+            &credentials.key,
+        )
+        .map_err(parse_error)?;
+        Ok(credentials)
+    }
+
+    /// The claims of a JWT issued at `now`: backdated 60 s, valid 9 minutes.
+    pub fn jwt_claims(&self, now: SystemTime) -> AppJwtClaims {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        AppJwtClaims {
+            iat: now.saturating_sub(JWT_BACKDATE.as_secs()),
+            exp: now + JWT_LIFETIME.as_secs(),
+            iss: self.app_id.0,
+        }
+    }
+
+    /// An RS256 App JWT issued at `now` (the clock is injected so tests can check the
+    /// claims). octocrab signs the same claims for the requests it authenticates.
+    pub fn app_jwt(&self, now: SystemTime) -> Result<String, GithubError> {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &self.jwt_claims(now),
+            &self.key,
+        )
+        .map_err(|e| GithubError::InvalidInput {
+            message: format!("cannot sign the App JWT: {e}"),
+        })
+    }
+}
+
+/// Where GitHub is and how patiently to talk to it. Tests point `base_url` at a fake.
+#[derive(Clone, Debug)]
+pub struct GithubSettings {
+    /// The REST root, `https://api.github.com` for github.com.
+    pub base_url: String,
+    /// The one retry policy.
+    pub retry: RetryPolicy,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed between bytes of an answer.
+    pub read_timeout: Duration,
+}
+
+impl Default for GithubSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.github.com".to_owned(),
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What `GET /app` tells us about ourselves; the slug identifies our own bot's events.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct AppInfo {
+    /// The App id.
+    pub id: AppId,
+    /// The URL name; our bot's login is `<slug>[bot]`.
+    pub slug: String,
+    /// The display name.
+    pub name: String,
+}
+
+/// The entry point to GitHub: authenticates as the App and hands out one client per
+/// installation. Cheap to clone; clones share the installation cache.
+#[derive(Clone)]
+pub struct GithubApp {
+    app: Arc<Octocrab>,
+    policy: Arc<RetryPolicy>,
+    installations: Arc<Mutex<HashMap<InstallationId, InstallationClient>>>,
+}
+
+impl fmt::Debug for GithubApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GithubApp").finish_non_exhaustive()
+    }
+}
+
+impl GithubApp {
+    /// Builds the App client. octocrab's own retry layer is absent (its `retry` feature
+    /// is not enabled), so the only retries are `request.rs`'s. Must run inside a tokio
+    /// runtime (octocrab spawns its request buffer).
+    pub fn new(credentials: AppCredentials, settings: GithubSettings) -> Result<Self, GithubError> {
+        let app = Octocrab::builder()
+            .base_uri(settings.base_url.as_str())
+            .map_err(|e| GithubError::InvalidInput {
+                message: format!("invalid GitHub base URL {}: {e}", settings.base_url),
+            })?
+            .app(
+                octocrab::models::AppId(credentials.app_id.0),
+                credentials.key,
+            )
+            .set_connect_timeout(Some(settings.connect_timeout))
+            .set_read_timeout(Some(settings.read_timeout))
+            .build()
+            .map_err(GithubError::from_octocrab)?;
+        Ok(Self {
+            app: Arc::new(app),
+            policy: Arc::new(settings.retry),
+            installations: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// `GET /app`, authenticated with the App JWT.
+    pub async fn app_info(&self) -> Result<AppInfo, GithubError> {
+        let request = ApiRequest::new(Route::GetApp, Route::GetApp.path(&[]));
+        request::send(&self.app, &self.policy, &request)
+            .await?
+            .json()
+    }
+
+    /// The client for an installation, created once and then shared, so its cached
+    /// token is reused by every caller.
+    pub async fn installation(
+        &self,
+        id: InstallationId,
+    ) -> Result<InstallationClient, GithubError> {
+        let mut cache = self.installations.lock().await;
+        if let Some(client) = cache.get(&id) {
+            return Ok(client.clone());
+        }
+        let crab = self
+            .app
+            .installation(octocrab::models::InstallationId(id.0))
+            .map_err(GithubError::from_octocrab)?;
+        let client = InstallationClient {
+            id,
+            crab: Arc::new(crab),
+            policy: Arc::clone(&self.policy),
+            writes: Arc::new(Mutex::new(())),
+        };
+        cache.insert(id, client.clone());
+        Ok(client)
+    }
+
+    /// The installation's current token (minted or renewed as needed), for git over
+    /// HTTPS. It has at least 30 s of validity left; never log it.
+    pub async fn installation_token(
+        &self,
+        id: InstallationId,
+    ) -> Result<SecretString, GithubError> {
+        self.installation(id).await?.token().await
+    }
+}
+
+/// API access as one installation. Clones share one octocrab client and so one token
+/// cache (an octocrab client cloned by value would copy its cache and mint again), and
+/// one write lock: content-creating calls go one at a time per installation.
+#[derive(Clone)]
+pub struct InstallationClient {
+    id: InstallationId,
+    crab: Arc<Octocrab>,
+    policy: Arc<RetryPolicy>,
+    writes: Arc<Mutex<()>>,
+}
+
+impl fmt::Debug for InstallationClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallationClient")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstallationClient {
+    /// The installation this client acts as.
+    pub fn id(&self) -> InstallationId {
+        self.id
+    }
+
+    /// The cached token, renewed by octocrab when fewer than 30 s remain.
+    pub async fn token(&self) -> Result<SecretString, GithubError> {
+        self.crab
+            .installation_token()
+            .await
+            .map_err(GithubError::from_octocrab)
+    }
+
+    /// Sends one request through the shared retry path; writes wait for each other.
+    pub(crate) async fn send(&self, request: ApiRequest) -> Result<ApiResponse, GithubError> {
+        let _one_write_at_a_time = if request.is_write() {
+            Some(self.writes.lock().await)
+        } else {
+            None
+        };
+        request::send(&self.crab, &self.policy, &request).await
+    }
+
+    /// Sends a GET and follows pagination.
+    pub(crate) async fn get_all<T: serde::de::DeserializeOwned>(
+        &self,
+        route: Route,
+        path: String,
+    ) -> Result<Vec<T>, GithubError> {
+        request::get_all(&self.crab, &self.policy, route, path).await
+    }
+}

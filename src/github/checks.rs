@@ -1,0 +1,277 @@
+//! Check runs and commit statuses: publishing `flotilla/verify` (the merge gate) and
+//! reading what CI says about a head.
+
+use serde::{Deserialize, Serialize};
+
+use super::app::InstallationClient;
+use super::error::GithubError;
+use super::request::ApiRequest;
+use super::routes::{Route, query};
+use super::split_repo;
+use crate::types::{AppId, CommitSha, RepoName};
+
+/// A check run's id, to update the run we created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CheckRunId(pub u64);
+
+/// Where a check run is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Waiting to start.
+    Queued,
+    /// Running.
+    InProgress,
+    /// Done; a conclusion is set.
+    Completed,
+    /// Any state GitHub adds later (waiting, requested, pending).
+    #[serde(other)]
+    Other,
+}
+
+/// How a completed check run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckConclusion {
+    /// Passed.
+    Success,
+    /// Failed.
+    Failure,
+    /// Neither (does not block).
+    Neutral,
+    /// Cancelled.
+    Cancelled,
+    /// Skipped.
+    Skipped,
+    /// Timed out.
+    TimedOut,
+    /// Needs someone to act.
+    ActionRequired,
+    /// Superseded.
+    Stale,
+    /// Any conclusion GitHub adds later.
+    #[serde(other)]
+    Other,
+}
+
+/// Severity of an annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnnotationLevel {
+    /// Informational.
+    Notice,
+    /// Should be looked at.
+    Warning,
+    /// Must be fixed.
+    Failure,
+}
+
+/// A finding pinned to lines of a file (at most 50 per request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Annotation {
+    /// File path in the repository.
+    pub path: String,
+    /// First line.
+    pub start_line: u32,
+    /// Last line.
+    pub end_line: u32,
+    /// Severity.
+    pub annotation_level: AnnotationLevel,
+    /// The finding.
+    pub message: String,
+    /// Short title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A check run's report (summary and text ≤ 65,535 characters each).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckOutput {
+    /// Title.
+    pub title: String,
+    /// Markdown summary.
+    pub summary: String,
+    /// Markdown details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Annotations; further ones can be appended by updates.
+    pub annotations: Vec<Annotation>,
+}
+
+/// A check run to create on a head.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewCheckRun {
+    /// Check name, e.g. `flotilla/verify`.
+    pub name: String,
+    /// The commit it reports on.
+    pub head_sha: CommitSha,
+    /// Status.
+    pub status: CheckStatus,
+    /// Conclusion, required when `status` is completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    /// Link to details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_url: Option<String>,
+    /// Our own key for the run (task and attempt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<CheckOutput>,
+}
+
+/// Changes to a check run; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CheckRunUpdate {
+    /// New status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<CheckStatus>,
+    /// Conclusion (with `Completed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    /// Report; its annotations are appended to earlier ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<CheckOutput>,
+}
+
+/// A check run on a head, as CI or we reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRun {
+    /// Its id.
+    pub id: CheckRunId,
+    /// Check name.
+    pub name: String,
+    /// The commit.
+    pub head_sha: CommitSha,
+    /// Status.
+    pub status: CheckStatus,
+    /// Conclusion once completed.
+    pub conclusion: Option<CheckConclusion>,
+    /// The App that reported it, to tell our own runs from look-alikes.
+    pub app_id: Option<AppId>,
+}
+
+/// The state of a commit status or of all of them combined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommitState {
+    /// Passed.
+    Success,
+    /// Still running (or no statuses at all).
+    Pending,
+    /// Failed.
+    Failure,
+    /// Errored.
+    Error,
+}
+
+/// One commit status (the pre-checks API some CI still uses).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CommitStatus {
+    /// The status's name.
+    pub context: String,
+    /// Its state.
+    pub state: CommitState,
+}
+
+/// Every commit status on a ref, and their combination.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CombinedStatus {
+    /// Combined state.
+    pub state: CommitState,
+    /// Individual statuses (latest per context).
+    #[serde(default)]
+    pub statuses: Vec<CommitStatus>,
+}
+
+#[derive(Deserialize)]
+struct AppWire {
+    id: AppId,
+}
+
+#[derive(Deserialize)]
+struct CheckRunWire {
+    id: CheckRunId,
+    name: String,
+    head_sha: CommitSha,
+    status: CheckStatus,
+    conclusion: Option<CheckConclusion>,
+    app: Option<AppWire>,
+}
+
+impl From<CheckRunWire> for CheckRun {
+    fn from(wire: CheckRunWire) -> Self {
+        Self {
+            id: wire.id,
+            name: wire.name,
+            head_sha: wire.head_sha,
+            status: wire.status,
+            conclusion: wire.conclusion,
+            app_id: wire.app.map(|a| a.id),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CheckRunList {
+    check_runs: Vec<CheckRunWire>,
+}
+
+impl InstallationClient {
+    /// Creates a check run (only Apps can). Not retried on 5xx.
+    pub async fn create_check_run(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+    ) -> Result<CheckRunId, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::CreateCheckRun.path(&[owner, name]);
+        let request = ApiRequest::new(Route::CreateCheckRun, path).json(run)?;
+        Ok(self.send(request).await?.json::<CheckRunWire>()?.id)
+    }
+
+    /// Updates a check run we created.
+    pub async fn update_check_run(
+        &self,
+        repo: &RepoName,
+        id: CheckRunId,
+        update: &CheckRunUpdate,
+    ) -> Result<(), GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::UpdateCheckRun.path(&[owner, name, &id.0.to_string()]);
+        let request = ApiRequest::new(Route::UpdateCheckRun, path).json(update)?;
+        self.send(request).await.map(drop)
+    }
+
+    /// Check runs on a ref (first 100, latest per name), to see what CI says.
+    pub async fn list_check_runs(
+        &self,
+        repo: &RepoName,
+        git_ref: &str,
+    ) -> Result<Vec<CheckRun>, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::ListCheckRunsForRef.path(&[owner, name, git_ref])
+            + &query(&[("filter", "latest"), ("per_page", "100")]);
+        let list: CheckRunList = self
+            .send(ApiRequest::new(Route::ListCheckRunsForRef, path))
+            .await?
+            .json()?;
+        Ok(list.check_runs.into_iter().map(CheckRun::from).collect())
+    }
+
+    /// The combined commit status of a ref.
+    pub async fn combined_status(
+        &self,
+        repo: &RepoName,
+        git_ref: &str,
+    ) -> Result<CombinedStatus, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::CombinedStatusForRef.path(&[owner, name, git_ref])
+            + &query(&[("per_page", "100")]);
+        self.send(ApiRequest::new(Route::CombinedStatusForRef, path))
+            .await?
+            .json()
+    }
+}

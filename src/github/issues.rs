@@ -1,0 +1,218 @@
+//! Issues, their comments and labels: how Flotilla reads a request and answers on it.
+//!
+//! Pull requests are issues for these routes: pass `IssueNumber(pr.0)` to comment on one.
+
+use serde::{Deserialize, Serialize};
+
+use super::app::InstallationClient;
+use super::error::GithubError;
+use super::request::ApiRequest;
+use super::routes::{Route, query};
+use super::split_repo;
+use crate::types::{IssueNumber, Login, RepoName};
+
+/// An issue comment's id, to edit a status comment in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommentId(pub u64);
+
+/// Whether an issue is still open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueState {
+    /// Open.
+    Open,
+    /// Closed.
+    Closed,
+}
+
+/// The parts of an issue Flotilla plans from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// The issue number.
+    pub number: IssueNumber,
+    /// Title.
+    pub title: String,
+    /// Body (empty when GitHub has none).
+    pub body: String,
+    /// Open or closed.
+    pub state: IssueState,
+    /// Label names.
+    pub labels: Vec<String>,
+    /// Who opened it.
+    pub author: Login,
+    /// True when this "issue" is a pull request.
+    pub is_pull_request: bool,
+}
+
+/// A comment on an issue or a pull request's conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueComment {
+    /// Its id.
+    pub id: CommentId,
+    /// Markdown body.
+    pub body: String,
+    /// Who wrote it.
+    pub author: Login,
+}
+
+#[derive(Deserialize)]
+struct UserWire {
+    login: Login,
+}
+
+#[derive(Deserialize)]
+struct LabelWire {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct IssueWire {
+    number: IssueNumber,
+    title: String,
+    body: Option<String>,
+    state: IssueState,
+    #[serde(default)]
+    labels: Vec<LabelWire>,
+    user: UserWire,
+    pull_request: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct CommentWire {
+    id: CommentId,
+    body: Option<String>,
+    user: UserWire,
+}
+
+impl From<CommentWire> for IssueComment {
+    fn from(wire: CommentWire) -> Self {
+        Self {
+            id: wire.id,
+            body: wire.body.unwrap_or_default(),
+            author: wire.user.login,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BodyOnly<'a> {
+    body: &'a str,
+}
+
+#[derive(Serialize)]
+struct Labels<'a> {
+    labels: &'a [&'a str],
+}
+
+#[derive(Serialize)]
+struct StateOnly {
+    state: IssueState,
+}
+
+impl InstallationClient {
+    /// Reads an issue, to plan from its current text rather than a webhook's copy.
+    pub async fn get_issue(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+    ) -> Result<Issue, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::GetIssue.path(&[owner, name, &issue.to_string()]);
+        let wire: IssueWire = self
+            .send(ApiRequest::new(Route::GetIssue, path))
+            .await?
+            .json()?;
+        Ok(Issue {
+            number: wire.number,
+            title: wire.title,
+            body: wire.body.unwrap_or_default(),
+            state: wire.state,
+            labels: wire.labels.into_iter().map(|l| l.name).collect(),
+            author: wire.user.login,
+            is_pull_request: wire.pull_request.is_some(),
+        })
+    }
+
+    /// Every comment on an issue, oldest first (all pages), to find our own.
+    pub async fn list_issue_comments(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+    ) -> Result<Vec<IssueComment>, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::ListIssueComments.path(&[owner, name, &issue.to_string()])
+            + &query(&[("per_page", "100")]);
+        let wires: Vec<CommentWire> = self.get_all(Route::ListIssueComments, path).await?;
+        Ok(wires.into_iter().map(IssueComment::from).collect())
+    }
+
+    /// Posts a comment. Not retried on 5xx: a retry could post it twice.
+    pub async fn create_issue_comment(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+        body: &str,
+    ) -> Result<IssueComment, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::CreateIssueComment.path(&[owner, name, &issue.to_string()]);
+        let request = ApiRequest::new(Route::CreateIssueComment, path).json(&BodyOnly { body })?;
+        Ok(self.send(request).await?.json::<CommentWire>()?.into())
+    }
+
+    /// Rewrites a comment, to keep one status comment current instead of posting many.
+    pub async fn update_issue_comment(
+        &self,
+        repo: &RepoName,
+        comment: CommentId,
+        body: &str,
+    ) -> Result<IssueComment, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::UpdateIssueComment.path(&[owner, name, &comment.0.to_string()]);
+        let request = ApiRequest::new(Route::UpdateIssueComment, path).json(&BodyOnly { body })?;
+        Ok(self.send(request).await?.json::<CommentWire>()?.into())
+    }
+
+    /// Adds labels (GitHub creates unknown ones).
+    pub async fn add_labels(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+        labels: &[&str],
+    ) -> Result<(), GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::AddLabels.path(&[owner, name, &issue.to_string()]);
+        let request = ApiRequest::new(Route::AddLabels, path).json(&Labels { labels })?;
+        self.send(request).await.map(drop)
+    }
+
+    /// Removes a label; a label that is already gone is not an error.
+    pub async fn remove_label(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+        label: &str,
+    ) -> Result<(), GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::RemoveLabel.path(&[owner, name, &issue.to_string(), label]);
+        match self.send(ApiRequest::new(Route::RemoveLabel, path)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes an issue once every task has landed.
+    pub async fn close_issue(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+    ) -> Result<(), GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::UpdateIssue.path(&[owner, name, &issue.to_string()]);
+        let request = ApiRequest::new(Route::UpdateIssue, path).json(&StateOnly {
+            state: IssueState::Closed,
+        })?;
+        self.send(request).await.map(drop)
+    }
+}

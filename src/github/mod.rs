@@ -1,0 +1,46 @@
+//! The GitHub client: the only way Flotilla talks to GitHub.
+//!
+//! Every REST and GraphQL call goes through `request.rs` (one retry policy, one error
+//! mapping) over octocrab's raw transport; typed calls live in `issues`, `pulls`,
+//! `checks`, `repos` and `graphql` as methods on [`InstallationClient`], with their own
+//! request and response structs so no octocrab model type leaks out. The base URL is
+//! injectable, so tests run this real code against a fake GitHub over real HTTP.
+
+mod app;
+mod checks;
+mod error;
+mod graphql;
+mod issues;
+mod pulls;
+mod repos;
+mod request;
+pub mod routes;
+
+pub use app::{
+    AppCredentials, AppInfo, AppJwtClaims, GithubApp, GithubSettings, InstallationClient, KeyError,
+};
+pub use checks::{
+    Annotation, AnnotationLevel, CheckConclusion, CheckOutput, CheckRun, CheckRunId,
+    CheckRunUpdate, CheckStatus, CombinedStatus, CommitState, CommitStatus, NewCheckRun,
+};
+pub use error::GithubError;
+pub use graphql::{MergeStateStatus, PullMergeState};
+pub use issues::{CommentId, Issue, IssueComment, IssueState};
+pub use pulls::{
+    MergeMethod, MergeOutcome, NewPull, NewReview, PullRequest, PullUpdate, ReviewComment,
+    ReviewEvent, ReviewId, ReviewSide,
+};
+pub use repos::{BranchProtection, Permission, RepoInfo, RequiredCheck};
+pub use request::RetryPolicy;
+pub use routes::Route;
+
+use crate::types::RepoName;
+
+/// Splits `owner/name`, refusing anything else before a request is built.
+fn split_repo(repo: &RepoName) -> Result<(&str, &str), GithubError> {
+    repo.split()
+        .filter(|(owner, name)| !owner.is_empty() && !name.is_empty())
+        .ok_or_else(|| GithubError::InvalidInput {
+            message: format!("repository `{repo}` is not of the form owner/name"),
+        })
+}

@@ -1,0 +1,19 @@
+//! Flotilla: a GitHub App that turns a labelled issue into a fleet of coding agents,
+//! each on its own branch, whose changes land only when gates, reviewers and CI hold.
+//!
+//! Data flows one way: `webhook` (verified intake) → `store` (deliveries and the durable
+//! job queue) → `orchestrator` (handlers) → `github` (the only way to talk to GitHub).
+//! `server` assembles them; `sim` is a stand-alone GitHub simulator for tests and demos.
+
+pub mod cli;
+pub mod clock;
+pub mod github;
+pub mod manifest;
+pub mod orchestrator;
+pub mod server;
+pub mod settings;
+pub mod sim;
+pub mod store;
+pub mod types;
+pub mod web;
+pub mod webhook;

@@ -1,0 +1,110 @@
+//! The `flotilla` binary: parses the command line and runs the chosen command.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use secrecy::ExposeSecret;
+use tracing_subscriber::EnvFilter;
+
+use flotilla::cli::{Cli, Command, ManifestArgs, ServeArgs};
+use flotilla::github::GithubApp;
+use flotilla::manifest::AppManifest;
+use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::server::{self, ServerConfig};
+use flotilla::settings::ServeSettings;
+use flotilla::store::Store;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let outcome = match cli.command {
+        Command::Serve(args) => run_async(serve(args)),
+        Command::Manifest(args) => manifest(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("flotilla: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(future)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = ServeSettings::from_args(args)?;
+    let store = Store::connect(settings.database_url.expose_secret())
+        .await
+        .context("opening the database (FLOTILLA_DATABASE_URL)")?;
+    let app_slug = match settings.app_slug {
+        Some(slug) => slug,
+        None => {
+            let github = GithubApp::new(settings.credentials, settings.github.clone())?;
+            github
+                .app_info()
+                .await
+                .with_context(|| {
+                    format!(
+                        "asking {}/app for the App's slug (set FLOTILLA_APP_SLUG to skip)",
+                        settings.github.base_url
+                    )
+                })?
+                .slug
+        }
+    };
+    let running = server::start(ServerConfig {
+        listen: settings.listen,
+        secrets: settings.secrets,
+        store,
+        app_slug,
+        workers: WorkerConfig {
+            workers: settings.workers,
+            ..WorkerConfig::default()
+        },
+    })
+    .await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn manifest(args: ManifestArgs) -> anyhow::Result<()> {
+    let mut manifest = AppManifest::committed()?;
+    if let Some(url) = args.public_url {
+        manifest = manifest.with_public_url(&url);
+    }
+    println!("{}", manifest.to_json()?);
+    Ok(())
+}

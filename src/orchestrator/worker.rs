@@ -1,0 +1,191 @@
+//! Workers that take jobs from the durable queue and run them.
+//!
+//! Each worker claims one job at a time under a lease, renews the lease while the job
+//! runs, and records the outcome. A handler that errors or panics fails the attempt (the
+//! queue retries it with backoff, then keeps it as dead); a worker that dies leaves a
+//! lease that expires, and another worker takes the job again.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::store::{ClaimedJob, JobFate, RetryPolicy, Store};
+
+/// How the pool runs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Jobs run at the same time by this process.
+    pub workers: usize,
+    /// How long a claim holds before another worker may take the job.
+    pub lease: Duration,
+    /// How often an idle worker looks for jobs enqueued by other processes.
+    pub poll_interval: Duration,
+    /// Backoff between attempts.
+    pub retry: RetryPolicy,
+    /// Names this process in lease owners (`<process>/<worker>`).
+    pub process_name: String,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            process_name: format!("flotilla-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+/// Runs one claimed job; the orchestrator provides it.
+pub trait JobHandler: Send + Sync + 'static {
+    /// Does the job's work. An error fails this attempt.
+    fn run(&self, job: ClaimedJob) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// The running workers.
+pub struct WorkerPool {
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    /// Starts `config.workers` workers on the current runtime.
+    pub fn spawn<H: JobHandler>(store: Store, handler: Arc<H>, config: WorkerConfig) -> Self {
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(false);
+        let handles = (0..config.workers.max(1))
+            .map(|index| {
+                let worker = Worker {
+                    store: store.clone(),
+                    handler: Arc::clone(&handler),
+                    owner: format!("{}/{index}", config.process_name),
+                    config: config.clone(),
+                    wake: Arc::clone(&wake),
+                    stopped: stopped.clone(),
+                };
+                tokio::spawn(worker.run())
+            })
+            .collect();
+        Self {
+            wake,
+            stop,
+            handles,
+        }
+    }
+
+    /// A handle that wakes an idle worker: the intake calls it after storing a job.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Stops claiming new jobs and waits for running ones to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for handle in self.handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+struct Worker<H> {
+    store: Store,
+    handler: Arc<H>,
+    owner: String,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl<H: JobHandler> Worker<H> {
+    async fn run(mut self) {
+        while !*self.stopped.borrow() {
+            match self.store.claim(&self.owner, self.config.lease).await {
+                Ok(Some(job)) => {
+                    // More may be waiting: let another idle worker look too.
+                    self.wake.notify_one();
+                    self.run_job(job).await;
+                }
+                Ok(None) => self.idle().await,
+                Err(error) => {
+                    tracing::error!(worker = %self.owner, error = %format!("{error:#}"), "claiming a job failed");
+                    self.idle().await;
+                }
+            }
+        }
+    }
+
+    async fn idle(&mut self) {
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(self.config.poll_interval) => {}
+            _ = self.stopped.changed() => {}
+        }
+    }
+
+    async fn run_job(&self, job: ClaimedJob) {
+        let span = tracing::info_span!("job", id = job.id, kind = %job.kind, key = %job.key, attempt = job.attempts);
+        async {
+            let outcome = if job.attempts > job.max_attempts {
+                Err("the worker running the last attempt vanished (lease expired)".to_owned())
+            } else {
+                self.run_with_heartbeat(job.clone()).await
+            };
+            let recorded = match outcome {
+                Ok(()) => self.store.complete(&job).await.map(|held| {
+                    if !held {
+                        tracing::warn!("job finished after its lease was taken over");
+                    }
+                }),
+                Err(error) => self
+                    .store
+                    .fail(&job, &error, &self.config.retry)
+                    .await
+                    .map(|fate| match fate {
+                        JobFate::Retry { at } => tracing::warn!(%error, retry_at = at, "job failed; will retry"),
+                        JobFate::Dead => tracing::error!(%error, "job failed for the last time; kept as dead"),
+                        JobFate::LeaseLost => tracing::warn!(%error, "job failed after its lease was taken over"),
+                    }),
+            };
+            if let Err(error) = recorded {
+                tracing::error!(error = %format!("{error:#}"), "recording the job's outcome failed; its lease will expire");
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Runs the handler in its own task (so a panic is an error, not a dead worker) while
+    /// renewing the lease.
+    async fn run_with_heartbeat(&self, job: ClaimedJob) -> Result<(), String> {
+        let handler = Arc::clone(&self.handler);
+        let leased = job.clone();
+        let mut task = tokio::spawn(async move { handler.run(job).await }.in_current_span());
+        let renew_every = self.config.lease / 3;
+        loop {
+            tokio::select! {
+                joined = &mut task => {
+                    return match joined {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(error)) => Err(format!("{error:#}")),
+                        Err(join_error) if join_error.is_panic() => Err("the job's handler panicked".to_owned()),
+                        Err(join_error) => Err(format!("the job's handler was cancelled: {join_error}")),
+                    };
+                }
+                () = tokio::time::sleep(renew_every) => {
+                    match self.store.renew_lease(&leased, self.config.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!("the lease was taken over while the job ran"),
+                        Err(error) => tracing::warn!(error = %format!("{error:#}"), "renewing the lease failed"),
+                    }
+                }
+            }
+        }
+    }
+}

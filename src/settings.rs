@@ -1,0 +1,122 @@
+//! Turns `flotilla serve`'s flags into validated settings, failing fast with one line
+//! that names the setting at fault. Secrets are wrapped so they never reach a log.
+
+use std::net::SocketAddr;
+
+use crate::cli::ServeArgs;
+use crate::github::{AppCredentials, GithubSettings};
+use crate::store::Store;
+use crate::types::AppId;
+use crate::webhook::signature::WebhookSecrets;
+
+/// A setting that is missing or unusable; its message is the whole diagnosis.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A required setting was not given.
+    #[error("{env} is not set (or pass --{flag}): {what}")]
+    Missing {
+        /// The environment variable.
+        env: &'static str,
+        /// The flag.
+        flag: &'static str,
+        /// What the setting is.
+        what: &'static str,
+    },
+    /// A setting was given but cannot be used.
+    #[error("{env} is invalid: {reason}")]
+    Invalid {
+        /// The environment variable.
+        env: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Everything `flotilla serve` needs, validated.
+pub struct ServeSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The App's id and key.
+    pub credentials: AppCredentials,
+    /// Accepted webhook secrets.
+    pub secrets: WebhookSecrets,
+    /// Database URL (secret: it may carry a password).
+    pub database_url: secrecy::SecretString,
+    /// Where GitHub is.
+    pub github: GithubSettings,
+    /// The App's slug when given; otherwise asked from GitHub at start.
+    pub app_slug: Option<String>,
+    /// Concurrent jobs.
+    pub workers: usize,
+}
+
+impl ServeSettings {
+    /// Validates the flags; the first problem found is the error.
+    pub fn from_args(args: ServeArgs) -> Result<Self, SettingsError> {
+        let app_id = args.app_id.ok_or(SettingsError::Missing {
+            env: "FLOTILLA_APP_ID",
+            flag: "app-id",
+            what: "the GitHub App's numeric id",
+        })?;
+        let key_path = args.private_key.ok_or(SettingsError::Missing {
+            env: "FLOTILLA_PRIVATE_KEY",
+            flag: "private-key",
+            what: "the path to the GitHub App's private key (PEM)",
+        })?;
+        let credentials =
+            AppCredentials::from_pem_file(AppId(app_id), &key_path).map_err(|error| {
+                SettingsError::Invalid {
+                    env: "FLOTILLA_PRIVATE_KEY",
+                    reason: error.to_string(),
+                }
+            })?;
+        let secret = args.webhook_secret.ok_or(SettingsError::Missing {
+            env: "FLOTILLA_WEBHOOK_SECRET",
+            flag: "webhook-secret",
+            what: "the webhook secret set on the GitHub App",
+        })?;
+        let secrets =
+            WebhookSecrets::from_comma_separated(&secret).ok_or(SettingsError::Invalid {
+                env: "FLOTILLA_WEBHOOK_SECRET",
+                reason: "it holds no secret (empty or only commas)".to_owned(),
+            })?;
+        let database_url = args
+            .database_url
+            .unwrap_or_else(|| Store::default_url(&args.data_dir));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(SettingsError::Invalid {
+                env: "FLOTILLA_DATABASE_URL",
+                reason: "it must start with sqlite: or postgres://".to_owned(),
+            });
+        }
+        if !(args.github_api_url.starts_with("http://")
+            || args.github_api_url.starts_with("https://"))
+        {
+            return Err(SettingsError::Invalid {
+                env: "FLOTILLA_GITHUB_API_URL",
+                reason: format!("{:?} is not an http(s) URL", args.github_api_url),
+            });
+        }
+        if args.workers == 0 {
+            return Err(SettingsError::Invalid {
+                env: "FLOTILLA_WORKERS",
+                reason: "at least one worker is needed".to_owned(),
+            });
+        }
+        Ok(Self {
+            listen: args.listen,
+            credentials,
+            secrets,
+            database_url: database_url.into(),
+            github: GithubSettings {
+                base_url: args.github_api_url,
+                ..GithubSettings::default()
+            },
+            app_slug: args.app_slug.filter(|slug| !slug.trim().is_empty()),
+            workers: args.workers,
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! The GitHub simulator (being built).

@@ -1,0 +1,390 @@
+//! The durable job queue.
+//!
+//! A job is claimed under a lease (owner + expiry): a worker that dies leaves a lease
+//! that runs out, and the job is claimed again. Failures are retried with exponential
+//! backoff until `max_attempts`, then the job stays in the table as `dead` with its last
+//! error. An idempotency key makes enqueueing the same work twice a no-op. On PostgreSQL
+//! `FOR UPDATE SKIP LOCKED` lets several processes claim side by side; on SQLite the
+//! single writer connection serializes claims.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::{Store, with_pool};
+use crate::clock::{Millis, duration_ms};
+use crate::types::DeliveryId;
+
+/// What a job does; the orchestrator matches on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// Parse a stored webhook delivery and dispatch its event.
+    ProcessDelivery,
+}
+
+impl JobKind {
+    /// The name stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProcessDelivery => "process_delivery",
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "process_delivery" => Ok(Self::ProcessDelivery),
+            other => anyhow::bail!("unknown job kind {other:?}"),
+        }
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for `run_after`.
+    Queued,
+    /// Leased by a worker.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Failed `max_attempts` times; kept with its last error.
+    Dead,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+impl FromStr for JobState {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(match value {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "dead" => Self::Dead,
+            other => anyhow::bail!("unknown job state {other:?}"),
+        })
+    }
+}
+
+/// A job to enqueue.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    /// What to do.
+    pub kind: JobKind,
+    /// Enqueueing a second job with the same key does nothing.
+    pub key: String,
+    /// Kind-specific arguments, as JSON.
+    pub payload: serde_json::Value,
+    /// Attempts before the job is declared dead.
+    pub max_attempts: i64,
+}
+
+/// Attempts a delivery gets before it is declared dead.
+const DELIVERY_MAX_ATTEMPTS: i64 = 5;
+
+impl NewJob {
+    /// The job that processes one stored webhook delivery.
+    pub fn process_delivery(delivery: &DeliveryId) -> Self {
+        Self {
+            kind: JobKind::ProcessDelivery,
+            key: format!("delivery:{delivery}"),
+            payload: serde_json::json!({ "delivery_id": delivery }),
+            max_attempts: DELIVERY_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// A job a worker holds the lease on.
+#[derive(Clone, Debug)]
+pub struct ClaimedJob {
+    /// Row id.
+    pub id: i64,
+    /// What to do.
+    pub kind: JobKind,
+    /// Idempotency key.
+    pub key: String,
+    /// Kind-specific arguments.
+    pub payload: serde_json::Value,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    /// Attempts allowed.
+    pub max_attempts: i64,
+    /// The worker holding the lease.
+    pub lease_owner: String,
+}
+
+/// What became of a failed job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobFate {
+    /// It runs again after the given time.
+    Retry {
+        /// Unix milliseconds.
+        at: Millis,
+    },
+    /// It used its last attempt.
+    Dead,
+    /// Another worker took it over after our lease ran out; nothing was changed.
+    LeaseLost,
+}
+
+/// A job as stored, for status pages and tests.
+#[derive(Clone, Debug)]
+pub struct JobRow {
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it is.
+    pub state: JobState,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// The worker holding the lease, while running.
+    pub lease_owner: Option<String>,
+}
+
+/// How long to wait before retrying a failed job: doubling from `base`, capped at `max`.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub base: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay after the `attempts`-th failure.
+    pub fn delay(&self, attempts: i64) -> Duration {
+        let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        self.base.saturating_mul(1 << exponent).min(self.max)
+    }
+}
+
+/// The head of a job insert; values follow in column order.
+pub(crate) const INSERT_JOB_COLUMNS: &str =
+    "INSERT INTO jobs (kind, idempotency_key, payload, max_attempts, run_after, created_at) ";
+
+const CLAIM_SQLITE: &str = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+     lease_owner = $1, lease_expires_at = $2 \
+     WHERE id = (SELECT id FROM jobs \
+        WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at <= $3) \
+        ORDER BY run_after, id LIMIT 1) \
+     RETURNING id, kind, idempotency_key, payload, attempts, max_attempts";
+
+const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+     lease_owner = $1, lease_expires_at = $2 \
+     WHERE id = (SELECT id FROM jobs \
+        WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at <= $3) \
+        ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, kind, idempotency_key, payload, attempts, max_attempts";
+
+impl Store {
+    /// Adds a job; `false` when a job with the same key already exists.
+    pub async fn enqueue(&self, job: &NewJob) -> anyhow::Result<bool> {
+        let now = self.now();
+        let inserted = with_pool!(self, write, |pool| {
+            sqlx::query(&format!(
+                "{INSERT_JOB_COLUMNS} VALUES ($1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (idempotency_key) DO NOTHING"
+            ))
+            .bind(job.kind.as_str())
+            .bind(job.key.as_str())
+            .bind(job.payload.to_string())
+            .bind(job.max_attempts)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(inserted == 1)
+    }
+
+    /// Takes the next runnable job (queued and due, or running with an expired lease)
+    /// under a lease for `owner` lasting `lease`.
+    pub async fn claim(&self, owner: &str, lease: Duration) -> anyhow::Result<Option<ClaimedJob>> {
+        let now = self.now();
+        let expires = now.saturating_add(duration_ms(lease));
+        let sql = match self.kind() {
+            super::BackendKind::Sqlite => CLAIM_SQLITE,
+            super::BackendKind::Postgres => CLAIM_POSTGRES,
+        };
+        let row = with_pool!(self, write, |pool| {
+            sqlx::query(sql)
+                .bind(owner)
+                .bind(expires)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| {
+                    let payload: String = row.try_get("payload")?;
+                    anyhow::Ok((
+                        row.try_get::<i64, _>("id")?,
+                        row.try_get::<String, _>("kind")?,
+                        row.try_get::<String, _>("idempotency_key")?,
+                        payload,
+                        row.try_get::<i64, _>("attempts")?,
+                        row.try_get::<i64, _>("max_attempts")?,
+                    ))
+                })
+                .transpose()?
+        });
+        let Some((id, kind, key, payload, attempts, max_attempts)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ClaimedJob {
+            id,
+            kind: kind.parse()?,
+            key,
+            payload: serde_json::from_str(&payload)
+                .with_context(|| format!("job {id} has a payload that is not JSON"))?,
+            attempts,
+            max_attempts,
+            lease_owner: owner.to_owned(),
+        }))
+    }
+
+    /// Extends a running job's lease; `false` when the lease was lost.
+    pub async fn renew_lease(&self, job: &ClaimedJob, lease: Duration) -> anyhow::Result<bool> {
+        let expires = self.now().saturating_add(duration_ms(lease));
+        let updated = with_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET lease_expires_at = $1 \
+                 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+            )
+            .bind(expires)
+            .bind(job.id)
+            .bind(job.lease_owner.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// Marks a job done; `false` when the lease had been lost to another worker.
+    pub async fn complete(&self, job: &ClaimedJob) -> anyhow::Result<bool> {
+        let now = self.now();
+        let updated = with_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, \
+                 finished_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+            )
+            .bind(now)
+            .bind(job.id)
+            .bind(job.lease_owner.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// Records a failed attempt: the job is retried after the policy's delay, or is dead
+    /// when it has used its attempts. The error is kept either way.
+    pub async fn fail(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        policy: &RetryPolicy,
+    ) -> anyhow::Result<JobFate> {
+        let now = self.now();
+        let (state, fate) = if job.attempts >= job.max_attempts {
+            (JobState::Dead, JobFate::Dead)
+        } else {
+            let at = now.saturating_add(duration_ms(policy.delay(job.attempts)));
+            (JobState::Queued, JobFate::Retry { at })
+        };
+        let run_after = match fate {
+            JobFate::Retry { at } => at,
+            _ => now,
+        };
+        let finished_at = (state == JobState::Dead).then_some(now);
+        let updated = with_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET state = $1, run_after = $2, last_error = $3, finished_at = $4, \
+                 lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $5 AND lease_owner = $6 AND state = 'running'",
+            )
+            .bind(state.as_str())
+            .bind(run_after)
+            .bind(error)
+            .bind(finished_at)
+            .bind(job.id)
+            .bind(job.lease_owner.as_str())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(if updated == 1 {
+            fate
+        } else {
+            JobFate::LeaseLost
+        })
+    }
+
+    /// Reads a job by its idempotency key.
+    pub async fn job_by_key(&self, key: &str) -> anyhow::Result<Option<JobRow>> {
+        let row = with_pool!(self, read, |pool| {
+            sqlx::query(
+                "SELECT kind, state, attempts, last_error, lease_owner FROM jobs \
+                 WHERE idempotency_key = $1",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| {
+                anyhow::Ok(JobRow {
+                    kind: row.try_get::<String, _>("kind")?.parse()?,
+                    state: row.try_get::<String, _>("state")?.parse()?,
+                    attempts: row.try_get("attempts")?,
+                    last_error: row.try_get("last_error")?,
+                    lease_owner: row.try_get("lease_owner")?,
+                })
+            })
+            .transpose()?
+        });
+        Ok(row)
+    }
+
+    /// Counts jobs per state, for the health of the queue.
+    pub async fn count_jobs(&self, state: JobState) -> anyhow::Result<i64> {
+        let count = with_pool!(self, read, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM jobs WHERE state = $1")
+                .bind(state.as_str())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
+    }
+}

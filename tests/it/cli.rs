@@ -1,0 +1,83 @@
+//! The `flotilla` binary as an operator meets it: settings fail fast with one clear line.
+
+use std::process::Command;
+
+fn flotilla() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("FLOTILLA_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn stderr_of(command: &mut Command) -> String {
+    let output = command.output().expect("flotilla runs");
+    assert!(!output.status.success(), "expected a failure");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn serve_without_settings_names_the_first_missing_one() {
+    let stderr = stderr_of(flotilla().arg("serve"));
+    assert!(stderr.contains("FLOTILLA_APP_ID"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn serve_with_an_unreadable_key_names_the_setting_and_the_file() {
+    let stderr = stderr_of(
+        flotilla()
+            .arg("serve")
+            .env("FLOTILLA_APP_ID", "1")
+            .env("FLOTILLA_PRIVATE_KEY", "/nonexistent/key.pem"),
+    );
+    assert!(
+        stderr.contains("FLOTILLA_PRIVATE_KEY") && stderr.contains("/nonexistent/key.pem"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_never_prints_the_webhook_secret() {
+    let stderr = stderr_of(
+        flotilla()
+            .arg("serve")
+            .env("FLOTILLA_APP_ID", "1")
+            .env(
+                "FLOTILLA_PRIVATE_KEY",
+                crate::support::fixture_path("keys/test-app.pem"),
+            )
+            .env("FLOTILLA_WEBHOOK_SECRET", "super-secret-value")
+            .env("FLOTILLA_DATABASE_URL", "mysql://nope"),
+    );
+    assert!(stderr.contains("FLOTILLA_DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("super-secret-value"));
+    let help = flotilla()
+        .args(["serve", "--help"])
+        .env("FLOTILLA_WEBHOOK_SECRET", "super-secret-value")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(
+        help.contains("FLOTILLA_WEBHOOK_SECRET"),
+        "documented in --help"
+    );
+    assert!(!help.contains("super-secret-value"));
+}
+
+#[test]
+fn manifest_prints_the_json_githubs_manifest_flow_expects() {
+    let output = flotilla()
+        .args(["manifest", "--public-url", "https://fleet.example.org"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["hook_attributes"]["url"],
+        "https://fleet.example.org/webhook"
+    );
+    assert!(json["default_permissions"].get("workflows").is_none());
+}

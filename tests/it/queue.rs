@@ -1,0 +1,288 @@
+//! Scenarios for the durable job queue, on SQLite or PostgreSQL (whichever the suite
+//! runs against): leases, retries, dead jobs and concurrent claims.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use flotilla::clock::ManualClock;
+use flotilla::orchestrator::worker::{JobHandler, WorkerPool};
+use flotilla::store::{ClaimedJob, JobFate, JobState, NewJob, RetryPolicy};
+use flotilla::types::DeliveryId;
+
+use crate::support::{TestStore, fast_workers, wait_for};
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn job(name: &str) -> NewJob {
+    NewJob::process_delivery(&DeliveryId::from(name))
+}
+
+#[tokio::test]
+async fn enqueueing_the_same_key_twice_creates_one_job() {
+    let test = TestStore::new().await;
+    assert!(test.store.enqueue(&job("a")).await.unwrap());
+    assert!(!test.store.enqueue(&job("a")).await.unwrap());
+    assert_eq!(test.store.count_jobs(JobState::Queued).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_vanished_is_taken_again_after_its_lease_expires() {
+    let clock = ManualClock::new();
+    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    test.store.enqueue(&job("lost")).await.unwrap();
+
+    let first = test
+        .store
+        .claim("worker-a", LEASE)
+        .await
+        .unwrap()
+        .expect("a job to claim");
+    assert!(
+        test.store.claim("worker-b", LEASE).await.unwrap().is_none(),
+        "leased jobs are not claimed twice"
+    );
+
+    clock.advance(LEASE + Duration::from_secs(1));
+    let second = test
+        .store
+        .claim("worker-b", LEASE)
+        .await
+        .unwrap()
+        .expect("the expired job");
+
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.attempts, 2);
+    assert!(
+        !test.store.complete(&first).await.unwrap(),
+        "the vanished worker lost its lease"
+    );
+    assert!(test.store.complete(&second).await.unwrap());
+    let row = test.store.job_by_key(&first.key).await.unwrap().unwrap();
+    assert_eq!(row.state, JobState::Done);
+}
+
+#[tokio::test]
+async fn a_renewed_lease_keeps_the_job_from_other_workers() {
+    let clock = ManualClock::new();
+    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    test.store.enqueue(&job("long")).await.unwrap();
+    let claimed = test.store.claim("worker-a", LEASE).await.unwrap().unwrap();
+
+    clock.advance(LEASE / 2);
+    assert!(test.store.renew_lease(&claimed, LEASE).await.unwrap());
+    clock.advance(LEASE / 2 + Duration::from_secs(1));
+
+    assert!(test.store.claim("worker-b", LEASE).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error() {
+    let clock = ManualClock::new();
+    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let policy = RetryPolicy {
+        base: Duration::from_secs(10),
+        max: Duration::from_secs(15),
+    };
+    test.store.enqueue(&job("doomed")).await.unwrap();
+    let max_attempts = job("doomed").max_attempts;
+
+    for attempt in 1..=max_attempts {
+        let claimed = test
+            .store
+            .claim("worker", LEASE)
+            .await
+            .unwrap()
+            .expect("due job");
+        assert_eq!(claimed.attempts, attempt);
+        let fate = test
+            .store
+            .fail(&claimed, &format!("boom {attempt}"), &policy)
+            .await
+            .unwrap();
+        if attempt < max_attempts {
+            assert!(
+                matches!(fate, JobFate::Retry { .. }),
+                "attempt {attempt}: {fate:?}"
+            );
+            assert!(
+                test.store.claim("worker", LEASE).await.unwrap().is_none(),
+                "not due before its backoff"
+            );
+            clock.advance(policy.delay(attempt));
+        } else {
+            assert_eq!(fate, JobFate::Dead);
+        }
+    }
+
+    clock.advance(Duration::from_secs(3600));
+    assert!(
+        test.store.claim("worker", LEASE).await.unwrap().is_none(),
+        "dead jobs are never claimed"
+    );
+    let row = test
+        .store
+        .job_by_key(&job("doomed").key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, JobState::Dead);
+    assert_eq!(row.attempts, max_attempts);
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some(format!("boom {max_attempts}").as_str())
+    );
+}
+
+#[test]
+fn the_backoff_doubles_and_is_capped() {
+    let policy = RetryPolicy {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(10),
+    };
+    let delays: Vec<u64> = (1..=5).map(|n| policy.delay(n).as_secs()).collect();
+    assert_eq!(delays, [2, 4, 8, 10, 10]);
+}
+
+#[tokio::test]
+async fn concurrent_workers_never_take_the_same_job() {
+    let test = TestStore::new().await;
+    for n in 0..60 {
+        test.store.enqueue(&job(&format!("job-{n}"))).await.unwrap();
+    }
+
+    let claimers = (0..6).map(|w| {
+        let store = test.store.clone();
+        tokio::spawn(async move {
+            let mut taken = Vec::new();
+            while let Some(job) = store.claim(&format!("worker-{w}"), LEASE).await.unwrap() {
+                taken.push(job.id);
+            }
+            taken
+        })
+    });
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 60, "every job claimed");
+    assert_eq!(unique.len(), 60, "no job claimed twice");
+}
+
+#[tokio::test]
+async fn two_processes_sharing_one_database_never_take_the_same_job() {
+    let test = TestStore::new().await;
+    let other = test.another_process().await;
+    for n in 0..40 {
+        test.store
+            .enqueue(&job(&format!("shared-{n}")))
+            .await
+            .unwrap();
+    }
+
+    let claimers = [test.store.clone(), other.clone(), test.store.clone(), other]
+        .into_iter()
+        .enumerate()
+        .map(|(p, store)| {
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                while let Some(job) = store.claim(&format!("process-{p}"), LEASE).await.unwrap() {
+                    taken.push(job.id);
+                }
+                taken
+            })
+        });
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (40, 40),
+        "each job taken exactly once"
+    );
+}
+
+/// Fails the first `failures` attempts of every job, then succeeds; counts calls.
+struct Flaky {
+    failures: usize,
+    calls: AtomicUsize,
+}
+
+impl JobHandler for Flaky {
+    async fn run(&self, _job: ClaimedJob) -> anyhow::Result<()> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        anyhow::ensure!(call >= self.failures, "transient failure {call}");
+        Ok(())
+    }
+}
+
+/// Panics every time.
+struct Panicky;
+
+impl JobHandler for Panicky {
+    async fn run(&self, _job: ClaimedJob) -> anyhow::Result<()> {
+        panic!("handler bug")
+    }
+}
+
+#[tokio::test]
+async fn the_worker_pool_retries_a_failing_job_until_it_succeeds() {
+    let test = TestStore::new().await;
+    let handler = Arc::new(Flaky {
+        failures: 2,
+        calls: AtomicUsize::new(0),
+    });
+    let pool = WorkerPool::spawn(test.store.clone(), Arc::clone(&handler), fast_workers());
+    test.store.enqueue(&job("flaky")).await.unwrap();
+    pool.waker().notify_one();
+
+    let row = wait_for("the flaky job to finish", || async {
+        test.store
+            .job_by_key(&job("flaky").key)
+            .await
+            .unwrap()
+            .filter(|r| r.state == JobState::Done)
+    })
+    .await;
+
+    assert_eq!(row.attempts, 3);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+    pool.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_job_until_dead_and_the_workers_survive() {
+    let test = TestStore::new().await;
+    let pool = WorkerPool::spawn(test.store.clone(), Arc::new(Panicky), fast_workers());
+    test.store.enqueue(&job("panics")).await.unwrap();
+
+    let row = wait_for("the panicking job to be dead", || async {
+        test.store
+            .job_by_key(&job("panics").key)
+            .await
+            .unwrap()
+            .filter(|r| r.state == JobState::Dead)
+    })
+    .await;
+
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("the job's handler panicked")
+    );
+    test.store.enqueue(&job("after-panic")).await.unwrap();
+    wait_for("the workers to take the next job", || async {
+        test.store
+            .job_by_key(&job("after-panic").key)
+            .await
+            .unwrap()
+            .filter(|r| r.attempts > 0)
+    })
+    .await;
+    pool.shutdown().await;
+}

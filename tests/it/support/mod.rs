@@ -1,0 +1,220 @@
+//! Shared test setup: a store per test (SQLite by default, PostgreSQL when
+//! `FLOTILLA_TEST_DATABASE_URL` names one), a running Flotilla on a free port, signed
+//! deliveries, fixtures and bounded waits. Tests never sleep for a fixed time: they wait
+//! for a condition with a deadline and a message.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flotilla::clock::{Clock, SystemClock};
+use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::server::{self, RunningServer, ServerConfig};
+use flotilla::store::{DeliveryOutcome, DeliveryRecord, RetryPolicy, Store};
+use flotilla::types::DeliveryId;
+use flotilla::webhook::signature::{WebhookSecrets, sign};
+use tempfile::TempDir;
+
+pub mod fake_github;
+
+/// The webhook secret test servers accept.
+pub const SECRET: &str = "test-webhook-secret";
+/// The slug of the App under test; its bot is `flotilla-test[bot]`.
+pub const APP_SLUG: &str = "flotilla-test";
+
+/// The environment variable that points the suite at a PostgreSQL database.
+const DATABASE_ENV: &str = "FLOTILLA_TEST_DATABASE_URL";
+
+/// A store private to one test, with whatever keeps it alive.
+pub struct TestStore {
+    /// The store.
+    pub store: Store,
+    url: String,
+    schema: Option<String>,
+    _dir: TempDir,
+}
+
+impl TestStore {
+    /// A fresh store on the real clock.
+    pub async fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// A fresh store on the given clock: a SQLite file in a temporary directory, or a
+    /// schema of its own in the PostgreSQL database named by `FLOTILLA_TEST_DATABASE_URL`.
+    pub async fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        let dir = TempDir::new().expect("temporary directory");
+        let (url, schema) = match std::env::var(DATABASE_ENV) {
+            Ok(url) if !url.is_empty() => {
+                (url, Some(format!("t_{}", uuid::Uuid::new_v4().simple())))
+            }
+            _ => (Store::default_url(dir.path()), None),
+        };
+        let store = Store::connect_with(&url, schema.as_deref(), clock)
+            .await
+            .expect("test store connects and migrates");
+        Self {
+            store,
+            url,
+            schema,
+            _dir: dir,
+        }
+    }
+
+    /// A second, independent connection pool to the same database, as another
+    /// Flotilla process on another machine would have.
+    pub async fn another_process(&self) -> Store {
+        Store::connect_with(&self.url, self.schema.as_deref(), Arc::new(SystemClock))
+            .await
+            .expect("second store connects")
+    }
+}
+
+/// A running Flotilla (router, group commit, workers) on a free loopback port.
+pub struct TestApp {
+    /// The server's store.
+    pub store: Store,
+    server: Option<RunningServer>,
+    http: reqwest::Client,
+    _store: TestStore,
+}
+
+impl TestApp {
+    /// Starts Flotilla accepting [`SECRET`].
+    pub async fn start() -> Self {
+        Self::start_with_secrets(SECRET).await
+    }
+
+    /// Starts Flotilla accepting a comma-separated list of secrets.
+    pub async fn start_with_secrets(secrets: &str) -> Self {
+        let test_store = TestStore::new().await;
+        let store = test_store.store.clone();
+        let server = server::start(ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("loopback address"),
+            secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
+            store: store.clone(),
+            app_slug: APP_SLUG.to_owned(),
+            workers: fast_workers(),
+        })
+        .await
+        .expect("flotilla starts");
+        Self {
+            store,
+            server: Some(server),
+            http: reqwest::Client::new(),
+            _store: test_store,
+        }
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> String {
+        self.server.as_ref().expect("server running").url()
+    }
+
+    /// Sends `body` as GitHub would: signed with [`SECRET`], with event and delivery id.
+    pub async fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> reqwest::Response {
+        self.post_webhook(
+            &[
+                ("x-github-event", event),
+                ("x-github-delivery", delivery),
+                ("x-hub-signature-256", &sign(SECRET, body)),
+            ],
+            body,
+        )
+        .await
+    }
+
+    /// Posts to `/webhook` with exactly these headers.
+    pub async fn post_webhook(&self, headers: &[(&str, &str)], body: &[u8]) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/webhook", self.url()))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request reaches flotilla")
+    }
+
+    /// `GET` a path on the server.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await
+            .expect("request reaches flotilla")
+    }
+
+    /// Waits until the delivery has been processed (whatever the outcome) and returns it.
+    pub async fn processed(&self, delivery: &str) -> DeliveryRecord {
+        let id = DeliveryId::from(delivery);
+        wait_for(&format!("delivery {delivery} to be processed"), || async {
+            self.store
+                .delivery(&id)
+                .await
+                .expect("store answers")
+                .filter(|d| d.outcome != DeliveryOutcome::Pending)
+        })
+        .await
+    }
+
+    /// Stops the server and waits for its workers.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// Worker settings that retry quickly, so tests finish fast.
+pub fn fast_workers() -> WorkerConfig {
+    WorkerConfig {
+        workers: 2,
+        lease: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(50),
+        retry: RetryPolicy {
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        },
+        ..WorkerConfig::default()
+    }
+}
+
+/// Polls `probe` until it yields a value, failing the test with `what` after 20 s.
+pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The path of a file under `fixtures/`.
+pub fn fixture_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative)
+}
+
+/// A webhook example from `fixtures/webhooks/`, e.g. `issues.labeled`.
+pub fn webhook_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture_path(&format!("webhooks/{name}.json")))
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// A fixture as JSON, to edit before sending.
+pub fn webhook_fixture_json(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&webhook_fixture(name)).expect("fixture is JSON")
+}
