@@ -28,6 +28,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the GitHub App manifest as the JSON GitHub's manifest flow expects.
     Manifest(ManifestArgs),
+    /// Run the GitHub simulator standalone (for local runs, demos and scripts).
+    Sim(SimArgs),
 }
 
 /// Settings of `flotilla serve`.
@@ -80,4 +82,49 @@ pub struct ManifestArgs {
     /// Public base URL of this Flotilla; sets the webhook and redirect URLs.
     #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+/// Settings of `flotilla sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address the simulator listens on.
+    #[arg(long, env = "FLOTILLA_SIM_LISTEN", default_value = "127.0.0.1:3001")]
+    pub listen: SocketAddr,
+
+    /// Where the simulator keeps its bare repositories and CI checkouts.
+    #[arg(long, env = "FLOTILLA_SIM_DATA_DIR", default_value = "./flotilla-sim")]
+    pub data_dir: PathBuf,
+
+    /// Where the seeded App's webhooks are delivered, e.g. `http://127.0.0.1:3000/webhook`.
+    #[arg(long, env = "FLOTILLA_SIM_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// Secret the simulator signs webhooks with.
+    #[arg(long, env = "FLOTILLA_SIM_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Create an App, its installation, a user with write access (`alice`), one with
+    /// read access only (`bob`) and a repository (`acme/widgets`).
+    #[arg(long)]
+    pub seed: bool,
+
+    /// A local git repository or folder to import as the seeded repository.
+    #[arg(long, requires = "seed")]
+    pub seed_repo: Option<PathBuf>,
+
+    /// The seeded App's id.
+    #[arg(long, default_value_t = 1)]
+    pub app_id: u64,
+
+    /// The seeded App's slug; its bot is `<slug>[bot]`.
+    #[arg(long, default_value = "flotilla")]
+    pub app_slug: String,
+
+    /// The seeded App's public key (PEM); App JWTs are verified with it.
+    #[arg(long, default_value = "fixtures/keys/test-app.pub.pem")]
+    pub app_public_key: PathBuf,
+
+    /// Shell command run on a checkout of each pushed pull-request head (the CI).
+    #[arg(long, env = "FLOTILLA_SIM_CI")]
+    pub ci: Option<String>,
 }

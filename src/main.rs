@@ -7,13 +7,15 @@ use clap::Parser;
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
-use flotilla::cli::{Cli, Command, ManifestArgs, ServeArgs};
+use flotilla::cli::{Cli, Command, ManifestArgs, ServeArgs, SimArgs};
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
 use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::server::{self, ServerConfig};
 use flotilla::settings::ServeSettings;
+use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::Store;
+use flotilla::types::AppId;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => run_async(serve(args)),
         Command::Manifest(args) => manifest(args),
+        Command::Sim(args) => run_async(simulate(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,4 +110,26 @@ fn manifest(args: ManifestArgs) -> anyhow::Result<()> {
     }
     println!("{}", manifest.to_json()?);
     Ok(())
+}
+
+async fn simulate(args: SimArgs) -> anyhow::Result<()> {
+    let mut config = SimConfig::new(args.data_dir);
+    config.listen = args.listen;
+    config.webhook_url = args.webhook_url;
+    config.webhook_secret = args.webhook_secret;
+    config.ci_command = args.ci;
+    if args.seed {
+        let key = std::fs::read_to_string(&args.app_public_key).with_context(|| {
+            format!(
+                "cannot read --app-public-key {}",
+                args.app_public_key.display()
+            )
+        })?;
+        let mut seed = SeedConfig::new(key);
+        seed.app_id = AppId(args.app_id);
+        seed.app_slug = args.app_slug;
+        seed.source = args.seed_repo;
+        config.seed = Some(seed);
+    }
+    flotilla::sim::run(config).await
 }

@@ -2,9 +2,13 @@
 //! against the real router, store and workers.
 
 mod cli;
+mod conformance;
 mod github_client;
 mod intake;
 mod manifest;
 mod queue;
+mod sim_octocrab;
+mod sim_rules;
+mod sim_world;
 mod support;
 mod webhook_events;

@@ -17,6 +17,7 @@ use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
 pub mod fake_github;
+pub mod world;
 
 /// The webhook secret test servers accept.
 pub const SECRET: &str = "test-webhook-secret";

@@ -1,0 +1,193 @@
+//! Faults as data, API call counts and rate-limit headers.
+//!
+//! A test arms a fault ("the next 2 calls to `POST /repos/{owner}/{repo}/pulls` answer
+//! 502") and the one middleware here applies it; no route knows faults exist. The same
+//! middleware counts calls per route and stamps GitHub's `x-ratelimit-*` headers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::types::RepoName;
+
+use super::Sim;
+use super::error::ApiError;
+
+/// GitHub's primary limit for an installation.
+const RATE_LIMIT: u64 = 5000;
+
+/// What an armed fault does to a matching call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum FaultKind {
+    /// Answer 500 Internal Server Error.
+    ServerError,
+    /// Answer 502 Bad Gateway.
+    BadGateway,
+    /// Answer GitHub's secondary-rate-limit 403 with `retry-after`.
+    SecondaryRateLimit {
+        /// Seconds in `retry-after`.
+        retry_after: u64,
+    },
+    /// Answer the primary-rate-limit 403: `x-ratelimit-remaining: 0` until the reset.
+    RateLimitExhausted,
+    /// Serve the call normally after a delay.
+    Latency {
+        /// Delay in milliseconds.
+        millis: u64,
+    },
+}
+
+/// A fault armed for the next `times` calls matching `method` and `route`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// HTTP method; `None` matches any.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Either a route template as the simulator declares it
+    /// (`/repos/{owner}/{repo}/pulls/{number}/merge`) or a concrete path.
+    pub route: String,
+    /// How many calls it still affects.
+    pub times: u32,
+    /// What it does.
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+/// What the next push to a repository meets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PushFault {
+    /// The push is declined by a pre-receive hook with this message.
+    Reject {
+        /// The hook's message.
+        message: String,
+    },
+    /// Someone else moves the pushed branch first, so the push is rejected as stale.
+    Conflict,
+}
+
+/// Armed faults and call accounting.
+#[derive(Default)]
+pub struct Faults {
+    /// Armed API faults, first match wins.
+    pub armed: Vec<Fault>,
+    /// Armed push faults by repository.
+    pub push: HashMap<RepoName, PushFault>,
+    /// Calls per `METHOD /route/template`.
+    pub calls: BTreeMap<String, u64>,
+    /// Start of the current rate-limit window.
+    window_start: Option<DateTime<Utc>>,
+    /// Calls in the current window.
+    used: u64,
+}
+
+impl Faults {
+    /// Records a call to `key` and returns the fault that applies to it, if any.
+    fn on_call(&mut self, method: &str, template: &str, path: &str) -> Option<FaultKind> {
+        *self
+            .calls
+            .entry(format!("{method} {template}"))
+            .or_default() += 1;
+        let index = self.armed.iter().position(|f| {
+            f.times > 0
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && (f.route == template || f.route == path)
+        })?;
+        let fault = &mut self.armed[index];
+        fault.times -= 1;
+        let kind = fault.kind.clone();
+        if fault.times == 0 {
+            self.armed.remove(index);
+        }
+        Some(kind)
+    }
+
+    /// Counts one call against the hourly budget; returns (used, reset epoch seconds).
+    fn spend(&mut self, now: DateTime<Utc>) -> (u64, i64) {
+        let start = match self.window_start {
+            Some(start) if now - start < chrono::Duration::hours(1) => start,
+            _ => {
+                self.used = 0;
+                self.window_start = Some(now);
+                now
+            }
+        };
+        self.used += 1;
+        (self.used, (start + chrono::Duration::hours(1)).timestamp())
+    }
+}
+
+/// Route middleware: counts the call, applies an armed fault, adds rate-limit headers.
+pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| path.clone());
+    let resource = if template == "/graphql" {
+        "graphql"
+    } else {
+        "core"
+    };
+    let (fault, used, reset) = {
+        let mut world = sim.world();
+        let now = world.now();
+        let fault = world.faults.on_call(&method, &template, &path);
+        let (used, reset) = world.faults.spend(now);
+        (fault, used, reset)
+    };
+    let exhausted = fault == Some(FaultKind::RateLimitExhausted);
+    let mut response = match fault {
+        Some(FaultKind::ServerError) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response()
+        }
+        Some(FaultKind::BadGateway) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "Server Error").into_response()
+        }
+        Some(FaultKind::SecondaryRateLimit { retry_after }) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+        )
+        .with_header("retry-after", retry_after.to_string())
+        .into_response(),
+        Some(FaultKind::RateLimitExhausted) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
+        )
+        .into_response(),
+        Some(FaultKind::Latency { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            next.run(request).await
+        }
+        None => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    let remaining = if exhausted {
+        0
+    } else {
+        RATE_LIMIT.saturating_sub(used)
+    };
+    for (name, value) in [
+        ("x-ratelimit-limit", RATE_LIMIT.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        ("x-ratelimit-reset", reset.to_string()),
+        ("x-ratelimit-used", used.to_string()),
+        ("x-ratelimit-resource", resource.to_owned()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,95 @@
+//! GitHub's REST routes, one file per area. Every route but the App ones takes an
+//! `InstallationAuth` (a live installation token) and sees only the repositories of
+//! its installation's account.
+
+pub mod apps;
+pub mod checks;
+pub mod comments;
+pub mod issues;
+pub mod protection;
+pub mod pulls;
+pub mod refs;
+pub mod repos;
+pub mod reviews;
+pub mod statuses;
+
+use axum::Router;
+use serde::Deserialize;
+
+use crate::types::RepoName;
+
+use super::Sim;
+use super::auth::InstallationAuth;
+use super::error::{ApiError, ApiResult};
+
+/// All REST routes.
+pub fn router() -> Router<Sim> {
+    Router::new()
+        .merge(apps::router())
+        .merge(repos::router())
+        .merge(refs::router())
+        .merge(issues::router())
+        .merge(comments::router())
+        .merge(pulls::router())
+        .merge(reviews::router())
+        .merge(checks::router())
+        .merge(statuses::router())
+        .merge(protection::router())
+}
+
+/// `{owner}/{repo}` path parameters.
+#[derive(Deserialize)]
+pub struct RepoPath {
+    /// Owner login.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+}
+
+/// `{owner}/{repo}/{number}` path parameters.
+#[derive(Deserialize)]
+pub struct NumberPath {
+    /// Owner login.
+    pub owner: String,
+    /// Repository name.
+    pub repo: String,
+    /// Issue or pull request number.
+    pub number: u64,
+}
+
+/// Resolves `owner/repo` for a token: 404 unless it exists and the installation covers it.
+pub fn repo_for(
+    sim: &Sim,
+    auth: &InstallationAuth,
+    owner: &str,
+    repo: &str,
+) -> ApiResult<RepoName> {
+    let name = RepoName(format!("{owner}/{repo}"));
+    let world = sim.world();
+    let covered = world
+        .installations
+        .get(&auth.installation)
+        .is_some_and(|i| i.account.0.eq_ignore_ascii_case(owner));
+    if !covered || world.repo(&name).is_none() {
+        return Err(ApiError::not_found());
+    }
+    Ok(name)
+}
+
+/// `per_page` / `page` query parameters.
+#[derive(Deserialize, Default)]
+pub struct Page {
+    /// Items per page (default 30, max 100).
+    pub per_page: Option<usize>,
+    /// 1-based page.
+    pub page: Option<usize>,
+}
+
+impl Page {
+    /// Applies the page to `items`.
+    pub fn apply<T>(&self, items: Vec<T>) -> Vec<T> {
+        let per = self.per_page.unwrap_or(30).clamp(1, 100);
+        let page = self.page.unwrap_or(1).max(1);
+        items.into_iter().skip((page - 1) * per).take(per).collect()
+    }
+}

@@ -1,0 +1,449 @@
+//! Scenario controls: what a person does on GitHub (open an issue, label, comment,
+//! approve, push, change protection), faults to arm, the simulated clock, and readers of
+//! GitHub's state for assertions. Tests call these on the `SimHandle` (which derefs to
+//! `Sim`); the admin HTTP API calls the same methods.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+
+use crate::types::{CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
+
+use super::error::ApiError;
+use super::faults::{Fault, PushFault};
+use super::routes::{checks, comments, issues, protection, pulls, reviews};
+use super::state::{MergeMethod, Protection};
+use super::views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
+use super::{Sim, SimHandle, auth, git, push};
+
+impl std::ops::Deref for SimHandle {
+    type Target = Sim;
+
+    fn deref(&self) -> &Sim {
+        &self.sim
+    }
+}
+
+fn api(err: ApiError) -> anyhow::Error {
+    anyhow!("{} {}", err.status, err.message)
+}
+
+impl Sim {
+    /// Mints an installation token directly (as if the App had asked with its JWT).
+    pub fn installation_token(&self, installation: InstallationId) -> String {
+        let ttl = self.0.token_ttl;
+        auth::mint_token(&mut self.world(), installation, ttl).0
+    }
+
+    /// Moves the simulated clock forward (tokens and JWTs age; nothing sleeps).
+    pub fn advance_clock(&self, by: Duration) {
+        let mut world = self.world();
+        world.clock_offset += chrono::Duration::from_std(by).unwrap_or_default();
+    }
+
+    /// Gives `user` a role on `repo` (`read`, `write`, `admin`, anything else: none).
+    pub fn set_permission(&self, repo: &RepoName, user: &Login, role: &str) -> anyhow::Result<()> {
+        use super::state::Permission;
+        let mut world = self.world();
+        world.user(user);
+        let r = world.repos.get_mut(repo).context("no such repository")?;
+        let permission = match role {
+            "admin" => Permission::Admin,
+            "write" | "maintain" => Permission::Write,
+            "read" | "triage" => Permission::Read,
+            _ => Permission::None,
+        };
+        r.collaborators.insert(user.clone(), permission);
+        Ok(())
+    }
+
+    /// `by` opens an issue.
+    pub async fn open_issue(
+        &self,
+        repo: &RepoName,
+        title: &str,
+        body: &str,
+        by: &Login,
+    ) -> anyhow::Result<IssueNumber> {
+        let number = issues::open_issue(self, repo, title, Some(body.to_owned()), Vec::new(), by)
+            .await
+            .map_err(api)?;
+        Ok(IssueNumber(number))
+    }
+
+    /// `by` adds a label to an issue or pull request.
+    pub async fn label_issue(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+        label: &str,
+        by: &Login,
+    ) -> anyhow::Result<()> {
+        issues::add_labels(self, repo, issue, vec![label.to_owned()], by)
+            .await
+            .map_err(api)
+            .map(|_| ())
+    }
+
+    /// `by` removes a label.
+    pub async fn unlabel_issue(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+        label: &str,
+        by: &Login,
+    ) -> anyhow::Result<()> {
+        issues::remove_label(self, repo, issue, label, by)
+            .await
+            .map_err(api)
+            .map(|_| ())
+    }
+
+    /// `by` comments on an issue or pull request; returns the comment id.
+    pub async fn comment(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+        body: &str,
+        by: &Login,
+    ) -> anyhow::Result<u64> {
+        comments::add_comment(self, repo, issue, body, by)
+            .await
+            .map_err(api)
+    }
+
+    /// `by` approves a pull request (a human review).
+    pub async fn approve_pr(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        by: &Login,
+    ) -> anyhow::Result<u64> {
+        let review = reviews::NewReview {
+            event: Some("APPROVE".to_owned()),
+            ..Default::default()
+        };
+        reviews::submit_review(self, repo, pr.0, by, review)
+            .await
+            .map_err(api)
+    }
+
+    /// `by` requests changes on a pull request.
+    pub async fn request_changes(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        body: &str,
+        by: &Login,
+    ) -> anyhow::Result<u64> {
+        let review = reviews::NewReview {
+            event: Some("REQUEST_CHANGES".to_owned()),
+            body: Some(body.to_owned()),
+            ..Default::default()
+        };
+        reviews::submit_review(self, repo, pr.0, by, review)
+            .await
+            .map_err(api)
+    }
+
+    /// `by` opens a pull request from an existing branch.
+    pub async fn open_pr(
+        &self,
+        repo: &RepoName,
+        head: &str,
+        base: &str,
+        title: &str,
+        draft: bool,
+        by: &Login,
+    ) -> anyhow::Result<PrNumber> {
+        let new = pulls::NewPull {
+            title: title.to_owned(),
+            head: head.to_owned(),
+            base: base.to_owned(),
+            body: None,
+            draft,
+        };
+        pulls::create_pull(self, repo, new, by)
+            .await
+            .map_err(api)
+            .map(PrNumber)
+    }
+
+    /// `by` merges a pull request from the web UI.
+    pub async fn merge_pr(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        method: MergeMethod,
+        by: &Login,
+    ) -> anyhow::Result<CommitSha> {
+        let request = pulls::MergeRequest {
+            sha: None,
+            method,
+            title: None,
+            message: None,
+        };
+        pulls::merge_pull(self, repo, pr.0, request, by)
+            .await
+            .map_err(api)
+            .map(CommitSha)
+    }
+
+    /// `by` pushes one commit writing `files` (path, content) to `branch` (created from
+    /// the default branch when missing), as a person would with `git push`.
+    pub async fn push_commit(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        files: &[(&str, &str)],
+        message: &str,
+        by: &Login,
+    ) -> anyhow::Result<CommitSha> {
+        let bare = self.repo_path(repo);
+        let default = self
+            .world()
+            .repo(repo)
+            .map(|r| r.default_branch.clone())
+            .context("no such repository")?;
+        let commit = {
+            let _guard = self.0.git_lock.lock().await;
+            let old = git::branch_sha(&bare, branch).await;
+            let parent = match &old {
+                Some(sha) => Some(sha.clone()),
+                None => git::branch_sha(&bare, &default).await,
+            };
+            let files: Vec<(String, String)> = files
+                .iter()
+                .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+                .collect();
+            let email = format!("{}@users.noreply.github.com", by.0);
+            let commit =
+                git::commit_files(&bare, parent.as_deref(), &files, message, (&by.0, &email))
+                    .await?;
+            git::update_ref(
+                &bare,
+                &format!("refs/heads/{branch}"),
+                &commit,
+                old.as_deref(),
+            )
+            .await?;
+            (commit, old)
+        };
+        push::on_push(
+            self,
+            repo,
+            vec![(branch.to_owned(), commit.1, Some(commit.0.clone()))],
+            by,
+        )
+        .await;
+        Ok(CommitSha(commit.0))
+    }
+
+    /// An admin changes the protection of `branch` (`None` removes it).
+    pub fn set_protection(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        rules: Option<Protection>,
+    ) -> anyhow::Result<()> {
+        protection::set_protection(self, repo, branch, rules).map_err(api)
+    }
+
+    /// Arms an API fault.
+    pub fn inject_fault(&self, fault: Fault) {
+        self.world().faults.armed.push(fault);
+    }
+
+    /// Arms a fault for the next push to `repo`.
+    pub fn inject_push_fault(&self, repo: &RepoName, fault: PushFault) {
+        self.world().faults.push.insert(repo.clone(), fault);
+    }
+
+    /// `by` clicks "Re-run" on a check run.
+    pub fn rerequest_check_run(&self, repo: &RepoName, id: u64, by: &Login) -> anyhow::Result<()> {
+        checks::rerequest_run(self, repo, id, by).map_err(api)
+    }
+
+    /// `by` clicks the action button `identifier` on a check run.
+    pub fn request_check_run_action(
+        &self,
+        repo: &RepoName,
+        id: u64,
+        identifier: &str,
+        by: &Login,
+    ) -> anyhow::Result<()> {
+        checks::request_action(self, repo, id, identifier, by).map_err(api)
+    }
+
+    /// Comments on an issue or pull request, oldest first.
+    pub fn issue_comments(&self, repo: &RepoName, issue: u64) -> Vec<CommentView> {
+        let world = self.world();
+        world
+            .repo(repo)
+            .map(|r| {
+                r.comments
+                    .iter()
+                    .filter(|c| c.issue == issue)
+                    .map(|c| CommentView {
+                        id: c.id,
+                        user: c.user.clone(),
+                        body: c.body.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Labels of an issue or pull request.
+    pub fn issue_labels(&self, repo: &RepoName, issue: u64) -> Vec<String> {
+        self.world()
+            .repo(repo)
+            .and_then(|r| r.issues.get(&issue))
+            .map(|i| i.labels.clone())
+            .unwrap_or_default()
+    }
+
+    /// A pull request's state.
+    pub fn pull(&self, repo: &RepoName, pr: PrNumber) -> Option<PullRequestView> {
+        self.pulls(repo).into_iter().find(|p| p.number == pr)
+    }
+
+    /// Every pull request of `repo`.
+    pub fn pulls(&self, repo: &RepoName) -> Vec<PullRequestView> {
+        let world = self.world();
+        let Some(r) = world.repo(repo) else {
+            return Vec::new();
+        };
+        r.pulls
+            .values()
+            .filter_map(|p| {
+                let issue = r.issues.get(&p.number)?;
+                Some(PullRequestView {
+                    number: PrNumber(p.number),
+                    title: issue.title.clone(),
+                    user: issue.user.clone(),
+                    state: if issue.open { "open" } else { "closed" }.to_owned(),
+                    draft: p.draft,
+                    merged: p.merged,
+                    head_ref: p.head_ref.clone(),
+                    head_sha: p.head_sha.clone(),
+                    base_ref: p.base_ref.clone(),
+                    auto_merge: p.auto_merge.is_some(),
+                    merge_commit_sha: p.merge_commit_sha.clone(),
+                    labels: issue.labels.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Check runs on a commit, oldest first.
+    pub fn check_runs(&self, repo: &RepoName, sha: &CommitSha) -> Vec<CheckRunView> {
+        let world = self.world();
+        let Some(r) = world.repo(repo) else {
+            return Vec::new();
+        };
+        r.check_runs
+            .iter()
+            .filter(|c| &c.head_sha == sha)
+            .map(|c| CheckRunView {
+                id: c.id,
+                name: c.name.clone(),
+                app_id: c.app_id,
+                head_sha: c.head_sha.clone(),
+                status: c.status.clone(),
+                conclusion: c.conclusion.clone(),
+                title: c.title.clone(),
+                summary: c.summary.clone(),
+                annotations: c.annotations.len(),
+            })
+            .collect()
+    }
+
+    /// Reviews of a pull request, oldest first.
+    pub fn reviews(&self, repo: &RepoName, pr: PrNumber) -> Vec<ReviewView> {
+        let world = self.world();
+        let Some(r) = world.repo(repo) else {
+            return Vec::new();
+        };
+        r.reviews
+            .iter()
+            .filter(|x| x.pull == pr.0)
+            .map(|x| ReviewView {
+                id: x.id,
+                user: x.user.clone(),
+                state: x.state.clone(),
+                body: x.body.clone(),
+                comments: r
+                    .review_comments
+                    .iter()
+                    .filter(|c| c.review_id == x.id)
+                    .map(|c| (c.path.clone(), c.line, c.body.clone()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// API calls per `METHOD /route/template`.
+    pub fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.world().faults.calls.clone()
+    }
+
+    /// Every webhook delivery attempt, oldest first.
+    pub fn deliveries(&self) -> Vec<DeliveryView> {
+        self.world()
+            .deliveries
+            .iter()
+            .map(|d| DeliveryView {
+                id: d.id,
+                guid: d.guid.clone(),
+                event: d.event.clone(),
+                action: d.action.clone(),
+                status_code: d.status_code,
+                success: d.succeeded(),
+                redelivery: d.redelivery,
+                payload: d.payload.clone(),
+            })
+            .collect()
+    }
+
+    /// The tip of a branch.
+    pub async fn branch_sha(&self, repo: &RepoName, branch: &str) -> Option<CommitSha> {
+        git::branch_sha(&self.repo_path(repo), branch)
+            .await
+            .map(CommitSha)
+    }
+
+    /// A file's text at a revision.
+    pub async fn file_at(&self, repo: &RepoName, rev: &str, path: &str) -> Option<String> {
+        let bytes = git::read_file(&self.repo_path(repo), rev, path).await?;
+        String::from_utf8(bytes).ok()
+    }
+
+    /// Parent ids of a commit (to tell merge commits from squashes).
+    pub async fn commit_parents(&self, repo: &RepoName, rev: &str) -> Vec<CommitSha> {
+        git::commit_info(&self.repo_path(repo), rev)
+            .await
+            .map(|c| c.parents.into_iter().map(CommitSha).collect())
+            .unwrap_or_default()
+    }
+
+    /// Polls `condition` every 20 ms until it holds or `timeout` passes.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut condition: impl FnMut(&Sim) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if condition(self) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(anyhow!("timed out after {timeout:?} waiting for {what}"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

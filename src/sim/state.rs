@@ -1,0 +1,534 @@
+//! The simulated GitHub's state: plain structs behind one `Mutex`.
+//!
+//! Nothing here does I/O; git objects live in bare repositories on disk (see `git`),
+//! everything else GitHub knows about lives here. Rules (who may merge, what is
+//! mergeable) live in the modules that act, not in these structs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::DecodingKey;
+
+use crate::types::{AppId, CommitSha, InstallationId, Login, RepoName};
+
+use super::faults::Faults;
+
+/// Everything the simulator knows, guarded by one mutex in `Sim`.
+pub struct World {
+    /// Base URL of the simulator (`http://127.0.0.1:port`), for `url`/`html_url` fields.
+    pub base_url: String,
+    /// Added to the wall clock: lets a test age tokens without sleeping.
+    pub clock_offset: Duration,
+    /// Source of every numeric id (issues' global ids, comments, check runs…).
+    pub next_id: u64,
+    /// Registered GitHub Apps (Flotilla's and the CI's).
+    pub apps: BTreeMap<AppId, App>,
+    /// Installations of Apps on accounts.
+    pub installations: BTreeMap<InstallationId, Installation>,
+    /// Live and expired installation tokens.
+    pub tokens: HashMap<String, Token>,
+    /// Users and bot accounts.
+    pub users: BTreeMap<Login, User>,
+    /// Repositories by `owner/name`.
+    pub repos: BTreeMap<RepoName, Repo>,
+    /// Every webhook delivery attempt, oldest first.
+    pub deliveries: Vec<Delivery>,
+    /// Injected faults and API call counts.
+    pub faults: Faults,
+}
+
+impl World {
+    /// An empty GitHub served at `base_url`.
+    pub fn new(base_url: String) -> Self {
+        Self {
+            base_url,
+            clock_offset: Duration::zero(),
+            next_id: 1000,
+            apps: BTreeMap::new(),
+            installations: BTreeMap::new(),
+            tokens: HashMap::new(),
+            users: BTreeMap::new(),
+            repos: BTreeMap::new(),
+            deliveries: Vec::new(),
+            faults: Faults::default(),
+        }
+    }
+
+    /// The simulated "now".
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    /// A fresh numeric id, unique across the simulator.
+    pub fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The user record for `login`, created as a plain user when unknown.
+    pub fn user(&mut self, login: &Login) -> User {
+        if let Some(user) = self.users.get(login) {
+            return user.clone();
+        }
+        let user = User {
+            id: self.id(),
+            login: login.clone(),
+            kind: UserKind::User,
+        };
+        self.users.insert(login.clone(), user.clone());
+        user
+    }
+
+    /// The App that owns an installation.
+    pub fn app_of(&self, installation: InstallationId) -> Option<&App> {
+        let inst = self.installations.get(&installation)?;
+        self.apps.get(&inst.app_id)
+    }
+
+    /// The installation of an App on the account owning `repo`.
+    pub fn installation_for(&self, repo: &RepoName) -> Option<&Installation> {
+        let owner = repo.split()?.0;
+        self.installations.values().find(|i| i.account.0 == owner)
+    }
+
+    /// A repository, or 404.
+    pub fn repo(&self, name: &RepoName) -> Option<&Repo> {
+        self.repos.get(name)
+    }
+}
+
+/// A GitHub App registration.
+pub struct App {
+    /// The App id (JWT `iss`).
+    pub id: AppId,
+    /// URL-safe name; the bot user is `<slug>[bot]`.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Owner account.
+    pub owner: Login,
+    /// Public key that verifies the App's JWTs (`None`: the App never calls the API).
+    pub public_key: Option<DecodingKey>,
+    /// Where the App's webhooks go, if anywhere.
+    pub webhook: Option<WebhookTarget>,
+    /// The `[bot]` user acting for the App.
+    pub bot: Login,
+}
+
+/// An App's webhook configuration.
+#[derive(Clone)]
+pub struct WebhookTarget {
+    /// Delivery URL.
+    pub url: String,
+    /// HMAC secret; `None` sends unsigned deliveries.
+    pub secret: Option<String>,
+    /// `X-GitHub-Hook-ID`.
+    pub hook_id: u64,
+}
+
+/// An installation of an App on an account (all its repositories).
+#[derive(Clone)]
+pub struct Installation {
+    /// Installation id.
+    pub id: InstallationId,
+    /// The installed App.
+    pub app_id: AppId,
+    /// The account it is installed on.
+    pub account: Login,
+}
+
+/// An installation access token.
+#[derive(Clone)]
+pub struct Token {
+    /// Whose token it is.
+    pub installation: InstallationId,
+    /// After this instant the token answers 401.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Whether an account is a person or an App's bot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserKind {
+    /// A person.
+    User,
+    /// An App's `[bot]` account.
+    Bot,
+    /// An organization.
+    Organization,
+}
+
+/// A GitHub account.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Numeric id.
+    pub id: u64,
+    /// Login.
+    pub login: Login,
+    /// Person, bot or organization.
+    pub kind: UserKind,
+}
+
+/// A collaborator's role on a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    /// No access.
+    None,
+    /// Read (and triage).
+    Read,
+    /// Write (and maintain).
+    Write,
+    /// Admin.
+    Admin,
+}
+
+impl Permission {
+    /// GitHub's `permission` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// A repository and everything hanging off it.
+pub struct Repo {
+    /// Numeric id.
+    pub id: u64,
+    /// `owner/name`.
+    pub name: RepoName,
+    /// Default branch name.
+    pub default_branch: String,
+    /// Repository setting that permits auto-merge.
+    pub allow_auto_merge: bool,
+    /// Collaborators and their roles (the owner is admin implicitly).
+    pub collaborators: BTreeMap<Login, Permission>,
+    /// Next issue/PR number (they share one sequence).
+    pub next_number: u64,
+    /// Issues, including the issue side of every pull request.
+    pub issues: BTreeMap<u64, Issue>,
+    /// Pull requests by number.
+    pub pulls: BTreeMap<u64, Pull>,
+    /// Issue and PR conversation comments.
+    pub comments: Vec<Comment>,
+    /// Pull request reviews.
+    pub reviews: Vec<Review>,
+    /// Inline review comments.
+    pub review_comments: Vec<ReviewComment>,
+    /// Check suites.
+    pub check_suites: Vec<CheckSuite>,
+    /// Check runs.
+    pub check_runs: Vec<CheckRun>,
+    /// Commit statuses.
+    pub statuses: Vec<Status>,
+    /// Branch protection by branch name.
+    pub protection: BTreeMap<String, Protection>,
+}
+
+impl Repo {
+    /// The permission `login` has here.
+    pub fn permission(&self, login: &Login) -> Permission {
+        if self.name.split().is_some_and(|(owner, _)| owner == login.0) {
+            return Permission::Admin;
+        }
+        self.collaborators
+            .get(login)
+            .copied()
+            .unwrap_or(Permission::None)
+    }
+
+    /// The open pull request whose head is `branch`, if any.
+    pub fn open_pull_for_head(&self, branch: &str) -> Option<u64> {
+        self.pulls
+            .values()
+            .find(|p| p.head_ref == branch && self.issues.get(&p.number).is_some_and(|i| i.open))
+            .map(|p| p.number)
+    }
+}
+
+/// An issue (or the issue side of a pull request).
+#[derive(Clone)]
+pub struct Issue {
+    /// Global id.
+    pub id: u64,
+    /// Number within the repository.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: Option<String>,
+    /// Author.
+    pub user: Login,
+    /// Label names.
+    pub labels: Vec<String>,
+    /// Open or closed.
+    pub open: bool,
+    /// `completed` / `not_planned` when closed.
+    pub state_reason: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update.
+    pub updated_at: DateTime<Utc>,
+    /// Close time.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// True when this number is a pull request.
+    pub is_pull: bool,
+}
+
+/// Merge methods GitHub offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeMethod {
+    /// A merge commit.
+    Merge,
+    /// One squashed commit.
+    Squash,
+    /// The head's commits replayed on the base.
+    Rebase,
+}
+
+impl MergeMethod {
+    /// Parses REST (`merge`) and GraphQL (`MERGE`) spellings.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "merge" => Some(Self::Merge),
+            "squash" => Some(Self::Squash),
+            "rebase" => Some(Self::Rebase),
+            _ => None,
+        }
+    }
+
+    /// GitHub's lowercase spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Merge => "merge",
+            Self::Squash => "squash",
+            Self::Rebase => "rebase",
+        }
+    }
+}
+
+/// An auto-merge request on a pull request.
+#[derive(Clone, Debug)]
+pub struct AutoMerge {
+    /// Who enabled it (merges are done as them).
+    pub enabled_by: Login,
+    /// How to merge.
+    pub method: MergeMethod,
+}
+
+/// The pull-request side of an issue number.
+#[derive(Clone)]
+pub struct Pull {
+    /// Global id.
+    pub id: u64,
+    /// Number (shared with its issue).
+    pub number: u64,
+    /// Head branch.
+    pub head_ref: String,
+    /// Head commit.
+    pub head_sha: CommitSha,
+    /// Base branch.
+    pub base_ref: String,
+    /// Draft flag.
+    pub draft: bool,
+    /// Merged?
+    pub merged: bool,
+    /// When merged.
+    pub merged_at: Option<DateTime<Utc>>,
+    /// Who merged.
+    pub merged_by: Option<Login>,
+    /// The merge, squash or last rebased commit.
+    pub merge_commit_sha: Option<CommitSha>,
+    /// Pending auto-merge.
+    pub auto_merge: Option<AutoMerge>,
+}
+
+/// A conversation comment.
+#[derive(Clone)]
+pub struct Comment {
+    /// Id.
+    pub id: u64,
+    /// Issue or PR number.
+    pub issue: u64,
+    /// Author.
+    pub user: Login,
+    /// Body.
+    pub body: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last edit.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A submitted review.
+#[derive(Clone)]
+pub struct Review {
+    /// Id.
+    pub id: u64,
+    /// Pull request number.
+    pub pull: u64,
+    /// Reviewer.
+    pub user: Login,
+    /// `APPROVED`, `CHANGES_REQUESTED` or `COMMENTED`.
+    pub state: String,
+    /// Body.
+    pub body: String,
+    /// Reviewed commit.
+    pub commit_id: CommitSha,
+    /// Submission time.
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// An inline comment of a review.
+#[derive(Clone)]
+pub struct ReviewComment {
+    /// Id.
+    pub id: u64,
+    /// Review it belongs to.
+    pub review_id: u64,
+    /// Pull request number.
+    pub pull: u64,
+    /// Author.
+    pub user: Login,
+    /// File path.
+    pub path: String,
+    /// Line in the file on `side`.
+    pub line: u64,
+    /// `RIGHT` (new) or `LEFT` (old).
+    pub side: String,
+    /// Body.
+    pub body: String,
+    /// Commit commented on.
+    pub commit_id: CommitSha,
+}
+
+/// A check suite: one App's checks for one commit.
+#[derive(Clone)]
+pub struct CheckSuite {
+    /// Id.
+    pub id: u64,
+    /// Owning App.
+    pub app_id: AppId,
+    /// Commit.
+    pub head_sha: CommitSha,
+    /// Branch pushed, if known.
+    pub head_branch: Option<String>,
+    /// Set once `check_suite.completed` was announced.
+    pub completed_announced: bool,
+}
+
+/// A check run.
+#[derive(Clone)]
+pub struct CheckRun {
+    /// Id.
+    pub id: u64,
+    /// Suite it belongs to.
+    pub suite_id: u64,
+    /// App that created it.
+    pub app_id: AppId,
+    /// Name (the context branch protection requires).
+    pub name: String,
+    /// Commit.
+    pub head_sha: CommitSha,
+    /// `queued`, `in_progress`, `completed`.
+    pub status: String,
+    /// Conclusion once completed.
+    pub conclusion: Option<String>,
+    /// Integrator's id.
+    pub external_id: Option<String>,
+    /// Link to details.
+    pub details_url: Option<String>,
+    /// Start time.
+    pub started_at: DateTime<Utc>,
+    /// Completion time.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Output title.
+    pub title: Option<String>,
+    /// Output summary.
+    pub summary: Option<String>,
+    /// Output text.
+    pub text: Option<String>,
+    /// Annotations received so far.
+    pub annotations: Vec<serde_json::Value>,
+}
+
+/// A commit status.
+#[derive(Clone)]
+pub struct Status {
+    /// Id.
+    pub id: u64,
+    /// Commit.
+    pub sha: CommitSha,
+    /// Context.
+    pub context: String,
+    /// `error`, `failure`, `pending`, `success`.
+    pub state: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Link.
+    pub target_url: Option<String>,
+    /// Who set it.
+    pub creator: Login,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A required check: a context, optionally bound to one App.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiredCheck {
+    /// Check run name or status context.
+    pub context: String,
+    /// Only a check run from this App satisfies it.
+    pub app_id: Option<AppId>,
+}
+
+/// Branch protection of one branch.
+#[derive(Clone, Debug, Default)]
+pub struct Protection {
+    /// Required checks; `None` when the section is off.
+    pub required_checks: Option<Vec<RequiredCheck>>,
+    /// Require the head to contain the base tip.
+    pub strict: bool,
+    /// Required approving reviews; `None` when off.
+    pub required_approvals: Option<u32>,
+    /// Apply to admins too.
+    pub enforce_admins: bool,
+}
+
+/// One webhook delivery attempt.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// Attempt id (`/app/hook/deliveries/{id}`).
+    pub id: u64,
+    /// `X-GitHub-Delivery`, kept across redeliveries.
+    pub guid: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// Payload `action`.
+    pub action: Option<String>,
+    /// Installation the event is about.
+    pub installation_id: Option<InstallationId>,
+    /// Repository the event is about.
+    pub repository_id: Option<u64>,
+    /// Raw payload sent.
+    pub payload: serde_json::Value,
+    /// When it was sent.
+    pub delivered_at: DateTime<Utc>,
+    /// Seconds the receiver took.
+    pub duration: f64,
+    /// HTTP status (0 when the connection failed).
+    pub status_code: u16,
+    /// `OK` or the failure reason.
+    pub status: String,
+    /// Whether this attempt was a redelivery.
+    pub redelivery: bool,
+}
+
+impl Delivery {
+    /// Whether the receiver answered 2xx.
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status_code)
+    }
+}

@@ -1,0 +1,707 @@
+//! Conformance with GitHub: every typed call of Flotilla's client, run once against the
+//! simulator in a realistic order through a recording reverse proxy. The exchanges
+//! (method, path, bodies, status) and the client's full route and GraphQL document list
+//! are written to `FLOTILLA_CONFORMANCE_OUT` (default
+//! `$CARGO_TARGET_DIR/conformance/exchanges.json`), which `conformance/validate.mjs`
+//! checks against GitHub's published OpenAPI description and GraphQL schema
+//! (`conformance/run.sh` does both). This test asserts only that the calls succeed; it
+//! needs no Node. `client_surface_is_written` writes the route and document list alone
+//! (`surface.json`, same directory) for `validate.mjs --routes-only`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use flotilla::github::routes::graphql_documents;
+use flotilla::github::{
+    Annotation, AnnotationLevel, AppCredentials, BranchProtection, CheckConclusion, CheckOutput,
+    CheckRunUpdate, CheckStatus, GithubApp, GithubError, GithubSettings, IssueState, MergeMethod,
+    MergeOutcome, MergeStateStatus, NewCheckRun, NewPull, NewReview, Permission, PullUpdate,
+    RequiredCheck, RetryPolicy, ReviewComment, ReviewEvent, ReviewSide, Route,
+};
+use flotilla::sim::{self, SeedConfig, SimConfig, SimHandle};
+use flotilla::types::{CommitSha, IssueNumber, Login, RepoName};
+use http::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::support::{fixture_path, wait_for};
+
+/// Where the exchanges go unless `FLOTILLA_CONFORMANCE_OUT` says otherwise.
+const OUT_ENV: &str = "FLOTILLA_CONFORMANCE_OUT";
+/// The task branch the scenario pushes.
+const BRANCH: &str = "flotilla/conformance-1";
+/// The check Flotilla publishes and protection requires.
+const VERIFY: &str = "flotilla/verify";
+
+/// One request and its answer, as seen between the client and the simulator.
+#[derive(Clone, Debug, serde::Serialize)]
+struct Exchange {
+    method: String,
+    path: String,
+    request_body: Value,
+    status: u16,
+    response_body: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    graphql: Option<Value>,
+    /// The request headers GitHub has rules about; `authorization` keeps only its scheme.
+    request_headers: Value,
+}
+
+/// Request headers worth checking against GitHub's rules (it refuses requests without a
+/// `User-Agent`, reads the API version and media type from headers).
+const RECORDED_HEADERS: &[&str] = &[
+    "accept",
+    "content-type",
+    "user-agent",
+    "x-github-api-version",
+    "authorization",
+];
+
+/// The recorded request headers; a credential never leaves the proxy, only its scheme.
+fn recorded_headers(headers: &http::HeaderMap) -> Value {
+    let mut out = serde_json::Map::new();
+    for name in RECORDED_HEADERS {
+        let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let value = if *name == "authorization" {
+            value
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            value.to_owned()
+        };
+        out.insert((*name).to_owned(), Value::String(value));
+    }
+    Value::Object(out)
+}
+
+/// A reverse proxy in front of the simulator that keeps every exchange.
+struct Recorder {
+    upstream: String,
+    http: reqwest::Client,
+    exchanges: Mutex<Vec<Exchange>>,
+}
+
+/// Writes whatever was recorded when the scenario fails half-way, so the failure can be
+/// read next to the exchanges that led to it.
+struct WriteOnPanic(Arc<Recorder>);
+
+impl Drop for WriteOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let out = write_exchanges(&self.0.exchanges());
+            eprintln!("exchanges so far written to {}", out.display());
+        }
+    }
+}
+
+impl Recorder {
+    fn exchanges(&self) -> Vec<Exchange> {
+        self.exchanges
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Headers that describe one hop, not the message: never forwarded.
+fn hop_by_hop(name: &http::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host" | "content-length" | "connection" | "transfer-encoding" | "keep-alive"
+    )
+}
+
+/// Parses a body as JSON; an empty body is `null`, anything else that is not JSON is
+/// kept as a string (the validator then reports it).
+fn json_or_null(bytes: &[u8]) -> Value {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+async fn forward(State(recorder): State<Arc<Recorder>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let Ok(request_bytes) = to_bytes(body, 64 * 1024 * 1024).await else {
+        return (StatusCode::BAD_REQUEST, "unreadable request body").into_response();
+    };
+    let mut upstream = recorder
+        .http
+        .request(parts.method.clone(), format!("{}{path}", recorder.upstream))
+        .body(request_bytes.clone());
+    for (name, value) in &parts.headers {
+        if !hop_by_hop(name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let answer = match upstream.send().await {
+        Ok(answer) => answer,
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let Ok(response_bytes) = answer.bytes().await else {
+        return (StatusCode::BAD_GATEWAY, "unreadable answer").into_response();
+    };
+    let request_body = json_or_null(&request_bytes);
+    let is_graphql = parts.uri.path() == "/graphql";
+    recorder
+        .exchanges
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(Exchange {
+            method: parts.method.to_string(),
+            path,
+            graphql: is_graphql.then(|| request_body.clone()),
+            request_body,
+            status: status.as_u16(),
+            response_body: json_or_null(&response_bytes),
+            request_headers: recorded_headers(&parts.headers),
+        });
+    let mut response = Response::new(Body::from(response_bytes));
+    *response.status_mut() = status;
+    for (name, value) in &headers {
+        if !hop_by_hop(name) {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
+    response
+}
+
+/// Starts the proxy on a free loopback port; returns its base URL.
+async fn start_proxy(recorder: Arc<Recorder>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("proxy binds");
+    let addr = listener.local_addr().expect("proxy address");
+    let app = axum::Router::new().fallback(forward).with_state(recorder);
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("proxy serves");
+    });
+    format!("http://{addr}")
+}
+
+/// A webhook receiver that accepts everything: the simulator only moves pull-request
+/// heads on push for an App with a webhook configured (see the report on
+/// `World::installation_for`), and webhooks are not what this test checks.
+async fn start_webhook_sink() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("sink binds");
+    let addr = listener.local_addr().expect("sink address");
+    let app = axum::Router::new().fallback(|| async { StatusCode::ACCEPTED });
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("sink serves");
+    });
+    format!("http://{addr}/webhook")
+}
+
+/// Where to write the exchanges.
+fn out_path() -> PathBuf {
+    if let Some(path) = std::env::var_os(OUT_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("conformance").join("exchanges.json")
+}
+
+/// The client's whole surface: every route (method + template) and GraphQL document.
+fn surface() -> (Value, Value) {
+    let routes = Route::ALL
+        .iter()
+        .map(|route| {
+            let (method, template) = route.spec();
+            json!({ "name": format!("{route:?}"), "method": method.as_str(), "template": template })
+        })
+        .collect();
+    let documents = graphql_documents()
+        .iter()
+        .map(|(name, document)| json!({ "name": name, "document": document }))
+        .collect();
+    (Value::Array(routes), Value::Array(documents))
+}
+
+/// Writes the client's route and document list alone, next to the exchanges, for
+/// `validate.mjs --routes-only` (useful while the simulator cannot run the scenario).
+#[test]
+fn client_surface_is_written() {
+    let (routes, documents) = surface();
+    assert_eq!(routes.as_array().map(Vec::len), Some(Route::ALL.len()));
+    let out = out_path().with_file_name("surface.json");
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("output directory");
+    }
+    let file = json!({ "routes": routes, "graphql_documents": documents });
+    std::fs::write(
+        &out,
+        serde_json::to_vec_pretty(&file).expect("surface serialises"),
+    )
+    .expect("surface written");
+}
+
+fn write_exchanges(exchanges: &[Exchange]) -> PathBuf {
+    let (routes, documents) = surface();
+    let out = out_path();
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("output directory");
+    }
+    let file = json!({
+        "routes": routes,
+        "graphql_documents": documents,
+        "exchanges": exchanges,
+    });
+    std::fs::write(
+        &out,
+        serde_json::to_vec_pretty(&file).expect("exchanges serialise"),
+    )
+    .expect("exchanges written");
+    out
+}
+
+/// Runs git in `dir`, authenticating as the installation exactly as Flotilla does: the
+/// token goes in a per-command header, never into a config file.
+async fn git(dir: &Path, token: &str, args: &[&str]) {
+    let basic = STANDARD.encode(format!("x-access-token:{token}"));
+    let output = tokio::process::Command::new("git")
+        .arg("-c")
+        .arg(format!("http.extraHeader=Authorization: Basic {basic}"))
+        .args([
+            "-c",
+            "user.name=flotilla",
+            "-c",
+            "user.email=flotilla@example.invalid",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Clones the repository, commits a new file on [`BRANCH`] and pushes it over smart HTTP.
+async fn push_task_branch(sim: &SimHandle, repo: &RepoName, token: &str, work: &Path) {
+    let url = sim.git_url(repo);
+    git(work, token, &["clone", "--quiet", &url, "checkout"]).await;
+    let checkout = work.join("checkout");
+    git(&checkout, token, &["checkout", "--quiet", "-b", BRANCH]).await;
+    std::fs::create_dir_all(checkout.join("src")).expect("src dir");
+    std::fs::write(
+        checkout.join("src/widget.rs"),
+        "/// A widget.\npub struct Widget;\n\nimpl Widget {\n    pub fn spin(&self) {}\n}\n",
+    )
+    .expect("file written");
+    git(&checkout, token, &["add", "-A"]).await;
+    git(
+        &checkout,
+        token,
+        &["commit", "--quiet", "-m", "Add a widget"],
+    )
+    .await;
+    git(&checkout, token, &["push", "--quiet", "origin", BRANCH]).await;
+}
+
+fn settings(base_url: String) -> GithubSettings {
+    GithubSettings {
+        base_url,
+        retry: RetryPolicy {
+            max_attempts: 2,
+            min_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            max_total_wait: Duration::from_secs(5),
+            secondary_rate_limit_wait: Duration::from_millis(50),
+            rate_limit_leeway: Duration::ZERO,
+            jitter: false,
+        },
+        ..GithubSettings::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_client_call_against_the_simulator_is_recorded() {
+    let data = TempDir::new().expect("temporary directory");
+    let public_key =
+        std::fs::read_to_string(fixture_path("keys/test-app.pub.pem")).expect("test public key");
+    let seed = SeedConfig::new(public_key);
+    let repo = seed.repo_name();
+    let installation = seed.installation_id;
+    let app_id = seed.app_id;
+    let writer = seed.writer.clone();
+    let reader = seed.reader.clone();
+    let mut config = SimConfig::new(data.path().join("sim"));
+    config.seed = Some(seed);
+    config.webhook_url = Some(start_webhook_sink().await);
+    config.webhook_secret = Some("conformance".to_owned());
+    let sim = sim::start(config).await.expect("simulator starts");
+
+    let recorder = Arc::new(Recorder {
+        upstream: sim.api_url(),
+        http: reqwest::Client::new(),
+        exchanges: Mutex::new(Vec::new()),
+    });
+    let proxy = start_proxy(Arc::clone(&recorder)).await;
+    let _on_panic = WriteOnPanic(Arc::clone(&recorder));
+    let credentials =
+        AppCredentials::from_pem_file(app_id, &fixture_path("keys/test-app.pem")).expect("key");
+    let app = GithubApp::new(credentials, settings(proxy)).expect("app client");
+
+    // The App and its installation.
+    let info = app.app_info().await.expect("GET /app");
+    assert_eq!(info.id, app_id);
+    let bot = Login(format!("{}[bot]", info.slug));
+    let client = app.installation(installation).await.expect("installation");
+    let token = app
+        .installation_token(installation)
+        .await
+        .expect("installation token");
+
+    // Who may command Flotilla.
+    let permission = |user: Login| {
+        let client = client.clone();
+        let repo = repo.clone();
+        async move { client.collaborator_permission(&repo, &user).await }
+    };
+    assert_eq!(
+        permission(writer.clone()).await.expect("writer"),
+        Permission::Write
+    );
+    assert_eq!(
+        permission(reader.clone()).await.expect("reader"),
+        Permission::Read
+    );
+
+    // The repository and its configuration.
+    let info = client.get_repository(&repo).await.expect("repository");
+    assert_eq!(info.name, repo);
+    let base = info.default_branch.clone();
+    let readme = client
+        .file_contents(&repo, "README.md", &base)
+        .await
+        .expect("contents");
+    assert!(
+        readme.is_some_and(|bytes| !bytes.is_empty()),
+        "README.md is readable"
+    );
+    let config = client
+        .file_contents(&repo, ".github/flotilla.yml", &base)
+        .await
+        .expect("contents of a missing file");
+    assert_eq!(config, None, "a missing file reads as None");
+
+    // The issue, its comments and labels.
+    let number: IssueNumber = sim
+        .open_issue(&repo, "Add a widget", "Please add a widget.", &writer)
+        .await
+        .expect("issue opened");
+    sim.label_issue(&repo, number.0, "flotilla", &writer)
+        .await
+        .expect("labelled");
+    let issue = client.get_issue(&repo, number).await.expect("issue");
+    assert_eq!(issue.title, "Add a widget");
+    assert!(issue.labels.iter().any(|l| l == "flotilla"));
+    assert!(!issue.is_pull_request);
+    let comment = client
+        .create_issue_comment(&repo, number, "Planning: one task.")
+        .await
+        .expect("comment created");
+    assert_eq!(comment.author, bot);
+    let edited = client
+        .update_issue_comment(&repo, comment.id, "Planning: one task (working).")
+        .await
+        .expect("comment edited");
+    assert_eq!(edited.body, "Planning: one task (working).");
+    let comments = client
+        .list_issue_comments(&repo, number)
+        .await
+        .expect("comments listed");
+    assert!(comments.iter().any(|c| c.id == comment.id));
+    client
+        .add_labels(&repo, number, &["flotilla:working"])
+        .await
+        .expect("labels added");
+    client
+        .remove_label(&repo, number, "flotilla:working")
+        .await
+        .expect("label removed");
+
+    // The task's branch, pushed with git over smart HTTP with the installation token,
+    // and its draft pull request.
+    let work = TempDir::new().expect("work directory");
+    push_task_branch(&sim, &repo, token.expose_secret(), work.path()).await;
+    let pull = client
+        .create_pull(
+            &repo,
+            &NewPull {
+                title: "Add a widget".to_owned(),
+                head: BRANCH.to_owned(),
+                base: base.clone(),
+                body: format!("Part of #{number}."),
+                draft: true,
+            },
+        )
+        .await
+        .expect("draft pull request opened");
+    assert!(pull.draft);
+    assert_eq!(pull.author, bot);
+    let found = client
+        .list_pulls_by_head(&repo, BRANCH)
+        .await
+        .expect("pulls listed");
+    assert_eq!(
+        found.iter().map(|p| p.number).collect::<Vec<_>>(),
+        [pull.number]
+    );
+    let updated = client
+        .update_pull(
+            &repo,
+            pull.number,
+            &PullUpdate {
+                body: Some(format!("Part of #{number}: adds `Widget`.")),
+                ..PullUpdate::default()
+            },
+        )
+        .await
+        .expect("pull updated");
+    assert!(updated.body.contains("adds `Widget`"));
+    let pull = client
+        .get_pull(&repo, pull.number)
+        .await
+        .expect("pull read");
+    let head = pull.head_sha.clone();
+
+    // A reviewer's findings, inline. The App authored the PR, so it may only comment.
+    client
+        .create_review(
+            &repo,
+            pull.number,
+            &NewReview {
+                commit_id: head.clone(),
+                body: "correctness: upheld, one note.".to_owned(),
+                event: ReviewEvent::Comment,
+                comments: vec![ReviewComment {
+                    path: "src/widget.rs".to_owned(),
+                    line: 5,
+                    side: ReviewSide::Right,
+                    body: "`spin` does nothing yet.".to_owned(),
+                }],
+            },
+        )
+        .await
+        .expect("review posted");
+
+    // The merge gate: protection requiring flotilla/verify from this App.
+    let protection = BranchProtection {
+        strict: false,
+        required_checks: vec![RequiredCheck {
+            context: VERIFY.to_owned(),
+            app_id: Some(app_id),
+        }],
+        enforce_admins: true,
+        required_approving_review_count: None,
+    };
+    client
+        .put_branch_protection(&repo, &base, &protection)
+        .await
+        .expect("protection set");
+    let read_back = client
+        .get_branch_protection(&repo, &base)
+        .await
+        .expect("protection read")
+        .expect("protection present");
+    assert_eq!(read_back.required_checks, protection.required_checks);
+
+    // The base moves on; bring the task's branch up to date.
+    sim.push_commit(
+        &repo,
+        &base,
+        &[("CHANGELOG.md", "# Changes\n")],
+        "Changelog",
+        &writer,
+    )
+    .await
+    .expect("base moved");
+    client
+        .update_pull_branch(&repo, pull.number, &head)
+        .await
+        .expect("update-branch accepted");
+    let head = wait_for("the PR head to include the base", || async {
+        let pull = client.get_pull(&repo, pull.number).await.ok()?;
+        (pull.head_sha != head).then_some(pull.head_sha)
+    })
+    .await;
+
+    // flotilla/verify on the new head: in progress with an annotation, then passing.
+    let run = client
+        .create_check_run(
+            &repo,
+            &NewCheckRun {
+                name: VERIFY.to_owned(),
+                head_sha: head.clone(),
+                status: CheckStatus::InProgress,
+                conclusion: None,
+                details_url: Some("https://flotilla.example/runs/1".to_owned()),
+                external_id: Some("task-1/attempt-1".to_owned()),
+                output: Some(CheckOutput {
+                    title: "Verifying".to_owned(),
+                    summary: "Reviewers are looking at the change.".to_owned(),
+                    text: None,
+                    annotations: vec![Annotation {
+                        path: "src/widget.rs".to_owned(),
+                        start_line: 5,
+                        end_line: 5,
+                        annotation_level: AnnotationLevel::Notice,
+                        message: "`spin` does nothing yet.".to_owned(),
+                        title: Some("correctness".to_owned()),
+                    }],
+                }),
+            },
+        )
+        .await
+        .expect("check run created");
+    client
+        .update_check_run(
+            &repo,
+            run,
+            &CheckRunUpdate {
+                status: Some(CheckStatus::Completed),
+                conclusion: Some(CheckConclusion::Success),
+                output: Some(CheckOutput {
+                    title: "Verified".to_owned(),
+                    summary: "Every lens upheld the change.".to_owned(),
+                    text: Some("correctness: upheld\nsecurity: upheld".to_owned()),
+                    annotations: Vec::new(),
+                }),
+            },
+        )
+        .await
+        .expect("check run completed");
+    let runs = client
+        .list_check_runs(&repo, &head.0)
+        .await
+        .expect("check runs listed");
+    let ours = runs
+        .iter()
+        .find(|r| r.id == run)
+        .expect("our check run is listed");
+    assert_eq!(ours.conclusion, Some(CheckConclusion::Success));
+    assert_eq!(ours.app_id, Some(app_id));
+    client
+        .combined_status(&repo, &head.0)
+        .await
+        .expect("combined status");
+
+    // Landing: ready for review, auto-merge (refused: the PR can merge now), REST merge
+    // behind the head guard.
+    let state = client
+        .pull_merge_state(&repo, pull.number)
+        .await
+        .expect("merge state");
+    assert!(state.is_draft);
+    assert_eq!(state.head_sha, head);
+    client
+        .mark_ready_for_review(&state.node_id)
+        .await
+        .expect("ready for review");
+    let state = client
+        .pull_merge_state(&repo, pull.number)
+        .await
+        .expect("merge state");
+    assert!(!state.is_draft);
+    assert_eq!(state.merge_state_status, MergeStateStatus::Clean);
+    let refused = client
+        .enable_auto_merge(&state.node_id, MergeMethod::Merge, &head)
+        .await
+        .expect_err("auto-merge on a clean PR is refused");
+    assert!(
+        matches!(&refused, GithubError::AutoMergeUnavailable { message } if message.contains("clean status")),
+        "unexpected answer: {refused}"
+    );
+    let stale = CommitSha("0".repeat(40));
+    let moved = client
+        .merge_pull(&repo, pull.number, &stale, MergeMethod::Merge)
+        .await
+        .expect_err("a stale head guard is refused");
+    assert!(matches!(moved, GithubError::Conflict { .. }), "{moved}");
+    let merged = client
+        .merge_pull(&repo, pull.number, &head, MergeMethod::Merge)
+        .await
+        .expect("merged");
+    assert!(matches!(merged, MergeOutcome::Merged { .. }), "{merged:?}");
+    let pull = client
+        .get_pull(&repo, pull.number)
+        .await
+        .expect("pull read");
+    assert!(pull.merged);
+
+    // Every task landed: close the issue.
+    client
+        .close_issue(&repo, number)
+        .await
+        .expect("issue closed");
+    let issue = client.get_issue(&repo, number).await.expect("issue");
+    assert_eq!(issue.state, IssueState::Closed);
+
+    let exchanges = recorder.exchanges();
+    let out = write_exchanges(&exchanges);
+    eprintln!("{} exchanges written to {}", exchanges.len(), out.display());
+
+    // Every REST route the client lists was exercised (GraphQL counts once).
+    let exercised: std::collections::HashSet<(String, String)> = exchanges
+        .iter()
+        .map(|x| {
+            (
+                x.method.clone(),
+                x.path.split('?').next().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for route in Route::ALL {
+        let (method, template) = route.spec();
+        let hit = exercised
+            .iter()
+            .any(|(m, path)| m == method.as_str() && matches_template(template, path));
+        assert!(hit, "{route:?} ({method} {template}) was never called");
+    }
+    sim.shutdown().await;
+}
+
+/// Whether a concrete path fits a template (`{path}` may span segments).
+fn matches_template(template: &str, path: &str) -> bool {
+    let mut t = template.trim_start_matches('/').split('/').peekable();
+    let mut p = path.trim_start_matches('/').split('/').peekable();
+    while let Some(segment) = t.next() {
+        if segment == "{path}" {
+            return t.peek().is_none() && p.next().is_some();
+        }
+        match p.next() {
+            Some(part) if segment.starts_with('{') || segment == part => {}
+            _ => return false,
+        }
+    }
+    p.next().is_none()
+}

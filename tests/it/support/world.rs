@@ -1,0 +1,276 @@
+//! `TestWorld`: the GitHub simulator and a real Flotilla (router, store, workers) in one
+//! process, wired as on github.com — the simulator delivers signed webhooks to
+//! Flotilla's `/webhook`, and Flotilla's GitHub client talks to the simulator.
+//!
+//! Scenarios act as people do (`open_issue`, `label_issue`, `comment`) and assert on
+//! GitHub's state and Flotilla's database together. [`TestWorld::teardown`] fails the
+//! test if the App posted a comment the test never read, if a webhook delivery failed,
+//! or if Flotilla left a failed delivery or a dead job behind.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine;
+use flotilla::github::{
+    AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
+};
+use flotilla::sim::{SeedConfig, SimConfig, SimHandle};
+use flotilla::store::{DeliveryOutcome, DeliveryRecord, JobState};
+use flotilla::types::{AppId, DeliveryId, InstallationId, IssueNumber, Login, RepoName};
+use secrecy::ExposeSecret;
+use tempfile::TempDir;
+
+use super::{APP_SLUG, SECRET, TestApp, fixture_path, wait_for};
+
+/// The App id the simulator registers for the test key.
+pub const WORLD_APP_ID: AppId = AppId(1001);
+
+/// GitHub (simulated) and Flotilla, connected.
+pub struct TestWorld {
+    /// The simulator, with its scenario controls.
+    pub sim: SimHandle,
+    /// Flotilla, with its store.
+    pub flotilla: TestApp,
+    /// Flotilla's GitHub client, pointed at the simulator.
+    pub github: GithubApp,
+    /// The seeded repository.
+    pub repo: RepoName,
+    /// A person with write access.
+    pub writer: Login,
+    /// A person with read access only.
+    pub reader: Login,
+    installation: InstallationId,
+    issues: Mutex<Vec<IssueNumber>>,
+    read_comments: Mutex<HashSet<u64>>,
+    dir: TempDir,
+}
+
+impl TestWorld {
+    /// Boots Flotilla, then the simulator seeded with the test App and delivering to it.
+    pub async fn start() -> Self {
+        let flotilla = TestApp::start().await;
+        let dir = TempDir::new().expect("temporary directory");
+        let public_key = std::fs::read_to_string(fixture_path("keys/test-app.pub.pem"))
+            .expect("test public key");
+        let mut seed = SeedConfig::new(public_key);
+        seed.app_id = WORLD_APP_ID;
+        seed.app_slug = APP_SLUG.to_owned();
+        let mut config = SimConfig::new(dir.path().join("sim"));
+        config.webhook_url = Some(format!("{}/webhook", flotilla.url()));
+        config.webhook_secret = Some(SECRET.to_owned());
+        config.seed = Some(seed.clone());
+        let sim = flotilla::sim::start(config)
+            .await
+            .expect("simulator starts");
+        let credentials =
+            AppCredentials::from_pem_file(WORLD_APP_ID, &fixture_path("keys/test-app.pem"))
+                .expect("test key");
+        let github = GithubApp::new(
+            credentials,
+            GithubSettings {
+                base_url: sim.api_url(),
+                retry: RetryPolicy {
+                    max_total_wait: Duration::from_secs(5),
+                    ..RetryPolicy::default()
+                },
+                ..GithubSettings::default()
+            },
+        )
+        .expect("GitHub client");
+        Self {
+            repo: seed.repo_name(),
+            writer: seed.writer.clone(),
+            reader: seed.reader.clone(),
+            installation: seed.installation_id,
+            sim,
+            flotilla,
+            github,
+            issues: Mutex::new(Vec::new()),
+            read_comments: Mutex::new(HashSet::new()),
+            dir,
+        }
+    }
+
+    /// The App's bot account.
+    pub fn bot(&self) -> Login {
+        Login(format!("{APP_SLUG}[bot]"))
+    }
+
+    /// Flotilla's client for the seeded installation.
+    pub async fn client(&self) -> InstallationClient {
+        self.github
+            .installation(self.installation)
+            .await
+            .expect("installation client")
+    }
+
+    /// The writer opens an issue.
+    pub async fn open_issue(&self, title: &str, body: &str) -> IssueNumber {
+        let number = self
+            .sim
+            .open_issue(&self.repo, title, body, &self.writer)
+            .await
+            .expect("issue opened");
+        self.issues.lock().expect("issues").push(number);
+        number
+    }
+
+    /// `by` labels an issue.
+    pub async fn label_issue_as(&self, issue: IssueNumber, label: &str, by: &Login) {
+        self.sim
+            .label_issue(&self.repo, issue.0, label, by)
+            .await
+            .expect("label added");
+    }
+
+    /// Waits until Flotilla has processed the newest delivery the simulator sent for
+    /// `event`/`action`, and returns Flotilla's record of it.
+    pub async fn flotilla_processed(&self, event: &str, action: &str) -> DeliveryRecord {
+        let guid = wait_for(
+            &format!("the simulator to deliver {event}.{action}"),
+            || async {
+                self.sim
+                    .deliveries()
+                    .into_iter()
+                    .rev()
+                    .find(|d| d.event == event && d.action.as_deref() == Some(action) && d.success)
+                    .map(|d| d.guid)
+            },
+        )
+        .await;
+        let id = DeliveryId(guid);
+        wait_for(&format!("Flotilla to process {event}.{action}"), || async {
+            self.flotilla
+                .store
+                .delivery(&id)
+                .await
+                .expect("store answers")
+                .filter(|d| d.outcome != DeliveryOutcome::Pending)
+        })
+        .await
+    }
+
+    /// The App's comments on an issue or pull request; reading them is what
+    /// [`TestWorld::teardown`] checks.
+    pub fn bot_comments(&self, issue: IssueNumber) -> Vec<String> {
+        let bot = self.bot();
+        let comments: Vec<_> = self
+            .sim
+            .issue_comments(&self.repo, issue.0)
+            .into_iter()
+            .filter(|c| c.user == bot)
+            .collect();
+        let mut read = self.read_comments.lock().expect("read comments");
+        comments
+            .into_iter()
+            .map(|c| {
+                read.insert(c.id);
+                c.body
+            })
+            .collect()
+    }
+
+    /// A fresh clone of the repository, fetched over smart HTTP with an installation
+    /// token passed per command (never written to the clone's config).
+    pub async fn clone_repo(&self, name: &str) -> std::path::PathBuf {
+        let target = self.dir.path().join(name);
+        let url = self.sim.git_url(&self.repo);
+        self.git(self.dir.path(), &["clone", "--quiet", &url, name])
+            .await;
+        target
+    }
+
+    /// Runs git in `dir` as the App: the token travels in an `http.extraHeader` given on
+    /// the command line, as Flotilla's workspace does.
+    pub async fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let token = self
+            .github
+            .installation_token(self.installation)
+            .await
+            .expect("installation token");
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("x-access-token:{}", token.expose_secret()));
+        let output = tokio::process::Command::new("git")
+            .current_dir(dir)
+            .arg("-c")
+            .arg(format!("http.extraHeader=Authorization: Basic {basic}"))
+            .args([
+                "-c",
+                "user.name=Flotilla",
+                "-c",
+                "user.email=bot@flotilla.invalid",
+            ])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .await
+            .expect("git runs");
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Checks that nothing was left unexamined, then stops both sides.
+    pub async fn teardown(self) {
+        let bot = self.bot();
+        let read = self.read_comments.lock().expect("read comments").clone();
+        let mut threads: Vec<u64> = self
+            .issues
+            .lock()
+            .expect("issues")
+            .iter()
+            .map(|i| i.0)
+            .collect();
+        threads.extend(self.sim.pulls(&self.repo).into_iter().map(|p| p.number.0));
+        for thread in threads {
+            for comment in self.sim.issue_comments(&self.repo, thread) {
+                assert!(
+                    comment.user != bot || read.contains(&comment.id),
+                    "the App commented on #{thread} and the test never read it:\n{}",
+                    comment.body
+                );
+            }
+        }
+        for delivery in self.sim.deliveries() {
+            assert!(
+                delivery.success,
+                "webhook {}.{} ({}) was not accepted by Flotilla: status {}",
+                delivery.event,
+                delivery.action.unwrap_or_default(),
+                delivery.guid,
+                delivery.status_code
+            );
+            if let Some(record) = self
+                .flotilla
+                .store
+                .delivery(&DeliveryId(delivery.guid.clone()))
+                .await
+                .expect("store answers")
+            {
+                assert_ne!(
+                    record.outcome,
+                    DeliveryOutcome::Failed,
+                    "Flotilla failed delivery {}: {:?}",
+                    delivery.guid,
+                    record.outcome_detail
+                );
+            }
+        }
+        assert_eq!(
+            self.flotilla
+                .store
+                .count_jobs(JobState::Dead)
+                .await
+                .expect("store answers"),
+            0,
+            "Flotilla left dead jobs"
+        );
+        self.sim.shutdown().await;
+        self.flotilla.stop().await;
+    }
+}
