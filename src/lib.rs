@@ -5,6 +5,7 @@
 //! job queue) → `orchestrator` (handlers) → `github` (the only way to talk to GitHub).
 //! `server` assembles them; `sim` is a stand-alone GitHub simulator for tests and demos.
 
+pub mod agent;
 pub mod cli;
 pub mod clock;
 pub mod github;

@@ -1,6 +1,7 @@
 //! Flotilla's integration tests, one binary: each module is a family of scenarios run
 //! against the real router, store and workers.
 
+mod agent;
 mod cli;
 mod conformance;
 mod github_client;

@@ -1,0 +1,213 @@
+//! Built-in adapters: how each supported coding-agent CLI is started headless, and how
+//! its answer is read back out of its output format.
+//!
+//! Every adapter runs the CLI non-interactively in the task's worktree with the prompt
+//! on stdin (aider reads it from the prompt file), lets it edit files, and disables the
+//! CLI's own git commits where the CLI allows: Flotilla commits, pushes and merges.
+//! This module only builds argv and decodes output; running is the runner's job.
+
+use serde_json::Value;
+
+use super::result::{self, ResultError};
+use super::runner::{AgentCommand, AgentReport, Arg};
+
+/// Claude Code tool rules that keep it from committing or pushing by itself.
+const CLAUDE_NO_GIT_WRITES: &str = "Bash(git commit:*),Bash(git push:*)";
+
+/// A configured agent: which CLI, and the model to ask it for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Adapter {
+    /// Anthropic's Claude Code: `claude -p --output-format json`.
+    ClaudeCode {
+        /// `--model`, when not the CLI's default.
+        model: Option<String>,
+    },
+    /// OpenAI's Codex CLI: `codex exec ... -` (prompt from stdin).
+    Codex {
+        /// `--model`, when not the CLI's default.
+        model: Option<String>,
+    },
+    /// aider: `aider --message-file <prompt file> --yes-always --no-auto-commits`.
+    Aider {
+        /// `--model`, when not the CLI's default.
+        model: Option<String>,
+    },
+    /// opencode: `opencode run --format json` (prompt from stdin).
+    OpenCode {
+        /// `--model provider/model`, when not the CLI's default.
+        model: Option<String>,
+    },
+    /// Any shell command line, run with `sh -c`; its stdout is read as plain text.
+    Command {
+        /// The command line.
+        shell: String,
+    },
+}
+
+impl Adapter {
+    /// The adapter's name as written in `.github/flotilla.yml`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Adapter::ClaudeCode { .. } => "claude",
+            Adapter::Codex { .. } => "codex",
+            Adapter::Aider { .. } => "aider",
+            Adapter::OpenCode { .. } => "opencode",
+            Adapter::Command { .. } => "command",
+        }
+    }
+
+    /// The command that starts this agent headless.
+    pub fn command(&self) -> AgentCommand {
+        let program = |program: &str, args: Vec<Arg>| AgentCommand::Program {
+            program: program.to_owned(),
+            args,
+        };
+        match self {
+            Adapter::ClaudeCode { model } => program(
+                "claude",
+                with_model(
+                    texts(&[
+                        "-p",
+                        "--output-format",
+                        "json",
+                        "--permission-mode",
+                        "acceptEdits",
+                        "--disallowedTools",
+                        CLAUDE_NO_GIT_WRITES,
+                    ]),
+                    model,
+                ),
+            ),
+            Adapter::Codex { model } => {
+                let mut args = with_model(texts(&["exec", "--sandbox", "workspace-write"]), model);
+                args.push(Arg::Text("-".to_owned()));
+                program("codex", args)
+            }
+            Adapter::Aider { model } => {
+                let mut args = vec![Arg::Text("--message-file".to_owned()), Arg::PromptFile];
+                args.extend(texts(&[
+                    "--yes-always",
+                    "--no-auto-commits",
+                    "--no-dirty-commits",
+                    "--no-pretty",
+                ]));
+                program("aider", with_model(args, model))
+            }
+            Adapter::OpenCode { model } => program(
+                "opencode",
+                with_model(texts(&["run", "--format", "json"]), model),
+            ),
+            Adapter::Command { shell } => AgentCommand::Shell(shell.clone()),
+        }
+    }
+
+    /// The agent's final message, decoded from the CLI's stdout format: Claude Code's
+    /// JSON result envelope, opencode's JSON event lines, or plain text for the rest.
+    pub fn final_message(&self, stdout: &str) -> Result<String, ResultError> {
+        match self {
+            Adapter::ClaudeCode { .. } => claude_result(stdout),
+            Adapter::OpenCode { .. } => opencode_text(stdout),
+            Adapter::Codex { .. } | Adapter::Aider { .. } | Adapter::Command { .. } => {
+                Ok(stdout.to_owned())
+            }
+        }
+    }
+
+    /// A planner's or reviewer's JSON answer: the result file if the agent wrote one,
+    /// else the last JSON object in its final message.
+    pub fn answer(&self, report: &AgentReport) -> Result<Value, ResultError> {
+        let result_file = report.result_file.as_deref();
+        let output = if result::wrote_result_file(result_file) {
+            String::new()
+        } else {
+            self.final_message(&report.stdout)?
+        };
+        result::read_answer(result_file, &output)
+    }
+}
+
+fn texts(args: &[&str]) -> Vec<Arg> {
+    args.iter().map(|a| Arg::Text((*a).to_owned())).collect()
+}
+
+fn with_model(mut args: Vec<Arg>, model: &Option<String>) -> Vec<Arg> {
+    if let Some(model) = model {
+        args.push(Arg::Text("--model".to_owned()));
+        args.push(Arg::Text(model.clone()));
+    }
+    args
+}
+
+/// `claude -p --output-format json` prints one object: `{"type": "result", "subtype":
+/// "success", "is_error": false, "result": "<final message>", "session_id", ...}`.
+fn claude_result(stdout: &str) -> Result<String, ResultError> {
+    let envelope_error = |reason: String| ResultError::Envelope {
+        cli: "Claude Code",
+        reason,
+    };
+    let envelope = result::last_json_object(stdout)
+        .map_err(|_| envelope_error("no JSON result envelope on stdout".to_owned()))?;
+    if envelope.get("type").and_then(Value::as_str) != Some("result") {
+        return Err(envelope_error(
+            "the last JSON object is not a result envelope".to_owned(),
+        ));
+    }
+    let subtype = envelope
+        .get("subtype")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let is_error = envelope
+        .get("is_error")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if is_error || subtype != "success" {
+        return Err(envelope_error(format!(
+            "Claude Code reported {}",
+            if subtype.is_empty() {
+                "an error"
+            } else {
+                subtype
+            }
+        )));
+    }
+    envelope
+        .get("result")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| envelope_error("the envelope has no `result` text".to_owned()))
+}
+
+/// `opencode run --format json` prints one JSON event per line; the reply is the text of
+/// the `{"type": "text", "part": {"text": ...}}` events, and `{"type": "error"}` fails.
+fn opencode_text(stdout: &str) -> Result<String, ResultError> {
+    let mut parts = Vec::new();
+    for line in stdout.lines() {
+        let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
+        match event.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                if let Some(text) = event.pointer("/part/text").and_then(Value::as_str) {
+                    parts.push(text.to_owned());
+                }
+            }
+            Some("error") => {
+                return Err(ResultError::Envelope {
+                    cli: "opencode",
+                    reason: format!(
+                        "opencode reported an error: {}",
+                        event.get("error").unwrap_or(&Value::Null)
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+    if parts.is_empty() {
+        return Err(ResultError::Envelope {
+            cli: "opencode",
+            reason: "no text events in its JSON output".to_owned(),
+        });
+    }
+    Ok(parts.join("\n"))
+}

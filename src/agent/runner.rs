@@ -1,0 +1,375 @@
+//! Runs one agent command to its end and records how it ended.
+//!
+//! The runner owns the process side of an attempt: a private directory with the prompt
+//! and result files, the allowlisted environment, the agent's own process group, the
+//! prompt on stdin, a capped transcript, and the time limit after which the whole group
+//! is stopped. It decides nothing about tasks: the outcome is data for the orchestrator.
+//! It must never hand an agent a credential nor leave one of its processes running.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::env::{self, EnvError, HostEnv};
+use super::group::{KillOnDrop, ProcessGroup};
+use super::outcome::Outcome;
+use super::result::RESULT_FILE_CAP;
+use super::transcript::CappedBuffer;
+
+/// How long output pipes may stay open after the group is gone (a process that left the
+/// group with `setsid` could hold them forever).
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// What an agent is asked to do; it shapes the prompt and which answer is expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Writes the change for a task.
+    Worker,
+    /// Proposes how an issue splits into tasks.
+    Planner,
+    /// Tries to refute a change through one lens.
+    Reviewer,
+}
+
+impl Role {
+    /// The value of `FLOTILLA_ROLE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Planner => "planner",
+            Role::Reviewer => "reviewer",
+        }
+    }
+}
+
+/// One argument of a program, resolved when the run's private files exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// Passed as written.
+    Text(String),
+    /// The path of the prompt file (for CLIs that read their message from a file).
+    PromptFile,
+    /// The path of the result file.
+    ResultFile,
+}
+
+/// How the agent is started: a program with arguments, or a shell command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentCommand {
+    /// A program looked up on the agent's `PATH`.
+    Program {
+        /// The program name or path.
+        program: String,
+        /// Its arguments.
+        args: Vec<Arg>,
+    },
+    /// A command line run with `sh -c`, for the generic `command` adapter.
+    Shell(String),
+}
+
+impl AgentCommand {
+    fn to_command(&self, prompt_file: &Path, result_file: &Path) -> Command {
+        match self {
+            AgentCommand::Program { program, args } => {
+                let mut command = Command::new(program);
+                command.args(args.iter().map(|arg| match arg {
+                    Arg::Text(text) => OsString::from(text),
+                    Arg::PromptFile => prompt_file.into(),
+                    Arg::ResultFile => result_file.into(),
+                }));
+                command
+            }
+            AgentCommand::Shell(line) => {
+                let mut command = Command::new("sh");
+                command.arg("-c").arg(line);
+                command
+            }
+        }
+    }
+
+    fn program(&self) -> &str {
+        match self {
+            AgentCommand::Program { program, .. } => program,
+            AgentCommand::Shell(_) => "sh",
+        }
+    }
+}
+
+/// Everything needed to run one agent attempt.
+#[derive(Clone, Debug)]
+pub struct AgentRun {
+    /// What to start.
+    pub command: AgentCommand,
+    /// Where it runs: the task's worktree.
+    pub working_dir: PathBuf,
+    /// The prompt, given on stdin and in `FLOTILLA_PROMPT_FILE`.
+    pub prompt: String,
+    /// `FLOTILLA_ROLE`.
+    pub role: Role,
+    /// `FLOTILLA_TASK_ID`.
+    pub task_id: String,
+    /// `FLOTILLA_TASK_TITLE`.
+    pub task_title: String,
+    /// `FLOTILLA_LENS`, for reviewers.
+    pub lens: Option<String>,
+    /// After this, the whole process group is stopped and the run has timed out.
+    pub time_limit: Duration,
+    /// Between `SIGTERM` and `SIGKILL`, for the agent to clean up.
+    pub kill_grace: Duration,
+    /// Names passed through from Flotilla's environment; credentials are refused.
+    pub pass_env: Vec<String>,
+    /// The most bytes of output kept in the transcript (and of stdout for the answer).
+    pub transcript_cap: usize,
+}
+
+/// What a finished run leaves for the record and for reading the agent's answer.
+#[derive(Clone, Debug)]
+pub struct AgentReport {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// stdout and stderr interleaved as they arrived, capped (head and tail kept).
+    pub transcript: String,
+    /// stdout alone, capped the same way: where an answer is looked for.
+    pub stdout: String,
+    /// What the agent wrote to `FLOTILLA_RESULT_FILE`, if it wrote it (at most
+    /// [`RESULT_FILE_CAP`] + 1 bytes are read, so an oversized file is detectable).
+    pub result_file: Option<Vec<u8>>,
+    /// The pid of the agent, which is also its process group id.
+    pub pid: Option<u32>,
+    /// Wall time from start to the group being gone.
+    pub elapsed: Duration,
+}
+
+/// Why a run could not even be prepared: Flotilla's problem, not the agent's.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A configured pass-through name was refused.
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    /// The private directory for the prompt and result files could not be set up.
+    #[error("could not prepare the agent's private directory: {0}")]
+    PrivateDir(#[source] std::io::Error),
+}
+
+impl AgentRun {
+    /// Runs the agent to its end (exit, crash or time limit) with an environment built
+    /// from `host` through the allowlist. Returns only once its whole process group is
+    /// gone; dropping the future kills the group.
+    pub async fn run(&self, host: &HostEnv) -> Result<AgentReport, RunError> {
+        let span = tracing::info_span!("agent", role = self.role.as_str(), task = %self.task_id);
+        self.run_in_span(host).instrument(span).await
+    }
+
+    async fn run_in_span(&self, host: &HostEnv) -> Result<AgentReport, RunError> {
+        env::check_pass_env(&self.pass_env)?;
+        let dir = tempfile::Builder::new()
+            .prefix("flotilla-agent-")
+            .tempdir()
+            .map_err(RunError::PrivateDir)?;
+        let prompt_file = dir.path().join("prompt.md");
+        let result_file = dir.path().join("result.json");
+        std::fs::write(&prompt_file, &self.prompt).map_err(RunError::PrivateDir)?;
+        let env = env::build(
+            host,
+            &self.pass_env,
+            self.flotilla_vars(&prompt_file, &result_file),
+        )?;
+
+        let mut command = self.command.to_command(&prompt_file, &result_file);
+        command
+            .current_dir(&self.working_dir)
+            .env_clear()
+            .envs(env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+
+        let started = Instant::now();
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                let error = format!("`{}`: {error}", self.command.program());
+                tracing::warn!(%error, "agent did not start");
+                return Ok(AgentReport {
+                    outcome: Outcome::SpawnFailed { error },
+                    transcript: String::new(),
+                    stdout: String::new(),
+                    result_file: None,
+                    pid: None,
+                    elapsed: started.elapsed(),
+                });
+            }
+        };
+        let pid = child.id();
+        let group = pid.and_then(ProcessGroup::led_by);
+        let guard = KillOnDrop::new(group);
+        tracing::info!(pid, "agent started");
+
+        let transcript = Arc::new(Mutex::new(CappedBuffer::new(self.transcript_cap)));
+        let stdin_task = child.stdin.take().map(|mut stdin| {
+            let prompt = self.prompt.clone().into_bytes();
+            tokio::spawn(async move {
+                // An agent that never reads stdin closes it; that is its right.
+                if let Err(error) = stdin.write_all(&prompt).await {
+                    tracing::debug!(%error, "agent did not take the prompt on stdin");
+                }
+            })
+        });
+        let stdout_task = child.stdout.take().map(|pipe| {
+            let cap = self.transcript_cap;
+            tokio::spawn(pump(pipe, transcript.clone(), Some(CappedBuffer::new(cap))))
+        });
+        let stderr_task = child
+            .stderr
+            .take()
+            .map(|pipe| tokio::spawn(pump(pipe, transcript.clone(), None)));
+
+        let waited = tokio::time::timeout(self.time_limit, child.wait()).await;
+        if waited.is_err() {
+            tracing::warn!(limit = ?self.time_limit, "agent ran past its time limit");
+        }
+        if let Some(group) = group
+            && group.shut_down(self.kill_grace).await
+            && waited.is_ok()
+        {
+            tracing::warn!("processes the agent left behind needed SIGKILL");
+        }
+        let outcome = match waited {
+            Ok(status) => outcome_of(status),
+            Err(_) => {
+                if let Err(error) = child.wait().await {
+                    tracing::warn!(%error, "could not collect the stopped agent");
+                }
+                Outcome::TimedOut {
+                    limit: self.time_limit,
+                }
+            }
+        };
+        guard.disarm();
+
+        if let Some(task) = stdin_task {
+            task.abort();
+        }
+        let stdout = match stdout_task {
+            Some(task) => drain(task).await.flatten(),
+            None => None,
+        };
+        if let Some(task) = stderr_task {
+            drain(task).await;
+        }
+
+        tracing::info!(reason = %outcome, "agent finished");
+        let transcript = std::mem::replace(
+            &mut *transcript.lock().unwrap_or_else(|e| e.into_inner()),
+            CappedBuffer::new(0),
+        );
+        Ok(AgentReport {
+            outcome,
+            transcript: transcript.into_text(),
+            stdout: stdout.map(CappedBuffer::into_text).unwrap_or_default(),
+            result_file: read_result_file(&result_file),
+            pid,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    fn flotilla_vars(
+        &self,
+        prompt_file: &Path,
+        result_file: &Path,
+    ) -> Vec<(&'static str, OsString)> {
+        let mut vars = vec![
+            ("FLOTILLA_ROLE", self.role.as_str().into()),
+            ("FLOTILLA_TASK_ID", self.task_id.clone().into()),
+            ("FLOTILLA_TASK_TITLE", self.task_title.clone().into()),
+            ("FLOTILLA_PROMPT_FILE", prompt_file.into()),
+            ("FLOTILLA_RESULT_FILE", result_file.into()),
+        ];
+        if let Some(lens) = &self.lens {
+            vars.push(("FLOTILLA_LENS", lens.clone().into()));
+        }
+        vars
+    }
+}
+
+/// Copies a pipe into the shared transcript (and into `own`, if given) until EOF.
+async fn pump(
+    mut pipe: impl AsyncRead + Unpin,
+    transcript: Arc<Mutex<CappedBuffer>>,
+    mut own: Option<CappedBuffer>,
+) -> Option<CappedBuffer> {
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => {
+                transcript
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(&chunk[..n]);
+                if let Some(own) = own.as_mut() {
+                    own.push(&chunk[..n]);
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, "agent output pipe failed");
+                break;
+            }
+        }
+    }
+    own
+}
+
+/// Waits a bounded time for a reader to reach EOF; abandons it after [`DRAIN`].
+async fn drain<T>(mut task: tokio::task::JoinHandle<T>) -> Option<T> {
+    match tokio::time::timeout(DRAIN, &mut task).await {
+        Ok(joined) => joined.ok(),
+        Err(_) => {
+            tracing::warn!("agent output still open after its group was stopped; abandoned");
+            task.abort();
+            None
+        }
+    }
+}
+
+fn outcome_of(status: std::io::Result<ExitStatus>) -> Outcome {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(0), _) => Outcome::Exited,
+            (Some(code), _) => Outcome::Failed { code },
+            (None, Some(signal)) => Outcome::Killed { signal },
+            (None, None) => Outcome::Failed { code: -1 },
+        },
+        Err(error) => Outcome::SpawnFailed {
+            error: format!("lost track of the agent process: {error}"),
+        },
+    }
+}
+
+fn read_result_file(path: &Path) -> Option<Vec<u8>> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    let limit = u64::try_from(RESULT_FILE_CAP)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    match file.take(limit).read_to_end(&mut bytes) {
+        Ok(_) => Some(bytes),
+        Err(error) => {
+            tracing::warn!(%error, "could not read the agent's result file");
+            None
+        }
+    }
+}
