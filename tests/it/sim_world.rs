@@ -7,7 +7,7 @@ use flotilla::github::{
     CheckConclusion, CheckOutput, CheckStatus, GithubError, MergeMethod, MergeOutcome, NewCheckRun,
     NewPull, NewReview, ReviewComment, ReviewEvent, ReviewSide,
 };
-use flotilla::sim::{Protection, RequiredCheck};
+use flotilla::sim::{CI_APP_ID, MergeMethod as WebMerge, Protection, RequiredCheck};
 use flotilla::store::DeliveryOutcome;
 use flotilla::types::IssueNumber;
 
@@ -221,5 +221,91 @@ async fn a_reader_labelling_an_issue_is_delivered_with_the_readers_login() {
     let delivery = world.flotilla_processed("issues", "labeled").await;
     let body: serde_json::Value = serde_json::from_slice(&delivery.body).unwrap();
     assert_eq!(body["sender"]["login"], world.reader.0.as_str());
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_command_comment_reaches_flotilla_as_a_processed_issue_comment() {
+    let world = TestWorld::start().await;
+    let issue = world.open_issue("Status please", "body").await;
+
+    world.comment(issue, "/flotilla status").await;
+
+    let delivery = world.flotilla_processed("issue_comment", "created").await;
+    assert_eq!(delivery.outcome, DeliveryOutcome::Processed);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn the_repositorys_ci_runs_on_pushed_heads_and_its_required_check_gates_the_merge() {
+    let world = TestWorld::start_with_ci(Some("grep -q hello greeting.txt")).await;
+    world
+        .sim
+        .set_protection(
+            &world.repo,
+            "main",
+            Some(Protection {
+                required_checks: Some(vec![RequiredCheck {
+                    context: "ci".into(),
+                    app_id: Some(CI_APP_ID),
+                }]),
+                ..Protection::default()
+            }),
+        )
+        .unwrap();
+    let bad = world
+        .sim
+        .push_commit(
+            &world.repo,
+            "wrong",
+            &[("greeting.txt", "bye\n")],
+            "Wrong",
+            &world.writer,
+        )
+        .await
+        .unwrap();
+    let good = world
+        .sim
+        .push_commit(
+            &world.repo,
+            "right",
+            &[("greeting.txt", "hello\n")],
+            "Right",
+            &world.writer,
+        )
+        .await
+        .unwrap();
+    let bad_pr = world
+        .sim
+        .open_pr(&world.repo, "wrong", "main", "Wrong", false, &world.writer)
+        .await
+        .unwrap();
+    let good_pr = world
+        .sim
+        .open_pr(&world.repo, "right", "main", "Right", false, &world.writer)
+        .await
+        .unwrap();
+
+    world.ci_fails(&bad).await;
+    world.ci_passes(&good).await;
+
+    let refused = world
+        .sim
+        .merge_pr(&world.repo, bad_pr, WebMerge::Merge, &world.writer)
+        .await;
+    assert!(refused.is_err(), "a red required check blocks the merge");
+    world
+        .sim
+        .merge_pr(&world.repo, good_pr, WebMerge::Merge, &world.writer)
+        .await
+        .unwrap();
+    assert_eq!(
+        world
+            .sim
+            .file_at(&world.repo, "main", "greeting.txt")
+            .await
+            .as_deref(),
+        Some("hello\n")
+    );
     world.teardown().await;
 }

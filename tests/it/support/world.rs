@@ -16,9 +16,9 @@ use base64::Engine;
 use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
 };
-use flotilla::sim::{SeedConfig, SimConfig, SimHandle};
+use flotilla::sim::{CI_APP_ID, SeedConfig, SimConfig, SimHandle};
 use flotilla::store::{DeliveryOutcome, DeliveryRecord, JobState};
-use flotilla::types::{AppId, DeliveryId, InstallationId, IssueNumber, Login, RepoName};
+use flotilla::types::{AppId, CommitSha, DeliveryId, InstallationId, IssueNumber, Login, RepoName};
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
@@ -50,6 +50,12 @@ pub struct TestWorld {
 impl TestWorld {
     /// Boots Flotilla, then the simulator seeded with the test App and delivering to it.
     pub async fn start() -> Self {
+        Self::start_with_ci(None).await
+    }
+
+    /// Like [`TestWorld::start`], with the repository's CI running `ci_command` (`sh -c`)
+    /// on every pushed pull-request head.
+    pub async fn start_with_ci(ci_command: Option<&str>) -> Self {
         let flotilla = TestApp::start().await;
         let dir = TempDir::new().expect("temporary directory");
         let public_key = std::fs::read_to_string(fixture_path("keys/test-app.pub.pem"))
@@ -61,6 +67,7 @@ impl TestWorld {
         config.webhook_url = Some(format!("{}/webhook", flotilla.url()));
         config.webhook_secret = Some(SECRET.to_owned());
         config.seed = Some(seed.clone());
+        config.ci_command = ci_command.map(str::to_owned);
         let sim = flotilla::sim::start(config)
             .await
             .expect("simulator starts");
@@ -123,6 +130,36 @@ impl TestWorld {
             .label_issue(&self.repo, issue.0, label, by)
             .await
             .expect("label added");
+    }
+
+    /// The writer comments on an issue or pull request.
+    pub async fn comment(&self, issue: IssueNumber, body: &str) {
+        self.sim
+            .comment(&self.repo, issue.0, body, &self.writer)
+            .await
+            .expect("comment posted");
+    }
+
+    /// Waits for the repository's CI to finish on `sha` and returns its conclusion.
+    pub async fn ci_result(&self, sha: &CommitSha) -> String {
+        wait_for(&format!("CI to finish on {sha}"), || async {
+            self.sim
+                .check_runs(&self.repo, sha)
+                .into_iter()
+                .find(|run| run.app_id == CI_APP_ID && run.status == "completed")
+                .and_then(|run| run.conclusion)
+        })
+        .await
+    }
+
+    /// Asserts that the repository's CI passed on `sha`.
+    pub async fn ci_passes(&self, sha: &CommitSha) {
+        assert_eq!(self.ci_result(sha).await, "success", "CI on {sha}");
+    }
+
+    /// Asserts that the repository's CI failed on `sha`.
+    pub async fn ci_fails(&self, sha: &CommitSha) {
+        assert_eq!(self.ci_result(sha).await, "failure", "CI on {sha}");
     }
 
     /// Waits until Flotilla has processed the newest delivery the simulator sent for
