@@ -7,7 +7,7 @@ use flotilla::github::{
     CheckConclusion, CheckOutput, CheckStatus, GithubError, MergeMethod, MergeOutcome, NewCheckRun,
     NewPull, NewReview, ReviewComment, ReviewEvent, ReviewSide,
 };
-use flotilla::sim::{CI_APP_ID, MergeMethod as WebMerge, Protection, RequiredCheck};
+use flotilla::sim::{CI_APP_ID, MergeMethod as WebMerge};
 use flotilla::store::DeliveryOutcome;
 use flotilla::types::IssueNumber;
 
@@ -124,20 +124,7 @@ async fn flotillas_client_clones_pushes_opens_a_draft_reviews_checks_and_merges_
         "{own_approval:?}"
     );
 
-    world
-        .sim
-        .set_protection(
-            &world.repo,
-            "main",
-            Some(Protection {
-                required_checks: Some(vec![RequiredCheck {
-                    context: "flotilla/verify".into(),
-                    app_id: Some(WORLD_APP_ID),
-                }]),
-                ..Protection::default()
-            }),
-        )
-        .unwrap();
+    world.require_check_on_main("flotilla/verify", WORLD_APP_ID);
     let before_check = client
         .merge_pull(
             &world.repo,
@@ -239,20 +226,7 @@ async fn a_command_comment_reaches_flotilla_as_a_processed_issue_comment() {
 #[tokio::test]
 async fn the_repositorys_ci_runs_on_pushed_heads_and_its_required_check_gates_the_merge() {
     let world = TestWorld::start_with_ci(Some("grep -q hello greeting.txt")).await;
-    world
-        .sim
-        .set_protection(
-            &world.repo,
-            "main",
-            Some(Protection {
-                required_checks: Some(vec![RequiredCheck {
-                    context: "ci".into(),
-                    app_id: Some(CI_APP_ID),
-                }]),
-                ..Protection::default()
-            }),
-        )
-        .unwrap();
+    world.require_check_on_main("ci", CI_APP_ID);
     let bad = world
         .sim
         .push_commit(

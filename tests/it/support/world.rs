@@ -16,7 +16,7 @@ use base64::Engine;
 use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
 };
-use flotilla::sim::{CI_APP_ID, SeedConfig, SimConfig, SimHandle};
+use flotilla::sim::{CI_APP_ID, Protection, RequiredCheck, SeedConfig, SimConfig, SimHandle};
 use flotilla::store::{DeliveryOutcome, DeliveryRecord, JobState};
 use flotilla::types::{AppId, CommitSha, DeliveryId, InstallationId, IssueNumber, Login, RepoName};
 use secrecy::ExposeSecret;
@@ -130,6 +130,23 @@ impl TestWorld {
             .label_issue(&self.repo, issue.0, label, by)
             .await
             .expect("label added");
+    }
+
+    /// An admin protects `main`, requiring `context` from the App `app_id`.
+    pub fn require_check_on_main(&self, context: &str, app_id: AppId) {
+        self.sim
+            .set_protection(
+                &self.repo,
+                "main",
+                Some(Protection {
+                    required_checks: Some(vec![RequiredCheck {
+                        context: context.to_owned(),
+                        app_id: Some(app_id),
+                    }]),
+                    ..Protection::default()
+                }),
+            )
+            .expect("protection set");
     }
 
     /// The writer comments on an issue or pull request.
