@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod github;
 pub mod manifest;
 pub mod orchestrator;
@@ -18,3 +19,4 @@ pub mod store;
 pub mod types;
 pub mod web;
 pub mod webhook;
+pub mod workspace;

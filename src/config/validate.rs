@@ -1,0 +1,140 @@
+//! The rules a parsed configuration must satisfy beyond its types: ranges, the git
+//! ref syntax of `branch_prefix`, `command` with `adapter: command`, and `pass_env`
+//! names an agent may receive. It must not parse YAML; errors are located by a scan.
+
+use crate::agent::env::check_pass_env;
+
+use super::{
+    AdapterKind, AgentConfig, ConfigError, MAX_ATTEMPTS_RANGE, MAX_TASKS_RANGE, RepoConfig, locate,
+};
+
+impl RepoConfig {
+    /// Checks every rule the types cannot express; `text` is the file, for locating.
+    pub(super) fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        let fail = |path: &[&str], message: String| Err(locate::error_at(text, path, message));
+        if self.trigger_label.trim().is_empty() {
+            return fail(
+                &["trigger_label"],
+                "`trigger_label` must not be empty".into(),
+            );
+        }
+        if !MAX_TASKS_RANGE.contains(&self.max_tasks) {
+            return fail(
+                &["max_tasks"],
+                format!("`max_tasks` is {}; it must be from 1 to 20", self.max_tasks),
+            );
+        }
+        if self.max_parallel_tasks == 0 {
+            return fail(
+                &["max_parallel_tasks"],
+                "`max_parallel_tasks` is 0; it must be at least 1".into(),
+            );
+        }
+        if self.max_parallel_tasks > self.max_tasks {
+            return fail(
+                &["max_parallel_tasks"],
+                format!(
+                    "`max_parallel_tasks` is {} but `max_tasks` is {}; it must not exceed `max_tasks`",
+                    self.max_parallel_tasks, self.max_tasks
+                ),
+            );
+        }
+        if !MAX_ATTEMPTS_RANGE.contains(&self.max_attempts) {
+            return fail(
+                &["max_attempts"],
+                format!(
+                    "`max_attempts` is {}; it must be from 1 to 10",
+                    self.max_attempts
+                ),
+            );
+        }
+        if let Err(problem) = check_branch_prefix(&self.branch_prefix) {
+            return fail(&["branch_prefix"], format!("`branch_prefix` {problem}"));
+        }
+        self.worker.validate("worker", text)?;
+        if let Some(planner) = &self.planner {
+            planner.validate("planner", text)?;
+        }
+        Ok(())
+    }
+}
+
+impl AgentConfig {
+    /// Checks one agent's rules; `section` is `worker` or `planner`.
+    fn validate(&self, section: &str, text: &str) -> Result<(), ConfigError> {
+        let fail =
+            |key: &str, message: String| Err(locate::error_at(text, &[section, key], message));
+        match (self.adapter, &self.command) {
+            (AdapterKind::Command, None) => {
+                return fail(
+                    "adapter",
+                    format!("`{section}.command` is required with `adapter: command`"),
+                );
+            }
+            (AdapterKind::Command, Some(command)) if command.trim().is_empty() => {
+                return fail("command", format!("`{section}.command` must not be empty"));
+            }
+            (kind, Some(_)) if kind != AdapterKind::Command => {
+                return fail(
+                    "command",
+                    format!("`{section}.command` is only used with `adapter: command`"),
+                );
+            }
+            _ => {}
+        }
+        if let Some(model) = &self.model
+            && model.trim().is_empty()
+        {
+            return fail("model", format!("`{section}.model` must not be empty"));
+        }
+        for name in &self.pass_env {
+            if let Err(refused) = check_pass_env(std::slice::from_ref(name)) {
+                let line = locate::pass_env_line(text, section, name);
+                let mut error = locate::error_at(
+                    text,
+                    &[section, "pass_env"],
+                    format!("`{section}.pass_env`: {refused}"),
+                );
+                if line.is_some() {
+                    error.line = line;
+                    error.column = None;
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `prefix` can start a git branch name: `Err` says why not.
+fn check_branch_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if prefix.starts_with('/') || prefix.starts_with('-') {
+        return Err(format!("`{prefix}` must not start with `/` or `-`"));
+    }
+    if prefix.contains("..") || prefix.contains("//") || prefix.contains("@{") {
+        return Err(format!(
+            "`{prefix}` must not contain `..`, `//` or `@{{` (not a valid git ref)"
+        ));
+    }
+    if let Some(bad) = prefix
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(*c))
+    {
+        return Err(format!(
+            "`{prefix}` contains `{}`, which git does not allow in a branch name",
+            bad.escape_default()
+        ));
+    }
+    if prefix
+        .split('/')
+        .any(|part| part.starts_with('.') || part.ends_with(".lock"))
+    {
+        return Err(format!(
+            "`{prefix}` has a component starting with `.` or ending in `.lock` (not a valid git ref)"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The bare mirror of one repository, kept in the data dir and fetched before each task
+//! so worktrees start from GitHub's current state without a full clone per task.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::types::RepoName;
+
+use super::worktree::Worktree;
+use super::{GitAuth, git, safe_component};
+
+/// One repository's bare mirror at `<data_dir>/mirrors/<owner>/<repo>.git`. Exists so
+/// every task of a repository shares one object store and one fetch.
+#[derive(Clone, Debug)]
+pub struct Mirror {
+    data_dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Mirror {
+    /// Names the mirror of `repo` under `data_dir`; creates nothing. Fails when the
+    /// repository name could escape the data dir.
+    pub fn open(data_dir: &Path, repo: &RepoName) -> anyhow::Result<Self> {
+        let (owner, name) = repo
+            .split()
+            .with_context(|| format!("repository name {repo:?} has no owner"))?;
+        let path = data_dir
+            .join("mirrors")
+            .join(safe_component(owner)?)
+            .join(format!("{}.git", safe_component(name)?));
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            path,
+        })
+    }
+
+    /// The mirror's git directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Brings the mirror up to date with `url`: a bare clone the first time, else a
+    /// fetch of every branch (`+refs/heads/*:refs/heads/*`, pruning deleted ones).
+    /// The URL is given on every fetch, so the token never needs a stored remote.
+    /// Branches checked out in a worktree are left alone. Callers serialize `ensure`
+    /// and [`Mirror::add_worktree`] per repository (one git process per mirror).
+    pub async fn ensure(&self, url: &str, auth: &GitAuth) -> anyhow::Result<()> {
+        if self.path.join("HEAD").is_file() {
+            // A branch checked out in a worktree is the task's, not GitHub's: without
+            // these negative refspecs `--prune` deletes a task branch not yet pushed
+            // (and a forced update would move it under the agent).
+            let excluded: Vec<String> = self
+                .checked_out_branches()
+                .await?
+                .into_iter()
+                .map(|b| format!("^{b}"))
+                .collect();
+            let mut args = vec![
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--no-tags",
+                url,
+                "+refs/heads/*:refs/heads/*",
+            ];
+            args.extend(excluded.iter().map(String::as_str));
+            git::run(&self.path, Some(auth), &args)
+                .await
+                .with_context(|| format!("fetching into {}", self.path.display()))?;
+            return Ok(());
+        }
+        let parent = self.path.parent().context("mirror path has no parent")?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .with_context(|| format!("creating {}", parent.display()))?;
+        // Clone beside the final path and rename, so a crash mid-clone leaves no
+        // half-made mirror that a later `ensure` would mistake for a good one.
+        let staging = parent.join(format!(".clone-{}", uuid::Uuid::new_v4()));
+        let staging_arg = staging.to_string_lossy().into_owned();
+        let cloned = git::run(
+            parent,
+            Some(auth),
+            &["clone", "--quiet", "--bare", "--", url, &staging_arg],
+        )
+        .await;
+        if let Err(err) = cloned {
+            // Best effort: the clone error is the one worth reporting.
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            return Err(err.context(format!("cloning into {}", self.path.display())));
+        }
+        tokio::fs::rename(&staging, &self.path)
+            .await
+            .with_context(|| format!("moving the clone to {}", self.path.display()))
+    }
+
+    /// The full refs (`refs/heads/…`) checked out in this mirror's worktrees.
+    async fn checked_out_branches(&self) -> anyhow::Result<Vec<String>> {
+        let list = git::run(&self.path, None, &["worktree", "list", "--porcelain"]).await?;
+        Ok(list
+            .lines()
+            .filter_map(|line| line.strip_prefix("branch "))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Checks out `base` (a commit id or a ref of the mirror) on branch `branch` —
+    /// created or reset there (`-B`) — in `<data_dir>/worktrees/<task_id>`.
+    pub async fn add_worktree(
+        &self,
+        task_id: &str,
+        branch: &str,
+        base: &str,
+    ) -> anyhow::Result<Worktree> {
+        let dir = self
+            .data_dir
+            .join("worktrees")
+            .join(safe_component(task_id)?);
+        let parent = dir.parent().context("worktree path has no parent")?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .with_context(|| format!("creating {}", parent.display()))?;
+        anyhow::ensure!(
+            !branch.starts_with('-') && !base.starts_with('-'),
+            "branch {branch:?} or base {base:?} looks like an option"
+        );
+        let dir_arg = dir.to_string_lossy().into_owned();
+        git::run(
+            &self.path,
+            None,
+            &["worktree", "add", "--quiet", "-B", branch, &dir_arg, base],
+        )
+        .await
+        .with_context(|| format!("adding worktree for task {task_id}"))?;
+        Ok(Worktree::new(
+            self.path.clone(),
+            dir,
+            task_id.to_owned(),
+            branch.to_owned(),
+        ))
+    }
+}

@@ -1,0 +1,36 @@
+//! Workspaces: per repository one bare mirror in the data dir, per task one git worktree
+//! of it, and the commit and push Flotilla (never the agent) makes from that worktree.
+//!
+//! Layout: `<data_dir>/mirrors/<owner>/<repo>.git` and `<data_dir>/worktrees/<task-id>`.
+//! This module owns those directories and nothing else: it does not talk to the GitHub
+//! API, does not start agents, and never writes the installation token to a git config,
+//! a file, an environment variable or a log — the token travels only as a per-command
+//! `-c http.extraHeader=…` argument (see [`GitAuth`]).
+
+mod auth;
+mod git;
+mod mirror;
+mod reap;
+mod worktree;
+
+pub use auth::GitAuth;
+pub use mirror::Mirror;
+pub use reap::reap;
+pub use worktree::{BotIdentity, PushError, Worktree};
+
+/// The trailer key naming the task a commit was made for.
+pub const TASK_TRAILER: &str = "Flotilla-Task";
+
+/// Checks that `name` is usable as one path component (a task id, an owner, a repository
+/// name), so outside data can never climb out of the data dir.
+fn safe_component(name: &str) -> anyhow::Result<&str> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    anyhow::ensure!(ok, "unsafe path component {name:?}");
+    Ok(name)
+}

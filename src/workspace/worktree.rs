@@ -1,0 +1,162 @@
+//! One task's checkout: where the agent works, and from which Flotilla stages, commits
+//! under the bot identity and pushes with a lease.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::types::CommitSha;
+
+use super::{GitAuth, TASK_TRAILER, git};
+
+/// The identity Flotilla commits as. Given per command (`-c user.name=…`), never
+/// written to a config the agent shares.
+#[derive(Clone, Debug)]
+pub struct BotIdentity {
+    /// Author and committer name, e.g. `flotilla[bot]`.
+    pub name: String,
+    /// Author and committer e-mail, e.g. `<id>+flotilla[bot]@users.noreply.github.com`.
+    pub email: String,
+}
+
+/// Why a push did not land; the caller retries differently for each.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The remote branch is not where the lease said (someone else pushed, or the
+    /// branch was expected not to exist): refetch and decide, never overwrite.
+    #[error("the remote branch moved: the force-with-lease was refused")]
+    StaleLease,
+    /// Anything else: network, authentication, a rule on GitHub's side.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A task's worktree at `<data_dir>/worktrees/<task_id>` on its own branch.
+#[derive(Clone, Debug)]
+pub struct Worktree {
+    mirror: PathBuf,
+    dir: PathBuf,
+    task_id: String,
+    branch: String,
+}
+
+impl Worktree {
+    pub(crate) fn new(mirror: PathBuf, dir: PathBuf, task_id: String, branch: String) -> Self {
+        Self {
+            mirror,
+            dir,
+            task_id,
+            branch,
+        }
+    }
+
+    /// The checkout directory, where the agent runs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The branch checked out here.
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    /// Stages everything the agent changed and commits it as `identity`, with the
+    /// `Flotilla-Task: <id>` trailer. `None` when there was nothing to commit, which
+    /// the caller records as "no change" rather than pushing an empty commit.
+    pub async fn commit_all(
+        &self,
+        message: &str,
+        identity: &BotIdentity,
+    ) -> anyhow::Result<Option<CommitSha>> {
+        git::run(&self.dir, None, &["add", "--all"])
+            .await
+            .context("staging the agent's changes")?;
+        let diff = git::output(&self.dir, None, &["diff", "--cached", "--quiet"]).await?;
+        match diff.status.code() {
+            Some(0) => return Ok(None),
+            Some(1) => {}
+            _ => anyhow::bail!(
+                "git diff --cached failed: {}",
+                String::from_utf8_lossy(&diff.stderr).trim()
+            ),
+        }
+        let full = format!(
+            "{}\n\n{TASK_TRAILER}: {}\n",
+            message.trim_end(),
+            self.task_id
+        );
+        let name = format!("user.name={}", identity.name);
+        let email = format!("user.email={}", identity.email);
+        git::run(
+            &self.dir,
+            None,
+            &[
+                "-c",
+                &name,
+                "-c",
+                &email,
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "--cleanup=verbatim",
+                "-m",
+                &full,
+            ],
+        )
+        .await
+        .context("committing the agent's changes")?;
+        let sha = git::run(&self.dir, None, &["rev-parse", "HEAD"]).await?;
+        Ok(Some(CommitSha(sha)))
+    }
+
+    /// Pushes this branch to `url` with `--force-with-lease`: the remote branch must be
+    /// at `expected_remote` (or absent, for `None`), so a retry can replace its own
+    /// earlier push but never someone else's. Returns the pushed commit.
+    pub async fn push(
+        &self,
+        url: &str,
+        auth: &GitAuth,
+        expected_remote: Option<&CommitSha>,
+    ) -> Result<CommitSha, PushError> {
+        let remote_ref = format!("refs/heads/{}", self.branch);
+        let lease = format!(
+            "--force-with-lease={remote_ref}:{}",
+            expected_remote.map(|sha| sha.0.as_str()).unwrap_or("")
+        );
+        let refspec = format!("{remote_ref}:{remote_ref}");
+        let out = git::output(
+            &self.dir,
+            Some(auth),
+            &["push", "--quiet", "--porcelain", &lease, url, &refspec],
+        )
+        .await?;
+        if !out.status.success() {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if stdout.contains("stale info")
+                || String::from_utf8_lossy(&out.stderr).contains("stale info")
+            {
+                return Err(PushError::StaleLease);
+            }
+            return Err(PushError::Other(anyhow::anyhow!(
+                "git push of {} failed ({}): {} {}",
+                self.branch,
+                out.status,
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let sha = git::run(&self.dir, None, &["rev-parse", &remote_ref]).await?;
+        Ok(CommitSha(sha))
+    }
+
+    /// Deletes the checkout and its registration in the mirror (the branch stays, so
+    /// a retry can push to it again).
+    pub async fn remove(self) -> anyhow::Result<()> {
+        let dir = self.dir.to_string_lossy().into_owned();
+        git::run(&self.mirror, None, &["worktree", "remove", "--force", &dir])
+            .await
+            .with_context(|| format!("removing worktree of task {}", self.task_id))?;
+        git::run(&self.mirror, None, &["worktree", "prune"]).await?;
+        Ok(())
+    }
+}

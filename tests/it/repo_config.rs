@@ -1,0 +1,296 @@
+//! A repository's `.github/flotilla.yml`: the documented example parses to what it
+//! says, no file means the documented defaults, and every mistake is one error naming
+//! the field and the line a maintainer has to fix.
+
+use std::time::Duration;
+
+use flotilla::agent::Adapter;
+use flotilla::config::{AdapterKind, AgentConfig, ConfigError, RepoConfig};
+
+const EXAMPLE: &str = include_str!("../../fixtures/flotilla.yml");
+
+/// Parses `yaml`, expecting it to be refused.
+fn refused(yaml: &str) -> ConfigError {
+    match RepoConfig::parse(yaml.as_bytes()) {
+        Ok(config) => panic!("expected an error, got {config:#?}"),
+        Err(error) => error,
+    }
+}
+
+/// Asserts the error is on `line` and its one-line message mentions every `words`.
+fn assert_error(error: &ConfigError, line: usize, words: &[&str]) {
+    let shown = error.to_string();
+    assert_eq!(error.line, Some(line), "wrong line in: {shown}");
+    assert!(
+        shown.starts_with(&format!(".github/flotilla.yml line {line}: ")),
+        "{shown}"
+    );
+    assert!(!shown.contains('\n'), "not one line: {shown}");
+    for word in words {
+        assert!(shown.contains(word), "`{word}` missing from: {shown}");
+    }
+}
+
+#[test]
+fn the_documented_example_parses_to_every_field_it_shows() {
+    let config = RepoConfig::parse(EXAMPLE.as_bytes()).expect("fixtures/flotilla.yml parses");
+
+    let expected = RepoConfig {
+        trigger_label: "agents".into(),
+        worker: AgentConfig {
+            adapter: AdapterKind::Codex,
+            command: None,
+            model: Some("gpt-5-codex".into()),
+            time_limit: Duration::from_secs(45 * 60),
+            pass_env: vec!["OPENAI_API_KEY".into(), "HTTPS_PROXY".into()],
+        },
+        planner: Some(AgentConfig {
+            adapter: AdapterKind::Command,
+            command: Some("./scripts/plan.sh --json".into()),
+            model: None,
+            time_limit: Duration::from_secs(10 * 60),
+            pass_env: vec!["PLANNER_API_KEY".into()],
+        }),
+        max_tasks: 8,
+        max_parallel_tasks: 4,
+        max_attempts: 2,
+        branch_prefix: "bots/flotilla-".into(),
+    };
+    assert_eq!(config, expected);
+    assert_eq!(
+        config.worker.to_adapter(),
+        Adapter::Codex {
+            model: Some("gpt-5-codex".into())
+        }
+    );
+    assert_eq!(
+        config.planner.map(|p| p.to_adapter()),
+        Some(Adapter::Command {
+            shell: "./scripts/plan.sh --json".into()
+        })
+    );
+}
+
+#[test]
+fn a_repository_without_the_file_gets_the_documented_defaults() {
+    let config = RepoConfig::load(None).unwrap();
+
+    assert_eq!(config, RepoConfig::default());
+    assert_eq!(config.trigger_label, "flotilla");
+    assert_eq!(config.worker.adapter, AdapterKind::ClaudeCode);
+    assert_eq!(config.worker.command, None);
+    assert_eq!(config.worker.model, None);
+    assert_eq!(config.worker.time_limit, Duration::from_secs(30 * 60));
+    assert!(config.worker.pass_env.is_empty());
+    assert_eq!(config.planner, None);
+    assert_eq!(config.max_tasks, 5);
+    assert_eq!(config.max_parallel_tasks, 3);
+    assert_eq!(config.max_attempts, 3);
+    assert_eq!(config.branch_prefix, "flotilla/");
+}
+
+#[test]
+fn an_empty_or_comment_only_file_means_the_defaults() {
+    for text in ["", "\n\n", "# nothing configured yet\n", "---\n"] {
+        assert_eq!(
+            RepoConfig::load(Some(text.as_bytes())).unwrap(),
+            RepoConfig::default(),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_file_setting_some_fields_keeps_the_defaults_for_the_rest() {
+    let config = RepoConfig::parse(b"worker:\n  model: opus\nmax_attempts: 1\n").unwrap();
+
+    assert_eq!(config.worker.model.as_deref(), Some("opus"));
+    assert_eq!(config.worker.adapter, AdapterKind::ClaudeCode);
+    assert_eq!(config.max_attempts, 1);
+    assert_eq!(config.max_tasks, 5);
+}
+
+#[test]
+fn a_misspelled_top_level_key_is_refused_naming_the_key_and_its_line() {
+    let error = refused("trigger_label: go\n\n# limits\nmax_task: 4\n");
+
+    assert_error(&error, 4, &["unknown field", "max_task"]);
+}
+
+#[test]
+fn an_unknown_key_inside_an_agent_is_refused_naming_the_key_and_its_line() {
+    let error = refused("worker:\n  adapter: codex\n  timeout: 5m\n");
+
+    assert_error(&error, 3, &["unknown field", "timeout"]);
+}
+
+#[test]
+fn an_unknown_adapter_is_refused_on_its_line() {
+    let error = refused("max_tasks: 4\nworker:\n  adapter: cursor\n");
+
+    assert_error(&error, 3, &["worker.adapter", "cursor"]);
+}
+
+#[test]
+fn more_parallel_tasks_than_tasks_is_refused_naming_both_fields() {
+    let error = refused("max_tasks: 2\nmax_parallel_tasks: 3\n");
+
+    assert_error(&error, 2, &["max_parallel_tasks", "max_tasks"]);
+}
+
+#[test]
+fn a_small_max_tasks_lowers_the_default_parallelism_instead_of_failing() {
+    let config = RepoConfig::parse(b"max_tasks: 2\n").unwrap();
+
+    assert_eq!(config.max_tasks, 2);
+    assert_eq!(config.max_parallel_tasks, 2);
+}
+
+#[test]
+fn zero_parallel_tasks_is_refused() {
+    let error = refused("max_parallel_tasks: 0\n");
+
+    assert_error(&error, 1, &["max_parallel_tasks", "at least 1"]);
+}
+
+#[test]
+fn zero_attempts_is_refused() {
+    let error = refused("trigger_label: go\nmax_attempts: 0\n");
+
+    assert_error(&error, 2, &["max_attempts", "1 to 10"]);
+}
+
+#[test]
+fn too_many_tasks_is_refused() {
+    let error = refused("max_tasks: 21\n");
+
+    assert_error(&error, 1, &["max_tasks", "1 to 20"]);
+}
+
+#[test]
+fn a_time_limit_with_an_unknown_unit_is_refused_on_its_line() {
+    let error = refused("worker:\n  adapter: aider\n  time_limit: 10x\n");
+
+    assert_error(&error, 3, &["worker.time_limit", "10x", "30m"]);
+}
+
+#[test]
+fn a_time_limit_of_zero_or_over_a_day_is_refused() {
+    assert_error(&refused("worker:\n  time_limit: 0s\n"), 2, &["0s", "zero"]);
+    assert_error(
+        &refused("planner:\n  time_limit: 25h\n"),
+        2,
+        &["25h", "24h"],
+    );
+}
+
+#[test]
+fn time_limits_combine_hours_minutes_and_seconds_strictly() {
+    use flotilla::config::time_limit::parse;
+
+    assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+    assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse("24h"), Ok(Duration::from_secs(86_400)));
+    for bad in ["", "30", "m", "1.5h", "30m1h", "1h 30m", "5mm", "-5m"] {
+        assert!(parse(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn a_branch_prefix_that_is_not_a_git_ref_is_refused() {
+    let error = refused("trigger_label: go\nbranch_prefix: bots/../x\n");
+    assert_error(&error, 2, &["branch_prefix", ".."]);
+
+    for bad in [
+        "has space/",
+        "/abs",
+        "-opt",
+        "a~b",
+        "a^b",
+        "a:b",
+        "a?b",
+        "a*b",
+        "a[b",
+        "a\\\\b",
+    ] {
+        let yaml = format!("branch_prefix: \"{bad}\"\n");
+        assert_error(&refused(&yaml), 1, &["branch_prefix"]);
+    }
+}
+
+#[test]
+fn the_command_adapter_without_a_command_is_refused() {
+    let error = refused("planner:\n  adapter: command\n  model: x\n");
+
+    assert_error(&error, 2, &["planner.command", "adapter: command"]);
+}
+
+#[test]
+fn a_command_given_to_another_adapter_is_refused() {
+    let error = refused("worker:\n  adapter: claude-code\n  command: make agent\n");
+
+    assert_error(&error, 3, &["worker.command"]);
+}
+
+#[test]
+fn passing_a_github_token_to_an_agent_is_refused_on_its_line() {
+    let error = refused("worker:\n  pass_env:\n    - OPENAI_API_KEY\n    - GITHUB_TOKEN\n");
+    assert_error(
+        &error,
+        4,
+        &["worker.pass_env", "GITHUB_TOKEN", "credential"],
+    );
+
+    let error = refused("worker:\n  pass_env: [GITHUB_TOKEN]\n");
+    assert_error(&error, 2, &["worker.pass_env", "GITHUB_TOKEN"]);
+}
+
+#[test]
+fn passing_flotilla_variables_or_invalid_names_is_refused() {
+    assert_error(
+        &refused("worker:\n  pass_env: [FLOTILLA_WEBHOOK_SECRET]\n"),
+        2,
+        &["FLOTILLA_WEBHOOK_SECRET", "reserved"],
+    );
+    assert_error(
+        &refused("planner:\n  adapter: codex\n  pass_env:\n    - GITHUB_APP_ID\n"),
+        4,
+        &["planner.pass_env", "GITHUB_APP_ID"],
+    );
+    assert_error(
+        &refused("worker:\n  pass_env: [\"NOT-A-NAME\"]\n"),
+        2,
+        &["NOT-A-NAME", "not a valid"],
+    );
+}
+
+#[test]
+fn invalid_yaml_is_refused_with_its_line() {
+    let error = refused("trigger_label: go\nworker:\n  adapter: [codex\nmax_tasks: 3\n");
+
+    let shown = error.to_string();
+    assert!(error.line.is_some(), "no line in: {shown}");
+    assert!(shown.starts_with(".github/flotilla.yml line "), "{shown}");
+    assert!(!shown.contains('\n'), "not one line: {shown}");
+}
+
+#[test]
+fn a_duplicated_key_is_refused_on_its_second_line() {
+    let error = refused("trigger_label: a\ntrigger_label: b\n");
+
+    assert_error(&error, 2, &["duplicate", "trigger_label"]);
+}
+
+#[test]
+fn a_wrongly_typed_value_is_refused_on_its_line() {
+    let error = refused("trigger_label: go\nmax_tasks: many\n");
+
+    assert_error(&error, 2, &["max_tasks"]);
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused() {
+    let error = RepoConfig::parse(b"trigger_label: go\nmodel: \xff\n").unwrap_err();
+
+    assert_error(&error, 2, &["UTF-8"]);
+}

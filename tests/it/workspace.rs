@@ -1,0 +1,222 @@
+//! The workspace against the simulator as the remote: a mirror that clones then
+//! fetches, a task worktree that commits as the bot and pushes with a lease, a token
+//! that never lands on disk, and a reaper that spares live tasks.
+
+use std::path::Path;
+
+use flotilla::types::CommitSha;
+use flotilla::workspace::{BotIdentity, GitAuth, Mirror, PushError, reap};
+use secrecy::{ExposeSecret, SecretString};
+use tempfile::TempDir;
+
+use crate::support::world::TestWorld;
+
+/// A fresh installation token for the seeded installation, as the workspace gets it.
+async fn token(world: &TestWorld) -> SecretString {
+    let installation = world.sim.seed().expect("seeded simulator").installation_id;
+    world
+        .github
+        .installation_token(installation)
+        .await
+        .expect("installation token")
+}
+
+fn bot() -> BotIdentity {
+    BotIdentity {
+        name: "flotilla[bot]".to_owned(),
+        email: "1001+flotilla[bot]@users.noreply.github.com".to_owned(),
+    }
+}
+
+/// Runs plain git (no credentials) in `dir` and returns its stdout.
+async fn git(dir: &Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                stack.push(entry.expect("entry").path());
+            }
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).expect("read file");
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_mirror_clones_once_then_fetches_what_a_person_pushed() {
+    let world = TestWorld::start().await;
+    let data = TempDir::new().unwrap();
+    let url = world.sim.git_url(&world.repo);
+    let auth = GitAuth::new(token(&world).await);
+    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
+    assert!(mirror.path().ends_with("mirrors/acme/widgets.git"));
+
+    mirror.ensure(&url, &auth).await.unwrap();
+    let main = world.sim.branch_sha(&world.repo, "main").await.unwrap();
+    assert_eq!(git(mirror.path(), &["rev-parse", "main"]).await, main.0);
+
+    let tree = mirror
+        .add_worktree("7", "flotilla/7-y", "main")
+        .await
+        .unwrap();
+    let pushed = world
+        .sim
+        .push_commit(
+            &world.repo,
+            "main",
+            &[("NEWS.md", "news\n")],
+            "Add news",
+            &world.writer,
+        )
+        .await
+        .unwrap();
+    mirror.ensure(&url, &auth).await.unwrap();
+    assert_eq!(git(mirror.path(), &["rev-parse", "main"]).await, pushed.0);
+    // The fetch prunes branches GitHub does not have, but not a task's unpushed one.
+    assert_eq!(
+        git(mirror.path(), &["rev-parse", "refs/heads/flotilla/7-y"]).await,
+        main.0
+    );
+    tree.remove().await.unwrap();
+    assert!(format!("{auth:?}").contains("redacted"));
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_task_commits_as_the_bot_and_pushes_with_a_lease_without_leaking_the_token() {
+    let world = TestWorld::start().await;
+    let data = TempDir::new().unwrap();
+    let url = world.sim.git_url(&world.repo);
+    let secret = token(&world).await;
+    let auth = GitAuth::new(secret.clone());
+    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
+    mirror.ensure(&url, &auth).await.unwrap();
+    let tree = mirror
+        .add_worktree("1", "flotilla/1-x", "main")
+        .await
+        .unwrap();
+    assert_eq!(tree.dir(), data.path().join("worktrees/1"));
+
+    assert_eq!(tree.commit_all("Nothing", &bot()).await.unwrap(), None);
+
+    std::fs::write(tree.dir().join("hello.txt"), "hello\n").unwrap();
+    let sha = tree
+        .commit_all("Say hello", &bot())
+        .await
+        .unwrap()
+        .expect("a commit");
+    let log = git(tree.dir(), &["log", "-1", "--format=%an <%ae>|%cn|%B"]).await;
+    assert!(
+        log.starts_with(
+            "flotilla[bot] <1001+flotilla[bot]@users.noreply.github.com>|flotilla[bot]|Say hello"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("\nFlotilla-Task: 1"), "{log}");
+
+    let pushed = tree.push(&url, &auth, None).await.unwrap();
+    assert_eq!(pushed, sha);
+    assert_eq!(
+        world.sim.branch_sha(&world.repo, "flotilla/1-x").await,
+        Some(sha.clone())
+    );
+
+    // A retry that thinks the branch is new, or that it is somewhere it is not, is refused.
+    std::fs::write(tree.dir().join("hello.txt"), "hello again\n").unwrap();
+    let second = tree
+        .commit_all("Say it again", &bot())
+        .await
+        .unwrap()
+        .expect("a commit");
+    assert!(matches!(
+        tree.push(&url, &auth, None).await,
+        Err(PushError::StaleLease)
+    ));
+    let stale = CommitSha("0".repeat(40));
+    assert!(matches!(
+        tree.push(&url, &auth, Some(&stale)).await,
+        Err(PushError::StaleLease)
+    ));
+    assert_eq!(
+        world.sim.branch_sha(&world.repo, "flotilla/1-x").await,
+        Some(sha.clone())
+    );
+    // With the right lease it lands.
+    assert_eq!(tree.push(&url, &auth, Some(&sha)).await.unwrap(), second);
+
+    for needle in [
+        secret.expose_secret().to_owned(),
+        "x-access-token".to_owned(),
+    ] {
+        assert_eq!(
+            files_containing(data.path(), &needle),
+            Vec::<String>::new(),
+            "token on disk"
+        );
+    }
+    tree.remove().await.unwrap();
+    assert!(!data.path().join("worktrees/1").exists());
+    assert_eq!(
+        git(mirror.path(), &["worktree", "list", "--porcelain"])
+            .await
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn the_reaper_removes_dead_tasks_worktrees_and_keeps_live_ones() {
+    let world = TestWorld::start().await;
+    let data = TempDir::new().unwrap();
+    let url = world.sim.git_url(&world.repo);
+    let auth = GitAuth::new(token(&world).await);
+    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
+    mirror.ensure(&url, &auth).await.unwrap();
+    let live = mirror
+        .add_worktree("live", "flotilla/1-live", "main")
+        .await
+        .unwrap();
+    let dead = mirror
+        .add_worktree("dead", "flotilla/2-dead", "main")
+        .await
+        .unwrap();
+    std::fs::write(live.dir().join("work.txt"), "in progress\n").unwrap();
+
+    let removed = reap(data.path(), |task| task == "live").await.unwrap();
+
+    assert_eq!(removed, vec!["dead".to_owned()]);
+    assert!(!dead.dir().exists());
+    assert!(live.dir().join("work.txt").is_file());
+    let list = git(mirror.path(), &["worktree", "list", "--porcelain"]).await;
+    assert!(list.contains("worktrees/live"), "{list}");
+    assert!(!list.contains("worktrees/dead"), "{list}");
+    assert_eq!(
+        reap(data.path(), |task| task == "live").await.unwrap(),
+        Vec::<String>::new()
+    );
+    world.teardown().await;
+}
