@@ -28,9 +28,8 @@ pub use jobs::{ClaimedJob, JobFate, JobKind, JobRow, JobState, NewJob, RetryPoli
 macro_rules! with_pool {
     ($store:expr, $role:ident, |$pool:ident| $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite { writer, reader } => {
-                let _ = (&writer, &reader);
-                let $pool = $crate::store::pick_sqlite!($role, writer, reader);
+            $crate::store::Backend::Sqlite(pools) => {
+                let $pool = $crate::store::pick_sqlite!($role, pools);
                 $body
             }
             $crate::store::Backend::Postgres(pool) => {
@@ -45,11 +44,11 @@ pub(crate) use with_pool;
 /// Chooses the SQLite pool for a role: writes go through one connection so they queue
 /// in the pool instead of sleeping in SQLite's busy handler; reads run beside them (WAL).
 macro_rules! pick_sqlite {
-    (write, $writer:ident, $reader:ident) => {
-        $writer
+    (write, $pools:ident) => {
+        &$pools.writer
     };
-    (read, $writer:ident, $reader:ident) => {
-        $reader
+    (read, $pools:ident) => {
+        &$pools.reader
     };
 }
 pub(crate) use pick_sqlite;
@@ -58,14 +57,18 @@ pub(crate) use pick_sqlite;
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
     /// The embedded default: one file in WAL mode.
-    Sqlite {
-        /// A single connection that performs every write.
-        writer: SqlitePool,
-        /// Connections for reads, which WAL lets run beside the writer.
-        reader: SqlitePool,
-    },
+    Sqlite(SqlitePools),
     /// Shared by several Flotilla processes, which then share the queue.
     Postgres(PgPool),
+}
+
+/// The two pools of a SQLite store.
+#[derive(Clone, Debug)]
+pub(crate) struct SqlitePools {
+    /// A single connection that performs every write.
+    writer: SqlitePool,
+    /// Connections for reads, which WAL lets run beside the writer.
+    reader: SqlitePool,
 }
 
 /// Which database a [`Store`] runs on; tests and logs name it.
@@ -125,7 +128,7 @@ impl Store {
     /// Which backend this store runs on.
     pub fn kind(&self) -> BackendKind {
         match self.backend {
-            Backend::Sqlite { .. } => BackendKind::Sqlite,
+            Backend::Sqlite(_) => BackendKind::Sqlite,
             Backend::Postgres(_) => BackendKind::Postgres,
         }
     }
@@ -147,9 +150,9 @@ impl Store {
     /// check what happens when the database goes away).
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { writer, reader } => {
-                writer.close().await;
-                reader.close().await;
+            Backend::Sqlite(pools) => {
+                pools.writer.close().await;
+                pools.reader.close().await;
             }
             Backend::Postgres(pool) => pool.close().await,
         }
@@ -157,8 +160,8 @@ impl Store {
 
     async fn migrate(&self) -> anyhow::Result<()> {
         match &self.backend {
-            Backend::Sqlite { writer, .. } => sqlx::migrate!("./migrations/sqlite")
-                .run(writer)
+            Backend::Sqlite(pools) => sqlx::migrate!("./migrations/sqlite")
+                .run(&pools.writer)
                 .await
                 .context("applying SQLite migrations")?,
             Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
@@ -202,7 +205,7 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<Backend> {
         .connect_with(options)
         .await
         .context("opening SQLite reader connections")?;
-    Ok(Backend::Sqlite { writer, reader })
+    Ok(Backend::Sqlite(SqlitePools { writer, reader }))
 }
 
 async fn connect_postgres(url: &str, schema: Option<&str>) -> anyhow::Result<Backend> {
