@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flotilla::clock::ManualClock;
 use flotilla::orchestrator::worker::{JobHandler, WorkerPool};
-use flotilla::store::{ClaimedJob, JobFate, JobState, NewJob, RetryPolicy};
+use flotilla::store::{ClaimedJob, JobFate, JobState, NewJob, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
 
 use crate::support::{TestStore, fast_workers, wait_for};
@@ -152,20 +152,7 @@ async fn concurrent_workers_never_take_the_same_job() {
         test.store.enqueue(&job(&format!("job-{n}"))).await.unwrap();
     }
 
-    let claimers = (0..6).map(|w| {
-        let store = test.store.clone();
-        tokio::spawn(async move {
-            let mut taken = Vec::new();
-            while let Some(job) = store.claim(&format!("worker-{w}"), LEASE).await.unwrap() {
-                taken.push(job.id);
-            }
-            taken
-        })
-    });
-    let mut all = Vec::new();
-    for claimer in claimers {
-        all.extend(claimer.await.unwrap());
-    }
+    let all = claim_until_empty(vec![test.store.clone(); 6]).await;
 
     let unique: HashSet<i64> = all.iter().copied().collect();
     assert_eq!(all.len(), 60, "every job claimed");
@@ -183,22 +170,13 @@ async fn two_processes_sharing_one_database_never_take_the_same_job() {
             .unwrap();
     }
 
-    let claimers = [test.store.clone(), other.clone(), test.store.clone(), other]
-        .into_iter()
-        .enumerate()
-        .map(|(p, store)| {
-            tokio::spawn(async move {
-                let mut taken = Vec::new();
-                while let Some(job) = store.claim(&format!("process-{p}"), LEASE).await.unwrap() {
-                    taken.push(job.id);
-                }
-                taken
-            })
-        });
-    let mut all = Vec::new();
-    for claimer in claimers {
-        all.extend(claimer.await.unwrap());
-    }
+    let all = claim_until_empty(vec![
+        test.store.clone(),
+        other.clone(),
+        test.store.clone(),
+        other,
+    ])
+    .await;
 
     let unique: HashSet<i64> = all.iter().copied().collect();
     assert_eq!(
@@ -206,6 +184,29 @@ async fn two_processes_sharing_one_database_never_take_the_same_job() {
         (40, 40),
         "each job taken exactly once"
     );
+}
+
+/// One claimer per store handle, each taking jobs until none is left; returns the ids
+/// of every job taken, in no particular order.
+async fn claim_until_empty(stores: Vec<Store>) -> Vec<i64> {
+    let claimers: Vec<_> = stores
+        .into_iter()
+        .enumerate()
+        .map(|(n, store)| {
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                while let Some(job) = store.claim(&format!("claimer-{n}"), LEASE).await.unwrap() {
+                    taken.push(job.id);
+                }
+                taken
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    all
 }
 
 /// Fails the first `failures` attempts of every job, then succeeds; counts calls.
