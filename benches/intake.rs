@@ -106,6 +106,7 @@ async fn intake(name: &str, store: Store, load: &Load) -> anyhow::Result<()> {
         store: store.clone(),
         app_slug: "flotilla-bench".to_owned(),
         workers: WorkerConfig::default(),
+        fleet: None,
     })
     .await?;
     let url = format!("{}/webhook", running.url());

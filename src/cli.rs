@@ -30,6 +30,9 @@ pub enum Command {
     Manifest(ManifestArgs),
     /// Run the GitHub simulator standalone (for local runs, demos and scripts).
     Sim(SimArgs),
+    /// Run Flotilla end to end against the simulator, with a scripted agent: no GitHub,
+    /// no credentials, nothing but this repository.
+    Demo(DemoArgs),
 }
 
 /// Settings of `flotilla serve`.
@@ -71,9 +74,22 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOTILLA_APP_SLUG")]
     pub app_slug: Option<String>,
 
-    /// Jobs this process runs at the same time.
+    /// Webhook jobs this process runs at the same time.
     #[arg(long, env = "FLOTILLA_WORKERS", default_value_t = 4)]
     pub workers: usize,
+
+    /// Agents (planners and workers) this process runs at the same time.
+    #[arg(long, env = "FLOTILLA_MAX_AGENTS", default_value_t = 4)]
+    pub max_agents: u32,
+
+    /// Agents working on one repository at the same time, across its runs.
+    #[arg(long, env = "FLOTILLA_MAX_AGENTS_PER_REPO", default_value_t = 3)]
+    pub max_agents_per_repo: u32,
+
+    /// How long a job's claim holds without a heartbeat before another worker takes
+    /// it over (after a crash), such as 30s or 5m.
+    #[arg(long, env = "FLOTILLA_JOB_LEASE", default_value = "5m")]
+    pub job_lease: String,
 }
 
 /// Settings of `flotilla manifest`.
@@ -127,4 +143,46 @@ pub struct SimArgs {
     /// Shell command run on a checkout of each pushed pull-request head (the CI).
     #[arg(long, env = "FLOTILLA_SIM_CI")]
     pub ci: Option<String>,
+}
+
+/// Settings of `flotilla demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// A local git repository (or folder) to seed the simulated repository from
+    /// [default: the sample project in fixtures/demo/repo].
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+
+    /// The issue to open: its first line `# Title` is the title, the rest the body
+    /// [default: fixtures/demo/issue.md].
+    #[arg(long)]
+    pub issue_file: Option<PathBuf>,
+
+    /// The worker agent, a shell command run with `sh -c` in each task's worktree
+    /// [default: the scripted agent fixtures/demo/agent.sh].
+    #[arg(long)]
+    pub agent: Option<String>,
+
+    /// The planner agent, a shell command run with `sh -c` [default: none].
+    #[arg(long)]
+    pub planner: Option<String>,
+
+    /// The simulated repository's CI, a shell command run on every pushed PR head.
+    #[arg(long)]
+    pub ci: Option<String>,
+
+    /// The `.github/flotilla.yml` to put in the repository; `--agent` and `--planner`
+    /// replace its worker and planner [default: fixtures/demo/flotilla.yml].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// Write the outcome as JSON: `{"tasks": [{"id", "title", "state", "attempts",
+    /// "branch", "pr", "merged"}]}`.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
+
+    /// Give up (and exit non-zero) when the run has not settled after this long,
+    /// such as 90s or 10m.
+    #[arg(long, default_value = "10m", value_parser = crate::config::time_limit::parse)]
+    pub timeout: std::time::Duration,
 }

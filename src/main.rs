@@ -1,32 +1,46 @@
 //! The `flotilla` binary: parses the command line and runs the chosen command.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
+use flotilla::agent::HostEnv;
 use flotilla::cli::{Cli, Command, ManifestArgs, ServeArgs, SimArgs};
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
+use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::server::{self, ServerConfig};
 use flotilla::settings::ServeSettings;
 use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::Store;
 use flotilla::types::AppId;
+use flotilla::workspace::BotIdentity;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // The demo prints its own progress; Flotilla's info logs would drown it.
+    let log = match cli.command {
+        Command::Demo(_) if matches.value_source("log") == Some(ValueSource::DefaultValue) => {
+            "warn"
+        }
+        _ => cli.log.as_str(),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_new(log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let outcome = match cli.command {
         Command::Serve(args) => run_async(serve(args)),
         Command::Manifest(args) => manifest(args),
         Command::Sim(args) => run_async(simulate(args)),
+        Command::Demo(args) => run_async(flotilla::demo::run(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,10 +64,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(settings.database_url.expose_secret())
         .await
         .context("opening the database (FLOTILLA_DATABASE_URL)")?;
+    let app_id = settings.credentials.app_id;
+    let github = GithubApp::new(settings.credentials, settings.github.clone())?;
     let app_slug = match settings.app_slug {
         Some(slug) => slug,
         None => {
-            let github = GithubApp::new(settings.credentials, settings.github.clone())?;
             github
                 .app_info()
                 .await
@@ -70,9 +85,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: settings.listen,
         secrets: settings.secrets,
         store,
+        fleet: Some(FleetConfig {
+            github,
+            data_dir: settings.data_dir,
+            host_env: HostEnv::current(),
+            limits: settings.agents,
+            bot: BotIdentity::for_app(app_id, &app_slug),
+            kill_grace: Duration::from_secs(10),
+            transcript_cap: 1 << 20,
+            cancel_poll: Duration::from_secs(2),
+        }),
         app_slug,
         workers: WorkerConfig {
             workers: settings.workers,
+            lease: settings.job_lease,
             ..WorkerConfig::default()
         },
     })

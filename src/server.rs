@@ -11,13 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::orchestrator::Orchestrator;
 use crate::orchestrator::worker::{WorkerConfig, WorkerPool};
-use crate::store::Store;
+use crate::orchestrator::{FleetConfig, Orchestrator};
+use crate::store::{JobLane, Store};
 use crate::web;
 use crate::webhook::recorder::DeliveryRecorder;
 use crate::webhook::route::IntakeState;
 use crate::webhook::signature::WebhookSecrets;
+use crate::workspace;
 
 /// What a Flotilla process needs once its settings are resolved.
 pub struct ServerConfig {
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub app_slug: String,
     /// How the job workers run.
     pub workers: WorkerConfig,
+    /// The agent fleet; `None` runs intake only (events are stored and logged).
+    pub fleet: Option<FleetConfig>,
 }
 
 /// A running Flotilla; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -40,6 +43,7 @@ pub struct RunningServer {
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
     workers: WorkerPool,
+    agents: Option<WorkerPool>,
 }
 
 /// Binds, starts the job workers and serves HTTP in the background.
@@ -48,7 +52,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen on {} (FLOTILLA_LISTEN)", config.listen))?;
     let addr = listener.local_addr()?;
-    let orchestrator = Arc::new(Orchestrator::new(config.store.clone(), config.app_slug));
+    let agent_slots = config.fleet.as_ref().map(|fleet| fleet.limits.global);
+    if let Some(fleet) = &config.fleet {
+        reap_worktrees(&config.store, fleet).await?;
+    }
+    let orchestrator = Arc::new(Orchestrator::new(
+        config.store.clone(),
+        config.app_slug,
+        config.fleet,
+    ));
+    let agents = agent_slots.map(|slots| {
+        let pool = WorkerPool::spawn(
+            config.store.clone(),
+            Arc::clone(&orchestrator),
+            WorkerConfig {
+                workers: usize::try_from(slots).unwrap_or(1),
+                lane: JobLane::Agents,
+                ..config.workers.clone()
+            },
+        );
+        orchestrator.set_agent_waker(pool.waker());
+        pool
+    });
     let workers = WorkerPool::spawn(config.store.clone(), orchestrator, config.workers);
     let waker = workers.waker();
     let recorder = DeliveryRecorder::spawn(config.store.clone(), move || waker.notify_one());
@@ -71,7 +96,27 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         stop_http,
         http,
         workers,
+        agents,
     })
+}
+
+/// Removes the worktrees of tasks no agent works on any more (left by a crash), before
+/// any worker starts. A working task's worktree is kept: whoever takes its job over
+/// replaces it.
+async fn reap_worktrees(store: &Store, fleet: &FleetConfig) -> anyhow::Result<()> {
+    let live: Vec<String> = store
+        .working_task_ids()
+        .await?
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let removed = workspace::reap(&fleet.data_dir, |task| live.iter().any(|l| l == task))
+        .await
+        .context("reaping worktrees left by an earlier run")?;
+    if !removed.is_empty() {
+        tracing::info!(?removed, "removed worktrees no task owns");
+    }
+    Ok(())
 }
 
 impl RunningServer {
@@ -85,6 +130,9 @@ impl RunningServer {
         let _ = self.stop_http.send(());
         self.http.await.context("the HTTP server task failed")??;
         self.workers.shutdown().await;
+        if let Some(agents) = self.agents {
+            agents.shutdown().await;
+        }
         Ok(())
     }
 }

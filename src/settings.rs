@@ -2,10 +2,13 @@
 //! that names the setting at fault. Secrets are wrapped so they never reach a log.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cli::ServeArgs;
+use crate::config::time_limit;
 use crate::github::{AppCredentials, GithubSettings};
-use crate::store::Store;
+use crate::store::{SlotLimits, Store};
 use crate::types::AppId;
 use crate::webhook::signature::WebhookSecrets;
 
@@ -46,8 +49,14 @@ pub struct ServeSettings {
     pub github: GithubSettings,
     /// The App's slug when given; otherwise asked from GitHub at start.
     pub app_slug: Option<String>,
-    /// Concurrent jobs.
+    /// Concurrent webhook jobs.
     pub workers: usize,
+    /// Where mirrors and worktrees live.
+    pub data_dir: PathBuf,
+    /// Agent slots.
+    pub agents: SlotLimits,
+    /// How long a job's claim holds without a heartbeat.
+    pub job_lease: Duration,
 }
 
 impl ServeSettings {
@@ -106,6 +115,21 @@ impl ServeSettings {
                 reason: "at least one worker is needed".to_owned(),
             });
         }
+        if args.max_agents == 0 || args.max_agents_per_repo == 0 {
+            return Err(SettingsError::Invalid {
+                env: if args.max_agents == 0 {
+                    "FLOTILLA_MAX_AGENTS"
+                } else {
+                    "FLOTILLA_MAX_AGENTS_PER_REPO"
+                },
+                reason: "at least one agent slot is needed".to_owned(),
+            });
+        }
+        let job_lease =
+            time_limit::parse(&args.job_lease).map_err(|reason| SettingsError::Invalid {
+                env: "FLOTILLA_JOB_LEASE",
+                reason,
+            })?;
         Ok(Self {
             listen: args.listen,
             credentials,
@@ -117,6 +141,12 @@ impl ServeSettings {
             },
             app_slug: args.app_slug.filter(|slug| !slug.trim().is_empty()),
             workers: args.workers,
+            data_dir: args.data_dir,
+            agents: SlotLimits {
+                global: args.max_agents,
+                per_repo: args.max_agents_per_repo,
+            },
+            job_lease,
         })
     }
 }

@@ -1,45 +1,72 @@
 //! Routes each typed event to its handler.
 //!
 //! One exhaustive `match`: adding an event variant without deciding what to do with it
-//! does not compile. For now every handler records the event in the delivery's span;
-//! the fleet (planning, workers, verification) hangs its handlers here.
+//! does not compile. Events the fleet does not act on (yet) are recorded in the
+//! delivery's span.
 
-use crate::webhook::event::WebhookEvent;
+use super::Orchestrator;
+use crate::types::DeliveryId;
+use crate::webhook::event::{IssuesAction, WebhookEvent};
 
-/// Hands one event to its handler. Runs inside the delivery's span (delivery id, event,
-/// repository, installation).
-pub async fn dispatch(event: &WebhookEvent) -> anyhow::Result<()> {
-    match event {
-        WebhookEvent::Issues(e) => {
-            tracing::info!(action = ?e.action, issue = %e.issue.number, "issues event");
+impl Orchestrator {
+    /// Hands one event to its handler. Runs inside the delivery's span (delivery id,
+    /// event, repository, installation). Without a fleet, events are only logged.
+    pub(super) async fn dispatch(
+        &self,
+        delivery: &DeliveryId,
+        event: &WebhookEvent,
+    ) -> anyhow::Result<()> {
+        let fleet = self.fleet.as_deref();
+        match event {
+            WebhookEvent::Issues(e) => {
+                tracing::info!(action = ?e.action, issue = %e.issue.number, "issues event");
+                let Some(fleet) = fleet else { return Ok(()) };
+                match &e.action {
+                    IssuesAction::Labeled(Some(label)) => {
+                        self.on_issue_labeled(fleet, delivery, e, &label.name)
+                            .await?;
+                    }
+                    IssuesAction::Closed => {
+                        self.on_issue_closed(fleet, &e.repository.full_name, e.issue.number)
+                            .await?;
+                    }
+                    IssuesAction::Labeled(None)
+                    | IssuesAction::Unlabeled(_)
+                    | IssuesAction::Edited
+                    | IssuesAction::Reopened => {}
+                }
+            }
+            WebhookEvent::IssueComment(e) => {
+                tracing::info!(action = ?e.action, issue = %e.issue.number, comment = e.comment.id, "issue comment");
+                if let Some(fleet) = fleet {
+                    self.on_comment(fleet, delivery, e).await?;
+                }
+            }
+            WebhookEvent::PullRequest(e) => {
+                tracing::info!(action = ?e.action, pr = %e.number, head = %e.pull_request.head.sha, "pull request event");
+            }
+            WebhookEvent::PullRequestReview(e) => {
+                tracing::info!(action = ?e.action, pr = %e.pull_request.number, review = e.review.id, "pull request review");
+            }
+            WebhookEvent::CheckSuite(e) => {
+                tracing::info!(action = ?e.action, head = %e.check_suite.head_sha, "check suite event");
+            }
+            WebhookEvent::CheckRun(e) => {
+                tracing::info!(action = ?e.action, name = %e.check_run.name, head = %e.check_run.head_sha, "check run event");
+            }
+            WebhookEvent::Status(e) => {
+                tracing::info!(context = %e.context, state = ?e.state, sha = %e.sha, "commit status");
+            }
+            WebhookEvent::Installation(e) => {
+                tracing::info!(action = ?e.action, account = %e.installation.account.login, "installation event");
+            }
+            WebhookEvent::InstallationRepositories(e) => {
+                tracing::info!(action = ?e.action, "installation repositories event");
+            }
+            WebhookEvent::Ping(e) => {
+                tracing::info!(zen = %e.zen, "ping");
+            }
         }
-        WebhookEvent::IssueComment(e) => {
-            tracing::info!(action = ?e.action, issue = %e.issue.number, comment = e.comment.id, "issue comment");
-        }
-        WebhookEvent::PullRequest(e) => {
-            tracing::info!(action = ?e.action, pr = %e.number, head = %e.pull_request.head.sha, "pull request event");
-        }
-        WebhookEvent::PullRequestReview(e) => {
-            tracing::info!(action = ?e.action, pr = %e.pull_request.number, review = e.review.id, "pull request review");
-        }
-        WebhookEvent::CheckSuite(e) => {
-            tracing::info!(action = ?e.action, head = %e.check_suite.head_sha, "check suite event");
-        }
-        WebhookEvent::CheckRun(e) => {
-            tracing::info!(action = ?e.action, name = %e.check_run.name, head = %e.check_run.head_sha, "check run event");
-        }
-        WebhookEvent::Status(e) => {
-            tracing::info!(context = %e.context, state = ?e.state, sha = %e.sha, "commit status");
-        }
-        WebhookEvent::Installation(e) => {
-            tracing::info!(action = ?e.action, account = %e.installation.account.login, "installation event");
-        }
-        WebhookEvent::InstallationRepositories(e) => {
-            tracing::info!(action = ?e.action, "installation repositories event");
-        }
-        WebhookEvent::Ping(e) => {
-            tracing::info!(zen = %e.zen, "ping");
-        }
+        Ok(())
     }
-    Ok(())
 }

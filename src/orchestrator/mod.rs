@@ -1,19 +1,41 @@
 //! The orchestrator: deterministic handlers for jobs taken from the queue.
 //!
-//! It talks to the world only through the store (and, as the fleet grows, the GitHub
-//! client and the workspace/agent modules). Each delivery job parses its stored payload
-//! into a typed event and hands it to [`dispatcher::dispatch`].
+//! It talks to the world only through the store, the GitHub client and the
+//! workspace/agent modules. A delivery job parses its stored payload into a typed event
+//! and dispatches it (`dispatcher`); a label starts a run (`trigger`), whose
+//! `plan_run` job decides the tasks (`planning`), and each task's `run_task` job runs
+//! one attempt (`task_attempt`). `progress` keeps runs moving and the plan comment
+//! current; `on_comment` carries out `/flotilla` commands.
 
-pub mod dispatcher;
+mod agents;
+pub mod command;
+mod comments;
+mod dispatcher;
+mod fleet;
+mod on_comment;
+pub mod plan;
+mod planning;
+mod progress;
+mod prompt;
+mod task_attempt;
+mod trigger;
+pub mod untrusted;
 pub mod worker;
+
+pub use fleet::FleetConfig;
+pub use trigger::SINGLE_TASK_LABEL;
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde::Deserialize;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::store::{ClaimedJob, DeliveryOutcome, JobKind, Store};
+use crate::store::{ClaimedJob, DeliveryOutcome, JobKind, RunId, Store, TaskJob};
 use crate::types::DeliveryId;
 use crate::webhook::event::{self, Parsed};
+use fleet::Fleet;
 use worker::JobHandler;
 
 /// Shared context of every handler.
@@ -21,6 +43,13 @@ use worker::JobHandler;
 pub struct Orchestrator {
     store: Store,
     app_slug: String,
+    fleet: Option<Arc<Fleet>>,
+}
+
+/// The payload of a `plan_run` job.
+#[derive(Debug, Deserialize)]
+struct PlanJob {
+    run_id: RunId,
 }
 
 /// The payload of a `process_delivery` job.
@@ -30,9 +59,29 @@ struct DeliveryJob {
 }
 
 impl Orchestrator {
-    /// A context over the store, recognising the App's own bot by `app_slug`.
-    pub fn new(store: Store, app_slug: String) -> Self {
-        Self { store, app_slug }
+    /// A context over the store, recognising the App's own bot by `app_slug`. Without
+    /// a fleet, events are recorded and logged but no run starts (an intake-only
+    /// process).
+    pub fn new(store: Store, app_slug: String, fleet: Option<FleetConfig>) -> Self {
+        Self {
+            store,
+            app_slug,
+            fleet: fleet.map(|config| Arc::new(Fleet::new(config))),
+        }
+    }
+
+    /// Lets the orchestrator wake the agent workers when it starts a task.
+    pub fn set_agent_waker(&self, waker: Arc<Notify>) {
+        if let Some(fleet) = &self.fleet {
+            fleet.set_agent_waker(waker);
+        }
+    }
+
+    /// The fleet, for jobs that only exist when there is one.
+    fn fleet(&self) -> anyhow::Result<&Fleet> {
+        self.fleet
+            .as_deref()
+            .context("this process runs no fleet (no GitHub App configured)")
     }
 
     /// Parses a stored delivery and dispatches it. A payload that cannot be understood
@@ -69,7 +118,7 @@ impl Orchestrator {
                     )
                 }
                 Ok(Parsed::Event(event)) => {
-                    dispatcher::dispatch(&event).await?;
+                    self.dispatch(&delivery.id, &event).await?;
                     (DeliveryOutcome::Processed, None)
                 }
             };
@@ -89,6 +138,22 @@ impl JobHandler for Orchestrator {
                 let payload: DeliveryJob =
                     serde_json::from_value(job.payload).context("process_delivery job payload")?;
                 self.process_delivery(&payload.delivery_id).await
+            }
+            JobKind::PlanRun => {
+                let payload: PlanJob =
+                    serde_json::from_value(job.payload.clone()).context("plan_run job payload")?;
+                let span = tracing::info_span!("run", run = %payload.run_id);
+                self.plan_run(self.fleet()?, payload.run_id, job.attempts > 1)
+                    .instrument(span)
+                    .await
+            }
+            JobKind::RunTask => {
+                let payload: TaskJob =
+                    serde_json::from_value(job.payload.clone()).context("run_task job payload")?;
+                let span = tracing::info_span!("task", task = %payload.task_id);
+                self.run_task(self.fleet()?, payload.task_id, &job)
+                    .instrument(span)
+                    .await
             }
         }
     }

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::store::{ClaimedJob, JobFate, RetryPolicy, Store};
+use crate::store::{ClaimedJob, JobFate, JobLane, RetryPolicy, Store};
 
 /// How the pool runs.
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub struct WorkerConfig {
     pub retry: RetryPolicy,
     /// Names this process in lease owners (`<process>/<worker>`).
     pub process_name: String,
+    /// Which jobs these workers take.
+    pub lane: JobLane,
 }
 
 impl Default for WorkerConfig {
@@ -38,6 +40,7 @@ impl Default for WorkerConfig {
             poll_interval: Duration::from_secs(1),
             retry: RetryPolicy::default(),
             process_name: format!("flotilla-{}", uuid::Uuid::new_v4().simple()),
+            lane: JobLane::Events,
         }
     }
 }
@@ -65,7 +68,7 @@ impl WorkerPool {
                 let worker = Worker {
                     store: store.clone(),
                     handler: Arc::clone(&handler),
-                    owner: format!("{}/{index}", config.process_name),
+                    owner: format!("{}/{:?}-{index}", config.process_name, config.lane),
                     config: config.clone(),
                     wake: Arc::clone(&wake),
                     stopped: stopped.clone(),
@@ -106,7 +109,11 @@ struct Worker<H> {
 impl<H: JobHandler> Worker<H> {
     async fn run(mut self) {
         while !*self.stopped.borrow() {
-            match self.store.claim(&self.owner, self.config.lease).await {
+            match self
+                .store
+                .claim(&self.owner, self.config.lease, self.config.lane)
+                .await
+            {
                 Ok(Some(job)) => {
                     // More may be waiting: let another idle worker look too.
                     self.wake.notify_one();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 
-use crate::types::{CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
+use crate::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
 
 use super::error::ApiError;
 use super::faults::{Fault, PushFault};
@@ -40,6 +40,16 @@ impl Sim {
     pub fn advance_clock(&self, by: Duration) {
         let mut world = self.world();
         world.clock_offset += chrono::Duration::from_std(by).unwrap_or_default();
+    }
+
+    /// Points an App's webhook at `url` (the App's server started after the simulator,
+    /// or restarted elsewhere). Deliveries already sent are not repeated.
+    pub fn set_webhook_url(&self, app: AppId, url: &str) -> anyhow::Result<()> {
+        let mut world = self.world();
+        let app = world.apps.get_mut(&app).context("no such App")?;
+        let target = app.webhook.as_mut().context("the App has no webhook")?;
+        target.url = url.to_owned();
+        Ok(())
     }
 
     /// Gives `user` a role on `repo` (`read`, `write`, `admin`, anything else: none).

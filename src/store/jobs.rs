@@ -23,6 +23,39 @@ use crate::types::DeliveryId;
 pub enum JobKind {
     /// Parse a stored webhook delivery and dispatch its event.
     ProcessDelivery,
+    /// Plan a run: decide its tasks and post the plan.
+    PlanRun,
+    /// Run one attempt of a task: worktree, agent, commit, push, draft pull request.
+    RunTask,
+}
+
+/// Which workers take a job. Agents run for minutes; keeping them in their own lane
+/// means webhooks are still handled while every agent slot is busy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobLane {
+    /// Short jobs: webhook deliveries.
+    Events,
+    /// Jobs that run an agent: planning and task attempts.
+    Agents,
+}
+
+impl JobLane {
+    /// The job kinds this lane takes.
+    fn kinds(self) -> &'static [JobKind] {
+        match self {
+            Self::Events => &[JobKind::ProcessDelivery],
+            Self::Agents => &[JobKind::PlanRun, JobKind::RunTask],
+        }
+    }
+
+    /// The lane as a SQL list of kind names, for the claim query.
+    fn sql_kinds(self) -> String {
+        self.kinds()
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl JobKind {
@@ -30,6 +63,8 @@ impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ProcessDelivery => "process_delivery",
+            Self::PlanRun => "plan_run",
+            Self::RunTask => "run_task",
         }
     }
 }
@@ -46,6 +81,8 @@ impl FromStr for JobKind {
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
             "process_delivery" => Ok(Self::ProcessDelivery),
+            "plan_run" => Ok(Self::PlanRun),
+            "run_task" => Ok(Self::RunTask),
             other => anyhow::bail!("unknown job kind {other:?}"),
         }
     }
@@ -195,52 +232,65 @@ impl RetryPolicy {
 pub(crate) const INSERT_JOB_COLUMNS: &str =
     "INSERT INTO jobs (kind, idempotency_key, payload, max_attempts, run_after, created_at) ";
 
-const CLAIM_SQLITE: &str = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
-     lease_owner = $1, lease_expires_at = $2 \
-     WHERE id = (SELECT id FROM jobs \
-        WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at <= $3) \
-        ORDER BY run_after, id LIMIT 1) \
-     RETURNING id, kind, idempotency_key, payload, attempts, max_attempts";
+/// Inserts `$job` (a [`NewJob`]) unless its key exists, on any executor — a pool or
+/// an open transaction of either backend — so a job can be enqueued in the same
+/// transaction as the state that calls for it. Evaluates to the query's future.
+macro_rules! insert_job {
+    ($executor:expr, $job:expr, $now:expr) => {
+        sqlx::query(&format!(
+            "{} VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+            $crate::store::jobs::INSERT_JOB_COLUMNS
+        ))
+        .bind($job.kind.as_str())
+        .bind($job.key.as_str())
+        .bind($job.payload.to_string())
+        .bind($job.max_attempts)
+        .bind($now)
+        .execute($executor)
+    };
+}
+pub(crate) use insert_job;
 
-const CLAIM_POSTGRES: &str = "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
-     lease_owner = $1, lease_expires_at = $2 \
-     WHERE id = (SELECT id FROM jobs \
-        WHERE (state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at <= $3) \
-        ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, kind, idempotency_key, payload, attempts, max_attempts";
+/// The claim statement for a lane; PostgreSQL skips rows another process is claiming.
+fn claim_sql(lane: JobLane, backend: super::BackendKind) -> String {
+    let lock = match backend {
+        super::BackendKind::Sqlite => "",
+        super::BackendKind::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+         lease_owner = $1, lease_expires_at = $2 \
+         WHERE id = (SELECT id FROM jobs WHERE kind IN ({kinds}) AND \
+            ((state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at <= $3)) \
+            ORDER BY run_after, id LIMIT 1{lock}) \
+         RETURNING id, kind, idempotency_key, payload, attempts, max_attempts",
+        kinds = lane.sql_kinds()
+    )
+}
 
 impl Store {
     /// Adds a job; `false` when a job with the same key already exists.
     pub async fn enqueue(&self, job: &NewJob) -> anyhow::Result<bool> {
         let now = self.now();
         let inserted = with_pool!(self, write, |pool| {
-            sqlx::query(&format!(
-                "{INSERT_JOB_COLUMNS} VALUES ($1, $2, $3, $4, $5, $5) \
-                 ON CONFLICT (idempotency_key) DO NOTHING"
-            ))
-            .bind(job.kind.as_str())
-            .bind(job.key.as_str())
-            .bind(job.payload.to_string())
-            .bind(job.max_attempts)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            insert_job!(pool, job, now).await?.rows_affected()
         });
         Ok(inserted == 1)
     }
 
-    /// Takes the next runnable job (queued and due, or running with an expired lease)
-    /// under a lease for `owner` lasting `lease`.
-    pub async fn claim(&self, owner: &str, lease: Duration) -> anyhow::Result<Option<ClaimedJob>> {
+    /// Takes the next runnable job of `lane` (queued and due, or running with an
+    /// expired lease) under a lease for `owner` lasting `lease`.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        lane: JobLane,
+    ) -> anyhow::Result<Option<ClaimedJob>> {
         let now = self.now();
         let expires = now.saturating_add(duration_ms(lease));
-        let sql = match self.kind() {
-            super::BackendKind::Sqlite => CLAIM_SQLITE,
-            super::BackendKind::Postgres => CLAIM_POSTGRES,
-        };
+        let sql = claim_sql(lane, self.kind());
         let row = with_pool!(self, write, |pool| {
-            sqlx::query(sql)
+            sqlx::query(&sql)
                 .bind(owner)
                 .bind(expires)
                 .bind(now)

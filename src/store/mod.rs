@@ -1,4 +1,5 @@
-//! The database: webhook deliveries and the durable job queue, on SQLite or PostgreSQL.
+//! The database: webhook deliveries, the durable job queue, and runs and tasks, on
+//! SQLite or PostgreSQL.
 //!
 //! One schema, two migration directories (the DDL dialects differ), and one set of
 //! queries: SQL is written once with `$n` placeholders, which both drivers accept, and
@@ -7,6 +8,8 @@
 
 mod deliveries;
 mod jobs;
+mod runs;
+mod tasks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -21,7 +24,9 @@ use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use crate::clock::{Clock, Millis, SystemClock};
 
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
-pub use jobs::{ClaimedJob, JobFate, JobKind, JobRow, JobState, NewJob, RetryPolicy};
+pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
+pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
+pub use tasks::{AttemptEnd, NewTask, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState};
 
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend is configured.
 /// The body is compiled once per backend, so the same query text serves both.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::types::RepoName;
+use crate::types::{CommitSha, RepoName};
 
 use super::worktree::Worktree;
 use super::{GitAuth, git, safe_component};
@@ -94,6 +94,51 @@ impl Mirror {
             .with_context(|| format!("moving the clone to {}", self.path.display()))
     }
 
+    /// The commit a branch of the mirror points at (after [`Mirror::ensure`], GitHub's).
+    pub async fn branch_head(&self, branch: &str) -> anyhow::Result<CommitSha> {
+        let full = format!("refs/heads/{branch}^{{commit}}");
+        let sha = git::run(
+            &self.path,
+            None,
+            &["rev-parse", "--verify", "--quiet", &full],
+        )
+        .await
+        .with_context(|| format!("branch {branch} is not in the mirror"))?;
+        Ok(CommitSha(sha))
+    }
+
+    /// Where a task's worktree lives; the caller removes a leftover one (from a
+    /// process that died) before adding it again.
+    pub fn worktree_dir(&self, task_id: &str) -> anyhow::Result<PathBuf> {
+        Ok(self
+            .data_dir
+            .join("worktrees")
+            .join(safe_component(task_id)?))
+    }
+
+    /// Removes a worktree left at `task_id`'s place by an attempt that never finished
+    /// (its process died). Only the holder of the task's job lease calls this.
+    pub async fn remove_stale_worktree(&self, task_id: &str) -> anyhow::Result<()> {
+        let dir = self.worktree_dir(task_id)?;
+        if tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+            let dir_arg = dir.to_string_lossy().into_owned();
+            if git::run(
+                &self.path,
+                None,
+                &["worktree", "remove", "--force", &dir_arg],
+            )
+            .await
+            .is_err()
+            {
+                tokio::fs::remove_dir_all(&dir)
+                    .await
+                    .with_context(|| format!("deleting {}", dir.display()))?;
+            }
+        }
+        git::run(&self.path, None, &["worktree", "prune"]).await?;
+        Ok(())
+    }
+
     /// The full refs (`refs/heads/…`) checked out in this mirror's worktrees.
     async fn checked_out_branches(&self) -> anyhow::Result<Vec<String>> {
         let list = git::run(&self.path, None, &["worktree", "list", "--porcelain"]).await?;
@@ -112,10 +157,7 @@ impl Mirror {
         branch: &str,
         base: &str,
     ) -> anyhow::Result<Worktree> {
-        let dir = self
-            .data_dir
-            .join("worktrees")
-            .join(safe_component(task_id)?);
+        let dir = self.worktree_dir(task_id)?;
         let parent = dir.parent().context("worktree path has no parent")?;
         tokio::fs::create_dir_all(parent)
             .await

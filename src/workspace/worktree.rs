@@ -19,6 +19,16 @@ pub struct BotIdentity {
     pub email: String,
 }
 
+impl BotIdentity {
+    /// The App's bot as GitHub shows it: `<slug>[bot]` with a no-reply address.
+    pub fn for_app(app_id: crate::types::AppId, slug: &str) -> Self {
+        Self {
+            name: format!("{slug}[bot]"),
+            email: format!("{app_id}+{slug}[bot]@users.noreply.github.com"),
+        }
+    }
+}
+
 /// Why a push did not land; the caller retries differently for each.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -147,6 +157,61 @@ impl Worktree {
         }
         let sha = git::run(&self.dir, None, &["rev-parse", &remote_ref]).await?;
         Ok(CommitSha(sha))
+    }
+
+    /// Merges `commit` (a sibling task's work this task builds on) into the checkout
+    /// as `identity`.
+    pub async fn merge(&self, commit: &CommitSha, identity: &BotIdentity) -> anyhow::Result<()> {
+        let name = format!("user.name={}", identity.name);
+        let email = format!("user.email={}", identity.email);
+        git::run(
+            &self.dir,
+            None,
+            &[
+                "-c",
+                &name,
+                "-c",
+                &email,
+                "merge",
+                "--quiet",
+                "--no-edit",
+                "--no-ff",
+                &commit.0,
+            ],
+        )
+        .await
+        .with_context(|| format!("merging {commit} into task {}", self.task_id))?;
+        Ok(())
+    }
+
+    /// The commit this branch has on `url`, and the task named by its
+    /// `Flotilla-Task` trailer (fetched to read it). `None` when the branch does not
+    /// exist there. Lets a task that lost track of its own push (a crash between push
+    /// and record) recognise it, and never overwrite someone else's.
+    pub async fn remote_head(
+        &self,
+        url: &str,
+        auth: &GitAuth,
+    ) -> anyhow::Result<Option<(CommitSha, Option<String>)>> {
+        let remote_ref = format!("refs/heads/{}", self.branch);
+        let listed = git::run(&self.dir, Some(auth), &["ls-remote", url, &remote_ref]).await?;
+        let Some(sha) = listed.split_whitespace().next().map(str::to_owned) else {
+            return Ok(None);
+        };
+        git::run(
+            &self.dir,
+            Some(auth),
+            &["fetch", "--quiet", "--no-tags", url, &sha],
+        )
+        .await?;
+        let format = format!("--format=%(trailers:key={TASK_TRAILER},valueonly)");
+        let trailer = git::run(&self.dir, None, &["log", "-1", &format, &sha]).await?;
+        let trailer = trailer
+            .lines()
+            .next()
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        Ok(Some((CommitSha(sha), trailer.map(str::to_owned))))
     }
 
     /// Deletes the checkout and its registration in the mirror (the branch stays, so

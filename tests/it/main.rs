@@ -4,11 +4,15 @@
 mod agent;
 mod cli;
 mod conformance;
+mod demo;
+mod fleet;
 mod github_client;
 mod intake;
 mod manifest;
+mod plan;
 mod queue;
 mod repo_config;
+mod restart;
 mod sim_octocrab;
 mod sim_rules;
 mod sim_world;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use flotilla::clock::ManualClock;
 use flotilla::orchestrator::worker::{JobHandler, WorkerPool};
-use flotilla::store::{ClaimedJob, JobFate, JobState, NewJob, RetryPolicy, Store};
+use flotilla::store::{ClaimedJob, JobFate, JobLane, JobState, NewJob, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
 
 use crate::support::{TestStore, fast_workers, wait_for};
@@ -35,19 +35,23 @@ async fn a_job_whose_worker_vanished_is_taken_again_after_its_lease_expires() {
 
     let first = test
         .store
-        .claim("worker-a", LEASE)
+        .claim("worker-a", LEASE, JobLane::Events)
         .await
         .unwrap()
         .expect("a job to claim");
     assert!(
-        test.store.claim("worker-b", LEASE).await.unwrap().is_none(),
+        test.store
+            .claim("worker-b", LEASE, JobLane::Events)
+            .await
+            .unwrap()
+            .is_none(),
         "leased jobs are not claimed twice"
     );
 
     clock.advance(LEASE + Duration::from_secs(1));
     let second = test
         .store
-        .claim("worker-b", LEASE)
+        .claim("worker-b", LEASE, JobLane::Events)
         .await
         .unwrap()
         .expect("the expired job");
@@ -68,13 +72,24 @@ async fn a_renewed_lease_keeps_the_job_from_other_workers() {
     let clock = ManualClock::new();
     let test = TestStore::with_clock(Arc::new(clock.clone())).await;
     test.store.enqueue(&job("long")).await.unwrap();
-    let claimed = test.store.claim("worker-a", LEASE).await.unwrap().unwrap();
+    let claimed = test
+        .store
+        .claim("worker-a", LEASE, JobLane::Events)
+        .await
+        .unwrap()
+        .unwrap();
 
     clock.advance(LEASE / 2);
     assert!(test.store.renew_lease(&claimed, LEASE).await.unwrap());
     clock.advance(LEASE / 2 + Duration::from_secs(1));
 
-    assert!(test.store.claim("worker-b", LEASE).await.unwrap().is_none());
+    assert!(
+        test.store
+            .claim("worker-b", LEASE, JobLane::Events)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -91,7 +106,7 @@ async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error(
     for attempt in 1..=max_attempts {
         let claimed = test
             .store
-            .claim("worker", LEASE)
+            .claim("worker", LEASE, JobLane::Events)
             .await
             .unwrap()
             .expect("due job");
@@ -107,7 +122,11 @@ async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error(
                 "attempt {attempt}: {fate:?}"
             );
             assert!(
-                test.store.claim("worker", LEASE).await.unwrap().is_none(),
+                test.store
+                    .claim("worker", LEASE, JobLane::Events)
+                    .await
+                    .unwrap()
+                    .is_none(),
                 "not due before its backoff"
             );
             clock.advance(policy.delay(attempt));
@@ -118,7 +137,11 @@ async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error(
 
     clock.advance(Duration::from_secs(3600));
     assert!(
-        test.store.claim("worker", LEASE).await.unwrap().is_none(),
+        test.store
+            .claim("worker", LEASE, JobLane::Events)
+            .await
+            .unwrap()
+            .is_none(),
         "dead jobs are never claimed"
     );
     let row = test
@@ -195,7 +218,11 @@ async fn claim_until_empty(stores: Vec<Store>) -> Vec<i64> {
         .map(|(n, store)| {
             tokio::spawn(async move {
                 let mut taken = Vec::new();
-                while let Some(job) = store.claim(&format!("claimer-{n}"), LEASE).await.unwrap() {
+                while let Some(job) = store
+                    .claim(&format!("claimer-{n}"), LEASE, JobLane::Events)
+                    .await
+                    .unwrap()
+                {
                     taken.push(job.id);
                 }
                 taken

@@ -51,6 +51,9 @@ pub struct Repository {
     pub owner: Account,
     /// Where `.github/flotilla.yml` is read from and PRs are based.
     pub default_branch: String,
+    /// The HTTPS URL Flotilla's mirror fetches from and pushes to.
+    #[serde(default)]
+    pub clone_url: Option<String>,
 }
 
 /// A repository as listed in installation events, which carry only its name.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla::clock::{Clock, SystemClock};
+use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::server::{self, RunningServer, ServerConfig};
 use flotilla::store::{DeliveryOutcome, DeliveryRecord, RetryPolicy, Store};
@@ -89,6 +90,15 @@ impl TestApp {
 
     /// Starts Flotilla accepting a comma-separated list of secrets.
     pub async fn start_with_secrets(secrets: &str) -> Self {
+        Self::start_with(secrets, None).await
+    }
+
+    /// Starts Flotilla with its agent fleet (a GitHub client, a data directory).
+    pub async fn start_with_fleet(fleet: FleetConfig) -> Self {
+        Self::start_with(SECRET, Some(fleet)).await
+    }
+
+    async fn start_with(secrets: &str, fleet: Option<FleetConfig>) -> Self {
         let test_store = TestStore::new().await;
         let store = test_store.store.clone();
         let server = server::start(ServerConfig {
@@ -97,6 +107,7 @@ impl TestApp {
             store: store.clone(),
             app_slug: APP_SLUG.to_owned(),
             workers: fast_workers(),
+            fleet,
         })
         .await
         .expect("flotilla starts");
@@ -218,4 +229,74 @@ pub fn webhook_fixture(name: &str) -> Vec<u8> {
 /// A fixture as JSON, to edit before sending.
 pub fn webhook_fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_slice(&webhook_fixture(name)).expect("fixture is JSON")
+}
+
+/// Captures what Flotilla logs while it is alive, for tests that check what a log may
+/// never contain. Tests run on a current-thread runtime, so a thread-local subscriber
+/// sees every task's events.
+pub struct LogCapture {
+    buffer: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+/// One writer into a [`LogCapture`].
+struct CaptureWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Starts capturing every event at debug level and above on this thread.
+    pub fn install() -> Self {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Arc::clone(&buffer);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || CaptureWriter(Arc::clone(&writer)))
+            .finish();
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(next) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&next) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
 }

@@ -13,12 +13,18 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
+use flotilla::agent::HostEnv;
 use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
 };
+use flotilla::orchestrator::FleetConfig;
 use flotilla::sim::{CI_APP_ID, Protection, RequiredCheck, SeedConfig, SimConfig, SimHandle};
-use flotilla::store::{DeliveryOutcome, DeliveryRecord, JobState};
+use flotilla::store::{
+    DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskRecord,
+    TaskState,
+};
 use flotilla::types::{AppId, CommitSha, DeliveryId, InstallationId, IssueNumber, Login, RepoName};
+use flotilla::workspace::BotIdentity;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
@@ -26,6 +32,9 @@ use super::{APP_SLUG, SECRET, TestApp, fixture_path, wait_for};
 
 /// The App id the simulator registers for the test key.
 pub const WORLD_APP_ID: AppId = AppId(1001);
+
+/// A GitHub token planted in Flotilla's own environment: it must never reach an agent.
+pub const PLANTED_TOKEN: &str = "ghs_plantedInFlotillasEnvironment0000000";
 
 /// GitHub (simulated) and Flotilla, connected.
 pub struct TestWorld {
@@ -48,7 +57,9 @@ pub struct TestWorld {
 }
 
 impl TestWorld {
-    /// Boots Flotilla, then the simulator seeded with the test App and delivering to it.
+    /// Boots the simulator seeded with the test App, then Flotilla with its fleet, and
+    /// points the App's webhook at Flotilla. The repository's `.github/flotilla.yml`
+    /// runs the scripted worker ([`TestWorld::scripted_config`]).
     pub async fn start() -> Self {
         Self::start_with_ci(None).await
     }
@@ -56,7 +67,6 @@ impl TestWorld {
     /// Like [`TestWorld::start`], with the repository's CI running `ci_command` (`sh -c`)
     /// on every pushed pull-request head.
     pub async fn start_with_ci(ci_command: Option<&str>) -> Self {
-        let flotilla = TestApp::start().await;
         let dir = TempDir::new().expect("temporary directory");
         let public_key = std::fs::read_to_string(fixture_path("keys/test-app.pub.pem"))
             .expect("test public key");
@@ -64,7 +74,8 @@ impl TestWorld {
         seed.app_id = WORLD_APP_ID;
         seed.app_slug = APP_SLUG.to_owned();
         let mut config = SimConfig::new(dir.path().join("sim"));
-        config.webhook_url = Some(format!("{}/webhook", flotilla.url()));
+        // Flotilla is not listening yet; the webhook is pointed at it below.
+        config.webhook_url = Some("http://127.0.0.1:9/webhook".to_owned());
         config.webhook_secret = Some(SECRET.to_owned());
         config.seed = Some(seed.clone());
         config.ci_command = ci_command.map(str::to_owned);
@@ -86,7 +97,25 @@ impl TestWorld {
             },
         )
         .expect("GitHub client");
-        Self {
+        let flotilla = TestApp::start_with_fleet(FleetConfig {
+            github: github.clone(),
+            data_dir: dir.path().join("flotilla-data"),
+            host_env: HostEnv::current()
+                .with("GITHUB_TOKEN", PLANTED_TOKEN)
+                .with("GH_TOKEN", PLANTED_TOKEN),
+            limits: SlotLimits {
+                global: 4,
+                per_repo: 4,
+            },
+            bot: BotIdentity::for_app(WORLD_APP_ID, APP_SLUG),
+            kill_grace: Duration::from_millis(500),
+            transcript_cap: 64 * 1024,
+            cancel_poll: Duration::from_millis(100),
+        })
+        .await;
+        sim.set_webhook_url(WORLD_APP_ID, &format!("{}/webhook", flotilla.url()))
+            .expect("webhook pointed at Flotilla");
+        let world = Self {
             repo: seed.repo_name(),
             writer: seed.writer.clone(),
             reader: seed.reader.clone(),
@@ -97,7 +126,46 @@ impl TestWorld {
             issues: Mutex::new(Vec::new()),
             read_comments: Mutex::new(HashSet::new()),
             dir,
-        }
+        };
+        world.set_repo_config(&world.scripted_config("")).await;
+        world
+    }
+
+    /// A `.github/flotilla.yml` whose worker is the scripted agent
+    /// (`fixtures/agents/scripted-worker.sh`) recording what it saw under
+    /// [`TestWorld::agent_record`], with a 5 s time limit, one attempt per task, and
+    /// `extra` YAML appended.
+    pub fn scripted_config(&self, extra: &str) -> String {
+        format!(
+            "worker:\n  adapter: command\n  command: exec sh {} {}\n  time_limit: 5s\n\
+             max_attempts: 1\n{extra}",
+            fixture_path("agents/scripted-worker.sh").display(),
+            self.agent_record().display()
+        )
+    }
+
+    /// Where the scripted agent records its environment and prompt, per task.
+    pub fn agent_record(&self) -> std::path::PathBuf {
+        self.dir.path().join("agent-record")
+    }
+
+    /// Flotilla's data directory (mirrors and worktrees).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("flotilla-data")
+    }
+
+    /// A maintainer commits `yaml` as the repository's `.github/flotilla.yml` on `main`.
+    pub async fn set_repo_config(&self, yaml: &str) {
+        self.sim
+            .push_commit(
+                &self.repo,
+                "main",
+                &[(".github/flotilla.yml", yaml)],
+                "Configure Flotilla",
+                &self.writer,
+            )
+            .await
+            .expect("config committed");
     }
 
     /// The App's bot account.
@@ -267,6 +335,88 @@ impl TestWorld {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// Waits until the issue's newest run has ended (settled or cancelled) and returns
+    /// it with its tasks.
+    pub async fn run_ends(&self, issue: IssueNumber) -> (RunRecord, Vec<TaskRecord>) {
+        let store = &self.flotilla.store;
+        let run = wait_for(&format!("the run of #{issue} to end"), || async {
+            store
+                .latest_run(&self.repo, issue)
+                .await
+                .expect("store answers")
+                .filter(|run| !run.state.is_live())
+        })
+        .await;
+        let shown = format!(
+            "({})",
+            if run.state == RunState::Settled {
+                "settled"
+            } else {
+                "cancelled"
+            }
+        );
+        let bot = self.bot();
+        wait_for(
+            &format!("the plan comment of #{issue} to show the end"),
+            || async {
+                self.sim
+                    .issue_comments(&self.repo, issue.0)
+                    .iter()
+                    .any(|c| {
+                        c.user == bot && c.body.contains("Flotilla plan") && c.body.contains(&shown)
+                    })
+                    .then_some(())
+            },
+        )
+        .await;
+        let tasks = store.tasks_of_run(run.id).await.expect("store answers");
+        (run, tasks)
+    }
+
+    /// Waits until a task of the issue's newest run is in `state`, and returns it.
+    pub async fn task_reaches(&self, issue: IssueNumber, state: TaskState) -> TaskRecord {
+        let store = &self.flotilla.store;
+        wait_for(
+            &format!("a task of #{issue} to be {}", state.as_str()),
+            || async {
+                let run = store
+                    .latest_run(&self.repo, issue)
+                    .await
+                    .expect("store answers")?;
+                store
+                    .tasks_of_run(run.id)
+                    .await
+                    .expect("store answers")
+                    .into_iter()
+                    .find(|t| t.state == state)
+            },
+        )
+        .await
+    }
+
+    /// Waits until the App has posted a comment on `issue` containing `needle`, and
+    /// returns every App comment on it.
+    pub async fn bot_comment_with(&self, issue: IssueNumber, needle: &str) -> Vec<String> {
+        wait_for(
+            &format!("a comment on #{issue} saying {needle:?}"),
+            || async {
+                let comments = self.bot_comments(issue);
+                comments
+                    .iter()
+                    .any(|c| c.contains(needle))
+                    .then_some(comments)
+            },
+        )
+        .await
+    }
+
+    /// The writer opens an issue and labels it `flotilla`.
+    pub async fn dispatch(&self, title: &str, body: &str) -> IssueNumber {
+        let issue = self.open_issue(title, body).await;
+        self.label_issue_as(issue, "flotilla", &self.writer).await;
+        issue
     }
 
     /// Checks that nothing was left unexamined, then stops both sides.

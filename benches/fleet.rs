@@ -1,0 +1,286 @@
+//! Fleet benchmark: a repository of 20,000 files on the simulator, an issue with a task
+//! list, and a no-op agent (it stamps the time and adds one line).
+//!
+//! Reports, per task: the time from the label webhook to the agent's start (total, and
+//! without the checkout, which scales with the repository), from the agent's exit to
+//! the draft pull request, and the GitHub API calls the simulator counted up to the
+//! draft pull requests. Separately, worktree set-up by Flotilla's workspace module
+//! against a plain `git worktree add` on the same mirror, run alternately in the same
+//! process; the figure is the ratio.
+//!
+//! `cargo bench --bench fleet` — knobs: `BENCH_FILES` (20000), `BENCH_TASKS` (3),
+//! `BENCH_WORKTREES` (10 rounds of each kind).
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use flotilla::agent::HostEnv;
+use flotilla::github::{AppCredentials, GithubApp, GithubSettings};
+use flotilla::orchestrator::FleetConfig;
+use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::server::{self, ServerConfig};
+use flotilla::sim::{SeedConfig, SimConfig};
+use flotilla::store::{SlotLimits, Store, TaskState};
+use flotilla::types::AppId;
+use flotilla::webhook::signature::WebhookSecrets;
+use flotilla::workspace::{BotIdentity, GitAuth, Mirror};
+
+const SECRET: &str = "bench-secret";
+const APP_ID: AppId = AppId(1001);
+const SLUG: &str = "flotilla-bench";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+fn fixture(relative: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative)
+}
+
+/// A plain folder of `files` small files in 100 directories.
+fn make_repo(dir: &Path, files: usize) -> anyhow::Result<()> {
+    for i in 0..files {
+        let sub = dir.join(format!("src/d{:03}", i % 100));
+        std::fs::create_dir_all(&sub)?;
+        std::fs::write(sub.join(format!("f{i:05}.txt")), format!("file {i}\n"))?;
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let files = env_usize("BENCH_FILES", 20_000);
+    let tasks = env_usize("BENCH_TASKS", 3);
+    let rounds = env_usize("BENCH_WORKTREES", 10);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(files, tasks, rounds))
+}
+
+async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
+    let dir = tempfile::TempDir::new()?;
+    let source = dir.path().join("source");
+    make_repo(&source, files)?;
+    let stamps = dir.path().join("stamps");
+    std::fs::create_dir_all(&stamps)?;
+    let config = format!(
+        "worker:\n  adapter: command\n  command: \"echo $(date +%s%N) > {s}/start-$FLOTILLA_TASK_ID; \
+         echo done >> bench-$FLOTILLA_TASK_ID.txt; echo $(date +%s%N) > {s}/exit-$FLOTILLA_TASK_ID\"\n\
+         max_parallel_tasks: {tasks}\n",
+        s = stamps.display()
+    );
+    std::fs::create_dir_all(source.join(".github"))?;
+    std::fs::write(source.join(".github/flotilla.yml"), config)?;
+
+    let mut seed = SeedConfig::new(std::fs::read_to_string(fixture("keys/test-app.pub.pem"))?);
+    seed.app_id = APP_ID;
+    seed.app_slug = SLUG.to_owned();
+    seed.source = Some(source.clone());
+    let mut sim_config = SimConfig::new(dir.path().join("sim"));
+    sim_config.webhook_url = Some("http://127.0.0.1:9/webhook".to_owned());
+    sim_config.webhook_secret = Some(SECRET.to_owned());
+    sim_config.seed = Some(seed.clone());
+    let sim = flotilla::sim::start(sim_config).await?;
+    let repo = seed.repo_name();
+    let github = GithubApp::new(
+        AppCredentials::from_pem_file(APP_ID, &fixture("keys/test-app.pem"))?,
+        GithubSettings {
+            base_url: sim.api_url(),
+            ..GithubSettings::default()
+        },
+    )?;
+    let data_dir = dir.path().join("flotilla-data");
+    let store = Store::connect(&Store::default_url(&data_dir)).await?;
+    let flotilla = server::start(ServerConfig {
+        listen: "127.0.0.1:0".parse()?,
+        secrets: WebhookSecrets::from_comma_separated(SECRET).context("secret")?,
+        store: store.clone(),
+        app_slug: SLUG.to_owned(),
+        workers: WorkerConfig {
+            poll_interval: Duration::from_millis(200),
+            ..WorkerConfig::default()
+        },
+        fleet: Some(FleetConfig {
+            github: github.clone(),
+            data_dir: data_dir.clone(),
+            host_env: HostEnv::current(),
+            limits: SlotLimits {
+                global: u32::try_from(tasks)?,
+                per_repo: u32::try_from(tasks)?,
+            },
+            bot: BotIdentity::for_app(APP_ID, SLUG),
+            kill_grace: Duration::from_secs(1),
+            transcript_cap: 1 << 20,
+            cancel_poll: Duration::from_secs(1),
+        }),
+    })
+    .await?;
+    sim.set_webhook_url(APP_ID, &format!("{}/webhook", flotilla.url()))?;
+
+    let body: String = (1..=tasks)
+        .map(|i| format!("- [ ] Add `bench-{i}.txt`\n"))
+        .collect();
+    let issue = sim
+        .open_issue(&repo, "Benchmark", &body, &seed.writer)
+        .await?;
+    let calls_before: u64 = sim.api_calls().values().sum();
+    let labelled_at = now_ms();
+    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut pr_seen_at = std::collections::HashMap::new();
+    let records = loop {
+        anyhow::ensure!(Instant::now() < deadline, "the run did not settle in time");
+        if let Some(run) = store.latest_run(&repo, issue).await? {
+            let records = store.tasks_of_run(run.id).await?;
+            for task in &records {
+                if task.pr.is_some() {
+                    pr_seen_at.entry(task.id).or_insert_with(now_ms);
+                }
+            }
+            if !records.is_empty() && records.iter().all(|t| t.state.is_final()) {
+                break records;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let calls: u64 = sim.api_calls().values().sum::<u64>() - calls_before;
+    anyhow::ensure!(
+        records.iter().all(|t| t.state == TaskState::Proposed),
+        "every task should have a draft PR: {records:?}"
+    );
+    let stamp = |kind: &str, id: &str| -> anyhow::Result<f64> {
+        let text = std::fs::read_to_string(stamps.join(format!("{kind}-{id}")))?;
+        Ok(text.trim().parse::<f64>()? / 1e6)
+    };
+    println!("fleet benchmark: {files} files, {tasks} tasks, no-op agent");
+    let mut to_start = Vec::new();
+    let mut to_pr = Vec::new();
+    for task in &records {
+        let id = task.id.to_string();
+        to_start.push(stamp("start", &id)? - labelled_at);
+        to_pr.push(pr_seen_at[&task.id] - stamp("exit", &id)?);
+    }
+    let worktree = worktree_setup(&data_dir, &repo, &sim.git_url(&repo), &github, rounds).await?;
+    println!(
+        "  label → agent start:        first {:.0} ms, last {:.0} ms (includes fetch + checkout of {files} files)",
+        min(&to_start),
+        max(&to_start)
+    );
+    println!(
+        "  label → agent start, minus checkout: {:.0} ms (first task minus one worktree set-up)",
+        min(&to_start) - worktree.flotilla_ms
+    );
+    println!(
+        "  agent exit → draft PR:      median {:.0} ms, max {:.0} ms (includes commit, push, PR; 5 ms polling)",
+        median(&mut to_pr),
+        max(&to_pr)
+    );
+    println!(
+        "  GitHub API calls:           {calls} for {tasks} tasks = {:.1} per task (target ≤ 12)",
+        calls as f64 / tasks as f64
+    );
+    println!(
+        "  worktree set-up:            Flotilla {:.0} ms vs plain `git worktree add` {:.0} ms = {:.2}× (target ≤ 1.2×)",
+        worktree.flotilla_ms,
+        worktree.plain_ms,
+        worktree.flotilla_ms / worktree.plain_ms
+    );
+    flotilla.shutdown().await?;
+    sim.shutdown().await;
+    Ok(())
+}
+
+struct WorktreeFigures {
+    flotilla_ms: f64,
+    plain_ms: f64,
+}
+
+/// Median time of `Mirror::add_worktree` + `remove` against `git worktree add` +
+/// `git worktree remove` on the same mirror, alternating.
+async fn worktree_setup(
+    data_dir: &Path,
+    repo: &flotilla::types::RepoName,
+    url: &str,
+    github: &GithubApp,
+    rounds: usize,
+) -> anyhow::Result<WorktreeFigures> {
+    let mirror = Mirror::open(data_dir, repo)?;
+    let installation = github
+        .installation(flotilla::types::InstallationId(
+            SeedConfig::new(String::new()).installation_id.0,
+        ))
+        .await?;
+    mirror
+        .ensure(url, &GitAuth::new(installation.token().await?))
+        .await?;
+    let base = mirror.branch_head("main").await?;
+    let mut ours = Vec::new();
+    let mut plain = Vec::new();
+    for round in 0..rounds {
+        let started = Instant::now();
+        let worktree = mirror
+            .add_worktree(
+                &format!("bench-{round}"),
+                &format!("bench/{round}"),
+                &base.0,
+            )
+            .await?;
+        ours.push(started.elapsed().as_secs_f64() * 1000.0);
+        worktree.remove().await?;
+
+        let dir = data_dir.join(format!("plain-{round}"));
+        let started = Instant::now();
+        let status = tokio::process::Command::new("git")
+            .current_dir(mirror.path())
+            .args([
+                "worktree",
+                "add",
+                "--quiet",
+                "-B",
+                &format!("plain/{round}"),
+            ])
+            .arg(&dir)
+            .arg(&base.0)
+            .status()
+            .await?;
+        plain.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(status.success(), "git worktree add failed");
+        tokio::process::Command::new("git")
+            .current_dir(mirror.path())
+            .args(["worktree", "remove", "--force"])
+            .arg(&dir)
+            .status()
+            .await?;
+    }
+    Ok(WorktreeFigures {
+        flotilla_ms: median(&mut ours),
+        plain_ms: median(&mut plain),
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn min(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}

@@ -1,0 +1,176 @@
+//! `flotilla demo`: the whole product on one machine with nothing but this repository.
+//!
+//! It starts the GitHub simulator and a Flotilla in this process, creates a repository
+//! and an issue, labels the issue as a maintainer would, prints the run's progress as it
+//! happens and ends with a summary. It drives Flotilla only from the outside (webhooks
+//! from the simulator) and reads its store only to report; it must not reach into the
+//! orchestrator.
+
+mod fixtures;
+mod issue;
+mod progress;
+mod repo_config;
+mod stage;
+mod summary;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::DemoArgs;
+use crate::config::CONFIG_PATH;
+
+use fixtures::Fixtures;
+use progress::Progress;
+use repo_config::AgentOverrides;
+use stage::{Stage, StageConfig};
+use summary::Summary;
+
+/// How often the store is read for progress.
+const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// Runs the demo; fails on an internal error or when the run has not settled within
+/// `--timeout`. A run whose tasks failed is a settled run, not an error.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let fixtures = Fixtures::locate()?;
+    let issue_path = args
+        .issue_file
+        .clone()
+        .unwrap_or_else(|| fixtures.demo("issue.md"));
+    let issue = issue::read(&issue_path)?;
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| fixtures.demo("flotilla.yml"));
+    let config_text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("cannot read --config {}", config_path.display()))?;
+    let default_worker = fixtures.agent_command()?;
+    let config = repo_config::build(
+        &config_text,
+        &AgentOverrides {
+            worker: args.agent.as_deref(),
+            default_worker: &default_worker,
+            planner: args.planner.as_deref(),
+        },
+    )
+    .with_context(|| format!("--config {}", config_path.display()))?;
+    let source = source_repository(args.repo.as_ref(), &fixtures)?;
+
+    let scratch = tempfile::Builder::new()
+        .prefix("flotilla-demo-")
+        .tempdir()
+        .context("creating the demo's scratch directory")?;
+    let stage = Stage::start(StageConfig {
+        scratch: scratch.path().to_owned(),
+        source: source.clone(),
+        ci: args.ci.clone(),
+        private_key: fixtures.private_key(),
+        public_key: fixtures.public_key(),
+    })
+    .await?;
+    let base_url = stage.sim.base_url();
+    println!("Flotilla demo");
+    println!("  GitHub simulator  {base_url}");
+    println!("  Flotilla          {}", stage.flotilla.url());
+    println!(
+        "  repository        {base_url}/{} (from {})",
+        stage.repo,
+        source.display()
+    );
+    println!(
+        "  worker            {}",
+        config
+            .config
+            .worker
+            .command
+            .as_deref()
+            .unwrap_or(config.config.worker.to_adapter().name())
+    );
+
+    stage
+        .sim
+        .push_commit(
+            &stage.repo,
+            &stage.default_branch,
+            &[(CONFIG_PATH, &config.text)],
+            "Configure Flotilla",
+            &stage.maintainer,
+        )
+        .await
+        .with_context(|| format!("committing {CONFIG_PATH}"))?;
+    let number = stage
+        .sim
+        .open_issue(&stage.repo, &issue.title, &issue.body, &stage.maintainer)
+        .await
+        .context("opening the issue")?;
+    println!(
+        "  issue             #{number} {} {base_url}/{}/issues/{number}",
+        issue.title, stage.repo
+    );
+    let label = &config.config.trigger_label;
+    stage
+        .sim
+        .label_issue(&stage.repo, number.0, label, &stage.maintainer)
+        .await
+        .context("labelling the issue")?;
+    println!(
+        "{} labelled #{number} `{label}`; following the run (timeout {})",
+        stage.maintainer,
+        humanize(args.timeout)
+    );
+    println!();
+
+    let mut progress = Progress::new(
+        &stage.store,
+        &stage.sim,
+        base_url.clone(),
+        stage.repo.clone(),
+        number,
+    );
+    let followed = tokio::time::timeout(args.timeout, async {
+        while !progress.poll().await? {
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        anyhow::Ok(())
+    })
+    .await;
+    let summary = Summary::collect(&stage.sim, &stage.repo, progress.tasks());
+    summary.print(&base_url, &stage.repo);
+    if let Some(path) = &args.summary_json {
+        summary.write_json(path)?;
+        println!("\nsummary written to {}", path.display());
+    }
+    let stopped = stage.stop().await;
+    match followed {
+        Ok(outcome) => outcome?,
+        Err(_) => anyhow::bail!(
+            "the run did not settle within {} (--timeout)",
+            humanize(args.timeout)
+        ),
+    }
+    stopped
+}
+
+/// `--repo`, checked, or the sample project.
+fn source_repository(repo: Option<&PathBuf>, fixtures: &Fixtures) -> anyhow::Result<PathBuf> {
+    let Some(repo) = repo else {
+        return Ok(fixtures.demo("repo"));
+    };
+    anyhow::ensure!(
+        repo.is_dir(),
+        "--repo {} is not a directory",
+        repo.display()
+    );
+    std::path::absolute(repo).with_context(|| format!("--repo {}", repo.display()))
+}
+
+/// A duration as `--timeout` is written: `90s`, `10m`.
+fn humanize(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}

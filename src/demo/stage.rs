@@ -1,0 +1,173 @@
+//! The demo's stage: a seeded GitHub simulator and a Flotilla wired to it, both in this
+//! process, with their data in one scratch directory.
+//!
+//! It starts and stops them; what happens on the stage is `demo::run`'s business.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::agent::HostEnv;
+use crate::github::{AppCredentials, GithubApp, GithubSettings};
+use crate::orchestrator::FleetConfig;
+use crate::orchestrator::worker::WorkerConfig;
+use crate::server::{self, RunningServer, ServerConfig};
+use crate::sim::{self, SeedConfig, SimConfig, SimHandle};
+use crate::store::{SlotLimits, Store};
+use crate::types::{Login, RepoName};
+use crate::webhook::signature::WebhookSecrets;
+use crate::workspace::BotIdentity;
+
+/// The simulator's webhook target until Flotilla listens; nothing is sent before then.
+const NOT_YET_LISTENING: &str = "http://127.0.0.1:9/webhook";
+
+/// How long stopping may take before the demo leaves the rest to process exit.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What the stage is built from.
+pub(super) struct StageConfig {
+    /// Scratch directory for the simulator's repositories and Flotilla's data.
+    pub(super) scratch: PathBuf,
+    /// The repository or folder the simulated repository starts as.
+    pub(super) source: PathBuf,
+    /// The simulated CI command, if any.
+    pub(super) ci: Option<String>,
+    /// The test App's private key (Flotilla's side).
+    pub(super) private_key: PathBuf,
+    /// The test App's public key (the simulator's side).
+    pub(super) public_key: PathBuf,
+}
+
+/// A running simulator and Flotilla.
+pub(super) struct Stage {
+    /// The simulator, for the person's actions and the pull requests' state.
+    pub(super) sim: SimHandle,
+    /// Flotilla.
+    pub(super) flotilla: RunningServer,
+    /// Flotilla's store, read for the run's progress.
+    pub(super) store: Store,
+    /// The seeded repository.
+    pub(super) repo: RepoName,
+    /// Its default branch.
+    pub(super) default_branch: String,
+    /// The person with write access who opens and labels the issue.
+    pub(super) maintainer: Login,
+}
+
+impl Stage {
+    /// Starts the simulator seeded from `config.source`, then Flotilla, then points the
+    /// App's webhook at Flotilla.
+    pub(super) async fn start(config: StageConfig) -> anyhow::Result<Self> {
+        let public_key = std::fs::read_to_string(&config.public_key)
+            .with_context(|| format!("reading {}", config.public_key.display()))?;
+        let mut seed = SeedConfig::new(public_key);
+        seed.source = Some(config.source.clone());
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let mut sim_config = SimConfig::new(config.scratch.join("sim"));
+        sim_config.webhook_url = Some(NOT_YET_LISTENING.to_owned());
+        sim_config.webhook_secret = Some(secret.clone());
+        sim_config.ci_command = config.ci.clone();
+        sim_config.seed = Some(seed.clone());
+        let sim = sim::start(sim_config)
+            .await
+            .with_context(|| format!("starting the simulator with {}", config.source.display()))?;
+        let store = connect_store(&config.scratch.join("flotilla.db")).await?;
+        let flotilla = start_flotilla(&config, &seed, &sim, &secret, store.clone()).await?;
+        sim.set_webhook_url(seed.app_id, &format!("{}/webhook", flotilla.url()))?;
+        let repo = seed.repo_name();
+        let default_branch = default_branch(&config.source, &seed).await;
+        Ok(Self {
+            sim,
+            flotilla,
+            store,
+            repo,
+            default_branch,
+            maintainer: seed.writer,
+        })
+    }
+
+    /// Stops Flotilla (letting agents be killed) and then the simulator.
+    pub(super) async fn stop(self) -> anyhow::Result<()> {
+        let stopped = tokio::time::timeout(STOP_GRACE, self.flotilla.shutdown()).await;
+        self.sim.shutdown().await;
+        match stopped {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("Flotilla did not stop within {STOP_GRACE:?}"),
+        }
+    }
+}
+
+async fn connect_store(path: &Path) -> anyhow::Result<Store> {
+    let path = path
+        .to_str()
+        .context("the scratch directory's path is not UTF-8")?;
+    Store::connect(&format!("sqlite://{path}"))
+        .await
+        .context("opening the demo's database")
+}
+
+async fn start_flotilla(
+    config: &StageConfig,
+    seed: &SeedConfig,
+    sim: &SimHandle,
+    secret: &str,
+    store: Store,
+) -> anyhow::Result<RunningServer> {
+    let credentials = AppCredentials::from_pem_file(seed.app_id, &config.private_key)?;
+    let github = GithubApp::new(
+        credentials,
+        GithubSettings {
+            base_url: sim.api_url(),
+            ..GithubSettings::default()
+        },
+    )?;
+    server::start(ServerConfig {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        secrets: WebhookSecrets::from_comma_separated(secret)
+            .context("the demo's webhook secret is empty")?,
+        store,
+        app_slug: seed.app_slug.clone(),
+        workers: WorkerConfig {
+            workers: 2,
+            poll_interval: Duration::from_millis(100),
+            ..WorkerConfig::default()
+        },
+        fleet: Some(FleetConfig {
+            github,
+            data_dir: config.scratch.join("flotilla"),
+            host_env: HostEnv::current(),
+            limits: SlotLimits {
+                global: 3,
+                per_repo: 3,
+            },
+            bot: BotIdentity::for_app(seed.app_id, &seed.app_slug),
+            kill_grace: Duration::from_secs(2),
+            transcript_cap: 1 << 20,
+            cancel_poll: Duration::from_millis(500),
+        }),
+    })
+    .await
+    .context("starting Flotilla")
+}
+
+/// The seeded repository's default branch: the source's checked-out branch when it is
+/// a git repository (a bare clone keeps it), else the seed's.
+async fn default_branch(source: &Path, seed: &SeedConfig) -> String {
+    let is_repository = source.join(".git").exists() || source.join("HEAD").is_file();
+    if !is_repository {
+        return seed.default_branch.clone();
+    }
+    let head = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(source)
+        .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .output()
+        .await;
+    match head {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        }
+        _ => seed.default_branch.clone(),
+    }
+}

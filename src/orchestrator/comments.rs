@@ -1,0 +1,207 @@
+//! Every text Flotilla writes on GitHub: the plan comment, refusals, failures, command
+//! replies and pull request bodies. Kept in one place so the bot speaks with one voice
+//! and tests can find each message by its marker.
+
+use std::fmt::Write;
+
+use crate::config::ConfigError;
+use crate::store::{RunRecord, RunState, TaskRecord, TaskState};
+use crate::types::{IssueNumber, Login};
+
+use super::command::Command;
+
+/// The hidden marker that identifies a comment, so a retried job finds the comment it
+/// may already have posted instead of posting it twice.
+pub(crate) fn marker(key: &str) -> String {
+    format!("<!-- flotilla:{key} -->")
+}
+
+/// The marker of a run's plan comment.
+pub(crate) fn plan_marker(run: &RunRecord) -> String {
+    marker(&format!("plan run={}", run.id))
+}
+
+/// The plan comment: which rule decided, and one row per task, edited in place as
+/// the run goes on.
+pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord]) -> String {
+    let mut out = String::new();
+    let status = match run.state {
+        RunState::Planning => "planning",
+        RunState::Active => "working",
+        RunState::Settled => "settled",
+        RunState::Cancelled => "cancelled",
+    };
+    let _ = write!(
+        out,
+        "### Flotilla plan for #{issue} ({status})\n\n",
+        issue = run.issue
+    );
+    if let Some(source) = &run.plan_source {
+        let _ = writeln!(out, "Planned from: {source}.");
+    }
+    for decision in &run.plan_decisions {
+        let _ = writeln!(out, "- {decision}");
+    }
+    out.push_str("\n| # | Task | State | Branch | Pull request | Attempts |\n");
+    out.push_str("|---|------|-------|--------|--------------|----------|\n");
+    for task in tasks {
+        let pr = task
+            .pr
+            .map(|pr| format!("#{pr}"))
+            .unwrap_or_else(|| "—".to_owned());
+        let mut state = task.state.as_str().to_owned();
+        if task.state == TaskState::Failed
+            && let Some(reason) = &task.last_reason
+        {
+            let _ = write!(state, ": {}", one_line(reason, 120));
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | `{}` | {} | {}/{} |",
+            task.position,
+            table_cell(&task.title),
+            table_cell(&state),
+            task.branch,
+            pr,
+            task.attempts,
+            task.max_attempts
+        );
+    }
+    out.push_str(
+        "\nCommands (from people with write access): `/flotilla status`, \
+         `/flotilla retry [task]`, `/flotilla cancel`, `/flotilla replan`.\n",
+    );
+    out
+}
+
+/// The one comment a labeller without write access gets.
+pub(crate) fn not_allowed(who: &Login, what: &str) -> String {
+    format!(
+        "@{who}, thanks — only people with write access to this repository can {what}. \
+         A maintainer can do it for you."
+    )
+}
+
+/// The one comment an invalid `.github/flotilla.yml` gets; no run starts.
+pub(crate) fn invalid_config(error: &ConfigError) -> String {
+    format!(
+        "Flotilla did not start: {error}\n\nFix the file on the default branch and \
+         add the label again."
+    )
+}
+
+/// Posted once when a task fails for good.
+pub(crate) fn task_failed(run: &RunRecord, task: &TaskRecord, transcript: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Task {} of #{} ({}) failed after {} attempt(s): {}",
+        task.position,
+        run.issue,
+        task.title,
+        task.attempts,
+        task.last_reason.as_deref().unwrap_or("no reason recorded")
+    );
+    if !transcript.trim().is_empty() {
+        let _ = write!(
+            out,
+            "\n<details><summary>End of the agent's output</summary>\n\n```text\n{}\n```\n</details>\n",
+            fence_safe(&tail(transcript, 3000))
+        );
+    }
+    let _ = write!(out, "\n`/flotilla retry {}` tries it again.", task.position);
+    out
+}
+
+/// The body of a task's draft pull request.
+pub(crate) fn pull_body(
+    run: &RunRecord,
+    task: &TaskRecord,
+    summary: &str,
+    transcript: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Part of #{}", run.issue);
+    let _ = writeln!(
+        out,
+        "\nFlotilla task {} (`{}`), attempt {}.\n",
+        task.position, task.id, task.attempts
+    );
+    let _ = writeln!(out, "### Task\n\n{}\n", task.instructions.trim());
+    if !task.paths.is_empty() {
+        let paths: Vec<String> = task.paths.iter().map(|p| format!("`{p}`")).collect();
+        let _ = writeln!(out, "Expected to touch: {}\n", paths.join(", "));
+    }
+    let summary = summary.trim();
+    let _ = writeln!(
+        out,
+        "### Agent's summary\n\n{}\n",
+        if summary.is_empty() {
+            "(none)"
+        } else {
+            summary
+        }
+    );
+    if !transcript.trim().is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Transcript excerpt</summary>\n\n```text\n{}\n```\n</details>",
+            fence_safe(&tail(transcript, 4000))
+        );
+    }
+    out
+}
+
+/// The reply to a `/flotilla` command.
+pub(crate) fn command_reply(command: &Command, outcome: &str) -> String {
+    format!("`{}`: {outcome}", command.as_text())
+}
+
+/// The reply to `/flotilla` with something Flotilla does not know.
+pub(crate) fn unknown_command(text: &str) -> String {
+    format!(
+        "I don't know `/flotilla {}`. Valid commands:\n\n{}",
+        one_line(text, 80),
+        Command::HELP
+    )
+}
+
+/// The reply to `/flotilla status`.
+pub(crate) fn status(run: Option<(&RunRecord, &[TaskRecord])>, issue: IssueNumber) -> String {
+    match run {
+        Some((run, tasks)) => plan(run, tasks),
+        None => format!("Flotilla has no run for #{issue}."),
+    }
+}
+
+/// The first line of `text`, cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() > max {
+        format!("{}…", line.chars().take(max).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn table_cell(text: &str) -> String {
+    one_line(text, 200).replace('|', "\\|")
+}
+
+/// The last `max` bytes of `text` (on a character boundary).
+pub(crate) fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
+}
+
+/// Agent output cannot close the code fence it is shown in.
+fn fence_safe(text: &str) -> String {
+    text.replace("```", "ˋˋˋ")
+}

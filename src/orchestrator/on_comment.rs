@@ -1,0 +1,210 @@
+//! `issue_comment.created`: the `/flotilla` commands, from people with write access.
+
+use super::Orchestrator;
+use super::command::{self, Command, Parsed};
+use super::comments;
+use super::fleet::Fleet;
+use super::progress::post_once;
+use super::trigger::{SINGLE_TASK_LABEL, load_config};
+use super::untrusted::sanitize;
+use crate::github::InstallationClient;
+use crate::store::{NewRun, RunRecord, StartRun};
+use crate::types::{DeliveryId, IssueNumber, PrNumber, RepoName};
+use crate::webhook::event::{AccountKind, IssueCommentAction, IssueCommentEvent};
+
+impl Orchestrator {
+    /// Reads a comment for a command and carries it out, answering on the same thread.
+    pub(super) async fn on_comment(
+        &self,
+        fleet: &Fleet,
+        delivery: &DeliveryId,
+        event: &IssueCommentEvent,
+    ) -> anyhow::Result<()> {
+        if event.action != IssueCommentAction::Created || event.sender.kind == AccountKind::Bot {
+            return Ok(());
+        }
+        let parsed = command::parse(&event.comment.body);
+        if parsed == Parsed::NotACommand {
+            return Ok(());
+        }
+        let installation = event
+            .installation
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the delivery names no installation"))?;
+        let client = fleet.client(installation.id).await?;
+        let repo = &event.repository.full_name;
+        let thread = event.issue.number;
+        if !self
+            .may_command(
+                &client,
+                repo,
+                thread,
+                delivery,
+                &event.sender.login,
+                "give Flotilla commands",
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let reply_key = format!("reply comment={}", event.comment.id);
+        let reply = match parsed {
+            Parsed::NotACommand => return Ok(()),
+            Parsed::Unknown(text) => comments::unknown_command(&text),
+            Parsed::Command(command) => {
+                let issue = self
+                    .issue_of_thread(repo, thread, event.issue.is_pull_request)
+                    .await?;
+                let outcome = self
+                    .carry_out(fleet, &client, event, issue, &command)
+                    .await?;
+                match command {
+                    Command::Status => outcome,
+                    _ => comments::command_reply(&command, &outcome),
+                }
+            }
+        };
+        post_once(&client, repo, thread, &reply_key, &reply).await
+    }
+
+    /// The issue a comment thread is about: itself, or for a task's pull request, the
+    /// issue the task belongs to.
+    async fn issue_of_thread(
+        &self,
+        repo: &RepoName,
+        thread: IssueNumber,
+        is_pull_request: bool,
+    ) -> anyhow::Result<IssueNumber> {
+        if !is_pull_request {
+            return Ok(thread);
+        }
+        let Some(task) = self.store.task_by_pr(repo, PrNumber(thread.0)).await? else {
+            return Ok(thread);
+        };
+        Ok(self
+            .store
+            .run(task.run_id)
+            .await?
+            .map(|run| run.issue)
+            .unwrap_or(thread))
+    }
+
+    /// Does what the command asks and says what happened.
+    async fn carry_out(
+        &self,
+        fleet: &Fleet,
+        client: &InstallationClient,
+        event: &IssueCommentEvent,
+        issue: IssueNumber,
+        command: &Command,
+    ) -> anyhow::Result<String> {
+        let repo = &event.repository.full_name;
+        let run = self.store.latest_run(repo, issue).await?;
+        match (command, run) {
+            (Command::Status, run) => {
+                let tasks = match &run {
+                    Some(run) => self.store.tasks_of_run(run.id).await?,
+                    None => Vec::new(),
+                };
+                Ok(comments::status(
+                    run.as_ref().map(|r| (r, tasks.as_slice())),
+                    issue,
+                ))
+            }
+            (Command::Replan, run) => self.replan(fleet, client, event, issue, run).await,
+            (_, None) => Ok(format!("Flotilla has no run for #{issue}.")),
+            (Command::Retry(position), Some(run)) => {
+                let attempts = match load_config(client, repo, &run.default_branch).await?.config {
+                    Ok(config) => config.max_attempts,
+                    Err(error) => return Ok(format!("nothing retried: {error}")),
+                };
+                let queued = self.store.retry_failed(run.id, *position, attempts).await?;
+                if queued.is_empty() {
+                    return Ok("there is no failed task to retry.".to_owned());
+                }
+                self.progress(fleet, run.id).await?;
+                Ok(format!("{} task(s) queued again.", queued.len()))
+            }
+            (Command::Cancel, Some(run)) => {
+                if !run.state.is_live() {
+                    return Ok(format!("the run for #{issue} is not running."));
+                }
+                let cancelled = self.store.cancel_run(run.id).await?;
+                self.progress(fleet, run.id).await?;
+                Ok(format!(
+                    "run cancelled; {} task(s) stopped. {}",
+                    cancelled.len(),
+                    self.open_pulls_note(&run).await?
+                ))
+            }
+        }
+    }
+
+    /// Cancels the issue's live run, if any, and starts a new one from the issue as it
+    /// is now.
+    async fn replan(
+        &self,
+        fleet: &Fleet,
+        client: &InstallationClient,
+        event: &IssueCommentEvent,
+        issue: IssueNumber,
+        run: Option<RunRecord>,
+    ) -> anyhow::Result<String> {
+        let repo = &event.repository.full_name;
+        let loaded = load_config(client, repo, &event.repository.default_branch).await?;
+        let config = match loaded.config {
+            Ok(config) => config,
+            Err(error) => return Ok(format!("not replanned: {error}")),
+        };
+        let mut note = String::new();
+        if let Some(run) = run.filter(|r| r.state.is_live()) {
+            self.store.cancel_run(run.id).await?;
+            self.progress(fleet, run.id).await?;
+            note = format!(
+                "The previous run was cancelled. {}",
+                self.open_pulls_note(&run).await?
+            );
+        }
+        let current = client.get_issue(repo, issue).await?;
+        let new_run = NewRun {
+            repo: repo.clone(),
+            issue,
+            installation: client.id(),
+            clone_url: event
+                .repository
+                .clone_url
+                .clone()
+                .unwrap_or_else(|| format!("https://github.com/{repo}.git")),
+            default_branch: event.repository.default_branch.clone(),
+            title: sanitize(&current.title),
+            body: sanitize(&current.body),
+            force_single: current.labels.iter().any(|l| l == SINGLE_TASK_LABEL),
+            config: loaded.text,
+            requested_by: event.sender.login.clone(),
+            max_parallel: config.max_parallel_tasks,
+        };
+        Ok(match self.store.start_run(&new_run).await? {
+            StartRun::Started(id) => {
+                fleet.wake_agents();
+                format!("planning again (run {id}). {note}")
+            }
+            StartRun::AlreadyLive => "the issue already has a live run.".to_owned(),
+        })
+    }
+
+    /// Names the run's pull requests, which stay open: Flotilla closes nothing silently.
+    async fn open_pulls_note(&self, run: &RunRecord) -> anyhow::Result<String> {
+        let pulls: Vec<String> = self
+            .store
+            .tasks_of_run(run.id)
+            .await?
+            .iter()
+            .filter_map(|t| t.pr.map(|pr| format!("#{pr}")))
+            .collect();
+        Ok(if pulls.is_empty() {
+            "No pull request was opened.".to_owned()
+        } else {
+            format!("Its pull requests stay open: {}.", pulls.join(", "))
+        })
+    }
+}

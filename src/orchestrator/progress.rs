@@ -1,0 +1,124 @@
+//! Keeping a run moving and visible: starting what may start, settling finished runs,
+//! and the plan comment edited in place. Comments that must appear once (refusals,
+//! failures, replies) go through [`post_once`], so a retried job never posts twice.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+
+use super::Orchestrator;
+use super::comments;
+use super::fleet::Fleet;
+use crate::github::{CommentId, InstallationClient};
+use crate::store::{RunId, RunState};
+use crate::types::{IssueNumber, RepoName};
+
+/// Posts `body` on an issue unless a comment carrying the marker for `key` is already
+/// there (a previous attempt of the same job posted it before it crashed).
+pub(crate) async fn post_once(
+    client: &InstallationClient,
+    repo: &RepoName,
+    issue: IssueNumber,
+    key: &str,
+    body: &str,
+) -> anyhow::Result<()> {
+    let marker = comments::marker(key);
+    let existing = client.list_issue_comments(repo, issue).await?;
+    if existing.iter().any(|c| c.body.contains(&marker)) {
+        tracing::info!(key, "comment already posted by an earlier attempt");
+        return Ok(());
+    }
+    client
+        .create_issue_comment(repo, issue, &format!("{marker}\n{body}"))
+        .await?;
+    Ok(())
+}
+
+impl Orchestrator {
+    /// After any change to a run's tasks: start what may start (in every run, since a
+    /// freed slot may go to another run), settle runs whose tasks all ended, and bring
+    /// the plan comments of the runs that changed up to date.
+    pub(super) async fn progress(&self, fleet: &Fleet, changed: RunId) -> anyhow::Result<()> {
+        let started = self.store.schedule(fleet.config.limits).await?;
+        if !started.is_empty() {
+            fleet.wake_agents();
+        }
+        let mut runs = BTreeSet::from([changed.0]);
+        for task in started {
+            if let Some(task) = self.store.task(task).await? {
+                runs.insert(task.run_id.0);
+            }
+        }
+        for run in runs {
+            self.settle_if_done(RunId(run)).await?;
+            self.publish_plan(fleet, RunId(run), false).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends an active run whose tasks have all reached an end state.
+    async fn settle_if_done(&self, run: RunId) -> anyhow::Result<()> {
+        let Some(record) = self.store.run(run).await? else {
+            return Ok(());
+        };
+        if record.state != RunState::Active {
+            return Ok(());
+        }
+        let tasks = self.store.tasks_of_run(run).await?;
+        if tasks.iter().all(|t| t.state.is_final())
+            && self.store.end_run(run, RunState::Settled).await?
+        {
+            tracing::info!(run = %run, "run settled");
+        }
+        Ok(())
+    }
+
+    /// Creates or edits the run's plan comment from the stored state. `retried` says
+    /// the calling job may have posted it before a crash: then an existing comment with
+    /// the plan's marker is adopted instead of posting a second one.
+    pub(super) async fn publish_plan(
+        &self,
+        fleet: &Fleet,
+        run: RunId,
+        retried: bool,
+    ) -> anyhow::Result<()> {
+        let lock = fleet.comment_lock(run);
+        let _one_editor = lock.lock().await;
+        let record = self.store.run(run).await?.context("run vanished")?;
+        if record.plan_source.is_none() {
+            return Ok(());
+        }
+        let tasks = self.store.tasks_of_run(run).await?;
+        let body = format!(
+            "{}\n{}",
+            comments::plan_marker(&record),
+            comments::plan(&record, &tasks)
+        );
+        let client = fleet.client(record.installation).await?;
+        let mut comment = record.plan_comment_id.map(CommentId);
+        if comment.is_none() && retried {
+            let marker = comments::plan_marker(&record);
+            comment = client
+                .list_issue_comments(&record.repo, record.issue)
+                .await?
+                .into_iter()
+                .find(|c| c.body.contains(&marker))
+                .map(|c| c.id);
+            if let Some(id) = comment {
+                self.store.set_plan_comment(run, id.0).await?;
+            }
+        }
+        match comment {
+            Some(id) => {
+                client.update_issue_comment(&record.repo, id, &body).await?;
+            }
+            None => {
+                let posted = client
+                    .create_issue_comment(&record.repo, record.issue, &body)
+                    .await?;
+                self.store.set_plan_comment(run, posted.id.0).await?;
+            }
+        }
+        Ok(())
+    }
+}

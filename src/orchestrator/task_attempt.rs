@@ -1,0 +1,346 @@
+//! The `run_task` job: one attempt of one task. Flotilla checks out the task's branch
+//! in its own worktree, runs the worker agent there, and then — not the agent —
+//! commits, pushes with a lease and opens (or updates) the draft pull request.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::Orchestrator;
+use super::agents::agent_run;
+use super::comments;
+use super::fleet::Fleet;
+use super::progress::post_once;
+use super::prompt;
+use crate::agent::{AgentReport, Role};
+use crate::config::RepoConfig;
+use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
+use crate::store::{AttemptEnd, ClaimedJob, RunRecord, TaskId, TaskRecord, TaskState};
+use crate::types::CommitSha;
+use crate::workspace::{GitAuth, Mirror, PushError, Worktree};
+
+/// Bytes of the transcript kept for the pull request body and failure comments.
+const TRANSCRIPT_EXCERPT: usize = 4000;
+
+/// How an attempt ended before it is recorded, with the output to report.
+struct Attempt {
+    end: AttemptEnd,
+    transcript: String,
+}
+
+impl Attempt {
+    fn failed(reason: impl Into<String>, transcript: &str) -> Self {
+        Self {
+            end: AttemptEnd::Failed {
+                reason: reason.into(),
+            },
+            transcript: transcript.to_owned(),
+        }
+    }
+}
+
+/// Whether an agent's final message is not text a person could read: NUL bytes, or
+/// mostly control and replacement characters.
+fn looks_like_garbage(text: &str) -> bool {
+    if text.contains('\0') {
+        return true;
+    }
+    let total = text.chars().count();
+    let bad = text
+        .chars()
+        .filter(|c| *c == '\u{FFFD}' || (c.is_control() && !c.is_whitespace()))
+        .count();
+    total > 0 && bad * 4 > total
+}
+
+impl Orchestrator {
+    /// Runs one attempt of a task and records how it ended. Failures of Flotilla's own
+    /// steps fail the job (retried by the queue); on the job's last attempt they end
+    /// the task's attempt instead, so a task never stays `working` forever.
+    pub(super) async fn run_task(
+        &self,
+        fleet: &Fleet,
+        task_id: TaskId,
+        job: &ClaimedJob,
+    ) -> anyhow::Result<()> {
+        let task = self.store.task(task_id).await?.context("task not stored")?;
+        if task.state != TaskState::Working {
+            tracing::info!(
+                state = task.state.as_str(),
+                "task is not working any more; nothing to do"
+            );
+            return Ok(());
+        }
+        let run = self
+            .store
+            .run(task.run_id)
+            .await?
+            .context("run not stored")?;
+        let retried = job.attempts > 1;
+        let attempt = match self.attempt(fleet, &run, &task, retried).await {
+            Ok(attempt) => attempt,
+            Err(error) if job.attempts >= job.max_attempts => {
+                tracing::error!(error = %format!("{error:#}"), "the attempt could not be completed");
+                Attempt::failed(
+                    format!("Flotilla could not complete the attempt: {error:#}"),
+                    "",
+                )
+            }
+            Err(error) => return Err(error),
+        };
+        let state = self.store.finish_attempt(task_id, &attempt.end).await?;
+        tracing::info!(?state, "attempt recorded");
+        if state == Some(TaskState::Failed) {
+            let task = self.store.task(task_id).await?.context("task not stored")?;
+            let client = fleet.client(run.installation).await?;
+            post_once(
+                &client,
+                &run.repo,
+                run.issue,
+                &format!("failed {} attempt={}", task.id, task.attempts),
+                &comments::task_failed(&run, &task, &attempt.transcript),
+            )
+            .await?;
+        }
+        self.progress(fleet, run.id).await
+    }
+
+    /// The attempt itself: worktree, agent, commit, push, pull request.
+    async fn attempt(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        retried: bool,
+    ) -> anyhow::Result<Attempt> {
+        let config = RepoConfig::load(Some(run.config.as_bytes()))
+            .context("the run's configuration no longer parses")?;
+        let client = fleet.client(run.installation).await?;
+        let auth = GitAuth::new(client.token().await?);
+        let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
+        let worktree = self.checkout(fleet, run, task, &mirror, &auth).await?;
+        let outcome = self
+            .work_in(
+                fleet, run, task, &config, &client, &auth, &worktree, retried,
+            )
+            .await;
+        let lock = fleet.mirror_lock(&run.repo);
+        let _git = lock.lock().await;
+        let removed = worktree.remove().await;
+        let attempt = outcome?;
+        removed?;
+        Ok(attempt)
+    }
+
+    /// A fresh worktree on the task's branch, from the run's base commit or, for a
+    /// task that builds on others, from their pushed work.
+    async fn checkout(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        mirror: &Mirror,
+        auth: &GitAuth,
+    ) -> anyhow::Result<Worktree> {
+        let tasks = self.store.tasks_of_run(run.id).await?;
+        let bases: Vec<CommitSha> = task
+            .depends_on
+            .iter()
+            .filter_map(|p| tasks.iter().find(|t| t.position == *p))
+            .filter_map(|t| t.head_sha.clone())
+            .collect();
+        let run_base = run.base_sha.clone().context("the run has no base commit")?;
+        let lock = fleet.mirror_lock(&run.repo);
+        let _git = lock.lock().await;
+        mirror.ensure(&run.clone_url, auth).await?;
+        let task_dir = task.id.to_string();
+        mirror.remove_stale_worktree(&task_dir).await?;
+        let first = bases.first().unwrap_or(&run_base);
+        let worktree = mirror
+            .add_worktree(&task_dir, &task.branch, &first.0)
+            .await?;
+        for other in bases.iter().skip(1) {
+            worktree.merge(other, &fleet.config.bot).await?;
+        }
+        Ok(worktree)
+    }
+
+    /// Runs the agent in the worktree, then commits, pushes and proposes its work.
+    #[allow(clippy::too_many_arguments)]
+    async fn work_in(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        client: &InstallationClient,
+        auth: &GitAuth,
+        worktree: &Worktree,
+        retried: bool,
+    ) -> anyhow::Result<Attempt> {
+        let previous = (task.attempts > 1)
+            .then_some(task.last_reason.as_deref())
+            .flatten();
+        let agent = agent_run(
+            fleet,
+            &config.worker,
+            worktree.dir(),
+            prompt::worker(run, task, previous),
+            Role::Worker,
+            task.id.to_string(),
+            task.title.clone(),
+        );
+        let report: AgentReport = tokio::select! {
+            report = agent.run(&fleet.config.host_env) => report.context("starting the worker agent")?,
+            () = self.cancelled(task.id, fleet.config.cancel_poll) => {
+                return Ok(Attempt::failed("cancelled while the agent was working", ""));
+            }
+        };
+        let transcript = report.transcript.clone();
+        if !report.outcome.is_success() {
+            return Ok(Attempt::failed(report.outcome.reason(), &transcript));
+        }
+        let summary = match config.worker.to_adapter().final_message(&report.stdout) {
+            Ok(summary) if !looks_like_garbage(&summary) => summary,
+            Ok(_) => {
+                return Ok(Attempt::failed(
+                    "the agent's output is garbage (binary or control characters), not a summary",
+                    &transcript,
+                ));
+            }
+            Err(error) => {
+                return Ok(Attempt::failed(
+                    format!("the agent's output could not be read: {error}"),
+                    &transcript,
+                ));
+            }
+        };
+        let Some(_commit) = worktree.commit_all(&task.title, &fleet.config.bot).await? else {
+            return Ok(Attempt::failed("the agent made no change", &transcript));
+        };
+        let head = match self.push(run, task, auth, worktree).await? {
+            Ok(head) => head,
+            Err(reason) => return Ok(Attempt::failed(reason, &transcript)),
+        };
+        self.store.set_task_head(task.id, &head).await?;
+        let excerpt = comments::tail(&transcript, TRANSCRIPT_EXCERPT);
+        let pull = self
+            .propose(client, run, task, &summary, &excerpt, retried)
+            .await?;
+        Ok(Attempt {
+            end: AttemptEnd::Proposed {
+                pr: pull.number,
+                node_id: pull.node_id,
+                head,
+                summary: comments::tail(summary.trim(), 2000),
+            },
+            transcript,
+        })
+    }
+
+    /// Pushes the task's branch with a lease on what Flotilla last pushed there. If the
+    /// branch holds a commit Flotilla does not know, it is taken over only when its
+    /// trailer names this task (a push whose record a crash lost); otherwise the
+    /// attempt fails with the reason (`Ok(Err(_))`) and nothing is overwritten.
+    async fn push(
+        &self,
+        run: &RunRecord,
+        task: &TaskRecord,
+        auth: &GitAuth,
+        worktree: &Worktree,
+    ) -> anyhow::Result<Result<CommitSha, String>> {
+        match worktree
+            .push(&run.clone_url, auth, task.head_sha.as_ref())
+            .await
+        {
+            Ok(head) => return Ok(Ok(head)),
+            Err(PushError::Other(error)) => return Err(error),
+            Err(PushError::StaleLease) => {}
+        }
+        let remote = worktree.remote_head(&run.clone_url, auth).await?;
+        let own_id = task.id.to_string();
+        match remote {
+            Some((sha, Some(trailer))) if trailer == own_id => {
+                tracing::info!(%sha, "the branch holds an earlier push of this task; replacing it");
+                match worktree.push(&run.clone_url, auth, Some(&sha)).await {
+                    Ok(head) => Ok(Ok(head)),
+                    Err(PushError::StaleLease) => Ok(Err(format!(
+                        "branch {} keeps moving under Flotilla; it was not overwritten",
+                        task.branch
+                    ))),
+                    Err(PushError::Other(error)) => Err(error),
+                }
+            }
+            _ => Ok(Err(format!(
+                "branch {} was changed by someone else; Flotilla did not overwrite it",
+                task.branch
+            ))),
+        }
+    }
+
+    /// Opens the task's draft pull request, or updates the one it already has. A job
+    /// rerun after a crash first looks for a pull request it may have opened.
+    async fn propose(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        summary: &str,
+        transcript: &str,
+        retried: bool,
+    ) -> anyhow::Result<PullRequest> {
+        let body = comments::pull_body(run, task, summary, transcript);
+        let mut existing = task.pr;
+        if existing.is_none() && retried {
+            existing = client
+                .list_pulls_by_head(&run.repo, &task.branch)
+                .await?
+                .into_iter()
+                .find(|p| p.open)
+                .map(|p| p.number);
+        }
+        let pull = match existing {
+            Some(pr) => {
+                client
+                    .update_pull(
+                        &run.repo,
+                        pr,
+                        &PullUpdate {
+                            title: Some(task.title.clone()),
+                            body: Some(body),
+                        },
+                    )
+                    .await?
+            }
+            None => {
+                client
+                    .create_pull(
+                        &run.repo,
+                        &NewPull {
+                            title: task.title.clone(),
+                            head: task.branch.clone(),
+                            base: run.default_branch.clone(),
+                            body,
+                            draft: true,
+                        },
+                    )
+                    .await?
+            }
+        };
+        tracing::info!(pr = %pull.number, "draft pull request ready");
+        Ok(pull)
+    }
+
+    /// Resolves once the task is no longer `working` (cancelled by a command or the
+    /// issue closing, possibly by another process).
+    async fn cancelled(&self, task: TaskId, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            match self.store.task(task).await {
+                Ok(Some(record)) if record.state == TaskState::Working => {}
+                Ok(_) => return,
+                Err(error) => tracing::warn!(%error, "could not check for cancellation"),
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Starting and stopping runs from issue events: the trigger label (from someone with
+//! write access, on an issue, with a valid configuration) starts one; closing the
+//! issue cancels it.
+
+use super::Orchestrator;
+use super::comments;
+use super::fleet::Fleet;
+use super::progress::post_once;
+use super::untrusted::sanitize;
+use crate::config::{CONFIG_PATH, ConfigError, RepoConfig, default_trigger_label};
+use crate::github::InstallationClient;
+use crate::store::{NewRun, StartRun};
+use crate::types::{DeliveryId, IssueNumber, Login, RepoName};
+use crate::webhook::event::{AccountKind, IssuesEvent};
+
+/// The label that makes one task of an issue whatever its body says.
+pub const SINGLE_TASK_LABEL: &str = "flotilla:single";
+
+/// A repository's configuration as read from its default branch: the file's text
+/// (empty when there is none) and what it means.
+pub(crate) struct LoadedConfig {
+    pub(crate) text: String,
+    pub(crate) config: Result<RepoConfig, ConfigError>,
+}
+
+/// Reads `.github/flotilla.yml` from the default branch.
+pub(crate) async fn load_config(
+    client: &InstallationClient,
+    repo: &RepoName,
+    default_branch: &str,
+) -> anyhow::Result<LoadedConfig> {
+    let bytes = client
+        .file_contents(repo, CONFIG_PATH, default_branch)
+        .await?;
+    Ok(LoadedConfig {
+        text: bytes
+            .as_deref()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default(),
+        config: RepoConfig::load(bytes.as_deref()),
+    })
+}
+
+/// The trigger label an invalid file seems to ask for (a plain `trigger_label:` line),
+/// so the problem is reported where the maintainer labelled, and only there.
+fn intended_trigger_label(text: &str) -> String {
+    text.lines()
+        .find_map(|line| line.strip_prefix("trigger_label:"))
+        .map(|value| {
+            value
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\''])
+                .to_owned()
+        })
+        .filter(|label| !label.is_empty())
+        .unwrap_or_else(default_trigger_label)
+}
+
+impl Orchestrator {
+    /// `issues.labeled`: maybe start a run.
+    pub(super) async fn on_issue_labeled(
+        &self,
+        fleet: &Fleet,
+        delivery: &DeliveryId,
+        event: &IssuesEvent,
+        label: &str,
+    ) -> anyhow::Result<()> {
+        if event.issue.is_pull_request {
+            tracing::info!("label on a pull request: never starts a run");
+            return Ok(());
+        }
+        if event.sender.kind == AccountKind::Bot {
+            tracing::info!(sender = %event.sender.login, "label added by a bot: never starts a run");
+            return Ok(());
+        }
+        let installation = event
+            .installation
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the delivery names no installation"))?;
+        let client = fleet.client(installation.id).await?;
+        let repo = &event.repository.full_name;
+        let issue = event.issue.number;
+        let loaded = load_config(&client, repo, &event.repository.default_branch).await?;
+        let config = match loaded.config {
+            Ok(config) => config,
+            Err(error) => {
+                if label == intended_trigger_label(&loaded.text) {
+                    tracing::warn!(%error, "invalid repository configuration; no run");
+                    post_once(
+                        &client,
+                        repo,
+                        issue,
+                        &format!("invalid-config delivery={delivery}"),
+                        &comments::invalid_config(&error),
+                    )
+                    .await?;
+                }
+                return Ok(());
+            }
+        };
+        if label != config.trigger_label {
+            return Ok(());
+        }
+        if !self
+            .may_command(
+                &client,
+                repo,
+                issue,
+                delivery,
+                &event.sender.login,
+                "start Flotilla",
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let labels: Vec<&str> = event.issue.labels.iter().map(|l| l.name.as_str()).collect();
+        let run = NewRun {
+            repo: repo.clone(),
+            issue,
+            installation: installation.id,
+            clone_url: event
+                .repository
+                .clone_url
+                .clone()
+                .unwrap_or_else(|| format!("https://github.com/{repo}.git")),
+            default_branch: event.repository.default_branch.clone(),
+            title: sanitize(&event.issue.title),
+            body: sanitize(event.issue.body.as_deref().unwrap_or("")),
+            force_single: labels.contains(&SINGLE_TASK_LABEL),
+            config: loaded.text,
+            requested_by: event.sender.login.clone(),
+            max_parallel: config.max_parallel_tasks,
+        };
+        match self.store.start_run(&run).await? {
+            StartRun::Started(id) => {
+                tracing::info!(run = %id, "run started");
+                fleet.wake_agents();
+            }
+            StartRun::AlreadyLive => tracing::info!("the issue already has a live run"),
+        }
+        Ok(())
+    }
+
+    /// `issues.closed`: the issue's live run is cancelled (its pull requests stay).
+    pub(super) async fn on_issue_closed(
+        &self,
+        fleet: &Fleet,
+        repo: &RepoName,
+        issue: IssueNumber,
+    ) -> anyhow::Result<()> {
+        let Some(run) = self.store.latest_run(repo, issue).await? else {
+            return Ok(());
+        };
+        if !run.state.is_live() {
+            return Ok(());
+        }
+        let cancelled = self.store.cancel_run(run.id).await?;
+        tracing::info!(run = %run.id, tasks = cancelled.len(), "issue closed: run cancelled");
+        self.progress(fleet, run.id).await
+    }
+
+    /// Whether `who` has write access; if not, they get one polite comment (once per
+    /// delivery) and `false`.
+    pub(super) async fn may_command(
+        &self,
+        client: &InstallationClient,
+        repo: &RepoName,
+        issue: IssueNumber,
+        delivery: &DeliveryId,
+        who: &Login,
+        what: &str,
+    ) -> anyhow::Result<bool> {
+        let permission = client.collaborator_permission(repo, who).await?;
+        if permission.can_command() {
+            return Ok(true);
+        }
+        tracing::info!(%who, ?permission, "refused: no write access");
+        post_once(
+            client,
+            repo,
+            issue,
+            &format!("refused delivery={delivery}"),
+            &comments::not_allowed(who, what),
+        )
+        .await?;
+        Ok(false)
+    }
+}

@@ -1,0 +1,401 @@
+//! Runs: an issue under Flotilla's care, the snapshot it was labelled with, and its plan.
+//!
+//! A run is created together with its planning job in one transaction, and a partial
+//! unique index keeps at most one live (planning or active) run per issue, so a second
+//! label event, or a redelivered one, cannot start a second run.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::jobs::{NewJob, insert_job};
+use super::tasks::{NewTask, TaskState};
+use super::{Store, with_pool};
+use crate::types::{CommitSha, InstallationId, IssueNumber, Login, RepoName};
+
+/// A run's row id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Where a run is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Waiting for (or in) planning.
+    Planning,
+    /// Planned; tasks are working or waiting.
+    Active,
+    /// Every task reached an end state.
+    Settled,
+    /// Stopped by `/flotilla cancel`, `/flotilla replan` or the issue being closed.
+    Cancelled,
+}
+
+impl RunState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Planning => "planning",
+            Self::Active => "active",
+            Self::Settled => "settled",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the run still does work (and so blocks a new run on the issue).
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Planning | Self::Active)
+    }
+}
+
+impl FromStr for RunState {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(match value {
+            "planning" => Self::Planning,
+            "active" => Self::Active,
+            "settled" => Self::Settled,
+            "cancelled" => Self::Cancelled,
+            other => anyhow::bail!("unknown run state {other:?}"),
+        })
+    }
+}
+
+/// A run to create when an issue is labelled.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    /// `owner/name`.
+    pub repo: RepoName,
+    /// The labelled issue.
+    pub issue: IssueNumber,
+    /// The installation that acts on the repository.
+    pub installation: InstallationId,
+    /// HTTPS clone URL (no credentials).
+    pub clone_url: String,
+    /// Where tasks branch from and pull requests are based.
+    pub default_branch: String,
+    /// The sanitized issue title at label time.
+    pub title: String,
+    /// The sanitized issue body at label time.
+    pub body: String,
+    /// The issue carried `flotilla:single`.
+    pub force_single: bool,
+    /// The `.github/flotilla.yml` text the run works with (empty: defaults).
+    pub config: String,
+    /// Who labelled the issue (or commanded a replan).
+    pub requested_by: Login,
+    /// The run's `max_parallel_tasks`.
+    pub max_parallel: u32,
+}
+
+/// A run as stored.
+#[derive(Clone, Debug)]
+pub struct RunRecord {
+    /// Row id.
+    pub id: RunId,
+    /// `owner/name`.
+    pub repo: RepoName,
+    /// The issue.
+    pub issue: IssueNumber,
+    /// The installation.
+    pub installation: InstallationId,
+    /// HTTPS clone URL.
+    pub clone_url: String,
+    /// Base branch.
+    pub default_branch: String,
+    /// Snapshot title.
+    pub title: String,
+    /// Snapshot body.
+    pub body: String,
+    /// One task regardless of the body.
+    pub force_single: bool,
+    /// The configuration text.
+    pub config: String,
+    /// Who asked for the run.
+    pub requested_by: Login,
+    /// Tasks of this run working at once, at most.
+    pub max_parallel: u32,
+    /// Where it is.
+    pub state: RunState,
+    /// The default branch's commit the plan was made on.
+    pub base_sha: Option<CommitSha>,
+    /// Which rule made the plan (for the plan comment).
+    pub plan_source: Option<String>,
+    /// One line per planning decision.
+    pub plan_decisions: Vec<String>,
+    /// The plan comment Flotilla keeps editing.
+    pub plan_comment_id: Option<u64>,
+}
+
+/// What [`Store::start_run`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartRun {
+    /// A new run, with its planning job enqueued.
+    Started(RunId),
+    /// The issue already has a live run; nothing was created.
+    AlreadyLive,
+}
+
+/// The plan to record on a run.
+#[derive(Clone, Debug)]
+pub struct RecordedPlan {
+    /// The default branch's commit planned on.
+    pub base_sha: CommitSha,
+    /// Which rule decided.
+    pub source: String,
+    /// Decisions, one line each.
+    pub decisions: Vec<String>,
+    /// The tasks, in plan order.
+    pub tasks: Vec<NewTask>,
+}
+
+const RUN_COLUMNS: &str = "id, repo, issue, installation, clone_url, default_branch, title, body, \
+    force_single, config, requested_by, max_parallel, state, base_sha, plan_source, \
+    plan_decisions, plan_comment_id";
+
+/// A `runs` row as the database returns it, before its values are typed.
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    repo: String,
+    issue: i64,
+    installation: i64,
+    clone_url: String,
+    default_branch: String,
+    title: String,
+    body: String,
+    force_single: bool,
+    config: String,
+    requested_by: String,
+    max_parallel: i64,
+    state: String,
+    base_sha: Option<String>,
+    plan_source: Option<String>,
+    plan_decisions: Option<String>,
+    plan_comment_id: Option<i64>,
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: RunRow) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: RunId(row.id),
+            repo: RepoName(row.repo),
+            issue: IssueNumber(u64::try_from(row.issue)?),
+            installation: InstallationId(u64::try_from(row.installation)?),
+            clone_url: row.clone_url,
+            default_branch: row.default_branch,
+            title: row.title,
+            body: row.body,
+            force_single: row.force_single,
+            config: row.config,
+            requested_by: Login(row.requested_by),
+            max_parallel: u32::try_from(row.max_parallel)?,
+            state: row.state.parse()?,
+            base_sha: row.base_sha.map(CommitSha),
+            plan_source: row.plan_source,
+            plan_decisions: match row.plan_decisions {
+                Some(text) => serde_json::from_str(&text)?,
+                None => Vec::new(),
+            },
+            plan_comment_id: row.plan_comment_id.map(u64::try_from).transpose()?,
+        })
+    }
+}
+
+/// Attempts a planning job gets (GitHub or the planner agent failing for a while).
+const PLAN_MAX_ATTEMPTS: i64 = 5;
+
+impl NewJob {
+    /// The job that plans a run.
+    pub fn plan_run(run: RunId) -> Self {
+        Self {
+            kind: super::JobKind::PlanRun,
+            key: format!("plan:{run}"),
+            payload: serde_json::json!({ "run_id": run }),
+            max_attempts: PLAN_MAX_ATTEMPTS,
+        }
+    }
+}
+
+impl Store {
+    /// Creates a run and its planning job in one transaction, unless the issue already
+    /// has a live run.
+    pub async fn start_run(&self, run: &NewRun) -> anyhow::Result<StartRun> {
+        let now = self.now();
+        let started = with_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO runs (repo, issue, installation, clone_url, default_branch, title, \
+                 body, force_single, config, requested_by, max_parallel, state, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'planning', \
+                 $12, $12) ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(run.repo.0.as_str())
+            .bind(i64::try_from(run.issue.0)?)
+            .bind(i64::try_from(run.installation.0)?)
+            .bind(run.clone_url.as_str())
+            .bind(run.default_branch.as_str())
+            .bind(run.title.as_str())
+            .bind(run.body.as_str())
+            .bind(run.force_single)
+            .bind(run.config.as_str())
+            .bind(run.requested_by.0.as_str())
+            .bind(i64::from(run.max_parallel))
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match id {
+                None => StartRun::AlreadyLive,
+                Some(id) => {
+                    let job = NewJob::plan_run(RunId(id));
+                    insert_job!(&mut *tx, job, now).await?;
+                    tx.commit().await?;
+                    StartRun::Started(RunId(id))
+                }
+            }
+        });
+        Ok(started)
+    }
+
+    /// Reads one run.
+    pub async fn run(&self, id: RunId) -> anyhow::Result<Option<RunRecord>> {
+        let row = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, RunRow>(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(RunRecord::try_from).transpose()
+    }
+
+    /// The newest run of an issue, live or not.
+    pub async fn latest_run(
+        &self,
+        repo: &RepoName,
+        issue: IssueNumber,
+    ) -> anyhow::Result<Option<RunRecord>> {
+        let row = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, RunRow>(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE repo = $1 AND issue = $2 \
+                 ORDER BY id DESC LIMIT 1"
+            ))
+            .bind(repo.0.as_str())
+            .bind(i64::try_from(issue.0)?)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(RunRecord::try_from).transpose()
+    }
+
+    /// Every run of a state, oldest first (the demo and status pages list them).
+    pub async fn runs_in_state(&self, state: RunState) -> anyhow::Result<Vec<RunRecord>> {
+        let rows = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, RunRow>(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE state = $1 ORDER BY id"
+            ))
+            .bind(state.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(RunRecord::try_from).collect()
+    }
+
+    /// Records a run's plan and its tasks, and makes the run active. Does nothing (and
+    /// answers `false`) unless the run is still planning, so a planning job that runs
+    /// twice records one plan.
+    pub async fn record_plan(&self, run: RunId, plan: &RecordedPlan) -> anyhow::Result<bool> {
+        let now = self.now();
+        let decisions = serde_json::to_string(&plan.decisions)?;
+        let recorded = with_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE runs SET state = 'active', base_sha = $1, plan_source = $2, \
+                 plan_decisions = $3, updated_at = $4 WHERE id = $5 AND state = 'planning'",
+            )
+            .bind(plan.base_sha.0.as_str())
+            .bind(plan.source.as_str())
+            .bind(decisions.as_str())
+            .bind(now)
+            .bind(run.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                for task in &plan.tasks {
+                    sqlx::query(
+                        "INSERT INTO tasks (run_id, position, title, instructions, paths, \
+                         depends_on, branch, state, max_attempts, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                    )
+                    .bind(run.0)
+                    .bind(task.position)
+                    .bind(task.title.as_str())
+                    .bind(task.instructions.as_str())
+                    .bind(serde_json::to_string(&task.paths)?)
+                    .bind(serde_json::to_string(&task.depends_on)?)
+                    .bind(task.branch.as_str())
+                    .bind(TaskState::Planned.as_str())
+                    .bind(i64::from(task.max_attempts))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+            updated == 1
+        });
+        Ok(recorded)
+    }
+
+    /// Remembers the plan comment so later updates edit it instead of posting anew.
+    pub async fn set_plan_comment(&self, run: RunId, comment: u64) -> anyhow::Result<()> {
+        let now = self.now();
+        with_pool!(self, write, |pool| {
+            sqlx::query("UPDATE runs SET plan_comment_id = $1, updated_at = $2 WHERE id = $3")
+                .bind(i64::try_from(comment)?)
+                .bind(now)
+                .bind(run.0)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Moves a live run to `state`; `false` when it was no longer live.
+    pub async fn end_run(&self, run: RunId, state: RunState) -> anyhow::Result<bool> {
+        let now = self.now();
+        let updated = with_pool!(self, write, |pool| {
+            sqlx::query(
+                "UPDATE runs SET state = $1, updated_at = $2 \
+                 WHERE id = $3 AND state IN ('planning', 'active')",
+            )
+            .bind(state.as_str())
+            .bind(now)
+            .bind(run.0)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// Branch names already used by tasks in `repo`, so a new task never reuses one.
+    pub async fn branches_in_repo(&self, repo: &RepoName) -> anyhow::Result<Vec<String>> {
+        let branches = with_pool!(self, read, |pool| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT t.branch FROM tasks t JOIN runs r ON r.id = t.run_id WHERE r.repo = $1",
+            )
+            .bind(repo.0.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(branches)
+    }
+}

@@ -1,0 +1,578 @@
+//! Tasks: one unit of a run's plan, with its branch, attempts and pull request.
+//!
+//! The scheduler lives here because its decision and its effect must be one
+//! transaction: which waiting tasks may start (dependencies proposed, slots free under
+//! the run's, the repository's and the process-wide limits) and the `run_task` job
+//! each started task gets. Two schedulers can then never start the same task twice
+//! or overshoot a limit.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use super::jobs::{JobKind, NewJob, insert_job};
+use super::runs::RunId;
+use super::{BackendKind, Store, with_pool};
+use crate::types::{CommitSha, PrNumber, RepoName};
+
+/// A task's row id; agents see it as `FLOTILLA_TASK_ID` (`task-<id>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(pub i64);
+
+impl fmt::Display for TaskId {
+    /// The external name: worktree directory, commit trailer, agent environment.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task-{}", self.0)
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let id = value
+            .strip_prefix("task-")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("{value:?} is not a task id"))?;
+        Ok(Self(id))
+    }
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for the tasks it depends on.
+    Planned,
+    /// Ready; waiting for a free slot.
+    Queued,
+    /// An agent works on it (or is about to).
+    Working,
+    /// Its draft pull request is open.
+    Proposed,
+    /// It used its attempts, or what it depends on failed.
+    Failed,
+    /// Stopped by a command or the issue being closed.
+    Cancelled,
+}
+
+impl TaskState {
+    /// The name stored in the `state` column and shown in the plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Queued => "queued",
+            Self::Working => "working",
+            Self::Proposed => "proposed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether nothing more happens to the task without a command.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Proposed | Self::Failed | Self::Cancelled)
+    }
+}
+
+impl FromStr for TaskState {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(match value {
+            "planned" => Self::Planned,
+            "queued" => Self::Queued,
+            "working" => Self::Working,
+            "proposed" => Self::Proposed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            other => anyhow::bail!("unknown task state {other:?}"),
+        })
+    }
+}
+
+/// A planned task, to store with its run's plan.
+#[derive(Clone, Debug)]
+pub struct NewTask {
+    /// 1-based position in the plan.
+    pub position: i64,
+    /// One-line title (also the pull request's title).
+    pub title: String,
+    /// What the worker is asked to do.
+    pub instructions: String,
+    /// Globs the task expects to touch.
+    pub paths: Vec<String>,
+    /// Positions of the tasks it builds on.
+    pub depends_on: Vec<i64>,
+    /// The branch its work is pushed to.
+    pub branch: String,
+    /// Attempts before it fails for good.
+    pub max_attempts: u32,
+}
+
+/// A task as stored.
+#[derive(Clone, Debug)]
+pub struct TaskRecord {
+    /// Row id.
+    pub id: TaskId,
+    /// The run it belongs to.
+    pub run_id: RunId,
+    /// 1-based position in the plan.
+    pub position: i64,
+    /// Title.
+    pub title: String,
+    /// Instructions.
+    pub instructions: String,
+    /// Declared paths.
+    pub paths: Vec<String>,
+    /// Positions it depends on.
+    pub depends_on: Vec<i64>,
+    /// Its branch.
+    pub branch: String,
+    /// Where it is.
+    pub state: TaskState,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed (raised by `/flotilla retry`).
+    pub max_attempts: u32,
+    /// Its draft pull request, once opened.
+    pub pr: Option<PrNumber>,
+    /// The pull request's GraphQL id.
+    pub pr_node_id: Option<String>,
+    /// The commit last pushed to its branch.
+    pub head_sha: Option<CommitSha>,
+    /// Why the last attempt ended as it did.
+    pub last_reason: Option<String>,
+    /// The agent's summary of its last successful attempt.
+    pub summary: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    id: i64,
+    run_id: i64,
+    position: i64,
+    title: String,
+    instructions: String,
+    paths: String,
+    depends_on: String,
+    branch: String,
+    state: String,
+    attempts: i64,
+    max_attempts: i64,
+    pr_number: Option<i64>,
+    pr_node_id: Option<String>,
+    head_sha: Option<String>,
+    last_reason: Option<String>,
+    summary: Option<String>,
+}
+
+impl TryFrom<TaskRow> for TaskRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: TaskRow) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: TaskId(row.id),
+            run_id: RunId(row.run_id),
+            position: row.position,
+            title: row.title,
+            instructions: row.instructions,
+            paths: serde_json::from_str(&row.paths)?,
+            depends_on: serde_json::from_str(&row.depends_on)?,
+            branch: row.branch,
+            state: row.state.parse()?,
+            attempts: u32::try_from(row.attempts)?,
+            max_attempts: u32::try_from(row.max_attempts)?,
+            pr: row.pr_number.map(u64::try_from).transpose()?.map(PrNumber),
+            pr_node_id: row.pr_node_id,
+            head_sha: row.head_sha.map(CommitSha),
+            last_reason: row.last_reason,
+            summary: row.summary,
+        })
+    }
+}
+
+const TASK_COLUMNS: &str = "t.id, t.run_id, t.position, t.title, t.instructions, t.paths, \
+    t.depends_on, t.branch, t.state, t.attempts, t.max_attempts, t.pr_number, t.pr_node_id, \
+    t.head_sha, t.last_reason, t.summary";
+
+/// How many agents may work at once, besides each run's own `max_parallel_tasks`.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotLimits {
+    /// Across every repository (this deployment).
+    pub global: u32,
+    /// Per repository.
+    pub per_repo: u32,
+}
+
+/// How a task's attempt ended, as recorded.
+#[derive(Clone, Debug)]
+pub enum AttemptEnd {
+    /// The draft pull request is open (or updated) with the attempt's work.
+    Proposed {
+        /// The pull request.
+        pr: PrNumber,
+        /// Its GraphQL id.
+        node_id: String,
+        /// The pushed commit.
+        head: CommitSha,
+        /// The agent's summary.
+        summary: String,
+    },
+    /// The attempt failed; the task is tried again if it has attempts left.
+    Failed {
+        /// Why (crash, hang, no change, garbage output, …).
+        reason: String,
+    },
+}
+
+/// The task a `run_task` job works on.
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub struct TaskJob {
+    /// The task.
+    pub task_id: TaskId,
+}
+
+/// Attempts a `run_task` job gets for failures of Flotilla's own steps (fetch, push,
+/// GitHub); the agent's own failures are task attempts, not job attempts.
+const TASK_JOB_MAX_ATTEMPTS: i64 = 3;
+
+impl NewJob {
+    /// The job that runs attempt `attempt` of a task.
+    pub fn run_task(task: TaskId, attempt: u32) -> Self {
+        Self {
+            kind: JobKind::RunTask,
+            key: format!("{task}:attempt:{attempt}"),
+            payload: serde_json::json!(TaskJob { task_id: task }),
+            max_attempts: TASK_JOB_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// A task of an active run, as the scheduler reads it.
+#[derive(sqlx::FromRow)]
+struct ScheduleRow {
+    id: i64,
+    run_id: i64,
+    repo: String,
+    max_parallel: i64,
+    state: String,
+    depends_on: String,
+    attempts: i64,
+    position: i64,
+}
+
+/// A waiting task as the scheduler sees it.
+struct Candidate {
+    id: i64,
+    run_id: i64,
+    repo: String,
+    max_parallel: i64,
+    state: TaskState,
+    depends_on: Vec<i64>,
+    attempts: i64,
+}
+
+impl Store {
+    /// Every task of a run, in plan order.
+    pub async fn tasks_of_run(&self, run: RunId) -> anyhow::Result<Vec<TaskRecord>> {
+        let rows = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, TaskRow>(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = $1 ORDER BY t.position"
+            ))
+            .bind(run.0)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(TaskRecord::try_from).collect()
+    }
+
+    /// Reads one task.
+    pub async fn task(&self, id: TaskId) -> anyhow::Result<Option<TaskRecord>> {
+        let row = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, TaskRow>(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1"
+            ))
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(TaskRecord::try_from).transpose()
+    }
+
+    /// The task whose pull request is `pr` in `repo`.
+    pub async fn task_by_pr(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+    ) -> anyhow::Result<Option<TaskRecord>> {
+        let row = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, TaskRow>(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id \
+                 WHERE r.repo = $1 AND t.pr_number = $2 ORDER BY t.id DESC LIMIT 1"
+            ))
+            .bind(repo.0.as_str())
+            .bind(i64::try_from(pr.0)?)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(TaskRecord::try_from).transpose()
+    }
+
+    /// Ids of the tasks an agent may be working on; the start-up reaper keeps their
+    /// worktrees.
+    pub async fn working_task_ids(&self) -> anyhow::Result<Vec<TaskId>> {
+        let ids = with_pool!(self, read, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM tasks WHERE state = 'working'")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(ids.into_iter().map(TaskId).collect())
+    }
+
+    /// Starts what may start: planned tasks whose dependencies are proposed become
+    /// queued (those whose dependencies failed or were cancelled fail), then queued
+    /// tasks become working, oldest run first, while every limit has a free slot. Each
+    /// started task gets its `run_task` job in the same transaction. Returns the ids of
+    /// the tasks whose state changed.
+    pub async fn schedule(&self, limits: SlotLimits) -> anyhow::Result<Vec<TaskId>> {
+        let now = self.now();
+        let backend = self.kind();
+        let changed = with_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            if backend == BackendKind::Postgres {
+                // Several processes may schedule at once; one decides at a time.
+                sqlx::query("SELECT pg_advisory_xact_lock(4242)")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let rows: Vec<ScheduleRow> = sqlx::query_as(
+                "SELECT t.id, t.run_id, r.repo, r.max_parallel, t.state, t.depends_on, \
+                 t.attempts, t.position FROM tasks t JOIN runs r ON r.id = t.run_id \
+                 WHERE r.state = 'active' ORDER BY t.run_id, t.position",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut by_position: HashMap<(i64, i64), TaskState> = HashMap::new();
+            let mut candidates = Vec::new();
+            for row in rows {
+                let state: TaskState = row.state.parse()?;
+                by_position.insert((row.run_id, row.position), state);
+                candidates.push(Candidate {
+                    id: row.id,
+                    run_id: row.run_id,
+                    repo: row.repo,
+                    max_parallel: row.max_parallel,
+                    state,
+                    depends_on: serde_json::from_str(&row.depends_on)?,
+                    attempts: row.attempts,
+                });
+            }
+            let mut global = 0_i64;
+            let mut per_repo: HashMap<String, i64> = HashMap::new();
+            let mut per_run: HashMap<i64, i64> = HashMap::new();
+            for task in candidates.iter().filter(|t| t.state == TaskState::Working) {
+                global += 1;
+                *per_repo.entry(task.repo.clone()).or_default() += 1;
+                *per_run.entry(task.run_id).or_default() += 1;
+            }
+            let mut changed = Vec::new();
+            for task in &mut candidates {
+                if task.state != TaskState::Planned {
+                    continue;
+                }
+                let deps: Vec<TaskState> = task
+                    .depends_on
+                    .iter()
+                    .filter_map(|p| by_position.get(&(task.run_id, *p)).copied())
+                    .collect();
+                let next = if deps
+                    .iter()
+                    .any(|s| matches!(s, TaskState::Failed | TaskState::Cancelled))
+                {
+                    TaskState::Failed
+                } else if deps.iter().all(|s| *s == TaskState::Proposed) {
+                    TaskState::Queued
+                } else {
+                    continue;
+                };
+                let reason = (next == TaskState::Failed)
+                    .then_some("a task it depends on failed or was cancelled");
+                sqlx::query(
+                    "UPDATE tasks SET state = $1, last_reason = COALESCE($2, last_reason), \
+                     updated_at = $3 WHERE id = $4",
+                )
+                .bind(next.as_str())
+                .bind(reason)
+                .bind(now)
+                .bind(task.id)
+                .execute(&mut *tx)
+                .await?;
+                task.state = next;
+                changed.push(TaskId(task.id));
+            }
+            for task in candidates.iter().filter(|t| t.state == TaskState::Queued) {
+                let repo_count = per_repo.get(&task.repo).copied().unwrap_or(0);
+                let run_count = per_run.get(&task.run_id).copied().unwrap_or(0);
+                if global >= i64::from(limits.global)
+                    || repo_count >= i64::from(limits.per_repo)
+                    || run_count >= task.max_parallel
+                {
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
+                     updated_at = $1 WHERE id = $2 AND state = 'queued'",
+                )
+                .bind(now)
+                .bind(task.id)
+                .execute(&mut *tx)
+                .await?;
+                let attempt = u32::try_from(task.attempts + 1)?;
+                let job = NewJob::run_task(TaskId(task.id), attempt);
+                insert_job!(&mut *tx, job, now).await?;
+                global += 1;
+                *per_repo.entry(task.repo.clone()).or_default() += 1;
+                *per_run.entry(task.run_id).or_default() += 1;
+                if !changed.contains(&TaskId(task.id)) {
+                    changed.push(TaskId(task.id));
+                }
+            }
+            tx.commit().await?;
+            changed
+        });
+        Ok(changed)
+    }
+
+    /// Records how an attempt of a working task ended. A failed attempt with attempts
+    /// left puts the task back in the queue; without, the task fails. Returns the
+    /// task's new state, or `None` when it was no longer working (cancelled meanwhile).
+    pub async fn finish_attempt(
+        &self,
+        id: TaskId,
+        end: &AttemptEnd,
+    ) -> anyhow::Result<Option<TaskState>> {
+        let now = self.now();
+        let state = with_pool!(self, write, |pool| {
+            match end {
+                AttemptEnd::Proposed {
+                    pr,
+                    node_id,
+                    head,
+                    summary,
+                } => {
+                    sqlx::query_scalar::<_, String>(
+                        "UPDATE tasks SET state = 'proposed', pr_number = $1, pr_node_id = $2, \
+                     head_sha = $3, summary = $4, last_reason = NULL, updated_at = $5 \
+                     WHERE id = $6 AND state = 'working' RETURNING state",
+                    )
+                    .bind(i64::try_from(pr.0)?)
+                    .bind(node_id.as_str())
+                    .bind(head.0.as_str())
+                    .bind(summary.as_str())
+                    .bind(now)
+                    .bind(id.0)
+                    .fetch_optional(pool)
+                    .await?
+                }
+                AttemptEnd::Failed { reason } => {
+                    sqlx::query_scalar::<_, String>(
+                        "UPDATE tasks SET state = CASE WHEN attempts < max_attempts \
+                     THEN 'queued' ELSE 'failed' END, last_reason = $1, updated_at = $2 \
+                     WHERE id = $3 AND state = 'working' RETURNING state",
+                    )
+                    .bind(reason.as_str())
+                    .bind(now)
+                    .bind(id.0)
+                    .fetch_optional(pool)
+                    .await?
+                }
+            }
+        });
+        state.map(|s| s.parse()).transpose()
+    }
+
+    /// Records the commit pushed for a task before its pull request is opened, so a
+    /// retry after a crash pushes with the right lease.
+    pub async fn set_task_head(&self, id: TaskId, head: &CommitSha) -> anyhow::Result<()> {
+        let now = self.now();
+        with_pool!(self, write, |pool| {
+            sqlx::query("UPDATE tasks SET head_sha = $1, updated_at = $2 WHERE id = $3")
+                .bind(head.0.as_str())
+                .bind(now)
+                .bind(id.0)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Cancels every task of a run that has not reached an end state, and ends the run
+    /// as cancelled. Returns the tasks that were cancelled.
+    pub async fn cancel_run(&self, run: RunId) -> anyhow::Result<Vec<TaskId>> {
+        let now = self.now();
+        let ids = with_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "UPDATE tasks SET state = 'cancelled', last_reason = 'cancelled', \
+                 updated_at = $1 WHERE run_id = $2 \
+                 AND state IN ('planned', 'queued', 'working') RETURNING id",
+            )
+            .bind(now)
+            .bind(run.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE runs SET state = 'cancelled', updated_at = $1 \
+                 WHERE id = $2 AND state IN ('planning', 'active')",
+            )
+            .bind(now)
+            .bind(run.0)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            ids
+        });
+        Ok(ids.into_iter().map(TaskId).collect())
+    }
+
+    /// Gives failed tasks of a run (all, or the one at `position`) a new set of
+    /// `attempts` and queues them again; a settled run becomes active again. Returns
+    /// the tasks queued.
+    pub async fn retry_failed(
+        &self,
+        run: RunId,
+        position: Option<i64>,
+        attempts: u32,
+    ) -> anyhow::Result<Vec<TaskId>> {
+        let now = self.now();
+        let ids = with_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "UPDATE tasks SET state = 'queued', max_attempts = attempts + $1, \
+                 updated_at = $2 WHERE run_id = $3 AND state = 'failed' \
+                 AND ($4 IS NULL OR position = $4) RETURNING id",
+            )
+            .bind(i64::from(attempts))
+            .bind(now)
+            .bind(run.0)
+            .bind(position)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !ids.is_empty() {
+                sqlx::query(
+                    "UPDATE runs SET state = 'active', updated_at = $1 \
+                     WHERE id = $2 AND state = 'settled'",
+                )
+                .bind(now)
+                .bind(run.0)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            ids
+        });
+        Ok(ids.into_iter().map(TaskId).collect())
+    }
+}

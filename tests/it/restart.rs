@@ -1,0 +1,173 @@
+//! `kill -9` of a real `flotilla serve` process mid-run, then a restart on the same
+//! database and data directory: the run completes with no duplicate pull request or
+//! comment.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use flotilla::sim::{SeedConfig, SimConfig};
+use flotilla::store::{RunState, Store, TaskState};
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+use crate::support::world::WORLD_APP_ID;
+use crate::support::{APP_SLUG, SECRET, fixture_path, wait_for};
+
+/// Starts `flotilla serve` against the simulator at `api`, listening on `port`.
+fn serve(dir: &Path, api: &str, port: u16) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("flotilla.log"))
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_flotilla"))
+        .arg("serve")
+        .env("FLOTILLA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FLOTILLA_APP_ID", WORLD_APP_ID.0.to_string())
+        .env("FLOTILLA_PRIVATE_KEY", fixture_path("keys/test-app.pem"))
+        .env("FLOTILLA_WEBHOOK_SECRET", SECRET)
+        .env("FLOTILLA_DATA_DIR", dir.join("data"))
+        .env("FLOTILLA_GITHUB_API_URL", api)
+        .env("FLOTILLA_APP_SLUG", APP_SLUG)
+        .env("FLOTILLA_JOB_LEASE", "2s")
+        .env("FLOTILLA_LOG", "debug")
+        .env_remove("FLOTILLA_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("flotilla starts")
+}
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn healthy(port: u16) {
+    wait_for("flotilla to answer /healthz", || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
+    let dir = TempDir::new().unwrap();
+    let public_key = std::fs::read_to_string(fixture_path("keys/test-app.pub.pem")).unwrap();
+    let mut seed = SeedConfig::new(public_key);
+    seed.app_id = WORLD_APP_ID;
+    seed.app_slug = APP_SLUG.to_owned();
+    let mut config = SimConfig::new(dir.path().join("sim"));
+    config.webhook_url = Some("http://127.0.0.1:9/webhook".to_owned());
+    config.webhook_secret = Some(SECRET.to_owned());
+    config.seed = Some(seed.clone());
+    let sim = flotilla::sim::start(config).await.unwrap();
+    let repo = seed.repo_name();
+    let yaml = format!(
+        "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
+         max_parallel_tasks: 1\n",
+        fixture_path("agents/scripted-worker.sh").display()
+    );
+    sim.push_commit(
+        &repo,
+        "main",
+        &[(".github/flotilla.yml", &yaml)],
+        "Configure",
+        &seed.writer,
+    )
+    .await
+    .unwrap();
+    let port = free_port();
+    sim.set_webhook_url(WORLD_APP_ID, &format!("http://127.0.0.1:{port}/webhook"))
+        .unwrap();
+    let mut first = serve(dir.path(), &sim.api_url(), port);
+    healthy(port).await;
+    let issue = sim
+        .open_issue(
+            &repo,
+            "Three slow things",
+            "- [ ] slowly add `one.txt`\n- [ ] slowly add `two.txt`\n- [ ] slowly add `three.txt`",
+            &seed.writer,
+        )
+        .await
+        .unwrap();
+    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
+        .await
+        .unwrap();
+    let store = Store::connect(&Store::default_url(&dir.path().join("data")))
+        .await
+        .unwrap();
+    wait_for("the first task proposed and the second working", || async {
+        let run = store.latest_run(&repo, issue).await.unwrap()?;
+        let tasks = store.tasks_of_run(run.id).await.unwrap();
+        (tasks.len() == 3
+            && tasks[0].state == TaskState::Proposed
+            && tasks[1].state == TaskState::Working)
+            .then_some(())
+    })
+    .await;
+
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let mut second = serve(dir.path(), &sim.api_url(), port);
+    healthy(port).await;
+
+    let tasks = wait_for("the run to settle after the restart", || async {
+        let run = store.latest_run(&repo, issue).await.unwrap()?;
+        (run.state == RunState::Settled).then_some(())?;
+        Some(store.tasks_of_run(run.id).await.unwrap())
+    })
+    .await;
+    assert!(
+        tasks.iter().all(|t| t.state == TaskState::Proposed),
+        "{tasks:?}"
+    );
+    let pulls = sim.pulls(&repo);
+    assert_eq!(pulls.len(), 3, "one pull request per task, none twice");
+    for task in &tasks {
+        assert_eq!(
+            pulls.iter().filter(|p| p.head_ref == task.branch).count(),
+            1
+        );
+    }
+    let bot = format!("{APP_SLUG}[bot]");
+    let comments = wait_for("the plan comment to show the settled run", || async {
+        let comments: Vec<_> = sim
+            .issue_comments(&repo, issue.0)
+            .into_iter()
+            .filter(|c| c.user.0 == bot)
+            .collect();
+        comments
+            .iter()
+            .any(|c| c.body.contains("(settled)"))
+            .then_some(comments)
+    })
+    .await;
+    assert_eq!(comments.len(), 1, "one plan comment: {comments:?}");
+    assert_eq!(
+        comments[0].body.matches("| proposed |").count(),
+        3,
+        "{}",
+        comments[0].body
+    );
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+    let log = std::fs::read_to_string(dir.path().join("flotilla.log")).unwrap();
+    assert!(
+        log.contains("agent started"),
+        "the processes logged their work"
+    );
+    assert!(
+        !log.contains("ghs_"),
+        "an installation token reached the log"
+    );
+    store.close().await;
+    sim.shutdown().await;
+}
