@@ -1,8 +1,8 @@
 //! Fleet benchmark: a repository of 20,000 files on the simulator, an issue with a task
 //! list, and a no-op agent (it stamps the time and adds one line).
 //!
-//! Reports, per task: the time from the label webhook to the agent's start (total, and
-//! without the checkout, which scales with the repository), from the agent's exit to
+//! Reports, per task: the time from the label webhook to the agent's start (run it with
+//! `BENCH_FILES=100` for the figure without a large checkout), from the agent's exit to
 //! the draft pull request, and the GitHub API calls the simulator counted up to the
 //! draft pull requests. Separately, worktree set-up by Flotilla's workspace module
 //! against a plain `git worktree add` on the same mirror, run alternately in the same
@@ -179,10 +179,6 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
         "  label → agent start:        first {:.0} ms, last {:.0} ms (includes fetch + checkout of {files} files)",
         min(&to_start),
         max(&to_start)
-    );
-    println!(
-        "  label → agent start, minus checkout: {:.0} ms (first task minus one worktree set-up)",
-        min(&to_start) - worktree.flotilla_ms
     );
     println!(
         "  agent exit → draft PR:      median {:.0} ms, max {:.0} ms (includes commit, push, PR; 5 ms polling)",
