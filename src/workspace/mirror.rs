@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::types::{CommitSha, RepoName};
 
 use super::worktree::Worktree;
-use super::{GitAuth, git, safe_component};
+use super::{GitAuth, git, reap, safe_component};
 
 /// One repository's bare mirror at `<data_dir>/mirrors/<owner>/<repo>.git`. Exists so
 /// every task of a repository shares one object store and one fetch.
@@ -119,22 +119,7 @@ impl Mirror {
     /// Removes a worktree left at `task_id`'s place by an attempt that never finished
     /// (its process died). Only the holder of the task's job lease calls this.
     pub async fn remove_stale_worktree(&self, task_id: &str) -> anyhow::Result<()> {
-        let dir = self.worktree_dir(task_id)?;
-        if tokio::fs::try_exists(&dir).await.unwrap_or(false) {
-            let dir_arg = dir.to_string_lossy().into_owned();
-            if git::run(
-                &self.path,
-                None,
-                &["worktree", "remove", "--force", &dir_arg],
-            )
-            .await
-            .is_err()
-            {
-                tokio::fs::remove_dir_all(&dir)
-                    .await
-                    .with_context(|| format!("deleting {}", dir.display()))?;
-            }
-        }
+        reap::remove_dead(&self.worktree_dir(task_id)?).await?;
         git::run(&self.path, None, &["worktree", "prune"]).await?;
         Ok(())
     }

@@ -38,7 +38,7 @@ pub async fn reap(data_dir: &Path, is_live: impl Fn(&str) -> bool) -> anyhow::Re
 
 /// Removes one dead worktree: through its mirror when the link is intact, else by
 /// deleting the directory (the mirror's registration is then pruned by the caller).
-async fn remove_dead(dir: &Path) -> anyhow::Result<()> {
+pub(super) async fn remove_dead(dir: &Path) -> anyhow::Result<()> {
     if let Some(mirror) = owning_mirror(dir).await {
         let dir_arg = dir.to_string_lossy().into_owned();
         let removed = git::run(&mirror, None, &["worktree", "remove", "--force", &dir_arg]).await;

@@ -95,16 +95,9 @@ impl Worktree {
             message.trim_end(),
             self.task_id
         );
-        let name = format!("user.name={}", identity.name);
-        let email = format!("user.email={}", identity.email);
-        git::run(
-            &self.dir,
-            None,
+        self.git_as(
+            identity,
             &[
-                "-c",
-                &name,
-                "-c",
-                &email,
                 "commit",
                 "--quiet",
                 "--no-verify",
@@ -162,22 +155,9 @@ impl Worktree {
     /// Merges `commit` (a sibling task's work this task builds on) into the checkout
     /// as `identity`.
     pub async fn merge(&self, commit: &CommitSha, identity: &BotIdentity) -> anyhow::Result<()> {
-        let name = format!("user.name={}", identity.name);
-        let email = format!("user.email={}", identity.email);
-        git::run(
-            &self.dir,
-            None,
-            &[
-                "-c",
-                &name,
-                "-c",
-                &email,
-                "merge",
-                "--quiet",
-                "--no-edit",
-                "--no-ff",
-                &commit.0,
-            ],
+        self.git_as(
+            identity,
+            &["merge", "--quiet", "--no-edit", "--no-ff", &commit.0],
         )
         .await
         .with_context(|| format!("merging {commit} into task {}", self.task_id))?;
@@ -212,6 +192,16 @@ impl Worktree {
             .map(str::trim)
             .filter(|t| !t.is_empty());
         Ok(Some((CommitSha(sha), trailer.map(str::to_owned))))
+    }
+
+    /// Runs git in the checkout as `identity` (author and committer), given per command
+    /// so no config the agent shares holds it.
+    async fn git_as(&self, identity: &BotIdentity, args: &[&str]) -> anyhow::Result<String> {
+        let name = format!("user.name={}", identity.name);
+        let email = format!("user.email={}", identity.email);
+        let mut full = vec!["-c", name.as_str(), "-c", email.as_str()];
+        full.extend_from_slice(args);
+        git::run(&self.dir, None, &full).await
     }
 
     /// Deletes the checkout and its registration in the mirror (the branch stays, so
