@@ -5,10 +5,9 @@ use super::command::{self, Command, Parsed};
 use super::comments;
 use super::fleet::Fleet;
 use super::progress::post_once;
-use super::trigger::{SINGLE_TASK_LABEL, load_config};
-use super::untrusted::sanitize;
+use super::trigger::{IssueSnapshot, SINGLE_TASK_LABEL, load_config, new_run, run_config};
 use crate::github::InstallationClient;
-use crate::store::{NewRun, RunRecord, StartRun};
+use crate::store::{RunRecord, StartRun};
 use crate::types::{DeliveryId, IssueNumber, PrNumber, RepoName};
 use crate::webhook::event::{AccountKind, IssueCommentAction, IssueCommentEvent};
 
@@ -114,10 +113,7 @@ impl Orchestrator {
             (Command::Replan, run) => self.replan(fleet, client, event, issue, run).await,
             (_, None) => Ok(format!("Flotilla has no run for #{issue}.")),
             (Command::Retry(position), Some(run)) => {
-                let attempts = match load_config(client, repo, &run.default_branch).await?.config {
-                    Ok(config) => config.max_attempts,
-                    Err(error) => return Ok(format!("nothing retried: {error}")),
-                };
+                let attempts = run_config(&run)?.max_attempts;
                 let queued = self.store.retry_failed(run.id, *position, attempts).await?;
                 if queued.is_empty() {
                     return Ok("there is no failed task to retry.".to_owned());
@@ -166,23 +162,19 @@ impl Orchestrator {
             );
         }
         let current = client.get_issue(repo, issue).await?;
-        let new_run = NewRun {
-            repo: repo.clone(),
-            issue,
-            installation: client.id(),
-            clone_url: event
-                .repository
-                .clone_url
-                .clone()
-                .unwrap_or_else(|| format!("https://github.com/{repo}.git")),
-            default_branch: event.repository.default_branch.clone(),
-            title: sanitize(&current.title),
-            body: sanitize(&current.body),
-            force_single: current.labels.iter().any(|l| l == SINGLE_TASK_LABEL),
-            config: loaded.text,
-            requested_by: event.sender.login.clone(),
-            max_parallel: config.max_parallel_tasks,
-        };
+        let new_run = new_run(
+            &event.repository,
+            client.id(),
+            IssueSnapshot {
+                number: issue,
+                title: &current.title,
+                body: &current.body,
+                force_single: current.labels.iter().any(|l| l == SINGLE_TASK_LABEL),
+            },
+            loaded.text,
+            &config,
+            &event.sender.login,
+        );
         Ok(match self.store.start_run(&new_run).await? {
             StartRun::Started(id) => {
                 fleet.wake_agents();

@@ -8,6 +8,7 @@ use super::agents::agent_run;
 use super::fleet::Fleet;
 use super::plan::{self, Plan, PlanInput, PlanSource};
 use super::prompt;
+use super::trigger::run_config;
 use crate::agent::Role;
 use crate::config::RepoConfig;
 use crate::store::{NewTask, RecordedPlan, RunId, RunRecord, RunState};
@@ -65,8 +66,7 @@ impl Orchestrator {
     ) -> anyhow::Result<()> {
         let run = self.store.run(run_id).await?.context("run not stored")?;
         if run.state == RunState::Planning {
-            let config = RepoConfig::load(Some(run.config.as_bytes()))
-                .context("the run's configuration no longer parses")?;
+            let config = run_config(&run)?;
             let (base_sha, plan) = self.decide_plan(fleet, &run, &config).await?;
             let branches = allocate_branches(
                 &run,

@@ -39,16 +39,15 @@ impl Orchestrator {
     /// freed slot may go to another run), settle runs whose tasks all ended, and bring
     /// the plan comments of the runs that changed up to date.
     pub(super) async fn progress(&self, fleet: &Fleet, changed: RunId) -> anyhow::Result<()> {
-        let started = self.store.schedule(fleet.config.limits).await?;
-        if !started.is_empty() {
+        let scheduled = self.store.schedule(fleet.config.limits).await?;
+        if !scheduled.is_empty() {
             fleet.wake_agents();
         }
-        let mut runs = BTreeSet::from([changed.0]);
-        for task in started {
-            if let Some(task) = self.store.task(task).await? {
-                runs.insert(task.run_id.0);
-            }
-        }
+        let runs: BTreeSet<i64> = scheduled
+            .into_iter()
+            .chain([changed])
+            .map(|run| run.0)
+            .collect();
         for run in runs {
             self.settle_if_done(RunId(run)).await?;
             self.publish_plan(fleet, RunId(run), false).await?;

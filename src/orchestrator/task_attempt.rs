@@ -12,6 +12,7 @@ use super::comments;
 use super::fleet::Fleet;
 use super::progress::post_once;
 use super::prompt;
+use super::trigger::run_config;
 use crate::agent::{AgentReport, Role};
 use crate::config::RepoConfig;
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
@@ -113,8 +114,7 @@ impl Orchestrator {
         task: &TaskRecord,
         retried: bool,
     ) -> anyhow::Result<Attempt> {
-        let config = RepoConfig::load(Some(run.config.as_bytes()))
-            .context("the run's configuration no longer parses")?;
+        let config = run_config(run)?;
         let client = fleet.client(run.installation).await?;
         let auth = GitAuth::new(client.token().await?);
         let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;

@@ -2,6 +2,8 @@
 //! write access, on an issue, with a valid configuration) starts one; closing the
 //! issue cancels it.
 
+use anyhow::Context;
+
 use super::Orchestrator;
 use super::comments;
 use super::fleet::Fleet;
@@ -9,9 +11,9 @@ use super::progress::post_once;
 use super::untrusted::sanitize;
 use crate::config::{CONFIG_PATH, ConfigError, RepoConfig, default_trigger_label};
 use crate::github::InstallationClient;
-use crate::store::{NewRun, StartRun};
-use crate::types::{DeliveryId, IssueNumber, Login, RepoName};
-use crate::webhook::event::{AccountKind, IssuesEvent};
+use crate::store::{NewRun, RunRecord, StartRun};
+use crate::types::{DeliveryId, InstallationId, IssueNumber, Login, RepoName};
+use crate::webhook::event::{AccountKind, IssuesEvent, Repository};
 
 /// The label that makes one task of an issue whatever its body says.
 pub const SINGLE_TASK_LABEL: &str = "flotilla:single";
@@ -39,6 +41,52 @@ pub(crate) async fn load_config(
             .unwrap_or_default(),
         config: RepoConfig::load(bytes.as_deref()),
     })
+}
+
+/// The issue as a run starts from it, before sanitizing: from the label event, or read
+/// anew for a replan.
+pub(crate) struct IssueSnapshot<'a> {
+    pub(crate) number: IssueNumber,
+    pub(crate) title: &'a str,
+    pub(crate) body: &'a str,
+    /// Whether the issue carries [`SINGLE_TASK_LABEL`].
+    pub(crate) force_single: bool,
+}
+
+/// The run to start for `issue` in `repository`: the text sanitized, the configuration
+/// text it was read under kept with it.
+pub(crate) fn new_run(
+    repository: &Repository,
+    installation: InstallationId,
+    issue: IssueSnapshot<'_>,
+    config_text: String,
+    config: &RepoConfig,
+    requested_by: &Login,
+) -> NewRun {
+    let repo = &repository.full_name;
+    NewRun {
+        repo: repo.clone(),
+        issue: issue.number,
+        installation,
+        clone_url: repository
+            .clone_url
+            .clone()
+            .unwrap_or_else(|| format!("https://github.com/{repo}.git")),
+        default_branch: repository.default_branch.clone(),
+        title: sanitize(issue.title),
+        body: sanitize(issue.body),
+        force_single: issue.force_single,
+        config: config_text,
+        requested_by: requested_by.clone(),
+        max_parallel: config.max_parallel_tasks,
+    }
+}
+
+/// The configuration a run works with: the text it was started with, which was valid
+/// then (the repository's file may have changed since).
+pub(crate) fn run_config(run: &RunRecord) -> anyhow::Result<RepoConfig> {
+    RepoConfig::load(Some(run.config.as_bytes()))
+        .context("the run's configuration no longer parses")
 }
 
 /// The trigger label an invalid file seems to ask for (a plain `trigger_label:` line),
@@ -117,24 +165,23 @@ impl Orchestrator {
         {
             return Ok(());
         }
-        let labels: Vec<&str> = event.issue.labels.iter().map(|l| l.name.as_str()).collect();
-        let run = NewRun {
-            repo: repo.clone(),
-            issue,
-            installation: installation.id,
-            clone_url: event
-                .repository
-                .clone_url
-                .clone()
-                .unwrap_or_else(|| format!("https://github.com/{repo}.git")),
-            default_branch: event.repository.default_branch.clone(),
-            title: sanitize(&event.issue.title),
-            body: sanitize(event.issue.body.as_deref().unwrap_or("")),
-            force_single: labels.contains(&SINGLE_TASK_LABEL),
-            config: loaded.text,
-            requested_by: event.sender.login.clone(),
-            max_parallel: config.max_parallel_tasks,
-        };
+        let run = new_run(
+            &event.repository,
+            installation.id,
+            IssueSnapshot {
+                number: issue,
+                title: &event.issue.title,
+                body: event.issue.body.as_deref().unwrap_or(""),
+                force_single: event
+                    .issue
+                    .labels
+                    .iter()
+                    .any(|l| l.name == SINGLE_TASK_LABEL),
+            },
+            loaded.text,
+            &config,
+            &event.sender.login,
+        );
         match self.store.start_run(&run).await? {
             StartRun::Started(id) => {
                 tracing::info!(run = %id, "run started");

@@ -334,9 +334,9 @@ impl Store {
     /// Starts what may start: planned tasks whose dependencies are proposed become
     /// queued (those whose dependencies failed or were cancelled fail), then queued
     /// tasks become working, oldest run first, while every limit has a free slot. Each
-    /// started task gets its `run_task` job in the same transaction. Returns the ids of
-    /// the tasks whose state changed.
-    pub async fn schedule(&self, limits: SlotLimits) -> anyhow::Result<Vec<TaskId>> {
+    /// started task gets its `run_task` job in the same transaction. Returns the runs
+    /// whose tasks changed state, oldest first.
+    pub async fn schedule(&self, limits: SlotLimits) -> anyhow::Result<Vec<RunId>> {
         let now = self.now();
         let backend = self.kind();
         let changed = with_pool!(self, write, |pool| {
@@ -377,7 +377,7 @@ impl Store {
                 *per_repo.entry(task.repo.clone()).or_default() += 1;
                 *per_run.entry(task.run_id).or_default() += 1;
             }
-            let mut changed = Vec::new();
+            let mut changed = std::collections::BTreeSet::new();
             for task in &mut candidates {
                 if task.state != TaskState::Planned {
                     continue;
@@ -410,7 +410,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 task.state = next;
-                changed.push(TaskId(task.id));
+                changed.insert(task.run_id);
             }
             for task in candidates.iter().filter(|t| t.state == TaskState::Queued) {
                 let repo_count = per_repo.get(&task.repo).copied().unwrap_or(0);
@@ -435,14 +435,12 @@ impl Store {
                 global += 1;
                 *per_repo.entry(task.repo.clone()).or_default() += 1;
                 *per_run.entry(task.run_id).or_default() += 1;
-                if !changed.contains(&TaskId(task.id)) {
-                    changed.push(TaskId(task.id));
-                }
+                changed.insert(task.run_id);
             }
             tx.commit().await?;
             changed
         });
-        Ok(changed)
+        Ok(changed.into_iter().map(RunId).collect())
     }
 
     /// Records how an attempt of a working task ended. A failed attempt with attempts
