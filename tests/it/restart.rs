@@ -5,12 +5,11 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::{RunState, Store, TaskState};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use crate::support::world::WORLD_APP_ID;
+use crate::support::world::{WORLD_APP_ID, seeded_sim};
 use crate::support::{APP_SLUG, SECRET, fixture_path, wait_for};
 
 /// Starts `flotilla serve` against the simulator at `api`, listening on `port`.
@@ -60,15 +59,7 @@ async fn healthy(port: u16) {
 #[tokio::test]
 async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     let dir = TempDir::new().unwrap();
-    let public_key = std::fs::read_to_string(fixture_path("keys/test-app.pub.pem")).unwrap();
-    let mut seed = SeedConfig::new(public_key);
-    seed.app_id = WORLD_APP_ID;
-    seed.app_slug = APP_SLUG.to_owned();
-    let mut config = SimConfig::new(dir.path().join("sim"));
-    config.webhook_url = Some("http://127.0.0.1:9/webhook".to_owned());
-    config.webhook_secret = Some(SECRET.to_owned());
-    config.seed = Some(seed.clone());
-    let sim = flotilla::sim::start(config).await.unwrap();
+    let (sim, seed) = seeded_sim(dir.path(), None).await;
     let repo = seed.repo_name();
     let yaml = format!(
         "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\

@@ -56,6 +56,27 @@ pub struct TestWorld {
     dir: TempDir,
 }
 
+/// The simulator seeded with the test App (id [`WORLD_APP_ID`], slug [`APP_SLUG`]) and
+/// its repository, its data under `dir/sim`, signing webhooks with [`SECRET`]. The
+/// App's webhook points nowhere until the caller's Flotilla listens
+/// (`set_webhook_url`).
+pub async fn seeded_sim(dir: &Path, ci_command: Option<&str>) -> (SimHandle, SeedConfig) {
+    let public_key =
+        std::fs::read_to_string(fixture_path("keys/test-app.pub.pem")).expect("test public key");
+    let mut seed = SeedConfig::new(public_key);
+    seed.app_id = WORLD_APP_ID;
+    seed.app_slug = APP_SLUG.to_owned();
+    let mut config = SimConfig::new(dir.join("sim"));
+    config.webhook_url = Some("http://127.0.0.1:9/webhook".to_owned());
+    config.webhook_secret = Some(SECRET.to_owned());
+    config.seed = Some(seed.clone());
+    config.ci_command = ci_command.map(str::to_owned);
+    let sim = flotilla::sim::start(config)
+        .await
+        .expect("simulator starts");
+    (sim, seed)
+}
+
 impl TestWorld {
     /// Boots the simulator seeded with the test App, then Flotilla with its fleet, and
     /// points the App's webhook at Flotilla. The repository's `.github/flotilla.yml`
@@ -68,20 +89,7 @@ impl TestWorld {
     /// on every pushed pull-request head.
     pub async fn start_with_ci(ci_command: Option<&str>) -> Self {
         let dir = TempDir::new().expect("temporary directory");
-        let public_key = std::fs::read_to_string(fixture_path("keys/test-app.pub.pem"))
-            .expect("test public key");
-        let mut seed = SeedConfig::new(public_key);
-        seed.app_id = WORLD_APP_ID;
-        seed.app_slug = APP_SLUG.to_owned();
-        let mut config = SimConfig::new(dir.path().join("sim"));
-        // Flotilla is not listening yet; the webhook is pointed at it below.
-        config.webhook_url = Some("http://127.0.0.1:9/webhook".to_owned());
-        config.webhook_secret = Some(SECRET.to_owned());
-        config.seed = Some(seed.clone());
-        config.ci_command = ci_command.map(str::to_owned);
-        let sim = flotilla::sim::start(config)
-            .await
-            .expect("simulator starts");
+        let (sim, seed) = seeded_sim(dir.path(), ci_command).await;
         let credentials =
             AppCredentials::from_pem_file(WORLD_APP_ID, &fixture_path("keys/test-app.pem"))
                 .expect("test key");
