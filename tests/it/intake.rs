@@ -5,7 +5,7 @@ use flotilla::types::{DeliveryId, InstallationId, RepoName};
 use flotilla::webhook::signature::sign;
 use reqwest::StatusCode;
 
-use crate::support::{APP_SLUG, SECRET, TestApp, webhook_fixture, webhook_fixture_json};
+use crate::support::{APP_SLUG, SECRET, TestApp, wait_for, webhook_fixture, webhook_fixture_json};
 
 #[tokio::test]
 async fn a_signed_labeled_issue_is_stored_with_its_job_then_processed() {
@@ -196,12 +196,15 @@ async fn a_signed_body_that_is_not_json_is_kept_and_marked_failed_without_retrie
     assert_eq!(stored.outcome, DeliveryOutcome::Failed);
     assert_eq!(stored.body, b"{not json");
     assert!(stored.outcome_detail.is_some());
-    let job = app
-        .store
-        .job_by_key("delivery:guid-garbage")
-        .await
-        .unwrap()
-        .unwrap();
+    // The outcome is recorded inside the job; the job is completed just after.
+    let job = wait_for("the delivery's job to finish its attempt", || async {
+        app.store
+            .job_by_key("delivery:guid-garbage")
+            .await
+            .unwrap()
+            .filter(|job| job.state != JobState::Running)
+    })
+    .await;
     assert_eq!(
         (job.state, job.attempts),
         (JobState::Done, 1),
