@@ -133,7 +133,8 @@ impl Orchestrator {
     }
 
     /// A fresh worktree on the task's branch, from the run's base commit or, for a
-    /// task that builds on others, from their pushed work.
+    /// task that builds on others, from their pushed work. The mirror is fetched only
+    /// when it lacks those commits (planning fetched it moments ago, on this machine).
     async fn checkout(
         &self,
         fleet: &Fleet,
@@ -152,10 +153,21 @@ impl Orchestrator {
         let run_base = run.base_sha.clone().context("the run has no base commit")?;
         let lock = fleet.mirror_lock(&run.repo);
         let _git = lock.lock().await;
-        mirror.ensure(&run.clone_url, auth).await?;
+        let needed = if bases.is_empty() {
+            std::slice::from_ref(&run_base)
+        } else {
+            bases.as_slice()
+        };
+        let mut present = true;
+        for commit in needed {
+            present = present && mirror.has_commit(commit).await;
+        }
+        if !present {
+            mirror.ensure(&run.clone_url, auth).await?;
+        }
         let task_dir = task.id.to_string();
         mirror.remove_stale_worktree(&task_dir).await?;
-        let first = bases.first().unwrap_or(&run_base);
+        let first = needed.first().unwrap_or(&run_base);
         let worktree = mirror
             .add_worktree(&task_dir, &task.branch, &first.0)
             .await?;

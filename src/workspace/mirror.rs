@@ -107,6 +107,16 @@ impl Mirror {
         Ok(CommitSha(sha))
     }
 
+    /// Whether the mirror exists and holds `commit`, so a task whose base was fetched
+    /// when its run was planned need not fetch again.
+    pub async fn has_commit(&self, commit: &CommitSha) -> bool {
+        let object = format!("{}^{{commit}}", commit.0);
+        self.path.join("HEAD").is_file()
+            && git::output(&self.path, None, &["cat-file", "-e", &object])
+                .await
+                .is_ok_and(|out| out.status.success())
+    }
+
     /// Where a task's worktree lives; the caller removes a leftover one (from a
     /// process that died) before adding it again.
     pub fn worktree_dir(&self, task_id: &str) -> anyhow::Result<PathBuf> {
