@@ -1,16 +1,21 @@
 //! Fleet benchmark: a repository of 20,000 files on the simulator, an issue with a task
-//! list, and a no-op agent (it stamps the time and adds one line).
+//! list, a no-op agent (it stamps the time and adds one line) and three no-op reviewer
+//! lenses (they answer "upheld").
 //!
 //! Reports, per task: the time from the label webhook to the agent's start (run it with
 //! `BENCH_FILES=100` for the figure without a large checkout), from the agent's exit to
-//! the draft pull request, and the GitHub API calls the simulator counted up to the
-//! draft pull requests. Separately, worktree set-up by Flotilla's workspace module
-//! against a plain `git worktree add` on the same mirror, run alternately in the same
-//! process; the figure is the ratio.
+//! the draft pull request, from the draft pull request to a verified head and to the
+//! merge, and the GitHub API calls the simulator counted up to the draft pull requests
+//! and up to the merges. Verification is compared with running the same three reviewer
+//! commands one after another in this process (the ratio is Flotilla's overhead:
+//! checkout, gates, reviews, check runs). Separately, worktree set-up by Flotilla's
+//! workspace module against a plain `git worktree add` on the same mirror, run
+//! alternately in the same process; the figure is the ratio.
 //!
 //! `cargo bench --bench fleet` — knobs: `BENCH_FILES` (20000), `BENCH_TASKS` (3),
 //! `BENCH_WORKTREES` (10 rounds of each kind).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +34,10 @@ use flotilla::workspace::{BotIdentity, GitAuth, Mirror};
 const SECRET: &str = "bench-secret";
 const APP_ID: AppId = AppId(1001);
 const SLUG: &str = "flotilla-bench";
+
+/// The no-op reviewer: reads its prompt and upholds the change.
+const REVIEWER: &str = "cat >/dev/null\n\
+    echo '{\"verdict\": \"upheld\", \"summary\": \"nothing to refute\", \"findings\": []}'\n";
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -76,10 +85,21 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
     make_repo(&source, files)?;
     let stamps = dir.path().join("stamps");
     std::fs::create_dir_all(&stamps)?;
+    let reviewer = dir.path().join("reviewer.sh");
+    std::fs::write(&reviewer, REVIEWER)?;
+    let lens = |name: &str| {
+        format!(
+            "  {name}:\n    adapter: command\n    command: sh {}\n",
+            reviewer.display()
+        )
+    };
     let config = format!(
         "worker:\n  adapter: command\n  command: \"echo $(date +%s%N) > {s}/start-$FLOTILLA_TASK_ID; \
          echo done >> bench-$FLOTILLA_TASK_ID.txt; echo $(date +%s%N) > {s}/exit-$FLOTILLA_TASK_ID\"\n\
-         max_parallel_tasks: {tasks}\n",
+         max_parallel_tasks: {tasks}\nreviewers:\n{}{}{}",
+        lens("correctness"),
+        lens("security"),
+        lens("runs"),
         s = stamps.display()
     );
     std::fs::create_dir_all(source.join(".github"))?;
@@ -121,6 +141,8 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
                 global: u32::try_from(tasks)?,
                 per_repo: u32::try_from(tasks)?,
             },
+            app_id: APP_ID,
+            reviewer_app: None,
             bot: BotIdentity::for_app(APP_ID, SLUG),
             kill_grace: Duration::from_secs(1),
             transcript_cap: 1 << 20,
@@ -141,7 +163,10 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
     sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
         .await?;
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut pr_seen_at = std::collections::HashMap::new();
+    let mut pr_seen_at = HashMap::new();
+    let mut verified_at = HashMap::new();
+    let mut merged_at = HashMap::new();
+    let mut calls_to_prs = None;
     let records = loop {
         anyhow::ensure!(Instant::now() < deadline, "the run did not settle in time");
         if let Some(run) = store.latest_run(&repo, issue).await? {
@@ -150,6 +175,18 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
                 if task.pr.is_some() {
                     pr_seen_at.entry(task.id).or_insert_with(now_ms);
                 }
+                if matches!(
+                    task.state,
+                    TaskState::Verified | TaskState::Ready | TaskState::Merging | TaskState::Merged
+                ) {
+                    verified_at.entry(task.id).or_insert_with(now_ms);
+                }
+                if task.state == TaskState::Merged {
+                    merged_at.entry(task.id).or_insert_with(now_ms);
+                }
+            }
+            if calls_to_prs.is_none() && pr_seen_at.len() == tasks {
+                calls_to_prs = Some(sim.api_calls().values().sum::<u64>() - calls_before);
             }
             if !records.is_empty() && records.iter().all(|t| t.state.is_final()) {
                 break records;
@@ -158,10 +195,12 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let calls: u64 = sim.api_calls().values().sum::<u64>() - calls_before;
+    let calls_to_prs = calls_to_prs.unwrap_or(calls);
     anyhow::ensure!(
-        records.iter().all(|t| t.state == TaskState::Proposed),
-        "every task should have a draft PR: {records:?}"
+        records.iter().all(|t| t.state == TaskState::Merged),
+        "every task should have merged: {records:?}"
     );
+    let by_hand = reviewers_by_hand(&reviewer, dir.path()).await?;
     let stamp = |kind: &str, id: &str| -> anyhow::Result<f64> {
         let text = std::fs::read_to_string(stamps.join(format!("{kind}-{id}")))?;
         Ok(text.trim().parse::<f64>()? / 1e6)
@@ -169,10 +208,14 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
     println!("fleet benchmark: {files} files, {tasks} tasks, no-op agent");
     let mut to_start = Vec::new();
     let mut to_pr = Vec::new();
+    let mut to_verified = Vec::new();
+    let mut to_merged = Vec::new();
     for task in &records {
         let id = task.id.to_string();
         to_start.push(stamp("start", &id)? - labelled_at);
         to_pr.push(pr_seen_at[&task.id] - stamp("exit", &id)?);
+        to_verified.push(verified_at[&task.id] - pr_seen_at[&task.id]);
+        to_merged.push(merged_at[&task.id] - verified_at[&task.id]);
     }
     let worktree = worktree_setup(&data_dir, &repo, &sim.git_url(&repo), &github, rounds).await?;
     println!(
@@ -185,8 +228,23 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
         median(&mut to_pr),
         max(&to_pr)
     );
+    let verify_median = median(&mut to_verified);
     println!(
-        "  GitHub API calls:           {calls} for {tasks} tasks = {:.1} per task (target ≤ 12)",
+        "  draft PR → verified head:   median {verify_median:.0} ms, max {:.0} ms (fetch, checkout, gates, 3 lenses, 3 reviews, 5 check runs)",
+        max(&to_verified)
+    );
+    println!(
+        "  three reviewer commands run one after another by hand: {by_hand:.0} ms → verification costs {:.2}× that",
+        verify_median / by_hand
+    );
+    println!(
+        "  verified → merged:          median {:.0} ms, max {:.0} ms (required checks, ready for review, merge, siblings brought up to date)",
+        median(&mut to_merged),
+        max(&to_merged)
+    );
+    println!(
+        "  GitHub API calls:           {calls_to_prs} for {tasks} tasks up to the last draft PR = {:.1} per task (target ≤ 12; includes the first tasks' verification calls); {calls} up to the merges = {:.1} per task",
+        calls_to_prs as f64 / tasks as f64,
         calls as f64 / tasks as f64
     );
     println!(
@@ -198,6 +256,26 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
     flotilla.shutdown().await?;
     sim.shutdown().await;
     Ok(())
+}
+
+/// Milliseconds to run the reviewer command three times in a row, as a lens would be
+/// run (median of 5 such rounds): the cost verification cannot avoid.
+async fn reviewers_by_hand(reviewer: &Path, dir: &Path) -> anyhow::Result<f64> {
+    let mut rounds = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        for _ in 0..3 {
+            let output = tokio::process::Command::new("sh")
+                .arg(reviewer)
+                .current_dir(dir)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await?;
+            anyhow::ensure!(output.status.success(), "the reviewer failed");
+        }
+        rounds.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(median(&mut rounds))
 }
 
 struct WorktreeFigures {

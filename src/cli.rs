@@ -33,6 +33,30 @@ pub enum Command {
     /// Run Flotilla end to end against the simulator, with a scripted agent: no GitHub,
     /// no credentials, nothing but this repository.
     Demo(DemoArgs),
+    /// Require `flotilla/verify` (from this App) on a repository's branch, keeping its
+    /// other protection settings. The App needs `administration: write`.
+    Protect(ProtectArgs),
+}
+
+/// Who the App is and where GitHub is: shared by every command that calls GitHub as
+/// the App, so each setting has one flag and one environment variable.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// The GitHub App's numeric id (required).
+    #[arg(long, env = "FLOTILLA_APP_ID")]
+    pub app_id: Option<u64>,
+
+    /// Path to the GitHub App's private key, PEM (required).
+    #[arg(long, env = "FLOTILLA_PRIVATE_KEY")]
+    pub private_key: Option<PathBuf>,
+
+    /// GitHub's REST API root (a GitHub Enterprise Server or the simulator elsewhere).
+    #[arg(
+        long,
+        env = "FLOTILLA_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
 }
 
 /// Settings of `flotilla serve`.
@@ -42,13 +66,9 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOTILLA_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
 
-    /// The GitHub App's numeric id (required).
-    #[arg(long, env = "FLOTILLA_APP_ID")]
-    pub app_id: Option<u64>,
-
-    /// Path to the GitHub App's private key, PEM (required).
-    #[arg(long, env = "FLOTILLA_PRIVATE_KEY")]
-    pub private_key: Option<PathBuf>,
+    /// The App and GitHub.
+    #[command(flatten)]
+    pub app: AppArgs,
 
     /// Webhook secret; a comma-separated list is accepted while rotating (required).
     #[arg(long, env = "FLOTILLA_WEBHOOK_SECRET", hide_env_values = true)]
@@ -61,14 +81,6 @@ pub struct ServeArgs {
     /// Directory for the SQLite database and (later) repository mirrors and worktrees.
     #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "./flotilla-data")]
     pub data_dir: PathBuf,
-
-    /// GitHub's REST API root (a GitHub Enterprise Server or the simulator elsewhere).
-    #[arg(
-        long,
-        env = "FLOTILLA_GITHUB_API_URL",
-        default_value = "https://api.github.com"
-    )]
-    pub github_api_url: String,
 
     /// The App's slug, used to ignore the App's own events [default: asked from `GET /app`].
     #[arg(long, env = "FLOTILLA_APP_SLUG")]
@@ -90,6 +102,48 @@ pub struct ServeArgs {
     /// it over (after a crash), such as 30s or 5m.
     #[arg(long, env = "FLOTILLA_JOB_LEASE", default_value = "5m")]
     pub job_lease: String,
+
+    /// A second GitHub App, installed on the same repositories, whose reviews approve
+    /// or request changes (Flotilla's own App cannot review its own pull requests).
+    #[arg(
+        long,
+        env = "FLOTILLA_REVIEWER_APP_ID",
+        requires = "reviewer_private_key"
+    )]
+    pub reviewer_app_id: Option<u64>,
+
+    /// Path to the reviewer App's private key, PEM.
+    #[arg(
+        long,
+        env = "FLOTILLA_REVIEWER_PRIVATE_KEY",
+        requires = "reviewer_app_id"
+    )]
+    pub reviewer_private_key: Option<PathBuf>,
+}
+
+/// Settings of `flotilla protect`.
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
+    /// The repository, `owner/name`.
+    #[arg(value_name = "OWNER/REPO")]
+    pub repo: String,
+
+    /// The branch to protect [default: the repository's default branch].
+    #[arg(long)]
+    pub branch: Option<String>,
+
+    /// Require branches to be up to date with the base before merging [default: keep
+    /// the current setting; off when the branch has no protection yet].
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Also require this check, from any source, e.g. the repository's CI (repeatable).
+    #[arg(long, value_name = "CONTEXT")]
+    pub require_check: Vec<String>,
+
+    /// The App and GitHub.
+    #[command(flatten)]
+    pub app: AppArgs,
 }
 
 /// Settings of `flotilla manifest`.
@@ -167,17 +221,27 @@ pub struct DemoArgs {
     #[arg(long)]
     pub planner: Option<String>,
 
-    /// The simulated repository's CI, a shell command run on every pushed PR head.
-    #[arg(long)]
-    pub ci: Option<String>,
+    /// A reviewer agent, a shell command run with `sh -c` in a read-only checkout of
+    /// each head: `'<command>'` for every lens, or `lens=command` for one lens (added
+    /// when the configuration has no such lens; repeatable) [default: the scripted
+    /// reviewer fixtures/demo/reviewer.sh for correctness, security and runs].
+    #[arg(long, value_name = "[LENS=]COMMAND")]
+    pub reviewer: Vec<crate::demo::ReviewerFlag>,
 
-    /// The `.github/flotilla.yml` to put in the repository; `--agent` and `--planner`
-    /// replace its worker and planner [default: fixtures/demo/flotilla.yml].
+    /// The simulated repository's CI, a shell command run on every pushed PR head; its
+    /// check `ci` is required by the branch protection.
+    #[arg(long, default_value = crate::demo::DEFAULT_CI)]
+    pub ci: String,
+
+    /// The `.github/flotilla.yml` to put in the repository; `--agent`, `--planner` and
+    /// `--reviewer` replace its worker, planner and lenses [default:
+    /// fixtures/demo/flotilla.yml].
     #[arg(long)]
     pub config: Option<PathBuf>,
 
     /// Write the outcome as JSON: `{"tasks": [{"id", "title", "state", "attempts",
-    /// "branch", "pr", "merged"}]}`.
+    /// "branch", "pr", "merged", "verdicts"}], "default_branch": {"name", "head",
+    /// "files"}}`.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
 

@@ -13,6 +13,8 @@ pub mod demo;
 pub mod github;
 pub mod manifest;
 pub mod orchestrator;
+pub mod protect;
+pub mod review;
 pub mod server;
 pub mod settings;
 pub mod sim;

@@ -10,16 +10,17 @@ use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
 use flotilla::agent::HostEnv;
-use flotilla::cli::{Cli, Command, ManifestArgs, ServeArgs, SimArgs};
+use flotilla::cli::{Cli, Command, ManifestArgs, ProtectArgs, ServeArgs, SimArgs};
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::protect::ProtectRequest;
 use flotilla::server::{self, ServerConfig};
-use flotilla::settings::ServeSettings;
+use flotilla::settings::{AppSettings, ServeSettings};
 use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::Store;
-use flotilla::types::AppId;
+use flotilla::types::{AppId, RepoName};
 use flotilla::workspace::BotIdentity;
 
 fn main() -> ExitCode {
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Manifest(args) => manifest(args),
         Command::Sim(args) => run_async(simulate(args)),
         Command::Demo(args) => run_async(flotilla::demo::run(args)),
+        Command::Protect(args) => run_async(protect(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +68,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("opening the database (FLOTILLA_DATABASE_URL)")?;
     let app_id = settings.credentials.app_id;
     let github = GithubApp::new(settings.credentials, settings.github.clone())?;
+    let reviewer_app = settings
+        .reviewer
+        .map(|credentials| GithubApp::new(credentials, settings.github.clone()))
+        .transpose()?;
     let app_slug = match settings.app_slug {
         Some(slug) => slug,
         None => {
@@ -90,6 +96,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir: settings.data_dir,
             host_env: HostEnv::current(),
             limits: settings.agents,
+            app_id,
+            reviewer_app,
             bot: BotIdentity::for_app(app_id, &app_slug),
             kill_grace: Duration::from_secs(10),
             transcript_cap: 1 << 20,
@@ -127,6 +135,28 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+async fn protect(args: ProtectArgs) -> anyhow::Result<()> {
+    let repo = RepoName(args.repo);
+    if !repo
+        .split()
+        .is_some_and(|(owner, name)| !owner.is_empty() && !name.is_empty() && !name.contains('/'))
+    {
+        anyhow::bail!("`{repo}` is not a repository: expected owner/name");
+    }
+    let settings = AppSettings::from_args(args.app)?;
+    let app_id = settings.credentials.app_id;
+    let github = GithubApp::new(settings.credentials, settings.github)?;
+    let request = ProtectRequest {
+        repo,
+        branch: args.branch,
+        strict: args.strict.then_some(true),
+        extra_checks: args.require_check,
+    };
+    let report = flotilla::protect::protect(&github, app_id, &request).await?;
+    print!("{report}");
+    Ok(())
 }
 
 fn manifest(args: ManifestArgs) -> anyhow::Result<()> {

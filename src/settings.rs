@@ -1,11 +1,12 @@
-//! Turns `flotilla serve`'s flags into validated settings, failing fast with one line
-//! that names the setting at fault. Secrets are wrapped so they never reach a log.
+//! Turns `flotilla serve`'s (and `flotilla protect`'s) flags into validated settings,
+//! failing fast with one line that names the setting at fault. Secrets are wrapped so
+//! they never reach a log.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::ServeArgs;
+use crate::cli::{AppArgs, ServeArgs};
 use crate::config::time_limit;
 use crate::github::{AppCredentials, GithubSettings};
 use crate::store::{SlotLimits, Store};
@@ -35,6 +36,53 @@ pub enum SettingsError {
     },
 }
 
+/// The App's identity and where GitHub is: what every command that calls GitHub as the
+/// App needs, validated.
+pub struct AppSettings {
+    /// The App's id and key.
+    pub credentials: AppCredentials,
+    /// Where GitHub is.
+    pub github: GithubSettings,
+}
+
+impl AppSettings {
+    /// Validates the App flags; the first problem found is the error.
+    pub fn from_args(args: AppArgs) -> Result<Self, SettingsError> {
+        let app_id = args.app_id.ok_or(SettingsError::Missing {
+            env: "FLOTILLA_APP_ID",
+            flag: "app-id",
+            what: "the GitHub App's numeric id",
+        })?;
+        let key_path = args.private_key.ok_or(SettingsError::Missing {
+            env: "FLOTILLA_PRIVATE_KEY",
+            flag: "private-key",
+            what: "the path to the GitHub App's private key (PEM)",
+        })?;
+        let credentials =
+            AppCredentials::from_pem_file(AppId(app_id), &key_path).map_err(|error| {
+                SettingsError::Invalid {
+                    env: "FLOTILLA_PRIVATE_KEY",
+                    reason: error.to_string(),
+                }
+            })?;
+        if !(args.github_api_url.starts_with("http://")
+            || args.github_api_url.starts_with("https://"))
+        {
+            return Err(SettingsError::Invalid {
+                env: "FLOTILLA_GITHUB_API_URL",
+                reason: format!("{:?} is not an http(s) URL", args.github_api_url),
+            });
+        }
+        Ok(Self {
+            credentials,
+            github: GithubSettings {
+                base_url: args.github_api_url,
+                ..GithubSettings::default()
+            },
+        })
+    }
+}
+
 /// Everything `flotilla serve` needs, validated.
 pub struct ServeSettings {
     /// Listen address.
@@ -57,28 +105,17 @@ pub struct ServeSettings {
     pub agents: SlotLimits,
     /// How long a job's claim holds without a heartbeat.
     pub job_lease: Duration,
+    /// The separate reviewer App's id and key, when one is configured.
+    pub reviewer: Option<AppCredentials>,
 }
 
 impl ServeSettings {
     /// Validates the flags; the first problem found is the error.
     pub fn from_args(args: ServeArgs) -> Result<Self, SettingsError> {
-        let app_id = args.app_id.ok_or(SettingsError::Missing {
-            env: "FLOTILLA_APP_ID",
-            flag: "app-id",
-            what: "the GitHub App's numeric id",
-        })?;
-        let key_path = args.private_key.ok_or(SettingsError::Missing {
-            env: "FLOTILLA_PRIVATE_KEY",
-            flag: "private-key",
-            what: "the path to the GitHub App's private key (PEM)",
-        })?;
-        let credentials =
-            AppCredentials::from_pem_file(AppId(app_id), &key_path).map_err(|error| {
-                SettingsError::Invalid {
-                    env: "FLOTILLA_PRIVATE_KEY",
-                    reason: error.to_string(),
-                }
-            })?;
+        let AppSettings {
+            credentials,
+            github,
+        } = AppSettings::from_args(args.app)?;
         let secret = args.webhook_secret.ok_or(SettingsError::Missing {
             env: "FLOTILLA_WEBHOOK_SECRET",
             flag: "webhook-secret",
@@ -99,14 +136,6 @@ impl ServeSettings {
             return Err(SettingsError::Invalid {
                 env: "FLOTILLA_DATABASE_URL",
                 reason: "it must start with sqlite: or postgres://".to_owned(),
-            });
-        }
-        if !(args.github_api_url.starts_with("http://")
-            || args.github_api_url.starts_with("https://"))
-        {
-            return Err(SettingsError::Invalid {
-                env: "FLOTILLA_GITHUB_API_URL",
-                reason: format!("{:?} is not an http(s) URL", args.github_api_url),
             });
         }
         if args.workers == 0 {
@@ -130,15 +159,24 @@ impl ServeSettings {
                 env: "FLOTILLA_JOB_LEASE",
                 reason,
             })?;
+        let reviewer = match (args.reviewer_app_id, &args.reviewer_private_key) {
+            (Some(id), Some(path)) => Some(
+                AppCredentials::from_pem_file(AppId(id), path).map_err(|error| {
+                    SettingsError::Invalid {
+                        env: "FLOTILLA_REVIEWER_PRIVATE_KEY",
+                        reason: error.to_string(),
+                    }
+                })?,
+            ),
+            _ => None,
+        };
         Ok(Self {
+            reviewer,
             listen: args.listen,
             credentials,
             secrets,
             database_url: database_url.into(),
-            github: GithubSettings {
-                base_url: args.github_api_url,
-                ..GithubSettings::default()
-            },
+            github,
             app_slug: args.app_slug.filter(|slug| !slug.trim().is_empty()),
             workers: args.workers,
             data_dir: args.data_dir,

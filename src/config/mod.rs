@@ -12,11 +12,14 @@ mod locate;
 pub mod time_limit;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::agent::Adapter;
+use crate::github::MergeMethod;
+use crate::review::DEFAULT_LENSES;
 
 /// Where the file lives in a repository; every error message starts with it.
 pub const CONFIG_PATH: &str = ".github/flotilla.yml";
@@ -46,6 +49,104 @@ pub struct RepoConfig {
     pub max_attempts: u32,
     /// Prefix of every branch Flotilla pushes, such as `flotilla/12-fix-login`.
     pub branch_prefix: String,
+    /// The reviewer lenses each change must survive, in name order.
+    pub reviewers: Vec<Lens>,
+    /// The deterministic gates' settings.
+    pub verify: VerifyConfig,
+    /// How a verified change lands.
+    pub landing: LandingConfig,
+}
+
+/// One reviewer lens: the check run `flotilla/<name>` and the agent that tries to
+/// refute the change from that angle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lens {
+    /// The lens's name (`correctness`, `security`, `runs`, or the repository's own).
+    pub name: String,
+    /// The agent that reviews through it.
+    pub agent: AgentConfig,
+}
+
+/// The `verify:` section: the deterministic gates run on every head commit.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Build and test commands, run in order with `sh -c` on a checkout of the head;
+    /// none means the build gate passes with nothing to run.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// Wall-clock limit of each command.
+    #[serde(
+        default = "default_verify_time_limit",
+        deserialize_with = "time_limit::deserialize"
+    )]
+    pub time_limit: Duration,
+    /// Globs that, besides the built-in ones (workflows, this file, CODEOWNERS, agent
+    /// instruction files), never merge without a person.
+    #[serde(default)]
+    pub protected_paths: Vec<String>,
+    /// What a file changed outside the task's declared paths does.
+    #[serde(default)]
+    pub scope: ScopeMode,
+    /// The largest change (added plus removed lines) that may merge.
+    #[serde(default = "default_max_changed_lines")]
+    pub max_changed_lines: u64,
+    /// The most inline comments one review carries; the rest go in its body.
+    #[serde(default = "default_max_inline_comments")]
+    pub max_inline_comments: u32,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            commands: Vec::new(),
+            time_limit: default_verify_time_limit(),
+            protected_paths: Vec::new(),
+            scope: ScopeMode::default(),
+            max_changed_lines: default_max_changed_lines(),
+            max_inline_comments: default_max_inline_comments(),
+        }
+    }
+}
+
+/// `verify.scope`: whether changes outside a task's declared paths only get reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeMode {
+    /// Listed in `flotilla/gates`, but the change may merge.
+    #[default]
+    Report,
+    /// The scope gate fails.
+    Fail,
+}
+
+/// The `landing:` section: what happens once `flotilla/verify` and CI hold.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandingConfig {
+    /// `merge`, `squash` or `rebase`.
+    #[serde(default = "default_merge_method")]
+    pub merge_method: MergeMethod,
+    /// Stop at "ready for review" and let branch protection wait for a person.
+    #[serde(default)]
+    pub require_human_approval: bool,
+    /// Checks that must succeed besides those branch protection requires.
+    #[serde(default)]
+    pub required_checks: Vec<String>,
+    /// Close the issue (with a summary) once every task has merged.
+    #[serde(default = "default_close_issue")]
+    pub close_issue: bool,
+}
+
+impl Default for LandingConfig {
+    fn default() -> Self {
+        Self {
+            merge_method: default_merge_method(),
+            require_human_approval: false,
+            required_checks: Vec::new(),
+            close_issue: default_close_issue(),
+        }
+    }
 }
 
 /// The file as written: like [`RepoConfig`], but remembering whether
@@ -67,13 +168,18 @@ struct RepoFile {
     max_attempts: u32,
     #[serde(default = "default_branch_prefix")]
     branch_prefix: String,
+    #[serde(default)]
+    reviewers: Option<BTreeMap<String, AgentConfig>>,
+    #[serde(default)]
+    verify: VerifyConfig,
+    #[serde(default)]
+    landing: LandingConfig,
 }
 
 impl From<RepoFile> for RepoConfig {
     fn from(file: RepoFile) -> Self {
         Self {
             trigger_label: file.trigger_label,
-            worker: file.worker,
             planner: file.planner,
             max_tasks: file.max_tasks,
             max_parallel_tasks: file
@@ -81,8 +187,30 @@ impl From<RepoFile> for RepoConfig {
                 .unwrap_or_else(|| default_max_parallel_tasks().min(file.max_tasks)),
             max_attempts: file.max_attempts,
             branch_prefix: file.branch_prefix,
+            reviewers: match file.reviewers {
+                Some(lenses) => lenses
+                    .into_iter()
+                    .map(|(name, agent)| Lens { name, agent })
+                    .collect(),
+                None => default_lenses(&file.worker),
+            },
+            worker: file.worker,
+            verify: file.verify,
+            landing: file.landing,
         }
     }
+}
+
+/// The default lenses, each reviewed by the same kind of agent as the worker (a new
+/// session of it, never the worker's own).
+fn default_lenses(worker: &AgentConfig) -> Vec<Lens> {
+    DEFAULT_LENSES
+        .iter()
+        .map(|name| Lens {
+            name: (*name).to_owned(),
+            agent: worker.clone(),
+        })
+        .collect()
 }
 
 impl Default for RepoConfig {
@@ -95,6 +223,9 @@ impl Default for RepoConfig {
             max_parallel_tasks: default_max_parallel_tasks(),
             max_attempts: default_max_attempts(),
             branch_prefix: default_branch_prefix(),
+            reviewers: default_lenses(&AgentConfig::default()),
+            verify: VerifyConfig::default(),
+            landing: LandingConfig::default(),
         }
     }
 }
@@ -205,6 +336,31 @@ pub fn default_max_attempts() -> u32 {
 /// Default `branch_prefix`: `flotilla/`.
 pub fn default_branch_prefix() -> String {
     "flotilla/".to_owned()
+}
+
+/// Default `verify.time_limit`: 20 minutes per command.
+pub fn default_verify_time_limit() -> Duration {
+    Duration::from_secs(20 * 60)
+}
+
+/// Default `verify.max_changed_lines`: 2,000 added plus removed lines.
+pub fn default_max_changed_lines() -> u64 {
+    2000
+}
+
+/// Default `verify.max_inline_comments`: 20 per review.
+pub fn default_max_inline_comments() -> u32 {
+    20
+}
+
+/// Default `landing.merge_method`: `squash`.
+pub fn default_merge_method() -> MergeMethod {
+    MergeMethod::Squash
+}
+
+/// Default `landing.close_issue`: true.
+pub fn default_close_issue() -> bool {
+    true
 }
 
 /// Why `.github/flotilla.yml` cannot be used, in one line a maintainer can act on:

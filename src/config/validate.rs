@@ -3,6 +3,7 @@
 //! names an agent may receive. It must not parse YAML; errors are located by a scan.
 
 use crate::agent::env::check_pass_env;
+use crate::review::gates::validate_glob;
 
 use super::{
     AdapterKind, AgentConfig, ConfigError, MAX_ATTEMPTS_RANGE, MAX_TASKS_RANGE, RepoConfig, locate,
@@ -51,19 +52,84 @@ impl RepoConfig {
         if let Err(problem) = check_branch_prefix(&self.branch_prefix) {
             return fail(&["branch_prefix"], format!("`branch_prefix` {problem}"));
         }
-        self.worker.validate("worker", text)?;
+        self.worker.validate(&["worker"], text)?;
         if let Some(planner) = &self.planner {
-            planner.validate("planner", text)?;
+            planner.validate(&["planner"], text)?;
+        }
+        self.validate_review(text)
+    }
+
+    /// Checks the `reviewers`, `verify` and `landing` sections.
+    fn validate_review(&self, text: &str) -> Result<(), ConfigError> {
+        let fail = |path: &[&str], message: String| Err(locate::error_at(text, path, message));
+        if self.reviewers.is_empty() {
+            return fail(
+                &["reviewers"],
+                "`reviewers` names no lens; every change needs at least one reviewer".into(),
+            );
+        }
+        for lens in &self.reviewers {
+            if let Err(problem) = check_lens_name(&lens.name) {
+                return fail(
+                    &["reviewers", &lens.name],
+                    format!("`reviewers`: {problem}"),
+                );
+            }
+            lens.agent.validate(&["reviewers", &lens.name], text)?;
+        }
+        for command in &self.verify.commands {
+            if command.trim().is_empty() {
+                return fail(
+                    &["verify", "commands"],
+                    "`verify.commands` holds an empty command".into(),
+                );
+            }
+        }
+        for glob in &self.verify.protected_paths {
+            if let Err(problem) = validate_glob(glob) {
+                return fail(
+                    &["verify", "protected_paths"],
+                    format!("`verify.protected_paths`: {problem}"),
+                );
+            }
+        }
+        if self.verify.max_changed_lines == 0 {
+            return fail(
+                &["verify", "max_changed_lines"],
+                "`verify.max_changed_lines` is 0; it must be at least 1".into(),
+            );
+        }
+        if self.verify.max_inline_comments > MAX_INLINE_COMMENTS {
+            return fail(
+                &["verify", "max_inline_comments"],
+                format!(
+                    "`verify.max_inline_comments` is {}; it must be at most {MAX_INLINE_COMMENTS}",
+                    self.verify.max_inline_comments
+                ),
+            );
+        }
+        for check in &self.landing.required_checks {
+            if check.trim().is_empty() {
+                return fail(
+                    &["landing", "required_checks"],
+                    "`landing.required_checks` holds an empty check name".into(),
+                );
+            }
         }
         Ok(())
     }
 }
 
 impl AgentConfig {
-    /// Checks one agent's rules; `section` is `worker` or `planner`.
-    fn validate(&self, section: &str, text: &str) -> Result<(), ConfigError> {
-        let fail =
-            |key: &str, message: String| Err(locate::error_at(text, &[section, key], message));
+    /// Checks one agent's rules; `path` is where it sits (`worker`, `reviewers.security`).
+    fn validate(&self, path: &[&str], text: &str) -> Result<(), ConfigError> {
+        let section = path.join(".");
+        let section = section.as_str();
+        let fail = |key: &str, message: String| {
+            let mut at = path.to_vec();
+            at.push(key);
+            Err(locate::error_at(text, &at, message))
+        };
         match (self.adapter, &self.command) {
             (AdapterKind::Command, None) => {
                 return fail(
@@ -92,7 +158,7 @@ impl AgentConfig {
                 let line = locate::pass_env_line(text, section, name);
                 let mut error = locate::error_at(
                     text,
-                    &[section, "pass_env"],
+                    &[path, &["pass_env"]].concat(),
                     format!("`{section}.pass_env`: {refused}"),
                 );
                 if line.is_some() {
@@ -104,6 +170,28 @@ impl AgentConfig {
         }
         Ok(())
     }
+}
+
+/// The most inline comments a review may be configured to carry.
+const MAX_INLINE_COMMENTS: u32 = 100;
+
+/// Whether `name` can name a lens and its check run `flotilla/<name>`: `Err` says why not.
+fn check_lens_name(name: &str) -> Result<(), String> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if name.is_empty() || name.len() > 30 || !valid_chars {
+        return Err(format!(
+            "lens `{name}` must be 1 to 30 lowercase letters, digits, `-` or `_`"
+        ));
+    }
+    if matches!(name, "verify" | "gates" | "checks") {
+        return Err(format!(
+            "lens `{name}` would clash with the check run `flotilla/{name}` or with the \
+             gates and checks in verdict summaries"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `prefix` can start a git branch name: `Err` says why not.

@@ -28,7 +28,7 @@ impl Fixtures {
             })
     }
 
-    /// A file of the demo (`issue.md`, `flotilla.yml`, `repo/`, `agent.sh`).
+    /// A file of the demo (`issue.md`, `flotilla.yml`, `repo/`, `agent.sh`, `reviewer.sh`).
     pub(super) fn demo(&self, name: &str) -> PathBuf {
         self.root.join("demo").join(name)
     }
@@ -46,10 +46,20 @@ impl Fixtures {
     /// The scripted agent as a worker command: `sh '<absolute path>'`, so neither the
     /// worktree it runs in nor the file's exec bit matters.
     pub(super) fn agent_command(&self) -> anyhow::Result<String> {
-        let script = std::path::absolute(self.demo("agent.sh"))?;
+        self.script_command("agent.sh")
+    }
+
+    /// The scripted reviewer as a lens's command, quoted the same way.
+    pub(super) fn reviewer_command(&self) -> anyhow::Result<String> {
+        self.script_command("reviewer.sh")
+    }
+
+    /// `sh '<absolute path of fixtures/demo/<name>>'`.
+    fn script_command(&self, name: &str) -> anyhow::Result<String> {
+        let script = std::path::absolute(self.demo(name))?;
         let script = script
             .to_str()
-            .ok_or_else(|| anyhow::anyhow!("the path of fixtures/demo/agent.sh is not UTF-8"))?;
+            .ok_or_else(|| anyhow::anyhow!("the path of fixtures/demo/{name} is not UTF-8"))?;
         Ok(format!("sh '{}'", script.replace('\'', r"'\''")))
     }
 }

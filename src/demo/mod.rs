@@ -1,17 +1,22 @@
 //! `flotilla demo`: the whole product on one machine with nothing but this repository.
 //!
 //! It starts the GitHub simulator and a Flotilla in this process, creates a repository
-//! and an issue, labels the issue as a maintainer would, prints the run's progress as it
-//! happens and ends with a summary. It drives Flotilla only from the outside (webhooks
-//! from the simulator) and reads its store only to report; it must not reach into the
-//! orchestrator.
+//! protected as a careful maintainer would (CI and `flotilla/verify` required) and an
+//! issue, labels the issue, prints the run's progress — proposals, verdicts, retries,
+//! merges — as it happens and ends with a summary. It drives Flotilla only from the
+//! outside (webhooks from the simulator) and reads its store only to report; it must
+//! not reach into the orchestrator.
 
 mod fixtures;
 mod issue;
 mod progress;
 mod repo_config;
+mod reviewer_flag;
 mod stage;
 mod summary;
+mod verdicts;
+
+pub use reviewer_flag::ReviewerFlag;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::cli::DemoArgs;
-use crate::config::CONFIG_PATH;
+use crate::config::{AgentConfig, CONFIG_PATH};
 
 use fixtures::Fixtures;
 use progress::Progress;
@@ -29,6 +34,10 @@ use summary::Summary;
 
 /// How often the store is read for progress.
 const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// The simulated repository's CI unless `--ci` replaces it: the sample project's tests,
+/// and a pass for a `--repo` without `tests/run.sh`.
+pub const DEFAULT_CI: &str = "test ! -f tests/run.sh || sh tests/run.sh";
 
 /// Runs the demo; fails on an internal error or when the run has not settled within
 /// `--timeout`. A run whose tasks failed is a settled run, not an error.
@@ -46,12 +55,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let config_text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("cannot read --config {}", config_path.display()))?;
     let default_worker = fixtures.agent_command()?;
+    let default_reviewer = fixtures.reviewer_command()?;
     let config = repo_config::build(
         &config_text,
         &AgentOverrides {
             worker: args.agent.as_deref(),
             default_worker: &default_worker,
             planner: args.planner.as_deref(),
+            reviewers: &args.reviewer,
+            default_reviewer: &default_reviewer,
         },
     )
     .with_context(|| format!("--config {}", config_path.display()))?;
@@ -78,14 +90,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         stage.repo,
         source.display()
     );
+    println!("  worker            {}", agent_name(&config.config.worker));
+    let mut reviewers: Vec<(&str, Vec<&str>)> = Vec::new();
+    for lens in &config.config.reviewers {
+        let agent = agent_name(&lens.agent);
+        match reviewers.iter_mut().find(|(shared, _)| *shared == agent) {
+            Some((_, lenses)) => lenses.push(&lens.name),
+            None => reviewers.push((agent, vec![&lens.name])),
+        }
+    }
+    for (agent, lenses) in reviewers {
+        println!("  reviewer          {agent} ({})", lenses.join(", "));
+    }
     println!(
-        "  worker            {}",
-        config
-            .config
-            .worker
-            .command
-            .as_deref()
-            .unwrap_or(config.config.worker.to_adapter().name())
+        "  CI                {} (check `{}`)",
+        stage.ci, stage.ci_check
+    );
+    println!(
+        "  branch protection {} requires {}",
+        stage.default_branch,
+        stage.required_checks.join(", ")
     );
 
     stage
@@ -135,7 +159,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         anyhow::Ok(())
     })
     .await;
-    let summary = Summary::collect(&stage.sim, &stage.repo, progress.tasks());
+    let summary = Summary::collect(
+        &stage.store,
+        &stage.sim,
+        &stage.repo,
+        &stage.default_branch,
+        progress.tasks(),
+    )
+    .await?;
     summary.print(&base_url, &stage.repo);
     if let Some(path) = &args.summary_json {
         summary.write_json(path)?;
@@ -150,6 +181,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ),
     }
     stopped
+}
+
+/// How an agent is shown: its command, or its adapter's name.
+fn agent_name(agent: &AgentConfig) -> &str {
+    agent
+        .command
+        .as_deref()
+        .unwrap_or(agent.to_adapter().name())
 }
 
 /// `--repo`, checked, or the sample project.

@@ -1,5 +1,6 @@
 //! The `.github/flotilla.yml` the demo puts in the simulated repository: the chosen file
-//! with the demo's agents written in as `adapter: command` agents.
+//! with the demo's agents (worker, planner, reviewer lenses) written in as
+//! `adapter: command` agents.
 //!
 //! It only edits and validates text; pushing it is the caller's business.
 
@@ -7,6 +8,9 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use crate::config::RepoConfig;
+use crate::review::DEFAULT_LENSES;
+
+use super::ReviewerFlag;
 
 /// The configuration text to commit, with what Flotilla will read from it.
 pub(super) struct DemoConfig {
@@ -24,6 +28,11 @@ pub(super) struct AgentOverrides<'a> {
     pub(super) default_worker: &'a str,
     /// `--planner`: replaces the planner.
     pub(super) planner: Option<&'a str>,
+    /// `--reviewer`: replaces every lens's agent, or one lens's (adding the lens).
+    pub(super) reviewers: &'a [ReviewerFlag],
+    /// The scripted reviewer, used for every lens for which neither `--reviewer` nor the
+    /// file names an agent; a file without `reviewers:` gets the default lenses with it.
+    pub(super) default_reviewer: &'a str,
 }
 
 /// Applies `overrides` to the file text `original` and checks the result the way
@@ -37,13 +46,14 @@ pub(super) fn build(original: &str, overrides: &AgentOverrides<'_>) -> anyhow::R
     let worker = overrides
         .worker
         .or((!names_worker).then_some(overrides.default_worker));
-    let edited = worker.is_some() || overrides.planner.is_some();
+    let mut edited = worker.is_some() || overrides.planner.is_some();
     if let Some(command) = worker {
         set_command_agent(&mut root, "worker", command);
     }
     if let Some(command) = overrides.planner {
         set_command_agent(&mut root, "planner", command);
     }
+    edited |= set_reviewers(&mut root, overrides)?;
     let text = if edited {
         serde_saphyr::to_string(&Value::Object(root))
             .context("writing the demo's .github/flotilla.yml")?
@@ -72,9 +82,72 @@ fn parse_mapping(text: &str) -> anyhow::Result<Map<String, Value>> {
 
 /// Makes `section` run `command` with `sh -c`, keeping its time limit and `pass_env`.
 fn set_command_agent(root: &mut Map<String, Value>, section: &str, command: &str) {
-    let entry = root
-        .entry(section)
-        .or_insert_with(|| Value::Object(Map::new()));
+    set_command(root.entry(section).or_insert(Value::Null), command);
+}
+
+/// Writes the reviewer commands into `reviewers:`: `lens=command` flags first, then the
+/// all-lenses flag, then the default reviewer for lenses that name no agent. A file
+/// without `reviewers:` starts from the default lenses. Says whether anything changed.
+fn set_reviewers(
+    root: &mut Map<String, Value>,
+    overrides: &AgentOverrides<'_>,
+) -> anyhow::Result<bool> {
+    let mut every_lens = None;
+    let mut per_lens: Vec<(&str, &str)> = Vec::new();
+    for flag in overrides.reviewers {
+        match flag {
+            ReviewerFlag::All(command) => {
+                anyhow::ensure!(
+                    every_lens.replace(command.as_str()).is_none(),
+                    "--reviewer '<command>' (for every lens) is given more than once"
+                );
+            }
+            ReviewerFlag::Lens { lens, command } => {
+                anyhow::ensure!(
+                    per_lens.iter().all(|(name, _)| name != lens),
+                    "--reviewer {lens}=… is given more than once"
+                );
+                per_lens.push((lens, command));
+            }
+        }
+    }
+    let section = root.entry("reviewers").or_insert(Value::Null);
+    if section.is_null() {
+        *section = Value::Object(
+            DEFAULT_LENSES
+                .iter()
+                .map(|lens| ((*lens).to_owned(), Value::Object(Map::new())))
+                .collect(),
+        );
+    }
+    let Value::Object(lenses) = section else {
+        anyhow::bail!("`reviewers` in the configuration file is not a mapping of lenses");
+    };
+    for (lens, _) in &per_lens {
+        lenses.entry(*lens).or_insert(Value::Null);
+    }
+    let mut edited = false;
+    for (name, agent) in lenses.iter_mut() {
+        let names_agent = agent
+            .as_object()
+            .is_some_and(|agent| agent.contains_key("adapter"));
+        let command = per_lens
+            .iter()
+            .find(|(lens, _)| lens == name)
+            .map(|(_, command)| *command)
+            .or(every_lens)
+            .or((!names_agent).then_some(overrides.default_reviewer));
+        if let Some(command) = command {
+            set_command(agent, command);
+            edited = true;
+        }
+    }
+    Ok(edited)
+}
+
+/// Makes one agent entry run `command` with `sh -c`, keeping its time limit and
+/// `pass_env`.
+fn set_command(entry: &mut Value, command: &str) {
     if !entry.is_object() {
         *entry = Value::Object(Map::new());
     }

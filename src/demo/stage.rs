@@ -1,5 +1,6 @@
-//! The demo's stage: a seeded GitHub simulator and a Flotilla wired to it, both in this
-//! process, with their data in one scratch directory.
+//! The demo's stage: a seeded GitHub simulator with CI, its default branch protected,
+//! and a Flotilla wired to it, both in this process, with their data in one scratch
+//! directory.
 //!
 //! It starts and stops them; what happens on the stage is `demo::run`'s business.
 
@@ -12,10 +13,11 @@ use crate::agent::HostEnv;
 use crate::github::{AppCredentials, GithubApp, GithubSettings};
 use crate::orchestrator::FleetConfig;
 use crate::orchestrator::worker::WorkerConfig;
+use crate::review::VERIFY_CHECK;
 use crate::server::{self, RunningServer, ServerConfig};
-use crate::sim::{self, SeedConfig, SimConfig, SimHandle};
+use crate::sim::{self, CI_APP_ID, Protection, RequiredCheck, SeedConfig, SimConfig, SimHandle};
 use crate::store::{SlotLimits, Store};
-use crate::types::{Login, RepoName};
+use crate::types::{AppId, Login, RepoName};
 use crate::webhook::signature::WebhookSecrets;
 use crate::workspace::BotIdentity;
 
@@ -31,8 +33,8 @@ pub(super) struct StageConfig {
     pub(super) scratch: PathBuf,
     /// The repository or folder the simulated repository starts as.
     pub(super) source: PathBuf,
-    /// The simulated CI command, if any.
-    pub(super) ci: Option<String>,
+    /// The simulated CI command.
+    pub(super) ci: String,
     /// The test App's private key (Flotilla's side).
     pub(super) private_key: PathBuf,
     /// The test App's public key (the simulator's side).
@@ -53,11 +55,17 @@ pub(super) struct Stage {
     pub(super) default_branch: String,
     /// The person with write access who opens and labels the issue.
     pub(super) maintainer: Login,
+    /// The simulated CI command.
+    pub(super) ci: String,
+    /// The name of the CI's check run.
+    pub(super) ci_check: String,
+    /// The checks branch protection requires on the default branch.
+    pub(super) required_checks: Vec<String>,
 }
 
 impl Stage {
-    /// Starts the simulator seeded from `config.source`, then Flotilla, then points the
-    /// App's webhook at Flotilla.
+    /// Starts the simulator seeded from `config.source`, protects its default branch,
+    /// starts Flotilla, then points the App's webhook at Flotilla.
     pub(super) async fn start(config: StageConfig) -> anyhow::Result<Self> {
         let public_key = std::fs::read_to_string(&config.public_key)
             .with_context(|| format!("reading {}", config.public_key.display()))?;
@@ -67,16 +75,23 @@ impl Stage {
         let mut sim_config = SimConfig::new(config.scratch.join("sim"));
         sim_config.webhook_url = Some(NOT_YET_LISTENING.to_owned());
         sim_config.webhook_secret = Some(secret.clone());
-        sim_config.ci_command = config.ci.clone();
+        sim_config.ci_command = Some(config.ci.clone());
         sim_config.seed = Some(seed.clone());
+        let ci_check = sim_config.ci_check_name.clone();
         let sim = sim::start(sim_config)
             .await
             .with_context(|| format!("starting the simulator with {}", config.source.display()))?;
+        let repo = seed.repo_name();
+        let default_branch = default_branch(&config.source, &seed).await;
+        let required = [
+            (ci_check.clone(), CI_APP_ID),
+            (VERIFY_CHECK.to_owned(), seed.app_id),
+        ];
+        sim.set_protection(&repo, &default_branch, Some(protection(&required)))
+            .with_context(|| format!("protecting {default_branch}"))?;
         let store = connect_store(&config.scratch.join("flotilla.db")).await?;
         let flotilla = start_flotilla(&config, &seed, &sim, &secret, store.clone()).await?;
         sim.set_webhook_url(seed.app_id, &format!("{}/webhook", flotilla.url()))?;
-        let repo = seed.repo_name();
-        let default_branch = default_branch(&config.source, &seed).await;
         Ok(Self {
             sim,
             flotilla,
@@ -84,6 +99,9 @@ impl Stage {
             repo,
             default_branch,
             maintainer: seed.writer,
+            ci: config.ci,
+            ci_check,
+            required_checks: required.into_iter().map(|(name, _)| name).collect(),
         })
     }
 
@@ -95,6 +113,23 @@ impl Stage {
             Ok(result) => result,
             Err(_) => anyhow::bail!("Flotilla did not stop within {STOP_GRACE:?}"),
         }
+    }
+}
+
+/// What a careful maintainer sets: each check required from the App that must report
+/// it (so a commit status or another App's check of the same name does not count).
+fn protection(required: &[(String, AppId)]) -> Protection {
+    Protection {
+        required_checks: Some(
+            required
+                .iter()
+                .map(|(context, app)| RequiredCheck {
+                    context: context.clone(),
+                    app_id: Some(*app),
+                })
+                .collect(),
+        ),
+        ..Protection::default()
     }
 }
 
@@ -141,6 +176,8 @@ async fn start_flotilla(
                 global: 3,
                 per_repo: 3,
             },
+            app_id: seed.app_id,
+            reviewer_app: None,
             bot: BotIdentity::for_app(seed.app_id, &seed.app_slug),
             kill_grace: Duration::from_secs(2),
             transcript_cap: 1 << 20,

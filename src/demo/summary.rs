@@ -1,19 +1,24 @@
-//! The demo's outcome: one row per task with its pull request's state on the
-//! simulator, printed as a table and written as JSON for scripts.
+//! The demo's outcome: one row per task with its verdicts and its pull request's state
+//! on the simulator, and what the run landed on the default branch, printed as a table
+//! and written as JSON for scripts.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
 use serde::Serialize;
 
 use crate::sim::Sim;
-use crate::store::TaskRecord;
+use crate::store::{Store, TaskRecord, TaskState};
 use crate::types::{PrNumber, RepoName};
+
+use super::verdicts::Verdicts;
 
 /// The `--summary-json` document.
 #[derive(Debug, Serialize)]
 pub(super) struct Summary {
     tasks: Vec<TaskSummary>,
+    default_branch: BranchSummary,
 }
 
 /// One task's outcome.
@@ -26,29 +31,68 @@ struct TaskSummary {
     attempts: u32,
     branch: String,
     pr: Option<PrNumber>,
-    /// Whether the simulator has merged the task's pull request.
+    /// Whether the task merged.
     merged: bool,
+    /// What verified the task's last head.
+    verdicts: Verdicts,
+    /// Whether the simulator shows the pull request merged.
+    #[serde(skip)]
+    pr_merged: bool,
+}
+
+/// The default branch after the run: its head and the files the merged tasks named.
+#[derive(Debug, Serialize)]
+struct BranchSummary {
+    name: String,
+    head: Option<String>,
+    /// Each path a merged task declared, with its text on the default branch.
+    files: BTreeMap<String, String>,
 }
 
 impl Summary {
-    /// The outcome of `tasks`, with each pull request's state read from `sim`.
-    pub(super) fn collect(sim: &Sim, repo: &RepoName, tasks: &[TaskRecord]) -> Self {
-        let tasks = tasks
-            .iter()
-            .map(|task| TaskSummary {
+    /// The outcome of `tasks`: verdicts from `store`, pull requests and the default
+    /// branch from `sim`.
+    pub(super) async fn collect(
+        store: &Store,
+        sim: &Sim,
+        repo: &RepoName,
+        default_branch: &str,
+        tasks: &[TaskRecord],
+    ) -> anyhow::Result<Self> {
+        let mut summaries = Vec::with_capacity(tasks.len());
+        let mut files = BTreeMap::new();
+        for task in tasks {
+            let merged = task.state == TaskState::Merged;
+            if merged {
+                for path in &task.paths {
+                    if let Some(text) = sim.file_at(repo, default_branch, path).await {
+                        files.insert(path.clone(), text);
+                    }
+                }
+            }
+            summaries.push(TaskSummary {
                 id: task.id.to_string(),
                 title: task.title.clone(),
                 state: task.state.as_str(),
                 attempts: task.attempts,
                 branch: task.branch.clone(),
                 pr: task.pr,
-                merged: task
+                merged,
+                verdicts: Verdicts::load(store, task).await?,
+                pr_merged: task
                     .pr
                     .and_then(|pr| sim.pull(repo, pr))
                     .is_some_and(|pull| pull.merged),
-            })
-            .collect();
-        Self { tasks }
+            });
+        }
+        Ok(Self {
+            tasks: summaries,
+            default_branch: BranchSummary {
+                name: default_branch.to_owned(),
+                head: sim.branch_sha(repo, default_branch).await.map(|sha| sha.0),
+                files,
+            },
+        })
     }
 
     /// Prints the final table.
@@ -62,24 +106,42 @@ impl Summary {
                 .unwrap_or(0)
         };
         let id_w = width(|t| t.id.len(), "task");
+        let state_w = width(|t| t.state.len(), "state");
         let branch_w = width(|t| t.branch.len(), "branch");
         println!();
         println!(
-            "{:<id_w$}  {:<9} {:<8}  {:<branch_w$}  pull request",
+            "{:<id_w$}  {:<state_w$}  {:<8}  {:<branch_w$}  pull request",
             "task", "state", "attempts", "branch"
         );
         for task in &self.tasks {
             let pr = match task.pr {
-                Some(pr) if task.merged => format!("#{pr} (merged) {}", pr_url(base_url, repo, pr)),
+                Some(pr) if task.pr_merged => {
+                    format!("#{pr} (merged) {}", pr_url(base_url, repo, pr))
+                }
                 Some(pr) => format!("#{pr} {}", pr_url(base_url, repo, pr)),
                 None => "-".to_owned(),
             };
             println!(
-                "{:<id_w$}  {:<9} {:<8}  {:<branch_w$}  {pr}",
+                "{:<id_w$}  {:<state_w$}  {:<8}  {:<branch_w$}  {pr}",
                 task.id, task.state, task.attempts, task.branch
             );
             println!("{:<id_w$}  {}", "", task.title);
+            if let Some(line) = task.verdicts.line() {
+                println!("{:<id_w$}  {line}", "");
+            }
         }
+        let merged = self.tasks.iter().filter(|t| t.merged).count();
+        println!();
+        println!(
+            "{merged} of {} task(s) merged into {}{}",
+            self.tasks.len(),
+            self.default_branch.name,
+            self.default_branch
+                .head
+                .as_deref()
+                .map(|sha| format!(", now at {}", &sha[..sha.len().min(7)]))
+                .unwrap_or_default()
+        );
     }
 
     /// Writes the JSON document to `path`.

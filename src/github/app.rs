@@ -20,7 +20,8 @@ use tokio::sync::Mutex;
 use super::error::GithubError;
 use super::request::{self, ApiRequest, ApiResponse, RetryPolicy};
 use super::routes::Route;
-use crate::types::{AppId, InstallationId};
+use super::split_repo;
+use crate::types::{AppId, InstallationId, RepoName};
 
 /// How far back the JWT's `iat` is set, for clock drift between us and GitHub.
 const JWT_BACKDATE: Duration = Duration::from_secs(60);
@@ -163,6 +164,11 @@ pub struct AppInfo {
     pub name: String,
 }
 
+#[derive(Deserialize)]
+struct InstallationWire {
+    id: InstallationId,
+}
+
 /// The entry point to GitHub: authenticates as the App and hands out one client per
 /// installation. Cheap to clone; clones share the installation cache.
 #[derive(Clone)]
@@ -209,6 +215,22 @@ impl GithubApp {
         request::send(&self.app, &self.policy, &request)
             .await?
             .json()
+    }
+
+    /// The installation of this App that covers `repo`, for commands run outside a
+    /// webhook (which would carry it). A repository the App is not installed on is
+    /// [`GithubError::NotFound`].
+    pub async fn installation_for_repo(
+        &self,
+        repo: &RepoName,
+    ) -> Result<InstallationId, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::GetRepoInstallation.path(&[owner, name]);
+        let request = ApiRequest::new(Route::GetRepoInstallation, path);
+        let wire: InstallationWire = request::send(&self.app, &self.policy, &request)
+            .await?
+            .json()?;
+        Ok(wire.id)
     }
 
     /// The client for an installation, created once and then shared, so its cached

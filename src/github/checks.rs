@@ -99,6 +99,55 @@ pub struct CheckOutput {
     pub annotations: Vec<Annotation>,
 }
 
+/// A button on a check run's page; a click comes back as `check_run.requested_action`
+/// with the `identifier`. GitHub takes at most three per run and refuses longer texts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckRunAction {
+    /// Button text, at most 20 characters.
+    pub label: String,
+    /// Tooltip, at most 40 characters.
+    pub description: String,
+    /// What the click delivery carries back, at most 20 characters.
+    pub identifier: String,
+}
+
+impl CheckRunAction {
+    /// GitHub's limits: how many buttons a run may have, and each text's length.
+    const MAX_PER_RUN: usize = 3;
+    const MAX_LABEL: usize = 20;
+    const MAX_DESCRIPTION: usize = 40;
+    const MAX_IDENTIFIER: usize = 20;
+
+    /// Refuses what GitHub would answer with a 422, naming the field, before sending.
+    fn check_all(actions: &[CheckRunAction]) -> Result<(), GithubError> {
+        if actions.len() > Self::MAX_PER_RUN {
+            return Err(GithubError::InvalidInput {
+                message: format!(
+                    "a check run takes at most {} actions, not {}",
+                    Self::MAX_PER_RUN,
+                    actions.len()
+                ),
+            });
+        }
+        for action in actions {
+            for (field, value, max) in [
+                ("label", &action.label, Self::MAX_LABEL),
+                ("description", &action.description, Self::MAX_DESCRIPTION),
+                ("identifier", &action.identifier, Self::MAX_IDENTIFIER),
+            ] {
+                if value.chars().count() > max {
+                    return Err(GithubError::InvalidInput {
+                        message: format!(
+                            "check run action {field} `{value}` is longer than {max} characters"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A check run to create on a head.
 #[derive(Clone, Debug, Serialize)]
 pub struct NewCheckRun {
@@ -120,6 +169,9 @@ pub struct NewCheckRun {
     /// Report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<CheckOutput>,
+    /// Buttons offered on the run (at most three); none is the usual case.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<CheckRunAction>,
 }
 
 /// Changes to a check run; `None` leaves a field as it is.
@@ -134,6 +186,9 @@ pub struct CheckRunUpdate {
     /// Report; its annotations are appended to earlier ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<CheckOutput>,
+    /// Buttons replacing the run's current ones; empty leaves them as they are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<CheckRunAction>,
 }
 
 /// A check run on a head, as CI or we reported it.
@@ -220,19 +275,22 @@ struct CheckRunList {
 }
 
 impl InstallationClient {
-    /// Creates a check run (only Apps can). Not retried on 5xx.
+    /// Creates a check run (only Apps can). Not retried on 5xx. Actions beyond GitHub's
+    /// limits are refused here, as [`GithubError::InvalidInput`].
     pub async fn create_check_run(
         &self,
         repo: &RepoName,
         run: &NewCheckRun,
     ) -> Result<CheckRunId, GithubError> {
         let (owner, name) = split_repo(repo)?;
+        CheckRunAction::check_all(&run.actions)?;
         let path = Route::CreateCheckRun.path(&[owner, name]);
         let request = ApiRequest::new(Route::CreateCheckRun, path).json(run)?;
         Ok(self.send(request).await?.json::<CheckRunWire>()?.id)
     }
 
-    /// Updates a check run we created.
+    /// Updates a check run we created; actions are checked as in
+    /// [`InstallationClient::create_check_run`].
     pub async fn update_check_run(
         &self,
         repo: &RepoName,
@@ -240,6 +298,7 @@ impl InstallationClient {
         update: &CheckRunUpdate,
     ) -> Result<(), GithubError> {
         let (owner, name) = split_repo(repo)?;
+        CheckRunAction::check_all(&update.actions)?;
         let path = Route::UpdateCheckRun.path(&[owner, name, &id.0.to_string()]);
         let request = ApiRequest::new(Route::UpdateCheckRun, path).json(update)?;
         self.send(request).await.map(drop)

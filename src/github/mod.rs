@@ -2,15 +2,17 @@
 //!
 //! Every REST and GraphQL call goes through `request.rs` (one retry policy, one error
 //! mapping) over octocrab's raw transport; typed calls live in `issues`, `pulls`,
-//! `checks`, `repos` and `graphql` as methods on [`InstallationClient`], with their own
-//! request and response structs so no octocrab model type leaks out. The base URL is
-//! injectable, so tests run this real code against a fake GitHub over real HTTP.
+//! `checks`, `repos`, `protection` and `graphql` as methods on [`InstallationClient`],
+//! with their own request and response structs so no octocrab model type leaks out.
+//! The base URL is injectable, so tests run this real code against a fake GitHub over
+//! real HTTP.
 
 mod app;
 mod checks;
 mod error;
 mod graphql;
 mod issues;
+mod protection;
 mod pulls;
 mod repos;
 mod request;
@@ -20,17 +22,19 @@ pub use app::{
     AppCredentials, AppInfo, AppJwtClaims, GithubApp, GithubSettings, InstallationClient, KeyError,
 };
 pub use checks::{
-    Annotation, AnnotationLevel, CheckConclusion, CheckOutput, CheckRun, CheckRunId,
-    CheckRunUpdate, CheckStatus, CombinedStatus, CommitState, CommitStatus, NewCheckRun,
+    Annotation, AnnotationLevel, CheckConclusion, CheckOutput, CheckRun, CheckRunAction,
+    CheckRunId, CheckRunUpdate, CheckStatus, CombinedStatus, CommitState, CommitStatus,
+    NewCheckRun,
 };
 pub use error::GithubError;
 pub use graphql::{MergeStateStatus, PullMergeState};
 pub use issues::{CommentId, Issue, IssueComment, IssueState};
+pub use protection::{Actors, BranchProtection, OtherProtection, RequiredCheck};
 pub use pulls::{
-    MergeMethod, MergeOutcome, NewPull, NewReview, PullRequest, PullUpdate, ReviewComment,
+    MergeMethod, MergeOutcome, NewPull, NewReview, PullRequest, PullUpdate, Review, ReviewComment,
     ReviewEvent, ReviewId, ReviewSide,
 };
-pub use repos::{BranchProtection, Permission, RepoInfo, RequiredCheck};
+pub use repos::{Permission, RepoInfo};
 pub use request::RetryPolicy;
 pub use routes::Route;
 

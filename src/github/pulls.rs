@@ -44,6 +44,9 @@ pub struct PullRequest {
     pub author: Login,
     /// Web link, for comments.
     pub html_url: String,
+    /// Once merged, the commit the merge made on the base (merge, squash or rebase
+    /// tip); before that GitHub's test merge commit, or `None`.
+    pub merge_commit_sha: Option<CommitSha>,
 }
 
 /// A new pull request; Flotilla opens drafts.
@@ -120,6 +123,23 @@ pub struct NewReview {
     pub comments: Vec<ReviewComment>,
 }
 
+/// A review someone posted on a pull request: how Flotilla finds its own findings and
+/// the humans' verdicts on a head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// Its id.
+    pub id: ReviewId,
+    /// Summary (empty when none).
+    pub body: String,
+    /// The head it was about; GitHub documents `null` for some old reviews.
+    pub commit_id: Option<CommitSha>,
+    /// Who posted it.
+    pub author: Login,
+    /// GitHub's state: `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or
+    /// `PENDING`; kept as text, as GitHub may add more.
+    pub state: String,
+}
+
 /// How to merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -175,6 +195,7 @@ struct PullWire {
     base: RefWire,
     user: UserWire,
     html_url: String,
+    merge_commit_sha: Option<CommitSha>,
 }
 
 impl From<PullWire> for PullRequest {
@@ -193,6 +214,7 @@ impl From<PullWire> for PullRequest {
             base_ref: wire.base.name,
             author: wire.user.login,
             html_url: wire.html_url,
+            merge_commit_sha: wire.merge_commit_sha,
         }
     }
 }
@@ -200,6 +222,28 @@ impl From<PullWire> for PullRequest {
 #[derive(Deserialize)]
 struct IdWire {
     id: ReviewId,
+}
+
+#[derive(Deserialize)]
+struct ReviewWire {
+    id: ReviewId,
+    body: Option<String>,
+    commit_id: Option<CommitSha>,
+    user: Option<UserWire>,
+    state: String,
+}
+
+impl From<ReviewWire> for Review {
+    fn from(wire: ReviewWire) -> Self {
+        Self {
+            id: wire.id,
+            body: wire.body.unwrap_or_default(),
+            commit_id: wire.commit_id,
+            // A deleted account shows as `null`; GitHub shows such content as `ghost`'s.
+            author: wire.user.map_or_else(|| Login::from("ghost"), |u| u.login),
+            state: wire.state,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -289,6 +333,19 @@ impl InstallationClient {
         let path = Route::CreateReview.path(&[owner, name, &pr.to_string()]);
         let request = ApiRequest::new(Route::CreateReview, path).json(review)?;
         Ok(self.send(request).await?.json::<IdWire>()?.id)
+    }
+
+    /// Every review on a PR, oldest first (all pages).
+    pub async fn list_reviews(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+    ) -> Result<Vec<Review>, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::ListReviews.path(&[owner, name, &pr.to_string()])
+            + &query(&[("per_page", "100")]);
+        let wires: Vec<ReviewWire> = self.get_all(Route::ListReviews, path).await?;
+        Ok(wires.into_iter().map(Review::from).collect())
     }
 
     /// Merges only if the head is still `expected_head`. 409 (head moved) is

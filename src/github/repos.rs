@@ -1,16 +1,16 @@
-//! Repository-level reads and settings: who may command Flotilla, files at a ref, the
-//! default branch and the merge gate (branch protection).
+//! Repository-level reads: who may command Flotilla, files at a ref and the default
+//! branch. Branch protection (the merge gate) is in `protection.rs`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::app::InstallationClient;
 use super::error::GithubError;
 use super::request::ApiRequest;
 use super::routes::{Route, query};
 use super::split_repo;
-use crate::types::{AppId, Login, RepoName};
+use crate::types::{Login, RepoName};
 
 /// A user's effective access to a repository, as Flotilla's authorization sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,28 +62,6 @@ pub struct RepoInfo {
     pub allow_auto_merge: bool,
 }
 
-/// A required check bound, where possible, to the App that must report it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequiredCheck {
-    /// Check name, e.g. `flotilla/verify`.
-    pub context: String,
-    /// The App that must report it; `None` for any source.
-    pub app_id: Option<AppId>,
-}
-
-/// The parts of branch protection that make up Flotilla's merge gate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BranchProtection {
-    /// Whether the branch must be up to date before merging.
-    pub strict: bool,
-    /// Checks that must pass.
-    pub required_checks: Vec<RequiredCheck>,
-    /// Whether admins are held to the rules too.
-    pub enforce_admins: bool,
-    /// Required approving reviews; `None` when reviews are not required.
-    pub required_approving_review_count: Option<u32>,
-}
-
 #[derive(Deserialize)]
 struct PermissionWire {
     permission: String,
@@ -94,39 +72,6 @@ struct PermissionWire {
 struct ContentWire {
     content: String,
     encoding: String,
-}
-
-#[derive(Deserialize)]
-struct ProtectionWire {
-    required_status_checks: Option<StatusChecksWire>,
-    enforce_admins: Option<EnabledWire>,
-    required_pull_request_reviews: Option<ReviewsWire>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StatusChecksWire {
-    strict: bool,
-    #[serde(default)]
-    checks: Vec<RequiredCheck>,
-}
-
-#[derive(Deserialize)]
-struct EnabledWire {
-    enabled: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ReviewsWire {
-    #[serde(default)]
-    required_approving_review_count: u32,
-}
-
-#[derive(Serialize)]
-struct ProtectionBody {
-    required_status_checks: StatusChecksWire,
-    enforce_admins: bool,
-    required_pull_request_reviews: Option<ReviewsWire>,
-    restrictions: Option<()>,
 }
 
 impl InstallationClient {
@@ -194,64 +139,5 @@ impl InstallationClient {
         self.send(ApiRequest::new(Route::GetRepository, path))
             .await?
             .json()
-    }
-
-    /// The branch's protection, or `None` when it has none (404).
-    pub async fn get_branch_protection(
-        &self,
-        repo: &RepoName,
-        branch: &str,
-    ) -> Result<Option<BranchProtection>, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetBranchProtection.path(&[owner, name, branch]);
-        let response = match self
-            .send(ApiRequest::new(Route::GetBranchProtection, path))
-            .await
-        {
-            Ok(response) => response,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let wire: ProtectionWire = response.json()?;
-        let (strict, required_checks) = match wire.required_status_checks {
-            Some(checks) => (checks.strict, checks.checks),
-            None => (false, Vec::new()),
-        };
-        Ok(Some(BranchProtection {
-            strict,
-            required_checks,
-            enforce_admins: wire.enforce_admins.is_some_and(|e| e.enabled),
-            required_approving_review_count: wire
-                .required_pull_request_reviews
-                .map(|r| r.required_approving_review_count),
-        }))
-    }
-
-    /// Replaces the branch's protection (needs `administration: write`). Sends `checks`
-    /// without `contexts` (GitHub rejects some requests carrying both) and all four
-    /// top-level keys, `restrictions` as null.
-    pub async fn put_branch_protection(
-        &self,
-        repo: &RepoName,
-        branch: &str,
-        protection: &BranchProtection,
-    ) -> Result<(), GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::PutBranchProtection.path(&[owner, name, branch]);
-        let body = ProtectionBody {
-            required_status_checks: StatusChecksWire {
-                strict: protection.strict,
-                checks: protection.required_checks.clone(),
-            },
-            enforce_admins: protection.enforce_admins,
-            required_pull_request_reviews: protection.required_approving_review_count.map(
-                |count| ReviewsWire {
-                    required_approving_review_count: count,
-                },
-            ),
-            restrictions: None,
-        };
-        let request = ApiRequest::new(Route::PutBranchProtection, path).json(&body)?;
-        self.send(request).await.map(drop)
     }
 }

@@ -12,6 +12,8 @@ use http::Method;
 pub enum Route {
     /// The App itself (JWT auth).
     GetApp,
+    /// Which installation of the App covers a repository (JWT auth).
+    GetRepoInstallation,
     /// Minting an installation token; octocrab sends this one itself.
     CreateInstallationToken,
     /// Who may command Flotilla.
@@ -44,6 +46,8 @@ pub enum Route {
     UpdatePull,
     /// Posting reviewer findings with inline comments.
     CreateReview,
+    /// Reading back the reviews on a PR (ours and the humans').
+    ListReviews,
     /// Merging with a head-sha guard.
     MergePull,
     /// Bringing a PR's branch up to date with its base.
@@ -68,6 +72,7 @@ impl Route {
     /// Every route, for conformance tests and documentation.
     pub const ALL: &'static [Route] = &[
         Route::GetApp,
+        Route::GetRepoInstallation,
         Route::CreateInstallationToken,
         Route::CollaboratorPermission,
         Route::GetIssue,
@@ -84,6 +89,7 @@ impl Route {
         Route::GetPull,
         Route::UpdatePull,
         Route::CreateReview,
+        Route::ListReviews,
         Route::MergePull,
         Route::UpdatePullBranch,
         Route::CreateCheckRun,
@@ -99,6 +105,7 @@ impl Route {
     pub const fn spec(self) -> (Method, &'static str) {
         match self {
             Route::GetApp => (Method::GET, "/app"),
+            Route::GetRepoInstallation => (Method::GET, "/repos/{owner}/{repo}/installation"),
             Route::CreateInstallationToken => (
                 Method::POST,
                 "/app/installations/{installation_id}/access_tokens",
@@ -137,6 +144,10 @@ impl Route {
             Route::UpdatePull => (Method::PATCH, "/repos/{owner}/{repo}/pulls/{pull_number}"),
             Route::CreateReview => (
                 Method::POST,
+                "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+            ),
+            Route::ListReviews => (
+                Method::GET,
                 "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
             ),
             Route::MergePull => (

@@ -4,9 +4,10 @@
 
 use std::fmt::Write;
 
-use crate::config::ConfigError;
-use crate::store::{RunRecord, RunState, TaskRecord, TaskState};
-use crate::types::{IssueNumber, Login};
+use crate::config::{ConfigError, Lens};
+use crate::review::{Decision, GateResult, Verdict};
+use crate::store::{RunRecord, RunState, TaskRecord, TaskState, VerdictRecord};
+use crate::types::{CommitSha, IssueNumber, Login};
 
 use super::command::Command;
 
@@ -50,8 +51,10 @@ pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord]) -> String {
             .map(|pr| format!("#{pr}"))
             .unwrap_or_else(|| "—".to_owned());
         let mut state = task.state.as_str().to_owned();
-        if task.state == TaskState::Failed
-            && let Some(reason) = &task.last_reason
+        if matches!(
+            task.state,
+            TaskState::Failed | TaskState::NeedsHuman | TaskState::Refuted
+        ) && let Some(reason) = &task.last_reason
         {
             let _ = write!(state, ": {}", one_line(reason, 120));
         }
@@ -175,7 +178,7 @@ pub(crate) fn status(run: Option<(&RunRecord, &[TaskRecord])>, issue: IssueNumbe
 }
 
 /// The first line of `text`, cut to `max` characters.
-fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("").trim();
     if line.chars().count() > max {
         format!("{}…", line.chars().take(max).collect::<String>())
@@ -204,4 +207,131 @@ pub(crate) fn tail(text: &str, max: usize) -> String {
 /// Agent output cannot close the code fence it is shown in.
 fn fence_safe(text: &str) -> String {
     text.replace("```", "ˋˋˋ")
+}
+
+/// What the worker's next attempt is told about the head that was refuted: each failed
+/// gate with its output and each refuting lens with its findings.
+pub(crate) fn refutation_feedback(gates: &[&GateResult], lenses: &[&(Lens, Verdict)]) -> String {
+    let mut out = String::from("verification refuted the previous change.\n");
+    for gate in gates {
+        let _ = writeln!(out, "- gate `{}`: {}", gate.gate.as_str(), gate.summary);
+        for finding in &gate.findings {
+            let _ = writeln!(out, "  - {}", finding_line(finding));
+        }
+        if let Some(output) = &gate.output {
+            let _ = writeln!(
+                out,
+                "  Output (end):\n  ```text\n{}\n  ```",
+                fence_safe(&tail(output, 2000))
+            );
+        }
+    }
+    for (lens, verdict) in lenses {
+        let _ = writeln!(
+            out,
+            "- reviewer `{}` refuted it: {}",
+            lens.name,
+            verdict.summary.trim()
+        );
+        for finding in &verdict.findings {
+            let _ = writeln!(out, "  - {}", finding_line(finding));
+        }
+    }
+    out.push_str("Fix these on the same branch; keep what was right.\n");
+    out
+}
+
+/// One finding on one line: `path:line [severity] message`.
+fn finding_line(finding: &crate::review::Finding) -> String {
+    let place = match (&finding.path, finding.line) {
+        (Some(path), Some(line)) => format!("`{path}:{line}` "),
+        (Some(path), None) => format!("`{path}` "),
+        _ => String::new(),
+    };
+    format!(
+        "{place}[{}] {}",
+        serde_json::to_value(finding.severity)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        one_line(&finding.message, 500)
+    )
+}
+
+/// Posted once on a task's pull request when it needs a person: what was tried, what
+/// failed and why.
+pub(crate) fn needs_human(
+    run: &RunRecord,
+    task: &TaskRecord,
+    head: &CommitSha,
+    verdicts: &[VerdictRecord],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Flotilla stopped here: task {} of #{} needs a person. This pull request stays a \
+         draft and will not be merged automatically.\n",
+        task.position, run.issue
+    );
+    let _ = writeln!(
+        out,
+        "Tried: {} attempt(s) of {}; last verified head `{head}`.\n",
+        task.attempts, task.max_attempts
+    );
+    if let Some(reason) = &task.last_reason {
+        let _ = writeln!(out, "Why: {}\n", tail(reason.trim(), 6000));
+    }
+    let failing: Vec<&VerdictRecord> = verdicts
+        .iter()
+        .filter(|v| !matches!(v.outcome.as_str(), "upheld" | "passed" | "warned"))
+        .collect();
+    if !failing.is_empty() {
+        out.push_str("| Part | Result | Evidence |\n|---|---|---|\n");
+        for verdict in failing {
+            let _ = writeln!(
+                out,
+                "| {} `{}` | {} | {} |",
+                verdict.kind,
+                verdict.name,
+                verdict.outcome,
+                table_cell(&verdict.summary)
+            );
+        }
+        out.push('\n');
+    }
+    let _ = write!(
+        out,
+        "Push a fix to `{}` (Flotilla verifies it again), or comment `/flotilla retry {}` \
+         on #{} to give the worker more attempts.",
+        task.branch, task.position, run.issue
+    );
+    out
+}
+
+/// Posted on the issue when every task merged, before it is closed.
+pub(crate) fn all_merged(run: &RunRecord, tasks: &[TaskRecord]) -> String {
+    let mut out = format!(
+        "All {} task(s) of #{} are merged into `{}`:\n\n",
+        tasks.len(),
+        run.issue,
+        run.default_branch
+    );
+    for task in tasks {
+        let pr = task.pr.map(|pr| format!("#{pr}")).unwrap_or_default();
+        let merged = task
+            .merged_sha
+            .as_ref()
+            .map(|sha| format!(" as `{}`", sha.0.get(..12).unwrap_or(&sha.0)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "- {} {}{merged}", pr, table_cell(&task.title));
+    }
+    out
+}
+
+/// Whether a verdict stands as a pass, for summaries.
+pub(crate) fn decision_word(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Upheld => "upheld",
+        Decision::Refuted => "refuted",
+    }
 }

@@ -1,12 +1,14 @@
 //! Routes each typed event to its handler.
 //!
 //! One exhaustive `match`: adding an event variant without deciding what to do with it
-//! does not compile. Events the fleet does not act on (yet) are recorded in the
-//! delivery's span.
+//! does not compile. Events the fleet does not act on are recorded in the delivery's
+//! span.
 
 use super::Orchestrator;
 use crate::types::DeliveryId;
-use crate::webhook::event::{IssuesAction, WebhookEvent};
+use crate::webhook::event::{
+    CheckSuiteAction, IssuesAction, MergeGroupAction, StatusState, WebhookEvent,
+};
 
 impl Orchestrator {
     /// Hands one event to its handler. Runs inside the delivery's span (delivery id,
@@ -44,18 +46,44 @@ impl Orchestrator {
             }
             WebhookEvent::PullRequest(e) => {
                 tracing::info!(action = ?e.action, pr = %e.number, head = %e.pull_request.head.sha, "pull request event");
+                if let Some(fleet) = fleet {
+                    self.on_pull_request(fleet, e).await?;
+                }
             }
             WebhookEvent::PullRequestReview(e) => {
                 tracing::info!(action = ?e.action, pr = %e.pull_request.number, review = e.review.id, "pull request review");
             }
             WebhookEvent::CheckSuite(e) => {
                 tracing::info!(action = ?e.action, head = %e.check_suite.head_sha, "check suite event");
+                if let Some(fleet) = fleet
+                    && e.action == CheckSuiteAction::Completed
+                    && e.check_suite.app.id != fleet.config.app_id
+                {
+                    self.try_land(&e.repository.full_name, &e.check_suite.head_sha, delivery)
+                        .await?;
+                }
             }
             WebhookEvent::CheckRun(e) => {
                 tracing::info!(action = ?e.action, name = %e.check_run.name, head = %e.check_run.head_sha, "check run event");
+                if let Some(fleet) = fleet {
+                    self.on_check_run(fleet, delivery, e).await?;
+                }
             }
             WebhookEvent::Status(e) => {
                 tracing::info!(context = %e.context, state = ?e.state, sha = %e.sha, "commit status");
+                if fleet.is_some() && e.state != StatusState::Pending {
+                    self.try_land(&e.repository.full_name, &e.sha, delivery)
+                        .await?;
+                }
+            }
+            WebhookEvent::MergeGroup(e) => {
+                tracing::info!(action = ?e.action, head = %e.merge_group.head_sha, head_ref = %e.merge_group.head_ref, "merge group event");
+                if let Some(fleet) = fleet
+                    && e.action == MergeGroupAction::ChecksRequested
+                    && let Some(installation) = &e.installation
+                {
+                    self.on_merge_group(fleet, installation.id, e).await?;
+                }
             }
             WebhookEvent::Installation(e) => {
                 tracing::info!(action = ?e.action, account = %e.installation.account.login, "installation event");

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use crate::agent::HostEnv;
 use crate::github::{GithubApp, InstallationClient};
 use crate::store::{RunId, SlotLimits};
-use crate::types::{InstallationId, RepoName};
+use crate::types::{AppId, InstallationId, RepoName};
 use crate::workspace::BotIdentity;
 
 /// How a process runs its fleet; `flotilla serve`, the demo and the tests fill it in.
@@ -20,6 +20,11 @@ use crate::workspace::BotIdentity;
 pub struct FleetConfig {
     /// The GitHub client (App credentials, base URL).
     pub github: GithubApp,
+    /// The App's id: check runs and check events from it are Flotilla's own.
+    pub app_id: AppId,
+    /// A separate App that posts the lenses' reviews as approvals and change requests;
+    /// without one, Flotilla's own App posts them as comments.
+    pub reviewer_app: Option<GithubApp>,
     /// Mirrors and worktrees live under here.
     pub data_dir: PathBuf,
     /// The environment agents' allowlisted variables are taken from.

@@ -4,26 +4,33 @@
 //! workspace/agent modules. A delivery job parses its stored payload into a typed event
 //! and dispatches it (`dispatcher`); a label starts a run (`trigger`), whose
 //! `plan_run` job decides the tasks (`planning`), and each task's `run_task` job runs
-//! one attempt (`task_attempt`). `progress` keeps runs moving and the plan comment
-//! current; `on_comment` carries out `/flotilla` commands.
+//! one attempt (`task_attempt`). A proposed head is verified by a `verify_task` job
+//! (`verify`: gates, reviewer lenses, reviews, check runs) and a verified one landed
+//! by a `land_task` job (`land`); `review_events` turns pushes, check results and
+//! re-verify requests into those jobs. `progress` keeps runs moving and the plan
+//! comment current; `on_comment` carries out `/flotilla` commands.
 
 mod agents;
 pub mod command;
 mod comments;
 mod dispatcher;
 mod fleet;
+mod land;
 mod on_comment;
 pub mod plan;
 mod planning;
 mod progress;
 mod prompt;
+mod review_events;
 mod task_attempt;
 mod trigger;
 pub mod untrusted;
+mod verify;
 pub mod worker;
 
 pub use fleet::FleetConfig;
 pub use trigger::SINGLE_TASK_LABEL;
+pub use verify::NEEDS_HUMAN_LABEL;
 
 use std::sync::Arc;
 
@@ -32,7 +39,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::store::{ClaimedJob, DeliveryOutcome, JobKind, RunId, Store, TaskJob};
+use crate::store::{ClaimedJob, DeliveryOutcome, HeadJob, JobKind, RunId, Store, TaskJob};
 use crate::types::DeliveryId;
 use crate::webhook::event::{self, Parsed};
 use fleet::Fleet;
@@ -110,7 +117,9 @@ impl Orchestrator {
                     tracing::info!(%reason, "delivery ignored");
                     (DeliveryOutcome::Ignored, Some(reason.to_string()))
                 }
-                Ok(Parsed::Event(event)) if event.is_from_app(&self.app_slug) => {
+                Ok(Parsed::Event(event))
+                    if event.is_from_app(&self.app_slug) && !event.is_merge_notice() =>
+                {
                     tracing::debug!("delivery caused by Flotilla itself; ignored");
                     (
                         DeliveryOutcome::Ignored,
@@ -152,6 +161,23 @@ impl JobHandler for Orchestrator {
                     serde_json::from_value(job.payload.clone()).context("run_task job payload")?;
                 let span = tracing::info_span!("task", task = %payload.task_id);
                 self.run_task(self.fleet()?, payload.task_id, &job)
+                    .instrument(span)
+                    .await
+            }
+            JobKind::VerifyTask => {
+                let payload: HeadJob = serde_json::from_value(job.payload.clone())
+                    .context("verify_task job payload")?;
+                let span = tracing::info_span!("verify", task = %payload.task_id, head = %payload.head_sha);
+                self.verify_task(self.fleet()?, payload.task_id, &payload.head_sha, &job)
+                    .instrument(span)
+                    .await
+            }
+            JobKind::LandTask => {
+                let payload: HeadJob =
+                    serde_json::from_value(job.payload.clone()).context("land_task job payload")?;
+                let span =
+                    tracing::info_span!("land", task = %payload.task_id, head = %payload.head_sha);
+                self.land_task(self.fleet()?, payload.task_id, &payload.head_sha, &job)
                     .instrument(span)
                     .await
             }

@@ -132,8 +132,9 @@ impl Orchestrator {
         Ok(attempt)
     }
 
-    /// A fresh worktree on the task's branch, from the run's base commit or, for a
-    /// task that builds on others, from their pushed work. The mirror is fetched only
+    /// A fresh worktree on the task's branch: from the task's own pushed head when it
+    /// has one (a retry after its change was refuted works on that change), else from
+    /// the run's base commit or, for a task that builds on others, their pushed work. The mirror is fetched only
     /// when it lacks those commits (planning fetched it moments ago, on this machine).
     async fn checkout(
         &self,
@@ -153,10 +154,11 @@ impl Orchestrator {
         let run_base = run.base_sha.clone().context("the run has no base commit")?;
         let lock = fleet.mirror_lock(&run.repo);
         let _git = lock.lock().await;
-        let needed = if bases.is_empty() {
-            std::slice::from_ref(&run_base)
-        } else {
-            bases.as_slice()
+        let own_head = task.head_sha.clone().map(|head| vec![head]);
+        let needed = match &own_head {
+            Some(head) => head.as_slice(),
+            None if bases.is_empty() => std::slice::from_ref(&run_base),
+            None => bases.as_slice(),
         };
         let mut present = true;
         for commit in needed {
@@ -171,8 +173,10 @@ impl Orchestrator {
         let worktree = mirror
             .add_worktree(&task_dir, &task.branch, &first.0)
             .await?;
-        for other in bases.iter().skip(1) {
-            worktree.merge(other, &fleet.config.bot).await?;
+        if own_head.is_none() {
+            for other in bases.iter().skip(1) {
+                worktree.merge(other, &fleet.config.bot).await?;
+            }
         }
         Ok(worktree)
     }

@@ -90,7 +90,8 @@ pub fn installation_for_token(world: &World, token: &str) -> Option<Installation
     })
 }
 
-/// Verifies an App JWT against every registered App's key: signature, `iss`, `iat`, `exp`.
+/// Verifies an App JWT against every registered App's key: signature, `iss` (the App
+/// whose key verified it — two Apps may share a key), `iat`, `exp`.
 pub fn verify_jwt(world: &World, jwt: &str) -> Result<AppId, ApiError> {
     let undecodable = || {
         ApiError::new(
@@ -101,27 +102,33 @@ pub fn verify_jwt(world: &World, jwt: &str) -> Result<AppId, ApiError> {
     let mut validation = Validation::new(Algorithm::RS256);
     validation.validate_exp = false;
     validation.required_spec_claims.clear();
-    let (app_id, claims) = world
+    let issuer = |claims: &Value| match claims.get("iss") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    };
+    let verified: Vec<(AppId, Value)> = world
         .apps
         .values()
-        .find_map(|app| {
+        .filter_map(|app| {
             let key = app.public_key.as_ref()?;
             jsonwebtoken::decode::<Value>(jwt, key, &validation)
                 .ok()
                 .map(|data| (app.id, data.claims))
         })
-        .ok_or_else(undecodable)?;
-    let iss = match claims.get("iss") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    };
-    if iss != Some(app_id.0) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "'Issuer' claim ('iss') must be an Integer",
-        ));
+        .collect();
+    if verified.is_empty() {
+        return Err(undecodable());
     }
+    let (app_id, claims) = verified
+        .into_iter()
+        .find(|(app, claims)| issuer(claims) == Some(app.0))
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "'Issuer' claim ('iss') must be an Integer",
+            )
+        })?;
     let now = world.now().timestamp();
     let exp = claims.get("exp").and_then(Value::as_i64);
     let iat = claims.get("iat").and_then(Value::as_i64);

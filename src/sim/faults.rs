@@ -37,6 +37,9 @@ pub enum FaultKind {
     },
     /// Answer the primary-rate-limit 403: `x-ratelimit-remaining: 0` until the reset.
     RateLimitExhausted,
+    /// Answer the 403 GitHub gives an App that lacks the permission a route needs
+    /// (e.g. `administration: write` for branch protection).
+    MissingPermission,
     /// Serve the call normally after a delay.
     Latency {
         /// Delay in milliseconds.
@@ -166,6 +169,10 @@ pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Resp
             "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.",
         )
         .into_response(),
+        Some(FaultKind::MissingPermission) => {
+            ApiError::new(StatusCode::FORBIDDEN, "Resource not accessible by integration")
+                .into_response()
+        }
         Some(FaultKind::Latency { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
             next.run(request).await

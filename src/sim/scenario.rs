@@ -52,6 +52,55 @@ impl Sim {
         Ok(())
     }
 
+    /// Registers another App (no webhook) with `public_key_pem` and installs it as
+    /// `installation` on the account that owns `repo` — a second App, such as a
+    /// separate reviewer, acting on the same repositories.
+    pub fn install_app(
+        &self,
+        app: AppId,
+        slug: &str,
+        public_key_pem: &str,
+        installation: InstallationId,
+        repo: &RepoName,
+    ) -> anyhow::Result<()> {
+        use super::state::{App, Installation, User, UserKind};
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
+            .context("parsing the App's public key PEM")?;
+        let owner = Login(repo.0.split('/').next().unwrap_or_default().to_owned());
+        let bot = Login(format!("{slug}[bot]"));
+        let mut world = self.world();
+        let bot_id = world.id();
+        world.users.insert(
+            bot.clone(),
+            User {
+                id: bot_id,
+                login: bot.clone(),
+                kind: UserKind::Bot,
+            },
+        );
+        world.apps.insert(
+            app,
+            App {
+                id: app,
+                slug: slug.to_owned(),
+                name: slug.to_owned(),
+                owner: owner.clone(),
+                public_key: Some(key),
+                webhook: None,
+                bot,
+            },
+        );
+        world.installations.insert(
+            installation,
+            Installation {
+                id: installation,
+                app_id: app,
+                account: owner,
+            },
+        );
+        Ok(())
+    }
+
     /// Gives `user` a role on `repo` (`read`, `write`, `admin`, anything else: none).
     pub fn set_permission(&self, repo: &RepoName, user: &Login, role: &str) -> anyhow::Result<()> {
         use super::state::Permission;

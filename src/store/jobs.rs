@@ -27,15 +27,19 @@ pub enum JobKind {
     PlanRun,
     /// Run one attempt of a task: worktree, agent, commit, push, draft pull request.
     RunTask,
+    /// Verify a task's head: gates, reviewer lenses, reviews and check runs.
+    VerifyTask,
+    /// Land a verified head: required checks, ready for review, merge.
+    LandTask,
 }
 
 /// Which workers take a job. Agents run for minutes; keeping them in their own lane
 /// means webhooks are still handled while every agent slot is busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobLane {
-    /// Short jobs: webhook deliveries.
+    /// Short jobs: webhook deliveries and landing.
     Events,
-    /// Jobs that run an agent: planning and task attempts.
+    /// Jobs that run an agent: planning, task attempts and verification.
     Agents,
 }
 
@@ -43,8 +47,8 @@ impl JobLane {
     /// The job kinds this lane takes.
     fn kinds(self) -> &'static [JobKind] {
         match self {
-            Self::Events => &[JobKind::ProcessDelivery],
-            Self::Agents => &[JobKind::PlanRun, JobKind::RunTask],
+            Self::Events => &[JobKind::ProcessDelivery, JobKind::LandTask],
+            Self::Agents => &[JobKind::PlanRun, JobKind::RunTask, JobKind::VerifyTask],
         }
     }
 
@@ -65,6 +69,8 @@ impl JobKind {
             Self::ProcessDelivery => "process_delivery",
             Self::PlanRun => "plan_run",
             Self::RunTask => "run_task",
+            Self::VerifyTask => "verify_task",
+            Self::LandTask => "land_task",
         }
     }
 }
@@ -83,6 +89,8 @@ impl FromStr for JobKind {
             "process_delivery" => Ok(Self::ProcessDelivery),
             "plan_run" => Ok(Self::PlanRun),
             "run_task" => Ok(Self::RunTask),
+            "verify_task" => Ok(Self::VerifyTask),
+            "land_task" => Ok(Self::LandTask),
             other => anyhow::bail!("unknown job kind {other:?}"),
         }
     }

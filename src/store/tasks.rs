@@ -39,7 +39,10 @@ impl FromStr for TaskId {
     }
 }
 
-/// Where a task is in its life.
+/// Where a task is in its life:
+/// `planned → queued → working → proposed → verifying → verified → ready → merging →
+/// merged`, with `refuted` sending it back to a worker, and `failed`, `needs_human`
+/// and `cancelled` as the other ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
@@ -49,15 +52,46 @@ pub enum TaskState {
     Queued,
     /// An agent works on it (or is about to).
     Working,
-    /// Its draft pull request is open.
+    /// Its draft pull request is open; verification is queued.
     Proposed,
+    /// Gates and reviewer lenses run on its head commit.
+    Verifying,
+    /// A lens or gate refuted the head; waiting for a slot to retry with the findings.
+    Refuted,
+    /// Every gate and lens holds on the head; waiting for the required checks.
+    Verified,
+    /// Marked ready for review; waiting for a person or GitHub's auto-merge.
+    Ready,
+    /// Flotilla is merging it.
+    Merging,
+    /// Merged into the base branch.
+    Merged,
     /// It used its attempts, or what it depends on failed.
     Failed,
+    /// Needs a person: a protected path, or still refuted after its last attempt.
+    NeedsHuman,
     /// Stopped by a command or the issue being closed.
     Cancelled,
 }
 
 impl TaskState {
+    /// Every state, in life order.
+    pub const ALL: [TaskState; 13] = [
+        Self::Planned,
+        Self::Queued,
+        Self::Working,
+        Self::Proposed,
+        Self::Verifying,
+        Self::Refuted,
+        Self::Verified,
+        Self::Ready,
+        Self::Merging,
+        Self::Merged,
+        Self::Failed,
+        Self::NeedsHuman,
+        Self::Cancelled,
+    ];
+
     /// The name stored in the `state` column and shown in the plan.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,14 +99,53 @@ impl TaskState {
             Self::Queued => "queued",
             Self::Working => "working",
             Self::Proposed => "proposed",
+            Self::Verifying => "verifying",
+            Self::Refuted => "refuted",
+            Self::Verified => "verified",
+            Self::Ready => "ready",
+            Self::Merging => "merging",
+            Self::Merged => "merged",
             Self::Failed => "failed",
+            Self::NeedsHuman => "needs_human",
             Self::Cancelled => "cancelled",
         }
     }
 
-    /// Whether nothing more happens to the task without a command.
+    /// Whether nothing more happens to the task without a person (a command, a push,
+    /// a re-verify).
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Proposed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Merged | Self::Failed | Self::NeedsHuman | Self::Cancelled
+        )
+    }
+
+    /// Whether the task has pushed work a dependent task may build on.
+    pub fn has_pushed_work(self) -> bool {
+        matches!(
+            self,
+            Self::Proposed
+                | Self::Verifying
+                | Self::Refuted
+                | Self::Verified
+                | Self::Ready
+                | Self::Merging
+                | Self::Merged
+        )
+    }
+
+    /// Whether its pull request is open and moving towards a merge, so a new base or
+    /// a new head means verifying again.
+    pub fn is_in_review(self) -> bool {
+        matches!(
+            self,
+            Self::Proposed
+                | Self::Verifying
+                | Self::Refuted
+                | Self::Verified
+                | Self::Ready
+                | Self::Merging
+        )
     }
 }
 
@@ -80,15 +153,10 @@ impl FromStr for TaskState {
     type Err = anyhow::Error;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "planned" => Self::Planned,
-            "queued" => Self::Queued,
-            "working" => Self::Working,
-            "proposed" => Self::Proposed,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            other => anyhow::bail!("unknown task state {other:?}"),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == value)
+            .ok_or_else(|| anyhow::anyhow!("unknown task state {value:?}"))
     }
 }
 
@@ -146,10 +214,12 @@ pub struct TaskRecord {
     pub last_reason: Option<String>,
     /// The agent's summary of its last successful attempt.
     pub summary: Option<String>,
+    /// The commit its merge made on the base branch, once merged.
+    pub merged_sha: Option<CommitSha>,
 }
 
 #[derive(sqlx::FromRow)]
-struct TaskRow {
+pub(super) struct TaskRow {
     id: i64,
     run_id: i64,
     position: i64,
@@ -166,6 +236,7 @@ struct TaskRow {
     head_sha: Option<String>,
     last_reason: Option<String>,
     summary: Option<String>,
+    merged_sha: Option<String>,
 }
 
 impl TryFrom<TaskRow> for TaskRecord {
@@ -189,13 +260,14 @@ impl TryFrom<TaskRow> for TaskRecord {
             head_sha: row.head_sha.map(CommitSha),
             last_reason: row.last_reason,
             summary: row.summary,
+            merged_sha: row.merged_sha.map(CommitSha),
         })
     }
 }
 
-const TASK_COLUMNS: &str = "t.id, t.run_id, t.position, t.title, t.instructions, t.paths, \
-    t.depends_on, t.branch, t.state, t.attempts, t.max_attempts, t.pr_number, t.pr_node_id, \
-    t.head_sha, t.last_reason, t.summary";
+pub(super) const TASK_COLUMNS: &str = "t.id, t.run_id, t.position, t.title, t.instructions, \
+    t.paths, t.depends_on, t.branch, t.state, t.attempts, t.max_attempts, t.pr_number, \
+    t.pr_node_id, t.head_sha, t.last_reason, t.summary, t.merged_sha";
 
 /// How many agents may work at once, besides each run's own `max_parallel_tasks`.
 #[derive(Clone, Copy, Debug)]
@@ -331,9 +403,9 @@ impl Store {
         Ok(ids.into_iter().map(TaskId).collect())
     }
 
-    /// Starts what may start: planned tasks whose dependencies are proposed become
-    /// queued (those whose dependencies failed or were cancelled fail), then queued
-    /// tasks become working, oldest run first, while every limit has a free slot. Each
+    /// Starts what may start: planned tasks whose dependencies have pushed work become
+    /// queued (those whose dependencies failed, were cancelled or need a person fail),
+    /// then queued and refuted tasks become working, oldest run first, while every limit has a free slot. Each
     /// started task gets its `run_task` job in the same transaction. Returns the runs
     /// whose tasks changed state, oldest first.
     pub async fn schedule(&self, limits: SlotLimits) -> anyhow::Result<Vec<RunId>> {
@@ -387,18 +459,20 @@ impl Store {
                     .iter()
                     .filter_map(|p| by_position.get(&(task.run_id, *p)).copied())
                     .collect();
-                let next = if deps
-                    .iter()
-                    .any(|s| matches!(s, TaskState::Failed | TaskState::Cancelled))
-                {
+                let next = if deps.iter().any(|s| {
+                    matches!(
+                        s,
+                        TaskState::Failed | TaskState::Cancelled | TaskState::NeedsHuman
+                    )
+                }) {
                     TaskState::Failed
-                } else if deps.iter().all(|s| *s == TaskState::Proposed) {
+                } else if deps.iter().all(|s| s.has_pushed_work()) {
                     TaskState::Queued
                 } else {
                     continue;
                 };
                 let reason = (next == TaskState::Failed)
-                    .then_some("a task it depends on failed or was cancelled");
+                    .then_some("a task it depends on failed, was cancelled or needs a person");
                 sqlx::query(
                     "UPDATE tasks SET state = $1, last_reason = COALESCE($2, last_reason), \
                      updated_at = $3 WHERE id = $4",
@@ -412,7 +486,9 @@ impl Store {
                 task.state = next;
                 changed.insert(task.run_id);
             }
-            for task in candidates.iter().filter(|t| t.state == TaskState::Queued) {
+            let waiting =
+                |t: &&Candidate| matches!(t.state, TaskState::Queued | TaskState::Refuted);
+            for task in candidates.iter().filter(waiting) {
                 let repo_count = per_repo.get(&task.repo).copied().unwrap_or(0);
                 let run_count = per_run.get(&task.run_id).copied().unwrap_or(0);
                 if global >= i64::from(limits.global)
@@ -423,7 +499,7 @@ impl Store {
                 }
                 sqlx::query(
                     "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
-                     updated_at = $1 WHERE id = $2 AND state = 'queued'",
+                     updated_at = $1 WHERE id = $2 AND state IN ('queued', 'refuted')",
                 )
                 .bind(now)
                 .bind(task.id)
@@ -443,8 +519,9 @@ impl Store {
         Ok(changed.into_iter().map(RunId).collect())
     }
 
-    /// Records how an attempt of a working task ended. A failed attempt with attempts
-    /// left puts the task back in the queue; without, the task fails. Returns the
+    /// Records how an attempt of a working task ended. A proposal queues the
+    /// verification of its head in the same transaction. A failed attempt with
+    /// attempts left puts the task back in the queue; without, the task fails. Returns the
     /// task's new state, or `None` when it was no longer working (cancelled meanwhile).
     pub async fn finish_attempt(
         &self,
@@ -460,7 +537,8 @@ impl Store {
                     head,
                     summary,
                 } => {
-                    sqlx::query_scalar::<_, String>(
+                    let mut tx = pool.begin().await?;
+                    let state = sqlx::query_scalar::<_, String>(
                         "UPDATE tasks SET state = 'proposed', pr_number = $1, pr_node_id = $2, \
                      head_sha = $3, summary = $4, last_reason = NULL, updated_at = $5 \
                      WHERE id = $6 AND state = 'working' RETURNING state",
@@ -471,8 +549,14 @@ impl Store {
                     .bind(summary.as_str())
                     .bind(now)
                     .bind(id.0)
-                    .fetch_optional(pool)
-                    .await?
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if state.is_some() {
+                        let job = NewJob::verify_task(id, head, "proposed");
+                        insert_job!(&mut *tx, job, now).await?;
+                    }
+                    tx.commit().await?;
+                    state
                 }
                 AttemptEnd::Failed { reason } => {
                     sqlx::query_scalar::<_, String>(
@@ -506,8 +590,8 @@ impl Store {
         Ok(())
     }
 
-    /// Cancels every task of a run that has not reached an end state, and ends the run
-    /// as cancelled. Returns the tasks that were cancelled.
+    /// Cancels every task of a run that has not reached an end state (a merge already
+    /// under way finishes), and ends the run as cancelled. Returns the tasks that were cancelled.
     pub async fn cancel_run(&self, run: RunId) -> anyhow::Result<Vec<TaskId>> {
         let now = self.now();
         let ids = with_pool!(self, write, |pool| {
@@ -515,7 +599,8 @@ impl Store {
             let ids: Vec<i64> = sqlx::query_scalar(
                 "UPDATE tasks SET state = 'cancelled', last_reason = 'cancelled', \
                  updated_at = $1 WHERE run_id = $2 \
-                 AND state IN ('planned', 'queued', 'working') RETURNING id",
+                 AND state IN ('planned', 'queued', 'working', 'proposed', 'verifying', \
+                 'refuted', 'verified', 'ready') RETURNING id",
             )
             .bind(now)
             .bind(run.0)
@@ -535,9 +620,9 @@ impl Store {
         Ok(ids.into_iter().map(TaskId).collect())
     }
 
-    /// Gives failed tasks of a run (all, or the one at `position`) a new set of
-    /// `attempts` and queues them again; a settled run becomes active again. Returns
-    /// the tasks queued.
+    /// Gives a run's failed tasks and those that need a person (all, or the one at
+    /// `position`) a new set of `attempts` and queues them again; a settled run becomes
+    /// active again. Returns the tasks queued.
     pub async fn retry_failed(
         &self,
         run: RunId,
@@ -549,7 +634,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let ids: Vec<i64> = sqlx::query_scalar(
                 "UPDATE tasks SET state = 'queued', max_attempts = attempts + $1, \
-                 updated_at = $2 WHERE run_id = $3 AND state = 'failed' \
+                 updated_at = $2 WHERE run_id = $3 AND state IN ('failed', 'needs_human') \
                  AND ($4 IS NULL OR position = $4) RETURNING id",
             )
             .bind(i64::from(attempts))

@@ -11,6 +11,7 @@ mod checks;
 mod common;
 mod envelope;
 mod issues;
+mod merge_group;
 mod pulls;
 
 use serde::de::value::{Error as ValueError, StrDeserializer};
@@ -34,6 +35,7 @@ pub use envelope::DeliveryEnvelope;
 pub use issues::{
     Comment, Issue, IssueCommentAction, IssueCommentEvent, IssueState, IssuesAction, IssuesEvent,
 };
+pub use merge_group::{MergeGroup, MergeGroupAction, MergeGroupDestroyReason, MergeGroupEvent};
 pub use pulls::{
     GitRef, PrState, PullRequest, PullRequestAction, PullRequestEvent, PullRequestReviewAction,
     PullRequestReviewEvent, Review, ReviewState,
@@ -57,6 +59,8 @@ pub enum WebhookEvent {
     CheckRun(CheckRunEvent),
     /// `status`: commit statuses from CI systems that do not use checks.
     Status(StatusEvent),
+    /// `merge_group`: the merge queue asks the required checks to run on a group.
+    MergeGroup(MergeGroupEvent),
     /// `installation`: the App was installed or removed.
     Installation(InstallationEvent),
     /// `installation_repositories`: repositories joined or left an installation.
@@ -76,6 +80,7 @@ impl WebhookEvent {
             Self::CheckSuite(_) => "check_suite",
             Self::CheckRun(_) => "check_run",
             Self::Status(_) => "status",
+            Self::MergeGroup(_) => "merge_group",
             Self::Installation(_) => "installation",
             Self::InstallationRepositories(_) => "installation_repositories",
             Self::Ping(_) => "ping",
@@ -92,6 +97,7 @@ impl WebhookEvent {
             Self::CheckSuite(e) => Some(&e.sender),
             Self::CheckRun(e) => Some(&e.sender),
             Self::Status(e) => Some(&e.sender),
+            Self::MergeGroup(e) => Some(&e.sender),
             Self::Installation(e) => Some(&e.sender),
             Self::InstallationRepositories(e) => Some(&e.sender),
             Self::Ping(e) => e.sender.as_ref(),
@@ -108,6 +114,7 @@ impl WebhookEvent {
             Self::CheckSuite(e) => Some(&e.repository),
             Self::CheckRun(e) => Some(&e.repository),
             Self::Status(e) => Some(&e.repository),
+            Self::MergeGroup(e) => Some(&e.repository),
             Self::Installation(_) | Self::InstallationRepositories(_) => None,
             Self::Ping(e) => e.repository.as_ref(),
         }
@@ -123,6 +130,7 @@ impl WebhookEvent {
             Self::CheckSuite(e) => e.installation.as_ref(),
             Self::CheckRun(e) => e.installation.as_ref(),
             Self::Status(e) => e.installation.as_ref(),
+            Self::MergeGroup(e) => e.installation.as_ref(),
             Self::Installation(e) => return Some(e.installation.id),
             Self::InstallationRepositories(e) => return Some(e.installation.id),
             Self::Ping(e) => e.installation.as_ref(),
@@ -137,6 +145,14 @@ impl WebhookEvent {
         self.sender().is_some_and(|s| {
             s.kind == AccountKind::Bot && s.login.0.strip_suffix("[bot]") == Some(app_slug)
         })
+    }
+
+    /// Whether this is a pull request closing as merged. A merge Flotilla caused
+    /// (auto-merge it enabled) arrives as its own event but must still be recorded, so
+    /// this one kind of own event is read — it only ever records state.
+    pub fn is_merge_notice(&self) -> bool {
+        matches!(self, Self::PullRequest(e)
+            if e.action == PullRequestAction::Closed && e.pull_request.merged == Some(true))
     }
 }
 
@@ -217,6 +233,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, EventParseError> {
         "check_suite" => with_action(event, body, handled::<CheckSuiteAction, _>, E::CheckSuite),
         "check_run" => with_action(event, body, checks::parse_check_run, E::CheckRun),
         "status" => deserialize(body).map(|e| Parsed::Event(E::Status(e))),
+        "merge_group" => with_action(event, body, merge_group::parse_merge_group, E::MergeGroup),
         "installation" => with_action(
             event,
             body,

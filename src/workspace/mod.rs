@@ -11,6 +11,7 @@ mod auth;
 mod git;
 mod mirror;
 mod reap;
+mod review_checkout;
 mod worktree;
 
 pub use auth::GitAuth;

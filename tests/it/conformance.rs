@@ -20,9 +20,10 @@ use base64::engine::general_purpose::STANDARD;
 use flotilla::github::routes::graphql_documents;
 use flotilla::github::{
     Annotation, AnnotationLevel, AppCredentials, BranchProtection, CheckConclusion, CheckOutput,
-    CheckRunUpdate, CheckStatus, GithubApp, GithubError, GithubSettings, IssueState, MergeMethod,
-    MergeOutcome, MergeStateStatus, NewCheckRun, NewPull, NewReview, Permission, PullUpdate,
-    RequiredCheck, RetryPolicy, ReviewComment, ReviewEvent, ReviewSide, Route,
+    CheckRunAction, CheckRunUpdate, CheckStatus, GithubApp, GithubError, GithubSettings,
+    IssueState, MergeMethod, MergeOutcome, MergeStateStatus, NewCheckRun, NewPull, NewReview,
+    Permission, PullUpdate, RequiredCheck, RetryPolicy, ReviewComment, ReviewEvent, ReviewSide,
+    Route,
 };
 use flotilla::sim::{self, SeedConfig, SimConfig, SimHandle};
 use flotilla::types::{CommitSha, IssueNumber, Login, RepoName};
@@ -374,6 +375,12 @@ async fn every_client_call_against_the_simulator_is_recorded() {
     let info = app.app_info().await.expect("GET /app");
     assert_eq!(info.id, app_id);
     let bot = Login(format!("{}[bot]", info.slug));
+    assert_eq!(
+        app.installation_for_repo(&repo)
+            .await
+            .expect("GET /repos/{owner}/{repo}/installation"),
+        installation
+    );
     let client = app.installation(installation).await.expect("installation");
     let token = app
         .installation_token(installation)
@@ -513,6 +520,14 @@ async fn every_client_call_against_the_simulator_is_recorded() {
         )
         .await
         .expect("review posted");
+    let reviews = client
+        .list_reviews(&repo, pull.number)
+        .await
+        .expect("reviews listed");
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].author, bot);
+    assert_eq!(reviews[0].state, "COMMENTED");
+    assert_eq!(reviews[0].commit_id.as_ref(), Some(&head));
 
     // The merge gate: protection requiring flotilla/verify from this App.
     let protection = BranchProtection {
@@ -523,6 +538,7 @@ async fn every_client_call_against_the_simulator_is_recorded() {
         }],
         enforce_admins: true,
         required_approving_review_count: None,
+        ..BranchProtection::default()
     };
     client
         .put_branch_protection(&repo, &base, &protection)
@@ -579,6 +595,11 @@ async fn every_client_call_against_the_simulator_is_recorded() {
                         title: Some("correctness".to_owned()),
                     }],
                 }),
+                actions: vec![CheckRunAction {
+                    label: "Verify again".to_owned(),
+                    description: "Run every reviewer lens again".to_owned(),
+                    identifier: "reverify".to_owned(),
+                }],
             },
         )
         .await
@@ -596,6 +617,11 @@ async fn every_client_call_against_the_simulator_is_recorded() {
                     text: Some("correctness: upheld\nsecurity: upheld".to_owned()),
                     annotations: Vec::new(),
                 }),
+                actions: vec![CheckRunAction {
+                    label: "Re-verify".to_owned(),
+                    description: "Run the gates and reviewers again".to_owned(),
+                    identifier: "reverify".to_owned(),
+                }],
             },
         )
         .await

@@ -1,5 +1,5 @@
 //! `flotilla demo` as a newcomer runs it: the real binary, the simulator and Flotilla in
-//! one process, a scripted agent, and the summary JSON a script would read.
+//! one process, a scripted agent and reviewer, and the summary JSON a script would read.
 
 use std::path::Path;
 use std::process::Output;
@@ -12,6 +12,12 @@ const TIMEOUT: &str = "5m";
 /// Runs `flotilla demo` with `args` and `--summary-json`; returns the process's output
 /// and the summary's tasks.
 async fn demo(args: &[&str]) -> (Output, Vec<Value>) {
+    let (output, tasks, _) = demo_with_summary(args).await;
+    (output, tasks)
+}
+
+/// Like [`demo`], with the whole summary document as well.
+async fn demo_with_summary(args: &[&str]) -> (Output, Vec<Value>, Value) {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"));
@@ -39,7 +45,7 @@ async fn demo(args: &[&str]) -> (Output, Vec<Value>) {
     );
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let tasks = json["tasks"].as_array().expect("a tasks array").clone();
-    (output, tasks)
+    (output, tasks, json)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -48,36 +54,231 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// A reviewer that drains its prompt and answers with `verdict` whatever the change.
+fn fixed_reviewer(dir: &Path, name: &str, verdict: &str) -> String {
+    let script = write(
+        dir,
+        name,
+        &format!(
+            "cat >/dev/null\n\
+             printf '{{\"verdict\": \"{verdict}\", \"summary\": \"It always says {verdict}.\", \"findings\": []}}\\n'\n"
+        ),
+    );
+    format!("sh '{script}'")
+}
+
+/// The task whose title is `title`.
+fn task<'a>(tasks: &'a [Value], title: &str) -> &'a Value {
+    tasks
+        .iter()
+        .find(|t| t["title"] == title)
+        .unwrap_or_else(|| panic!("no task {title:?}: {tasks:?}"))
+}
+
+const USAGE_TASK: &str = "Document the command-line usage in `USAGE.md`";
+
 #[tokio::test]
-async fn the_default_demo_proposes_one_draft_pr_per_task() {
-    let (output, tasks) = demo(&[]).await;
+async fn the_default_demo_reviews_retries_the_wrong_task_and_merges_every_task() {
+    let (output, tasks, summary) = demo_with_summary(&[]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(tasks.len(), 3, "{tasks:?}");
-    let mut branches: Vec<&str> = Vec::new();
-    let mut prs: Vec<u64> = Vec::new();
-    for task in &tasks {
-        assert_eq!(task["state"], "proposed", "{task}");
-        assert_eq!(task["merged"], false, "{task}");
-        assert_eq!(task["attempts"], 1, "{task}");
-        assert!(task["id"].as_str().unwrap().starts_with("task-"), "{task}");
-        prs.push(task["pr"].as_u64().expect("a PR number"));
-        branches.push(task["branch"].as_str().unwrap());
-    }
     assert_eq!(
         tasks[0]["title"], "Add a farewell message in `farewell.txt`",
         "tasks come from the issue's task list, in order"
     );
+    let mut branches: Vec<&str> = Vec::new();
+    let mut prs: Vec<u64> = Vec::new();
+    for task in &tasks {
+        assert_eq!(task["state"], "merged", "{task}");
+        assert_eq!(task["merged"], true, "{task}");
+        assert!(task["id"].as_str().unwrap().starts_with("task-"), "{task}");
+        let expected_attempts = if task["title"] == USAGE_TASK { 2 } else { 1 };
+        assert_eq!(task["attempts"], expected_attempts, "{task}");
+        for lens in ["correctness", "security", "runs"] {
+            assert_eq!(
+                task["verdicts"][lens], "upheld",
+                "{lens} on the final head: {task}"
+            );
+        }
+        for gate in ["build", "protected_paths", "scope", "secrets", "diff_size"] {
+            assert_eq!(task["verdicts"]["gates"][gate], "passed", "{gate}: {task}");
+        }
+        assert!(
+            task["verdicts"].get("checks").is_none(),
+            "no check failed: {task}"
+        );
+        let pr = task["pr"].as_u64().expect("a PR number");
+        assert!(
+            stdout.contains(&format!("#{pr} (merged) http")),
+            "the simulator shows PR #{pr} merged: {stdout}"
+        );
+        prs.push(pr);
+        branches.push(task["branch"].as_str().unwrap());
+    }
     branches.sort_unstable();
     branches.dedup();
     assert_eq!(branches.len(), 3, "distinct branches: {tasks:?}");
     prs.sort_unstable();
     prs.dedup();
     assert_eq!(prs.len(), 3, "distinct PRs: {tasks:?}");
+
+    let usage = task(&tasks, USAGE_TASK);
+    let id = usage["id"].as_str().unwrap();
+    let refuted = stdout
+        .lines()
+        .position(|line| line.starts_with(id) && line.contains(" refuted "))
+        .unwrap_or_else(|| panic!("{id}'s first head is shown refuted: {stdout}"));
+    assert!(
+        stdout
+            .lines()
+            .nth(refuted)
+            .unwrap()
+            .contains("correctness refuted"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().nth(refuted + 1).unwrap().contains(
+            "USAGE.md:7 The example says `sh greet.sh Ada` prints \"Hello Ada\", but it prints \"Hello, Ada!\"."
+        ),
+        "the reviewer's finding cites the file and line: {stdout}"
+    );
+    assert!(
+        stdout.lines().skip(refuted).any(|line| line.starts_with(id)
+            && line.contains("working")
+            && line.contains("attempt 2 of 2")),
+        "the retry is shown after the refutation: {stdout}"
+    );
+
+    let main = &summary["default_branch"];
+    assert_eq!(main["name"], "main", "{summary}");
+    let usage_md = main["files"]["USAGE.md"]
+        .as_str()
+        .expect("USAGE.md on main");
+    assert!(
+        usage_md.contains("    sh greet.sh Ada     # Hello, Ada!\n"),
+        "{usage_md}"
+    );
+    assert!(
+        !usage_md.contains("# Hello Ada\n"),
+        "the wrong line did not land: {usage_md}"
+    );
+    assert!(main["files"]["farewell.txt"].is_string(), "{summary}");
+    assert!(main["files"]["CHANGELOG.md"].is_string(), "{summary}");
+    assert!(
+        stdout.contains("branch protection main requires ci, flotilla/verify"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 of 3 task(s) merged into main"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_ci_is_required_a_failing_ci_merges_nothing() {
+    let (_, tasks) = demo(&["--ci", "echo the tests fail; exit 1"]).await;
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for task in &tasks {
+        assert_eq!(task["state"], "needs_human", "{task}");
+        assert_eq!(task["merged"], false, "{task}");
+        assert_eq!(task["attempts"], 2, "{task}");
+        assert_eq!(task["verdicts"]["checks"]["ci"], "failed", "{task}");
+    }
+}
+
+#[tokio::test]
+async fn a_reviewer_that_always_refutes_merges_nothing_and_hands_every_task_to_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let reviewer = fixed_reviewer(dir.path(), "no.sh", "refuted");
+    let (output, tasks) = demo(&["--reviewer", &reviewer]).await;
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for task in &tasks {
+        assert_eq!(task["state"], "needs_human", "{task}");
+        assert_eq!(task["merged"], false, "{task}");
+        assert_eq!(task["attempts"], 2, "{task}");
+        for lens in ["correctness", "security", "runs"] {
+            assert_eq!(task["verdicts"][lens], "refuted", "{lens}: {task}");
+        }
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for pr in prs {
-        assert!(
-            stdout.contains(&format!("/acme/widgets/pull/{pr}")),
-            "the PR link is shown: {stdout}"
+    assert!(
+        stdout.contains(&format!(
+            "reviewer          {reviewer} (correctness, runs, security)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("0 of 3 task(s) merged into main"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_lens_flag_changes_only_that_lens_and_can_add_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let strict = fixed_reviewer(dir.path(), "strict.sh", "refuted");
+    let style = fixed_reviewer(dir.path(), "style.sh", "upheld");
+    let (output, tasks) = demo(&[
+        "--reviewer",
+        &format!("security={strict}"),
+        "--reviewer",
+        &format!("style={style}"),
+    ])
+    .await;
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for task in &tasks {
+        assert_eq!(task["state"], "needs_human", "{task}");
+        assert_eq!(task["merged"], false, "{task}");
+        assert_eq!(task["verdicts"]["security"], "refuted", "{task}");
+        assert_eq!(task["verdicts"]["style"], "upheld", "{task}");
+        assert_eq!(task["verdicts"]["runs"], "upheld", "{task}");
+    }
+    let farewell = task(&tasks, "Add a farewell message in `farewell.txt`");
+    assert_eq!(
+        farewell["verdicts"]["correctness"], "upheld",
+        "the default reviewer still reviews correctness: {farewell}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("reviewer          {strict} (security)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("reviewer          {style} (style)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reviewer.sh' (correctness, runs)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_reviewer_flag_names_a_lens_only_before_a_lens_name() {
+    use flotilla::demo::ReviewerFlag;
+    assert_eq!(
+        "security=sh review.sh --mode=strict".parse::<ReviewerFlag>(),
+        Ok(ReviewerFlag::Lens {
+            lens: "security".into(),
+            command: "sh review.sh --mode=strict".into()
+        })
+    );
+    assert_eq!(
+        "my_lens-2=a=b".parse::<ReviewerFlag>(),
+        Ok(ReviewerFlag::Lens {
+            lens: "my_lens-2".into(),
+            command: "a=b".into()
+        })
+    );
+    for command in ["sh -c 'x=1'", "FOO=1 sh review.sh", "sh review.sh", "=x"] {
+        assert_eq!(
+            command.parse::<ReviewerFlag>(),
+            Ok(ReviewerFlag::All(command.into())),
+            "{command}"
         );
+    }
+    for empty in ["", "  ", "security="] {
+        assert!(empty.parse::<ReviewerFlag>().is_err(), "{empty:?}");
     }
 }
 
@@ -106,6 +307,7 @@ async fn an_issue_without_a_task_list_is_one_task() {
     let (_, tasks) = demo(&["--issue-file", &issue]).await;
     assert_eq!(tasks.len(), 1, "{tasks:?}");
     assert_eq!(tasks[0]["title"], "Say goodbye politely");
-    assert_eq!(tasks[0]["state"], "proposed");
+    assert_eq!(tasks[0]["state"], "merged", "{tasks:?}");
+    assert_eq!(tasks[0]["merged"], true, "{tasks:?}");
     assert!(tasks[0]["pr"].is_u64(), "{tasks:?}");
 }

@@ -1,6 +1,7 @@
 //! The fleet end to end on the simulator: a labelled issue becomes a plan, one worker
-//! agent per task in its own worktree, and one draft pull request per task — and
-//! everything that can go wrong on the way is reported where a maintainer looks.
+//! agent per task in its own worktree, and one draft pull request per task, which the
+//! scripted reviewers uphold and Flotilla merges — and everything that can go wrong on
+//! the way is reported where a maintainer looks.
 
 use std::collections::HashSet;
 
@@ -12,7 +13,7 @@ use crate::support::world::{PLANTED_TOKEN, TestWorld};
 use crate::support::{LogCapture, files_containing, wait_for};
 
 #[tokio::test]
-async fn three_checklist_items_become_three_draft_prs_on_three_branches() {
+async fn three_checklist_items_become_three_prs_on_three_branches_that_all_merge() {
     let world = TestWorld::start().await;
     let issue = world
         .dispatch(
@@ -35,7 +36,7 @@ async fn three_checklist_items_become_three_draft_prs_on_three_branches() {
         .iter()
         .zip(["src/alpha.txt", "src/beta.txt", "docs/gamma.md"])
     {
-        assert_eq!(task.state, TaskState::Proposed, "{task:?}");
+        assert_eq!(task.state, TaskState::Merged, "{task:?}");
         assert!(
             task.branch.starts_with(&format!("flotilla/{issue}-")),
             "{}",
@@ -45,27 +46,29 @@ async fn three_checklist_items_become_three_draft_prs_on_three_branches() {
             .sim
             .pull(&world.repo, task.pr.expect("a PR"))
             .expect("PR exists");
-        assert!(pr.draft, "Flotilla opens drafts");
+        assert!(pr.merged, "verified and merged: {pr:?}");
         assert_eq!(pr.head_ref, task.branch);
         assert_eq!(pr.user, world.bot());
         let content = world
             .sim
-            .file_at(&world.repo, &pr.head_sha.0, file)
+            .file_at(&world.repo, "main", file)
             .await
-            .expect("the task's file is on its branch");
+            .expect("the task's file is on main");
         assert!(
             content.contains(&format!("Done by {}", task.id)),
             "{content}"
         );
+        let merged = task
+            .merged_sha
+            .clone()
+            .expect("the merge commit is recorded");
+        let parent = world.sim.commit_parents(&world.repo, &merged.0).await[0].clone();
         for other in ["src/alpha.txt", "src/beta.txt", "docs/gamma.md"] {
             if other != file {
-                assert!(
-                    world
-                        .sim
-                        .file_at(&world.repo, &pr.head_sha.0, other)
-                        .await
-                        .is_none(),
-                    "{other} leaked into {}",
+                assert_eq!(
+                    world.sim.file_at(&world.repo, &parent.0, other).await,
+                    world.sim.file_at(&world.repo, &merged.0, other).await,
+                    "the merge of {} changed {other}",
                     task.branch
                 );
             }
@@ -84,6 +87,8 @@ async fn three_checklist_items_become_three_draft_prs_on_three_branches() {
             &[
                 "log",
                 "-1",
+                "--no-merges",
+                "--first-parent",
                 "--format=%an <%ae>%n%(trailers:key=Flotilla-Task,valueonly)",
                 &format!("origin/{}", tasks[0].branch),
             ],
@@ -99,8 +104,8 @@ async fn three_checklist_items_become_three_draft_prs_on_three_branches() {
     let comments = world.bot_comments(issue);
     assert_eq!(
         comments.len(),
-        1,
-        "one plan comment, edited in place: {comments:?}"
+        2,
+        "one plan comment, edited in place, and the summary: {comments:?}"
     );
     assert!(
         comments[0].contains("the issue's task list"),
@@ -108,11 +113,12 @@ async fn three_checklist_items_become_three_draft_prs_on_three_branches() {
         comments[0]
     );
     assert_eq!(
-        comments[0].matches("| proposed |").count(),
+        comments[0].matches("| merged |").count(),
         3,
         "{}",
         comments[0]
     );
+    assert!(comments[1].contains("All 3 task(s)"), "{}", comments[1]);
     assert!(
         !world
             .data_dir()
@@ -189,7 +195,7 @@ async fn a_crashing_and_a_hanging_agent_fail_their_tasks_with_a_comment_while_th
     let states: Vec<_> = tasks.iter().map(|t| t.state).collect();
     assert_eq!(
         states,
-        [TaskState::Failed, TaskState::Failed, TaskState::Proposed]
+        [TaskState::Failed, TaskState::Failed, TaskState::Merged]
     );
     let crash = tasks[0].last_reason.as_deref().unwrap();
     assert!(crash.contains("SIGSEGV"), "{crash}");
@@ -264,7 +270,7 @@ async fn an_issue_without_a_task_list_is_one_task_and_the_single_label_forces_on
     let (forced_run, forced_tasks) = world.run_ends(forced).await;
 
     assert_eq!(plain_tasks.len(), 1);
-    assert_eq!(plain_tasks[0].state, TaskState::Proposed);
+    assert_eq!(plain_tasks[0].state, TaskState::Merged);
     assert_eq!(forced_tasks.len(), 1);
     assert_eq!(
         forced_run.plan_source.as_deref(),
@@ -300,7 +306,7 @@ async fn a_planner_agent_splits_an_issue_and_a_broken_plan_falls_back_to_one_tas
     assert_eq!(tasks.len(), 2);
     assert_eq!(tasks[1].depends_on, [1]);
     assert!(
-        tasks.iter().all(|t| t.state == TaskState::Proposed),
+        tasks.iter().all(|t| t.state == TaskState::Merged),
         "{tasks:?}"
     );
     let second = world.sim.pull(&world.repo, tasks[1].pr.unwrap()).unwrap();
@@ -481,7 +487,7 @@ async fn the_token_appears_in_no_worktree_file_git_config_agent_environment_or_l
 
     let (_, tasks) = world.run_ends(issue).await;
 
-    assert_eq!(tasks[0].state, TaskState::Proposed);
+    assert_eq!(tasks[0].state, TaskState::Merged);
     let token = world.client().await.token().await.unwrap();
     let token = token.expose_secret();
     let record = world.agent_record();
@@ -491,10 +497,17 @@ async fn the_token_appears_in_no_worktree_file_git_config_agent_environment_or_l
         env.contains(&format!("FLOTILLA_TASK_ID={}", tasks[0].id)),
         "{env}"
     );
-    for line in env.lines() {
+    let reviewer_env =
+        std::fs::read_to_string(record.join(format!("review-env-security-{}", tasks[0].id)))
+            .unwrap();
+    assert!(
+        reviewer_env.contains("FLOTILLA_ROLE=reviewer"),
+        "{reviewer_env}"
+    );
+    for line in env.lines().chain(reviewer_env.lines()) {
         assert!(
             !line.starts_with("GITHUB_TOKEN=") && !line.starts_with("GH_TOKEN="),
-            "a GitHub credential reached the agent: {line}"
+            "a GitHub credential reached an agent: {line}"
         );
     }
     let prompt = std::fs::read_to_string(record.join(format!("prompt-{}", tasks[0].id))).unwrap();

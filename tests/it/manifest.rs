@@ -13,6 +13,7 @@ fn the_manifest_asks_for_exactly_the_needed_permissions_and_no_workflows() {
         ("checks", Access::Write),
         ("contents", Access::Write),
         ("issues", Access::Write),
+        ("merge_queues", Access::Read),
         ("metadata", Access::Read),
         ("pull_requests", Access::Write),
         ("statuses", Access::Read),
@@ -36,6 +37,7 @@ fn the_manifest_subscribes_to_every_subscribable_event_flotilla_handles() {
         "check_suite",
         "check_run",
         "status",
+        "merge_group",
     ] {
         assert!(
             manifest.default_events.iter().any(|e| e == event),

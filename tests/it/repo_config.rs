@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use flotilla::agent::Adapter;
-use flotilla::config::{AdapterKind, AgentConfig, ConfigError, RepoConfig};
+use flotilla::config::{
+    AdapterKind, AgentConfig, ConfigError, LandingConfig, Lens, RepoConfig, ScopeMode, VerifyConfig,
+};
+use flotilla::github::MergeMethod;
 
 const EXAMPLE: &str = include_str!("../../fixtures/flotilla.yml");
 
@@ -55,6 +58,45 @@ fn the_documented_example_parses_to_every_field_it_shows() {
         max_parallel_tasks: 4,
         max_attempts: 2,
         branch_prefix: "bots/flotilla-".into(),
+        reviewers: vec![
+            Lens {
+                name: "correctness".into(),
+                agent: AgentConfig {
+                    model: Some("claude-opus-4".into()),
+                    ..AgentConfig::default()
+                },
+            },
+            Lens {
+                name: "runs".into(),
+                agent: AgentConfig {
+                    adapter: AdapterKind::Command,
+                    command: Some("./scripts/review.sh".into()),
+                    ..AgentConfig::default()
+                },
+            },
+            Lens {
+                name: "security".into(),
+                agent: AgentConfig {
+                    adapter: AdapterKind::Codex,
+                    time_limit: Duration::from_secs(20 * 60),
+                    ..AgentConfig::default()
+                },
+            },
+        ],
+        verify: VerifyConfig {
+            commands: vec!["cargo build --locked".into(), "cargo test --locked".into()],
+            time_limit: Duration::from_secs(30 * 60),
+            protected_paths: vec!["migrations/**".into(), "deploy/".into()],
+            scope: ScopeMode::Fail,
+            max_changed_lines: 800,
+            max_inline_comments: 10,
+        },
+        landing: LandingConfig {
+            merge_method: MergeMethod::Rebase,
+            require_human_approval: true,
+            required_checks: vec!["ci/build".into()],
+            close_issue: false,
+        },
     };
     assert_eq!(config, expected);
     assert_eq!(
@@ -87,6 +129,66 @@ fn a_repository_without_the_file_gets_the_documented_defaults() {
     assert_eq!(config.max_parallel_tasks, 3);
     assert_eq!(config.max_attempts, 3);
     assert_eq!(config.branch_prefix, "flotilla/");
+    let lenses: Vec<&str> = config.reviewers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(lenses, ["correctness", "security", "runs"]);
+    assert!(config.reviewers.iter().all(|l| l.agent == config.worker));
+    assert!(config.verify.commands.is_empty());
+    assert_eq!(config.verify.scope, ScopeMode::Report);
+    assert_eq!(config.verify.max_changed_lines, 2000);
+    assert_eq!(config.landing.merge_method, MergeMethod::Squash);
+    assert!(!config.landing.require_human_approval);
+    assert!(config.landing.close_issue);
+}
+
+#[test]
+fn the_default_lenses_review_with_the_workers_agent() {
+    let config = RepoConfig::parse(b"worker:\n  adapter: codex\n  model: gpt-5\n").unwrap();
+
+    assert_eq!(config.reviewers.len(), 3);
+    for lens in &config.reviewers {
+        assert_eq!(lens.agent, config.worker, "lens {}", lens.name);
+    }
+}
+
+#[test]
+fn an_empty_reviewers_section_is_refused_because_every_change_needs_a_reviewer() {
+    let error = refused("max_tasks: 2\nreviewers: {}\n");
+
+    assert_error(&error, 2, &["reviewers", "at least one reviewer"]);
+}
+
+#[test]
+fn a_lens_named_like_the_aggregate_check_is_refused() {
+    let error = refused("reviewers:\n  verify:\n    adapter: codex\n");
+
+    assert_error(&error, 2, &["verify", "flotilla/verify"]);
+}
+
+#[test]
+fn a_lens_using_the_command_adapter_without_a_command_is_refused_on_its_line() {
+    let error = refused("reviewers:\n  security:\n    adapter: command\n");
+
+    assert_error(&error, 3, &["reviewers.security.command", "required"]);
+}
+
+#[test]
+fn an_unknown_scope_mode_and_merge_method_are_refused_on_their_lines() {
+    let error = refused("verify:\n  scope: warn\n");
+    assert_error(&error, 2, &["scope", "warn"]);
+
+    let error = refused("landing:\n  merge_method: fast-forward\n");
+    assert_error(&error, 2, &["merge_method", "fast-forward"]);
+}
+
+#[test]
+fn a_protected_path_glob_that_cannot_compile_is_refused() {
+    let error = refused("verify:\n  protected_paths:\n    - \"src/[unclosed\"\n");
+
+    assert_eq!(error.line, Some(2), "{error}");
+    assert!(
+        error.to_string().contains("verify.protected_paths"),
+        "{error}"
+    );
 }
 
 #[test]

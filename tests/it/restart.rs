@@ -63,8 +63,10 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     let repo = seed.repo_name();
     let yaml = format!(
         "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
-         max_parallel_tasks: 1\n",
-        fixture_path("agents/scripted-worker.sh").display()
+         max_parallel_tasks: 1\nreviewers:\n  correctness:\n    adapter: command\n    \
+         command: exec sh {}\n",
+        fixture_path("agents/scripted-worker.sh").display(),
+        fixture_path("agents/scripted-reviewer.sh").display()
     );
     sim.push_commit(
         &repo,
@@ -95,11 +97,11 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     let store = Store::connect(&Store::default_url(&dir.path().join("data")))
         .await
         .unwrap();
-    wait_for("the first task proposed and the second working", || async {
+    wait_for("the first task pushed and the second working", || async {
         let run = store.latest_run(&repo, issue).await.unwrap()?;
         let tasks = store.tasks_of_run(run.id).await.unwrap();
         (tasks.len() == 3
-            && tasks[0].state == TaskState::Proposed
+            && tasks[0].state.has_pushed_work()
             && tasks[1].state == TaskState::Working)
             .then_some(())
     })
@@ -117,7 +119,7 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     })
     .await;
     assert!(
-        tasks.iter().all(|t| t.state == TaskState::Proposed),
+        tasks.iter().all(|t| t.state == TaskState::Merged),
         "{tasks:?}"
     );
     let pulls = sim.pulls(&repo);
@@ -141,9 +143,13 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
             .then_some(comments)
     })
     .await;
-    assert_eq!(comments.len(), 1, "one plan comment: {comments:?}");
     assert_eq!(
-        comments[0].body.matches("| proposed |").count(),
+        comments.len(),
+        2,
+        "one plan comment and the summary: {comments:?}"
+    );
+    assert_eq!(
+        comments[0].body.matches("| merged |").count(),
         3,
         "{}",
         comments[0].body

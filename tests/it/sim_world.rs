@@ -156,6 +156,7 @@ async fn flotillas_client_clones_pushes_opens_a_draft_reviews_checks_and_merges_
                     text: None,
                     annotations: vec![],
                 }),
+                actions: Vec::new(),
             },
         )
         .await

@@ -9,8 +9,9 @@ use flotilla::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNu
 use flotilla::webhook::event::{
     AccountKind, CheckConclusion, CheckRunAction, CheckStatus, CheckSuiteAction, DeliveryEnvelope,
     EventParseError, IgnoreReason, InstallationAction, InstallationRepositoriesAction,
-    IssueCommentAction, IssueState, IssuesAction, Label, Parsed, PrState, PullRequestAction,
-    PullRequestReviewAction, ReviewState, StatusState, WebhookEvent, parse,
+    IssueCommentAction, IssueState, IssuesAction, Label, MergeGroup, MergeGroupAction,
+    MergeGroupDestroyReason, Parsed, PrState, PullRequestAction, PullRequestReviewAction,
+    ReviewState, StatusState, WebhookEvent, parse,
 };
 
 /// The head sha most of the `Codertocat/Hello-World` examples share.
@@ -242,6 +243,30 @@ fn expectations() -> Vec<Expectation> {
             assert_eq!(e.state, StatusState::Success);
             assert_eq!(e.target_url, None);
         }),
+        ("merge_group.checks_requested", |e| {
+            let e = variant!(e, MergeGroup);
+            assert_eq!(e.action, MergeGroupAction::ChecksRequested);
+            let g = &e.merge_group;
+            assert_eq!(g.head_sha, sha("2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d"));
+            assert_eq!(
+                g.head_ref,
+                "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"
+            );
+            assert_eq!(g.base_sha, sha("380387fbc80638b734a49e1be1c4dfec1c01b33c"));
+            assert_eq!(g.base_ref, "refs/heads/main");
+            assert_eq!(g.pull_numbers(), vec![PrNumber(104)]);
+            assert_eq!(e.repository.full_name, RepoName::from("octo-org/octo-repo"));
+        }),
+        ("merge_group.destroyed", |e| {
+            let e = variant!(e, MergeGroup);
+            assert_eq!(
+                e.action,
+                MergeGroupAction::Destroyed {
+                    reason: Some(MergeGroupDestroyReason::Merged)
+                }
+            );
+            assert_eq!(e.merge_group.pull_numbers(), vec![PrNumber(104)]);
+        }),
         ("installation.created", |e| {
             let e = variant!(e, Installation);
             assert_eq!(e.action, InstallationAction::Created);
@@ -314,6 +339,89 @@ fn every_fixture_parses_as_expected() {
         // App deliveries carry their installation; a ping may not.
         assert_eq!(event.installation_id().is_some(), name != "ping", "{name}");
     }
+}
+
+fn merge_group(head_ref: &str, base_ref: &str) -> MergeGroup {
+    MergeGroup {
+        head_sha: sha("2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d"),
+        head_ref: head_ref.to_owned(),
+        base_sha: sha("380387fbc80638b734a49e1be1c4dfec1c01b33c"),
+        base_ref: base_ref.to_owned(),
+    }
+}
+
+#[test]
+fn merge_queue_branches_name_their_pull_request() {
+    let sha = "929f8209d40f77f4abc622a499c93a83babdbe64";
+    let cases = [
+        (
+            format!("refs/heads/gh-readonly-queue/main/pr-7-{sha}"),
+            "refs/heads/main",
+            vec![PrNumber(7)],
+        ),
+        // A base branch with slashes, and a ref given without `refs/heads/`.
+        (
+            format!("gh-readonly-queue/release/2.x/pr-31-{sha}"),
+            "refs/heads/release/2.x",
+            vec![PrNumber(31)],
+        ),
+        // Not the queue's shape: no PR can be named.
+        (
+            format!("refs/heads/feature/pr-7-{sha}"),
+            "refs/heads/main",
+            vec![],
+        ),
+        (
+            "refs/heads/gh-readonly-queue/main/pr-x-abc".to_owned(),
+            "refs/heads/main",
+            vec![],
+        ),
+        (
+            "refs/heads/gh-readonly-queue/main/pr-7-not-a-sha".to_owned(),
+            "refs/heads/main",
+            vec![],
+        ),
+        (
+            "refs/heads/gh-readonly-queue/pr-7".to_owned(),
+            "refs/heads/main",
+            vec![],
+        ),
+    ];
+    for (head_ref, base_ref, expected) in cases {
+        assert_eq!(
+            merge_group(&head_ref, base_ref).pull_numbers(),
+            expected,
+            "{head_ref}"
+        );
+    }
+}
+
+#[test]
+fn unknown_merge_group_action_and_reason() {
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&fixture("merge_group.destroyed")).expect("fixture is JSON");
+    body["reason"] = "tidied_away".into();
+    let event = match parse("merge_group", body.to_string().as_bytes()) {
+        Ok(Parsed::Event(event)) => event,
+        other => panic!("expected an event, got {other:?}"),
+    };
+    let e = variant!(&event, MergeGroup);
+    assert_eq!(
+        e.action,
+        MergeGroupAction::Destroyed {
+            reason: Some(MergeGroupDestroyReason::Unknown)
+        }
+    );
+
+    body["action"] = "checks_completed".into();
+    let parsed = parse("merge_group", body.to_string().as_bytes());
+    assert_eq!(
+        parsed,
+        Ok(Parsed::Ignored(IgnoreReason::UnhandledAction {
+            event: "merge_group".into(),
+            action: "checks_completed".into(),
+        }))
+    );
 }
 
 #[test]

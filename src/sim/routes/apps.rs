@@ -56,9 +56,11 @@ fn installation_json(sim: &Sim, id: InstallationId) -> ApiResult<Value> {
         .apps
         .get(&inst.app_id)
         .ok_or_else(ApiError::not_found)?;
+    let account = json::user(&world, &inst.account);
     Ok(json!({
         "id": inst.id.0,
-        "account": json::user(&world, &inst.account),
+        "target_id": account["id"],
+        "account": account,
         "app_id": app.id.0,
         "app_slug": app.slug,
         "target_type": "Organization",
@@ -70,6 +72,8 @@ fn installation_json(sim: &Sim, id: InstallationId) -> ApiResult<Value> {
         "events": json::app(&world, app)["events"],
         "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z",
+        "single_file_name": null,
+        "suspended_by": null,
         "suspended_at": null,
     }))
 }

@@ -1,7 +1,7 @@
 //! Review routes: submit a review with inline comments (GitHub's author and diff-line
 //! rules), list reviews and review comments.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,7 +15,7 @@ use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::{Review, ReviewComment};
 use super::super::webhooks::announce;
 use super::super::{Sim, git, json, merge};
-use super::{NumberPath, repo_for};
+use super::{NumberPath, Page, repo_for};
 
 /// Review routes.
 pub fn router() -> Router<Sim> {
@@ -210,18 +210,20 @@ async fn list_reviews(
     State(sim): State<Sim>,
     auth: InstallationAuth,
     Path(p): Path<NumberPath>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     r.pulls.get(&p.number).ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::Array(
-        r.reviews
-            .iter()
-            .filter(|x| x.pull == p.number)
-            .map(|x| json::review(&world, r, x))
-            .collect(),
-    )))
+    // A pending review is visible to its author only.
+    let list = r
+        .reviews
+        .iter()
+        .filter(|x| x.pull == p.number && (x.state != "PENDING" || x.user == auth.bot))
+        .map(|x| json::review(&world, r, x))
+        .collect();
+    Ok(Json(Value::Array(page.apply(list))))
 }
 
 async fn list_review_comments(

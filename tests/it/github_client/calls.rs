@@ -2,9 +2,9 @@
 
 use axum::http::Method;
 use flotilla::github::{
-    Annotation, AnnotationLevel, BranchProtection, CheckConclusion, CheckOutput, CheckStatus,
-    GithubError, MergeMethod, MergeOutcome, NewCheckRun, NewReview, Permission, RequiredCheck,
-    ReviewComment, ReviewEvent, ReviewSide,
+    Annotation, AnnotationLevel, BranchProtection, CheckConclusion, CheckOutput, CheckRunAction,
+    CheckStatus, GithubError, MergeMethod, MergeOutcome, NewCheckRun, NewReview, Permission,
+    RequiredCheck, ReviewComment, ReviewEvent, ReviewSide,
 };
 use flotilla::types::{AppId, CommitSha, IssueNumber, Login, PrNumber};
 use serde_json::json;
@@ -263,6 +263,7 @@ async fn check_run_carries_its_output_and_annotations() {
                 title: None,
             }],
         }),
+        actions: Vec::new(),
     };
     let id = client
         .create_check_run(&repo(), &run)
@@ -295,6 +296,7 @@ async fn branch_protection_is_sent_with_all_four_keys_and_absent_is_none() {
         }],
         enforce_admins: false,
         required_approving_review_count: None,
+        ..BranchProtection::default()
     };
     client
         .put_branch_protection(&repo(), "release/1.0", &protection)
@@ -317,4 +319,122 @@ async fn branch_protection_is_sent_with_all_four_keys_and_absent_is_none() {
         .await
         .expect("404 is no protection");
     assert_eq!(absent, None);
+}
+
+#[tokio::test]
+async fn every_protection_setting_read_is_written_back() {
+    let (fake, _app, client) = setup().await;
+    let path = "/repos/octo/widgets/branches/main/protection";
+    let actors = json!({
+        "users": [{ "login": "alice", "id": 1 }],
+        "teams": [{ "slug": "core", "id": 2 }],
+        "apps": [{ "slug": "ci-app", "id": 3 }]
+    });
+    fake.script(
+        Method::GET,
+        path,
+        vec![Canned::json(
+            200,
+            json!({
+                "url": "https://api.github.com/repos/octo/widgets/branches/main/protection",
+                "required_status_checks": {
+                    "strict": true, "contexts": ["ci", "lint"],
+                    "checks": [{ "context": "ci", "app_id": 15368 }]
+                },
+                "enforce_admins": { "enabled": true },
+                "required_pull_request_reviews": {
+                    "dismissal_restrictions": actors,
+                    "dismiss_stale_reviews": true, "require_code_owner_reviews": true,
+                    "require_last_push_approval": false, "required_approving_review_count": 2
+                },
+                "restrictions": actors,
+                "required_linear_history": { "enabled": true },
+                "allow_force_pushes": { "enabled": false },
+                "allow_deletions": { "enabled": false },
+                "block_creations": { "enabled": false },
+                "required_conversation_resolution": { "enabled": true },
+                "lock_branch": { "enabled": false },
+                "allow_fork_syncing": { "enabled": false }
+            }),
+        )],
+    );
+    fake.script(Method::PUT, path, vec![Canned::json(200, json!({}))]);
+    let read = client
+        .get_branch_protection(&repo(), "main")
+        .await
+        .expect("protection read")
+        .expect("protection present");
+    assert_eq!(
+        read.required_checks,
+        vec![
+            RequiredCheck {
+                context: "ci".to_owned(),
+                app_id: Some(AppId(15368)),
+            },
+            RequiredCheck {
+                context: "lint".to_owned(),
+                app_id: None,
+            },
+        ],
+        "a context without a check entry is kept, bound to no App"
+    );
+    client
+        .put_branch_protection(&repo(), "main", &read)
+        .await
+        .expect("protection written");
+    let names = json!({ "users": ["alice"], "teams": ["core"], "apps": ["ci-app"] });
+    assert_eq!(
+        fake.requests_to(Method::PUT, path)[0].body,
+        json!({
+            "required_status_checks": {
+                "strict": true,
+                "checks": [{ "context": "ci", "app_id": 15368 }, { "context": "lint", "app_id": null }]
+            },
+            "enforce_admins": true,
+            "required_pull_request_reviews": {
+                "required_approving_review_count": 2, "dismiss_stale_reviews": true,
+                "require_code_owner_reviews": true, "dismissal_restrictions": names
+            },
+            "restrictions": names,
+            "required_linear_history": true,
+            "required_conversation_resolution": true
+        })
+    );
+}
+
+#[tokio::test]
+async fn check_run_actions_beyond_github_limits_are_refused_before_sending() {
+    let (fake, _app, client) = setup().await;
+    let action = |label: &str| CheckRunAction {
+        label: label.to_owned(),
+        description: "Run the reviewers again".to_owned(),
+        identifier: "reverify".to_owned(),
+    };
+    let run = |actions| NewCheckRun {
+        name: "flotilla/verify".to_owned(),
+        head_sha: CommitSha::from("abc123"),
+        status: CheckStatus::InProgress,
+        conclusion: None,
+        details_url: None,
+        external_id: None,
+        output: None,
+        actions,
+    };
+    for actions in [
+        vec![action("Verify again, all lenses")],
+        vec![action("a"), action("b"), action("c"), action("d")],
+    ] {
+        let refused = client
+            .create_check_run(&repo(), &run(actions))
+            .await
+            .expect_err("over GitHub's limits");
+        assert!(
+            matches!(refused, GithubError::InvalidInput { .. }),
+            "{refused}"
+        );
+    }
+    assert!(
+        fake.requests_to(Method::POST, "/repos/octo/widgets/check-runs")
+            .is_empty()
+    );
 }

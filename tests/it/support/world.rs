@@ -36,6 +36,27 @@ pub const WORLD_APP_ID: AppId = AppId(1001);
 /// A GitHub token planted in Flotilla's own environment: it must never reach an agent.
 pub const PLANTED_TOKEN: &str = "ghs_plantedInFlotillasEnvironment0000000";
 
+/// The id of the separate reviewer App of [`TestWorld::start_with_reviewer_app`].
+pub const REVIEWER_APP_ID: AppId = AppId(1002);
+
+/// A client of the App `app`, authenticated with the test key, pointed at `sim`.
+fn app_client(app: AppId, sim: &SimHandle) -> GithubApp {
+    let credentials =
+        AppCredentials::from_pem_file(app, &fixture_path("keys/test-app.pem")).expect("test key");
+    GithubApp::new(
+        credentials,
+        GithubSettings {
+            base_url: sim.api_url(),
+            retry: RetryPolicy {
+                max_total_wait: Duration::from_secs(5),
+                ..RetryPolicy::default()
+            },
+            ..GithubSettings::default()
+        },
+    )
+    .expect("GitHub client")
+}
+
 /// GitHub (simulated) and Flotilla, connected.
 pub struct TestWorld {
     /// The simulator, with its scenario controls.
@@ -88,23 +109,33 @@ impl TestWorld {
     /// Like [`TestWorld::start`], with the repository's CI running `ci_command` (`sh -c`)
     /// on every pushed pull-request head.
     pub async fn start_with_ci(ci_command: Option<&str>) -> Self {
+        Self::boot(ci_command, false).await
+    }
+
+    /// Like [`TestWorld::start`], with a second App ([`REVIEWER_APP_ID`], slug
+    /// `flotilla-reviewer`, the same test key) installed on the repository and
+    /// configured as Flotilla's separate reviewer App.
+    pub async fn start_with_reviewer_app() -> Self {
+        Self::boot(None, true).await
+    }
+
+    async fn boot(ci_command: Option<&str>, reviewer_app: bool) -> Self {
         let dir = TempDir::new().expect("temporary directory");
         let (sim, seed) = seeded_sim(dir.path(), ci_command).await;
-        let credentials =
-            AppCredentials::from_pem_file(WORLD_APP_ID, &fixture_path("keys/test-app.pem"))
-                .expect("test key");
-        let github = GithubApp::new(
-            credentials,
-            GithubSettings {
-                base_url: sim.api_url(),
-                retry: RetryPolicy {
-                    max_total_wait: Duration::from_secs(5),
-                    ..RetryPolicy::default()
-                },
-                ..GithubSettings::default()
-            },
-        )
-        .expect("GitHub client");
+        let github = app_client(WORLD_APP_ID, &sim);
+        let reviewer_app = reviewer_app.then(|| {
+            let public_key = std::fs::read_to_string(fixture_path("keys/test-app.pub.pem"))
+                .expect("test public key");
+            sim.install_app(
+                REVIEWER_APP_ID,
+                "flotilla-reviewer",
+                &public_key,
+                InstallationId(3003),
+                &seed.repo_name(),
+            )
+            .expect("reviewer App installed");
+            app_client(REVIEWER_APP_ID, &sim)
+        });
         let flotilla = TestApp::start_with_fleet(FleetConfig {
             github: github.clone(),
             data_dir: dir.path().join("flotilla-data"),
@@ -115,6 +146,8 @@ impl TestWorld {
                 global: 4,
                 per_repo: 4,
             },
+            app_id: WORLD_APP_ID,
+            reviewer_app,
             bot: BotIdentity::for_app(WORLD_APP_ID, APP_SLUG),
             kill_grace: Duration::from_millis(500),
             transcript_cap: 64 * 1024,
@@ -140,14 +173,48 @@ impl TestWorld {
     }
 
     /// A `.github/flotilla.yml` whose worker is the scripted agent
-    /// (`fixtures/agents/scripted-worker.sh`) recording what it saw under
-    /// [`TestWorld::agent_record`], with a 5 s time limit, one attempt per task, and
-    /// `extra` YAML appended.
+    /// (`fixtures/agents/scripted-worker.sh`) and whose three default lenses are the
+    /// scripted reviewer (`fixtures/agents/scripted-reviewer.sh`), both recording what
+    /// they saw under [`TestWorld::agent_record`], with 5 s time limits, one attempt per
+    /// task, and `extra` YAML appended. An `extra` with its own `reviewers:` section
+    /// replaces the scripted lenses, and one with `max_attempts:` the single attempt.
     pub fn scripted_config(&self, extra: &str) -> String {
+        let reviewers = if extra.contains("reviewers:") {
+            String::new()
+        } else {
+            let lens = |name: &str| {
+                format!(
+                    "  {name}:\n    adapter: command\n    command: exec sh {} {}\n    time_limit: 5s\n",
+                    fixture_path("agents/scripted-reviewer.sh").display(),
+                    self.agent_record().display()
+                )
+            };
+            format!(
+                "reviewers:\n{}{}{}",
+                lens("correctness"),
+                lens("security"),
+                lens("runs")
+            )
+        };
+        let attempts = if extra.contains("max_attempts:") {
+            ""
+        } else {
+            "max_attempts: 1\n"
+        };
         format!(
             "worker:\n  adapter: command\n  command: exec sh {} {}\n  time_limit: 5s\n\
-             max_attempts: 1\n{extra}",
+             {attempts}{reviewers}{extra}",
             fixture_path("agents/scripted-worker.sh").display(),
+            self.agent_record().display()
+        )
+    }
+
+    /// The command line of the scripted reviewer, for configurations that set their
+    /// own lenses.
+    pub fn scripted_reviewer(&self) -> String {
+        format!(
+            "exec sh {} {}",
+            fixture_path("agents/scripted-reviewer.sh").display(),
             self.agent_record().display()
         )
     }
@@ -345,8 +412,9 @@ impl TestWorld {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
-    /// Waits until the issue's newest run has ended (settled or cancelled) and returns
-    /// it with its tasks.
+    /// Waits until the issue's newest run has ended (settled or cancelled), its plan
+    /// comment shows it, and — when every task merged — the summary is posted; returns
+    /// the run with its tasks.
     pub async fn run_ends(&self, issue: IssueNumber) -> (RunRecord, Vec<TaskRecord>) {
         let store = &self.flotilla.store;
         let run = wait_for(&format!("the run of #{issue} to end"), || async {
@@ -380,6 +448,9 @@ impl TestWorld {
         )
         .await;
         let tasks = store.tasks_of_run(run.id).await.expect("store answers");
+        if tasks.iter().all(|t| t.state == TaskState::Merged) {
+            self.bot_comment_with(issue, "are merged into").await;
+        }
         (run, tasks)
     }
 

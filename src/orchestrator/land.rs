@@ -1,0 +1,651 @@
+//! The `land_task` job: a verified head lands once every required check succeeded on
+//! it — ready for review, then auto-merge or a REST merge guarded by the head — one
+//! merge at a time per repository. After a merge the run's other pull requests are
+//! brought up to the new base and verified again, and a run whose tasks all merged
+//! closes its issue.
+//!
+//! Every GitHub answer on the way is an outcome, not a crash: a head that moved (409)
+//! is verified again, a pull request that cannot merge (405) is examined, a conflict
+//! goes to a person.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::Orchestrator;
+use super::comments;
+use super::fleet::Fleet;
+use super::progress::post_once;
+use super::trigger::run_config;
+use super::verify::passes;
+use crate::config::RepoConfig;
+use crate::github::{
+    CheckStatus, CommitState, GithubError, InstallationClient, MergeOutcome, MergeStateStatus,
+};
+use crate::review::VERIFY_CHECK;
+use crate::store::{
+    ClaimedJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource,
+};
+use crate::types::CommitSha;
+
+/// How long a landing job waits for another merge in the same repository.
+const MERGE_LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// How long a merge lock is held at most (a crashed holder loses it after this).
+const MERGE_LOCK_LEASE: Duration = Duration::from_secs(300);
+
+/// How often the merge lock is tried while another merge runs.
+const MERGE_LOCK_POLL: Duration = Duration::from_millis(250);
+
+/// How long to wait for GitHub to move a head after `update-branch` (it is
+/// asynchronous), polling the pull request.
+const UPDATE_BRANCH_WAIT: Duration = Duration::from_secs(30);
+
+/// What the required checks say about a head.
+enum RequiredChecks {
+    /// Every required check succeeded.
+    Passed,
+    /// Some have not reported yet; a check event will try again.
+    Pending(Vec<String>),
+    /// Some failed: `(name, what it said)`.
+    Failed(Vec<(String, String)>),
+}
+
+impl Orchestrator {
+    /// Lands `head` of a task if it is verified and everything required holds. A task
+    /// left `merging` by a job that died is taken up again: GitHub is asked first
+    /// whether the merge already happened.
+    pub(super) async fn land_task(
+        &self,
+        fleet: &Fleet,
+        task_id: TaskId,
+        head: &CommitSha,
+        job: &ClaimedJob,
+    ) -> anyhow::Result<()> {
+        let task = self.store.task(task_id).await?.context("task not stored")?;
+        if task.head_sha.as_ref() != Some(head)
+            || !matches!(
+                task.state,
+                TaskState::Verified | TaskState::Ready | TaskState::Merging
+            )
+        {
+            tracing::info!(state = task.state.as_str(), "nothing to land for this head");
+            return Ok(());
+        }
+        let run = self
+            .store
+            .run(task.run_id)
+            .await?
+            .context("run not stored")?;
+        let config = run_config(&run)?;
+        let tasks = self.store.tasks_of_run(run.id).await?;
+        let waiting_for: Vec<i64> = task
+            .depends_on
+            .iter()
+            .copied()
+            .filter(|p| {
+                tasks
+                    .iter()
+                    .any(|t| t.position == *p && t.state != TaskState::Merged)
+            })
+            .collect();
+        if !waiting_for.is_empty() {
+            tracing::info!(?waiting_for, "waiting for the tasks it builds on to merge");
+            return Ok(());
+        }
+        let client = fleet.client(run.installation).await?;
+        match self.required_checks(&client, &run, &config, head).await? {
+            RequiredChecks::Pending(names) => {
+                tracing::info!(?names, "waiting for required checks");
+                return Ok(());
+            }
+            RequiredChecks::Failed(failures) => {
+                return self
+                    .checks_failed(fleet, &client, &run, &task, head, &failures)
+                    .await;
+            }
+            RequiredChecks::Passed => {}
+        }
+        let pr = task.pr.context("a verified task has a pull request")?;
+        let pull = client.get_pull(&run.repo, pr).await?;
+        if pull.merged {
+            return self.record_merge(fleet, &client, &run, &task, None).await;
+        }
+        if !pull.open {
+            tracing::info!(%pr, "the pull request was closed by someone; not landing it");
+            return Ok(());
+        }
+        if pull.head_sha != *head {
+            self.store
+                .new_head(task.id, &pull.head_sha, "head-moved")
+                .await?;
+            return self.progress(fleet, run.id).await;
+        }
+        if pull.draft {
+            client.mark_ready_for_review(&pull.node_id).await?;
+        }
+        if config.landing.require_human_approval {
+            return self
+                .wait_for_person(fleet, &client, &run, &task, head, &pull.node_id, &config)
+                .await;
+        }
+        let holder = format!("{}:{}:job-{}", task.id, head, job.id);
+        self.lock_merges(&run, &holder).await?;
+        let merged = self
+            .merge(fleet, &client, &run, &task, head, &pull.node_id, &config)
+            .await;
+        self.store.unlock_merges(&run.repo, &holder).await?;
+        merged?;
+        self.progress(fleet, run.id).await
+    }
+
+    /// Which required checks (branch protection's and the configured ones, besides
+    /// `flotilla/verify`, which this verification just set) succeeded on `head`.
+    async fn required_checks(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        config: &RepoConfig,
+        head: &CommitSha,
+    ) -> anyhow::Result<RequiredChecks> {
+        let protection = match client
+            .get_branch_protection(&run.repo, &run.default_branch)
+            .await
+        {
+            Ok(protection) => protection,
+            Err(GithubError::Forbidden { message }) => {
+                tracing::warn!(%message, "cannot read branch protection; using the configured required checks only");
+                None
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let mut required: Vec<(String, Option<crate::types::AppId>)> = protection
+            .map(|p| {
+                p.required_checks
+                    .into_iter()
+                    .map(|c| (c.context, c.app_id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in &config.landing.required_checks {
+            if !required.iter().any(|(n, _)| n == name) {
+                required.push((name.clone(), None));
+            }
+        }
+        required.retain(|(name, _)| name != VERIFY_CHECK);
+        if required.is_empty() {
+            return Ok(RequiredChecks::Passed);
+        }
+        let runs = client.list_check_runs(&run.repo, &head.0).await?;
+        let statuses = client.combined_status(&run.repo, &head.0).await?;
+        let mut pending = Vec::new();
+        let mut failed = Vec::new();
+        for (name, app) in required {
+            let check = runs
+                .iter()
+                .filter(|r| r.name == name && (app.is_none() || r.app_id == app))
+                .max_by_key(|r| r.id.0);
+            let status = statuses.statuses.iter().find(|s| s.context == name);
+            match (check, status) {
+                (Some(check), _) if check.status == CheckStatus::Completed => {
+                    match check.conclusion {
+                        Some(conclusion) if passes(conclusion) => {}
+                        other => failed.push((
+                            name.clone(),
+                            format!("check run concluded {}", conclusion_word(other)),
+                        )),
+                    }
+                }
+                (Some(_), _) => pending.push(name),
+                (None, Some(status)) if app.is_none() => match status.state {
+                    CommitState::Success => {}
+                    CommitState::Pending => pending.push(name),
+                    CommitState::Failure | CommitState::Error => {
+                        failed.push((name.clone(), "commit status is failing".to_owned()));
+                    }
+                },
+                (None, _) => pending.push(name),
+            }
+        }
+        Ok(if !failed.is_empty() {
+            RequiredChecks::Failed(failed)
+        } else if !pending.is_empty() {
+            RequiredChecks::Pending(pending)
+        } else {
+            RequiredChecks::Passed
+        })
+    }
+
+    /// A required check (CI) failed on a verified head: like a refutation, it goes
+    /// back to the worker with what failed while attempts are left, and to a person
+    /// after the last one.
+    async fn checks_failed(
+        &self,
+        fleet: &Fleet,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+        failures: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        for (name, summary) in failures {
+            self.store
+                .record_verdict(
+                    task.id,
+                    head,
+                    &NewVerdict {
+                        source: VerdictSource::Check,
+                        name: name.clone(),
+                        outcome: "failed".into(),
+                        summary: summary.clone(),
+                        detail: serde_json::json!({ "check": name, "summary": summary }),
+                        output: None,
+                    },
+                )
+                .await?;
+        }
+        let feedback = format!(
+            "required checks failed on the previous change: {}. Make them pass on the same \
+             branch.",
+            failures
+                .iter()
+                .map(|(name, summary)| format!("`{name}` ({summary})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let next = if task.attempts < task.max_attempts {
+            TaskState::Refuted
+        } else {
+            TaskState::NeedsHuman
+        };
+        let moved = self
+            .store
+            .move_task(
+                task.id,
+                head,
+                &[TaskState::Verified, TaskState::Ready],
+                next,
+                Some(&feedback),
+            )
+            .await?;
+        tracing::info!(
+            ?failures,
+            moved,
+            next = next.as_str(),
+            "required checks failed"
+        );
+        if moved && next == TaskState::NeedsHuman {
+            let task = self.store.task(task.id).await?.context("task not stored")?;
+            self.hand_to_human(client, run, &task, head).await?;
+        }
+        self.progress(fleet, run.id).await
+    }
+
+    /// With `require_human_approval`: auto-merge is enabled so the pull request
+    /// merges once a person approves; where GitHub has nothing to wait for, the
+    /// person merges it. Either way the task waits as `ready`.
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_for_person(
+        &self,
+        fleet: &Fleet,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+        node_id: &str,
+        config: &RepoConfig,
+    ) -> anyhow::Result<()> {
+        let note = match client
+            .enable_auto_merge(node_id, config.landing.merge_method, head)
+            .await
+        {
+            Ok(()) => "ready for review; auto-merge is on and waits for an approval",
+            Err(GithubError::AutoMergeUnavailable { .. }) => {
+                "ready for review; a person with write access merges it"
+            }
+            Err(error) => return Err(error.into()),
+        };
+        self.store
+            .move_task(
+                task.id,
+                head,
+                &[TaskState::Verified],
+                TaskState::Ready,
+                Some(note),
+            )
+            .await?;
+        tracing::info!(note, "waiting for a person");
+        self.progress(fleet, run.id).await
+    }
+
+    /// Takes the repository's merge lock, waiting for another merge to finish.
+    async fn lock_merges(&self, run: &RunRecord, holder: &str) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + MERGE_LOCK_WAIT;
+        while !self
+            .store
+            .try_lock_merges(&run.repo, holder, MERGE_LOCK_LEASE)
+            .await?
+        {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "another merge in {} has held the merge lock for over {:?}",
+                run.repo,
+                MERGE_LOCK_WAIT
+            );
+            tokio::time::sleep(MERGE_LOCK_POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Merges under the lock: a pull request behind a strict base is first brought up
+    /// to date (and verified again), one that conflicts goes to a person; otherwise
+    /// auto-merge guarded by the head, or — when GitHub says the pull request can merge
+    /// right now — a REST merge guarded by the same head.
+    #[allow(clippy::too_many_arguments)]
+    async fn merge(
+        &self,
+        fleet: &Fleet,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+        node_id: &str,
+        config: &RepoConfig,
+    ) -> anyhow::Result<()> {
+        let pr = task.pr.context("a verified task has a pull request")?;
+        let pull = client.get_pull(&run.repo, pr).await?;
+        if pull.merged {
+            return self.record_merge(fleet, client, run, task, None).await;
+        }
+        if pull.head_sha != *head {
+            self.store
+                .new_head(task.id, &pull.head_sha, "head-moved")
+                .await?;
+            return Ok(());
+        }
+        if !self
+            .store
+            .move_task(
+                task.id,
+                head,
+                &[TaskState::Verified, TaskState::Ready, TaskState::Merging],
+                TaskState::Merging,
+                None,
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let state = client.pull_merge_state(&run.repo, pr).await?;
+        match state.merge_state_status {
+            MergeStateStatus::Behind => {
+                tracing::info!("behind its base; bringing it up to date first");
+                return self.update_branch(client, run, task, head).await;
+            }
+            MergeStateStatus::Dirty => {
+                let reason = format!("#{pr} conflicts with `{}`", run.default_branch);
+                return self.conflict(client, run, task, head, &reason).await;
+            }
+            _ => {}
+        }
+        let method = config.landing.merge_method;
+        match client.enable_auto_merge(node_id, method, head).await {
+            Ok(()) => {
+                tracing::info!("auto-merge enabled; GitHub merges once protection allows");
+                self.store
+                    .move_task(
+                        task.id,
+                        head,
+                        &[TaskState::Merging],
+                        TaskState::Ready,
+                        Some("auto-merge is on; GitHub merges it once branch protection allows"),
+                    )
+                    .await?;
+                return Ok(());
+            }
+            Err(GithubError::AutoMergeUnavailable { message }) => {
+                tracing::info!(%message, "auto-merge not available; merging through REST");
+            }
+            Err(error) => {
+                self.back_to_verified(task, head).await?;
+                return Err(error.into());
+            }
+        }
+        match client.merge_pull(&run.repo, pr, head, method).await {
+            Ok(MergeOutcome::Merged { sha }) => {
+                tracing::info!(merged = %sha, "merged");
+                self.record_merge(fleet, client, run, task, Some(sha)).await
+            }
+            Ok(MergeOutcome::NotMerged { message }) => {
+                self.back_to_verified(task, head).await?;
+                anyhow::bail!("GitHub did not merge #{pr}: {message}")
+            }
+            Err(GithubError::Conflict { message }) => {
+                tracing::info!(%message, "the head moved during the merge");
+                let pull = client.get_pull(&run.repo, pr).await?;
+                if pull.merged {
+                    return self.record_merge(fleet, client, run, task, None).await;
+                }
+                if !self
+                    .store
+                    .new_head(task.id, &pull.head_sha, "head-moved")
+                    .await?
+                {
+                    self.back_to_verified(task, head).await?;
+                }
+                Ok(())
+            }
+            Err(GithubError::NotMergeable { message }) => {
+                self.not_mergeable(client, run, task, head, &message).await
+            }
+            Err(error) => {
+                self.back_to_verified(task, head).await?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// GitHub refused the merge (405): find out why and act on it.
+    async fn not_mergeable(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        let pr = task.pr.context("a verified task has a pull request")?;
+        let state = client.pull_merge_state(&run.repo, pr).await?;
+        tracing::info!(%message, status = ?state.merge_state_status, "GitHub refused the merge");
+        match state.merge_state_status {
+            MergeStateStatus::Dirty => {
+                let reason = format!(
+                    "#{pr} conflicts with `{}`; GitHub refused the merge: {message}",
+                    run.default_branch
+                );
+                self.conflict(client, run, task, head, &reason).await
+            }
+            MergeStateStatus::Behind => {
+                self.update_branch(client, run, task, head).await?;
+                Ok(())
+            }
+            _ => {
+                self.back_to_verified(task, head).await?;
+                tracing::warn!(%message, "not mergeable yet; the next check event tries again");
+                Ok(())
+            }
+        }
+    }
+
+    /// Undoes `merging` after a merge that did not happen.
+    async fn back_to_verified(&self, task: &TaskRecord, head: &CommitSha) -> anyhow::Result<()> {
+        self.store
+            .move_task(
+                task.id,
+                head,
+                &[TaskState::Merging],
+                TaskState::Verified,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A merge happened (by Flotilla, or by GitHub's auto-merge): record it, bring the
+    /// run's other pull requests up to the new base, and close the issue when the
+    /// whole run merged.
+    pub(super) async fn record_merge(
+        &self,
+        fleet: &Fleet,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        merged: Option<CommitSha>,
+    ) -> anyhow::Result<()> {
+        let merged = match merged {
+            Some(sha) => sha,
+            None => {
+                let pr = task.pr.context("a merged task has a pull request")?;
+                client
+                    .get_pull(&run.repo, pr)
+                    .await?
+                    .merge_commit_sha
+                    .context("a merged pull request names its merge commit")?
+            }
+        };
+        if !self.store.mark_merged(task.id, &merged).await? {
+            return Ok(());
+        }
+        tracing::info!(task = %task.id, %merged, "merge recorded");
+        for sibling in self.store.tasks_of_run(run.id).await? {
+            if sibling.id == task.id || !sibling.state.is_in_review() {
+                continue;
+            }
+            let Some(head) = sibling.head_sha.clone() else {
+                continue;
+            };
+            self.update_branch(client, run, &sibling, &head).await?;
+        }
+        let tasks = self.store.tasks_of_run(run.id).await?;
+        if tasks.iter().all(|t| t.state == TaskState::Merged) {
+            self.close_run(client, run, &tasks).await?;
+        }
+        self.progress(fleet, run.id).await
+    }
+
+    /// Brings a pull request up to the base with GitHub's update-branch and verifies
+    /// the new head; a conflict goes to the worker's attention as `needs_human`.
+    async fn update_branch(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+    ) -> anyhow::Result<()> {
+        let pr = task.pr.context("a task in review has a pull request")?;
+        match client.update_pull_branch(&run.repo, pr, head).await {
+            Ok(()) => {}
+            Err(GithubError::Validation { message }) => {
+                let state = client.pull_merge_state(&run.repo, pr).await?;
+                if state.merge_state_status == MergeStateStatus::Dirty
+                    || message.to_lowercase().contains("conflict")
+                {
+                    let reason = format!(
+                        "#{pr} conflicts with `{}` after another task merged: {message}",
+                        run.default_branch
+                    );
+                    return self.conflict(client, run, task, head, &reason).await;
+                }
+                if state.head_sha != *head {
+                    self.store
+                        .new_head(task.id, &state.head_sha, "head-moved")
+                        .await?;
+                    return Ok(());
+                }
+                return Err(GithubError::Validation { message }.into());
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let deadline = tokio::time::Instant::now() + UPDATE_BRANCH_WAIT;
+        loop {
+            let pull = client.get_pull(&run.repo, pr).await?;
+            if pull.head_sha != *head {
+                tracing::info!(%pr, new_head = %pull.head_sha, "brought up to the new base");
+                self.store
+                    .new_head(task.id, &pull.head_sha, "new-base")
+                    .await?;
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "GitHub did not update #{pr} within {UPDATE_BRANCH_WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A pull request that conflicts with its base: a person resolves it.
+    async fn conflict(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let moved = self
+            .store
+            .move_task(
+                task.id,
+                head,
+                &[
+                    TaskState::Proposed,
+                    TaskState::Verifying,
+                    TaskState::Refuted,
+                    TaskState::Verified,
+                    TaskState::Ready,
+                    TaskState::Merging,
+                ],
+                TaskState::NeedsHuman,
+                Some(reason),
+            )
+            .await?;
+        tracing::info!(moved, reason, "conflict with the base");
+        if moved {
+            let task = self.store.task(task.id).await?.context("task not stored")?;
+            self.hand_to_human(client, run, &task, head).await?;
+        }
+        Ok(())
+    }
+
+    /// Every task merged: the summary on the issue, then (if configured) close it.
+    async fn close_run(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        tasks: &[TaskRecord],
+    ) -> anyhow::Result<()> {
+        post_once(
+            client,
+            &run.repo,
+            run.issue,
+            &format!("merged run={}", run.id),
+            &comments::all_merged(run, tasks),
+        )
+        .await?;
+        let config = run_config(run)?;
+        if config.landing.close_issue {
+            client.close_issue(&run.repo, run.issue).await?;
+            tracing::info!(issue = %run.issue, "every task merged; issue closed");
+        }
+        Ok(())
+    }
+}
+
+/// A check conclusion as people read it.
+fn conclusion_word(conclusion: Option<crate::github::CheckConclusion>) -> String {
+    conclusion
+        .and_then(|c| serde_json::to_value(c).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "without a conclusion".to_owned())
+}

@@ -1,0 +1,211 @@
+//! Events that move verification and landing along: a push by a person to a task's
+//! branch (verify the new head), a merge (record it), a request to re-verify (the
+//! check run's "Re-verify" button or "Re-run"), a CI result (try to land), and the
+//! merge queue asking for `flotilla/verify` on a merge group.
+//!
+//! Each handler only reads the event to find the task and the head; what it does
+//! next is decided from the store and, for anything that merges, from GitHub itself.
+
+use super::Orchestrator;
+use super::fleet::Fleet;
+use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION, publish_check};
+use crate::github::{CheckConclusion, CheckOutput, CheckStatus, NewCheckRun};
+use crate::review::VERIFY_CHECK;
+use crate::review::report::CheckReport;
+use crate::store::{NewJob, TaskState};
+use crate::types::{CommitSha, DeliveryId, InstallationId, IssueNumber, RepoName};
+use crate::webhook::event::{
+    CheckRunAction, CheckRunEvent, MergeGroupEvent, PullRequestAction, PullRequestEvent,
+};
+
+impl Orchestrator {
+    /// A pull request changed: a new head on a task's branch is verified again (a
+    /// person's fix of a task that needed one loses the `flotilla:needs-human` label);
+    /// a merged task is recorded.
+    pub(super) async fn on_pull_request(
+        &self,
+        fleet: &Fleet,
+        event: &PullRequestEvent,
+    ) -> anyhow::Result<()> {
+        let repo = &event.repository.full_name;
+        let Some(task) = self.store.task_by_pr(repo, event.number).await? else {
+            return Ok(());
+        };
+        match &event.action {
+            PullRequestAction::Synchronize => {
+                let head = &event.pull_request.head.sha;
+                if self.store.new_head(task.id, head, "pushed").await? {
+                    tracing::info!(task = %task.id, %head, "new head pushed; verifying it");
+                    if task.state == TaskState::NeedsHuman
+                        && let Some(installation) = &event.installation
+                    {
+                        let client = fleet.client(installation.id).await?;
+                        client
+                            .remove_label(repo, IssueNumber(event.number.0), NEEDS_HUMAN_LABEL)
+                            .await?;
+                    }
+                    self.progress(fleet, task.run_id).await?;
+                }
+            }
+            PullRequestAction::Closed if event.pull_request.merged == Some(true) => {
+                let run = self.store.run(task.run_id).await?;
+                if let Some(run) = run {
+                    let client = fleet.client(run.installation).await?;
+                    self.record_merge(fleet, &client, &run, &task, None).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A check run event: "Re-run" or "Re-verify" on one of Flotilla's check runs
+    /// verifies the head again; another App's completed check (CI) may let a verified
+    /// head land.
+    pub(super) async fn on_check_run(
+        &self,
+        fleet: &Fleet,
+        delivery: &DeliveryId,
+        event: &CheckRunEvent,
+    ) -> anyhow::Result<()> {
+        let repo = &event.repository.full_name;
+        let head = &event.check_run.head_sha;
+        let ours = event.check_run.app.id == fleet.config.app_id;
+        match &event.action {
+            CheckRunAction::Rerequested if ours => self.reverify(fleet, repo, head, delivery).await,
+            CheckRunAction::RequestedAction { identifier }
+                if ours && identifier.as_deref() == Some(REVERIFY_ACTION) =>
+            {
+                self.reverify(fleet, repo, head, delivery).await
+            }
+            CheckRunAction::Completed if !ours => self.try_land(repo, head, delivery).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Another check finished (a check suite or a commit status): try to land the
+    /// verified tasks with that head.
+    pub(super) async fn try_land(
+        &self,
+        repo: &RepoName,
+        head: &CommitSha,
+        delivery: &DeliveryId,
+    ) -> anyhow::Result<()> {
+        for task in self.store.tasks_by_head(repo, head).await? {
+            if matches!(task.state, TaskState::Verified | TaskState::Ready) {
+                tracing::info!(task = %task.id, "a check finished; trying to land");
+                self.store
+                    .enqueue(&NewJob::land_task(task.id, head, &delivery.to_string()))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies the tasks with head `head` again, as a person asked.
+    async fn reverify(
+        &self,
+        fleet: &Fleet,
+        repo: &RepoName,
+        head: &CommitSha,
+        delivery: &DeliveryId,
+    ) -> anyhow::Result<()> {
+        for task in self.store.tasks_by_head(repo, head).await? {
+            let reason = format!("reverify-{delivery}");
+            if self.store.reverify(task.id, head, &reason).await? {
+                tracing::info!(task = %task.id, %head, "re-verification requested");
+                self.progress(fleet, task.run_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// GitHub's merge queue built a merge group and asks for the required checks on
+    /// it. `flotilla/verify` succeeds when every pull request in the group is either
+    /// not Flotilla's or a task whose current head holds, so the queue never waits for
+    /// a check Flotilla would not send.
+    pub(super) async fn on_merge_group(
+        &self,
+        fleet: &Fleet,
+        installation: InstallationId,
+        event: &MergeGroupEvent,
+    ) -> anyhow::Result<()> {
+        let repo = &event.repository.full_name;
+        let group = &event.merge_group;
+        let mut blocking = Vec::new();
+        for pr in group.pull_numbers() {
+            let Some(task) = self.store.task_by_pr(repo, pr).await? else {
+                continue;
+            };
+            let holds = match (&task.head_sha, task.state) {
+                (
+                    Some(head),
+                    TaskState::Verified | TaskState::Ready | TaskState::Merging | TaskState::Merged,
+                ) => {
+                    let verdicts = self.store.verdicts(task.id, head).await?;
+                    !verdicts.is_empty()
+                        && verdicts
+                            .iter()
+                            .all(|v| matches!(v.outcome.as_str(), "upheld" | "passed" | "warned"))
+                }
+                _ => false,
+            };
+            if !holds {
+                blocking.push(format!("#{pr} ({})", task.state.as_str()));
+            }
+        }
+        let client = fleet.client(installation).await?;
+        let id = client
+            .create_check_run(
+                repo,
+                &NewCheckRun {
+                    name: VERIFY_CHECK.to_owned(),
+                    head_sha: group.head_sha.clone(),
+                    status: CheckStatus::InProgress,
+                    conclusion: None,
+                    details_url: None,
+                    external_id: Some(format!("merge-group:{}", group.head_ref)),
+                    output: None,
+                    actions: Vec::new(),
+                },
+            )
+            .await?;
+        tracing::info!(group = %group.head_ref, ?blocking, "merge group checked");
+        publish_check(&client, repo, id, merge_group_report(&blocking), Vec::new()).await
+    }
+}
+
+/// `flotilla/verify` on a merge group: which pull requests in it do not hold.
+fn merge_group_report(blocking: &[String]) -> CheckReport {
+    let (conclusion, title, summary) = if blocking.is_empty() {
+        (
+            CheckConclusion::Success,
+            "Every Flotilla change in this merge group is verified".to_owned(),
+            "Each pull request in the group is either not Flotilla's or a task whose \
+             current head passed every gate and reviewer."
+                .to_owned(),
+        )
+    } else {
+        (
+            CheckConclusion::Failure,
+            format!(
+                "{} pull request(s) in this group are not verified",
+                blocking.len()
+            ),
+            format!(
+                "Not verified on their current head: {}.",
+                blocking.join(", ")
+            ),
+        )
+    };
+    CheckReport {
+        conclusion,
+        output: CheckOutput {
+            title,
+            summary,
+            text: None,
+            annotations: Vec::new(),
+        },
+        annotations: Vec::new(),
+    }
+}

@@ -1,0 +1,725 @@
+//! The `verify_task` job: the deterministic gates and the reviewer lenses on one head
+//! commit of a task, their verdicts recorded, and the result published where
+//! maintainers look — one review per lens, one check run per lens, `flotilla/gates`
+//! and the aggregate `flotilla/verify`.
+//!
+//! Flotilla checks out the exact head detached, runs the build commands there, puts the
+//! checkout back to the commit and makes it read-only, then runs every lens as a
+//! separate agent at once. Whatever a reviewer does wrong (crash, hang, garbage) is a
+//! refutation with its reason, never a pass.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use futures_util::future::join_all;
+use tracing::Instrument;
+
+use super::Orchestrator;
+use super::agents::agent_run;
+use super::comments;
+use super::fleet::Fleet;
+use super::progress::post_once;
+use super::trigger::run_config;
+use crate::agent::{Adapter, AgentRun, Role};
+use crate::config::{Lens, RepoConfig, ScopeMode};
+use crate::github::{
+    CheckConclusion, CheckOutput, CheckRunAction, CheckRunId, CheckRunUpdate, CheckStatus,
+    InstallationClient, NewCheckRun, NewReview, ReviewEvent,
+};
+use crate::review::diff::Diff;
+use crate::review::gates::{GateSettings, static_gates};
+use crate::review::prompt::{ReviewBrief, reviewer_prompt};
+use crate::review::report::{self, CheckReport};
+use crate::review::{
+    Decision, GATES_CHECK, Gate, GateOutcome, GateResult, VERIFY_CHECK, Verdict, lens_check,
+    verdict,
+};
+use crate::store::{
+    ClaimedJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource, VerifyEnd,
+};
+use crate::types::{CommitSha, IssueNumber, RepoName};
+use crate::workspace::{GitAuth, Mirror, Worktree};
+
+/// The label a task's pull request gets when a person must take over.
+pub const NEEDS_HUMAN_LABEL: &str = "flotilla:needs-human";
+
+/// GitHub takes at most this many annotations per check-run request.
+const ANNOTATIONS_PER_REQUEST: usize = 50;
+
+/// The identifier of the "Re-verify" check-run action.
+pub(crate) const REVERIFY_ACTION: &str = "reverify";
+
+/// Bytes of a build command's output kept in its gate result.
+const COMMAND_OUTPUT_TAIL: usize = 6000;
+
+/// Bytes of a reviewer's transcript kept with its verdict.
+const REVIEWER_OUTPUT_TAIL: usize = 4000;
+
+/// Everything one verification found on one head.
+struct Findings {
+    gates: Vec<GateResult>,
+    lenses: Vec<(Lens, Verdict)>,
+    /// The end of each lens's output, in the order of `lenses`.
+    transcripts: Vec<String>,
+}
+
+impl Findings {
+    /// What the verification means for the task.
+    fn end(&self) -> VerifyEnd {
+        if let Some(gate) = self
+            .gates
+            .iter()
+            .find(|g| g.outcome == GateOutcome::NeedsHuman)
+        {
+            return VerifyEnd::NeedsHuman {
+                reason: format!("{}: {}", gate.gate.as_str(), gate.summary),
+            };
+        }
+        let failed_gates: Vec<&GateResult> = self
+            .gates
+            .iter()
+            .filter(|g| !g.outcome.allows_merge())
+            .collect();
+        let refuted: Vec<&(Lens, Verdict)> = self
+            .lenses
+            .iter()
+            .filter(|(_, v)| v.decision == Decision::Refuted)
+            .collect();
+        if failed_gates.is_empty() && refuted.is_empty() {
+            return VerifyEnd::Verified;
+        }
+        VerifyEnd::Refuted {
+            feedback: comments::refutation_feedback(&failed_gates, &refuted),
+        }
+    }
+}
+
+impl Orchestrator {
+    /// Verifies `head` of a task, unless the task moved on meanwhile. When Flotilla's
+    /// own steps keep failing (the job's last attempt), the task goes to a person with
+    /// the error rather than staying `verifying` forever.
+    pub(super) async fn verify_task(
+        &self,
+        fleet: &Fleet,
+        task_id: TaskId,
+        head: &CommitSha,
+        job: &ClaimedJob,
+    ) -> anyhow::Result<()> {
+        if !self.store.begin_verify(task_id, head).await? {
+            tracing::info!(%head, "the task no longer waits for verification of this head");
+            return Ok(());
+        }
+        let task = self.store.task(task_id).await?.context("task not stored")?;
+        let run = self
+            .store
+            .run(task.run_id)
+            .await?
+            .context("run not stored")?;
+        match self.verify_head(fleet, &run, &task, head, job).await {
+            Err(error) if job.attempts >= job.max_attempts => {
+                tracing::error!(error = %format!("{error:#}"), "verification could not be completed");
+                let end = VerifyEnd::NeedsHuman {
+                    reason: format!("Flotilla could not verify this head: {error:#}"),
+                };
+                if self.store.finish_verify(task.id, head, &end).await?
+                    == Some(TaskState::NeedsHuman)
+                {
+                    let client = fleet.client(run.installation).await?;
+                    let task = self.store.task(task.id).await?.context("task not stored")?;
+                    self.hand_to_human(&client, &run, &task, head).await?;
+                }
+                self.progress(fleet, run.id).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// The verification itself: check runs started, gates and lenses run, verdicts
+    /// recorded and published, the task moved on.
+    async fn verify_head(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+        job: &ClaimedJob,
+    ) -> anyhow::Result<()> {
+        let retried = job.attempts > 1;
+        let config = run_config(run)?;
+        let client = fleet.client(run.installation).await?;
+        let checks = self.start_checks(&client, run, task, &config, head).await?;
+        let findings = self
+            .examine(fleet, run, task, &config, &client, head)
+            .await?;
+        for ((lens, verdict), transcript) in findings.lenses.iter().zip(&findings.transcripts) {
+            self.store
+                .record_verdict(
+                    task.id,
+                    head,
+                    &lens_verdict(&lens.name, verdict, transcript),
+                )
+                .await?;
+        }
+        for gate in &findings.gates {
+            self.store
+                .record_verdict(task.id, head, &gate_verdict(gate))
+                .await?;
+        }
+        let reviewer = self.reviewer(fleet, run, &client).await?;
+        self.post_reviews(&reviewer, run, task, &config, head, &findings, retried)
+            .await?;
+        self.finish_checks(&client, run, head, &findings, &checks)
+            .await?;
+        let end = findings.end();
+        let state = self.store.finish_verify(task.id, head, &end).await?;
+        tracing::info!(?state, "verification recorded");
+        if state == Some(TaskState::NeedsHuman) {
+            let task = self.store.task(task.id).await?.context("task not stored")?;
+            self.hand_to_human(&client, run, &task, head).await?;
+        }
+        self.progress(fleet, run.id).await
+    }
+
+    /// Runs the gates and the lenses on a checkout of `head`.
+    async fn examine(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        client: &InstallationClient,
+        head: &CommitSha,
+    ) -> anyhow::Result<Findings> {
+        let auth = GitAuth::new(client.token().await?);
+        let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
+        let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
+        let lock = fleet.mirror_lock(&run.repo);
+        let (diff_text, diff_stat, base, worktree) = {
+            let _git = lock.lock().await;
+            mirror.ensure(&run.clone_url, &auth).await?;
+            let base = mirror.merge_base(&run.default_branch, head).await?;
+            let diff_text = mirror.diff(&base, head).await?;
+            let diff_stat = mirror.diff_stat(&base, head).await?;
+            let worktree = mirror.add_detached_worktree(&checkout_name, head).await?;
+            (diff_text, diff_stat, base, worktree)
+        };
+        let result = self
+            .examine_in(
+                fleet, run, task, config, &worktree, &diff_text, &diff_stat, &base, head,
+            )
+            .await;
+        let restored = worktree.set_read_only(false).await;
+        {
+            let _git = lock.lock().await;
+            worktree.remove().await?;
+        }
+        restored?;
+        result
+    }
+
+    /// The gates and lenses, in the checkout.
+    #[allow(clippy::too_many_arguments)]
+    async fn examine_in(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        worktree: &Worktree,
+        diff_text: &str,
+        diff_stat: &str,
+        base: &CommitSha,
+        head: &CommitSha,
+    ) -> anyhow::Result<Findings> {
+        let diff = Diff::parse(diff_text);
+        let settings = GateSettings {
+            protected_paths: config.verify.protected_paths.clone(),
+            declared_paths: task.paths.clone(),
+            scope_fails: config.verify.scope == ScopeMode::Fail,
+            max_changed_lines: config.verify.max_changed_lines,
+        };
+        let mut gates = vec![self.build_gate(fleet, task, config, worktree).await?];
+        gates.extend(static_gates(&diff, &settings));
+        worktree.reset_clean().await?;
+        worktree.set_read_only(true).await?;
+        let brief = ReviewBrief {
+            lens: "",
+            task_title: &task.title,
+            task_instructions: &task.instructions,
+            declared_paths: &task.paths,
+            head_sha: &head.0,
+            base_sha: &base.0,
+            diff_stat,
+            gates: &gates,
+        };
+        let reviews = config.reviewers.iter().map(|lens| {
+            let brief = ReviewBrief {
+                lens: &lens.name,
+                ..brief
+            };
+            self.review_with(fleet, run, task, lens, worktree, reviewer_prompt(&brief))
+        });
+        let verdicts = join_all(reviews).await;
+        let mut lenses = Vec::new();
+        let mut transcripts = Vec::new();
+        for (lens, answer) in config.reviewers.iter().zip(verdicts) {
+            let (verdict, transcript) = answer?;
+            lenses.push((lens.clone(), verdict));
+            transcripts.push(transcript);
+        }
+        let touched = worktree.changed_files().await?;
+        if !touched.is_empty() {
+            tracing::warn!(files = ?touched, "a reviewer changed its read-only checkout; the changes are discarded");
+        }
+        Ok(Findings {
+            gates,
+            lenses,
+            transcripts,
+        })
+    }
+
+    /// Runs the configured build and test commands in order, stopping at the first
+    /// that fails. They run like agents: own process group, time limit, no GitHub
+    /// credential in their environment (the code under test is untrusted).
+    async fn build_gate(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        worktree: &Worktree,
+    ) -> anyhow::Result<GateResult> {
+        if config.verify.commands.is_empty() {
+            return Ok(GateResult {
+                gate: Gate::Build,
+                outcome: GateOutcome::Passed,
+                summary: "no build or test command is configured (`verify.commands`)".into(),
+                findings: Vec::new(),
+                output: None,
+            });
+        }
+        let mut log = String::new();
+        for command in &config.verify.commands {
+            let run = AgentRun {
+                command: Adapter::Command {
+                    shell: command.clone(),
+                }
+                .command(),
+                working_dir: worktree.dir().to_owned(),
+                prompt: String::new(),
+                role: Role::Reviewer,
+                task_id: task.id.to_string(),
+                task_title: task.title.clone(),
+                lens: Some(Gate::Build.as_str().to_owned()),
+                time_limit: config.verify.time_limit,
+                kill_grace: fleet.config.kill_grace,
+                pass_env: Vec::new(),
+                transcript_cap: fleet.config.transcript_cap,
+            };
+            let report = run
+                .run(&fleet.config.host_env)
+                .await
+                .with_context(|| format!("starting `{command}`"))?;
+            log.push_str(&format!("$ {command}\n{}\n", report.transcript));
+            if !report.outcome.is_success() {
+                return Ok(GateResult {
+                    gate: Gate::Build,
+                    outcome: GateOutcome::Failed,
+                    summary: format!("`{command}` {}", report.outcome.reason()),
+                    findings: Vec::new(),
+                    output: Some(comments::tail(&log, COMMAND_OUTPUT_TAIL)),
+                });
+            }
+        }
+        Ok(GateResult {
+            gate: Gate::Build,
+            outcome: GateOutcome::Passed,
+            summary: format!(
+                "{} command(s) succeeded: {}",
+                config.verify.commands.len(),
+                config
+                    .verify
+                    .commands
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            findings: Vec::new(),
+            output: Some(comments::tail(&log, COMMAND_OUTPUT_TAIL)),
+        })
+    }
+
+    /// One lens: a fresh agent asked to refute the change. A reviewer that fails to
+    /// give a valid answer has refuted it. Returns the verdict and the end of the
+    /// reviewer's output.
+    async fn review_with(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        lens: &Lens,
+        worktree: &Worktree,
+        prompt: String,
+    ) -> anyhow::Result<(Verdict, String)> {
+        let mut agent = agent_run(
+            fleet,
+            &lens.agent,
+            worktree.dir(),
+            prompt,
+            Role::Reviewer,
+            task.id.to_string(),
+            task.title.clone(),
+        );
+        agent.lens = Some(lens.name.clone());
+        let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.repo);
+        let report = agent
+            .run(&fleet.config.host_env)
+            .instrument(span)
+            .await
+            .with_context(|| format!("starting the {} reviewer", lens.name))?;
+        let transcript = comments::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);
+        if !report.outcome.is_success() {
+            let verdict = Verdict::refuted_by_flotilla(format!(
+                "the {} reviewer {}; counted as refuted",
+                lens.name,
+                report.outcome.reason()
+            ));
+            return Ok((verdict, transcript));
+        }
+        let verdict = match lens.agent.to_adapter().answer(&report) {
+            Err(error) => Verdict::refuted_by_flotilla(format!(
+                "the {} reviewer's answer could not be read ({error}); counted as refuted",
+                lens.name
+            )),
+            Ok(answer) => match verdict::parse(&answer) {
+                Ok(verdict) => verdict,
+                Err(error) => Verdict::refuted_by_flotilla(format!(
+                    "the {} reviewer's answer is not a valid verdict ({error}); counted as refuted",
+                    lens.name
+                )),
+            },
+        };
+        tracing::info!(lens = %lens.name, decision = ?verdict.decision, "reviewer answered");
+        Ok((verdict, transcript))
+    }
+
+    /// Creates the check runs of this verification, in progress, so maintainers see it
+    /// started.
+    async fn start_checks(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        head: &CommitSha,
+    ) -> anyhow::Result<BTreeMap<String, CheckRunId>> {
+        let names = config
+            .reviewers
+            .iter()
+            .map(|lens| lens_check(&lens.name))
+            .chain([GATES_CHECK.to_owned(), VERIFY_CHECK.to_owned()]);
+        let mut ids = BTreeMap::new();
+        for name in names {
+            let id = client
+                .create_check_run(
+                    &run.repo,
+                    &NewCheckRun {
+                        name: name.clone(),
+                        head_sha: head.clone(),
+                        status: CheckStatus::InProgress,
+                        conclusion: None,
+                        details_url: None,
+                        external_id: Some(task.id.to_string()),
+                        output: None,
+                        actions: Vec::new(),
+                    },
+                )
+                .await?;
+            ids.insert(name, id);
+        }
+        Ok(ids)
+    }
+
+    /// Completes every check run with its conclusion, summary and annotations (sent
+    /// 50 per request); `flotilla/verify` gets the "Re-verify" action.
+    async fn finish_checks(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        head: &CommitSha,
+        findings: &Findings,
+        checks: &BTreeMap<String, CheckRunId>,
+    ) -> anyhow::Result<()> {
+        let mut reports: Vec<(String, CheckReport)> = findings
+            .lenses
+            .iter()
+            .map(|(lens, verdict)| {
+                (
+                    lens_check(&lens.name),
+                    report::lens_output(&lens.name, verdict),
+                )
+            })
+            .collect();
+        reports.push((
+            GATES_CHECK.to_owned(),
+            report::gates_output(&findings.gates),
+        ));
+        let lenses: Vec<(String, Option<Verdict>)> = findings
+            .lenses
+            .iter()
+            .map(|(lens, verdict)| (lens.name.clone(), Some(verdict.clone())))
+            .collect();
+        reports.push((
+            VERIFY_CHECK.to_owned(),
+            report::verify_output(&lenses, Some(&findings.gates)),
+        ));
+        for (name, report) in reports {
+            let id = match checks.get(&name) {
+                Some(id) => *id,
+                None => continue,
+            };
+            let actions = if name == VERIFY_CHECK {
+                vec![reverify_action()]
+            } else {
+                Vec::new()
+            };
+            publish_check(client, &run.repo, id, report, actions).await?;
+        }
+        tracing::info!(%head, "check runs completed");
+        Ok(())
+    }
+
+    /// Who posts the reviews: the separate reviewer App when one is configured (its
+    /// reviews approve or request changes), else Flotilla's own App, whose reviews
+    /// can only be comments on its own pull requests.
+    async fn reviewer(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        own: &InstallationClient,
+    ) -> anyhow::Result<Reviewer> {
+        let Some(app) = &fleet.config.reviewer_app else {
+            return Ok(Reviewer {
+                client: own.clone(),
+                decides: false,
+            });
+        };
+        let installation = app
+            .installation_for_repo(&run.repo)
+            .await
+            .with_context(|| format!("the reviewer App is not installed on {}", run.repo))?;
+        Ok(Reviewer {
+            client: app.installation(installation).await?,
+            decides: true,
+        })
+    }
+
+    /// Posts one review per lens on the head, unless this head already has that
+    /// lens's review (re-verification, or a job retried after a crash).
+    #[allow(clippy::too_many_arguments)]
+    async fn post_reviews(
+        &self,
+        reviewer: &Reviewer,
+        run: &RunRecord,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        head: &CommitSha,
+        findings: &Findings,
+        retried: bool,
+    ) -> anyhow::Result<()> {
+        let pr = task
+            .pr
+            .context("a task under verification has a pull request")?;
+        let recorded = self.store.verdicts(task.id, head).await?;
+        let client = &reviewer.client;
+        let posted_markers: Vec<String> = if retried {
+            client
+                .list_reviews(&run.repo, pr)
+                .await?
+                .into_iter()
+                .map(|review| review.body)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut diff_cache = None;
+        for (lens, verdict) in &findings.lenses {
+            let already = recorded
+                .iter()
+                .any(|v| v.kind == "lens" && v.name == lens.name && v.review_id.is_some())
+                || posted_markers
+                    .iter()
+                    .any(|body| body.contains(&report::review_marker(&lens.name, &head.0)));
+            if already {
+                tracing::info!(lens = %lens.name, "this head already has the lens's review");
+                continue;
+            }
+            let diff = match &diff_cache {
+                Some(diff) => diff,
+                None => diff_cache.insert(self.pull_diff(run, head).await?),
+            };
+            let draft = report::review(
+                &lens.name,
+                head,
+                verdict,
+                diff,
+                config.verify.max_inline_comments as usize,
+            );
+            let event = match (reviewer.decides, verdict.decision) {
+                (false, _) => ReviewEvent::Comment,
+                (true, Decision::Upheld) => ReviewEvent::Approve,
+                (true, Decision::Refuted) => ReviewEvent::RequestChanges,
+            };
+            let review = NewReview {
+                commit_id: head.clone(),
+                body: draft.body,
+                event,
+                comments: draft.comments,
+            };
+            let id = client.create_review(&run.repo, pr, &review).await?;
+            self.store
+                .set_review_id(task.id, head, &lens.name, id.0)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The pull request's diff, read again from the mirror (the checkout is gone).
+    async fn pull_diff(&self, run: &RunRecord, head: &CommitSha) -> anyhow::Result<Diff> {
+        let fleet = self.fleet()?;
+        let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
+        let lock = fleet.mirror_lock(&run.repo);
+        let _git = lock.lock().await;
+        let base = mirror.merge_base(&run.default_branch, head).await?;
+        Ok(Diff::parse(&mirror.diff(&base, head).await?))
+    }
+
+    /// A task no retry can fix: label its pull request and say why, once. The pull
+    /// request stays a draft.
+    pub(super) async fn hand_to_human(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+    ) -> anyhow::Result<()> {
+        let Some(pr) = task.pr else {
+            return Ok(());
+        };
+        let as_issue = IssueNumber(pr.0);
+        client
+            .add_labels(&run.repo, as_issue, &[NEEDS_HUMAN_LABEL])
+            .await?;
+        let verdicts = self.store.verdicts(task.id, head).await?;
+        post_once(
+            client,
+            &run.repo,
+            as_issue,
+            &format!("needs-human {} head={head}", task.id),
+            &comments::needs_human(run, task, head, &verdicts),
+        )
+        .await
+    }
+}
+
+/// The client that posts reviews, and whether its reviews may approve or request
+/// changes (only a separate reviewer App's may).
+struct Reviewer {
+    client: InstallationClient,
+    decides: bool,
+}
+
+/// The "Re-verify" button on `flotilla/verify`.
+pub(crate) fn reverify_action() -> CheckRunAction {
+    CheckRunAction {
+        label: "Re-verify".into(),
+        description: "Run the gates and reviewers again".into(),
+        identifier: REVERIFY_ACTION.into(),
+    }
+}
+
+/// Completes one check run: the first request carries the conclusion, the summary and
+/// up to 50 annotations; the rest of the annotations follow 50 at a time.
+pub(crate) async fn publish_check(
+    client: &InstallationClient,
+    repo: &RepoName,
+    id: CheckRunId,
+    report: CheckReport,
+    actions: Vec<CheckRunAction>,
+) -> anyhow::Result<()> {
+    let CheckReport {
+        conclusion,
+        output,
+        annotations,
+    } = report;
+    let mut batches = annotations.chunks(ANNOTATIONS_PER_REQUEST);
+    let first = batches.next().map(<[_]>::to_vec).unwrap_or_default();
+    client
+        .update_check_run(
+            repo,
+            id,
+            &CheckRunUpdate {
+                status: Some(CheckStatus::Completed),
+                conclusion: Some(conclusion),
+                output: Some(CheckOutput {
+                    annotations: first,
+                    ..output.clone()
+                }),
+                actions,
+            },
+        )
+        .await?;
+    for batch in batches {
+        client
+            .update_check_run(
+                repo,
+                id,
+                &CheckRunUpdate {
+                    status: None,
+                    conclusion: None,
+                    output: Some(CheckOutput {
+                        annotations: batch.to_vec(),
+                        ..output.clone()
+                    }),
+                    actions: Vec::new(),
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// A lens's verdict as stored.
+fn lens_verdict(lens: &str, verdict: &Verdict, transcript: &str) -> NewVerdict {
+    NewVerdict {
+        source: VerdictSource::Lens,
+        name: lens.to_owned(),
+        outcome: comments::decision_word(verdict.decision).to_owned(),
+        summary: comments::one_line(&verdict.summary, 300),
+        detail: serde_json::to_value(verdict).unwrap_or_default(),
+        output: Some(transcript.to_owned()),
+    }
+}
+
+/// A gate's result as stored.
+fn gate_verdict(gate: &GateResult) -> NewVerdict {
+    NewVerdict {
+        source: VerdictSource::Gate,
+        name: gate.gate.as_str().to_owned(),
+        outcome: serde_json::to_value(gate.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        summary: comments::one_line(&gate.summary, 300),
+        detail: serde_json::to_value(gate).unwrap_or_default(),
+        output: gate.output.clone(),
+    }
+}
+
+/// Whether a conclusion counts as a pass for a required check.
+pub(crate) fn passes(conclusion: CheckConclusion) -> bool {
+    matches!(
+        conclusion,
+        CheckConclusion::Success | CheckConclusion::Neutral | CheckConclusion::Skipped
+    )
+}

@@ -1,0 +1,737 @@
+//! What maintainers see of a review: the PR review a lens posts, and the outputs of the
+//! lens, gates and verify check runs.
+//!
+//! Every word here is built by one function per message, so the wording is reviewable
+//! in one place. Reviewer and gate text is untrusted: it is escaped so it cannot inject
+//! HTML or the review marker, and placed inside list items and quotes so an unclosed
+//! code fence cannot swallow the rest of the message. Every text is kept under GitHub's
+//! 65,535-character limit, with a note where it was cut. This module only builds text;
+//! posting it is the orchestrator's job.
+
+use std::fmt::Write;
+
+use super::diff::Diff;
+use super::{Decision, Finding, GateOutcome, GateResult, Severity, Verdict, lens_check};
+use crate::agent::result::strip_ansi;
+use crate::github::{
+    Annotation, AnnotationLevel, CheckConclusion, CheckOutput, ReviewComment, ReviewSide,
+};
+use crate::types::CommitSha;
+
+/// The most bytes of one text we send: under GitHub's 65,535-character limit whatever it
+/// counts, with room to spare.
+const TEXT_LIMIT: usize = 65_000;
+
+/// Room an output block takes besides the output itself: heading, fences, notes.
+const OUTPUT_OVERHEAD: usize = 256;
+
+/// The most characters of a summary shown in one table cell.
+const CELL_CHARS: usize = 200;
+
+/// A lens's review of one head commit, ready to post as a PR review.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReviewDraft {
+    /// The review's body, starting with [`review_marker`].
+    pub body: String,
+    /// Findings on lines of the diff, as inline comments.
+    pub comments: Vec<ReviewComment>,
+}
+
+/// A check run's conclusion and output, with its annotations apart so the caller can
+/// send them in batches of 50.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    /// How the check ends.
+    pub conclusion: CheckConclusion,
+    /// Title and summary; its `annotations` are empty.
+    pub output: CheckOutput,
+    /// One per finding that has a path and a line, uncapped.
+    pub annotations: Vec<Annotation>,
+}
+
+/// The hidden first line of a lens's review, so a review already posted for this lens
+/// and head is found instead of posted twice.
+pub fn review_marker(lens: &str, sha: &str) -> String {
+    format!(
+        "<!-- flotilla:review lens={} sha={} -->",
+        marker_word(lens),
+        marker_word(sha)
+    )
+}
+
+/// A lens's verdict as a PR review: findings on commentable lines of the diff become
+/// inline comments (at most `inline_cap`), every other finding is listed in the body.
+pub fn review(
+    lens: &str,
+    sha: &CommitSha,
+    verdict: &Verdict,
+    diff: &Diff,
+    inline_cap: usize,
+) -> ReviewDraft {
+    let mut comments = Vec::new();
+    let mut listed = Vec::new();
+    for finding in &verdict.findings {
+        match (&finding.path, finding.line) {
+            (Some(path), Some(line))
+                if comments.len() < inline_cap && diff.commentable(path, line) =>
+            {
+                comments.push(ReviewComment {
+                    path: path.clone(),
+                    line,
+                    side: ReviewSide::Right,
+                    body: fit(format!(
+                        "{} · {}\n\n{}",
+                        badge(finding.severity),
+                        escape_line(&lens_check(lens)),
+                        escape(&finding.message, false)
+                    )),
+                });
+            }
+            _ => listed.push(finding),
+        }
+    }
+    let mut body = review_marker(lens, &sha.0);
+    let _ = write!(
+        body,
+        "\n### {} {}: {}\n\n",
+        decision_mark(verdict.decision),
+        escape_line(&lens_check(lens)),
+        decision_word(verdict.decision)
+    );
+    let _ = writeln!(
+        body,
+        "The {} reviewer {} commit {}.\n",
+        escape_line(lens),
+        match verdict.decision {
+            Decision::Upheld => "tried and could not refute",
+            Decision::Refuted => "refuted",
+        },
+        code(&sha.0)
+    );
+    let _ = writeln!(body, "{}\n", quote(&verdict.summary));
+    if !comments.is_empty() {
+        let _ = writeln!(
+            body,
+            "{} on lines of the diff {}.\n",
+            count(comments.len(), "finding", "findings"),
+            if comments.len() == 1 {
+                "is an inline comment"
+            } else {
+                "are inline comments"
+            }
+        );
+    }
+    if !listed.is_empty() {
+        let heading = if comments.is_empty() {
+            "Findings"
+        } else {
+            "Other findings"
+        };
+        let _ = writeln!(body, "#### {heading}\n\n{}", items(listed));
+    }
+    ReviewDraft {
+        body: fit(body.trim_end().to_owned()),
+        comments,
+    }
+}
+
+/// A lens's check run: success when upheld, failure when refuted.
+pub fn lens_output(lens: &str, verdict: &Verdict) -> CheckReport {
+    let (conclusion, title) = match verdict.decision {
+        Decision::Upheld => (
+            CheckConclusion::Success,
+            format!("Upheld: the {lens} reviewer could not refute the change"),
+        ),
+        Decision::Refuted => (
+            CheckConclusion::Failure,
+            format!(
+                "Refuted by the {lens} reviewer ({})",
+                count(verdict.findings.len(), "finding", "findings")
+            ),
+        ),
+    };
+    let mut summary = String::from("| Lens | Decision | Findings |\n| --- | --- | --- |\n");
+    let _ = writeln!(
+        summary,
+        "| {} | {} {} | {} |\n",
+        cell(lens),
+        decision_mark(verdict.decision),
+        decision_word(verdict.decision),
+        severity_counts(&verdict.findings)
+    );
+    let _ = writeln!(summary, "{}\n", quote(&verdict.summary));
+    if !verdict.findings.is_empty() {
+        let _ = writeln!(
+            summary,
+            "#### Findings\n\n{}",
+            items(verdict.findings.iter())
+        );
+    }
+    let source = lens_check(lens);
+    CheckReport {
+        conclusion,
+        output: output(title, fit(summary.trim_end().to_owned())),
+        annotations: annotations(&source, &verdict.findings),
+    }
+}
+
+/// The gates' check run: failure when any gate blocks the merge (a gate that needs a
+/// person says "needs a person" in the title, since GitHub's `action_required` needs
+/// actions we do not offer), success otherwise, warnings included.
+pub fn gates_output(results: &[GateResult]) -> CheckReport {
+    let blockers = gate_blockers(results);
+    let warned: Vec<&str> = results
+        .iter()
+        .filter(|r| r.outcome == GateOutcome::Warned)
+        .map(|r| r.gate.as_str())
+        .collect();
+    let (conclusion, title) = if !blockers.is_empty() {
+        (
+            CheckConclusion::Failure,
+            format!("Blocked: {}", blockers.join("; ")),
+        )
+    } else if !warned.is_empty() {
+        (
+            CheckConclusion::Success,
+            format!("Passed with warnings: {}", warned.join(", ")),
+        )
+    } else {
+        (CheckConclusion::Success, "All gates passed".to_owned())
+    };
+    let mut head = String::from("| Gate | Result | Summary |\n| --- | --- | --- |\n");
+    for result in results {
+        let _ = writeln!(
+            head,
+            "| {} | {} | {} |",
+            result.gate.as_str(),
+            outcome_mark(result.outcome),
+            cell(&result.summary)
+        );
+    }
+    for result in results.iter().filter(|r| !r.findings.is_empty()) {
+        let _ = write!(
+            head,
+            "\n#### {}\n\n{}",
+            result.gate.as_str(),
+            items(result.findings.iter())
+        );
+    }
+    let outputs: Vec<&GateResult> = results.iter().filter(|r| r.output.is_some()).collect();
+    let summary = if outputs.is_empty() {
+        fit(head.trim_end().to_owned())
+    } else {
+        let wanted: usize = outputs
+            .iter()
+            .map(|r| r.output.as_deref().map_or(0, str::len) + OUTPUT_OVERHEAD)
+            .sum();
+        let head = head.trim_end().to_owned();
+        let mut summary = fit_within(head, TEXT_LIMIT - wanted.min(TEXT_LIMIT / 2));
+        let share = TEXT_LIMIT.saturating_sub(summary.len()) / outputs.len();
+        for result in outputs {
+            let heading = format!("\n\n#### {} output\n\n", result.gate.as_str());
+            let text = result.output.as_deref().unwrap_or_default();
+            summary.push_str(&heading);
+            summary.push_str(&output_block(text, share.saturating_sub(heading.len())));
+        }
+        summary
+    };
+    let annotations = results
+        .iter()
+        .flat_map(|r| annotations(&format!("flotilla/gates: {}", r.gate.as_str()), &r.findings))
+        .collect();
+    CheckReport {
+        conclusion,
+        output: output(title, summary),
+        annotations,
+    }
+}
+
+/// The aggregate `flotilla/verify` check: success only when every lens upheld and every
+/// gate allows the merge. The caller completes verify once every part is known; a part
+/// still `None` (pending) is shown as such and never yields success. Annotations stay on
+/// the lens and gates checks, so verify carries none.
+pub fn verify_output(
+    lenses: &[(String, Option<Verdict>)],
+    gates: Option<&[GateResult]>,
+) -> CheckReport {
+    let mut blockers = Vec::new();
+    let mut rows = String::from("| Check | Result | Summary |\n| --- | --- | --- |\n");
+    for (lens, verdict) in lenses {
+        let (mark, summary) = match verdict {
+            Some(verdict) => {
+                if verdict.decision == Decision::Refuted {
+                    blockers.push(format!("{lens} refuted"));
+                }
+                (
+                    format!(
+                        "{} {}",
+                        decision_mark(verdict.decision),
+                        decision_word(verdict.decision)
+                    ),
+                    cell(&verdict.summary),
+                )
+            }
+            None => {
+                blockers.push(format!("{lens} pending"));
+                ("⏳ pending".to_owned(), String::new())
+            }
+        };
+        let _ = writeln!(rows, "| {} | {mark} | {summary} |", cell(&lens_check(lens)));
+    }
+    match gates {
+        Some(results) => {
+            blockers.extend(gate_blockers(results));
+            for result in results {
+                let _ = writeln!(
+                    rows,
+                    "| gate: {} | {} | {} |",
+                    result.gate.as_str(),
+                    outcome_mark(result.outcome),
+                    cell(&result.summary)
+                );
+            }
+        }
+        None => {
+            blockers.push("gates pending".to_owned());
+            let _ = writeln!(rows, "| gates | ⏳ pending | |");
+        }
+    }
+    let (conclusion, title) = if blockers.is_empty() {
+        (
+            CheckConclusion::Success,
+            "Ready to merge: every lens upheld the change and every gate passed".to_owned(),
+        )
+    } else {
+        (
+            CheckConclusion::Failure,
+            format!("Blocked: {}", blockers.join("; ")),
+        )
+    };
+    CheckReport {
+        conclusion,
+        output: output(title, fit(rows)),
+        annotations: Vec::new(),
+    }
+}
+
+/// Why the gates block the merge, one phrase per blocking gate.
+fn gate_blockers(results: &[GateResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter_map(|r| match r.outcome {
+            GateOutcome::Passed | GateOutcome::Warned => None,
+            GateOutcome::Failed => Some(format!("{} failed", r.gate.as_str())),
+            GateOutcome::NeedsHuman => Some(format!("{} needs a person", r.gate.as_str())),
+        })
+        .collect()
+}
+
+/// A check output with no details text and no annotations (they travel apart).
+fn output(title: String, summary: String) -> CheckOutput {
+    CheckOutput {
+        title,
+        summary,
+        text: None,
+        annotations: Vec::new(),
+    }
+}
+
+/// One annotation per finding that has a path and a line.
+fn annotations(source: &str, findings: &[Finding]) -> Vec<Annotation> {
+    findings
+        .iter()
+        .filter_map(|finding| {
+            let path = finding.path.clone()?;
+            let line = finding.line?;
+            Some(Annotation {
+                path,
+                start_line: line,
+                end_line: line,
+                annotation_level: match finding.severity {
+                    Severity::Critical | Severity::High => AnnotationLevel::Failure,
+                    Severity::Medium => AnnotationLevel::Warning,
+                    Severity::Low | Severity::Info => AnnotationLevel::Notice,
+                },
+                message: fit(finding.message.clone()),
+                title: Some(format!("{source}: {}", severity_word(finding.severity))),
+            })
+        })
+        .collect()
+}
+
+/// The findings as a Markdown list, each message inside its own item.
+fn items<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> String {
+    let mut out = String::new();
+    for finding in findings {
+        let _ = write!(out, "- {}", badge(finding.severity));
+        match (&finding.path, finding.line) {
+            (Some(path), Some(line)) => {
+                let _ = write!(out, " {}", code(&format!("{path}:{line}")));
+            }
+            (Some(path), None) => {
+                let _ = write!(out, " {}", code(path));
+            }
+            (None, _) => {}
+        }
+        let message = escape(&finding.message, true);
+        let mut lines = message.split('\n');
+        let _ = writeln!(out, ": {}", lines.next().unwrap_or_default());
+        for line in lines {
+            if line.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+    out
+}
+
+/// Text as a block quote: a code fence opened inside it ends with the quote.
+fn quote(text: &str) -> String {
+    escape(text, false)
+        .split('\n')
+        .map(|line| {
+            if line.is_empty() {
+                ">".to_owned()
+            } else {
+                format!("> {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `3 (1 critical, 2 medium)`, or `none`.
+fn severity_counts(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "none".to_owned();
+    }
+    let levels = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+    let parts: Vec<String> = levels
+        .iter()
+        .filter_map(|level| {
+            let n = findings.iter().filter(|f| f.severity == *level).count();
+            (n > 0).then(|| format!("{n} {}", severity_word(*level)))
+        })
+        .collect();
+    format!("{} ({})", findings.len(), parts.join(", "))
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn badge(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "🛑 **critical**",
+        Severity::High => "🔴 **high**",
+        Severity::Medium => "🟠 **medium**",
+        Severity::Low => "🟡 **low**",
+        Severity::Info => "ℹ️ **info**",
+    }
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Info => "info",
+    }
+}
+
+fn decision_mark(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Upheld => "✅",
+        Decision::Refuted => "❌",
+    }
+}
+
+fn decision_word(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Upheld => "Upheld",
+        Decision::Refuted => "Refuted",
+    }
+}
+
+fn outcome_mark(outcome: GateOutcome) -> &'static str {
+    match outcome {
+        GateOutcome::Passed => "✅ passed",
+        GateOutcome::Warned => "⚠️ warned",
+        GateOutcome::Failed => "❌ failed",
+        GateOutcome::NeedsHuman => "❌ needs a person",
+    }
+}
+
+/// A marker field: only characters that cannot end the comment or forge another field.
+fn marker_word(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Untrusted text made safe to embed in our Markdown: `<` outside code becomes `&lt;`
+/// (no HTML, no comment, no forged marker), `<!--` inside code is broken up, control
+/// characters become spaces. Code is recognised conservatively: where this reading and
+/// GitHub's could differ, the text is treated as prose and escaped. With
+/// `first_line_inline`, the first line follows other text on its line and so cannot
+/// open a code fence.
+fn escape(text: &str, first_line_inline: bool) -> String {
+    let text = text.replace("\r\n", "\n");
+    let mut out = String::with_capacity(text.len());
+    let mut fence: Option<Fence> = None;
+    // A backtick run left open on a line may close on a later line of the same
+    // paragraph, so until a blank line ends it, spans on one line are not trusted.
+    let mut dangling = false;
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let line: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+            .collect();
+        let opened = (index > 0 || !first_line_inline)
+            .then(|| Fence::opening(&line))
+            .flatten();
+        match fence {
+            Some(open) if open.still_open(&line) => {
+                if open.closed_by(&line) {
+                    fence = None;
+                }
+                out.push_str(&break_comments(&line));
+            }
+            _ if opened.is_some() => {
+                fence = opened;
+                out.push_str(&break_comments(&line));
+            }
+            _ => {
+                fence = None;
+                dangling &= !line.trim().is_empty();
+                let (escaped, unmatched) = escape_inline(&line, !dangling);
+                dangling |= unmatched;
+                out.push_str(&escaped);
+            }
+        }
+    }
+    out
+}
+
+/// A fenced code block opened in untrusted text.
+#[derive(Clone, Copy)]
+struct Fence {
+    marker: char,
+    len: usize,
+    indent: usize,
+}
+
+impl Fence {
+    /// The fence a line opens: up to three spaces, then three or more backticks (with
+    /// no backtick after them) or tildes.
+    fn opening(line: &str) -> Option<Fence> {
+        let trimmed = line.trim_start_matches(' ');
+        let indent = line.len() - trimmed.len();
+        let marker = trimmed.chars().next().filter(|c| matches!(c, '`' | '~'))?;
+        let len = trimmed.chars().take_while(|c| *c == marker).count();
+        let info_has_backtick = marker == '`' && trimmed[len..].contains('`');
+        (indent <= 3 && len >= 3 && !info_has_backtick).then_some(Fence {
+            marker,
+            len,
+            indent,
+        })
+    }
+
+    /// Whether the line can still be inside the block: a non-blank line indented less
+    /// than the opening fence may end an enclosing list item (and the block with it),
+    /// so it counts as prose.
+    fn still_open(self, line: &str) -> bool {
+        let trimmed = line.trim_start_matches(' ');
+        trimmed.is_empty() || line.len() - trimmed.len() >= self.indent
+    }
+
+    /// Whether the line closes the block (any indentation counts: closing too early
+    /// only escapes more).
+    fn closed_by(self, line: &str) -> bool {
+        let trimmed = line.trim_start();
+        let run = trimmed.chars().take_while(|c| *c == self.marker).count();
+        run >= self.len && trimmed[run..].trim().is_empty()
+    }
+}
+
+/// One line of prose: `<` becomes `&lt;` except after a backslash (already literal
+/// there) and, with `spans`, inside a code span on the line. Also says whether a
+/// backtick run was left unmatched.
+fn escape_inline(line: &str, spans: bool) -> (String, bool) {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len());
+    let mut unmatched = false;
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if chars.get(i + 1).is_some_and(char::is_ascii_punctuation) => {
+                out.push('\\');
+                out.push(chars[i + 1]);
+                i += 2;
+            }
+            '`' => {
+                let run = run_at(&chars, i);
+                match closing_run(&chars, i + run, run).filter(|_| spans) {
+                    Some(end) => {
+                        let span: String = chars[i..end].iter().collect();
+                        out.push_str(&break_comments(&span));
+                        i = end;
+                    }
+                    None => {
+                        unmatched = true;
+                        out.extend(&chars[i..i + run]);
+                        i += run;
+                    }
+                }
+            }
+            '<' => {
+                out.push_str("&lt;");
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    (out, unmatched)
+}
+
+/// The length of the backtick run starting at `at`.
+fn run_at(chars: &[char], at: usize) -> usize {
+    chars[at..].iter().take_while(|c| **c == '`').count()
+}
+
+/// The end of the first backtick run of exactly `len` from `from`, which closes a code
+/// span.
+fn closing_run(chars: &[char], from: usize, len: usize) -> Option<usize> {
+    let mut j = from;
+    while j < chars.len() {
+        if chars[j] == '`' {
+            let run = run_at(chars, j);
+            if run == len {
+                return Some(j + run);
+            }
+            j += run;
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
+/// Code text with `<!--` broken up, so no text of ours contains a forged marker.
+fn break_comments(code: &str) -> String {
+    code.replace("<!--", "<! --")
+}
+
+/// Untrusted text on one line, for a heading or a sentence of ours.
+fn escape_line(text: &str) -> String {
+    escape(&text.replace('\n', " "), true)
+}
+
+/// Untrusted text for a table cell: one line, `|` escaped, shortened.
+fn cell(text: &str) -> String {
+    let first: String = text.chars().take(CELL_CHARS).collect();
+    let shortened = if text.chars().count() > CELL_CHARS {
+        format!("{first}…")
+    } else {
+        first
+    };
+    escape_line(&shortened).replace('|', "\\|")
+}
+
+/// Text as a code span, whatever backticks it holds.
+fn code(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let ticks = "`".repeat(longest_run(&text, '`') + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{}{pad}{ticks}", break_comments(&text))
+}
+
+/// The longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    text.split(|other| other != c)
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// A command's output as a fenced block no line of it can close, cut to its last part
+/// when it does not fit in `budget` bytes.
+fn output_block(output: &str, budget: usize) -> String {
+    let clean = strip_ansi(output).replace("\r\n", "\n").replace('\r', "\n");
+    let fence = "`".repeat(longest_run(&clean, '`').max(2) + 1);
+    let overhead = 2 * fence.len() + 64;
+    let room = budget.saturating_sub(overhead);
+    if room == 0 {
+        return "*(no room left for the output)*".to_owned();
+    }
+    let (note, tail) = if clean.len() <= room {
+        ("", clean.as_str())
+    } else {
+        let mut start = clean.len() - room;
+        while !clean.is_char_boundary(start) {
+            start += 1;
+        }
+        let tail = &clean[start..];
+        let tail = tail.split_once('\n').map_or(tail, |(_, rest)| rest);
+        ("*(earlier output cut)*\n", tail)
+    };
+    format!(
+        "{note}{fence}text\n{}\n{fence}",
+        tail.trim_end_matches('\n')
+    )
+}
+
+/// The text cut to [`TEXT_LIMIT`], with a note saying so.
+fn fit(text: String) -> String {
+    fit_within(text, TEXT_LIMIT)
+}
+
+/// The text cut to `limit` bytes at a line break, with a note at the start of a line
+/// (which ends any list item or quote, and any code block inside them).
+fn fit_within(text: String, limit: usize) -> String {
+    if text.len() <= limit {
+        return text;
+    }
+    let note = format!(
+        "\n\n*(Cut here: the full text is {} bytes, over the {limit} this report may use.)*\n",
+        text.len()
+    );
+    let mut end = limit.saturating_sub(note.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = text[..end].rfind('\n').unwrap_or(end);
+    format!("{}{note}", &text[..end])
+}

@@ -1,0 +1,637 @@
+//! Verification and landing end to end on the simulator: every draft pull request is
+//! checked by the gates and by reviewer lenses that try to refute it, the verdict is
+//! published as reviews and check runs, refuted work goes back to its worker, and only
+//! what holds — with CI green — is merged, one merge at a time.
+
+use flotilla::github::IssueState;
+use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
+use flotilla::sim::{CI_APP_ID, Fault, FaultKind, Protection, RequiredCheck};
+use flotilla::store::{RunState, TaskRecord, TaskState};
+use flotilla::types::{CommitSha, IssueNumber, PrNumber};
+
+use crate::support::wait_for;
+use crate::support::world::{TestWorld, WORLD_APP_ID};
+
+/// The check runs every verification publishes.
+const CHECKS: [&str; 5] = [
+    "flotilla/correctness",
+    "flotilla/security",
+    "flotilla/runs",
+    "flotilla/gates",
+    "flotilla/verify",
+];
+
+/// The conclusion of Flotilla's newest check run `name` on `sha`.
+fn conclusion(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<String> {
+    world
+        .sim
+        .check_runs(&world.repo, sha)
+        .into_iter()
+        .filter(|c| c.name == name && c.app_id == WORLD_APP_ID)
+        .max_by_key(|c| c.id)
+        .and_then(|c| c.conclusion)
+}
+
+/// The recorded outcome of a lens, gate or check on a task's head, with its summary
+/// and details.
+async fn outcome(world: &TestWorld, task: &TaskRecord, head: &CommitSha, name: &str) -> String {
+    world
+        .flotilla
+        .store
+        .verdicts(task.id, head)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == name)
+        .map(|v| format!("{}: {} {}", v.outcome, v.summary, v.detail))
+        .unwrap_or_else(|| panic!("no verdict {name} on {head}"))
+}
+
+/// Asserts a task ended needing a person: its PR labelled, unmerged, still a draft
+/// when `draft` says so (a conflict may be found after the PR was marked ready), with
+/// one evidence comment (which is returned).
+async fn assert_handed_to_a_person(
+    world: &TestWorld,
+    task: &TaskRecord,
+    draft: Option<bool>,
+) -> String {
+    assert_eq!(task.state, TaskState::NeedsHuman, "{task:?}");
+    let pr = task.pr.expect("a PR");
+    let view = world.sim.pull(&world.repo, pr).unwrap();
+    assert!(!view.merged, "never merged: {view:?}");
+    if let Some(draft) = draft {
+        assert_eq!(view.draft, draft, "{view:?}");
+    }
+    assert!(
+        view.labels.iter().any(|l| l == NEEDS_HUMAN_LABEL),
+        "{view:?}"
+    );
+    let comments = world
+        .bot_comment_with(IssueNumber(pr.0), "needs a person")
+        .await;
+    assert_eq!(comments.len(), 1, "one evidence comment: {comments:?}");
+    comments[0].clone()
+}
+
+/// With two attempts allowed, dispatches one task whose first change the scripted
+/// reviewer refutes (a WRONG line in `file`) and returns it once the run ended, after
+/// checking the retry merged.
+async fn refuted_once_then_merged(world: &TestWorld, file: &str) -> TaskRecord {
+    world
+        .set_repo_config(&world.scripted_config("max_attempts: 2\n"))
+        .await;
+    let issue = world
+        .dispatch("Answer", &format!("- [ ] wrong-first answer in `{file}`\n"))
+        .await;
+    let (_, tasks) = world.run_ends(issue).await;
+    let task = tasks[0].clone();
+    assert_eq!(task.state, TaskState::Merged, "{task:?}");
+    assert_eq!(task.attempts, 2);
+    task
+}
+
+#[tokio::test]
+async fn a_change_that_holds_gets_a_review_per_lens_five_check_runs_and_merges() {
+    let world = TestWorld::start().await;
+    let issue = world.dispatch("Tidy", "- [ ] Add `tidy.txt`\n").await;
+
+    let (run, tasks) = world.run_ends(issue).await;
+
+    assert_eq!(run.state, RunState::Settled);
+    let task = &tasks[0];
+    assert_eq!(task.state, TaskState::Merged, "{task:?}");
+    let head = task.head_sha.clone().unwrap();
+    for name in CHECKS {
+        assert_eq!(
+            conclusion(&world, &head, name).as_deref(),
+            Some("success"),
+            "{name}"
+        );
+    }
+    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    assert_eq!(reviews.len(), 3, "one review per lens: {reviews:?}");
+    for lens in ["correctness", "security", "runs"] {
+        let review = reviews
+            .iter()
+            .find(|r| r.body.contains(&format!("lens={lens}")))
+            .unwrap_or_else(|| panic!("no {lens} review in {reviews:?}"));
+        assert_eq!(review.user, world.bot());
+        assert_eq!(review.state, "COMMENTED", "a bot cannot approve its own PR");
+        assert!(review.body.contains(&head.0), "{}", review.body);
+    }
+    for gate in ["build", "protected_paths", "scope", "secrets", "diff_size"] {
+        let result = outcome(&world, task, &head, gate).await;
+        assert!(result.starts_with("passed"), "{gate}: {result}");
+    }
+    let pr = world.sim.pull(&world.repo, task.pr.unwrap()).unwrap();
+    assert!(pr.merged && !pr.auto_merge, "{pr:?}");
+    let calls = world.sim.api_calls();
+    assert_eq!(
+        calls.get("PUT /repos/{owner}/{repo}/pulls/{number}/merge"),
+        Some(&1),
+        "GitHub said the PR was in clean status, so Flotilla merged through REST once: {calls:?}"
+    );
+    let issue_now = world
+        .client()
+        .await
+        .get_issue(&world.repo, issue)
+        .await
+        .unwrap();
+    assert_eq!(issue_now.state, IssueState::Closed);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_refuted_change_goes_back_to_its_worker_with_the_findings_and_then_merges() {
+    let world = TestWorld::start().await;
+
+    let task = &refuted_once_then_merged(&world, "answer.txt").await;
+
+    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    assert_eq!(
+        reviews.len(),
+        6,
+        "three lenses on each of two heads: {reviews:?}"
+    );
+    let refuting = reviews
+        .iter()
+        .find(|r| r.body.contains("lens=correctness") && !r.comments.is_empty())
+        .expect("the first head's review carries an inline comment");
+    assert_eq!(refuting.comments[0].0, "answer.txt");
+    assert_eq!(refuting.comments[0].1, 1);
+    let prompt =
+        std::fs::read_to_string(world.agent_record().join(format!("prompt-{}", task.id))).unwrap();
+    assert!(
+        prompt.contains("This line says WRONG") && prompt.contains("answer.txt"),
+        "the retry's prompt carries the findings: {prompt}"
+    );
+    let answer = world
+        .sim
+        .file_at(&world.repo, "main", "answer.txt")
+        .await
+        .unwrap();
+    assert!(
+        answer.contains("FIXED") && !answer.contains("WRONG"),
+        "{answer}"
+    );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_reviewer_that_prints_garbage_has_refuted_the_change() {
+    let world = TestWorld::start().await;
+    let issue = world
+        .dispatch("Noise", "- [ ] reviewer-noise in `noise.txt`\n")
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let task = &tasks[0];
+    let evidence = assert_handed_to_a_person(&world, task, Some(true)).await;
+    let head = task.head_sha.clone().unwrap();
+    let verdict = outcome(&world, task, &head, "security").await;
+    assert!(
+        verdict.starts_with("refuted") && verdict.contains("counted as refuted"),
+        "{verdict}"
+    );
+    assert!(evidence.contains("refuted"), "{evidence}");
+    assert_eq!(
+        conclusion(&world, &head, "flotilla/verify").as_deref(),
+        Some("failure")
+    );
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_reviewer_that_hangs_is_stopped_and_has_refuted_the_change() {
+    let world = TestWorld::start().await;
+    let extra = format!(
+        "reviewers:\n  correctness:\n    adapter: command\n    command: {}\n    time_limit: 1s\n",
+        world.scripted_reviewer()
+    );
+    world.set_repo_config(&world.scripted_config(&extra)).await;
+    let issue = world
+        .dispatch("Slow", "- [ ] reviewer-stall over `slow.txt`\n")
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let task = &tasks[0];
+    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let head = task.head_sha.clone().unwrap();
+    let verdict = outcome(&world, task, &head, "correctness").await;
+    assert!(
+        verdict.starts_with("refuted") && verdict.contains("time limit"),
+        "{verdict}"
+    );
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_change_to_agent_instructions_needs_a_person_without_a_retry() {
+    let world = TestWorld::start().await;
+    world
+        .set_repo_config(&world.scripted_config("max_attempts: 3\n"))
+        .await;
+    let issue = world.dispatch("Rules", "- [ ] Update `AGENTS.md`\n").await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let task = &tasks[0];
+    let evidence = assert_handed_to_a_person(&world, task, Some(true)).await;
+    assert_eq!(
+        task.attempts, 1,
+        "no retry can make a protected path mergeable"
+    );
+    let head = task.head_sha.clone().unwrap();
+    let gate = outcome(&world, task, &head, "protected_paths").await;
+    assert!(
+        gate.starts_with("needs_human") && gate.contains("AGENTS.md"),
+        "{gate}"
+    );
+    assert!(evidence.contains("protected_paths"), "{evidence}");
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
+    let world = TestWorld::start().await;
+    let issue = world
+        .dispatch("Config", "- [ ] leaks-secret into `settings.txt`\n")
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let task = &tasks[0];
+    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let head = task.head_sha.clone().unwrap();
+    let gate = outcome(&world, task, &head, "secrets").await;
+    assert!(gate.starts_with("failed"), "{gate}");
+    let gates = world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .find(|c| c.name == "flotilla/gates")
+        .unwrap();
+    assert_eq!(gates.conclusion.as_deref(), Some("failure"));
+    assert!(gates.annotations >= 1, "the line is annotated: {gates:?}");
+    let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
+    assert_eq!(main, None, "nothing reached main");
+    world.bot_comments(issue);
+
+    world
+        .sim
+        .push_commit(
+            &world.repo,
+            &task.branch,
+            &[("settings.txt", "region = eu-west-1\n")],
+            "Drop the key; it belongs in the vault",
+            &world.writer,
+        )
+        .await
+        .unwrap();
+
+    let task = world.task_reaches(issue, TaskState::Merged).await;
+    let pr = world.sim.pull(&world.repo, task.pr.unwrap()).unwrap();
+    assert!(
+        !pr.labels.iter().any(|l| l == NEEDS_HUMAN_LABEL),
+        "the person's fix took the label off: {pr:?}"
+    );
+    let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
+    assert_eq!(main.as_deref(), Some("region = eu-west-1\n"));
+    world.run_ends(issue).await;
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn red_ci_keeps_a_verified_change_out_while_green_ci_lets_its_sibling_merge() {
+    let world = TestWorld::start_with_ci(Some("! grep -rq CIFAIL --exclude-dir=.git .")).await;
+    world
+        .sim
+        .set_protection(
+            &world.repo,
+            "main",
+            Some(Protection {
+                required_checks: Some(vec![
+                    RequiredCheck {
+                        context: "ci".into(),
+                        app_id: Some(CI_APP_ID),
+                    },
+                    RequiredCheck {
+                        context: "flotilla/verify".into(),
+                        app_id: Some(WORLD_APP_ID),
+                    },
+                ]),
+                ..Protection::default()
+            }),
+        )
+        .unwrap();
+    let issue = world
+        .dispatch(
+            "CI",
+            "- [ ] ci-red edit in `red.txt`\n- [ ] Add `green.txt`\n",
+        )
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let (red, green) = (&tasks[0], &tasks[1]);
+    assert_eq!(green.state, TaskState::Merged, "{green:?}");
+    assert_handed_to_a_person(&world, red, Some(true)).await;
+    let head = red.head_sha.clone().unwrap();
+    assert_eq!(
+        conclusion(&world, &head, "flotilla/verify").as_deref(),
+        Some("success"),
+        "the gates and reviewers upheld it; CI is what failed"
+    );
+    let ci = outcome(&world, red, &head, "ci").await;
+    assert!(ci.starts_with("failed"), "{ci}");
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_head_that_moves_during_the_merge_is_verified_again_and_merged_once() {
+    let world = TestWorld::start().await;
+    let merge_route = "/repos/{owner}/{repo}/pulls/{number}/merge";
+    world.sim.inject_fault(Fault {
+        method: Some("PUT".into()),
+        route: merge_route.into(),
+        times: 1,
+        kind: FaultKind::Latency { millis: 1500 },
+    });
+    let issue = world.dispatch("Moving", "- [ ] Add `moving.txt`\n").await;
+    wait_for("Flotilla's merge request to be in flight", || async {
+        world
+            .sim
+            .api_calls()
+            .contains_key(&format!("PUT {merge_route}"))
+            .then_some(())
+    })
+    .await;
+    let task = world.task_reaches(issue, TaskState::Merging).await;
+    world
+        .sim
+        .push_commit(
+            &world.repo,
+            &task.branch,
+            &[("reviewed-by-hand.txt", "a maintainer's addition\n")],
+            "A maintainer adds a file",
+            &world.writer,
+        )
+        .await
+        .unwrap();
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let task = &tasks[0];
+    assert_eq!(task.state, TaskState::Merged, "{task:?}");
+    assert_eq!(
+        world.sim.api_calls().get(&format!("PUT {merge_route}")),
+        Some(&2),
+        "one merge refused for the moved head (409), one merge of the new head"
+    );
+    let final_head = task.head_sha.clone().unwrap();
+    assert_eq!(
+        conclusion(&world, &final_head, "flotilla/verify").as_deref(),
+        Some("success"),
+        "the maintainer's head was verified before it merged"
+    );
+    assert!(
+        world
+            .sim
+            .file_at(&world.repo, "main", "reviewed-by-hand.txt")
+            .await
+            .is_some()
+    );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn with_an_approval_required_auto_merge_waits_for_a_person_and_the_merge_is_recorded() {
+    let world = TestWorld::start().await;
+    world
+        .sim
+        .set_protection(
+            &world.repo,
+            "main",
+            Some(Protection {
+                required_checks: Some(vec![RequiredCheck {
+                    context: "flotilla/verify".into(),
+                    app_id: Some(WORLD_APP_ID),
+                }]),
+                required_approvals: Some(1),
+                ..Protection::default()
+            }),
+        )
+        .unwrap();
+    let issue = world
+        .dispatch("Approve", "- [ ] Add `approved.txt`\n")
+        .await;
+
+    let task = world.task_reaches(issue, TaskState::Ready).await;
+    let pr = task.pr.unwrap();
+    let view = world.sim.pull(&world.repo, pr).unwrap();
+    assert!(!view.draft && view.auto_merge && !view.merged, "{view:?}");
+    world
+        .sim
+        .approve_pr(&world.repo, pr, &world.writer)
+        .await
+        .unwrap();
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    assert_eq!(tasks[0].state, TaskState::Merged);
+    assert!(world.sim.pull(&world.repo, pr).unwrap().merged);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_sibling_behind_the_new_base_is_brought_up_to_date_and_verified_again() {
+    let world = TestWorld::start().await;
+    world
+        .sim
+        .set_protection(
+            &world.repo,
+            "main",
+            Some(Protection {
+                required_checks: Some(vec![RequiredCheck {
+                    context: "flotilla/verify".into(),
+                    app_id: Some(WORLD_APP_ID),
+                }]),
+                strict: true,
+                ..Protection::default()
+            }),
+        )
+        .unwrap();
+    let issue = world
+        .dispatch("Pair", "- [ ] Add `first.txt`\n- [ ] Add `second.txt`\n")
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    assert!(
+        tasks.iter().all(|t| t.state == TaskState::Merged),
+        "{tasks:?}"
+    );
+    let mut reverified = 0;
+    for task in &tasks {
+        let pr = task.pr.unwrap();
+        let reviews = world.sim.reviews(&world.repo, pr);
+        if reviews.len() == 6 {
+            reverified += 1;
+            let head = task.head_sha.clone().unwrap();
+            let parents = world.sim.commit_parents(&world.repo, &head.0).await;
+            assert_eq!(parents.len(), 2, "the new head merges the new base in");
+        }
+    }
+    assert_eq!(
+        reverified, 1,
+        "the task that merged second was verified on its updated head too"
+    );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn siblings_that_conflict_leave_the_second_to_a_person() {
+    let world = TestWorld::start().await;
+    let issue = world
+        .dispatch(
+            "Clash",
+            "- [ ] also-shared edit of `one.txt`\n- [ ] also-shared edit of `two.txt`\n",
+        )
+        .await;
+
+    let (run, tasks) = world.run_ends(issue).await;
+
+    assert_eq!(run.state, RunState::Settled);
+    let merged: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Merged)
+        .collect();
+    let stuck: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::NeedsHuman)
+        .collect();
+    assert_eq!((merged.len(), stuck.len()), (1, 1), "{tasks:?}");
+    let evidence = assert_handed_to_a_person(&world, stuck[0], None).await;
+    assert!(evidence.contains("conflicts"), "{evidence}");
+    let issue_now = world
+        .client()
+        .await
+        .get_issue(&world.repo, issue)
+        .await
+        .unwrap();
+    assert_eq!(issue_now.state, IssueState::Open, "not everything merged");
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn re_running_flotilla_verify_verifies_the_head_again_without_a_second_review() {
+    let world = TestWorld::start().await;
+    let issue = world
+        .dispatch("Guarded", "- [ ] Update `CLAUDE.md`\n")
+        .await;
+    let (_, tasks) = world.run_ends(issue).await;
+    let task = &tasks[0];
+    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let head = task.head_sha.clone().unwrap();
+    let verify = world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .find(|c| c.name == "flotilla/verify")
+        .unwrap();
+
+    world
+        .sim
+        .rerequest_check_run(&world.repo, verify.id, &world.writer)
+        .unwrap();
+
+    wait_for("a second flotilla/verify run on the head", || async {
+        let runs: Vec<_> = world
+            .sim
+            .check_runs(&world.repo, &head)
+            .into_iter()
+            .filter(|c| c.name == "flotilla/verify" && c.status == "completed")
+            .collect();
+        (runs.len() == 2).then_some(())
+    })
+    .await;
+    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    assert_eq!(reviews.len(), 3, "no duplicate review for the same head");
+    let task = world.task_reaches(issue, TaskState::NeedsHuman).await;
+    assert_eq!(task.head_sha.as_ref(), Some(&head));
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_merge_group_gets_flotilla_verify_so_the_queue_never_waits() {
+    let world = TestWorld::start().await;
+    let issue = world.dispatch("Queue", "- [ ] Update `.mcp.json`\n").await;
+    let (_, tasks) = world.run_ends(issue).await;
+    let stuck = tasks[0].pr.unwrap();
+    assert_handed_to_a_person(&world, &tasks[0], Some(true)).await;
+    let main = world.sim.branch_sha(&world.repo, "main").await.unwrap();
+
+    for (n, pr, expected) in [(1, PrNumber(999), "success"), (2, stuck, "failure")] {
+        let mut payload = crate::support::webhook_fixture_json("merge_group.checks_requested");
+        payload["merge_group"]["head_sha"] = main.0.clone().into();
+        payload["merge_group"]["head_ref"] =
+            format!("refs/heads/gh-readonly-queue/main/pr-{pr}-{}", main.0).into();
+        payload["repository"]["full_name"] = world.repo.0.clone().into();
+        payload["installation"]["id"] = 2002.into();
+        let delivery = format!("merge-group-{n}");
+        world
+            .flotilla
+            .deliver("merge_group", &delivery, payload.to_string().as_bytes())
+            .await;
+        world.flotilla.processed(&delivery).await;
+        let runs = wait_for("flotilla/verify on the merge group", || async {
+            let runs: Vec<_> = world
+                .sim
+                .check_runs(&world.repo, &main)
+                .into_iter()
+                .filter(|c| c.name == "flotilla/verify" && c.status == "completed")
+                .collect();
+            (runs.len() == n).then_some(runs)
+        })
+        .await;
+        let newest = runs.iter().max_by_key(|c| c.id).unwrap();
+        assert_eq!(newest.conclusion.as_deref(), Some(expected), "{newest:?}");
+    }
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_separate_reviewer_app_approves_what_holds_and_requests_changes_on_what_does_not() {
+    let world = TestWorld::start_with_reviewer_app().await;
+
+    let task = &refuted_once_then_merged(&world, "reviewed.txt").await;
+
+    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    assert_eq!(reviews.len(), 6, "{reviews:?}");
+    assert!(
+        reviews.iter().all(|r| r.user.0 == "flotilla-reviewer[bot]"),
+        "the reviews come from the reviewer App: {reviews:?}"
+    );
+    let head = task.head_sha.clone().unwrap();
+    for review in &reviews {
+        let expected = if review.body.contains(&head.0) {
+            "APPROVED"
+        } else {
+            "CHANGES_REQUESTED"
+        };
+        assert_eq!(
+            review.state, expected,
+            "the first head was refuted: {review:?}"
+        );
+    }
+    world.teardown().await;
+}
