@@ -314,3 +314,54 @@ async fn a_panicking_handler_fails_its_job_until_dead_and_the_workers_survive() 
     .await;
     pool.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_merge_lock_of_a_repository_holds_across_processes_until_released_or_expired() {
+    let clock = ManualClock::new();
+    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let other = test.another_process().await;
+    let repo = flotilla::types::RepoName("acme/widgets".into());
+    let elsewhere = flotilla::types::RepoName("acme/gadgets".into());
+
+    assert!(
+        test.store
+            .try_lock_merges(&repo, "task-1", LEASE)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other.try_lock_merges(&repo, "task-2", LEASE).await.unwrap(),
+        "a second process waits for the first merge"
+    );
+    assert!(
+        other
+            .try_lock_merges(&elsewhere, "task-2", LEASE)
+            .await
+            .unwrap(),
+        "another repository merges independently"
+    );
+    assert!(
+        test.store
+            .try_lock_merges(&repo, "task-1", LEASE)
+            .await
+            .unwrap(),
+        "the holder renews its own lock"
+    );
+
+    test.store.unlock_merges(&repo, "task-1").await.unwrap();
+    assert!(other.try_lock_merges(&repo, "task-2", LEASE).await.unwrap());
+
+    clock.advance(LEASE + Duration::from_secs(1));
+    assert!(
+        test.store
+            .try_lock_merges(&repo, "task-3", LEASE)
+            .await
+            .unwrap(),
+        "a holder that died loses the lock when its lease runs out"
+    );
+    other.unlock_merges(&repo, "task-2").await.unwrap();
+    assert!(
+        !other.try_lock_merges(&repo, "task-2", LEASE).await.unwrap(),
+        "releasing a lock one no longer holds frees nothing"
+    );
+}

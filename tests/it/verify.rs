@@ -5,7 +5,7 @@
 
 use flotilla::github::IssueState;
 use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
-use flotilla::sim::{CI_APP_ID, Fault, FaultKind, Protection, RequiredCheck};
+use flotilla::sim::{CI_APP_ID, Fault, FaultKind, MergeMethod, Protection, RequiredCheck};
 use flotilla::store::{RunState, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
@@ -531,7 +531,7 @@ async fn siblings_that_conflict_leave_the_second_to_a_person() {
 }
 
 #[tokio::test]
-async fn re_running_flotilla_verify_verifies_the_head_again_without_a_second_review() {
+async fn re_run_and_re_verify_verify_the_head_again_without_a_second_review() {
     let world = TestWorld::start().await;
     let issue = world
         .dispatch("Guarded", "- [ ] Update `CLAUDE.md`\n")
@@ -547,20 +547,36 @@ async fn re_running_flotilla_verify_verifies_the_head_again_without_a_second_rev
         .find(|c| c.name == "flotilla/verify")
         .unwrap();
 
+    let completed_verify_runs = |n: usize| {
+        let world = &world;
+        let head = &head;
+        async move {
+            let runs = world
+                .sim
+                .check_runs(&world.repo, head)
+                .into_iter()
+                .filter(|c| c.name == "flotilla/verify" && c.status == "completed")
+                .count();
+            (runs == n).then_some(())
+        }
+    };
+
     world
         .sim
         .rerequest_check_run(&world.repo, verify.id, &world.writer)
         .unwrap();
-
-    wait_for("a second flotilla/verify run on the head", || async {
-        let runs: Vec<_> = world
-            .sim
-            .check_runs(&world.repo, &head)
-            .into_iter()
-            .filter(|c| c.name == "flotilla/verify" && c.status == "completed")
-            .collect();
-        (runs.len() == 2).then_some(())
+    wait_for("a second flotilla/verify run on the head", || {
+        completed_verify_runs(2)
     })
+    .await;
+    world
+        .sim
+        .request_check_run_action(&world.repo, verify.id, "reverify", &world.writer)
+        .unwrap();
+    wait_for(
+        "a third flotilla/verify run, from the Re-verify button",
+        || completed_verify_runs(3),
+    )
     .await;
     let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
     assert_eq!(reviews.len(), 3, "no duplicate review for the same head");
@@ -633,5 +649,72 @@ async fn a_separate_reviewer_app_approves_what_holds_and_requests_changes_on_wha
             "the first head was refuted: {review:?}"
         );
     }
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn more_than_fifty_findings_reach_the_check_run_and_the_review_keeps_its_cap() {
+    let world = TestWorld::start().await;
+    let issue = world
+        .dispatch("Many", "- [ ] many-wrong lines in `many.txt`\n")
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let task = &tasks[0];
+    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let head = task.head_sha.clone().unwrap();
+    let correctness = world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .find(|c| c.name == "flotilla/correctness")
+        .unwrap();
+    assert_eq!(
+        correctness.annotations, 100,
+        "every finding kept (100 of 120) is annotated, 50 per request: {correctness:?}"
+    );
+    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    let review = reviews
+        .iter()
+        .find(|r| r.body.contains("lens=correctness"))
+        .unwrap();
+    assert_eq!(review.comments.len(), 20, "the default inline cap");
+    assert!(
+        review.body.contains("many.txt:21"),
+        "the rest are listed in the body"
+    );
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn with_human_approval_required_flotilla_stops_at_ready_for_review() {
+    let world = TestWorld::start().await;
+    world
+        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
+        .await;
+    let issue = world.dispatch("Careful", "- [ ] Add `careful.txt`\n").await;
+
+    let task = world.task_reaches(issue, TaskState::Ready).await;
+    let pr = task.pr.unwrap();
+    let view = world.sim.pull(&world.repo, pr).unwrap();
+    assert!(
+        !view.draft && !view.merged,
+        "ready for review, not merged: {view:?}"
+    );
+    world
+        .sim
+        .merge_pr(&world.repo, pr, MergeMethod::Squash, &world.writer)
+        .await
+        .unwrap();
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    assert_eq!(tasks[0].state, TaskState::Merged);
+    assert!(
+        tasks[0].merged_sha.is_some(),
+        "the person's merge is recorded"
+    );
     world.teardown().await;
 }
