@@ -21,6 +21,7 @@ pub mod plan;
 mod planning;
 mod progress;
 mod prompt;
+mod publish;
 mod review_events;
 mod task_attempt;
 mod trigger;

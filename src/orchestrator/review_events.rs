@@ -8,7 +8,8 @@
 
 use super::Orchestrator;
 use super::fleet::Fleet;
-use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION, publish_check};
+use super::publish::publish_check;
+use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION};
 use crate::github::{CheckConclusion, CheckOutput, CheckStatus, NewCheckRun};
 use crate::review::VERIFY_CHECK;
 use crate::review::report::CheckReport;

@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod gates;
+mod markdown;
 pub mod prompt;
 pub mod report;
 pub mod secrets;
