@@ -245,3 +245,13 @@ async fn connect_postgres(url: &str, schema: Option<&str>) -> anyhow::Result<Bac
         .context("connecting to PostgreSQL")?;
     Ok(Backend::Postgres(pool))
 }
+
+/// Text as both databases can store it: PostgreSQL refuses the NUL character in `TEXT`,
+/// and agent output (a transcript, a reviewer's JSON with `\u0000`) may hold one.
+pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::runs::RunId;
-use super::{BackendKind, Store, with_pool};
+use super::{BackendKind, Store, storable, with_pool};
 use crate::types::{CommitSha, PrNumber, RepoName};
 
 /// A task's row id; agents see it as `FLOTILLA_TASK_ID` (`task-<id>`).
@@ -546,7 +546,7 @@ impl Store {
                     .bind(i64::try_from(pr.0)?)
                     .bind(node_id.as_str())
                     .bind(head.0.as_str())
-                    .bind(summary.as_str())
+                    .bind(storable(summary))
                     .bind(now)
                     .bind(id.0)
                     .fetch_optional(&mut *tx)
@@ -564,7 +564,7 @@ impl Store {
                      THEN 'queued' ELSE 'failed' END, last_reason = $1, updated_at = $2 \
                      WHERE id = $3 AND state = 'working' RETURNING state",
                     )
-                    .bind(reason.as_str())
+                    .bind(storable(reason))
                     .bind(now)
                     .bind(id.0)
                     .fetch_optional(pool)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::tasks::{TASK_COLUMNS, TaskId, TaskRecord, TaskRow, TaskState};
-use super::{Store, with_pool};
+use super::{Store, storable, with_pool};
 use crate::clock::duration_ms;
 use crate::types::{CommitSha, RepoName};
 
@@ -200,7 +200,7 @@ impl Store {
                  updated_at = $2 WHERE id = $3 AND head_sha = $4 AND state = 'verifying' \
                  RETURNING state"
             ))
-            .bind(reason)
+            .bind(reason.map(storable))
             .bind(now)
             .bind(id.0)
             .bind(head.0.as_str())
@@ -315,7 +315,7 @@ impl Store {
                  updated_at = $3 WHERE id = $4 AND head_sha = $5 AND state IN ({from_list})"
             ))
             .bind(to.as_str())
-            .bind(reason)
+            .bind(reason.map(storable))
             .bind(now)
             .bind(id.0)
             .bind(head.0.as_str())
@@ -367,9 +367,9 @@ impl Store {
             .bind(verdict.source.as_str())
             .bind(verdict.name.as_str())
             .bind(verdict.outcome.as_str())
-            .bind(verdict.summary.as_str())
-            .bind(verdict.detail.to_string())
-            .bind(verdict.output.as_deref())
+            .bind(storable(&verdict.summary))
+            .bind(storable(&verdict.detail.to_string()).into_owned())
+            .bind(verdict.output.as_deref().map(storable))
             .bind(now)
             .execute(pool)
             .await?;
