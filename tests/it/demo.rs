@@ -187,6 +187,22 @@ async fn the_ci_is_required_a_failing_ci_merges_nothing() {
 }
 
 #[tokio::test]
+async fn an_agent_that_weakens_the_tests_while_breaking_the_code_merges_nothing() {
+    let agent = "cat >/dev/null; printf '#!/bin/sh\\nexit 0\\n' > tests/run.sh; \
+                 printf 'echo broken\\n' > greet.sh; echo 'Made the tests pass'";
+    let (_, tasks) = demo(&["--agent", agent]).await;
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for task in &tasks {
+        assert_eq!(task["state"], "needs_human", "{task}");
+        assert_eq!(task["merged"], false, "{task}");
+        assert_eq!(
+            task["verdicts"]["gates"]["protected_paths"], "needs_human",
+            "the tests are protected: {task}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_reviewer_that_always_refutes_merges_nothing_and_hands_every_task_to_a_person() {
     let dir = tempfile::tempdir().unwrap();
     let reviewer = fixed_reviewer(dir.path(), "no.sh", "refuted");
