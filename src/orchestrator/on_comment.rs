@@ -6,6 +6,7 @@ use super::comments;
 use super::fleet::Fleet;
 use super::progress::post_once;
 use super::trigger::{IssueSnapshot, SINGLE_TASK_LABEL, load_config, new_run, run_config};
+use super::verify::NEEDS_HUMAN_LABEL;
 use crate::github::InstallationClient;
 use crate::store::{RunRecord, StartRun};
 use crate::types::{DeliveryId, IssueNumber, PrNumber, RepoName};
@@ -117,6 +118,13 @@ impl Orchestrator {
                 let queued = self.store.retry_failed(run.id, *position, attempts).await?;
                 if queued.is_empty() {
                     return Ok("there is no failed task to retry.".to_owned());
+                }
+                for task in queued.iter().copied() {
+                    if let Some(pr) = self.store.task(task).await?.and_then(|t| t.pr) {
+                        client
+                            .remove_label(&run.repo, IssueNumber(pr.0), NEEDS_HUMAN_LABEL)
+                            .await?;
+                    }
                 }
                 self.progress(fleet, run.id).await?;
                 Ok(format!("{} task(s) queued again.", queued.len()))

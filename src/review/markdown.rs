@@ -9,8 +9,9 @@ use crate::agent::result::strip_ansi;
 const CELL_CHARS: usize = 200;
 
 /// Untrusted text made safe to embed in our Markdown: `<` outside code becomes `&lt;`
-/// (no HTML, no comment, no forged marker), `<!--` inside code is broken up, control
-/// characters become spaces. Code is recognised conservatively: where this reading and
+/// (no HTML, no comment, no forged marker), `@name` outside code gets a zero-width
+/// space after the `@` (no notification to whoever a reviewer names), `<!--` inside
+/// code is broken up, control characters become spaces. Code is recognised conservatively: where this reading and
 /// GitHub's could differ, the text is treated as prose and escaped. With
 /// `first_line_inline`, the first line follows other text on its line and so cannot
 /// open a code fence.
@@ -128,6 +129,10 @@ fn escape_inline(line: &str, spans: bool) -> (String, bool) {
             }
             '<' => {
                 out.push_str("&lt;");
+                i += 1;
+            }
+            '@' if chars.get(i + 1).is_some_and(|c| c.is_alphanumeric()) => {
+                out.push_str("@\u{200B}");
                 i += 1;
             }
             c => {

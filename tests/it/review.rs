@@ -901,6 +901,26 @@ fn reviewer_text_cannot_forge_the_marker_or_inject_html() {
     );
 }
 
+#[test]
+fn a_name_a_reviewer_mentions_notifies_no_one() {
+    let verdict = refuted(vec![finding(
+        Some("a.rs"),
+        None,
+        Severity::Low,
+        "ask @alice or @acme/security; see `@types/node`",
+    )]);
+
+    let draft = review("security", &sha(), &verdict, &Diff::default(), 5);
+
+    assert!(!draft.body.contains("@alice"), "{}", draft.body);
+    assert!(!draft.body.contains("@acme/"), "{}", draft.body);
+    assert!(draft.body.contains("@\u{200B}alice"), "{}", draft.body);
+    assert!(
+        draft.body.contains("`@types/node`"),
+        "code stays as written"
+    );
+}
+
 fn gate_result(gate: Gate, outcome: GateOutcome) -> GateResult {
     GateResult {
         gate,

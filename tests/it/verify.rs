@@ -178,7 +178,7 @@ async fn a_refuted_change_goes_back_to_its_worker_with_the_findings_and_then_mer
 }
 
 #[tokio::test]
-async fn a_reviewer_that_prints_garbage_has_refuted_the_change() {
+async fn a_reviewer_that_prints_garbage_has_refuted_the_change_and_a_retry_gets_the_same() {
     let world = TestWorld::start().await;
     let issue = world
         .dispatch("Noise", "- [ ] reviewer-noise in `noise.txt`\n")
@@ -200,6 +200,43 @@ async fn a_reviewer_that_prints_garbage_has_refuted_the_change() {
         Some("failure")
     );
     world.bot_comments(issue);
+
+    world.comment(issue, "/flotilla retry").await;
+
+    world.bot_comment_with(issue, "queued again").await;
+    let pr = task.pr.unwrap();
+    let retried = wait_for("the retried task to need a person again", || async {
+        let task = world.task_reaches(issue, TaskState::NeedsHuman).await;
+        (task.attempts == 2).then_some(task)
+    })
+    .await;
+    assert_ne!(
+        retried.head_sha, task.head_sha,
+        "the retry pushed a new head"
+    );
+    wait_for("one evidence comment per head", || async {
+        let evidence = world
+            .bot_comments(IssueNumber(pr.0))
+            .into_iter()
+            .filter(|c| c.contains("needs a person"))
+            .count();
+        (evidence == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        world
+            .sim
+            .api_calls()
+            .get("DELETE /repos/{owner}/{repo}/issues/{number}/labels/{name}"),
+        Some(&1),
+        "the retry took the label off"
+    );
+    let labels = world.sim.pull(&world.repo, pr).unwrap().labels;
+    assert!(
+        labels.iter().any(|l| l == NEEDS_HUMAN_LABEL),
+        "labelled again: {labels:?}"
+    );
+    world.run_ends(issue).await;
     world.teardown().await;
 }
 
