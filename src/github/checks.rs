@@ -55,6 +55,14 @@ pub enum CheckConclusion {
     Other,
 }
 
+impl CheckConclusion {
+    /// Whether a required check with this conclusion lets a pull request merge, as
+    /// branch protection counts it (success, neutral and skipped do).
+    pub fn satisfies_requirement(self) -> bool {
+        matches!(self, Self::Success | Self::Neutral | Self::Skipped)
+    }
+}
+
 /// Severity of an annotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::config::{ConfigError, Lens};
-use crate::review::{Decision, GateResult, Verdict};
+use crate::review::{GateResult, Verdict};
 use crate::store::{RunRecord, RunState, TaskRecord, TaskState, VerdictRecord};
 use crate::types::{CommitSha, IssueNumber, Login};
 
@@ -250,10 +250,7 @@ fn finding_line(finding: &crate::review::Finding) -> String {
     };
     format!(
         "{place}[{}] {}",
-        serde_json::to_value(finding.severity)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        finding.severity.as_str(),
         one_line(&finding.message, 500)
     )
 }
@@ -281,10 +278,7 @@ pub(crate) fn needs_human(
     if let Some(reason) = &task.last_reason {
         let _ = writeln!(out, "Why: {}\n", tail(reason.trim(), 6000));
     }
-    let failing: Vec<&VerdictRecord> = verdicts
-        .iter()
-        .filter(|v| !matches!(v.outcome.as_str(), "upheld" | "passed" | "warned"))
-        .collect();
+    let failing: Vec<&VerdictRecord> = verdicts.iter().filter(|v| !v.holds()).collect();
     if !failing.is_empty() {
         out.push_str("| Part | Result | Evidence |\n|---|---|---|\n");
         for verdict in failing {
@@ -326,12 +320,4 @@ pub(crate) fn all_merged(run: &RunRecord, tasks: &[TaskRecord]) -> String {
         let _ = writeln!(out, "- {} {}{merged}", pr, table_cell(&task.title));
     }
     out
-}
-
-/// Whether a verdict stands as a pass, for summaries.
-pub(crate) fn decision_word(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Upheld => "upheld",
-        Decision::Refuted => "refuted",
-    }
 }

@@ -17,7 +17,6 @@ use super::comments;
 use super::fleet::Fleet;
 use super::progress::post_once;
 use super::trigger::run_config;
-use super::verify::passes;
 use crate::config::RepoConfig;
 use crate::github::{
     CheckStatus, CommitState, GithubError, InstallationClient, MergeOutcome, MergeStateStatus,
@@ -189,7 +188,7 @@ impl Orchestrator {
             match (check, status) {
                 (Some(check), _) if check.status == CheckStatus::Completed => {
                     match check.conclusion {
-                        Some(conclusion) if passes(conclusion) => {}
+                        Some(conclusion) if conclusion.satisfies_requirement() => {}
                         other => failed.push((
                             name.clone(),
                             format!("check run concluded {}", conclusion_word(other)),

@@ -16,12 +16,10 @@ use crate::github::{
     CheckOutput, CheckRunAction, CheckRunId, CheckRunUpdate, CheckStatus, InstallationClient,
     NewCheckRun, NewReview, ReviewEvent,
 };
-use crate::review::diff::Diff;
 use crate::review::report::{self, CheckReport};
 use crate::review::{Decision, GATES_CHECK, VERIFY_CHECK, Verdict, lens_check};
 use crate::store::{RunRecord, TaskRecord};
 use crate::types::{CommitSha, RepoName};
-use crate::workspace::Mirror;
 
 /// GitHub takes at most this many annotations per check-run request.
 const ANNOTATIONS_PER_REQUEST: usize = 50;
@@ -166,7 +164,6 @@ impl Orchestrator {
         } else {
             Vec::new()
         };
-        let mut diff_cache = None;
         for (lens, verdict) in &findings.lenses {
             let already = recorded
                 .iter()
@@ -178,15 +175,11 @@ impl Orchestrator {
                 tracing::info!(lens = %lens.name, "this head already has the lens's review");
                 continue;
             }
-            let diff = match &diff_cache {
-                Some(diff) => diff,
-                None => diff_cache.insert(self.pull_diff(run, head).await?),
-            };
             let draft = report::review(
                 &lens.name,
                 head,
                 verdict,
-                diff,
+                &findings.diff,
                 config.verify.max_inline_comments as usize,
             );
             let event = match (reviewer.decides, verdict.decision) {
@@ -206,16 +199,6 @@ impl Orchestrator {
                 .await?;
         }
         Ok(())
-    }
-
-    /// The pull request's diff, read again from the mirror (the checkout is gone).
-    async fn pull_diff(&self, run: &RunRecord, head: &CommitSha) -> anyhow::Result<Diff> {
-        let fleet = self.fleet()?;
-        let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
-        let lock = fleet.mirror_lock(&run.repo);
-        let _git = lock.lock().await;
-        let base = mirror.merge_base(&run.default_branch, head).await?;
-        Ok(Diff::parse(&mirror.diff(&base, head).await?))
     }
 }
 

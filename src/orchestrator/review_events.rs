@@ -13,7 +13,7 @@ use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION};
 use crate::github::{CheckConclusion, CheckOutput, CheckStatus, NewCheckRun};
 use crate::review::VERIFY_CHECK;
 use crate::review::report::CheckReport;
-use crate::store::{NewJob, TaskState};
+use crate::store::{NewJob, TaskState, VerdictRecord};
 use crate::types::{CommitSha, DeliveryId, InstallationId, IssueNumber, RepoName};
 use crate::webhook::event::{
     CheckRunAction, CheckRunEvent, MergeGroupEvent, PullRequestAction, PullRequestEvent,
@@ -144,10 +144,7 @@ impl Orchestrator {
                     TaskState::Verified | TaskState::Ready | TaskState::Merging | TaskState::Merged,
                 ) => {
                     let verdicts = self.store.verdicts(task.id, head).await?;
-                    !verdicts.is_empty()
-                        && verdicts
-                            .iter()
-                            .all(|v| matches!(v.outcome.as_str(), "upheld" | "passed" | "warned"))
+                    !verdicts.is_empty() && verdicts.iter().all(VerdictRecord::holds)
                 }
                 _ => false,
             };

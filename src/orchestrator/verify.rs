@@ -20,7 +20,7 @@ use super::progress::post_once;
 use super::trigger::run_config;
 use crate::agent::{Adapter, AgentRun, Role};
 use crate::config::{Lens, RepoConfig, ScopeMode};
-use crate::github::{CheckConclusion, InstallationClient};
+use crate::github::InstallationClient;
 use crate::review::diff::Diff;
 use crate::review::gates::{GateSettings, static_gates};
 use crate::review::prompt::{ReviewBrief, reviewer_prompt};
@@ -51,6 +51,8 @@ pub(super) struct Findings {
     pub(super) lenses: Vec<(Lens, Verdict)>,
     /// The end of each lens's output, in the order of `lenses`.
     pub(super) transcripts: Vec<String>,
+    /// The change the gates and lenses examined; reviews anchor their comments in it.
+    pub(super) diff: Diff,
 }
 
 impl Findings {
@@ -265,6 +267,7 @@ impl Orchestrator {
             gates,
             lenses,
             transcripts,
+            diff,
         })
     }
 
@@ -426,7 +429,7 @@ fn lens_verdict(lens: &str, verdict: &Verdict, transcript: &str) -> NewVerdict {
     NewVerdict {
         source: VerdictSource::Lens,
         name: lens.to_owned(),
-        outcome: comments::decision_word(verdict.decision).to_owned(),
+        outcome: verdict.decision.as_str().to_owned(),
         summary: comments::one_line(&verdict.summary, 300),
         detail: serde_json::to_value(verdict).unwrap_or_default(),
         output: Some(transcript.to_owned()),
@@ -438,20 +441,9 @@ fn gate_verdict(gate: &GateResult) -> NewVerdict {
     NewVerdict {
         source: VerdictSource::Gate,
         name: gate.gate.as_str().to_owned(),
-        outcome: serde_json::to_value(gate.outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        outcome: gate.outcome.as_str().to_owned(),
         summary: comments::one_line(&gate.summary, 300),
         detail: serde_json::to_value(gate).unwrap_or_default(),
         output: gate.output.clone(),
     }
-}
-
-/// Whether a conclusion counts as a pass for a required check.
-pub(crate) fn passes(conclusion: CheckConclusion) -> bool {
-    matches!(
-        conclusion,
-        CheckConclusion::Success | CheckConclusion::Neutral | CheckConclusion::Skipped
-    )
 }

@@ -47,6 +47,19 @@ pub enum Severity {
     Info,
 }
 
+impl Severity {
+    /// The name a reviewer writes and people read: `critical` … `info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+            Self::Info => "info",
+        }
+    }
+}
+
 /// One piece of evidence against (or about) a change, anchored to a file and line when
 /// it can be.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +82,16 @@ pub enum Decision {
     Upheld,
     /// The reviewer refuted it, or Flotilla could not get a usable answer.
     Refuted,
+}
+
+impl Decision {
+    /// The name stored with the verdict and shown in summaries: `upheld`, `refuted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upheld => "upheld",
+            Self::Refuted => "refuted",
+        }
+    }
 }
 
 /// What one reviewer lens concluded about one head commit.
@@ -139,6 +162,17 @@ pub enum GateOutcome {
 }
 
 impl GateOutcome {
+    /// The name stored with the gate's result: `passed`, `warned`, `failed`,
+    /// `needs_human`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Warned => "warned",
+            Self::Failed => "failed",
+            Self::NeedsHuman => "needs_human",
+        }
+    }
+
     /// Whether the change may still merge after this outcome.
     pub fn allows_merge(self) -> bool {
         matches!(self, Self::Passed | Self::Warned)

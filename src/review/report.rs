@@ -350,7 +350,7 @@ fn annotations(source: &str, findings: &[Finding]) -> Vec<Annotation> {
                     Severity::Low | Severity::Info => AnnotationLevel::Notice,
                 },
                 message: fit(finding.message.clone()),
-                title: Some(format!("{source}: {}", severity_word(finding.severity))),
+                title: Some(format!("{source}: {}", finding.severity.as_str())),
             })
         })
         .collect()
@@ -415,7 +415,7 @@ fn severity_counts(findings: &[Finding]) -> String {
         .iter()
         .filter_map(|level| {
             let n = findings.iter().filter(|f| f.severity == *level).count();
-            (n > 0).then(|| format!("{n} {}", severity_word(*level)))
+            (n > 0).then(|| format!("{n} {}", level.as_str()))
         })
         .collect();
     format!("{} ({})", findings.len(), parts.join(", "))
@@ -436,16 +436,6 @@ fn badge(severity: Severity) -> &'static str {
         Severity::Medium => "🟠 **medium**",
         Severity::Low => "🟡 **low**",
         Severity::Info => "ℹ️ **info**",
-    }
-}
-
-fn severity_word(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical => "critical",
-        Severity::High => "high",
-        Severity::Medium => "medium",
-        Severity::Low => "low",
-        Severity::Info => "info",
     }
 }
 

@@ -36,23 +36,20 @@ impl NewJob {
     /// Verifies `head` of a task; `reason` tells apart several verifications of one
     /// head (a proposal, a re-verify request by delivery id, a new base).
     pub fn verify_task(task: TaskId, head: &CommitSha, reason: &str) -> Self {
-        Self {
-            kind: JobKind::VerifyTask,
-            key: format!("{task}:verify:{head}:{reason}"),
-            payload: serde_json::json!(HeadJob {
-                task_id: task,
-                head_sha: head.clone(),
-            }),
-            max_attempts: REVIEW_JOB_MAX_ATTEMPTS,
-        }
+        Self::head_job(JobKind::VerifyTask, "verify", task, head, reason)
     }
 
     /// Tries to land `head` of a task; `reason` tells apart several tries (the
     /// verification that upheld it, a CI result by delivery id, a dependency merged).
     pub fn land_task(task: TaskId, head: &CommitSha, reason: &str) -> Self {
+        Self::head_job(JobKind::LandTask, "land", task, head, reason)
+    }
+
+    /// A job of `kind` about `head` of a task, keyed `<task>:<step>:<head>:<reason>`.
+    fn head_job(kind: JobKind, step: &str, task: TaskId, head: &CommitSha, reason: &str) -> Self {
         Self {
-            kind: JobKind::LandTask,
-            key: format!("{task}:land:{head}:{reason}"),
+            kind,
+            key: format!("{task}:{step}:{head}:{reason}"),
             payload: serde_json::json!(HeadJob {
                 task_id: task,
                 head_sha: head.clone(),
@@ -116,6 +113,14 @@ pub struct VerdictRecord {
     pub detail: String,
     /// The PR review posted for it (lenses only).
     pub review_id: Option<i64>,
+}
+
+impl VerdictRecord {
+    /// Whether this lens, gate or check lets the change merge: upheld, passed, or a
+    /// warning.
+    pub fn holds(&self) -> bool {
+        matches!(self.outcome.as_str(), "upheld" | "passed" | "warned")
+    }
 }
 
 /// How a verification ended, as recorded.

@@ -5,7 +5,9 @@
 
 use flotilla::github::IssueState;
 use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
-use flotilla::sim::{CI_APP_ID, Fault, FaultKind, MergeMethod, Protection, RequiredCheck};
+use flotilla::sim::{
+    CI_APP_ID, CheckRunView, Fault, FaultKind, MergeMethod, Protection, RequiredCheck,
+};
 use flotilla::store::{RunState, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
@@ -21,15 +23,19 @@ const CHECKS: [&str; 5] = [
     "flotilla/verify",
 ];
 
-/// The conclusion of Flotilla's newest check run `name` on `sha`.
-fn conclusion(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<String> {
+/// Flotilla's newest check run `name` on `sha`.
+fn check_run(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<CheckRunView> {
     world
         .sim
         .check_runs(&world.repo, sha)
         .into_iter()
         .filter(|c| c.name == name && c.app_id == WORLD_APP_ID)
         .max_by_key(|c| c.id)
-        .and_then(|c| c.conclusion)
+}
+
+/// The conclusion of Flotilla's newest check run `name` on `sha`.
+fn conclusion(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<String> {
+    check_run(world, sha, name).and_then(|c| c.conclusion)
 }
 
 /// The recorded outcome of a lens, gate or check on a task's head, with its summary
@@ -307,12 +313,7 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
     let head = task.head_sha.clone().unwrap();
     let gate = outcome(&world, task, &head, "secrets").await;
     assert!(gate.starts_with("failed"), "{gate}");
-    let gates = world
-        .sim
-        .check_runs(&world.repo, &head)
-        .into_iter()
-        .find(|c| c.name == "flotilla/gates")
-        .unwrap();
+    let gates = check_run(&world, &head, "flotilla/gates").unwrap();
     assert_eq!(gates.conclusion.as_deref(), Some("failure"));
     assert!(gates.annotations >= 1, "the line is annotated: {gates:?}");
     let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
@@ -577,12 +578,7 @@ async fn re_run_and_re_verify_verify_the_head_again_without_a_second_review() {
     let task = &tasks[0];
     assert_handed_to_a_person(&world, task, Some(true)).await;
     let head = task.head_sha.clone().unwrap();
-    let verify = world
-        .sim
-        .check_runs(&world.repo, &head)
-        .into_iter()
-        .find(|c| c.name == "flotilla/verify")
-        .unwrap();
+    let verify = check_run(&world, &head, "flotilla/verify").unwrap();
 
     let completed_verify_runs = |n: usize| {
         let world = &world;
@@ -701,12 +697,7 @@ async fn more_than_fifty_findings_reach_the_check_run_and_the_review_keeps_its_c
     let task = &tasks[0];
     assert_handed_to_a_person(&world, task, Some(true)).await;
     let head = task.head_sha.clone().unwrap();
-    let correctness = world
-        .sim
-        .check_runs(&world.repo, &head)
-        .into_iter()
-        .find(|c| c.name == "flotilla/correctness")
-        .unwrap();
+    let correctness = check_run(&world, &head, "flotilla/correctness").unwrap();
     assert_eq!(
         correctness.annotations, 100,
         "every finding kept (100 of 120) is annotated, 50 per request: {correctness:?}"
