@@ -25,6 +25,7 @@ use flotilla::agent::HostEnv;
 use flotilla::github::{AppCredentials, GithubApp, GithubSettings};
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::sandbox::{Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, ServerConfig};
 use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::{SlotLimits, Store, TaskState};
@@ -61,6 +62,20 @@ fn fixture(relative: &str) -> std::path::PathBuf {
 }
 
 /// A plain folder of `files` small files in 100 directories.
+/// The sandbox the benchmark's agents run in: `BENCH_SANDBOX` (`bwrap`, the default,
+/// or `none`), hiding the benchmark's scratch directory and exposing `fixtures/`.
+async fn bench_sandbox(data_dir: &Path, api_url: &str, scratch: &Path) -> anyhow::Result<Sandbox> {
+    let engine = match std::env::var("BENCH_SANDBOX").as_deref() {
+        Ok("none") => Engine::None,
+        _ => Engine::Bwrap,
+    };
+    let mut settings = SandboxSettings::new(engine, data_dir, api_url);
+    settings.read_only = vec![fixture("")];
+    settings.never = vec![scratch.to_owned(), fixture("keys/test-app.pem")];
+    settings.forwarder = Some(env!("CARGO_BIN_EXE_flotilla").into());
+    Ok(Sandbox::new(settings).await?)
+}
+
 fn make_repo(dir: &Path, files: usize) -> anyhow::Result<()> {
     for i in 0..files {
         let sub = dir.join(format!("src/d{:03}", i % 100));
@@ -136,6 +151,7 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
         },
         fleet: Some(FleetConfig {
             github: github.clone(),
+            sandbox: bench_sandbox(&data_dir, &sim.api_url(), dir.path()).await?,
             data_dir: data_dir.clone(),
             host_env: HostEnv::current(),
             limits: SlotLimits {

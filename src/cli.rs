@@ -3,10 +3,13 @@
 //! Parsing only; what each command does lives in `main.rs` and the modules it calls.
 //! Values that are secret are never echoed by `--help` (`hide_env_values`).
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::sandbox::Engine;
 
 /// Flotilla: a GitHub App that runs a fleet of coding agents on labelled issues.
 #[derive(Debug, Parser)]
@@ -25,6 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the App: webhook intake, job workers and health check.
+    #[command(after_long_help = SANDBOX_HELP)]
     Serve(ServeArgs),
     /// Print the GitHub App manifest as the JSON GitHub's manifest flow expects.
     Manifest(ManifestArgs),
@@ -36,7 +40,31 @@ pub enum Command {
     /// Require `flotilla/verify` (from this App) on a repository's branch, keeping its
     /// other protection settings. The App needs `administration: write`.
     Protect(ProtectArgs),
+    /// Inside a sandbox: relay TCP connections on a loopback port to the egress proxy's
+    /// Unix socket while running a program. Flotilla starts it; operators do not.
+    #[command(hide = true)]
+    SandboxForward(SandboxForwardArgs),
 }
+
+/// What `flotilla serve --help` says of the sandbox, as bubblewrap's and gVisor's
+/// documentation say of theirs: what it isolates, and what it does not.
+const SANDBOX_HELP: &str = "\
+Sandbox (--sandbox bwrap, the default): every worker, planner, reviewer lens and
+verify command runs under bubblewrap in its own user, PID, network, IPC and UTS
+namespaces, as an unprivileged uid with every capability dropped, no_new_privs and no
+further user namespaces. It sees the system (/usr, /bin, /lib*, /etc without files
+other users may not read) and the --sandbox-ro paths read-only, its own tree, a private
+HOME and TMPDIR (size-limited tmpfs), a /proc of its own, and nothing of the data dir,
+the private keys, the database or other tasks. It has no network but loopback; the
+hosts an agent's `network.allow` lists are reached through Flotilla's egress proxy, and
+GitHub never. Memory and processes are held by control groups where the host offers
+them (rlimits otherwise), the tree's growth by Flotilla, and everything an attempt
+started dies with it, even after kill -9 of Flotilla.
+
+Not isolated: the kernel is shared, so a kernel exploit escapes the sandbox; CPU time
+is not limited beyond each agent's time limit; --sandbox-rw paths are shared by every
+agent. --sandbox none runs agents unconfined, as Flotilla's own user, and logs a
+warning on every attempt.";
 
 /// Who the App is and where GitHub is: shared by every command that calls GitHub as
 /// the App, so each setting has one flag and one environment variable.
@@ -119,6 +147,31 @@ pub struct ServeArgs {
         requires = "reviewer_app_id"
     )]
     pub reviewer_private_key: Option<PathBuf>,
+
+    /// How agents are confined: `bwrap` (bubblewrap, the default) or `none` (agents run
+    /// unconfined and can read everything Flotilla holds; warned on every attempt).
+    #[arg(long, env = "FLOTILLA_SANDBOX", value_enum, default_value = "bwrap")]
+    pub sandbox: Engine,
+
+    /// A host path every agent sees read-only besides the system, such as an agent
+    /// CLI or toolchain installed outside /usr (repeatable; `:`-separated in the
+    /// environment).
+    #[arg(
+        long = "sandbox-ro",
+        env = "FLOTILLA_SANDBOX_RO",
+        value_delimiter = ':'
+    )]
+    pub sandbox_ro: Vec<PathBuf>,
+
+    /// A host path every agent may write, such as a build cache (repeatable;
+    /// `:`-separated in the environment). Shared by all agents: one can poison it for
+    /// the next.
+    #[arg(
+        long = "sandbox-rw",
+        env = "FLOTILLA_SANDBOX_RW",
+        value_delimiter = ':'
+    )]
+    pub sandbox_rw: Vec<PathBuf>,
 }
 
 /// Settings of `flotilla protect`.
@@ -249,4 +302,30 @@ pub struct DemoArgs {
     /// such as 90s or 10m.
     #[arg(long, default_value = "10m", value_parser = crate::config::time_limit::parse)]
     pub timeout: std::time::Duration,
+
+    /// How agents are confined, as for `flotilla serve` (`bwrap` or `none`).
+    #[arg(long, env = "FLOTILLA_SANDBOX", value_enum, default_value = "bwrap")]
+    pub sandbox: Engine,
+
+    /// A host path the agents see read-only besides the system and `fixtures/`, such
+    /// as the scripts a `--agent` command runs (repeatable).
+    #[arg(long = "sandbox-ro", value_delimiter = ':')]
+    pub sandbox_ro: Vec<PathBuf>,
+}
+
+/// Settings of the hidden `flotilla sandbox-forward`:
+/// `--listen 127.0.0.1:3128 --socket /run/flotilla/egress.sock -- <program> <args...>`.
+#[derive(Debug, Args)]
+pub struct SandboxForwardArgs {
+    /// The loopback address the sandbox's HTTP clients use as their proxy.
+    #[arg(long)]
+    pub listen: SocketAddr,
+
+    /// The egress proxy's Unix socket, as bind-mounted into the sandbox.
+    #[arg(long)]
+    pub socket: PathBuf,
+
+    /// The program to run and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
 }

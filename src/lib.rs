@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod orchestrator;
 pub mod protect;
 pub mod review;
+pub mod sandbox;
 pub mod server;
 pub mod settings;
 pub mod sim;

@@ -16,6 +16,7 @@ use flotilla::manifest::AppManifest;
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::protect::ProtectRequest;
+use flotilla::sandbox::Sandbox;
 use flotilla::server::{self, ServerConfig};
 use flotilla::settings::{AppSettings, ServeSettings};
 use flotilla::sim::{SeedConfig, SimConfig};
@@ -43,6 +44,16 @@ fn main() -> ExitCode {
         Command::Sim(args) => run_async(simulate(args)),
         Command::Demo(args) => run_async(flotilla::demo::run(args)),
         Command::Protect(args) => run_async(protect(args)),
+        Command::SandboxForward(args) => {
+            let mut command = args.command.into_iter();
+            let program = command.next().unwrap_or_default();
+            return flotilla::sandbox::forward::run(
+                args.listen,
+                args.socket,
+                program,
+                command.collect(),
+            );
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,6 +98,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .slug
         }
     };
+    let sandbox = Sandbox::new(settings.sandbox).await?;
     let running = server::start(ServerConfig {
         listen: settings.listen,
         secrets: settings.secrets,
@@ -95,6 +107,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             github,
             data_dir: settings.data_dir,
             host_env: HostEnv::current(),
+            sandbox,
             limits: settings.agents,
             app_id,
             reviewer_app,

@@ -54,6 +54,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let agent_slots = config.fleet.as_ref().map(|fleet| fleet.limits.global);
     if let Some(fleet) = &config.fleet {
+        let survivors = fleet.sandbox.reap().await;
+        if survivors > 0 {
+            tracing::warn!(
+                attempts = survivors,
+                "killed agent processes an earlier Flotilla on this data dir left running"
+            );
+        }
         reap_worktrees(&config.store, fleet).await?;
     }
     let orchestrator = Arc::new(Orchestrator::new(

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cli::{AppArgs, ServeArgs};
 use crate::config::time_limit;
 use crate::github::{AppCredentials, GithubSettings};
+use crate::sandbox::SandboxSettings;
 use crate::store::{SlotLimits, Store};
 use crate::types::AppId;
 use crate::webhook::signature::WebhookSecrets;
@@ -83,6 +84,15 @@ impl AppSettings {
     }
 }
 
+/// The file of a `sqlite:` database URL, which no agent may see.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
 /// Everything `flotilla serve` needs, validated.
 pub struct ServeSettings {
     /// Listen address.
@@ -107,11 +117,14 @@ pub struct ServeSettings {
     pub job_lease: Duration,
     /// The separate reviewer App's id and key, when one is configured.
     pub reviewer: Option<AppCredentials>,
+    /// How agents are confined, and what they must never see.
+    pub sandbox: SandboxSettings,
 }
 
 impl ServeSettings {
     /// Validates the flags; the first problem found is the error.
     pub fn from_args(args: ServeArgs) -> Result<Self, SettingsError> {
+        let key_path = args.app.private_key.clone();
         let AppSettings {
             credentials,
             github,
@@ -170,8 +183,29 @@ impl ServeSettings {
             ),
             _ => None,
         };
+        let data_dir =
+            std::path::absolute(&args.data_dir).map_err(|error| SettingsError::Invalid {
+                env: "FLOTILLA_DATA_DIR",
+                reason: error.to_string(),
+            })?;
+        let mut sandbox = SandboxSettings::new(args.sandbox, &data_dir, &github.base_url);
+        sandbox.read_only = args.sandbox_ro;
+        sandbox.writable = args.sandbox_rw;
+        sandbox.forwarder = std::env::current_exe().ok();
+        sandbox.never.extend(
+            [key_path, args.reviewer_private_key.clone()]
+                .into_iter()
+                .flatten()
+                .chain(sqlite_file(&database_url))
+                .map(|path| {
+                    path.canonicalize()
+                        .or_else(|_| std::path::absolute(&path))
+                        .unwrap_or(path)
+                }),
+        );
         Ok(Self {
             reviewer,
+            sandbox,
             listen: args.listen,
             credentials,
             secrets,
@@ -179,7 +213,7 @@ impl ServeSettings {
             github,
             app_slug: args.app_slug.filter(|slug| !slug.trim().is_empty()),
             workers: args.workers,
-            data_dir: args.data_dir,
+            data_dir,
             agents: SlotLimits {
                 global: args.max_agents,
                 per_repo: args.max_agents_per_repo,

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::sandbox::LimitBreach;
+
 /// How an agent run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -25,6 +27,11 @@ pub enum Outcome {
     TimedOut {
         /// The limit it exceeded.
         limit: Duration,
+    },
+    /// Broke a resource limit of its sandbox; everything it started was stopped.
+    LimitExceeded {
+        /// Which limit.
+        breach: LimitBreach,
     },
     /// Never started.
     SpawnFailed {
@@ -58,6 +65,10 @@ impl fmt::Display for Outcome {
             Outcome::TimedOut { limit } => write!(
                 f,
                 "the agent ran past its time limit of {limit:?} and was stopped with all its processes"
+            ),
+            Outcome::LimitExceeded { breach } => write!(
+                f,
+                "the agent exceeded {breach} and was stopped with all its processes"
             ),
             Outcome::SpawnFailed { error } => write!(f, "the agent could not be started: {error}"),
         }

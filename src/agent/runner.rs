@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -24,6 +23,7 @@ use super::group::{KillOnDrop, ProcessGroup};
 use super::outcome::Outcome;
 use super::result::RESULT_FILE_CAP;
 use super::transcript::CappedBuffer;
+use crate::sandbox::{Confinement, LimitBreach, Sandbox, SandboxError};
 
 /// How long output pipes may stay open after the group is gone (a process that left the
 /// group with `setsid` could hold them forever).
@@ -78,22 +78,21 @@ pub enum AgentCommand {
 }
 
 impl AgentCommand {
-    fn to_command(&self, prompt_file: &Path, result_file: &Path) -> Command {
+    /// The program and its arguments, with the private files named as the agent sees
+    /// them.
+    fn argv(&self, prompt_file: &Path, result_file: &Path) -> (OsString, Vec<OsString>) {
         match self {
-            AgentCommand::Program { program, args } => {
-                let mut command = Command::new(program);
-                command.args(args.iter().map(|arg| match arg {
-                    Arg::Text(text) => OsString::from(text),
-                    Arg::PromptFile => prompt_file.into(),
-                    Arg::ResultFile => result_file.into(),
-                }));
-                command
-            }
-            AgentCommand::Shell(line) => {
-                let mut command = Command::new("sh");
-                command.arg("-c").arg(line);
-                command
-            }
+            AgentCommand::Program { program, args } => (
+                program.into(),
+                args.iter()
+                    .map(|arg| match arg {
+                        Arg::Text(text) => OsString::from(text),
+                        Arg::PromptFile => prompt_file.into(),
+                        Arg::ResultFile => result_file.into(),
+                    })
+                    .collect(),
+            ),
+            AgentCommand::Shell(line) => ("sh".into(), vec!["-c".into(), line.into()]),
         }
     }
 
@@ -130,6 +129,8 @@ pub struct AgentRun {
     pub pass_env: Vec<String>,
     /// The most bytes of output kept in the transcript (and of stdout for the answer).
     pub transcript_cap: usize,
+    /// What the sandbox lets it see and use besides its working directory.
+    pub confinement: Confinement,
 }
 
 /// What a finished run leaves for the record and for reading the agent's answer.
@@ -159,18 +160,25 @@ pub enum RunError {
     /// The private directory for the prompt and result files could not be set up.
     #[error("could not prepare the agent's private directory: {0}")]
     PrivateDir(#[source] std::io::Error),
+    /// The sandbox could not be set up for this run.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 impl AgentRun {
-    /// Runs the agent to its end (exit, crash or time limit) with an environment built
-    /// from `host` through the allowlist. Returns only once its whole process group is
-    /// gone; dropping the future kills the group.
-    pub async fn run(&self, host: &HostEnv) -> Result<AgentReport, RunError> {
+    /// Runs the agent in `sandbox` to its end (exit, crash, time or resource limit)
+    /// with an environment built from `host` through the allowlist. Returns only once
+    /// every process it started is gone; dropping the future kills them.
+    pub async fn run(&self, host: &HostEnv, sandbox: &Sandbox) -> Result<AgentReport, RunError> {
         let span = tracing::info_span!("agent", role = self.role.as_str(), task = %self.task_id);
-        self.run_in_span(host).instrument(span).await
+        self.run_in_span(host, sandbox).instrument(span).await
     }
 
-    async fn run_in_span(&self, host: &HostEnv) -> Result<AgentReport, RunError> {
+    async fn run_in_span(
+        &self,
+        host: &HostEnv,
+        sandbox: &Sandbox,
+    ) -> Result<AgentReport, RunError> {
         env::check_pass_env(&self.pass_env)?;
         let dir = tempfile::Builder::new()
             .prefix("flotilla-agent-")
@@ -179,17 +187,29 @@ impl AgentRun {
         let prompt_file = dir.path().join("prompt.md");
         let result_file = dir.path().join("result.json");
         std::fs::write(&prompt_file, &self.prompt).map_err(RunError::PrivateDir)?;
+        let seen = sandbox.private_view(dir.path());
+        let (prompt_seen, result_seen) = (seen.join("prompt.md"), seen.join("result.json"));
         let env = env::build(
             host,
             &self.pass_env,
-            self.flotilla_vars(&prompt_file, &result_file),
+            self.flotilla_vars(&prompt_seen, &result_seen),
         )?;
+        let (program, args) = self.command.argv(&prompt_seen, &result_seen);
+        let label = format!("{}-{}", self.task_id, self.role.as_str());
+        let mut enclosure = sandbox
+            .enclose(
+                &label,
+                &self.confinement,
+                &self.working_dir,
+                dir.path(),
+                program,
+                args,
+                env,
+            )
+            .await?;
 
-        let mut command = self.command.to_command(&prompt_file, &result_file);
+        let command = enclosure.command();
         command
-            .current_dir(&self.working_dir)
-            .env_clear()
-            .envs(env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -236,28 +256,50 @@ impl AgentRun {
             .take()
             .map(|pipe| tokio::spawn(pump(pipe, transcript.clone(), None)));
 
-        let waited = tokio::time::timeout(self.time_limit, child.wait()).await;
-        if waited.is_err() {
-            tracing::warn!(limit = ?self.time_limit, "agent ran past its time limit");
-        }
+        let ended = tokio::select! {
+            status = child.wait() => Ended::Exited(status),
+            () = tokio::time::sleep(self.time_limit) => {
+                tracing::warn!(limit = ?self.time_limit, "agent ran past its time limit");
+                Ended::Stopped(Outcome::TimedOut { limit: self.time_limit })
+            }
+            breach = enclosure.watch() => {
+                tracing::warn!(%breach, "agent exceeded a resource limit");
+                Ended::Stopped(Outcome::LimitExceeded { breach })
+            }
+        };
         if let Some(group) = group
             && group.shut_down(self.kill_grace).await
-            && waited.is_ok()
+            && matches!(ended, Ended::Exited(_))
         {
             tracing::warn!("processes the agent left behind needed SIGKILL");
         }
-        let outcome = match waited {
-            Ok(status) => outcome_of(status),
-            Err(_) => {
+        let finished = enclosure.finish().await;
+        let outcome = match ended {
+            Ended::Exited(status) => {
+                match (sandbox.exit_outcome(outcome_of(status)), finished.breach) {
+                    (outcome, _) if outcome.is_success() => outcome,
+                    (_, Some(breach)) => Outcome::LimitExceeded { breach },
+                    (Outcome::Killed { signal }, None) if signal == libc::SIGXFSZ => {
+                        Outcome::LimitExceeded {
+                            breach: LimitBreach::Disk {
+                                limit: self.confinement.limits.disk,
+                            },
+                        }
+                    }
+                    (outcome, None) => outcome,
+                }
+            }
+            Ended::Stopped(outcome) => {
                 if let Err(error) = child.wait().await {
                     tracing::warn!(%error, "could not collect the stopped agent");
                 }
-                Outcome::TimedOut {
-                    limit: self.time_limit,
-                }
+                outcome
             }
         };
         guard.disarm();
+        for refused in &finished.refused {
+            tracing::warn!(connection = %refused, "the egress proxy refused a connection of this agent");
+        }
 
         if let Some(task) = stdin_task {
             task.abort();
@@ -270,14 +312,24 @@ impl AgentRun {
             drain(task).await;
         }
 
-        tracing::info!(reason = %outcome, "agent finished");
-        let transcript = std::mem::replace(
+        let mut transcript = std::mem::replace(
             &mut *transcript.lock().unwrap_or_else(|e| e.into_inner()),
             CappedBuffer::new(0),
-        );
+        )
+        .into_text();
+        let outcome = match outcome {
+            Outcome::Failed { code: 1 } => not_started(&transcript).unwrap_or(outcome),
+            outcome => outcome,
+        };
+        tracing::info!(reason = %outcome, "agent finished");
+        for refused in &finished.refused {
+            transcript.push_str(&format!(
+                "\n[flotilla] refused a connection outside network.allow: {refused}\n"
+            ));
+        }
         Ok(AgentReport {
             outcome,
-            transcript: transcript.into_text(),
+            transcript,
             stdout: stdout.map(CappedBuffer::into_text).unwrap_or_default(),
             result_file: read_result_file(&result_file),
             pid,
@@ -302,6 +354,14 @@ impl AgentRun {
         }
         vars
     }
+}
+
+/// How the wait for an agent ended.
+enum Ended {
+    /// It exited on its own (or crashed).
+    Exited(std::io::Result<ExitStatus>),
+    /// Flotilla stopped it.
+    Stopped(Outcome),
 }
 
 /// Copies a pipe into the shared transcript (and into `own`, if given) until EOF.
@@ -342,6 +402,15 @@ async fn drain<T>(mut task: tokio::task::JoinHandle<T>) -> Option<T> {
             None
         }
     }
+}
+
+/// bubblewrap exits 1 with `bwrap: execvp <program>: <error>` when the program cannot
+/// be started inside the sandbox: that is a start failure, not the agent's own exit.
+fn not_started(transcript: &str) -> Option<Outcome> {
+    let line = transcript.lines().next()?.strip_prefix("bwrap: execvp ")?;
+    Some(Outcome::SpawnFailed {
+        error: line.to_owned(),
+    })
 }
 
 fn outcome_of(status: std::io::Result<ExitStatus>) -> Outcome {

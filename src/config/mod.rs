@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::agent::Adapter;
 use crate::github::MergeMethod;
 use crate::review::DEFAULT_LENSES;
+use crate::sandbox::ResourceLimits;
 
 /// Where the file lives in a repository; every error message starts with it.
 pub const CONFIG_PATH: &str = ".github/flotilla.yml";
@@ -55,6 +56,8 @@ pub struct RepoConfig {
     pub verify: VerifyConfig,
     /// How a verified change lands.
     pub landing: LandingConfig,
+    /// Memory, process and disk limits of every agent and build command's sandbox.
+    pub sandbox: ResourceLimits,
 }
 
 /// One reviewer lens: the check run `flotilla/<name>` and the agent that tries to
@@ -174,6 +177,8 @@ struct RepoFile {
     verify: VerifyConfig,
     #[serde(default)]
     landing: LandingConfig,
+    #[serde(default)]
+    sandbox: ResourceLimits,
 }
 
 impl From<RepoFile> for RepoConfig {
@@ -197,6 +202,7 @@ impl From<RepoFile> for RepoConfig {
             worker: file.worker,
             verify: file.verify,
             landing: file.landing,
+            sandbox: file.sandbox,
         }
     }
 }
@@ -226,6 +232,7 @@ impl Default for RepoConfig {
             reviewers: default_lenses(&AgentConfig::default()),
             verify: VerifyConfig::default(),
             landing: LandingConfig::default(),
+            sandbox: ResourceLimits::default(),
         }
     }
 }
@@ -254,6 +261,19 @@ pub struct AgentConfig {
     /// the model, say). Never a GitHub credential, never `FLOTILLA_*`.
     #[serde(default)]
     pub pass_env: Vec<String>,
+    /// What the agent may reach over the network (nothing by default).
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+/// An agent's `network:` section: the only hosts its sandbox can reach, through
+/// Flotilla's egress proxy. GitHub is never reachable, whatever is listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// `host:port` targets, such as `api.anthropic.com:443`.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -264,6 +284,7 @@ impl Default for AgentConfig {
             model: None,
             time_limit: default_time_limit(),
             pass_env: Vec::new(),
+            network: NetworkConfig::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::agent::env::check_pass_env;
 use crate::review::gates::validate_glob;
+use crate::sandbox::egress::check_allow_entry;
 
 use super::{
     AdapterKind, AgentConfig, ConfigError, MAX_ATTEMPTS_RANGE, MAX_TASKS_RANGE, RepoConfig, locate,
@@ -55,6 +56,9 @@ impl RepoConfig {
         self.worker.validate(&["worker"], text)?;
         if let Some(planner) = &self.planner {
             planner.validate(&["planner"], text)?;
+        }
+        if let Err((field, problem)) = self.sandbox.check() {
+            return fail(&["sandbox", field], format!("`sandbox.{field}` {problem}"));
         }
         self.validate_review(text)
     }
@@ -166,6 +170,11 @@ impl AgentConfig {
                     error.column = None;
                 }
                 return Err(error);
+            }
+        }
+        for entry in &self.network.allow {
+            if let Err(problem) = check_allow_entry(entry) {
+                return fail("network", format!("`{section}.network.allow`: {problem}"));
             }
         }
         Ok(())

@@ -28,6 +28,11 @@ impl Fixtures {
             })
     }
 
+    /// The directory itself, which the demo's agents see read-only.
+    pub(super) fn root(&self) -> PathBuf {
+        self.root.clone()
+    }
+
     /// A file of the demo (`issue.md`, `flotilla.yml`, `repo/`, `agent.sh`, `reviewer.sh`).
     pub(super) fn demo(&self, name: &str) -> PathBuf {
         self.root.join("demo").join(name)

@@ -79,6 +79,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ci: args.ci.clone(),
         private_key: fixtures.private_key(),
         public_key: fixtures.public_key(),
+        sandbox: args.sandbox,
+        expose: std::iter::once(fixtures.root())
+            .chain(args.sandbox_ro.iter().cloned())
+            .map(|path| std::path::absolute(&path).unwrap_or(path))
+            .collect(),
     })
     .await?;
     let base_url = stage.sim.base_url();

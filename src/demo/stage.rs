@@ -14,6 +14,7 @@ use crate::github::{AppCredentials, GithubApp, GithubSettings};
 use crate::orchestrator::FleetConfig;
 use crate::orchestrator::worker::WorkerConfig;
 use crate::review::VERIFY_CHECK;
+use crate::sandbox::{Engine, Sandbox, SandboxSettings};
 use crate::server::{self, RunningServer, ServerConfig};
 use crate::sim::{self, CI_APP_ID, Protection, RequiredCheck, SeedConfig, SimConfig, SimHandle};
 use crate::store::{SlotLimits, Store};
@@ -39,6 +40,10 @@ pub(super) struct StageConfig {
     pub(super) private_key: PathBuf,
     /// The test App's public key (the simulator's side).
     pub(super) public_key: PathBuf,
+    /// How agents are confined.
+    pub(super) sandbox: Engine,
+    /// Paths the agents see read-only besides the system (the demo's scripts).
+    pub(super) expose: Vec<PathBuf>,
 }
 
 /// A running simulator and Flotilla.
@@ -157,6 +162,14 @@ async fn start_flotilla(
             ..GithubSettings::default()
         },
     )?;
+    let data_dir = config.scratch.join("flotilla");
+    let mut settings = SandboxSettings::new(config.sandbox, &data_dir, &sim.api_url());
+    settings.read_only = config.expose.clone();
+    settings.forwarder = std::env::current_exe().ok();
+    settings
+        .never
+        .extend([config.scratch.clone(), config.private_key.clone()]);
+    let sandbox = Sandbox::new(settings).await?;
     server::start(ServerConfig {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         secrets: WebhookSecrets::from_comma_separated(secret)
@@ -170,8 +183,9 @@ async fn start_flotilla(
         },
         fleet: Some(FleetConfig {
             github,
-            data_dir: config.scratch.join("flotilla"),
+            data_dir,
             host_env: HostEnv::current(),
+            sandbox,
             limits: SlotLimits {
                 global: 3,
                 per_repo: 3,

@@ -1,34 +1,50 @@
 //! Starting a configured agent in a checkout: the one place the orchestrator turns a
-//! repository's agent settings and the fleet's limits into an [`AgentRun`].
-
-use std::path::Path;
+//! repository's agent settings, its sandbox limits and the fleet's limits into an
+//! [`AgentRun`].
 
 use super::fleet::Fleet;
 use crate::agent::{AgentRun, Role};
 use crate::config::AgentConfig;
+use crate::sandbox::{Confinement, ResourceLimits};
+use crate::workspace::Worktree;
 
-/// Describes one agent run of `role` in `dir`; the caller runs it with the fleet's
-/// host environment.
+/// Which task (or plan) an agent run is for, as the agent is told.
+pub(crate) struct TaskLabel {
+    /// `FLOTILLA_TASK_ID`.
+    pub(crate) id: String,
+    /// `FLOTILLA_TASK_TITLE`.
+    pub(crate) title: String,
+}
+
+/// Describes one agent run of `role` in `worktree`, confined to it: writable for
+/// workers and planners, read-only for reviewers. The caller runs it with the fleet's
+/// host environment and sandbox.
 pub(crate) fn agent_run(
     fleet: &Fleet,
     agent: &AgentConfig,
-    dir: &Path,
+    worktree: &Worktree,
+    limits: ResourceLimits,
     prompt: String,
     role: Role,
-    task_id: String,
-    task_title: String,
+    task: TaskLabel,
 ) -> AgentRun {
     AgentRun {
         command: agent.to_adapter().command(),
-        working_dir: dir.to_owned(),
+        working_dir: worktree.dir().to_owned(),
         prompt,
         role,
-        task_id,
-        task_title,
+        task_id: task.id,
+        task_title: task.title,
         lens: None,
         time_limit: agent.time_limit,
         kill_grace: fleet.config.kill_grace,
         pass_env: agent.pass_env.clone(),
         transcript_cap: fleet.config.transcript_cap,
+        confinement: Confinement {
+            tree_writable: role != Role::Reviewer,
+            views: worktree.git_views(),
+            network_allow: agent.network.allow.clone(),
+            limits,
+        },
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::agent::HostEnv;
 use crate::github::{GithubApp, InstallationClient};
+use crate::sandbox::Sandbox;
 use crate::store::{RunId, SlotLimits};
 use crate::types::{AppId, InstallationId, RepoName};
 use crate::workspace::BotIdentity;
@@ -29,6 +30,8 @@ pub struct FleetConfig {
     pub data_dir: PathBuf,
     /// The environment agents' allowlisted variables are taken from.
     pub host_env: HostEnv,
+    /// The sandbox every agent and build command runs in.
+    pub sandbox: Sandbox,
     /// Process-wide and per-repository agent slots.
     pub limits: SlotLimits,
     /// Author and committer of every commit Flotilla makes.

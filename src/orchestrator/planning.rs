@@ -4,7 +4,7 @@
 use anyhow::Context;
 
 use super::Orchestrator;
-use super::agents::agent_run;
+use super::agents::{TaskLabel, agent_run};
 use super::fleet::Fleet;
 use super::plan::{self, Plan, PlanInput, PlanSource};
 use super::prompt;
@@ -169,13 +169,18 @@ impl Orchestrator {
         let agent = agent_run(
             fleet,
             planner,
-            worktree.dir(),
+            &worktree,
+            config.sandbox,
             prompt::planner(run, config.max_tasks),
             Role::Planner,
-            checkout_id.clone(),
-            run.title.clone(),
+            TaskLabel {
+                id: checkout_id.clone(),
+                title: run.title.clone(),
+            },
         );
-        let report = agent.run(&fleet.config.host_env).await;
+        let report = agent
+            .run(&fleet.config.host_env, &fleet.config.sandbox)
+            .await;
         {
             let _git = lock.lock().await;
             worktree.remove().await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::Orchestrator;
-use super::agents::agent_run;
+use super::agents::{TaskLabel, agent_run};
 use super::comments;
 use super::fleet::Fleet;
 use super::progress::post_once;
@@ -200,14 +200,17 @@ impl Orchestrator {
         let agent = agent_run(
             fleet,
             &config.worker,
-            worktree.dir(),
+            worktree,
+            config.sandbox,
             prompt::worker(run, task, previous),
             Role::Worker,
-            task.id.to_string(),
-            task.title.clone(),
+            TaskLabel {
+                id: task.id.to_string(),
+                title: task.title.clone(),
+            },
         );
         let report: AgentReport = tokio::select! {
-            report = agent.run(&fleet.config.host_env) => report.context("starting the worker agent")?,
+            report = agent.run(&fleet.config.host_env, &fleet.config.sandbox) => report.context("starting the worker agent")?,
             () = self.cancelled(task.id, fleet.config.cancel_poll) => {
                 return Ok(Attempt::failed("cancelled while the agent was working", ""));
             }

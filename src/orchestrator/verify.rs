@@ -13,7 +13,7 @@ use futures_util::future::join_all;
 use tracing::Instrument;
 
 use super::Orchestrator;
-use super::agents::agent_run;
+use super::agents::{TaskLabel, agent_run};
 use super::comments;
 use super::fleet::Fleet;
 use super::progress::post_once;
@@ -25,6 +25,7 @@ use crate::review::diff::Diff;
 use crate::review::gates::{GateSettings, static_gates};
 use crate::review::prompt::{ReviewBrief, reviewer_prompt};
 use crate::review::{Decision, Gate, GateOutcome, GateResult, Verdict, verdict};
+use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::{
     ClaimedJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource, VerifyEnd,
 };
@@ -249,7 +250,16 @@ impl Orchestrator {
                 lens: &lens.name,
                 ..brief
             };
-            self.review_with(fleet, run, task, lens, worktree, reviewer_prompt(&brief))
+            let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.repo);
+            self.review_with(
+                fleet,
+                task,
+                lens,
+                worktree,
+                config.sandbox,
+                reviewer_prompt(&brief),
+            )
+            .instrument(span)
         });
         let verdicts = join_all(reviews).await;
         let mut lenses = Vec::new();
@@ -307,9 +317,15 @@ impl Orchestrator {
                 kill_grace: fleet.config.kill_grace,
                 pass_env: Vec::new(),
                 transcript_cap: fleet.config.transcript_cap,
+                confinement: Confinement {
+                    tree_writable: true,
+                    views: worktree.git_views(),
+                    network_allow: Vec::new(),
+                    limits: config.sandbox,
+                },
             };
             let report = run
-                .run(&fleet.config.host_env)
+                .run(&fleet.config.host_env, &fleet.config.sandbox)
                 .await
                 .with_context(|| format!("starting `{command}`"))?;
             log.push_str(&format!("$ {command}\n{}\n", report.transcript));
@@ -348,26 +364,27 @@ impl Orchestrator {
     async fn review_with(
         &self,
         fleet: &Fleet,
-        run: &RunRecord,
         task: &TaskRecord,
         lens: &Lens,
         worktree: &Worktree,
+        limits: ResourceLimits,
         prompt: String,
     ) -> anyhow::Result<(Verdict, String)> {
         let mut agent = agent_run(
             fleet,
             &lens.agent,
-            worktree.dir(),
+            worktree,
+            limits,
             prompt,
             Role::Reviewer,
-            task.id.to_string(),
-            task.title.clone(),
+            TaskLabel {
+                id: task.id.to_string(),
+                title: task.title.clone(),
+            },
         );
         agent.lens = Some(lens.name.clone());
-        let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.repo);
         let report = agent
-            .run(&fleet.config.host_env)
-            .instrument(span)
+            .run(&fleet.config.host_env, &fleet.config.sandbox)
             .await
             .with_context(|| format!("starting the {} reviewer", lens.name))?;
         let transcript = comments::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);

@@ -169,11 +169,12 @@ impl Mirror {
         )
         .await
         .with_context(|| format!("adding worktree for task {task_id}"))?;
-        Ok(Worktree::new(
+        Worktree::open(
             self.path.clone(),
             dir,
             task_id.to_owned(),
             branch.to_owned(),
-        ))
+        )
+        .await
     }
 }

@@ -88,12 +88,7 @@ impl Mirror {
         )
         .await
         .with_context(|| format!("checking out {commit} for verification"))?;
-        Ok(Worktree::new(
-            self.path().to_owned(),
-            dir,
-            name.to_owned(),
-            String::new(),
-        ))
+        Worktree::open(self.path().to_owned(), dir, name.to_owned(), String::new()).await
     }
 }
 
@@ -101,8 +96,8 @@ impl Worktree {
     /// Puts the checkout back to its commit: discards changes and untracked files (a
     /// build's output), so what a reviewer sees is exactly the head.
     pub async fn reset_clean(&self) -> anyhow::Result<()> {
-        git::run(self.dir(), None, &["reset", "--quiet", "--hard"]).await?;
-        git::run(self.dir(), None, &["clean", "-ffdxq"]).await?;
+        self.git(None, &["reset", "--quiet", "--hard"]).await?;
+        self.git(None, &["clean", "-ffdxq"]).await?;
         Ok(())
     }
 
@@ -118,12 +113,9 @@ impl Worktree {
 
     /// Paths that differ from the checked-out commit (modified or untracked).
     pub async fn changed_files(&self) -> anyhow::Result<Vec<String>> {
-        let status = git::run(
-            self.dir(),
-            None,
-            &["status", "--porcelain", "--untracked-files=all"],
-        )
-        .await?;
+        let status = self
+            .git(None, &["status", "--porcelain", "--untracked-files=all"])
+            .await?;
         Ok(status
             .lines()
             .filter_map(|line| line.get(3..))

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::sandbox::View;
 use crate::types::CommitSha;
 
 use super::{GitAuth, TASK_TRAILER, git};
@@ -46,18 +47,81 @@ pub enum PushError {
 pub struct Worktree {
     mirror: PathBuf,
     dir: PathBuf,
+    git_dir: PathBuf,
     task_id: String,
     branch: String,
 }
 
 impl Worktree {
-    pub(crate) fn new(mirror: PathBuf, dir: PathBuf, task_id: String, branch: String) -> Self {
-        Self {
+    /// The worktree git just added at `dir`: its own git dir is read now, while only
+    /// Flotilla has touched it, and every later git command names it explicitly, so
+    /// an agent that rewrites the tree's `.git` file cannot point Flotilla's git at a
+    /// repository (a config, hooks, filters) of its own making.
+    pub(crate) async fn open(
+        mirror: PathBuf,
+        dir: PathBuf,
+        task_id: String,
+        branch: String,
+    ) -> anyhow::Result<Self> {
+        let git_dir =
+            PathBuf::from(git::run(&dir, None, &["rev-parse", "--absolute-git-dir"]).await?);
+        anyhow::ensure!(
+            git_dir.starts_with(mirror.join("worktrees")),
+            "the worktree at {} uses git dir {}, not one of its mirror's",
+            dir.display(),
+            git_dir.display()
+        );
+        Ok(Self {
             mirror,
             dir,
+            git_dir,
             task_id,
             branch,
-        }
+        })
+    }
+
+    /// What an agent in this checkout needs of git besides the tree, as sandbox views:
+    /// the mirror read-only (objects, refs, config) with every worktree's own data
+    /// hidden but this one's, read-only too. The agent can read history and diff;
+    /// only Flotilla stages, commits and pushes.
+    pub fn git_views(&self) -> Vec<View> {
+        vec![
+            View::ReadOnly(self.mirror.clone()),
+            View::Hidden(self.mirror.join("worktrees")),
+            View::ReadOnly(self.git_dir.clone()),
+        ]
+    }
+
+    /// `git --git-dir=<own> --work-tree=<tree> <args>`: never the tree's `.git` file.
+    pub(crate) fn scoped<'a>(&'a self, args: &[&'a str]) -> Vec<String> {
+        let mut full = vec![
+            format!("--git-dir={}", self.git_dir.display()),
+            format!("--work-tree={}", self.dir.display()),
+        ];
+        full.extend(args.iter().map(|arg| (*arg).to_owned()));
+        full
+    }
+
+    /// Runs git on this checkout (see [`Worktree::scoped`]); stdout, trimmed.
+    pub(crate) async fn git(
+        &self,
+        auth: Option<&GitAuth>,
+        args: &[&str],
+    ) -> anyhow::Result<String> {
+        let full = self.scoped(args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        git::run(&self.dir, auth, &refs).await
+    }
+
+    /// Runs git on this checkout and returns its output whatever the status.
+    pub(crate) async fn git_output(
+        &self,
+        auth: Option<&GitAuth>,
+        args: &[&str],
+    ) -> anyhow::Result<std::process::Output> {
+        let full = self.scoped(args);
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        git::output(&self.dir, auth, &refs).await
     }
 
     /// The checkout directory, where the agent runs.
@@ -78,10 +142,12 @@ impl Worktree {
         message: &str,
         identity: &BotIdentity,
     ) -> anyhow::Result<Option<CommitSha>> {
-        git::run(&self.dir, None, &["add", "--all"])
+        self.git(None, &["add", "--all"])
             .await
             .context("staging the agent's changes")?;
-        let diff = git::output(&self.dir, None, &["diff", "--cached", "--quiet"]).await?;
+        let diff = self
+            .git_output(None, &["diff", "--cached", "--quiet"])
+            .await?;
         match diff.status.code() {
             Some(0) => return Ok(None),
             Some(1) => {}
@@ -108,7 +174,7 @@ impl Worktree {
         )
         .await
         .context("committing the agent's changes")?;
-        let sha = git::run(&self.dir, None, &["rev-parse", "HEAD"]).await?;
+        let sha = self.git(None, &["rev-parse", "HEAD"]).await?;
         Ok(Some(CommitSha(sha)))
     }
 
@@ -127,12 +193,12 @@ impl Worktree {
             expected_remote.map(|sha| sha.0.as_str()).unwrap_or("")
         );
         let refspec = format!("{remote_ref}:{remote_ref}");
-        let out = git::output(
-            &self.dir,
-            Some(auth),
-            &["push", "--quiet", "--porcelain", &lease, url, &refspec],
-        )
-        .await?;
+        let out = self
+            .git_output(
+                Some(auth),
+                &["push", "--quiet", "--porcelain", &lease, url, &refspec],
+            )
+            .await?;
         if !out.status.success() {
             let stdout = String::from_utf8_lossy(&out.stdout);
             if stdout.contains("stale info")
@@ -148,7 +214,7 @@ impl Worktree {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let sha = git::run(&self.dir, None, &["rev-parse", &remote_ref]).await?;
+        let sha = self.git(None, &["rev-parse", &remote_ref]).await?;
         Ok(CommitSha(sha))
     }
 
@@ -174,18 +240,16 @@ impl Worktree {
         auth: &GitAuth,
     ) -> anyhow::Result<Option<(CommitSha, Option<String>)>> {
         let remote_ref = format!("refs/heads/{}", self.branch);
-        let listed = git::run(&self.dir, Some(auth), &["ls-remote", url, &remote_ref]).await?;
+        let listed = self
+            .git(Some(auth), &["ls-remote", url, &remote_ref])
+            .await?;
         let Some(sha) = listed.split_whitespace().next().map(str::to_owned) else {
             return Ok(None);
         };
-        git::run(
-            &self.dir,
-            Some(auth),
-            &["fetch", "--quiet", "--no-tags", url, &sha],
-        )
-        .await?;
+        self.git(Some(auth), &["fetch", "--quiet", "--no-tags", url, &sha])
+            .await?;
         let format = format!("--format=%(trailers:key={TASK_TRAILER},valueonly)");
-        let trailer = git::run(&self.dir, None, &["log", "-1", &format, &sha]).await?;
+        let trailer = self.git(None, &["log", "-1", &format, &sha]).await?;
         let trailer = trailer
             .lines()
             .next()
@@ -201,7 +265,7 @@ impl Worktree {
         let email = format!("user.email={}", identity.email);
         let mut full = vec!["-c", name.as_str(), "-c", email.as_str()];
         full.extend_from_slice(args);
-        git::run(&self.dir, None, &full).await
+        self.git(None, &full).await
     }
 
     /// Deletes the checkout and its registration in the mirror (the branch stays, so

@@ -10,9 +10,10 @@ use flotilla::agent::result::{self, ResultError};
 use flotilla::agent::{
     Adapter, AgentCommand, AgentReport, AgentRun, EnvError, HostEnv, Outcome, Role, RunError,
 };
+use flotilla::sandbox::Confinement;
 use tempfile::TempDir;
 
-use crate::support::fixture_path;
+use crate::support::{fixture_path, test_sandbox};
 
 const GITHUB_TOKEN: &str = "ghs_leakedInstallationToken123";
 const WEBHOOK_SECRET: &str = "leaked-webhook-secret";
@@ -36,6 +37,7 @@ fn flotilla_env() -> HostEnv {
 /// A worktree stand-in and a run in it.
 struct Scenario {
     worktree: TempDir,
+    data_dir: TempDir,
     run: AgentRun,
 }
 
@@ -54,8 +56,16 @@ impl Scenario {
             kill_grace: Duration::from_millis(500),
             pass_env: Vec::new(),
             transcript_cap: 64 * 1024,
+            confinement: Confinement {
+                tree_writable: true,
+                ..Confinement::default()
+            },
         };
-        Self { worktree, run }
+        Self {
+            worktree,
+            data_dir: TempDir::new().expect("data dir"),
+            run,
+        }
     }
 
     fn shell(line: &str) -> Self {
@@ -63,10 +73,13 @@ impl Scenario {
     }
 
     async fn run(&self) -> AgentReport {
-        self.run
-            .run(&flotilla_env())
-            .await
-            .expect("run is prepared")
+        self.try_run().await.expect("run is prepared")
+    }
+
+    /// Runs the agent in a sandbox like the fleet's.
+    async fn try_run(&self) -> Result<AgentReport, RunError> {
+        let sandbox = test_sandbox(self.data_dir.path(), "http://127.0.0.1:1", &[], &[]).await;
+        self.run.run(&flotilla_env(), &sandbox).await
     }
 
     fn read(&self, name: &str) -> String {
@@ -81,19 +94,26 @@ fn command(line: &str) -> Adapter {
     }
 }
 
-/// Whether `pid` is a running process: `kill -0` succeeds and it is not a zombie (a
-/// zombie is dead, waiting for init to collect it).
-fn is_running(pid: &str) -> bool {
-    let signalable = std::process::Command::new("kill")
-        .args(["-0", pid])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let zombie = stat
-        .rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-    signalable && !zombie
+/// Live (not zombie) processes on the host whose command line holds `marker`: the
+/// agent's pids are those of its own PID namespace, so tests find its processes by a
+/// marker in their arguments instead.
+fn running_with(marker: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            !zombie && String::from_utf8_lossy(&cmdline).contains(marker)
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -173,11 +193,7 @@ async fn naming_a_credential_in_pass_env_is_refused_and_the_agent_never_starts()
         let mut scenario = Scenario::shell("touch started");
         scenario.run.pass_env = vec!["AGENT_TOOL_CONFIG".to_owned(), name.to_owned()];
 
-        let error = scenario
-            .run
-            .run(&flotilla_env())
-            .await
-            .expect_err("credential refused");
+        let error = scenario.try_run().await.expect_err("credential refused");
 
         let RunError::Env(refusal) = &error else {
             panic!("{name}: unexpected error {error}");
@@ -241,8 +257,8 @@ async fn a_hanging_agent_times_out_and_its_whole_group_dies_including_grandchild
     // Everything ignores SIGTERM, so only the SIGKILL after the grace period stops it.
     let mut scenario = Scenario::shell(
         r#"trap '' TERM
-        sleep 1000 & echo $! >> pids
-        sh -c 'sleep 1000 & echo $! >> pids; echo $$ >> pids; wait' &
+        sleep 1000.111 & echo $! >> pids
+        sh -c 'sleep 1000.111 & echo $! >> pids; echo $$ >> pids; wait' &
         echo $$ >> pids
         echo hanging
         wait"#,
@@ -267,15 +283,17 @@ async fn a_hanging_agent_times_out_and_its_whole_group_dies_including_grandchild
     assert!(report.transcript.contains("hanging"));
     let pids = scenario.read("pids");
     assert_eq!(pids.lines().count(), 4, "{pids}");
-    for pid in pids.lines() {
-        assert!(!is_running(pid), "process {pid} survived the time limit");
-    }
+    let survivors = running_with("1000.111");
+    assert!(
+        survivors.is_empty(),
+        "processes {survivors:?} survived the time limit"
+    );
 }
 
 #[tokio::test]
 async fn processes_an_agent_leaves_behind_are_stopped_when_it_exits() {
     // The background sleep holds stdout open: the run must not wait for it.
-    let scenario = Scenario::shell("sleep 1000 & echo $! > pids; echo finished");
+    let scenario = Scenario::shell("sleep 1000.222 & echo $! > pids; echo finished");
 
     let report = scenario.run().await;
 
@@ -286,10 +304,10 @@ async fn processes_an_agent_leaves_behind_are_stopped_when_it_exits() {
         report.elapsed
     );
     assert!(report.stdout.contains("finished"));
-    let pid = scenario.read("pids");
+    let survivors = running_with("1000.222");
     assert!(
-        !is_running(pid.trim()),
-        "left-behind process {pid} survived"
+        survivors.is_empty(),
+        "left-behind processes {survivors:?} survived"
     );
 }
 

@@ -206,7 +206,13 @@ async fn an_agent_that_weakens_the_tests_while_breaking_the_code_merges_nothing(
 async fn a_reviewer_that_always_refutes_merges_nothing_and_hands_every_task_to_a_person() {
     let dir = tempfile::tempdir().unwrap();
     let reviewer = fixed_reviewer(dir.path(), "no.sh", "refuted");
-    let (output, tasks) = demo(&["--reviewer", &reviewer]).await;
+    let (output, tasks) = demo(&[
+        "--sandbox-ro",
+        &dir.path().display().to_string(),
+        "--reviewer",
+        &reviewer,
+    ])
+    .await;
     assert_eq!(tasks.len(), 3, "{tasks:?}");
     for task in &tasks {
         assert_eq!(task["state"], "needs_human", "{task}");
@@ -235,6 +241,8 @@ async fn a_lens_flag_changes_only_that_lens_and_can_add_one() {
     let strict = fixed_reviewer(dir.path(), "strict.sh", "refuted");
     let style = fixed_reviewer(dir.path(), "style.sh", "upheld");
     let (output, tasks) = demo(&[
+        "--sandbox-ro",
+        &dir.path().display().to_string(),
         "--reviewer",
         &format!("security={strict}"),
         "--reviewer",

@@ -284,16 +284,17 @@ async fn an_issue_without_a_task_list_is_one_task_and_the_single_label_forces_on
 #[tokio::test]
 async fn a_planner_agent_splits_an_issue_and_a_broken_plan_falls_back_to_one_task() {
     let world = TestWorld::start().await;
-    let plan = tempfile::NamedTempFile::new().unwrap();
+    // The planner's sandbox sees the directory shared with the scripted agents.
+    let plan = world.agent_record().join("plan.json");
     std::fs::write(
-        plan.path(),
+        &plan,
         r#"Here is my plan: {"tasks":[{"id":"a","title":"Add `p1.txt`","instructions":"one","paths":["p1.txt"]},{"id":"b","title":"Add `p2.txt`","instructions":"two","paths":["p2.txt"],"depends_on":["a"]}]}"#,
     )
     .unwrap();
     world
         .set_repo_config(&world.scripted_config(&format!(
             "planner:\n  adapter: command\n  command: cat {}\n",
-            plan.path().display()
+            plan.display()
         )))
         .await;
     let issue = world

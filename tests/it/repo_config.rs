@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use flotilla::agent::Adapter;
 use flotilla::config::{
-    AdapterKind, AgentConfig, ConfigError, LandingConfig, Lens, RepoConfig, ScopeMode, VerifyConfig,
+    AdapterKind, AgentConfig, ConfigError, LandingConfig, Lens, NetworkConfig, RepoConfig,
+    ScopeMode, VerifyConfig,
 };
 use flotilla::github::MergeMethod;
+use flotilla::sandbox::ResourceLimits;
 
 const EXAMPLE: &str = include_str!("../../fixtures/flotilla.yml");
 
@@ -45,7 +47,10 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             command: None,
             model: Some("gpt-5-codex".into()),
             time_limit: Duration::from_secs(45 * 60),
-            pass_env: vec!["OPENAI_API_KEY".into(), "HTTPS_PROXY".into()],
+            pass_env: vec!["OPENAI_API_KEY".into()],
+            network: NetworkConfig {
+                allow: vec!["api.openai.com:443".into()],
+            },
         },
         planner: Some(AgentConfig {
             adapter: AdapterKind::Command,
@@ -53,6 +58,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             model: None,
             time_limit: Duration::from_secs(10 * 60),
             pass_env: vec!["PLANNER_API_KEY".into()],
+            network: NetworkConfig::default(),
         }),
         max_tasks: 8,
         max_parallel_tasks: 4,
@@ -96,6 +102,12 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             require_human_approval: true,
             required_checks: vec!["ci/build".into()],
             close_issue: false,
+        },
+        sandbox: ResourceLimits {
+            memory: 8 << 30,
+            processes: 2048,
+            disk: 10 << 30,
+            tmp: 512 << 20,
         },
     };
     assert_eq!(config, expected);

@@ -2,59 +2,12 @@
 //! database and data directory: the run completes with no duplicate pull request or
 //! comment.
 
-use std::path::Path;
-use std::process::Stdio;
-
 use flotilla::store::{RunState, Store, TaskState};
 use tempfile::TempDir;
-use tokio::process::{Child, Command};
 
+use crate::support::serve::{free_port, healthy, serve};
 use crate::support::world::{WORLD_APP_ID, seeded_sim};
-use crate::support::{APP_SLUG, SECRET, fixture_path, wait_for};
-
-/// Starts `flotilla serve` against the simulator at `api`, listening on `port`.
-fn serve(dir: &Path, api: &str, port: u16) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("flotilla.log"))
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_flotilla"))
-        .arg("serve")
-        .env("FLOTILLA_LISTEN", format!("127.0.0.1:{port}"))
-        .env("FLOTILLA_APP_ID", WORLD_APP_ID.0.to_string())
-        .env("FLOTILLA_PRIVATE_KEY", fixture_path("keys/test-app.pem"))
-        .env("FLOTILLA_WEBHOOK_SECRET", SECRET)
-        .env("FLOTILLA_DATA_DIR", dir.join("data"))
-        .env("FLOTILLA_GITHUB_API_URL", api)
-        .env("FLOTILLA_APP_SLUG", APP_SLUG)
-        .env("FLOTILLA_JOB_LEASE", "2s")
-        .env("FLOTILLA_LOG", "debug")
-        .env_remove("FLOTILLA_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("flotilla starts")
-}
-
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn healthy(port: u16) {
-    wait_for("flotilla to answer /healthz", || async {
-        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-    })
-    .await;
-}
+use crate::support::{APP_SLUG, fixture_path, wait_for};
 
 #[tokio::test]
 async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
@@ -80,7 +33,7 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     let port = free_port();
     sim.set_webhook_url(WORLD_APP_ID, &format!("http://127.0.0.1:{port}/webhook"))
         .unwrap();
-    let mut first = serve(dir.path(), &sim.api_url(), port);
+    let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
     healthy(port).await;
     let issue = sim
         .open_issue(
@@ -109,7 +62,7 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
 
     first.start_kill().unwrap();
     first.wait().await.unwrap();
-    let mut second = serve(dir.path(), &sim.api_url(), port);
+    let mut second = serve(dir.path(), &sim.api_url(), port, &[]);
     healthy(port).await;
 
     let tasks = wait_for("the run to settle after the restart", || async {

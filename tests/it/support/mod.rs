@@ -11,6 +11,7 @@ use std::time::Duration;
 use flotilla::clock::{Clock, SystemClock};
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::sandbox::{Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, RunningServer, ServerConfig};
 use flotilla::store::{DeliveryOutcome, DeliveryRecord, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
@@ -18,6 +19,7 @@ use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
 pub mod fake_github;
+pub mod serve;
 pub mod world;
 
 /// The webhook secret test servers accept.
@@ -214,6 +216,32 @@ where
 }
 
 /// The path of a file under `fixtures/`.
+/// The sandbox tests run agents in, as `flotilla serve` would: bubblewrap, hiding
+/// `secret_dirs` (the test's data dir, the simulator's storage) and the test App's
+/// private keys, with `fixtures/` (the scripted agents) read-only and `writable` (where
+/// scripted agents record what they saw) shared.
+pub async fn test_sandbox(
+    data_dir: &std::path::Path,
+    github_api_url: &str,
+    secret_dirs: &[PathBuf],
+    writable: &[PathBuf],
+) -> Sandbox {
+    let mut settings = SandboxSettings::new(Engine::Bwrap, data_dir, github_api_url);
+    settings.read_only = vec![fixture_path("")];
+    settings.writable = writable.to_vec();
+    settings.forwarder = Some(PathBuf::from(env!("CARGO_BIN_EXE_flotilla")));
+    settings.never.extend(secret_dirs.iter().cloned());
+    settings.never.extend(
+        ["keys/test-app.pem", "keys/test-app.pub.pem"]
+            .into_iter()
+            .map(fixture_path),
+    );
+    Sandbox::new(settings)
+        .await
+        .expect("bubblewrap runs here (.ci/run installs it)")
+}
+
+/// A file or directory under the repository's `fixtures/`.
 pub fn fixture_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")

@@ -28,7 +28,7 @@ use flotilla::workspace::BotIdentity;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
-use super::{APP_SLUG, SECRET, TestApp, fixture_path, wait_for};
+use super::{APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox, wait_for};
 
 /// The App id the simulator registers for the test key.
 pub const WORLD_APP_ID: AppId = AppId(1001);
@@ -136,8 +136,18 @@ impl TestWorld {
             .expect("reviewer App installed");
             app_client(REVIEWER_APP_ID, &sim)
         });
+        let agent_record = dir.path().join("agent-record");
+        std::fs::create_dir_all(&agent_record).expect("agent record directory");
+        let sandbox = test_sandbox(
+            &dir.path().join("flotilla-data"),
+            &sim.api_url(),
+            &[dir.path().to_owned()],
+            &[agent_record],
+        )
+        .await;
         let flotilla = TestApp::start_with_fleet(FleetConfig {
             github: github.clone(),
+            sandbox,
             data_dir: dir.path().join("flotilla-data"),
             host_env: HostEnv::current()
                 .with("GITHUB_TOKEN", PLANTED_TOKEN)
