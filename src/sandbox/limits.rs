@@ -138,8 +138,18 @@ impl fmt::Display for LimitBreach {
     }
 }
 
-/// A byte count as a person reads it (`512 MiB`).
+/// A byte count as a person reads it: `512 MiB`, `4 GiB`, or `1.5 GiB` when not whole.
 pub fn human(bytes: u64) -> String {
+    for (unit, name) in [
+        (1u64 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ] {
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
     bytesize::ByteSize::b(bytes).display().iec().to_string()
 }
 

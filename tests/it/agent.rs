@@ -10,10 +10,10 @@ use flotilla::agent::result::{self, ResultError};
 use flotilla::agent::{
     Adapter, AgentCommand, AgentReport, AgentRun, EnvError, HostEnv, Outcome, Role, RunError,
 };
-use flotilla::sandbox::Confinement;
 use tempfile::TempDir;
 
-use crate::support::{fixture_path, test_sandbox};
+use crate::support::processes::running_with;
+use crate::support::{agent_run, fixture_path, test_sandbox};
 
 const GITHUB_TOKEN: &str = "ghs_leakedInstallationToken123";
 const WEBHOOK_SECRET: &str = "leaked-webhook-secret";
@@ -44,23 +44,7 @@ struct Scenario {
 impl Scenario {
     fn new(command: AgentCommand) -> Self {
         let worktree = TempDir::new().expect("worktree");
-        let run = AgentRun {
-            command,
-            working_dir: worktree.path().to_owned(),
-            prompt: "Fix the parser.\nTouch only src/parse.rs.\n".to_owned(),
-            role: Role::Worker,
-            task_id: "task-7".to_owned(),
-            task_title: "Fix the parser".to_owned(),
-            lens: None,
-            time_limit: Duration::from_secs(20),
-            kill_grace: Duration::from_millis(500),
-            pass_env: Vec::new(),
-            transcript_cap: 64 * 1024,
-            confinement: Confinement {
-                tree_writable: true,
-                ..Confinement::default()
-            },
-        };
+        let run = agent_run(command, worktree.path());
         Self {
             worktree,
             data_dir: TempDir::new().expect("data dir"),
@@ -92,28 +76,6 @@ fn command(line: &str) -> Adapter {
     Adapter::Command {
         shell: line.to_owned(),
     }
-}
-
-/// Live (not zombie) processes on the host whose command line holds `marker`: the
-/// agent's pids are those of its own PID namespace, so tests find its processes by a
-/// marker in their arguments instead.
-fn running_with(marker: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter(|entry| {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-            !zombie && String::from_utf8_lossy(&cmdline).contains(marker)
-        })
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect()
 }
 
 #[tokio::test]

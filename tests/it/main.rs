@@ -15,6 +15,7 @@ mod queue;
 mod repo_config;
 mod restart;
 mod review;
+mod sandbox;
 mod sandbox_egress;
 mod sim_octocrab;
 mod sim_rules;

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flotilla::agent::{AgentCommand, AgentRun, Role};
 use flotilla::clock::{Clock, SystemClock};
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
-use flotilla::sandbox::{Engine, Sandbox, SandboxSettings};
+use flotilla::sandbox::{Confinement, Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, RunningServer, ServerConfig};
 use flotilla::store::{DeliveryOutcome, DeliveryRecord, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
@@ -19,6 +20,7 @@ use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
 pub mod fake_github;
+pub mod processes;
 pub mod serve;
 pub mod world;
 
@@ -239,6 +241,28 @@ pub async fn test_sandbox(
     Sandbox::new(settings)
         .await
         .expect("bubblewrap runs here (.ci/run installs it)")
+}
+
+/// A worker run of `command` in `tree` as the tests' agents get it: a short prompt,
+/// task `task-7`, a 20 s time limit and a writable tree under the default limits.
+pub fn agent_run(command: AgentCommand, tree: &std::path::Path) -> AgentRun {
+    AgentRun {
+        command,
+        working_dir: tree.to_owned(),
+        prompt: "Fix the parser.\nTouch only src/parse.rs.\n".to_owned(),
+        role: Role::Worker,
+        task_id: "task-7".to_owned(),
+        task_title: "Fix the parser".to_owned(),
+        lens: None,
+        time_limit: Duration::from_secs(20),
+        kill_grace: Duration::from_millis(500),
+        pass_env: Vec::new(),
+        transcript_cap: 64 * 1024,
+        confinement: Confinement {
+            tree_writable: true,
+            ..Confinement::default()
+        },
+    }
 }
 
 /// A file or directory under the repository's `fixtures/`.
