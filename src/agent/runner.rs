@@ -23,7 +23,7 @@ use super::group::{KillOnDrop, ProcessGroup};
 use super::outcome::Outcome;
 use super::result::RESULT_FILE_CAP;
 use super::transcript::CappedBuffer;
-use crate::sandbox::{Confinement, LimitBreach, Sandbox, SandboxError};
+use crate::sandbox::{Confinement, Launch, LimitBreach, Sandbox, SandboxError};
 
 /// How long output pipes may stay open after the group is gone (a process that left the
 /// group with `setsid` could hold them forever).
@@ -202,9 +202,7 @@ impl AgentRun {
                 &self.confinement,
                 &self.working_dir,
                 dir.path(),
-                program,
-                args,
-                env,
+                Launch { program, args, env },
             )
             .await?;
 

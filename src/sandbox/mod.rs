@@ -135,6 +135,17 @@ struct Inner {
     cgroups: Option<cgroup::CgroupRoot>,
 }
 
+/// The program an attempt starts, as the agent sees it.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// The program, looked up on the agent's `PATH`.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Its whole environment (the sandbox adds `HOME`, `TMPDIR` and proxy variables).
+    pub env: BTreeMap<OsString, OsString>,
+}
+
 /// A host path one attempt sees (or is kept from) besides its tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum View {
@@ -234,18 +245,21 @@ impl Sandbox {
     }
 
     /// Prepares one attempt: its control group, its egress proxy, and the command that
-    /// starts `program` with `args` and `env` in `tree` inside the sandbox. `label`
-    /// names the attempt in logs and control groups.
+    /// starts `launch` in `tree` inside the sandbox. `label` names the attempt in logs
+    /// and control groups.
     pub async fn enclose(
         &self,
         label: &str,
         confinement: &Confinement,
         tree: &Path,
         private_dir: &Path,
-        program: OsString,
-        args: Vec<OsString>,
-        mut env: BTreeMap<OsString, OsString>,
+        launch: Launch,
     ) -> Result<Enclosure, SandboxError> {
+        let Launch {
+            program,
+            args,
+            mut env,
+        } = launch;
         let Some(bwrap) = &self.inner.bwrap else {
             tracing::warn!(
                 attempt = label,
@@ -372,9 +386,11 @@ impl Sandbox {
                 },
                 tree.path(),
                 private.path(),
-                "true".into(),
-                Vec::new(),
-                env,
+                Launch {
+                    program: "true".into(),
+                    args: Vec::new(),
+                    env,
+                },
             )
             .await?;
         let output = enclosure
