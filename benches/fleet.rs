@@ -11,10 +11,13 @@
 //! reviewer commands run one after another (the ratio is Flotilla's overhead: fetch,
 //! diff, gates, read-only checkout, reviews, check runs). Separately, worktree set-up by Flotilla's
 //! workspace module against a plain `git worktree add` on the same mirror, run
-//! alternately in the same process; the figure is the ratio.
+//! alternately in the same process; the figure is the ratio. The whole scenario runs
+//! twice, agents unconfined (`--sandbox none`) and then in the bubblewrap sandbox, so
+//! the sandbox's cost shows in the same run.
 //!
 //! `cargo bench --bench fleet` — knobs: `BENCH_FILES` (20000), `BENCH_TASKS` (3),
-//! `BENCH_WORKTREES` (10 rounds of each kind).
+//! `BENCH_WORKTREES` (10 rounds of each kind), `BENCH_SANDBOX` (`none` or `bwrap`: only
+//! that one).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -62,15 +65,19 @@ fn fixture(relative: &str) -> std::path::PathBuf {
 }
 
 /// A plain folder of `files` small files in 100 directories.
-/// The sandbox the benchmark's agents run in: `BENCH_SANDBOX` (`bwrap`, the default,
-/// or `none`), hiding the benchmark's scratch directory and exposing `fixtures/`.
-async fn bench_sandbox(data_dir: &Path, api_url: &str, scratch: &Path) -> anyhow::Result<Sandbox> {
-    let engine = match std::env::var("BENCH_SANDBOX").as_deref() {
-        Ok("none") => Engine::None,
-        _ => Engine::Bwrap,
-    };
+/// The sandbox the benchmark's agents run in, hiding the benchmark's scratch directory
+/// but for the reviewer script (read-only) and the time stamps the agents write.
+async fn bench_sandbox(
+    engine: Engine,
+    data_dir: &Path,
+    api_url: &str,
+    scratch: &Path,
+    exposed: (&Path, &Path),
+) -> anyhow::Result<Sandbox> {
+    let (reviewer, stamps) = exposed;
     let mut settings = SandboxSettings::new(engine, data_dir, api_url);
-    settings.read_only = vec![fixture("")];
+    settings.read_only = vec![reviewer.to_owned()];
+    settings.writable = vec![stamps.to_owned()];
     settings.never = vec![scratch.to_owned(), fixture("keys/test-app.pem")];
     settings.forwarder = Some(env!("CARGO_BIN_EXE_flotilla").into());
     Ok(Sandbox::new(settings).await?)
@@ -89,13 +96,21 @@ fn main() -> anyhow::Result<()> {
     let files = env_usize("BENCH_FILES", 20_000);
     let tasks = env_usize("BENCH_TASKS", 3);
     let rounds = env_usize("BENCH_WORKTREES", 10);
-    tokio::runtime::Builder::new_multi_thread()
+    let engines = match std::env::var("BENCH_SANDBOX").as_deref() {
+        Ok("none") => vec![Engine::None],
+        Ok("bwrap") => vec![Engine::Bwrap],
+        _ => vec![Engine::None, Engine::Bwrap],
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(files, tasks, rounds))
+        .build()?;
+    for engine in engines {
+        runtime.block_on(run(files, tasks, rounds, engine))?;
+    }
+    Ok(())
 }
 
-async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
+async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyhow::Result<()> {
     let dir = tempfile::TempDir::new()?;
     let source = dir.path().join("source");
     make_repo(&source, files)?;
@@ -151,7 +166,14 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
         },
         fleet: Some(FleetConfig {
             github: github.clone(),
-            sandbox: bench_sandbox(&data_dir, &sim.api_url(), dir.path()).await?,
+            sandbox: bench_sandbox(
+                engine,
+                &data_dir,
+                &sim.api_url(),
+                dir.path(),
+                (&reviewer, &stamps),
+            )
+            .await?,
             data_dir: data_dir.clone(),
             host_env: HostEnv::current(),
             limits: SlotLimits {
@@ -222,7 +244,7 @@ async fn run(files: usize, tasks: usize, rounds: usize) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(stamps.join(format!("{kind}-{id}")))?;
         Ok(text.trim().parse::<f64>()? / 1e6)
     };
-    println!("fleet benchmark: {files} files, {tasks} tasks, no-op agent");
+    println!("fleet benchmark: {files} files, {tasks} tasks, no-op agent, sandbox {engine:?}");
     let mut to_start = Vec::new();
     let mut to_pr = Vec::new();
     let mut to_verified = Vec::new();
