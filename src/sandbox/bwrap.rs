@@ -86,28 +86,15 @@ impl SystemView {
 /// Entries under `dir` that other users may not read, as mounts that hide them.
 fn private_entries(dir: &Path) -> Vec<Mount> {
     let mut hidden = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else {
-                continue;
-            };
-            let path = entry.path();
-            let world_readable = meta.permissions().mode() & 0o004 != 0;
-            if meta.is_dir() {
-                if world_readable {
-                    pending.push(path);
-                } else {
-                    hidden.push(Mount::HideDir(path));
-                }
-            } else if !world_readable && meta.is_file() {
-                hidden.push(Mount::HideFile(path));
-            }
+    super::walk(dir, |path, meta| {
+        let world_readable = meta.permissions().mode() & 0o004 != 0;
+        if meta.is_dir() && !world_readable {
+            hidden.push(Mount::HideDir(path.to_owned()));
+        } else if meta.is_file() && !world_readable {
+            hidden.push(Mount::HideFile(path.to_owned()));
         }
-    }
+        world_readable
+    });
     hidden
 }
 

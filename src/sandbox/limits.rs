@@ -158,22 +158,12 @@ pub fn human(bytes: u64) -> String {
 pub(crate) fn tree_bytes(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut total = 0u64;
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else {
-                continue;
-            };
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else {
-                total = total.saturating_add(meta.blocks().saturating_mul(512));
-            }
+    super::walk(dir, |_, meta| {
+        if !meta.is_dir() {
+            total = total.saturating_add(meta.blocks().saturating_mul(512));
         }
-    }
+        true
+    });
     total
 }
 

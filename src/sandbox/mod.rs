@@ -528,6 +528,26 @@ fn apply_rlimits(limits: &ResourceLimits, memory_and_processes: bool) -> std::io
     Ok(())
 }
 
+/// Visits every entry under `dir` (not following symlinks) with its metadata; a
+/// directory is entered when `visit` returns true. Unreadable entries are skipped.
+fn walk(dir: &Path, mut visit: impl FnMut(&Path, &std::fs::Metadata) -> bool) {
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if visit(&path, &meta) && meta.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+}
+
 /// The first `name` on `PATH` that is a file.
 fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")

@@ -5,15 +5,12 @@
 use flotilla::store::{RunState, Store, TaskState};
 use tempfile::TempDir;
 
-use crate::support::serve::{free_port, healthy, serve};
-use crate::support::world::{WORLD_APP_ID, seeded_sim};
+use crate::support::serve::{healthy, serve, sim_for_serve};
 use crate::support::{APP_SLUG, fixture_path, wait_for};
 
 #[tokio::test]
 async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     let dir = TempDir::new().unwrap();
-    let (sim, seed) = seeded_sim(dir.path(), None).await;
-    let repo = seed.repo_name();
     let yaml = format!(
         "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
          max_parallel_tasks: 1\nreviewers:\n  correctness:\n    adapter: command\n    \
@@ -21,18 +18,8 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
         fixture_path("agents/scripted-worker.sh").display(),
         fixture_path("agents/scripted-reviewer.sh").display()
     );
-    sim.push_commit(
-        &repo,
-        "main",
-        &[(".github/flotilla.yml", &yaml)],
-        "Configure",
-        &seed.writer,
-    )
-    .await
-    .unwrap();
-    let port = free_port();
-    sim.set_webhook_url(WORLD_APP_ID, &format!("http://127.0.0.1:{port}/webhook"))
-        .unwrap();
+    let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
+    let repo = seed.repo_name();
     let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
     healthy(port).await;
     let issue = sim

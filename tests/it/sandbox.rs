@@ -15,8 +15,7 @@ use flotilla::store::{RunState, Store};
 use tempfile::TempDir;
 
 use crate::support::processes::{ProcScanner, running_with};
-use crate::support::serve::{free_port, healthy, serve};
-use crate::support::world::{WORLD_APP_ID, seeded_sim};
+use crate::support::serve::{healthy, serve, sim_for_serve};
 use crate::support::{SECRET, agent_run, fixture_path, test_sandbox, wait_for};
 
 /// The shell command that runs one attack of the hostile agent.
@@ -295,23 +294,14 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
     std::fs::create_dir_all(&loot).expect("loot dir");
     let data_dir = dir.path().join("data");
     let key = fixture_path("keys/test-app.pem");
-    let (sim, seed) = seeded_sim(dir.path(), None).await;
-    let repo = seed.repo_name();
     let agent = hostile(&format!(
         "snoop {} {} {}",
         loot.display(),
         data_dir.display(),
         key.display()
     ));
-    sim.push_commit(
-        &repo,
-        "main",
-        &[(".github/flotilla.yml", &everyone_runs(&agent))],
-        "Configure the hostile agent",
-        &seed.writer,
-    )
-    .await
-    .expect("config committed");
+    let (sim, seed, port) = sim_for_serve(dir.path(), &everyone_runs(&agent)).await;
+    let repo = seed.repo_name();
     let flotilla_bin = env!("CARGO_BIN_EXE_flotilla");
     let scanner = ProcScanner::start(
         vec![
@@ -322,9 +312,6 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
         ],
         vec![format!("{flotilla_bin}\0serve")],
     );
-    let port = free_port();
-    sim.set_webhook_url(WORLD_APP_ID, &format!("http://127.0.0.1:{port}/webhook"))
-        .expect("webhook");
     let mut flotilla = serve(
         dir.path(),
         &sim.api_url(),
@@ -449,24 +436,12 @@ fn attempt_groups(data_dir: &Path) -> Vec<PathBuf> {
 async fn nothing_survives_kill_9_of_flotilla_and_the_restart_reaps_what_is_left() {
     let dir = TempDir::new().expect("scratch");
     let data_dir = dir.path().join("data");
-    let (sim, seed) = seeded_sim(dir.path(), None).await;
-    let repo = seed.repo_name();
     let yaml = format!(
         "worker:\n  adapter: command\n  command: {}\n  time_limit: 10m\n",
         hostile("linger 600.91")
     );
-    sim.push_commit(
-        &repo,
-        "main",
-        &[(".github/flotilla.yml", &yaml)],
-        "Configure",
-        &seed.writer,
-    )
-    .await
-    .expect("config committed");
-    let port = free_port();
-    sim.set_webhook_url(WORLD_APP_ID, &format!("http://127.0.0.1:{port}/webhook"))
-        .expect("webhook");
+    let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
+    let repo = seed.repo_name();
     let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
     healthy(port).await;
     let issue = sim

@@ -7,7 +7,9 @@ use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
-use super::world::WORLD_APP_ID;
+use flotilla::sim::{SeedConfig, SimHandle};
+
+use super::world::{WORLD_APP_ID, seeded_sim};
 use super::{APP_SLUG, SECRET, fixture_path, wait_for};
 
 /// Starts `flotilla serve` against the simulator at `api`, listening on `port`, with its
@@ -58,4 +60,23 @@ pub async fn healthy(port: u16) {
             .filter(|r| r.status().is_success())
     })
     .await;
+}
+
+/// A simulator seeded under `dir` whose repository's `.github/flotilla.yml` is `yaml`,
+/// with the App's webhook pointed at a free port for a [`serve`] process to take.
+pub async fn sim_for_serve(dir: &Path, yaml: &str) -> (SimHandle, SeedConfig, u16) {
+    let (sim, seed) = seeded_sim(dir, None).await;
+    sim.push_commit(
+        &seed.repo_name(),
+        "main",
+        &[(".github/flotilla.yml", yaml)],
+        "Configure",
+        &seed.writer,
+    )
+    .await
+    .expect("config committed");
+    let port = free_port();
+    sim.set_webhook_url(WORLD_APP_ID, &format!("http://127.0.0.1:{port}/webhook"))
+        .expect("webhook pointed at the port");
+    (sim, seed, port)
 }
