@@ -1,7 +1,11 @@
 //! Running the `git` CLI asynchronously, with the hardening every invocation shares.
 //!
-//! Arguments may carry the token (see [`GitAuth`]), so nothing here logs them or puts
-//! them in an error; errors name the git subcommand and carry git's stderr only.
+//! Threat: git run by Flotilla in a repository whose config and hooks directory the
+//! agent shares. Nothing here passes the token in an argument or the environment: an
+//! authenticated command gets it from a credential helper reading a memory file the
+//! command alone inherits (see [`GitAuth`]), closed in Flotilla as soon as git is
+//! spawned. Arguments are still never logged nor put in an error (they may name
+//! private URLs); errors name the git subcommand and carry git's stderr only.
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -33,14 +37,17 @@ const SCRUBBED_ENV: &[&str] = &[
     "GIT_CURL_VERBOSE",
 ];
 
-/// Runs `git <args>` in `dir` and returns its output, whatever the exit status.
+/// Runs `git <args>` in `dir` and returns its output, whatever the exit status. With
+/// `auth`, `(credentials, url)`, git may authenticate to `url`'s origin (the URL itself
+/// is one of `args`).
 ///
 /// Hooks are disabled (`core.hooksPath=/dev/null`) and so is `core.fsmonitor`: the
-/// repository config and hooks directory are shared with the agent's worktree, and a
-/// hook run by an authenticated push would see the token in `GIT_CONFIG_PARAMETERS`.
+/// repository config and hooks directory are shared with the agent's worktree, and
+/// either would run the agent's code as a child of git, inheriting the credential's
+/// descriptor.
 pub(crate) async fn output(
     dir: &Path,
-    auth: Option<&GitAuth>,
+    auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<Output> {
     let mut command = Command::new("git");
@@ -50,9 +57,13 @@ pub(crate) async fn output(
         "-c",
         "core.fsmonitor=false",
     ]);
-    if let Some(auth) = auth {
-        command.args(auth.args());
-    }
+    let subcommand = args.first().copied().unwrap_or("");
+    let credential = match auth {
+        Some((auth, url)) => auth
+            .configure(&mut command, url)
+            .with_context(|| format!("preparing credentials for git {subcommand}"))?,
+        None => None,
+    };
     for var in SCRUBBED_ENV {
         command.env_remove(var);
     }
@@ -63,9 +74,13 @@ pub(crate) async fn output(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let subcommand = args.first().copied().unwrap_or("");
-    command
-        .output()
+    let child = command.spawn();
+    // Once spawned, git has its own copy of the credential's descriptor (or none, if it
+    // failed to start): Flotilla's copy closes here, while git runs.
+    drop(credential);
+    child
+        .with_context(|| format!("starting git {subcommand} in {}", dir.display()))?
+        .wait_with_output()
         .await
         .with_context(|| format!("running git {subcommand} in {}", dir.display()))
 }
@@ -74,7 +89,7 @@ pub(crate) async fn output(
 /// stdout, trimmed.
 pub(crate) async fn run(
     dir: &Path,
-    auth: Option<&GitAuth>,
+    auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<String> {
     let out = output(dir, auth, args).await?;

@@ -129,7 +129,7 @@ impl Worktree {
         let refspec = format!("{remote_ref}:{remote_ref}");
         let out = git::output(
             &self.dir,
-            Some(auth),
+            Some((auth, url)),
             &["push", "--quiet", "--porcelain", &lease, url, &refspec],
         )
         .await?;
@@ -174,13 +174,18 @@ impl Worktree {
         auth: &GitAuth,
     ) -> anyhow::Result<Option<(CommitSha, Option<String>)>> {
         let remote_ref = format!("refs/heads/{}", self.branch);
-        let listed = git::run(&self.dir, Some(auth), &["ls-remote", url, &remote_ref]).await?;
+        let listed = git::run(
+            &self.dir,
+            Some((auth, url)),
+            &["ls-remote", url, &remote_ref],
+        )
+        .await?;
         let Some(sha) = listed.split_whitespace().next().map(str::to_owned) else {
             return Ok(None);
         };
         git::run(
             &self.dir,
-            Some(auth),
+            Some((auth, url)),
             &["fetch", "--quiet", "--no-tags", url, &sha],
         )
         .await?;

@@ -18,6 +18,7 @@ use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
 pub mod fake_github;
+pub mod proc_scan;
 pub mod world;
 
 /// The webhook secret test servers accept.
