@@ -1,7 +1,13 @@
 //! Running the `git` CLI asynchronously, with the hardening every invocation shares.
 //!
-//! Arguments may carry the token (see [`GitAuth`]), so nothing here logs them or puts
-//! them in an error; errors name the git subcommand and carry git's stderr only.
+//! Threat: git run by Flotilla in a repository whose config and hooks directory the
+//! agent shares. Nothing here passes the token in an argument or the environment: an
+//! authenticated command gets it from a credential helper reading a memory file the
+//! command alone inherits (see [`GitAuth`]), closed in Flotilla as soon as git is
+//! spawned. Git runs with a cleared environment, so none of Flotilla's settings (its
+//! webhook secret, database URL, key path) reach git or what git starts, and with no
+//! system or global config. Arguments are still never logged nor put in an error (they may name
+//! private URLs); errors name the git subcommand and carry git's stderr only.
 
 use std::path::Path;
 use std::process::{Output, Stdio};
@@ -11,36 +17,48 @@ use tokio::process::Command;
 
 use super::GitAuth;
 
-/// Environment variables that would let Flotilla's own environment steer git (another
-/// repository, another identity, another config) away from what the caller asked for.
-const SCRUBBED_ENV: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_COMMON_DIR",
-    "GIT_AUTHOR_NAME",
-    "GIT_AUTHOR_EMAIL",
-    "GIT_COMMITTER_NAME",
-    "GIT_COMMITTER_EMAIL",
-    "GIT_ASKPASS",
-    "SSH_ASKPASS",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-    "GIT_TRACE",
-    "GIT_TRACE_CURL",
-    "GIT_TRACE_PACKET",
-    "GIT_CURL_VERBOSE",
+/// Flotilla's own environment variables git still gets; everything else (Flotilla's
+/// settings and secrets, `GIT_*` variables that would steer git elsewhere) is cleared.
+const KEPT_ENV: &[&str] = &["PATH", "TZ"];
+
+/// The environment every git command runs with, besides [`KEPT_ENV`]: no system or
+/// global config (only the repository's and the per-command `-c` options count), no
+/// replace refs, no terminal prompt, a stable locale for the output Flotilla parses.
+const GIT_ENV: &[(&str, &str)] = &[
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_NO_REPLACE_OBJECTS", "1"),
+    ("GIT_TERMINAL_PROMPT", "0"),
+    ("LC_ALL", "C"),
 ];
 
-/// Runs `git <args>` in `dir` and returns its output, whatever the exit status.
+/// The git subcommand in `args`, for messages: the first word that is not an option
+/// (nor the value of a `-c`).
+fn subcommand<'a>(args: &[&'a str]) -> &'a str {
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        match *word {
+            "-c" | "-C" => {
+                words.next();
+            }
+            option if option.starts_with('-') => {}
+            subcommand => return subcommand,
+        }
+    }
+    ""
+}
+
+/// Runs `git <args>` in `dir` and returns its output, whatever the exit status. With
+/// `auth`, `(credentials, url)`, git may authenticate to `url`'s origin (the URL itself
+/// is one of `args`).
 ///
 /// Hooks are disabled (`core.hooksPath=/dev/null`) and so is `core.fsmonitor`: the
-/// repository config and hooks directory are shared with the agent's worktree, and a
-/// hook run by an authenticated push would see the token in `GIT_CONFIG_PARAMETERS`.
+/// repository config and hooks directory are shared with the agent's worktree, and
+/// either would run the agent's code as a child of git, inheriting the credential's
+/// descriptor.
 pub(crate) async fn output(
     dir: &Path,
-    auth: Option<&GitAuth>,
+    auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<Output> {
     let mut command = Command::new("git");
@@ -50,22 +68,33 @@ pub(crate) async fn output(
         "-c",
         "core.fsmonitor=false",
     ]);
-    if let Some(auth) = auth {
-        command.args(auth.args());
-    }
-    for var in SCRUBBED_ENV {
-        command.env_remove(var);
+    let subcommand = subcommand(args);
+    let credential = match auth {
+        Some((auth, url)) => auth
+            .configure(&mut command, url)
+            .with_context(|| format!("preparing credentials for git {subcommand}"))?,
+        None => None,
+    };
+    command.env_clear();
+    for name in KEPT_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
     }
     command
         .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
+        .envs(GIT_ENV.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let subcommand = args.first().copied().unwrap_or("");
-    command
-        .output()
+    let child = command.spawn();
+    // Once spawned, git has its own copy of the credential's descriptor (or none, if it
+    // failed to start): Flotilla's copy closes here, while git runs.
+    drop(credential);
+    child
+        .with_context(|| format!("starting git {subcommand} in {}", dir.display()))?
+        .wait_with_output()
         .await
         .with_context(|| format!("running git {subcommand} in {}", dir.display()))
 }
@@ -74,14 +103,14 @@ pub(crate) async fn output(
 /// stdout, trimmed.
 pub(crate) async fn run(
     dir: &Path,
-    auth: Option<&GitAuth>,
+    auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<String> {
     let out = output(dir, auth, args).await?;
     anyhow::ensure!(
         out.status.success(),
         "git {} in {} failed ({}): {}",
-        args.first().copied().unwrap_or(""),
+        subcommand(args),
         dir.display(),
         out.status,
         String::from_utf8_lossy(&out.stderr).trim()

@@ -65,7 +65,7 @@ impl Mirror {
                 "+refs/heads/*:refs/heads/*",
             ];
             args.extend(excluded.iter().map(String::as_str));
-            git::run(&self.path, Some(auth), &args)
+            git::run(&self.path, Some((auth, url)), &args)
                 .await
                 .with_context(|| format!("fetching into {}", self.path.display()))?;
             return Ok(());
@@ -80,7 +80,7 @@ impl Mirror {
         let staging_arg = staging.to_string_lossy().into_owned();
         let cloned = git::run(
             parent,
-            Some(auth),
+            Some((auth, url)),
             &["clone", "--quiet", "--bare", "--", url, &staging_arg],
         )
         .await;

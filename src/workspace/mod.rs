@@ -4,8 +4,10 @@
 //! Layout: `<data_dir>/mirrors/<owner>/<repo>.git` and `<data_dir>/worktrees/<task-id>`.
 //! This module owns those directories and nothing else: it does not talk to the GitHub
 //! API, does not start agents, and never writes the installation token to a git config,
-//! a file, an environment variable or a log — the token travels only as a per-command
-//! `-c http.extraHeader=…` argument (see [`GitAuth`]).
+//! a file, an argument, an environment variable or a log — per git command, a credential
+//! helper prints it from an anonymous memory file that only that command inherits (see
+//! [`GitAuth`]), so no other process on the machine finds it in `/proc/*/cmdline` or
+//! `/proc/*/environ`.
 
 mod auth;
 mod git;

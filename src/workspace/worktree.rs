@@ -105,7 +105,7 @@ impl Worktree {
     /// Runs git on this checkout (see [`Worktree::scoped`]); stdout, trimmed.
     pub(crate) async fn git(
         &self,
-        auth: Option<&GitAuth>,
+        auth: Option<(&GitAuth, &str)>,
         args: &[&str],
     ) -> anyhow::Result<String> {
         let full = self.scoped(args);
@@ -116,7 +116,7 @@ impl Worktree {
     /// Runs git on this checkout and returns its output whatever the status.
     pub(crate) async fn git_output(
         &self,
-        auth: Option<&GitAuth>,
+        auth: Option<(&GitAuth, &str)>,
         args: &[&str],
     ) -> anyhow::Result<std::process::Output> {
         let full = self.scoped(args);
@@ -195,7 +195,7 @@ impl Worktree {
         let refspec = format!("{remote_ref}:{remote_ref}");
         let out = self
             .git_output(
-                Some(auth),
+                Some((auth, url)),
                 &["push", "--quiet", "--porcelain", &lease, url, &refspec],
             )
             .await?;
@@ -241,13 +241,16 @@ impl Worktree {
     ) -> anyhow::Result<Option<(CommitSha, Option<String>)>> {
         let remote_ref = format!("refs/heads/{}", self.branch);
         let listed = self
-            .git(Some(auth), &["ls-remote", url, &remote_ref])
+            .git(Some((auth, url)), &["ls-remote", url, &remote_ref])
             .await?;
         let Some(sha) = listed.split_whitespace().next().map(str::to_owned) else {
             return Ok(None);
         };
-        self.git(Some(auth), &["fetch", "--quiet", "--no-tags", url, &sha])
-            .await?;
+        self.git(
+            Some((auth, url)),
+            &["fetch", "--quiet", "--no-tags", url, &sha],
+        )
+        .await?;
         let format = format!("--format=%(trailers:key={TASK_TRAILER},valueonly)");
         let trailer = self.git(None, &["log", "-1", &format, &sha]).await?;
         let trailer = trailer

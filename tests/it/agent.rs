@@ -12,7 +12,7 @@ use flotilla::agent::{
 };
 use tempfile::TempDir;
 
-use crate::support::processes::running_with;
+use crate::support::proc_scan::running_with;
 use crate::support::{agent_run, fixture_path, test_sandbox};
 
 const GITHUB_TOKEN: &str = "ghs_leakedInstallationToken123";

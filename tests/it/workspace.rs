@@ -1,14 +1,18 @@
 //! The workspace against the simulator as the remote: a mirror that clones then
 //! fetches, a task worktree that commits as the bot and pushes with a lease, a token
-//! that never lands on disk, and a reaper that spares live tasks.
+//! that never lands on disk nor shows in any process's arguments or environment, and a
+//! reaper that spares live tasks.
 
 use std::path::Path;
 
+use base64::Engine;
 use flotilla::types::CommitSha;
 use flotilla::workspace::{BotIdentity, GitAuth, Mirror, PushError, reap};
 use secrecy::{ExposeSecret, SecretString};
 use tempfile::TempDir;
 
+use crate::support::proc_scan::{Needle, ProcScanner};
+use crate::support::wait_for;
 use crate::support::world::TestWorld;
 
 /// A fresh installation token for the seeded installation, as the workspace gets it.
@@ -185,6 +189,156 @@ async fn a_task_commits_as_the_bot_and_pushes_with_a_lease_without_leaking_the_t
             .count(),
         1
     );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fetches_and_pushes() {
+    let world = TestWorld::start().await;
+    let data = TempDir::new().unwrap();
+    let url = world.sim.git_url(&world.repo);
+    let secret = token(&world).await;
+    let token = secret.expose_secret().to_owned();
+    assert!(token.starts_with("ghs_"), "the simulator mints ghs_ tokens");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    let needle = |label, bytes: &str, everywhere| Needle {
+        label,
+        bytes: bytes.as_bytes().to_vec(),
+        everywhere,
+    };
+    let scanner = ProcScanner::start(
+        vec![
+            needle("the installation token", &token, true),
+            needle("its basic-auth form", &basic, true),
+            needle("an Authorization header", "Authorization", false),
+            needle("a ghs_ token", "ghs_", false),
+            needle("the x-access-token user", "x-access-token", false),
+        ],
+        vec![data.path().to_owned(), world.sim_dir()],
+        Vec::new(),
+    );
+
+    let auth = GitAuth::new(secret);
+    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
+    mirror.ensure(&url, &auth).await.unwrap();
+    let tree = mirror
+        .add_worktree("1", "flotilla/1-scan", "main")
+        .await
+        .unwrap();
+    let mut pushed: Option<CommitSha> = None;
+    // Until the watcher has caught a fetch and a push alive (so it cannot pass for
+    // having looked at nothing), and at least a few rounds of each.
+    for round in 0..40 {
+        if round >= 5 && scanner.saw_fetch_and_push() {
+            break;
+        }
+        mirror.ensure(&url, &auth).await.unwrap();
+        std::fs::write(tree.dir().join("round.txt"), format!("{round}\n")).unwrap();
+        tree.commit_all(&format!("Round {round}"), &bot())
+            .await
+            .unwrap()
+            .expect("a commit");
+        let sha = tree.push(&url, &auth, pushed.as_ref()).await.unwrap();
+        let (remote, task) = tree
+            .remote_head(&url, &auth)
+            .await
+            .unwrap()
+            .expect("the pushed branch");
+        assert_eq!((&remote, task.as_deref()), (&sha, Some("1")));
+        pushed = Some(sha);
+    }
+    let report = scanner.stop();
+
+    assert!(
+        report.leaks.is_empty(),
+        "secrets visible in /proc: {:#?}",
+        report.leaks
+    );
+    assert!(
+        report.fetches > 0 && report.pushes > 0,
+        "the watcher never caught git fetching and pushing: {report:?}"
+    );
+    assert_eq!(
+        world.sim.branch_sha(&world.repo, "flotilla/1-scan").await,
+        pushed
+    );
+    // Flotilla's copy of each credential file closed once its git started (other tests
+    // in this process may hold one for a moment, never for good).
+    wait_for("no credential file left open in this process", || async {
+        let open = std::fs::read_dir("/proc/self/fd")
+            .expect("own descriptors")
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|target| target.to_string_lossy().contains("git-credential"))
+            });
+        (!open).then_some(())
+    })
+    .await;
+    tree.remove().await.unwrap();
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_remote_the_shared_config_redirects_elsewhere_is_never_given_the_token() {
+    let world = TestWorld::start().await;
+    let data = TempDir::new().unwrap();
+    let url = world.sim.git_url(&world.repo);
+    let auth = GitAuth::new(token(&world).await);
+    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
+    mirror.ensure(&url, &auth).await.unwrap();
+
+    // Another server that asks for basic credentials and records what it was sent.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere = format!("http://{}/", listener.local_addr().unwrap());
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let server = tokio::spawn({
+        let requests = requests.clone();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                requests
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n\
+                          Content-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+            }
+        }
+    });
+    // The agent shares the mirror's config, and points GitHub's URL elsewhere.
+    git(
+        mirror.path(),
+        &[
+            "config",
+            &format!("url.{elsewhere}.insteadOf"),
+            &format!("{}/", world.sim.base_url()),
+        ],
+    )
+    .await;
+
+    assert!(mirror.ensure(&url, &auth).await.is_err());
+    server.abort();
+    let requests = requests.lock().unwrap().clone();
+    assert!(!requests.is_empty(), "git never went elsewhere");
+    for request in requests {
+        assert!(
+            !request.to_ascii_lowercase().contains("authorization"),
+            "credentials sent elsewhere: {request}"
+        );
+    }
     world.teardown().await;
 }
 

@@ -20,7 +20,7 @@ use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
 pub mod fake_github;
-pub mod processes;
+pub mod proc_scan;
 pub mod serve;
 pub mod world;
 

@@ -234,6 +234,12 @@ impl TestWorld {
         self.dir.path().join("agent-record")
     }
 
+    /// The simulator's data directory (its bare repositories, where `git http-backend`
+    /// runs).
+    pub fn sim_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("sim")
+    }
+
     /// Flotilla's data directory (mirrors and worktrees).
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("flotilla-data")
@@ -389,8 +395,8 @@ impl TestWorld {
         target
     }
 
-    /// Runs git in `dir` as the App: the token travels in an `http.extraHeader` given on
-    /// the command line, as Flotilla's workspace does.
+    /// Runs git in `dir` as the App, the way a test needs it and not the way Flotilla's
+    /// workspace does: the token travels in an `http.extraHeader` on the command line.
     pub async fn git(&self, dir: &Path, args: &[&str]) -> String {
         let token = self
             .github
