@@ -154,6 +154,20 @@ impl CgroupRoot {
     }
 }
 
+impl CgroupRoot {
+    /// Removes the instance's parent groups when no attempt group is left in them (a
+    /// group with children stays; the next start reaps and reuses it).
+    pub(crate) fn remove_if_empty(&self) {
+        let dirs: Vec<&PathBuf> = match self {
+            CgroupRoot::V2 { dir } => vec![dir],
+            CgroupRoot::V1 { memory, pids } => vec![memory, pids],
+        };
+        for dir in dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 /// One attempt's group (one directory per hierarchy in v1).
 #[derive(Debug)]
 pub(crate) struct Attempt {

@@ -155,6 +155,17 @@ pub enum View {
     Hidden(PathBuf),
 }
 
+impl Drop for Inner {
+    /// The last handle on this sandbox is gone (Flotilla stops): its control groups go
+    /// with it, so machines that start Flotilla often (tests, demos) do not collect
+    /// empty groups.
+    fn drop(&mut self) {
+        if let Some(root) = &self.cgroups {
+            root.remove_if_empty();
+        }
+    }
+}
+
 /// What one attempt may see and use, besides its tree.
 #[derive(Clone, Debug, Default)]
 pub struct Confinement {

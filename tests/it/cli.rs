@@ -81,3 +81,37 @@ fn manifest_prints_the_json_githubs_manifest_flow_expects() {
     );
     assert!(json["default_permissions"].get("workflows").is_none());
 }
+
+#[test]
+fn serve_without_bubblewrap_refuses_to_run_agents_and_names_the_setting_that_allows_it() {
+    let data = tempfile::TempDir::new().unwrap();
+    let stderr = stderr_of(
+        flotilla()
+            .arg("serve")
+            .env("PATH", data.path())
+            .env("FLOTILLA_APP_ID", "1")
+            .env(
+                "FLOTILLA_PRIVATE_KEY",
+                crate::support::fixture_path("keys/test-app.pem"),
+            )
+            .env("FLOTILLA_WEBHOOK_SECRET", "dev-secret")
+            .env("FLOTILLA_APP_SLUG", "flotilla-dev")
+            .env("FLOTILLA_LISTEN", "127.0.0.1:0")
+            .env("FLOTILLA_DATA_DIR", data.path()),
+    );
+    let refusal: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("bubblewrap"))
+        .collect();
+    assert_eq!(refusal.len(), 1, "one line: {stderr}");
+    assert!(refusal[0].contains("--sandbox none"), "{stderr}");
+
+    let help = flotilla().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for documented in ["--sandbox", "bubblewrap", "kernel exploit", "network.allow"] {
+        assert!(
+            help.contains(documented),
+            "`{documented}` in --help:\n{help}"
+        );
+    }
+}
