@@ -303,17 +303,12 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
     let (sim, seed, port) = sim_for_serve(dir.path(), &everyone_runs(&agent)).await;
     let repo = seed.repo_name();
     let flotilla_bin = env!("CARGO_BIN_EXE_flotilla");
-    let needle = |label, bytes: String, everywhere| Needle {
-        label,
-        bytes: bytes.into_bytes(),
-        everywhere,
-    };
     let scanner = ProcScanner::start(
         vec![
-            needle("a ghs_ token", "ghs_".to_owned(), false),
-            needle("an Authorization header", "Authorization".to_owned(), false),
-            needle("the webhook secret", SECRET.to_owned(), false),
-            needle("the private key", key_body(), true),
+            Needle::new("a ghs_ token", "ghs_", false),
+            Needle::new("an Authorization header", "Authorization", false),
+            Needle::new("the webhook secret", SECRET, false),
+            Needle::new("the private key", &key_body(), true),
         ],
         vec![dir.path().to_owned()],
         vec![format!("{flotilla_bin}\0serve")],

@@ -201,11 +201,7 @@ async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fe
     let token = secret.expose_secret().to_owned();
     assert!(token.starts_with("ghs_"), "the simulator mints ghs_ tokens");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-    let needle = |label, bytes: &str, everywhere| Needle {
-        label,
-        bytes: bytes.as_bytes().to_vec(),
-        everywhere,
-    };
+    let needle = Needle::new;
     let scanner = ProcScanner::start(
         vec![
             needle("the installation token", &token, true),

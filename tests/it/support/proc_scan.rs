@@ -41,6 +41,17 @@ pub struct Needle {
     pub everywhere: bool,
 }
 
+impl Needle {
+    /// A needle labelled `label`, looked for everywhere or only in the scenario.
+    pub fn new(label: &'static str, text: &str, everywhere: bool) -> Self {
+        Self {
+            label,
+            bytes: text.as_bytes().to_vec(),
+            everywhere,
+        }
+    }
+}
+
 /// What the watcher saw.
 #[derive(Debug, Default)]
 pub struct ScanReport {
