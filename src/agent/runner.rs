@@ -23,7 +23,7 @@ use super::group::{KillOnDrop, ProcessGroup};
 use super::outcome::Outcome;
 use super::result::RESULT_FILE_CAP;
 use super::transcript::CappedBuffer;
-use crate::sandbox::{Confinement, Launch, LimitBreach, Sandbox, SandboxError};
+use crate::sandbox::{Confinement, Launch, Sandbox, SandboxError};
 
 /// How long output pipes may stay open after the group is gone (a process that left the
 /// group with `setsid` could hold them forever).
@@ -255,7 +255,7 @@ impl AgentRun {
             .map(|pipe| tokio::spawn(pump(pipe, transcript.clone(), None)));
 
         let ended = tokio::select! {
-            status = child.wait() => Ended::Exited(status),
+            status = child.wait() => Ended::Exited(outcome_of(status)),
             () = tokio::time::sleep(self.time_limit) => {
                 tracing::warn!(limit = ?self.time_limit, "agent ran past its time limit");
                 Ended::Stopped(Outcome::TimedOut { limit: self.time_limit })
@@ -272,32 +272,12 @@ impl AgentRun {
             tracing::warn!("processes the agent left behind needed SIGKILL");
         }
         let finished = enclosure.finish().await;
-        let outcome = match ended {
-            Ended::Exited(status) => {
-                match (sandbox.exit_outcome(outcome_of(status)), finished.breach) {
-                    (outcome, _) if outcome.is_success() => outcome,
-                    (_, Some(breach)) => Outcome::LimitExceeded { breach },
-                    (Outcome::Killed { signal }, None) if signal == libc::SIGXFSZ => {
-                        Outcome::LimitExceeded {
-                            breach: LimitBreach::Disk {
-                                limit: self.confinement.limits.disk,
-                            },
-                        }
-                    }
-                    (outcome, None) => outcome,
-                }
-            }
-            Ended::Stopped(outcome) => {
-                if let Err(error) = child.wait().await {
-                    tracing::warn!(%error, "could not collect the stopped agent");
-                }
-                outcome
-            }
-        };
-        guard.disarm();
-        for refused in &finished.refused {
-            tracing::warn!(connection = %refused, "the egress proxy refused a connection of this agent");
+        if matches!(ended, Ended::Stopped(_))
+            && let Err(error) = child.wait().await
+        {
+            tracing::warn!(%error, "could not collect the stopped agent");
         }
+        guard.disarm();
 
         if let Some(task) = stdin_task {
             task.abort();
@@ -315,12 +295,15 @@ impl AgentRun {
             CappedBuffer::new(0),
         )
         .into_text();
-        let outcome = match outcome {
-            Outcome::Failed { code: 1 } => not_started(&transcript).unwrap_or(outcome),
-            outcome => outcome,
+        let outcome = match ended {
+            Ended::Exited(exited) => {
+                sandbox.exit_outcome(exited, &transcript, &finished, &self.confinement.limits)
+            }
+            Ended::Stopped(stopped) => stopped,
         };
         tracing::info!(reason = %outcome, "agent finished");
         for refused in &finished.refused {
+            tracing::warn!(connection = %refused, "the egress proxy refused a connection of this agent");
             transcript.push_str(&format!(
                 "\n[flotilla] refused a connection outside network.allow: {refused}\n"
             ));
@@ -356,8 +339,8 @@ impl AgentRun {
 
 /// How the wait for an agent ended.
 enum Ended {
-    /// It exited on its own (or crashed).
-    Exited(std::io::Result<ExitStatus>),
+    /// It exited on its own (or crashed), as its first process reports it.
+    Exited(Outcome),
     /// Flotilla stopped it.
     Stopped(Outcome),
 }
@@ -400,15 +383,6 @@ async fn drain<T>(mut task: tokio::task::JoinHandle<T>) -> Option<T> {
             None
         }
     }
-}
-
-/// bubblewrap exits 1 with `bwrap: execvp <program>: <error>` when the program cannot
-/// be started inside the sandbox: that is a start failure, not the agent's own exit.
-fn not_started(transcript: &str) -> Option<Outcome> {
-    let line = transcript.lines().next()?.strip_prefix("bwrap: execvp ")?;
-    Some(Outcome::SpawnFailed {
-        error: line.to_owned(),
-    })
 }
 
 fn outcome_of(status: std::io::Result<ExitStatus>) -> Outcome {

@@ -236,14 +236,46 @@ impl Sandbox {
         }
     }
 
-    /// How the attempt really ended: bubblewrap reports a command killed by signal `n`
-    /// as exit status `128 + n`, as a shell does.
-    pub fn exit_outcome(&self, outcome: Outcome) -> Outcome {
-        match (self.engine(), outcome) {
+    /// How the attempt really ended, from how its first process ended, what it printed
+    /// first, and what the sandbox saw: bubblewrap reports a command killed by signal
+    /// `n` as exit status `128 + n` (as a shell does) and a program it could not start
+    /// as status 1 with `bwrap: execvp …`; a kernel-enforced limit explains a failure,
+    /// and `SIGXFSZ` is the largest-file limit.
+    pub fn exit_outcome(
+        &self,
+        outcome: Outcome,
+        transcript: &str,
+        finished: &Finished,
+        limits: &ResourceLimits,
+    ) -> Outcome {
+        let outcome = match (self.engine(), outcome) {
             (Engine::Bwrap, Outcome::Failed { code }) if (129..=192).contains(&code) => {
                 Outcome::Killed { signal: code - 128 }
             }
+            (Engine::Bwrap, Outcome::Failed { code: 1 }) => {
+                match transcript
+                    .lines()
+                    .next()
+                    .and_then(|l| l.strip_prefix("bwrap: execvp "))
+                {
+                    Some(error) => Outcome::SpawnFailed {
+                        error: error.to_owned(),
+                    },
+                    None => Outcome::Failed { code: 1 },
+                }
+            }
             (_, outcome) => outcome,
+        };
+        match (outcome, finished.breach) {
+            (outcome, _) if outcome.is_success() => outcome,
+            (Outcome::SpawnFailed { error }, _) => Outcome::SpawnFailed { error },
+            (_, Some(breach)) => Outcome::LimitExceeded { breach },
+            (Outcome::Killed { signal }, None) if signal == libc::SIGXFSZ => {
+                Outcome::LimitExceeded {
+                    breach: LimitBreach::Disk { limit: limits.disk },
+                }
+            }
+            (outcome, None) => outcome,
         }
     }
 
@@ -372,7 +404,7 @@ impl Sandbox {
             });
         }
         Ok(Enclosure {
-            command: Some(command),
+            command,
             cgroup,
             entry,
             proxy,
@@ -426,7 +458,7 @@ impl Sandbox {
 /// when it ends.
 #[derive(Debug)]
 pub struct Enclosure {
-    command: Option<Command>,
+    command: Command,
     cgroup: Option<cgroup::Attempt>,
     entry: Option<cgroup::Entry>,
     proxy: Option<egress::EgressProxy>,
@@ -448,7 +480,7 @@ pub struct Finished {
 impl Enclosure {
     fn bare(command: Command, tree: &Path, limits: ResourceLimits) -> Self {
         Self {
-            command: Some(command),
+            command,
             cgroup: None,
             entry: None,
             proxy: None,
@@ -461,7 +493,7 @@ impl Enclosure {
 
     /// The command that starts the attempt; the caller sets stdio and spawns it.
     pub fn command(&mut self) -> &mut Command {
-        self.command.get_or_insert_with(|| Command::new("false"))
+        &mut self.command
     }
 
     /// Resolves when the attempt breaks a limit: the kernel refused a fork or killed
