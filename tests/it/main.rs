@@ -7,6 +7,7 @@ mod conformance;
 mod demo;
 mod fleet;
 mod github_client;
+mod hostile;
 mod intake;
 mod manifest;
 mod plan;
