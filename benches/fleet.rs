@@ -324,8 +324,9 @@ struct WorktreeFigures {
     plain_ms: f64,
 }
 
-/// Median time of `Mirror::add_worktree` + `remove` against `git worktree add` +
-/// `git worktree remove` on the same mirror, alternating.
+/// Median time of `Mirror::add_worktree` + `remove` (a staging worktree plus the
+/// agent's own repository by shallow fetch) against `git worktree add` + `git worktree
+/// remove` on the same mirror, alternating.
 async fn worktree_setup(
     data_dir: &Path,
     repo: &flotilla::types::RepoName,
@@ -352,6 +353,8 @@ async fn worktree_setup(
                 &format!("bench-{round}"),
                 &format!("bench/{round}"),
                 &base.0,
+                &[],
+                &BotIdentity::for_app(flotilla::types::AppId(1), "bench"),
             )
             .await?;
         ours.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -124,6 +124,13 @@ impl Adapter {
         };
         result::read_answer(result_file, &output)
     }
+
+    /// A reviewer's verdict object: from its final message alone (a reviewer gets no
+    /// result file), and only when exactly one verdict is in it (see
+    /// [`result::verdict_object`]).
+    pub fn verdict(&self, report: &AgentReport) -> Result<Value, ResultError> {
+        result::verdict_object(&self.final_message(&report.stdout)?)
+    }
 }
 
 fn texts(args: &[&str]) -> Vec<Arg> {

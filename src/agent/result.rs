@@ -23,6 +23,15 @@ pub enum ResultError {
     /// The result file is larger than [`RESULT_FILE_CAP`].
     #[error("the result file is larger than {RESULT_FILE_CAP} bytes")]
     ResultFileTooLarge,
+    /// A reviewer's output holds more than one verdict.
+    #[error(
+        "the output holds {count} verdicts; only the reviewer's own final answer counts, \
+         so something else wrote one"
+    )]
+    SeveralVerdicts {
+        /// How many objects with a `verdict` field were found.
+        count: usize,
+    },
     /// Neither a result file nor any JSON object in the output.
     #[error("the agent wrote no result file and its output holds no JSON object")]
     NoJsonObject,
@@ -67,21 +76,44 @@ pub fn parse_result_file(bytes: &[u8]) -> Result<Value, ResultError> {
 /// The last top-level JSON object in `text`, after removing ANSI escape sequences.
 /// Objects nested inside an earlier object are part of that object, not candidates.
 pub fn last_json_object(text: &str) -> Result<Value, ResultError> {
+    json_objects(text).pop().ok_or(ResultError::NoJsonObject)
+}
+
+/// A reviewer's verdict: the one top-level JSON object with a `verdict` field in its
+/// final message. More than one means something besides the reviewer's own answer
+/// printed one (code it ran, writing to its output), so none counts; with none, the
+/// last object is returned for the verdict parser to reject with its reason.
+pub fn verdict_object(text: &str) -> Result<Value, ResultError> {
+    let mut objects = json_objects(text);
+    let verdicts = objects.iter().filter(|o| o.get("verdict").is_some()).count();
+    match verdicts {
+        0 => objects.pop().ok_or(ResultError::NoJsonObject),
+        1 => Ok(objects
+            .into_iter()
+            .find(|o| o.get("verdict").is_some())
+            .unwrap_or_default()),
+        count => Err(ResultError::SeveralVerdicts { count }),
+    }
+}
+
+/// Every top-level JSON object in `text`, in order, after removing ANSI escape
+/// sequences.
+fn json_objects(text: &str) -> Vec<Value> {
     let text = strip_ansi(text);
-    let mut last = None;
+    let mut found = Vec::new();
     let mut from = 0;
     while let Some(offset) = text[from..].find('{') {
         let start = from + offset;
         let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
         match values.next() {
             Some(Ok(value @ Value::Object(_))) => {
-                last = Some(value);
+                found.push(value);
                 from = start + values.byte_offset();
             }
             _ => from = start + 1,
         }
     }
-    last.ok_or(ResultError::NoJsonObject)
+    found
 }
 
 /// `text` without ANSI escape sequences (colours, cursor movement, titles).

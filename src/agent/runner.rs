@@ -312,10 +312,20 @@ impl AgentRun {
             outcome,
             transcript,
             stdout: stdout.map(CappedBuffer::into_text).unwrap_or_default(),
-            result_file: read_result_file(&result_file),
+            result_file: self
+                .offers_result_file()
+                .then(|| read_result_file(&result_file))
+                .flatten(),
             pid,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Whether the agent gets a result file: planners and workers do. A reviewer does
+    /// not: the code it runs (the change's tests) could write any file the reviewer
+    /// can, so its verdict is only ever its own final answer.
+    fn offers_result_file(&self) -> bool {
+        self.role != Role::Reviewer
     }
 
     fn flotilla_vars(
@@ -328,8 +338,10 @@ impl AgentRun {
             ("FLOTILLA_TASK_ID", self.task_id.clone().into()),
             ("FLOTILLA_TASK_TITLE", self.task_title.clone().into()),
             ("FLOTILLA_PROMPT_FILE", prompt_file.into()),
-            ("FLOTILLA_RESULT_FILE", result_file.into()),
         ];
+        if self.offers_result_file() {
+            vars.push(("FLOTILLA_RESULT_FILE", result_file.into()));
+        }
         if let Some(lens) = &self.lens {
             vars.push(("FLOTILLA_LENS", lens.clone().into()));
         }

@@ -5,8 +5,9 @@
 use super::fleet::Fleet;
 use crate::agent::{AgentRun, Role};
 use crate::config::AgentConfig;
+use std::path::Path;
+
 use crate::sandbox::{Confinement, ResourceLimits};
-use crate::workspace::Worktree;
 
 /// Which task (or plan) an agent run is for, as the agent is told.
 pub(crate) struct TaskLabel {
@@ -16,13 +17,15 @@ pub(crate) struct TaskLabel {
     pub(crate) title: String,
 }
 
-/// Describes one agent run of `role` in `worktree`, confined to it: writable for
-/// workers and planners, read-only for reviewers. The caller runs it with the fleet's
-/// host environment and sandbox.
+/// Describes one agent run of `role` in `tree` (a worker's or planner's own repository,
+/// a reviewer's checkout), confined to it: writable for workers and planners,
+/// read-only for reviewers. Nothing else of git is shown: a worker's repository is
+/// inside its tree, and a checkout has none. The caller runs it with the fleet's host
+/// environment and sandbox.
 pub(crate) fn agent_run(
     fleet: &Fleet,
     agent: &AgentConfig,
-    worktree: &Worktree,
+    tree: &Path,
     limits: ResourceLimits,
     prompt: String,
     role: Role,
@@ -30,7 +33,7 @@ pub(crate) fn agent_run(
 ) -> AgentRun {
     AgentRun {
         command: agent.to_adapter().command(),
-        working_dir: worktree.dir().to_owned(),
+        working_dir: tree.to_owned(),
         prompt,
         role,
         task_id: task.id,
@@ -42,7 +45,7 @@ pub(crate) fn agent_run(
         transcript_cap: fleet.config.transcript_cap,
         confinement: Confinement {
             tree_writable: role != Role::Reviewer,
-            views: worktree.git_views(),
+            views: Vec::new(),
             network_allow: agent.network.allow.clone(),
             limits,
         },

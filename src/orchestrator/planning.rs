@@ -163,13 +163,15 @@ impl Orchestrator {
                     &checkout_id,
                     &format!("flotilla-plan/run-{}", run.id),
                     &base_sha.0,
+                    &[],
+                    &fleet.config.bot,
                 )
                 .await?
         };
         let agent = agent_run(
             fleet,
             planner,
-            &worktree,
+            worktree.dir(),
             config.sandbox,
             prompt::planner(run, config.max_tasks),
             Role::Planner,

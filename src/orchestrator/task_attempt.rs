@@ -1,6 +1,7 @@
-//! The `run_task` job: one attempt of one task. Flotilla checks out the task's branch
-//! in its own worktree, runs the worker agent there, and then — not the agent —
-//! commits, pushes with a lease and opens (or updates) the draft pull request.
+//! The `run_task` job: one attempt of one task. Flotilla gives the worker a throwaway
+//! repository holding the task's starting commit, runs the agent there, and then — not
+//! the agent — reads its files back, commits them in a repository only Flotilla
+//! writes, pushes with a lease and opens (or updates) the draft pull request.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use crate::config::RepoConfig;
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
 use crate::store::{AttemptEnd, ClaimedJob, RunRecord, TaskId, TaskRecord, TaskState};
 use crate::types::CommitSha;
-use crate::workspace::{GitAuth, Mirror, PushError, Worktree};
+use crate::workspace::{GitAuth, Mirror, PushError, ReadBack, Worktree};
 
 /// Bytes of the transcript kept for the pull request body and failure comments.
 const TRANSCRIPT_EXCERPT: usize = 4000;
@@ -170,14 +171,19 @@ impl Orchestrator {
         let task_dir = task.id.to_string();
         mirror.remove_stale_worktree(&task_dir).await?;
         let first = needed.first().unwrap_or(&run_base);
+        let merges: &[CommitSha] = match own_head {
+            Some(_) => &[],
+            None => bases.get(1..).unwrap_or_default(),
+        };
         let worktree = mirror
-            .add_worktree(&task_dir, &task.branch, &first.0)
+            .add_worktree(
+                &task_dir,
+                &task.branch,
+                &first.0,
+                merges,
+                &fleet.config.bot,
+            )
             .await?;
-        if own_head.is_none() {
-            for other in bases.iter().skip(1) {
-                worktree.merge(other, &fleet.config.bot).await?;
-            }
-        }
         Ok(worktree)
     }
 
@@ -200,7 +206,7 @@ impl Orchestrator {
         let agent = agent_run(
             fleet,
             &config.worker,
-            worktree,
+            worktree.dir(),
             config.sandbox,
             prompt::worker(run, task, previous),
             Role::Worker,
@@ -234,9 +240,13 @@ impl Orchestrator {
                 ));
             }
         };
-        let Some(_commit) = worktree.commit_all(&task.title, &fleet.config.bot).await? else {
-            return Ok(Attempt::failed("the agent made no change", &transcript));
-        };
+        match worktree.read_back(&task.title, &fleet.config.bot).await? {
+            ReadBack::Committed(_) => {}
+            ReadBack::NoChange => {
+                return Ok(Attempt::failed("the agent made no change", &transcript));
+            }
+            ReadBack::Refused(reason) => return Ok(Attempt::failed(reason, &transcript)),
+        }
         let head = match self.push(run, task, auth, worktree).await? {
             Ok(head) => head,
             Err(reason) => return Ok(Attempt::failed(reason, &transcript)),

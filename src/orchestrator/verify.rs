@@ -3,10 +3,16 @@
 //! look (`publish`), and the task moved on — verified, back to its worker, or to a
 //! person.
 //!
-//! Flotilla checks out the exact head detached, runs the build commands there, puts the
-//! checkout back to the commit and makes it read-only, then runs every lens as a
-//! separate agent at once. Whatever a reviewer does wrong (crash, hang, garbage) is a
-//! refutation with its reason, never a pass.
+//! Flotilla fetches the exact head by sha into its verification store (which no agent
+//! ever sees), takes the diff from there, runs the build commands in a sandbox of their
+//! own on a fresh checkout, then runs every lens as a separate agent at once on another
+//! fresh checkout, read-only, with the build's output as data in its prompt: the
+//! change's code never shares a writable path with the process whose answer is a
+//! verdict. A reviewer's verdict is its own final answer on stdout, exactly one, given
+//! by a reviewer that exited by itself; whatever a reviewer does wrong (crash, hang,
+//! garbage, two verdicts) is a refutation with its reason, never a pass.
+
+use std::path::Path;
 
 use anyhow::Context;
 use futures_util::future::join_all;
@@ -30,7 +36,7 @@ use crate::store::{
     ClaimedJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource, VerifyEnd,
 };
 use crate::types::{CommitSha, IssueNumber};
-use crate::workspace::{GitAuth, Mirror, Worktree};
+use crate::workspace::{GitAuth, VerifyStore};
 
 /// The label a task's pull request gets when a person must take over.
 pub const NEEDS_HUMAN_LABEL: &str = "flotilla:needs-human";
@@ -173,7 +179,8 @@ impl Orchestrator {
         self.progress(fleet, run.id).await
     }
 
-    /// Runs the gates and the lenses on a checkout of `head`.
+    /// Runs the gates and the lenses on `head`, fetched by sha into the verification
+    /// store.
     async fn examine(
         &self,
         fleet: &Fleet,
@@ -184,33 +191,36 @@ impl Orchestrator {
         head: &CommitSha,
     ) -> anyhow::Result<Findings> {
         let auth = GitAuth::new(client.token().await?);
-        let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
-        let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
+        let store = VerifyStore::open(&fleet.config.data_dir, &run.repo)?;
         let lock = fleet.mirror_lock(&run.repo);
-        let (diff_text, diff_stat, base, worktree) = {
+        let (diff_text, diff_stat, base) = {
             let _git = lock.lock().await;
-            mirror.ensure(&run.clone_url, &auth).await?;
-            let base = mirror.merge_base(&run.default_branch, head).await?;
-            let diff_text = mirror.diff(&base, head).await?;
-            let diff_stat = mirror.diff_stat(&base, head).await?;
-            let worktree = mirror.add_detached_worktree(&checkout_name, head).await?;
-            (diff_text, diff_stat, base, worktree)
+            store
+                .fetch(&run.clone_url, &auth, head, &run.default_branch)
+                .await?;
+            let base = store.merge_base(&run.default_branch, head).await?;
+            let diff_text = store.diff(&base, head).await?;
+            let diff_stat = store.diff_stat(&base, head).await?;
+            (diff_text, diff_stat, base)
         };
-        let result = self
-            .examine_in(
-                fleet, run, task, config, &worktree, &diff_text, &diff_stat, &base, head,
-            )
-            .await;
-        let restored = worktree.set_read_only(false).await;
-        {
-            let _git = lock.lock().await;
-            worktree.remove().await?;
-        }
-        restored?;
-        result
+        let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
+        self.examine_in(
+            fleet,
+            run,
+            task,
+            config,
+            &store,
+            &checkout_name,
+            &diff_text,
+            &diff_stat,
+            &base,
+            head,
+        )
+        .await
     }
 
-    /// The gates and lenses, in the checkout.
+    /// The gates and lenses: the build on a checkout of its own, the static gates on
+    /// the diff, the lenses on another checkout.
     #[allow(clippy::too_many_arguments)]
     async fn examine_in(
         &self,
@@ -218,7 +228,8 @@ impl Orchestrator {
         run: &RunRecord,
         task: &TaskRecord,
         config: &RepoConfig,
-        worktree: &Worktree,
+        store: &VerifyStore,
+        checkout_name: &str,
         diff_text: &str,
         diff_stat: &str,
         base: &CommitSha,
@@ -231,10 +242,13 @@ impl Orchestrator {
             scope_fails: config.verify.scope == ScopeMode::Fail,
             max_changed_lines: config.verify.max_changed_lines,
         };
-        let mut gates = vec![self.build_gate(fleet, task, config, worktree).await?];
+        let build = store
+            .checkout(&format!("{checkout_name}-build"), head)
+            .await?;
+        let built = self.build_gate(fleet, task, config, build.dir()).await;
+        build.remove().await?;
+        let mut gates = vec![built?];
         gates.extend(static_gates(&diff, &settings));
-        worktree.reset_clean().await?;
-        worktree.set_read_only(true).await?;
         let brief = ReviewBrief {
             lens: "",
             task_title: &task.title,
@@ -245,6 +259,9 @@ impl Orchestrator {
             diff_stat,
             gates: &gates,
         };
+        let review = store
+            .checkout(&format!("{checkout_name}-review"), head)
+            .await?;
         let reviews = config.reviewers.iter().map(|lens| {
             let brief = ReviewBrief {
                 lens: &lens.name,
@@ -255,23 +272,20 @@ impl Orchestrator {
                 fleet,
                 task,
                 lens,
-                worktree,
+                review.dir(),
                 config.sandbox,
                 reviewer_prompt(&brief),
             )
             .instrument(span)
         });
         let verdicts = join_all(reviews).await;
+        review.remove().await?;
         let mut lenses = Vec::new();
         let mut transcripts = Vec::new();
         for (lens, answer) in config.reviewers.iter().zip(verdicts) {
             let (verdict, transcript) = answer?;
             lenses.push((lens.clone(), verdict));
             transcripts.push(transcript);
-        }
-        let touched = worktree.changed_files().await?;
-        if !touched.is_empty() {
-            tracing::warn!(files = ?touched, "a reviewer changed its read-only checkout; the changes are discarded");
         }
         Ok(Findings {
             gates,
@@ -282,14 +296,15 @@ impl Orchestrator {
     }
 
     /// Runs the configured build and test commands in order, stopping at the first
-    /// that fails. They run like agents: own process group, time limit, no GitHub
-    /// credential in their environment (the code under test is untrusted).
+    /// that fails, on `tree` (a checkout of their own, thrown away afterwards). They
+    /// run like agents: a sandbox of their own, a time limit, no credential in their
+    /// environment (the code under test is untrusted).
     async fn build_gate(
         &self,
         fleet: &Fleet,
         task: &TaskRecord,
         config: &RepoConfig,
-        worktree: &Worktree,
+        tree: &Path,
     ) -> anyhow::Result<GateResult> {
         if config.verify.commands.is_empty() {
             return Ok(GateResult {
@@ -307,7 +322,7 @@ impl Orchestrator {
                     shell: command.clone(),
                 }
                 .command(),
-                working_dir: worktree.dir().to_owned(),
+                working_dir: tree.to_owned(),
                 prompt: String::new(),
                 role: Role::Reviewer,
                 task_id: task.id.to_string(),
@@ -319,7 +334,7 @@ impl Orchestrator {
                 transcript_cap: fleet.config.transcript_cap,
                 confinement: Confinement {
                     tree_writable: true,
-                    views: worktree.git_views(),
+                    views: Vec::new(),
                     network_allow: Vec::new(),
                     limits: config.sandbox,
                 },
@@ -366,14 +381,14 @@ impl Orchestrator {
         fleet: &Fleet,
         task: &TaskRecord,
         lens: &Lens,
-        worktree: &Worktree,
+        tree: &Path,
         limits: ResourceLimits,
         prompt: String,
     ) -> anyhow::Result<(Verdict, String)> {
         let mut agent = agent_run(
             fleet,
             &lens.agent,
-            worktree,
+            tree,
             limits,
             prompt,
             Role::Reviewer,
@@ -396,7 +411,7 @@ impl Orchestrator {
             ));
             return Ok((verdict, transcript));
         }
-        let verdict = match lens.agent.to_adapter().answer(&report) {
+        let verdict = match lens.agent.to_adapter().verdict(&report) {
             Err(error) => Verdict::refuted_by_flotilla(format!(
                 "the {} reviewer's answer could not be read ({error}); counted as refuted",
                 lens.name

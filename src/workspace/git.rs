@@ -1,7 +1,8 @@
 //! Running the `git` CLI asynchronously, with the hardening every invocation shares.
 //!
-//! Threat: git run by Flotilla in a repository whose config and hooks directory the
-//! agent shares. Nothing here passes the token in an argument or the environment: an
+//! Threat: git run by Flotilla over files an agent wrote (the agent's tree, read back
+//! as plain files), whose `.gitattributes` or nested repositories try to steer it, or
+//! with a token an agent would love to see. Nothing here passes the token in an argument or the environment: an
 //! authenticated command gets it from a credential helper reading a memory file the
 //! command alone inherits (see [`GitAuth`]), closed in Flotilla as soon as git is
 //! spawned. Git runs with a cleared environment, so none of Flotilla's settings (its
@@ -52,14 +53,26 @@ fn subcommand<'a>(args: &[&'a str]) -> &'a str {
 /// `auth`, `(credentials, url)`, git may authenticate to `url`'s origin (the URL itself
 /// is one of `args`).
 ///
-/// Hooks are disabled (`core.hooksPath=/dev/null`) and so is `core.fsmonitor`: the
-/// repository config and hooks directory are shared with the agent's worktree, and
-/// either would run the agent's code as a child of git, inheriting the credential's
-/// descriptor.
+/// Hooks are disabled (`core.hooksPath=/dev/null`) and so is `core.fsmonitor`, either
+/// of which would run code as a child of git, inheriting the credential's descriptor;
+/// and only `http` and `https` remotes are allowed (no `ext::`, `file://` or `ssh`
+/// that a URL rewrite could smuggle in). The one local fetch Flotilla makes allows
+/// `file` for itself with a later `-c`.
 pub(crate) async fn output(
     dir: &Path,
     auth: Option<(&GitAuth, &str)>,
     args: &[&str],
+) -> anyhow::Result<Output> {
+    output_with_env(dir, auth, args, &[]).await
+}
+
+/// [`output`] with extra environment variables for git (such as a private
+/// `GIT_INDEX_FILE`), set after the hardening so none of them can undo it.
+pub(crate) async fn output_with_env(
+    dir: &Path,
+    auth: Option<(&GitAuth, &str)>,
+    args: &[&str],
+    env: &[(&str, &Path)],
 ) -> anyhow::Result<Output> {
     let mut command = Command::new("git");
     command.current_dir(dir).args([
@@ -67,6 +80,12 @@ pub(crate) async fn output(
         "core.hooksPath=/dev/null",
         "-c",
         "core.fsmonitor=false",
+        "-c",
+        "protocol.allow=never",
+        "-c",
+        "protocol.http.allow=always",
+        "-c",
+        "protocol.https.allow=always",
     ]);
     let subcommand = subcommand(args);
     let credential = match auth {
@@ -84,6 +103,7 @@ pub(crate) async fn output(
     command
         .args(args)
         .envs(GIT_ENV.iter().copied())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,7 +126,17 @@ pub(crate) async fn run(
     auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<String> {
-    let out = output(dir, auth, args).await?;
+    run_with_env(dir, auth, args, &[]).await
+}
+
+/// [`run`] with extra environment variables (see [`output_with_env`]).
+pub(crate) async fn run_with_env(
+    dir: &Path,
+    auth: Option<(&GitAuth, &str)>,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> anyhow::Result<String> {
+    let out = output_with_env(dir, auth, args, env).await?;
     anyhow::ensure!(
         out.status.success(),
         "git {} in {} failed ({}): {}",

@@ -1,5 +1,7 @@
 //! The bare mirror of one repository, kept in the data dir and fetched before each task
-//! so worktrees start from GitHub's current state without a full clone per task.
+//! so tasks start from GitHub's current state without a full clone per task. Only
+//! Flotilla's git ever touches it: agents get throwaway repositories of their own,
+//! filled from it by a shallow local fetch.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +9,7 @@ use anyhow::Context;
 
 use crate::types::{CommitSha, RepoName};
 
-use super::worktree::Worktree;
+use super::worktree::{BotIdentity, Worktree};
 use super::{GitAuth, git, reap, safe_component};
 
 /// One repository's bare mirror at `<data_dir>/mirrors/<owner>/<repo>.git`. Exists so
@@ -94,6 +96,18 @@ impl Mirror {
             .with_context(|| format!("moving the clone to {}", self.path.display()))
     }
 
+    /// Lets the shallow fetch that fills an agent's repository ask for any commit (a
+    /// merge made for a task is on no branch of the mirror yet).
+    async fn serve_any_commit(&self) -> anyhow::Result<()> {
+        git::run(
+            &self.path,
+            None,
+            &["config", "uploadpack.allowAnySHA1InWant", "true"],
+        )
+        .await
+        .map(drop)
+    }
+
     /// The commit a branch of the mirror points at (after [`Mirror::ensure`], GitHub's).
     pub async fn branch_head(&self, branch: &str) -> anyhow::Result<CommitSha> {
         let full = format!("refs/heads/{branch}^{{commit}}");
@@ -117,7 +131,7 @@ impl Mirror {
                 .is_ok_and(|out| out.status.success())
     }
 
-    /// Where a task's worktree lives; the caller removes a leftover one (from a
+    /// Where a task's agent tree lives; the caller removes a leftover one (from a
     /// process that died) before adding it again.
     pub fn worktree_dir(&self, task_id: &str) -> anyhow::Result<PathBuf> {
         Ok(self
@@ -126,14 +140,20 @@ impl Mirror {
             .join(safe_component(task_id)?))
     }
 
-    /// Removes a worktree left at `task_id`'s place by an attempt that never finished
-    /// (its process died). Only the holder of the task's job lease calls this.
+    /// Where a task's staging worktree (Flotilla's index and branch, no files) lives.
+    fn staging_dir(&self, task_id: &str) -> anyhow::Result<PathBuf> {
+        Ok(self.data_dir.join("staging").join(safe_component(task_id)?))
+    }
+
+    /// Removes the tree and staging worktree left at `task_id`'s place by an attempt
+    /// that never finished (its process died). Only the holder of the task's job lease
+    /// calls this.
     pub async fn remove_stale_worktree(&self, task_id: &str) -> anyhow::Result<()> {
-        reap::remove_dead(&self.worktree_dir(task_id)?).await?;
+        reap::remove_dead(&self.staging_dir(task_id)?).await?;
+        reap::remove_tree(&self.worktree_dir(task_id)?).await?;
         git::run(&self.path, None, &["worktree", "prune"]).await?;
         Ok(())
     }
-
     /// The full refs (`refs/heads/…`) checked out in this mirror's worktrees.
     async fn checked_out_branches(&self) -> anyhow::Result<Vec<String>> {
         let list = git::run(&self.path, None, &["worktree", "list", "--porcelain"]).await?;
@@ -144,37 +164,103 @@ impl Mirror {
             .collect())
     }
 
-    /// Checks out `base` (a commit id or a ref of the mirror) on branch `branch` —
-    /// created or reset there (`-B`) — in `<data_dir>/worktrees/<task_id>`.
+    /// Prepares task `task_id`'s place to work (see [`Worktree`]): branch `branch`
+    /// created or reset (`-B`) at `base` (a commit id or a ref of the mirror) in a
+    /// staging worktree, `merges` (sibling tasks' work this task builds on) merged into
+    /// it as `identity` without a checkout, and then the agent's own throwaway
+    /// repository at `<data_dir>/worktrees/<task_id>`, holding that commit and nothing
+    /// else of the mirror. A merge that conflicts is an error naming the commit.
     pub async fn add_worktree(
         &self,
         task_id: &str,
         branch: &str,
         base: &str,
+        merges: &[CommitSha],
+        identity: &BotIdentity,
     ) -> anyhow::Result<Worktree> {
+        let staging = self.staging_dir(task_id)?;
         let dir = self.worktree_dir(task_id)?;
-        let parent = dir.parent().context("worktree path has no parent")?;
-        tokio::fs::create_dir_all(parent)
-            .await
-            .with_context(|| format!("creating {}", parent.display()))?;
+        for place in [&staging, &dir] {
+            let parent = place.parent().context("worktree path has no parent")?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
         anyhow::ensure!(
             !branch.starts_with('-') && !base.starts_with('-'),
             "branch {branch:?} or base {base:?} looks like an option"
         );
-        let dir_arg = dir.to_string_lossy().into_owned();
+        let staging_arg = staging.to_string_lossy().into_owned();
         git::run(
             &self.path,
             None,
-            &["worktree", "add", "--quiet", "-B", branch, &dir_arg, base],
+            &[
+                "worktree",
+                "add",
+                "--quiet",
+                "--no-checkout",
+                "-B",
+                branch,
+                &staging_arg,
+                base,
+            ],
         )
         .await
-        .with_context(|| format!("adding worktree for task {task_id}"))?;
-        Worktree::open(
+        .with_context(|| format!("adding the staging worktree of task {task_id}"))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let worktree = Worktree::open(
             self.path.clone(),
             dir,
+            staging,
             task_id.to_owned(),
             branch.to_owned(),
         )
+        .await?;
+        for other in merges {
+            worktree.merge_without_checkout(other, identity).await?;
+        }
+        worktree.git(None, &["read-tree", "HEAD"]).await?;
+        let start = worktree.git(None, &["rev-parse", "HEAD"]).await?;
+        self.hand_out(&worktree, &start).await?;
+        Ok(worktree)
+    }
+
+    /// Fills the agent's tree with a repository of its own holding `commit`: `git
+    /// init`, a shallow fetch of that one commit from the mirror (its objects copied,
+    /// no alternates), and a checkout on the task's branch. Flotilla runs all of it
+    /// before the agent starts, in a directory the agent has not touched yet.
+    async fn hand_out(&self, worktree: &Worktree, commit: &str) -> anyhow::Result<()> {
+        let dir = worktree.dir();
+        self.serve_any_commit().await?;
+        git::run(dir, None, &["init", "--quiet", "--initial-branch=flotilla-start"])
+            .await
+            .context("creating the agent's repository")?;
+        let source = format!("file://{}", self.path.display());
+        git::run(
+            dir,
+            None,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--depth=1",
+                &source,
+                commit,
+            ],
+        )
         .await
+        .context("copying the starting commit into the agent's repository")?;
+        git::run(
+            dir,
+            None,
+            &["checkout", "--quiet", "-B", worktree.branch(), commit],
+        )
+        .await
+        .context("checking out the agent's tree")?;
+        Ok(())
     }
 }

@@ -1,8 +1,13 @@
-//! Workspaces: per repository one bare mirror in the data dir, per task one git worktree
-//! of it, and the commit and push Flotilla (never the agent) makes from that worktree.
+//! Workspaces: per repository one bare mirror and one verification store in the data
+//! dir; per task a throwaway repository for the agent and a staging worktree of the
+//! mirror from which Flotilla (never the agent) commits the agent's plain files and
+//! pushes; per verification a fresh checkout from the verification store.
 //!
-//! Layout: `<data_dir>/mirrors/<owner>/<repo>.git` and `<data_dir>/worktrees/<task-id>`.
-//! This module owns those directories and nothing else: it does not talk to the GitHub
+//! Layout: `<data_dir>/mirrors/<owner>/<repo>.git`, `<data_dir>/verify/<owner>/<repo>.git`,
+//! `<data_dir>/worktrees/<task-id>` (the agent's), `<data_dir>/staging/<task-id>`
+//! (Flotilla's) and `<data_dir>/verifications/<name>`. The agent's repository is
+//! untrusted: nothing of its `.git` is ever read. This module owns those directories
+//! and nothing else: it does not talk to the GitHub
 //! API, does not start agents, and never writes the installation token to a git config,
 //! a file, an argument, an environment variable or a log — per git command, a credential
 //! helper prints it from an anonymous memory file that only that command inherits (see
@@ -13,13 +18,14 @@ mod auth;
 mod git;
 mod mirror;
 mod reap;
-mod review_checkout;
+mod verify_store;
 mod worktree;
 
 pub use auth::GitAuth;
 pub use mirror::Mirror;
 pub use reap::reap;
-pub use worktree::{BotIdentity, PushError, Worktree};
+pub use verify_store::{Checkout, VerifyStore};
+pub use worktree::{BotIdentity, MAX_FILE_BYTES, PushError, ReadBack, Worktree};
 
 /// The trailer key naming the task a commit was made for.
 pub const TASK_TRAILER: &str = "Flotilla-Task";

@@ -1,6 +1,6 @@
-//! The start-up reaper: worktrees whose task is no longer live are removed, with their
-//! registration in the mirror, so a crash never leaks checkouts. A live task's
-//! worktree is never touched.
+//! The start-up reaper: agents' trees, staging worktrees and verification checkouts
+//! whose task is no longer live are removed, with their registration in the mirror, so
+//! a crash never leaks checkouts. A live task's places are never touched.
 
 use std::path::{Path, PathBuf};
 
@@ -8,11 +8,23 @@ use anyhow::Context;
 
 use super::git;
 
-/// Removes every `<data_dir>/worktrees/<task_id>` for which `is_live(task_id)` is
-/// false, and returns the removed task ids (sorted). Run at start-up, before any task
-/// is resumed, with `is_live` asking the store who owns each task.
+/// Removes every `<data_dir>/{worktrees,staging,verifications}/<name>` for which
+/// `is_live(name)` is false, and returns the removed names (sorted, one per place).
+/// Run at start-up, before any task is resumed, with `is_live` asking the store who
+/// owns each task.
 pub async fn reap(data_dir: &Path, is_live: impl Fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
-    let root = data_dir.join("worktrees");
+    let mut removed = Vec::new();
+    for place in ["worktrees", "staging", "verifications"] {
+        removed.extend(reap_place(&data_dir.join(place), &is_live).await?);
+    }
+    prune_mirrors(&data_dir.join("mirrors")).await?;
+    removed.sort();
+    removed.dedup();
+    Ok(removed)
+}
+
+/// Removes the dead entries of one place.
+async fn reap_place(root: &Path, is_live: &impl Fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
     let mut removed = Vec::new();
     let mut entries = match tokio::fs::read_dir(&root).await {
         Ok(entries) => entries,
@@ -31,8 +43,6 @@ pub async fn reap(data_dir: &Path, is_live: impl Fn(&str) -> bool) -> anyhow::Re
             .with_context(|| format!("reaping the worktree of task {task_id}"))?;
         removed.push(task_id);
     }
-    prune_mirrors(&data_dir.join("mirrors")).await?;
-    removed.sort();
     Ok(removed)
 }
 
@@ -46,12 +56,45 @@ pub(super) async fn remove_dead(dir: &Path) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    match tokio::fs::remove_dir_all(dir).await {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            Err(err).with_context(|| format!("deleting {}", dir.display()))
+    remove_tree(dir).await
+}
+
+/// Deletes `dir` and everything under it, first giving its owner back the right to
+/// do so in every directory (an agent may have made some read-only). Symbolic links
+/// are removed, never followed.
+pub(super) async fn remove_tree(dir: &Path) -> anyhow::Result<()> {
+    let owned = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let _ = make_removable(&owned);
+        match std::fs::remove_dir_all(&owned) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("deleting {}", owned.display()))
+            }
+            _ => Ok(()),
         }
-        _ => Ok(()),
+    })
+    .await
+    .context("deleting a tree")?
+}
+
+/// Adds the owner's read, write and search bits to every directory under `dir`.
+fn make_removable(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Ok(());
     }
+    let mode = meta.permissions().mode();
+    if mode & 0o700 != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700))?;
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            let _ = make_removable(&entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// The mirror a worktree belongs to, from its `.git` file

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::sandbox::View;
 use crate::types::CommitSha;
 
 use super::{GitAuth, TASK_TRAILER, git};
@@ -42,57 +41,76 @@ pub enum PushError {
     Other(#[from] anyhow::Error),
 }
 
-/// A task's worktree at `<data_dir>/worktrees/<task_id>` on its own branch.
+/// The most bytes one file the agent wrote may have; a larger one is refused (GitHub
+/// itself refuses files over 100 MB, and nothing an agent should write comes close).
+pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// What reading back the agent's tree found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadBack {
+    /// Flotilla committed the tree's files as this commit.
+    Committed(CommitSha),
+    /// The tree's files are exactly the starting commit's.
+    NoChange,
+    /// Something in the tree cannot be proposed (a symlink out of the tree, a nested
+    /// repository, a file over [`MAX_FILE_BYTES`]); nothing was committed.
+    Refused(String),
+}
+
+/// One task's place to work, in two halves that never meet:
+///
+/// - the **agent's tree** at `<data_dir>/worktrees/<task_id>`: a throwaway git
+///   repository of its own (a shallow fetch of the starting commit, its own object
+///   store, no remote), which the agent may use and abuse as it likes;
+/// - Flotilla's **staging** worktree of the mirror at `<data_dir>/staging/<task_id>`,
+///   never checked out and never shown to an agent, whose index and branch Flotilla
+///   commits with.
+///
+/// When the agent is done, Flotilla reads the agent's tree back as plain files into
+/// the staging index: nothing of the agent's `.git` (index, refs, replace refs, config,
+/// hooks, alternates) is ever read.
 #[derive(Clone, Debug)]
 pub struct Worktree {
     mirror: PathBuf,
     dir: PathBuf,
+    staging: PathBuf,
     git_dir: PathBuf,
     task_id: String,
     branch: String,
 }
 
 impl Worktree {
-    /// The worktree git just added at `dir`: its own git dir is read now, while only
-    /// Flotilla has touched it, and every later git command names it explicitly, so
-    /// an agent that rewrites the tree's `.git` file cannot point Flotilla's git at a
-    /// repository (a config, hooks, filters) of its own making.
+    /// The staging worktree git just added at `staging`, for the agent's tree at
+    /// `dir`: the staging git dir is read now and named explicitly by every later git
+    /// command.
     pub(crate) async fn open(
         mirror: PathBuf,
         dir: PathBuf,
+        staging: PathBuf,
         task_id: String,
         branch: String,
     ) -> anyhow::Result<Self> {
         let git_dir =
-            PathBuf::from(git::run(&dir, None, &["rev-parse", "--absolute-git-dir"]).await?);
+            PathBuf::from(git::run(&staging, None, &["rev-parse", "--absolute-git-dir"]).await?);
         anyhow::ensure!(
             git_dir.starts_with(mirror.join("worktrees")),
-            "the worktree at {} uses git dir {}, not one of its mirror's",
-            dir.display(),
+            "the staging worktree at {} uses git dir {}, not one of its mirror's",
+            staging.display(),
             git_dir.display()
         );
         Ok(Self {
             mirror,
             dir,
+            staging,
             git_dir,
             task_id,
             branch,
         })
     }
 
-    /// What an agent in this checkout needs of git besides the tree, as sandbox views:
-    /// the mirror read-only (objects, refs, config) with every worktree's own data
-    /// hidden but this one's, read-only too. The agent can read history and diff;
-    /// only Flotilla stages, commits and pushes.
-    pub fn git_views(&self) -> Vec<View> {
-        vec![
-            View::ReadOnly(self.mirror.clone()),
-            View::Hidden(self.mirror.join("worktrees")),
-            View::ReadOnly(self.git_dir.clone()),
-        ]
-    }
-
-    /// `git --git-dir=<own> --work-tree=<tree> <args>`: never the tree's `.git` file.
+    /// `git --git-dir=<staging> --work-tree=<agent's tree> <args>`: the agent's files
+    /// are read as plain files; its `.git` never counts (git skips a top-level `.git`
+    /// and records a nested one as a submodule, which [`Worktree::read_back`] refuses).
     pub(crate) fn scoped<'a>(&'a self, args: &[&'a str]) -> Vec<String> {
         let mut full = vec![
             format!("--git-dir={}", self.git_dir.display()),
@@ -124,37 +142,56 @@ impl Worktree {
         git::output(&self.dir, auth, &refs).await
     }
 
-    /// The checkout directory, where the agent runs.
+    /// The agent's tree, where the agent runs.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The branch checked out here.
+    /// The branch Flotilla commits to.
     pub fn branch(&self) -> &str {
         &self.branch
     }
 
-    /// Stages everything the agent changed and commits it as `identity`, with the
-    /// `Flotilla-Task: <id>` trailer. `None` when there was nothing to commit, which
-    /// the caller records as "no change" rather than pushing an empty commit.
-    pub async fn commit_all(
+    /// Reads the agent's tree back as plain files and, when they differ from the
+    /// starting commit and nothing in them is refused, commits them as `identity` with
+    /// the `Flotilla-Task: <id>` trailer. Refused: a symbolic link that is absolute or
+    /// leaves the tree (or points into a `.git`), a nested repository or submodule, a
+    /// file over [`MAX_FILE_BYTES`]; every reason is listed.
+    pub async fn read_back(
         &self,
         message: &str,
         identity: &BotIdentity,
-    ) -> anyhow::Result<Option<CommitSha>> {
+    ) -> anyhow::Result<ReadBack> {
         self.git(None, &["add", "--all"])
             .await
-            .context("staging the agent's changes")?;
-        let diff = self
-            .git_output(None, &["diff", "--cached", "--quiet"])
+            .context("reading the agent's files")?;
+        let raw = self
+            .git_output(
+                None,
+                &["diff", "--cached", "--raw", "-z", "--no-renames", "HEAD"],
+            )
             .await?;
-        match diff.status.code() {
-            Some(0) => return Ok(None),
-            Some(1) => {}
-            _ => anyhow::bail!(
-                "git diff --cached failed: {}",
-                String::from_utf8_lossy(&diff.stderr).trim()
-            ),
+        anyhow::ensure!(
+            raw.status.success(),
+            "git diff --cached failed: {}",
+            String::from_utf8_lossy(&raw.stderr).trim()
+        );
+        let changes = staged_changes(&raw.stdout);
+        if changes.is_empty() {
+            return Ok(ReadBack::NoChange);
+        }
+        let mut refused = Vec::new();
+        for change in &changes {
+            if let Some(reason) = self.refusal(change).await? {
+                refused.push(reason);
+            }
+        }
+        if !refused.is_empty() {
+            self.git(None, &["read-tree", "HEAD"]).await?;
+            return Ok(ReadBack::Refused(format!(
+                "Flotilla refused the agent's tree: {}",
+                refused.join("; ")
+            )));
         }
         let full = format!(
             "{}\n\n{TASK_TRAILER}: {}\n",
@@ -175,7 +212,36 @@ impl Worktree {
         .await
         .context("committing the agent's changes")?;
         let sha = self.git(None, &["rev-parse", "HEAD"]).await?;
-        Ok(Some(CommitSha(sha)))
+        Ok(ReadBack::Committed(CommitSha(sha)))
+    }
+
+    /// Why one staged change cannot be proposed, if it cannot.
+    async fn refusal(&self, change: &StagedChange) -> anyhow::Result<Option<String>> {
+        let path = &change.path;
+        match change.mode.as_str() {
+            "000000" => Ok(None),
+            "160000" => Ok(Some(format!(
+                "`{path}` is a nested git repository (a submodule); commit its files instead"
+            ))),
+            "120000" => {
+                let target = self.git(None, &["cat-file", "blob", &change.blob]).await?;
+                Ok((!link_stays_inside(path, &target)).then(|| {
+                    format!("`{path}` is a symbolic link to `{target}`, outside the tree")
+                }))
+            }
+            _ => {
+                let size: u64 = self
+                    .git(None, &["cat-file", "-s", &change.blob])
+                    .await?
+                    .parse()
+                    .context("reading a blob's size")?;
+                Ok((size > MAX_FILE_BYTES).then(|| {
+                    format!(
+                        "`{path}` has {size} bytes, over the limit of {MAX_FILE_BYTES} per file"
+                    )
+                }))
+            }
+        }
     }
 
     /// Pushes this branch to `url` with `--force-with-lease`: the remote branch must be
@@ -218,15 +284,40 @@ impl Worktree {
         Ok(CommitSha(sha))
     }
 
-    /// Merges `commit` (a sibling task's work this task builds on) into the checkout
-    /// as `identity`.
-    pub async fn merge(&self, commit: &CommitSha, identity: &BotIdentity) -> anyhow::Result<()> {
-        self.git_as(
-            identity,
-            &["merge", "--quiet", "--no-edit", "--no-ff", &commit.0],
-        )
-        .await
-        .with_context(|| format!("merging {commit} into task {}", self.task_id))?;
+    /// Merges `commit` (a sibling task's work this task builds on) into the branch as
+    /// `identity`, in the object store alone (`git merge-tree`): the staging worktree
+    /// has no files to merge in. A conflict is an error naming the commit.
+    pub(crate) async fn merge_without_checkout(
+        &self,
+        commit: &CommitSha,
+        identity: &BotIdentity,
+    ) -> anyhow::Result<()> {
+        let merged = self
+            .git_output(None, &["merge-tree", "--write-tree", "HEAD", &commit.0])
+            .await?;
+        let tree = String::from_utf8_lossy(&merged.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        match merged.status.code() {
+            Some(0) => {}
+            Some(1) => anyhow::bail!("merging {commit} into task {} conflicts", self.task_id),
+            _ => anyhow::bail!(
+                "git merge-tree failed ({}): {}",
+                merged.status,
+                String::from_utf8_lossy(&merged.stderr).trim()
+            ),
+        }
+        let message = format!("Merge {commit} into {}", self.branch);
+        let created = self
+            .git_as(
+                identity,
+                &["commit-tree", &tree, "-p", "HEAD", "-p", &commit.0, "-m", &message],
+            )
+            .await
+            .with_context(|| format!("merging {commit} into task {}", self.task_id))?;
+        self.git(None, &["update-ref", "HEAD", &created]).await?;
         Ok(())
     }
 
@@ -271,14 +362,62 @@ impl Worktree {
         self.git(None, &full).await
     }
 
-    /// Deletes the checkout and its registration in the mirror (the branch stays, so
-    /// a retry can push to it again).
+    /// Deletes the agent's tree and the staging worktree's registration in the mirror
+    /// (the branch stays, so a retry can push to it again).
     pub async fn remove(self) -> anyhow::Result<()> {
-        let dir = self.dir.to_string_lossy().into_owned();
-        git::run(&self.mirror, None, &["worktree", "remove", "--force", &dir])
-            .await
-            .with_context(|| format!("removing worktree of task {}", self.task_id))?;
+        super::reap::remove_dead(&self.staging).await?;
         git::run(&self.mirror, None, &["worktree", "prune"]).await?;
-        Ok(())
+        super::reap::remove_tree(&self.dir).await
     }
+}
+
+/// One entry of `git diff --cached --raw -z`: the new mode and blob of a path.
+#[derive(Debug)]
+struct StagedChange {
+    mode: String,
+    blob: String,
+    path: String,
+}
+
+/// Parses `git diff --raw -z` output (`:<old mode> <new mode> <old> <new> <status>\0
+/// <path>\0`, renames off).
+fn staged_changes(raw: &[u8]) -> Vec<StagedChange> {
+    let mut fields = raw.split(|b| *b == 0);
+    let mut changes = Vec::new();
+    while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
+        let meta = String::from_utf8_lossy(meta);
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        if let [_, mode, _, blob, _] = parts.as_slice() {
+            changes.push(StagedChange {
+                mode: (*mode).to_owned(),
+                blob: (*blob).to_owned(),
+                path: String::from_utf8_lossy(path).into_owned(),
+            });
+        }
+    }
+    changes
+}
+
+/// Whether a symbolic link at `path` (relative to the tree) pointing at `target`
+/// stays inside the tree, out of any `.git`, judged on the text alone (what it points
+/// at need not exist).
+fn link_stays_inside(path: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return false;
+    }
+    let mut depth: Vec<&str> = path.split('/').collect();
+    depth.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            name if name.eq_ignore_ascii_case(".git") => return false,
+            name => depth.push(name),
+        }
+    }
+    true
 }

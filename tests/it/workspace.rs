@@ -7,7 +7,7 @@ use std::path::Path;
 
 use base64::Engine;
 use flotilla::types::CommitSha;
-use flotilla::workspace::{BotIdentity, GitAuth, Mirror, PushError, reap};
+use flotilla::workspace::{BotIdentity, GitAuth, Mirror, PushError, ReadBack, reap};
 use secrecy::{ExposeSecret, SecretString};
 use tempfile::TempDir;
 
@@ -82,7 +82,7 @@ async fn the_mirror_clones_once_then_fetches_what_a_person_pushed() {
     assert_eq!(git(mirror.path(), &["rev-parse", "main"]).await, main.0);
 
     let tree = mirror
-        .add_worktree("7", "flotilla/7-y", "main")
+        .add_worktree("7", "flotilla/7-y", "main", &[], &bot())
         .await
         .unwrap();
     let pushed = world
@@ -118,20 +118,25 @@ async fn a_task_commits_as_the_bot_and_pushes_with_a_lease_without_leaking_the_t
     let mirror = Mirror::open(data.path(), &world.repo).unwrap();
     mirror.ensure(&url, &auth).await.unwrap();
     let tree = mirror
-        .add_worktree("1", "flotilla/1-x", "main")
+        .add_worktree("1", "flotilla/1-x", "main", &[], &bot())
         .await
         .unwrap();
     assert_eq!(tree.dir(), data.path().join("worktrees/1"));
 
-    assert_eq!(tree.commit_all("Nothing", &bot()).await.unwrap(), None);
+    assert_eq!(
+        tree.read_back("Nothing", &bot()).await.unwrap(),
+        ReadBack::NoChange
+    );
 
     std::fs::write(tree.dir().join("hello.txt"), "hello\n").unwrap();
-    let sha = tree
-        .commit_all("Say hello", &bot())
-        .await
-        .unwrap()
-        .expect("a commit");
-    let log = git(tree.dir(), &["log", "-1", "--format=%an <%ae>|%cn|%B"]).await;
+    let ReadBack::Committed(sha) = tree.read_back("Say hello", &bot()).await.unwrap() else {
+        panic!("a commit");
+    };
+    let log = git(
+        mirror.path(),
+        &["log", "-1", "--format=%an <%ae>|%cn|%B", "flotilla/1-x"],
+    )
+    .await;
     assert!(
         log.starts_with(
             "flotilla[bot] <1001+flotilla[bot]@users.noreply.github.com>|flotilla[bot]|Say hello"
@@ -149,11 +154,9 @@ async fn a_task_commits_as_the_bot_and_pushes_with_a_lease_without_leaking_the_t
 
     // A retry that thinks the branch is new, or that it is somewhere it is not, is refused.
     std::fs::write(tree.dir().join("hello.txt"), "hello again\n").unwrap();
-    let second = tree
-        .commit_all("Say it again", &bot())
-        .await
-        .unwrap()
-        .expect("a commit");
+    let ReadBack::Committed(second) = tree.read_back("Say it again", &bot()).await.unwrap() else {
+        panic!("a commit");
+    };
     assert!(matches!(
         tree.push(&url, &auth, None).await,
         Err(PushError::StaleLease)
@@ -218,7 +221,7 @@ async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fe
     let mirror = Mirror::open(data.path(), &world.repo).unwrap();
     mirror.ensure(&url, &auth).await.unwrap();
     let tree = mirror
-        .add_worktree("1", "flotilla/1-scan", "main")
+        .add_worktree("1", "flotilla/1-scan", "main", &[], &bot())
         .await
         .unwrap();
     let mut pushed: Option<CommitSha> = None;
@@ -230,10 +233,8 @@ async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fe
         }
         mirror.ensure(&url, &auth).await.unwrap();
         std::fs::write(tree.dir().join("round.txt"), format!("{round}\n")).unwrap();
-        tree.commit_all(&format!("Round {round}"), &bot())
-            .await
-            .unwrap()
-            .expect("a commit");
+        let committed = tree.read_back(&format!("Round {round}"), &bot()).await;
+        assert!(matches!(committed, Ok(ReadBack::Committed(_))), "{committed:?}");
         let sha = tree.push(&url, &auth, pushed.as_ref()).await.unwrap();
         let (remote, task) = tree
             .remote_head(&url, &auth)
@@ -347,11 +348,11 @@ async fn the_reaper_removes_dead_tasks_worktrees_and_keeps_live_ones() {
     let mirror = Mirror::open(data.path(), &world.repo).unwrap();
     mirror.ensure(&url, &auth).await.unwrap();
     let live = mirror
-        .add_worktree("live", "flotilla/1-live", "main")
+        .add_worktree("live", "flotilla/1-live", "main", &[], &bot())
         .await
         .unwrap();
     let dead = mirror
-        .add_worktree("dead", "flotilla/2-dead", "main")
+        .add_worktree("dead", "flotilla/2-dead", "main", &[], &bot())
         .await
         .unwrap();
     std::fs::write(live.dir().join("work.txt"), "in progress\n").unwrap();
@@ -362,8 +363,8 @@ async fn the_reaper_removes_dead_tasks_worktrees_and_keeps_live_ones() {
     assert!(!dead.dir().exists());
     assert!(live.dir().join("work.txt").is_file());
     let list = git(mirror.path(), &["worktree", "list", "--porcelain"]).await;
-    assert!(list.contains("worktrees/live"), "{list}");
-    assert!(!list.contains("worktrees/dead"), "{list}");
+    assert!(list.contains("staging/live"), "{list}");
+    assert!(!list.contains("staging/dead"), "{list}");
     assert_eq!(
         reap(data.path(), |task| task == "live").await.unwrap(),
         Vec::<String>::new()
