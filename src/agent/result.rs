@@ -85,7 +85,10 @@ pub fn last_json_object(text: &str) -> Result<Value, ResultError> {
 /// last object is returned for the verdict parser to reject with its reason.
 pub fn verdict_object(text: &str) -> Result<Value, ResultError> {
     let mut objects = json_objects(text);
-    let verdicts = objects.iter().filter(|o| o.get("verdict").is_some()).count();
+    let verdicts = objects
+        .iter()
+        .filter(|o| o.get("verdict").is_some())
+        .count();
     match verdicts {
         0 => objects.pop().ok_or(ResultError::NoJsonObject),
         1 => Ok(objects

@@ -176,13 +176,7 @@ impl Orchestrator {
             None => bases.get(1..).unwrap_or_default(),
         };
         let worktree = mirror
-            .add_worktree(
-                &task_dir,
-                &task.branch,
-                &first.0,
-                merges,
-                &fleet.config.bot,
-            )
+            .add_worktree(&task_dir, &task.branch, &first.0, merges, &fleet.config.bot)
             .await?;
         Ok(worktree)
     }

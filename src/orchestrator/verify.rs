@@ -243,7 +243,7 @@ impl Orchestrator {
             max_changed_lines: config.verify.max_changed_lines,
         };
         let build = store
-            .checkout(&format!("{checkout_name}-build"), head)
+            .checkout(&format!("{checkout_name}-build"), head, base)
             .await?;
         let built = self.build_gate(fleet, task, config, build.dir()).await;
         build.remove().await?;
@@ -260,7 +260,7 @@ impl Orchestrator {
             gates: &gates,
         };
         let review = store
-            .checkout(&format!("{checkout_name}-review"), head)
+            .checkout(&format!("{checkout_name}-review"), head, base)
             .await?;
         let reviews = config.reviewers.iter().map(|lens| {
             let brief = ReviewBrief {

@@ -63,17 +63,6 @@ pub(crate) async fn output(
     auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<Output> {
-    output_with_env(dir, auth, args, &[]).await
-}
-
-/// [`output`] with extra environment variables for git (such as a private
-/// `GIT_INDEX_FILE`), set after the hardening so none of them can undo it.
-pub(crate) async fn output_with_env(
-    dir: &Path,
-    auth: Option<(&GitAuth, &str)>,
-    args: &[&str],
-    env: &[(&str, &Path)],
-) -> anyhow::Result<Output> {
     let mut command = Command::new("git");
     command.current_dir(dir).args([
         "-c",
@@ -103,7 +92,6 @@ pub(crate) async fn output_with_env(
     command
         .args(args)
         .envs(GIT_ENV.iter().copied())
-        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -126,17 +114,7 @@ pub(crate) async fn run(
     auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<String> {
-    run_with_env(dir, auth, args, &[]).await
-}
-
-/// [`run`] with extra environment variables (see [`output_with_env`]).
-pub(crate) async fn run_with_env(
-    dir: &Path,
-    auth: Option<(&GitAuth, &str)>,
-    args: &[&str],
-    env: &[(&str, &Path)],
-) -> anyhow::Result<String> {
-    let out = output_with_env(dir, auth, args, env).await?;
+    let out = output(dir, auth, args).await?;
     anyhow::ensure!(
         out.status.success(),
         "git {} in {} failed ({}): {}",

@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::types::{CommitSha, RepoName};
 
 use super::worktree::{BotIdentity, Worktree};
-use super::{GitAuth, git, reap, safe_component};
+use super::{GitAuth, git, reap, safe_component, throwaway};
 
 /// One repository's bare mirror at `<data_dir>/mirrors/<owner>/<repo>.git`. Exists so
 /// every task of a repository shares one object store and one fetch.
@@ -94,18 +94,6 @@ impl Mirror {
         tokio::fs::rename(&staging, &self.path)
             .await
             .with_context(|| format!("moving the clone to {}", self.path.display()))
-    }
-
-    /// Lets the shallow fetch that fills an agent's repository ask for any commit (a
-    /// merge made for a task is on no branch of the mirror yet).
-    async fn serve_any_commit(&self) -> anyhow::Result<()> {
-        git::run(
-            &self.path,
-            None,
-            &["config", "uploadpack.allowAnySHA1InWant", "true"],
-        )
-        .await
-        .map(drop)
     }
 
     /// The commit a branch of the mirror points at (after [`Mirror::ensure`], GitHub's).
@@ -223,44 +211,14 @@ impl Mirror {
         }
         worktree.git(None, &["read-tree", "HEAD"]).await?;
         let start = worktree.git(None, &["rev-parse", "HEAD"]).await?;
-        self.hand_out(&worktree, &start).await?;
+        throwaway::fill(
+            worktree.dir(),
+            &self.path,
+            &[&start],
+            throwaway::Head::Branch(branch),
+        )
+        .await
+        .with_context(|| format!("handing task {task_id} its own repository"))?;
         Ok(worktree)
-    }
-
-    /// Fills the agent's tree with a repository of its own holding `commit`: `git
-    /// init`, a shallow fetch of that one commit from the mirror (its objects copied,
-    /// no alternates), and a checkout on the task's branch. Flotilla runs all of it
-    /// before the agent starts, in a directory the agent has not touched yet.
-    async fn hand_out(&self, worktree: &Worktree, commit: &str) -> anyhow::Result<()> {
-        let dir = worktree.dir();
-        self.serve_any_commit().await?;
-        git::run(dir, None, &["init", "--quiet", "--initial-branch=flotilla-start"])
-            .await
-            .context("creating the agent's repository")?;
-        let source = format!("file://{}", self.path.display());
-        git::run(
-            dir,
-            None,
-            &[
-                "-c",
-                "protocol.file.allow=always",
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--depth=1",
-                &source,
-                commit,
-            ],
-        )
-        .await
-        .context("copying the starting commit into the agent's repository")?;
-        git::run(
-            dir,
-            None,
-            &["checkout", "--quiet", "-B", worktree.branch(), commit],
-        )
-        .await
-        .context("checking out the agent's tree")?;
-        Ok(())
     }
 }

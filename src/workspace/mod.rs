@@ -18,6 +18,7 @@ mod auth;
 mod git;
 mod mirror;
 mod reap;
+mod throwaway;
 mod verify_store;
 mod worktree;
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{GitAuth, git, reap, safe_component};
+use super::{GitAuth, git, reap, safe_component, throwaway};
 use crate::types::{CommitSha, RepoName};
 
 /// Git's empty tree: attributes are read from it, i.e. from nowhere.
@@ -30,7 +30,7 @@ pub struct VerifyStore {
 }
 
 /// A fresh checkout of one head for one verification, in a directory of its own
-/// (two verifications of one head never share one). Plain files: no `.git`.
+/// (two verifications of one head never share one).
 #[derive(Debug)]
 pub struct Checkout {
     dir: PathBuf,
@@ -170,9 +170,15 @@ impl VerifyStore {
     }
 
     /// Checks `head` out into a new directory `<data_dir>/verifications/<name>-<n>`
-    /// through a private index, so concurrent checkouts never share one. The caller
-    /// removes it ([`Checkout::remove`]).
-    pub async fn checkout(&self, name: &str, head: &CommitSha) -> anyhow::Result<Checkout> {
+    /// (two checkouts of one head never share one): a throwaway repository holding
+    /// `head` and `base`, so `git diff <base> HEAD` works in it, and nothing else of
+    /// the store. The caller removes it ([`Checkout::remove`]).
+    pub async fn checkout(
+        &self,
+        name: &str,
+        head: &CommitSha,
+        base: &CommitSha,
+    ) -> anyhow::Result<Checkout> {
         let unique = format!(
             "{}-{}",
             safe_component(name)?,
@@ -183,18 +189,15 @@ impl VerifyStore {
             .await
             .with_context(|| format!("creating {}", dir.display()))?;
         let checkout = Checkout { dir };
-        let index = checkout.dir.with_extension("index");
-        let work_tree = format!("--work-tree={}", checkout.dir.display());
-        let result = git::run_with_env(
+        let filled = throwaway::fill(
+            &checkout.dir,
             &self.path,
-            None,
-            &[&work_tree, "read-tree", "--reset", "-u", &head.0],
-            &[("GIT_INDEX_FILE", &index)],
+            &[&head.0, &base.0],
+            throwaway::Head::Detached,
         )
         .await;
-        let _ = tokio::fs::remove_file(&index).await;
-        match result {
-            Ok(_) => Ok(checkout),
+        match filled {
+            Ok(()) => Ok(checkout),
             Err(error) => {
                 let _ = checkout.remove().await;
                 Err(error.context(format!("checking out {head} for verification")))

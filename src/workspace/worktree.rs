@@ -313,7 +313,16 @@ impl Worktree {
         let created = self
             .git_as(
                 identity,
-                &["commit-tree", &tree, "-p", "HEAD", "-p", &commit.0, "-m", &message],
+                &[
+                    "commit-tree",
+                    &tree,
+                    "-p",
+                    "HEAD",
+                    "-p",
+                    &commit.0,
+                    "-m",
+                    &message,
+                ],
             )
             .await
             .with_context(|| format!("merging {commit} into task {}", self.task_id))?;

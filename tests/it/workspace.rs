@@ -234,7 +234,10 @@ async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fe
         mirror.ensure(&url, &auth).await.unwrap();
         std::fs::write(tree.dir().join("round.txt"), format!("{round}\n")).unwrap();
         let committed = tree.read_back(&format!("Round {round}"), &bot()).await;
-        assert!(matches!(committed, Ok(ReadBack::Committed(_))), "{committed:?}");
+        assert!(
+            matches!(committed, Ok(ReadBack::Committed(_))),
+            "{committed:?}"
+        );
         let sha = tree.push(&url, &auth, pushed.as_ref()).await.unwrap();
         let (remote, task) = tree
             .remote_head(&url, &auth)
