@@ -8,6 +8,8 @@
 //! separate agent at once. Whatever a reviewer does wrong (crash, hang, garbage) is a
 //! refutation with its reason, never a pass.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use futures_util::future::join_all;
 use tracing::Instrument;
@@ -24,6 +26,7 @@ use crate::github::InstallationClient;
 use crate::review::diff::Diff;
 use crate::review::gates::{GateSettings, static_gates};
 use crate::review::prompt::{ReviewBrief, reviewer_prompt};
+use crate::review::verify_files::{self, VerifyFile};
 use crate::review::{Decision, Gate, GateOutcome, GateResult, Verdict, verdict};
 use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::{
@@ -43,6 +46,10 @@ const COMMAND_OUTPUT_TAIL: usize = 6000;
 
 /// Bytes of a reviewer's transcript kept with its verdict.
 const REVIEWER_OUTPUT_TAIL: usize = 4000;
+
+/// How many rounds of base files are read to resolve what `verify.commands` run (each
+/// round follows one more file: a makefile whose recipe runs `npm test`, …).
+const VERIFY_FILE_ROUNDS: usize = 4;
 
 /// Everything one verification found on one head.
 pub(super) struct Findings {
@@ -187,18 +194,28 @@ impl Orchestrator {
         let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
         let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
         let lock = fleet.mirror_lock(&run.repo);
-        let (diff_text, diff_stat, base, worktree) = {
+        let (diff_text, diff_stat, base, verify_files, worktree) = {
             let _git = lock.lock().await;
             mirror.ensure(&run.clone_url, &auth).await?;
             let base = mirror.merge_base(&run.default_branch, head).await?;
             let diff_text = mirror.diff(&base, head).await?;
             let diff_stat = mirror.diff_stat(&base, head).await?;
+            let verify_files = files_run_by(&mirror, &base, &config.verify.commands).await?;
             let worktree = mirror.add_detached_worktree(&checkout_name, head).await?;
-            (diff_text, diff_stat, base, worktree)
+            (diff_text, diff_stat, base, verify_files, worktree)
         };
         let result = self
             .examine_in(
-                fleet, run, task, config, &worktree, &diff_text, &diff_stat, &base, head,
+                fleet,
+                run,
+                task,
+                config,
+                &worktree,
+                &diff_text,
+                &diff_stat,
+                &base,
+                head,
+                verify_files,
             )
             .await;
         let restored = worktree.set_read_only(false).await;
@@ -223,6 +240,7 @@ impl Orchestrator {
         diff_stat: &str,
         base: &CommitSha,
         head: &CommitSha,
+        verify_files: Vec<VerifyFile>,
     ) -> anyhow::Result<Findings> {
         let diff = Diff::parse(diff_text);
         let settings = GateSettings {
@@ -230,6 +248,7 @@ impl Orchestrator {
             declared_paths: task.paths.clone(),
             scope_fails: config.verify.scope == ScopeMode::Fail,
             max_changed_lines: config.verify.max_changed_lines,
+            verify_files,
         };
         let mut gates = vec![self.build_gate(fleet, task, config, worktree).await?];
         gates.extend(static_gates(&diff, &settings));
@@ -439,6 +458,30 @@ impl Orchestrator {
         )
         .await
     }
+}
+
+/// The files `commands` run, as the **base** commit defines them: the change under
+/// verification cannot redefine what its build commands run (a `package.json` script
+/// the worker rewrote is read as it was before).
+async fn files_run_by(
+    mirror: &Mirror,
+    base: &CommitSha,
+    commands: &[String],
+) -> anyhow::Result<Vec<VerifyFile>> {
+    let mut known = HashMap::new();
+    for _ in 0..VERIFY_FILE_ROUNDS {
+        let wanted = verify_files::wanted(commands, &known);
+        if wanted.is_empty() {
+            break;
+        }
+        for path in wanted {
+            let text = mirror.file_at(base, &path).await?;
+            known.insert(path, text);
+        }
+    }
+    Ok(verify_files::resolve(commands, |path| {
+        known.get(path).cloned().flatten()
+    }))
 }
 
 /// A lens's verdict as stored.

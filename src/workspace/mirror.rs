@@ -117,6 +117,25 @@ impl Mirror {
                 .is_ok_and(|out| out.status.success())
     }
 
+    /// A file's text at `commit`, or `None` when the commit has no file at `path` (or
+    /// holds a directory or a submodule there). Exists so verification reads what the
+    /// base says, such as which scripts the build commands run, without a checkout the
+    /// change could have altered.
+    pub async fn file_at(&self, commit: &CommitSha, path: &str) -> anyhow::Result<Option<String>> {
+        let object = format!("{}:{path}", commit.0);
+        let kind = git::output(&self.path, None, &["cat-file", "-t", &object]).await?;
+        if !kind.status.success() || kind.stdout.trim_ascii() != b"blob" {
+            return Ok(None);
+        }
+        let blob = git::output(&self.path, None, &["cat-file", "blob", &object]).await?;
+        anyhow::ensure!(
+            blob.status.success(),
+            "reading {path} at {commit}: {}",
+            String::from_utf8_lossy(&blob.stderr).trim()
+        );
+        Ok(Some(String::from_utf8_lossy(&blob.stdout).into_owned()))
+    }
+
     /// Where a task's worktree lives; the caller removes a leftover one (from a
     /// process that died) before adding it again.
     pub fn worktree_dir(&self, task_id: &str) -> anyhow::Result<PathBuf> {
