@@ -52,6 +52,15 @@ pub fn weakened(files: &[FileChange], exempt: impl Fn(&str) -> bool) -> Vec<Find
     let mut findings = Vec::new();
     let mut removed_tests = Vec::new();
     let mut added_tests = 0usize;
+    let added_assertions: HashSet<(&str, &str)> = files
+        .iter()
+        .flat_map(|f| {
+            f.added
+                .iter()
+                .map(move |l| (f.path.as_str(), l.text.trim()))
+        })
+        .filter(|(_, text)| is_assertion(text))
+        .collect();
     for file in files {
         if exempt(&file.path) || file.old_path.as_deref().is_some_and(&exempt) {
             continue;
@@ -64,7 +73,12 @@ pub fn weakened(files: &[FileChange], exempt: impl Fn(&str) -> bool) -> Vec<Find
         let (removed, added) = test_definitions(&file.path, &lines);
         removed_tests.extend(removed);
         added_tests += added;
-        findings.extend(fewer_assertions(&file.path, &lines));
+        let moved_here = |text: &str| {
+            added_assertions
+                .iter()
+                .any(|(path, added)| *path != file.path && *added == text)
+        };
+        findings.extend(fewer_assertions(&file.path, &lines, moved_here));
         findings.extend(added_skips(&file.path, &lines));
     }
     if removed_tests.len() > added_tests {
@@ -213,8 +227,13 @@ fn definitions<'d>(lines: &[Classified<'d>], changed: LineKind) -> Vec<Definitio
     found
 }
 
-/// Fails a test file (or test module) that loses more assertion lines than it gains.
-fn fewer_assertions(path: &str, lines: &[Classified]) -> Option<Finding> {
+/// Fails a test file (or test module) that loses more assertion lines than it gains;
+/// an assertion `moved_away` (added as is to another file) is not lost.
+fn fewer_assertions(
+    path: &str,
+    lines: &[Classified],
+    moved_away: impl Fn(&str) -> bool,
+) -> Option<Finding> {
     let assertions = |kind: LineKind| -> Vec<&DiffLine> {
         lines
             .iter()
@@ -222,7 +241,8 @@ fn fewer_assertions(path: &str, lines: &[Classified]) -> Option<Finding> {
             .map(|c| c.line)
             .collect()
     };
-    let removed = assertions(LineKind::Removed);
+    let mut removed = assertions(LineKind::Removed);
+    removed.retain(|l| !moved_away(l.text.trim()));
     let added = assertions(LineKind::Added);
     if removed.len() <= added.len() {
         return None;

@@ -125,7 +125,14 @@ async fn a_change_that_holds_gets_a_review_per_lens_five_check_runs_and_merges()
         assert_eq!(review.state, "COMMENTED", "a bot cannot approve its own PR");
         assert!(review.body.contains(&head.0), "{}", review.body);
     }
-    for gate in ["build", "protected_paths", "scope", "secrets", "diff_size"] {
+    for gate in [
+        "build",
+        "protected_paths",
+        "scope",
+        "tests",
+        "secrets",
+        "diff_size",
+    ] {
         let result = outcome(&world, task, &head, gate).await;
         assert!(result.starts_with("passed"), "{gate}: {result}");
     }
