@@ -85,7 +85,8 @@ pub struct VerifyConfig {
     )]
     pub time_limit: Duration,
     /// Globs that, besides the built-in ones (workflows, this file, CODEOWNERS, agent
-    /// instruction files), never merge without a person.
+    /// instruction files, the files `commands` run), never merge without a person;
+    /// matched regardless of case.
     #[serde(default)]
     pub protected_paths: Vec<String>,
     /// What a file changed outside the task's declared paths does.

@@ -12,6 +12,7 @@
 //! by a reviewer that exited by itself; whatever a reviewer does wrong (crash, hang,
 //! garbage, two verdicts) is a refutation with its reason, never a pass.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -30,6 +31,7 @@ use crate::github::InstallationClient;
 use crate::review::diff::Diff;
 use crate::review::gates::{GateSettings, static_gates};
 use crate::review::prompt::{ReviewBrief, reviewer_prompt};
+use crate::review::verify_files::{self, VerifyFile};
 use crate::review::{Decision, Gate, GateOutcome, GateResult, Verdict, verdict};
 use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::{
@@ -49,6 +51,10 @@ const COMMAND_OUTPUT_TAIL: usize = 6000;
 
 /// Bytes of a reviewer's transcript kept with its verdict.
 const REVIEWER_OUTPUT_TAIL: usize = 4000;
+
+/// How many rounds of base files are read to resolve what `verify.commands` run (each
+/// round follows one more file: a makefile whose recipe runs `npm test`, …).
+const VERIFY_FILE_ROUNDS: usize = 4;
 
 /// Everything one verification found on one head.
 pub(super) struct Findings {
@@ -236,11 +242,13 @@ impl Orchestrator {
         head: &CommitSha,
     ) -> anyhow::Result<Findings> {
         let diff = Diff::parse(diff_text);
+        let verify_files = files_run_by(store, base, &config.verify.commands).await?;
         let settings = GateSettings {
             protected_paths: config.verify.protected_paths.clone(),
             declared_paths: task.paths.clone(),
             scope_fails: config.verify.scope == ScopeMode::Fail,
             max_changed_lines: config.verify.max_changed_lines,
+            verify_files,
         };
         let build = store
             .checkout(&format!("{checkout_name}-build"), head, base)
@@ -454,6 +462,30 @@ impl Orchestrator {
         )
         .await
     }
+}
+
+/// The files `commands` run, as the **base** commit defines them: the change under
+/// verification cannot redefine what its build commands run (a `package.json` script
+/// the worker rewrote is read as it was before).
+async fn files_run_by(
+    store: &VerifyStore,
+    base: &CommitSha,
+    commands: &[String],
+) -> anyhow::Result<Vec<VerifyFile>> {
+    let mut known = HashMap::new();
+    for _ in 0..VERIFY_FILE_ROUNDS {
+        let wanted = verify_files::wanted(commands, &known);
+        if wanted.is_empty() {
+            break;
+        }
+        for path in wanted {
+            let text = store.file_at(base, &path).await?;
+            known.insert(path, text);
+        }
+    }
+    Ok(verify_files::resolve(commands, |path| {
+        known.get(path).cloned().flatten()
+    }))
 }
 
 /// A lens's verdict as stored.

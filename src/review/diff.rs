@@ -50,6 +50,38 @@ pub struct FileChange {
     /// New-side line ranges covered by hunks, context included: where inline comments
     /// may go.
     pub hunks: Vec<RangeInclusive<u32>>,
+    /// Every line of every hunk in order, so a gate can see what a removed line sat
+    /// next to (the tests gate pairs a removed `#[test]` with the function below it).
+    pub lines: Vec<DiffLine>,
+}
+
+/// One line of a hunk, or the start of one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiffLine {
+    /// Whether the line is kept, added or removed, or starts a hunk.
+    pub kind: LineKind,
+    /// The 1-based line number on the old side; for an added line, the old line it
+    /// follows.
+    pub old: u32,
+    /// The 1-based line number on the new side; for a removed line, the new line it
+    /// sits before (where an inline comment about the removal can go).
+    pub new: u32,
+    /// The text without its leading marker; for a hunk start, what git printed after
+    /// `@@ … @@` (the enclosing definition, such as `mod tests {`).
+    pub text: String,
+}
+
+/// What a [`DiffLine`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// A hunk starts here.
+    HunkStart,
+    /// Unchanged context.
+    Context,
+    /// Added by the change.
+    Added,
+    /// Removed by the change.
+    Removed,
 }
 
 /// A line the change adds, where secrets are looked for.
@@ -156,10 +188,12 @@ struct Builder {
     added: Vec<AddedLine>,
     removed: u32,
     hunks: Vec<RangeInclusive<u32>>,
+    lines: Vec<DiffLine>,
     /// Old-side and new-side lines the current hunk still has to show.
     old_left: u32,
     new_left: u32,
-    /// The next new-side line number in the current hunk.
+    /// The next old-side and new-side line numbers in the current hunk.
+    next_old: u32,
     next_new: u32,
 }
 
@@ -185,13 +219,18 @@ impl Builder {
     /// (the hunk was shorter than announced), so the caller reads it as a header.
     fn hunk_line(&mut self, line: &str) -> bool {
         let Some(first) = line.chars().next() else {
+            self.record(LineKind::Context, "");
             self.context_line();
             return true;
         };
         let text = &line[first.len_utf8()..];
         match first {
-            ' ' => self.context_line(),
+            ' ' => {
+                self.record(LineKind::Context, text);
+                self.context_line();
+            }
             '+' if self.new_left > 0 => {
+                self.record(LineKind::Added, text);
                 self.added.push(AddedLine {
                     line: self.next_new,
                     text: text.to_owned(),
@@ -200,7 +239,9 @@ impl Builder {
                 self.new_left -= 1;
             }
             '-' if self.old_left > 0 => {
+                self.record(LineKind::Removed, text);
                 self.removed = self.removed.saturating_add(1);
+                self.next_old = self.next_old.saturating_add(1);
                 self.old_left -= 1;
             }
             '\\' => {}
@@ -216,7 +257,17 @@ impl Builder {
     fn context_line(&mut self) {
         self.old_left = self.old_left.saturating_sub(1);
         self.new_left = self.new_left.saturating_sub(1);
+        self.next_old = self.next_old.saturating_add(1);
         self.next_new = self.next_new.saturating_add(1);
+    }
+
+    fn record(&mut self, kind: LineKind, text: &str) {
+        self.lines.push(DiffLine {
+            kind,
+            old: self.next_old,
+            new: self.next_new,
+            text: text.to_owned(),
+        });
     }
 
     fn header_line(&mut self, line: &str) {
@@ -263,7 +314,7 @@ impl Builder {
         let mut fields = rest.split(' ');
         let old = fields.next().and_then(|f| f.strip_prefix('-'));
         let new = fields.next().and_then(|f| f.strip_prefix('+'));
-        let (Some((_, old_count)), Some((new_start, new_count))) =
+        let (Some((old_start, old_count)), Some((new_start, new_count))) =
             (old.and_then(parse_range), new.and_then(parse_range))
         else {
             return;
@@ -274,7 +325,10 @@ impl Builder {
         }
         self.old_left = old_count;
         self.new_left = new_count;
-        self.next_new = new_start;
+        self.next_old = old_start.max(1);
+        self.next_new = new_start.max(1);
+        let context = rest.split_once("@@").map_or("", |(_, after)| after.trim());
+        self.record(LineKind::HunkStart, context);
     }
 
     fn finish(self) -> Option<FileChange> {
@@ -306,6 +360,7 @@ impl Builder {
             added: self.added,
             removed: self.removed,
             hunks: self.hunks,
+            lines: self.lines,
         })
     }
 }

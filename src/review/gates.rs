@@ -1,10 +1,13 @@
-//! The deterministic gates that need no process: protected paths, scope, secrets and
-//! diff size, each a pure function of the diff and the settings.
+//! The deterministic gates that need no process: protected paths, scope, tests, secrets
+//! and diff size, each a pure function of the diff and the settings.
 //!
 //! Paths are matched with gitignore-like globs: `*` and `?` stay within one path
 //! segment, `**` crosses segments, and a glob without wildcards also names everything
-//! under it when it is a directory (`src/auth`). This module decides outcomes only; the
-//! build gate, which runs commands, lives with the orchestrator.
+//! under it when it is a directory (`src/auth`). Protected globs (built-in, configured
+//! and the files the build commands run) match regardless of case, since a
+//! case-insensitive checkout or tool reads `.GitHub/Workflows` as `.github/workflows`.
+//! This module decides outcomes only; the build gate, which runs commands, lives with
+//! the orchestrator.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -12,35 +15,67 @@ use std::sync::LazyLock;
 use globset::{GlobBuilder, GlobMatcher};
 
 use super::diff::{ChangeStatus, Diff, SUBMODULE_MODE, SYMLINK_MODE};
-use super::secrets;
+use super::verify_files::VerifyFile;
 use super::{Finding, Gate, GateOutcome, GateResult, Severity};
+use super::{secrets, tests_gate};
 
-/// Files whose change a person must approve, whatever the task: CI definitions run with
-/// the repository's secrets and write tokens, Flotilla's own configuration and the
-/// ownership files decide who reviews what, agent instruction files steer every later
-/// agent run (so a change to them is a prompt injection that outlives the task), and
-/// submodules pull in code from elsewhere. None of these may change just because
-/// reviewer agents agreed.
+/// Files whose change a person must approve, whatever the task: CI definitions (of
+/// every common CI system) run with the repository's secrets and write tokens,
+/// Flotilla's own configuration and the ownership files decide who reviews what, agent
+/// and reviewer configuration and instruction files of every supported CLI steer every
+/// later agent run (so a change to them is a prompt injection that outlives the task),
+/// `.gitattributes` decides how git diffs and merges files (it can hide a change from
+/// the diff the gates read), and submodules pull in code from elsewhere. None of these
+/// may change just because reviewer agents agreed.
 pub const BUILTIN_PROTECTED: &[&str] = &[
     ".github/workflows/**",
     ".github/actions/**",
+    ".gitlab-ci.yml",
+    ".gitlab/**",
+    ".circleci/**",
+    "Jenkinsfile",
+    "**/Jenkinsfile",
+    ".buildkite/**",
+    "azure-pipelines.yml",
+    "azure-pipelines.yaml",
+    ".azure-pipelines/**",
+    ".travis.yml",
+    "bitbucket-pipelines.yml",
+    ".drone.yml",
+    "appveyor.yml",
+    ".appveyor.yml",
+    ".woodpecker.yml",
+    ".woodpecker/**",
     ".github/flotilla.yml",
     ".github/flotilla.yaml",
     "CODEOWNERS",
     ".github/CODEOWNERS",
     "docs/CODEOWNERS",
+    "**/.gitattributes",
+    ".gitmodules",
     "AGENTS.md",
     "**/AGENTS.md",
+    "**/AGENTS.override.md",
     "CLAUDE.md",
     "**/CLAUDE.md",
+    "**/CLAUDE.local.md",
     ".claude/**",
     ".mcp.json",
     ".cursorrules",
     ".cursor/**",
     ".github/copilot-instructions.md",
+    ".github/instructions/**",
+    ".github/prompts/**",
+    ".github/chatmodes/**",
     "GEMINI.md",
-    ".aider.conf.yml",
-    ".gitmodules",
+    "**/GEMINI.md",
+    ".gemini/**",
+    "opencode.json",
+    "opencode.jsonc",
+    ".opencode/**",
+    ".codex/**",
+    "**/.aider*",
+    "**/.aider*/**",
 ];
 
 /// [`BUILTIN_PROTECTED`] compiled once, matching regardless of case (some tools read
@@ -66,21 +101,26 @@ pub struct GateSettings {
     pub scope_fails: bool,
     /// The most lines (added plus removed) a change may have.
     pub max_changed_lines: u64,
+    /// The files `verify.commands` run or read, resolved at the base commit
+    /// ([`crate::review::verify_files::resolve`]): protected, so a change cannot rewrite
+    /// the commands that judge it.
+    pub verify_files: Vec<VerifyFile>,
 }
 
 /// Checks a glob from the configuration, so a typo is reported when the configuration
 /// is loaded rather than silently protecting nothing.
 pub fn validate_glob(glob: &str) -> Result<(), String> {
-    compile(glob, false).map(drop)
+    compile(glob, true).map(drop)
 }
 
 /// The result of every gate that needs no process, in a fixed order: protected paths,
-/// scope, secrets, diff size.
+/// scope, tests, secrets, diff size.
 pub fn static_gates(diff: &Diff, settings: &GateSettings) -> Vec<GateResult> {
     let paths: Vec<&str> = diff.paths().collect();
     vec![
         protected_paths(diff, &paths, settings),
         scope(&paths, settings),
+        tests(diff, settings),
         secrets_gate(diff),
         diff_size(diff, settings),
     ]
@@ -158,7 +198,9 @@ fn about(path: Option<&str>, severity: Severity, message: String) -> Finding {
 /// also needs a person, since it would otherwise protect nothing.
 fn protected_paths(diff: &Diff, paths: &[&str], settings: &GateSettings) -> GateResult {
     let (configured, invalid) =
-        compile_all(settings.protected_paths.iter().map(String::as_str), false);
+        compile_all(settings.protected_paths.iter().map(String::as_str), true);
+    let (run, run_invalid) =
+        compile_all(settings.verify_files.iter().map(|f| f.glob.as_str()), true);
     let mut findings: Vec<Finding> = invalid
         .into_iter()
         .map(|reason| {
@@ -168,6 +210,13 @@ fn protected_paths(diff: &Diff, paths: &[&str], settings: &GateSettings) -> Gate
                 format!("a configured protected path {reason}; fix the configuration"),
             )
         })
+        .chain(run_invalid.into_iter().map(|reason| {
+            about(
+                None,
+                Severity::High,
+                format!("a file `verify.commands` runs {reason}; fix the commands"),
+            )
+        }))
         .collect();
     let bad_config = findings.len();
     for path in paths {
@@ -178,6 +227,25 @@ fn protected_paths(diff: &Diff, paths: &[&str], settings: &GateSettings) -> Gate
                 format!(
                     "`{path}` is protected (`{}`): a person must approve changes to it",
                     pattern.glob
+                ),
+            ));
+        } else if let Some((pattern, file)) = run
+            .iter()
+            .zip(&settings.verify_files)
+            .find(|(p, _)| p.matches(path))
+        {
+            let through = if pattern.glob == *path {
+                String::new()
+            } else {
+                format!(", as `{}`", pattern.glob)
+            };
+            findings.push(about(
+                Some(path),
+                Severity::High,
+                format!(
+                    "`{path}` is run by `verify.commands` (`{}`{through}): a person must \
+                     approve changes to it",
+                    file.command
                 ),
             ));
         }
@@ -290,6 +358,38 @@ fn scope(paths: &[&str], settings: &GateSettings) -> GateResult {
         format!("{count} outside the declared paths ({listed})"),
         findings,
     )
+}
+
+/// Fails when the change deletes or weakens an existing test, unless the task's declared
+/// paths name the file (the planner meant it to change).
+fn tests(diff: &Diff, settings: &GateSettings) -> GateResult {
+    let (declared, _) = compile_all(settings.declared_paths.iter().map(String::as_str), false);
+    let findings =
+        tests_gate::weakened(&diff.files, |path| declared.iter().any(|p| p.matches(path)));
+    let files: HashSet<Option<&str>> = findings.iter().map(|f| f.path.as_deref()).collect();
+    let (outcome, summary) = match (findings.len(), files.len()) {
+        (0, _) => (
+            GateOutcome::Passed,
+            "no existing test is deleted, skipped or stripped of assertions".to_owned(),
+        ),
+        (1, _) => (
+            GateOutcome::Failed,
+            "an existing test is deleted, skipped or stripped of assertions".to_owned(),
+        ),
+        (n, f) => (
+            GateOutcome::Failed,
+            format!(
+                "{n} existing tests are deleted, skipped or stripped of assertions in {f} file(s)"
+            ),
+        ),
+    };
+    GateResult {
+        gate: Gate::Tests,
+        outcome,
+        summary,
+        findings,
+        output: None,
+    }
 }
 
 /// Fails when an added line looks like a credential.

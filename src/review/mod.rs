@@ -3,7 +3,8 @@
 //!
 //! Everything here is a pure function of its inputs (a diff, a reviewer's answer, the
 //! gate settings): reading the change (`diff`), the deterministic gates that need no
-//! process (`gates`, `secrets`), a reviewer lens's brief and answer (`prompt`,
+//! process (`gates`, `secrets`, `tests_gate`), the files the build commands run
+//! (`verify_files`), a reviewer lens's brief and answer (`prompt`,
 //! `verdict`), and what maintainers see of the result (`report`: PR reviews and
 //! check-run outputs). The orchestrator runs the processes and talks to GitHub.
 
@@ -13,7 +14,9 @@ mod markdown;
 pub mod prompt;
 pub mod report;
 pub mod secrets;
+pub mod tests_gate;
 pub mod verdict;
+pub mod verify_files;
 
 use serde::{Deserialize, Serialize};
 
@@ -123,11 +126,13 @@ impl Verdict {
 pub enum Gate {
     /// The configured build/test commands.
     Build,
-    /// Changes to workflows, Flotilla's config, CODEOWNERS, agent instruction files or
-    /// configured paths.
+    /// Changes to CI definitions, Flotilla's config, CODEOWNERS, agent instruction files,
+    /// the files the build commands run, or configured paths.
     ProtectedPaths,
     /// Files changed outside the task's declared paths.
     Scope,
+    /// Existing tests deleted, stripped of assertions or skipped.
+    Tests,
     /// Added lines that look like credentials.
     Secrets,
     /// An empty diff, or one over the size limit.
@@ -141,6 +146,7 @@ impl Gate {
             Self::Build => "build",
             Self::ProtectedPaths => "protected_paths",
             Self::Scope => "scope",
+            Self::Tests => "tests",
             Self::Secrets => "secrets",
             Self::DiffSize => "diff_size",
         }

@@ -157,16 +157,23 @@ impl VerifyStore {
         .await
     }
 
-    /// The text of `path` at `commit`, or `None` when it is not a file there (or not
-    /// text).
+    /// A file's text at `commit`, or `None` when the commit has no file at `path` (or
+    /// holds a directory or a submodule there). Exists so verification reads what the
+    /// base says, such as which scripts the build commands run, without a checkout the
+    /// change could have altered.
     pub async fn file_at(&self, commit: &CommitSha, path: &str) -> anyhow::Result<Option<String>> {
         let object = format!("{}:{path}", commit.0);
-        let out = git::output(&self.path, None, &["cat-file", "blob", &object]).await?;
-        Ok(out
-            .status
-            .success()
-            .then(|| String::from_utf8(out.stdout).ok())
-            .flatten())
+        let kind = git::output(&self.path, None, &["cat-file", "-t", &object]).await?;
+        if !kind.status.success() || kind.stdout.trim_ascii() != b"blob" {
+            return Ok(None);
+        }
+        let blob = git::output(&self.path, None, &["cat-file", "blob", &object]).await?;
+        anyhow::ensure!(
+            blob.status.success(),
+            "reading {path} at {commit}: {}",
+            String::from_utf8_lossy(&blob.stderr).trim()
+        );
+        Ok(Some(String::from_utf8_lossy(&blob.stdout).into_owned()))
     }
 
     /// Checks `head` out into a new directory `<data_dir>/verifications/<name>-<n>`

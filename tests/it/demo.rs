@@ -100,7 +100,14 @@ async fn the_default_demo_reviews_retries_the_wrong_task_and_merges_every_task()
                 "{lens} on the final head: {task}"
             );
         }
-        for gate in ["build", "protected_paths", "scope", "secrets", "diff_size"] {
+        for gate in [
+            "build",
+            "protected_paths",
+            "scope",
+            "tests",
+            "secrets",
+            "diff_size",
+        ] {
             assert_eq!(task["verdicts"]["gates"][gate], "passed", "{gate}: {task}");
         }
         assert!(

@@ -125,7 +125,14 @@ async fn a_change_that_holds_gets_a_review_per_lens_five_check_runs_and_merges()
         assert_eq!(review.state, "COMMENTED", "a bot cannot approve its own PR");
         assert!(review.body.contains(&head.0), "{}", review.body);
     }
-    for gate in ["build", "protected_paths", "scope", "secrets", "diff_size"] {
+    for gate in [
+        "build",
+        "protected_paths",
+        "scope",
+        "tests",
+        "secrets",
+        "diff_size",
+    ] {
         let result = outcome(&world, task, &head, gate).await;
         assert!(result.starts_with("passed"), "{gate}: {result}");
     }
@@ -295,6 +302,51 @@ async fn a_change_to_agent_instructions_needs_a_person_without_a_retry() {
         "{gate}"
     );
     assert!(evidence.contains("protected_paths"), "{evidence}");
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_change_to_a_script_the_base_makefile_runs_needs_a_person_without_a_retry() {
+    let world = TestWorld::start().await;
+    world
+        .sim
+        .push_commit(
+            &world.repo,
+            "main",
+            &[
+                ("Makefile", "check:\n\tsh tools/check.sh\n"),
+                ("tools/check.sh", "exit 0\n"),
+            ],
+            "Add the checks",
+            &world.writer,
+        )
+        .await
+        .expect("checks committed");
+    world
+        .set_repo_config(
+            &world.scripted_config("max_attempts: 3\nverify:\n  commands:\n    - make check\n"),
+        )
+        .await;
+    let issue = world
+        .dispatch("Checks", "- [ ] Relax `tools/check.sh`\n")
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    let task = &tasks[0];
+    assert_handed_to_a_person(&world, task, Some(true)).await;
+    assert_eq!(
+        task.attempts, 1,
+        "no retry can make the judge's script mergeable"
+    );
+    let head = task.head_sha.clone().unwrap();
+    let gate = outcome(&world, task, &head, "protected_paths").await;
+    assert!(
+        gate.starts_with("needs_human")
+            && gate.contains("`tools/check.sh` is run by `verify.commands` (`make check`)"),
+        "read from the Makefile at the base: {gate}"
+    );
     world.bot_comments(issue);
     world.teardown().await;
 }

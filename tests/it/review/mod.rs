@@ -1,6 +1,8 @@
 //! Review: reading a real `git diff`, the gates that need no process, a reviewer's
 //! answer and brief, and what maintainers see of the result.
 
+mod hostile_change;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -379,6 +381,7 @@ fn settings() -> GateSettings {
         declared_paths: Vec::new(),
         scope_fails: false,
         max_changed_lines: 1000,
+        verify_files: Vec::new(),
     }
 }
 
@@ -398,6 +401,7 @@ fn an_ordinary_change_passes_every_static_gate_once() {
         vec![
             Gate::ProtectedPaths,
             Gate::Scope,
+            Gate::Tests,
             Gate::Secrets,
             Gate::DiffSize
         ]
