@@ -162,9 +162,16 @@ impl Worktree {
         message: &str,
         identity: &BotIdentity,
     ) -> anyhow::Result<ReadBack> {
-        self.git(None, &["add", "--all"])
-            .await
-            .context("reading the agent's files")?;
+        let added = self.git_output(None, &["add", "--all"]).await?;
+        if !added.status.success() {
+            // Such as a nested repository with nothing committed: git cannot read it as
+            // files nor as a submodule.
+            self.git(None, &["read-tree", "HEAD"]).await?;
+            return Ok(ReadBack::Refused(format!(
+                "Flotilla refused the agent's tree: git could not read it as plain files: {}",
+                String::from_utf8_lossy(&added.stderr).trim()
+            )));
+        }
         let raw = self
             .git_output(
                 None,

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use base64::Engine;
 use flotilla::types::CommitSha;
-use flotilla::workspace::{BotIdentity, GitAuth, Mirror, PushError, ReadBack, reap};
+use flotilla::workspace::{
+    BotIdentity, GitAuth, MAX_FILE_BYTES, Mirror, PushError, ReadBack, reap,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tempfile::TempDir;
 
@@ -372,5 +374,81 @@ async fn the_reaper_removes_dead_tasks_worktrees_and_keeps_live_ones() {
         reap(data.path(), |task| task == "live").await.unwrap(),
         Vec::<String>::new()
     );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn the_agents_tree_is_read_back_as_plain_files_and_escaping_links_nested_repositories_and_huge_files_are_refused()
+ {
+    let world = TestWorld::start().await;
+    let data = TempDir::new().unwrap();
+    let url = world.sim.git_url(&world.repo);
+    let auth = GitAuth::new(token(&world).await);
+    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
+    mirror.ensure(&url, &auth).await.unwrap();
+    let tree = mirror
+        .add_worktree("1", "flotilla/1-files", "main", &[], &bot())
+        .await
+        .unwrap();
+    assert!(
+        tree.dir().join(".git").is_dir(),
+        "the agent's own repository"
+    );
+    let dir = tree.dir().to_owned();
+
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("../../secrets", dir.join("up")).unwrap();
+    git(&dir, &["init", "--quiet", "vendored"]).await;
+    std::fs::write(dir.join("vendored/lib.c"), "int x;\n").unwrap();
+    git(&dir, &["-C", "vendored", "add", "lib.c"]).await;
+    git(
+        &dir,
+        &[
+            "-C",
+            "vendored",
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@example.com",
+            "commit",
+            "--quiet",
+            "-m",
+            "vendored",
+        ],
+    )
+    .await;
+    let huge = vec![b'x'; usize::try_from(MAX_FILE_BYTES).unwrap() + 1];
+    std::fs::write(dir.join("huge.bin"), huge).unwrap();
+
+    let ReadBack::Refused(reason) = tree.read_back("Everything", &bot()).await.unwrap() else {
+        panic!("refused");
+    };
+    for expected in ["`passwd`", "`up`", "`vendored`", "`huge.bin`"] {
+        assert!(reason.contains(expected), "{expected} in {reason}");
+    }
+
+    for refused in ["passwd", "up", "huge.bin"] {
+        std::fs::remove_file(dir.join(refused)).unwrap();
+    }
+    std::fs::remove_dir_all(dir.join("vendored")).unwrap();
+    std::os::unix::fs::symlink("docs/README.md", dir.join("README-link")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "plain\n").unwrap();
+    git(&dir, &["add", "notes.txt"]).await;
+    git(
+        &dir,
+        &["config", "filter.sneak.clean", "sed s/plain/other/"],
+    )
+    .await;
+    std::fs::write(dir.join(".gitattributes"), "notes.txt filter=sneak\n").unwrap();
+    let ReadBack::Committed(sha) = tree.read_back("Files", &bot()).await.unwrap() else {
+        panic!("committed");
+    };
+    let notes = format!("{}:notes.txt", sha.0);
+    assert_eq!(
+        git(mirror.path(), &["cat-file", "blob", &notes]).await,
+        "plain"
+    );
+    tree.remove().await.unwrap();
+    assert!(!dir.exists());
     world.teardown().await;
 }
