@@ -181,10 +181,7 @@ impl Route {
                 Method::PUT,
                 "/repos/{owner}/{repo}/branches/{branch}/protection",
             ),
-            Route::GetBranchRules => (
-                Method::GET,
-                "/repos/{owner}/{repo}/rules/branches/{branch}",
-            ),
+            Route::GetBranchRules => (Method::GET, "/repos/{owner}/{repo}/rules/branches/{branch}"),
             Route::Graphql => (Method::POST, "/graphql"),
         }
     }

@@ -138,7 +138,10 @@ impl Orchestrator {
         let requirements = self
             .requirements(&client, &run, &config, fleet.config.app_id)
             .await?;
-        match self.required_checks(&client, &run, &requirements, head).await? {
+        match self
+            .required_checks(&client, &run, &requirements, head)
+            .await?
+        {
             RequiredChecks::Pending(names) => {
                 tracing::info!(?names, "waiting for required checks");
                 return Ok(());
@@ -170,7 +173,9 @@ impl Orchestrator {
         }
         if config.landing.require_human_approval {
             match approved_by(&client, &run, pr, head).await? {
-                Some(person) => tracing::info!(%person, "a person with write access approved this head"),
+                Some(person) => {
+                    tracing::info!(%person, "a person with write access approved this head")
+                }
                 None => return self.wait_for_person(fleet, &run, &task, head).await,
             }
         }
@@ -204,8 +209,7 @@ impl Orchestrator {
         own_app: AppId,
     ) -> anyhow::Result<Requirements> {
         let branch = &run.default_branch;
-        let mut found: Vec<RequiredCheck> = match client.get_branch_rules(&run.repo, branch).await
-        {
+        let mut found: Vec<RequiredCheck> = match client.get_branch_rules(&run.repo, branch).await {
             Ok(rules) => rules.required_checks,
             Err(GithubError::Forbidden { message }) | Err(GithubError::NotFound { message }) => {
                 tracing::warn!(%message, "cannot read the branch's rulesets");
@@ -469,25 +473,27 @@ impl Orchestrator {
         } else {
             match client.enable_auto_merge(node_id, method, head).await {
                 Ok(()) => {
-                tracing::info!("auto-merge enabled; GitHub merges once protection allows");
-                self.store
-                    .move_task(
-                        task.id,
-                        head,
-                        &[TaskState::Merging],
-                        TaskState::Ready,
-                        Some("auto-merge is on; GitHub merges it once branch protection allows"),
-                    )
-                    .await?;
-                return Ok(());
-            }
-            Err(GithubError::AutoMergeUnavailable { message }) => {
-                tracing::info!(%message, "auto-merge not available; merging through REST");
-            }
-            Err(error) => {
-                self.back_to_verified(task, head).await?;
-                return Err(error.into());
-            }
+                    tracing::info!("auto-merge enabled; GitHub merges once protection allows");
+                    self.store
+                        .move_task(
+                            task.id,
+                            head,
+                            &[TaskState::Merging],
+                            TaskState::Ready,
+                            Some(
+                                "auto-merge is on; GitHub merges it once branch protection allows",
+                            ),
+                        )
+                        .await?;
+                    return Ok(());
+                }
+                Err(GithubError::AutoMergeUnavailable { message }) => {
+                    tracing::info!(%message, "auto-merge not available; merging through REST");
+                }
+                Err(error) => {
+                    self.back_to_verified(task, head).await?;
+                    return Err(error.into());
+                }
             }
         }
         if !own_verify_passed(client, run, head, fleet.config.app_id).await? {
@@ -756,7 +762,10 @@ async fn approved_by(
 ) -> anyhow::Result<Option<Login>> {
     let reviews = client.list_reviews(&run.repo, pr).await?;
     let mut latest: Vec<&Review> = Vec::new();
-    for review in reviews.iter().filter(|r| r.state != "COMMENTED" && r.state != "PENDING") {
+    for review in reviews
+        .iter()
+        .filter(|r| r.state != "COMMENTED" && r.state != "PENDING")
+    {
         latest.retain(|r| r.author != review.author);
         latest.push(review);
     }

@@ -189,6 +189,25 @@ impl Sim {
             .map_err(api)
     }
 
+    /// `by` approves a pull request as it was at `commit` (a review of an older head,
+    /// as a person whose page was not reloaded submits it).
+    pub async fn approve_commit(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        commit: &CommitSha,
+        by: &Login,
+    ) -> anyhow::Result<u64> {
+        let review = reviews::NewReview {
+            commit_id: Some(commit.0.clone()),
+            event: Some("APPROVE".to_owned()),
+            ..Default::default()
+        };
+        reviews::submit_review(self, repo, pr.0, by, review)
+            .await
+            .map_err(api)
+    }
+
     /// `by` requests changes on a pull request.
     pub async fn request_changes(
         &self,

@@ -121,7 +121,9 @@ pub struct App {
 impl App {
     /// Whether the App holds `permission` at `level` or above.
     pub fn may(&self, permission: &str, level: Access) -> bool {
-        self.permissions.get(permission).is_some_and(|a| *a >= level)
+        self.permissions
+            .get(permission)
+            .is_some_and(|a| *a >= level)
     }
 }
 

@@ -8,6 +8,7 @@ mod demo;
 mod fleet;
 mod github_client;
 mod intake;
+mod land;
 mod manifest;
 mod plan;
 mod protect;

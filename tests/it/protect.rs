@@ -8,9 +8,7 @@ use flotilla::github::{
 };
 use flotilla::protect::{ProtectError, ProtectRequest, VERIFY_CHECK, protect};
 use flotilla::sim::RequiredCheck as SimCheck;
-use flotilla::sim::{
-    Access, CI_APP_ID, Fault, FaultKind, MergeMethod, Protection, SimHandle,
-};
+use flotilla::sim::{Access, CI_APP_ID, Fault, FaultKind, MergeMethod, Protection, SimHandle};
 use flotilla::types::{AppId, CommitSha, Login, PrNumber, RepoName};
 use serde_json::json;
 use tempfile::TempDir;

@@ -627,7 +627,11 @@ async fn classic_protection_read_without_administration_is_403_while_rulesets_ar
         }])
     );
     let (_, other) = w.get("/rules/branches/feature").await;
-    assert_eq!(other, json!([]), "the ruleset targets the default branch only");
+    assert_eq!(
+        other,
+        json!([]),
+        "the ruleset targets the default branch only"
+    );
     // The ruleset gates merges: CI's passing `ci` is not enough without the App's check.
     let (number, sha) = w.open_pr("ruled", false).await;
     w.check_run("ci", &sha, "success").await;

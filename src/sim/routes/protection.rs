@@ -13,9 +13,9 @@ use crate::types::{AppId, RepoName};
 
 use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::state::Access;
 use super::super::state::{Protection, RequiredCheck};
 use super::super::{Sim, git};
-use super::super::state::Access;
 use super::{repo_for, require_permission};
 
 /// Protection routes.
