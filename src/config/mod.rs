@@ -131,15 +131,65 @@ pub struct LandingConfig {
     /// `merge`, `squash` or `rebase`.
     #[serde(default = "default_merge_method")]
     pub merge_method: MergeMethod,
-    /// Stop at "ready for review" and let branch protection wait for a person.
+    /// Merge only once a person with write access approved the very head Flotilla
+    /// verified (checked by Flotilla itself, whatever branch protection says).
     #[serde(default)]
     pub require_human_approval: bool,
-    /// Checks that must succeed besides those branch protection requires.
+    /// Checks that must succeed besides those branch protection requires; `name@slug`
+    /// is satisfied only by a check run of the App `slug` (see [`RequiredCheckName`]).
     #[serde(default)]
     pub required_checks: Vec<String>,
     /// Close the issue (with a summary) once every task has merged.
     #[serde(default = "default_close_issue")]
     pub close_issue: bool,
+}
+
+impl LandingConfig {
+    /// `required_checks`, each read as a name optionally bound to an App.
+    pub fn required_check_names(&self) -> Vec<RequiredCheckName> {
+        self.required_checks
+            .iter()
+            .map(|entry| RequiredCheckName::parse(entry))
+            .collect()
+    }
+}
+
+/// One entry of `landing.required_checks`: `name`, satisfied by a check run or a commit
+/// status of that name from anyone, or `name@app-slug`, satisfied only by a check run
+/// created by that App — a commit status or another App's run of the same name cannot
+/// stand in for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiredCheckName {
+    /// The check run's name (or status context).
+    pub name: String,
+    /// The slug of the App that must have created it.
+    pub app_slug: Option<String>,
+}
+
+impl RequiredCheckName {
+    /// Splits at the last `@` when what follows looks like an App slug (lowercase
+    /// letters, digits and hyphens); otherwise the whole entry is the name.
+    pub fn parse(entry: &str) -> Self {
+        let entry = entry.trim();
+        match entry.rsplit_once('@') {
+            Some((name, slug)) if is_app_slug(slug) && !name.trim().is_empty() => Self {
+                name: name.trim().to_owned(),
+                app_slug: Some(slug.to_owned()),
+            },
+            _ => Self {
+                name: entry.to_owned(),
+                app_slug: None,
+            },
+        }
+    }
+}
+
+/// Whether `slug` can be a GitHub App's slug.
+fn is_app_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl Default for LandingConfig {

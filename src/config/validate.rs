@@ -119,6 +119,15 @@ impl RepoConfig {
                     "`landing.required_checks` holds an empty check name".into(),
                 );
             }
+            let parsed = super::RequiredCheckName::parse(check);
+            if parsed.app_slug.is_none() && check.trim().ends_with('@') {
+                return fail(
+                    &["landing", "required_checks"],
+                    format!(
+                        "`landing.required_checks` entry `{check}` names no App after `@`;                          write `name@app-slug` (e.g. `ci@github-actions`) or just `name`"
+                    ),
+                );
+            }
         }
         Ok(())
     }

@@ -214,6 +214,8 @@ pub struct CheckRun {
     pub conclusion: Option<CheckConclusion>,
     /// The App that reported it, to tell our own runs from look-alikes.
     pub app_id: Option<AppId>,
+    /// That App's slug, for required checks bound to an App by name (`ci@github-actions`).
+    pub app_slug: Option<String>,
 }
 
 /// The state of a commit status or of all of them combined.
@@ -252,6 +254,7 @@ pub struct CombinedStatus {
 #[derive(Deserialize)]
 struct AppWire {
     id: AppId,
+    slug: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -272,7 +275,8 @@ impl From<CheckRunWire> for CheckRun {
             head_sha: wire.head_sha,
             status: wire.status,
             conclusion: wire.conclusion,
-            app_id: wire.app.map(|a| a.id),
+            app_id: wire.app.as_ref().map(|a| a.id),
+            app_slug: wire.app.and_then(|a| a.slug),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The GraphQL-only operations: draft → ready, auto-merge, and the merge state that
+//! The GraphQL-only operations: draft → ready, auto-merge on and off, and the merge state that
 //! decides between auto-merge, a REST merge and waiting.
 //!
 //! Documents live in `routes.rs`; this module builds variables, reads `data` and turns
@@ -12,7 +12,9 @@ use super::app::InstallationClient;
 use super::error::GithubError;
 use super::pulls::MergeMethod;
 use super::request::ApiRequest;
-use super::routes::{ENABLE_AUTO_MERGE, MARK_READY_FOR_REVIEW, PULL_MERGE_STATE};
+use super::routes::{
+    DISABLE_AUTO_MERGE, ENABLE_AUTO_MERGE, MARK_READY_FOR_REVIEW, PULL_MERGE_STATE,
+};
 use super::split_repo;
 use crate::types::{CommitSha, PrNumber, RepoName};
 
@@ -171,6 +173,18 @@ impl InstallationClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Disables auto-merge (a no-op when it is not enabled): called whenever a head
+    /// Flotilla did not verify appears, so GitHub cannot merge it on an earlier request.
+    pub async fn disable_auto_merge(&self, pr_node_id: &str) -> Result<(), GithubError> {
+        self.graphql::<serde_json::Value>(
+            DISABLE_AUTO_MERGE,
+            json!({ "pullRequestId": pr_node_id }),
+            false,
+        )
+        .await
+        .map(drop)
     }
 
     /// Draft flag, merge state, auto-merge and head of a PR, in one query.

@@ -29,7 +29,7 @@ pub use checks::{
 pub use error::GithubError;
 pub use graphql::{MergeStateStatus, PullMergeState};
 pub use issues::{CommentId, Issue, IssueComment, IssueState};
-pub use protection::{Actors, BranchProtection, OtherProtection, RequiredCheck};
+pub use protection::{Actors, BranchProtection, BranchRules, OtherProtection, RequiredCheck};
 pub use pulls::{
     MergeMethod, MergeOutcome, NewPull, NewReview, PullRequest, PullUpdate, Review, ReviewComment,
     ReviewEvent, ReviewId, ReviewSide,

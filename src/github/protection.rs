@@ -3,7 +3,8 @@
 //! GitHub's PUT replaces the whole protection, and its GET answer is shaped differently
 //! from the PUT body (`{enabled}` objects, user and team objects instead of names). This
 //! module owns that translation, so every setting read can be written back unchanged.
-//! Rulesets are not covered.
+//! It also reads the ruleset rules of a branch, which (unlike classic protection) any
+//! App can read: only their required status checks are kept.
 
 use serde::{Deserialize, Serialize};
 
@@ -309,7 +310,72 @@ impl<'a> From<&'a BranchProtection> for ProtectionBody<'a> {
     }
 }
 
+/// What the active rulesets say a branch requires before merging.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BranchRules {
+    /// Checks required by a `required_status_checks` rule (`integration_id` as `app_id`).
+    pub required_checks: Vec<RequiredCheck>,
+    /// Some rule requires the branch to be up to date.
+    pub strict: bool,
+}
+
+/// One rule; every field of [`StatusChecksRuleWire`] has a default, so the parameters
+/// of other rule types read too and are then ignored by their `type`.
+#[derive(Deserialize)]
+struct RuleWire {
+    #[serde(rename = "type")]
+    kind: String,
+    parameters: Option<StatusChecksRuleWire>,
+}
+
+#[derive(Deserialize)]
+struct StatusChecksRuleWire {
+    #[serde(default)]
+    strict_required_status_checks_policy: bool,
+    #[serde(default)]
+    required_status_checks: Vec<RuleCheckWire>,
+}
+
+#[derive(Deserialize)]
+struct RuleCheckWire {
+    context: String,
+    integration_id: Option<AppId>,
+}
+
 impl InstallationClient {
+    /// The ruleset rules in force on `branch` (repository and organization rulesets;
+    /// needs only `metadata: read`). Classic protection is not included.
+    pub async fn get_branch_rules(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<BranchRules, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::GetBranchRules.path(&[owner, name, branch])
+            + &super::routes::query(&[("per_page", "100")]);
+        let rules: Vec<RuleWire> = self.get_all(Route::GetBranchRules, path).await?;
+        let mut out = BranchRules::default();
+        for rule in rules {
+            if rule.kind != "required_status_checks" {
+                continue;
+            }
+            let Some(parameters) = rule.parameters else {
+                continue;
+            };
+            out.strict |= parameters.strict_required_status_checks_policy;
+            for check in parameters.required_status_checks {
+                let check = RequiredCheck {
+                    context: check.context,
+                    app_id: check.integration_id,
+                };
+                if !out.required_checks.contains(&check) {
+                    out.required_checks.push(check);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The branch's protection, or `None` when it has none (404).
     pub async fn get_branch_protection(
         &self,

@@ -135,6 +135,9 @@ pub struct Review {
     pub commit_id: Option<CommitSha>,
     /// Who posted it.
     pub author: Login,
+    /// Whether the author is a person (account `type` `User`), not a bot or an App:
+    /// only a person's approval counts as the human approval a config asks for.
+    pub author_is_person: bool,
     /// GitHub's state: `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED` or
     /// `PENDING`; kept as text, as GitHub may add more.
     pub state: String,
@@ -170,6 +173,8 @@ pub enum MergeOutcome {
 #[derive(Deserialize)]
 struct UserWire {
     login: Login,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -240,6 +245,10 @@ impl From<ReviewWire> for Review {
             body: wire.body.unwrap_or_default(),
             commit_id: wire.commit_id,
             // A deleted account shows as `null`; GitHub shows such content as `ghost`'s.
+            author_is_person: wire
+                .user
+                .as_ref()
+                .is_some_and(|u| u.kind.as_deref() == Some("User")),
             author: wire.user.map_or_else(|| Login::from("ghost"), |u| u.login),
             state: wire.state,
         }

@@ -64,6 +64,8 @@ pub enum Route {
     GetBranchProtection,
     /// Configuring the merge gate.
     PutBranchProtection,
+    /// Ruleset rules of a branch (readable with `metadata: read`, unlike protection).
+    GetBranchRules,
     /// The GraphQL endpoint (documents below).
     Graphql,
 }
@@ -98,6 +100,7 @@ impl Route {
         Route::CombinedStatusForRef,
         Route::GetBranchProtection,
         Route::PutBranchProtection,
+        Route::GetBranchRules,
         Route::Graphql,
     ];
 
@@ -178,6 +181,7 @@ impl Route {
                 Method::PUT,
                 "/repos/{owner}/{repo}/branches/{branch}/protection",
             ),
+            Route::GetBranchRules => (Method::GET, "/repos/{owner}/{repo}/rules/branches/{branch}"),
             Route::Graphql => (Method::POST, "/graphql"),
         }
     }
@@ -259,6 +263,14 @@ pub const ENABLE_AUTO_MERGE: &str = "mutation EnableAutoMerge($pullRequestId: ID
   }
 }";
 
+/// `disablePullRequestAutoMerge`: a head Flotilla did not verify must not merge by a
+/// request made for an earlier one.
+pub const DISABLE_AUTO_MERGE: &str = "mutation DisableAutoMerge($pullRequestId: ID!) {
+  disablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId}) {
+    pullRequest { autoMergeRequest { enabledAt } }
+  }
+}";
+
 /// What decides between auto-merge, a REST merge and waiting.
 pub const PULL_MERGE_STATE: &str =
     "query PullMergeState($owner: String!, $name: String!, $number: Int!) {
@@ -278,6 +290,7 @@ pub fn graphql_documents() -> &'static [(&'static str, &'static str)] {
     &[
         ("MarkReady", MARK_READY_FOR_REVIEW),
         ("EnableAutoMerge", ENABLE_AUTO_MERGE),
+        ("DisableAutoMerge", DISABLE_AUTO_MERGE),
         ("PullMergeState", PULL_MERGE_STATE),
     ]
 }

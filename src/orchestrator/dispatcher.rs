@@ -52,6 +52,9 @@ impl Orchestrator {
             }
             WebhookEvent::PullRequestReview(e) => {
                 tracing::info!(action = ?e.action, pr = %e.pull_request.number, review = e.review.id, "pull request review");
+                if fleet.is_some() {
+                    self.on_review(delivery, e).await?;
+                }
             }
             WebhookEvent::CheckSuite(e) => {
                 tracing::info!(action = ?e.action, head = %e.check_suite.head_sha, "check suite event");

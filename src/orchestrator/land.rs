@@ -4,6 +4,13 @@
 //! brought up to the new base and verified again, and a run whose tasks all merged
 //! closes its issue.
 //!
+//! Landing is bound to what was verified: auto-merge is used only where the App can
+//! read that the base requires `flotilla/verify` from this App (a ruleset, or classic
+//! protection where `administration: read` was granted); otherwise the merge is a REST
+//! merge of the verified sha, made only after re-reading Flotilla's own successful
+//! `flotilla/verify` on it. A required human approval is checked here too: a person
+//! with write access approved that very head.
+//!
 //! Every GitHub answer on the way is an outcome, not a crash: a head that moved (409)
 //! is verified again, a pull request that cannot merge (405) is examined, a conflict
 //! goes to a person.
@@ -18,14 +25,16 @@ use super::fleet::Fleet;
 use super::progress::post_once;
 use super::trigger::run_config;
 use crate::config::RepoConfig;
+use crate::config::RequiredCheckName;
 use crate::github::{
-    CheckStatus, CommitState, GithubError, InstallationClient, MergeOutcome, MergeStateStatus,
+    CheckConclusion, CheckRun, CheckStatus, CommitState, GithubError, InstallationClient,
+    MergeOutcome, MergeStateStatus, RequiredCheck, Review,
 };
 use crate::review::VERIFY_CHECK;
 use crate::store::{
     ClaimedJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource,
 };
-use crate::types::CommitSha;
+use crate::types::{AppId, CommitSha, Login, PrNumber};
 
 /// How long a landing job waits for another merge in the same repository.
 const MERGE_LOCK_WAIT: Duration = Duration::from_secs(120);
@@ -39,6 +48,39 @@ const MERGE_LOCK_POLL: Duration = Duration::from_millis(250);
 /// How long to wait for GitHub to move a head after `update-branch` (it is
 /// asynchronous), polling the pull request.
 const UPDATE_BRANCH_WAIT: Duration = Duration::from_secs(30);
+
+/// Who must have reported a required check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Source {
+    /// Any check run or commit status of that name.
+    Anyone,
+    /// Only a check run of the App with this id (protection's `app_id`, a ruleset's
+    /// `integration_id`).
+    AppId(AppId),
+    /// Only a check run of the App with this slug (`name@slug` in the config).
+    AppSlug(String),
+}
+
+impl Source {
+    /// Whether `run` comes from this source.
+    fn reported(&self, run: &CheckRun) -> bool {
+        match self {
+            Self::Anyone => true,
+            Self::AppId(app) => run.app_id == Some(*app),
+            Self::AppSlug(slug) => run.app_slug.as_deref() == Some(slug.as_str()),
+        }
+    }
+}
+
+/// What the base branch requires, as far as the App can read it.
+struct Requirements {
+    /// Checks that must succeed besides `flotilla/verify`: `(name, source)`.
+    checks: Vec<(String, Source)>,
+    /// A ruleset or readable protection requires `flotilla/verify` from this App (or
+    /// from anyone): GitHub itself then refuses to merge a head it was not set on, so
+    /// auto-merge is safe.
+    verify_required: bool,
+}
 
 /// What the required checks say about a head.
 enum RequiredChecks {
@@ -93,7 +135,13 @@ impl Orchestrator {
             return Ok(());
         }
         let client = fleet.client(run.installation).await?;
-        match self.required_checks(&client, &run, &config, head).await? {
+        let requirements = self
+            .requirements(&client, &run, &config, fleet.config.app_id)
+            .await?;
+        match self
+            .required_checks(&client, &run, &requirements, head)
+            .await?
+        {
             RequiredChecks::Pending(names) => {
                 tracing::info!(?names, "waiting for required checks");
                 return Ok(());
@@ -124,83 +172,123 @@ impl Orchestrator {
             client.mark_ready_for_review(&pull.node_id).await?;
         }
         if config.landing.require_human_approval {
-            return self
-                .wait_for_person(fleet, &client, &run, &task, head, &pull.node_id, &config)
-                .await;
+            match approved_by(&client, &run, pr, head).await? {
+                Some(person) => {
+                    tracing::info!(%person, "a person with write access approved this head")
+                }
+                None => return self.wait_for_person(fleet, &run, &task, head).await,
+            }
         }
         let holder = format!("{}:{}:job-{}", task.id, head, job.id);
         self.lock_merges(&run, &holder).await?;
         let merged = self
-            .merge(fleet, &client, &run, &task, head, &pull.node_id, &config)
+            .merge(
+                fleet,
+                &client,
+                &run,
+                &task,
+                head,
+                &pull.node_id,
+                &config,
+                &requirements,
+            )
             .await;
         self.store.unlock_merges(&run.repo, &holder).await?;
         merged?;
         self.progress(fleet, run.id).await
     }
 
-    /// Which required checks (branch protection's and the configured ones, besides
-    /// `flotilla/verify`, which this verification just set) succeeded on `head`.
-    async fn required_checks(
+    /// What the base branch requires: its rulesets' required checks (any App may read
+    /// them), classic protection's where the App may read it (`administration: read`,
+    /// which Flotilla's manifest does not ask for), and the configured checks.
+    async fn requirements(
         &self,
         client: &InstallationClient,
         run: &RunRecord,
         config: &RepoConfig,
-        head: &CommitSha,
-    ) -> anyhow::Result<RequiredChecks> {
-        let protection = match client
-            .get_branch_protection(&run.repo, &run.default_branch)
-            .await
-        {
-            Ok(protection) => protection,
-            Err(GithubError::Forbidden { message }) => {
-                tracing::warn!(%message, "cannot read branch protection; using the configured required checks only");
-                None
+        own_app: AppId,
+    ) -> anyhow::Result<Requirements> {
+        let branch = &run.default_branch;
+        let mut found: Vec<RequiredCheck> = match client.get_branch_rules(&run.repo, branch).await {
+            Ok(rules) => rules.required_checks,
+            Err(GithubError::Forbidden { message }) | Err(GithubError::NotFound { message }) => {
+                tracing::warn!(%message, "cannot read the branch's rulesets");
+                Vec::new()
             }
             Err(error) => return Err(error.into()),
         };
-        let mut required: Vec<(String, Option<crate::types::AppId>)> = protection
-            .map(|p| {
-                p.required_checks
-                    .into_iter()
-                    .map(|c| (c.context, c.app_id))
-                    .collect()
+        match client.get_branch_protection(&run.repo, branch).await {
+            Ok(protection) => {
+                found.extend(protection.into_iter().flat_map(|p| p.required_checks));
+            }
+            Err(GithubError::Forbidden { message }) => {
+                tracing::info!(%message, "classic branch protection is not readable by the App");
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let verify_required = found
+            .iter()
+            .any(|c| c.context == VERIFY_CHECK && c.app_id.is_none_or(|app| app == own_app));
+        let mut checks: Vec<(String, Source)> = found
+            .into_iter()
+            .map(|c| {
+                let source = c.app_id.map_or(Source::Anyone, Source::AppId);
+                (c.context, source)
             })
-            .unwrap_or_default();
-        for name in &config.landing.required_checks {
-            if !required.iter().any(|(n, _)| n == name) {
-                required.push((name.clone(), None));
+            .collect();
+        for RequiredCheckName { name, app_slug } in config.landing.required_check_names() {
+            let source = app_slug.map_or(Source::Anyone, Source::AppSlug);
+            if !checks.iter().any(|(n, s)| *n == name && *s == source) {
+                checks.push((name, source));
             }
         }
-        required.retain(|(name, _)| name != VERIFY_CHECK);
-        if required.is_empty() {
+        checks.retain(|(name, _)| name != VERIFY_CHECK);
+        Ok(Requirements {
+            checks,
+            verify_required,
+        })
+    }
+
+    /// Which required checks (besides `flotilla/verify`, which this verification just
+    /// set) succeeded on `head`. A check bound to an App counts only that App's check
+    /// runs; an unbound one also a commit status of that name.
+    async fn required_checks(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        requirements: &Requirements,
+        head: &CommitSha,
+    ) -> anyhow::Result<RequiredChecks> {
+        if requirements.checks.is_empty() {
             return Ok(RequiredChecks::Passed);
         }
         let runs = client.list_check_runs(&run.repo, &head.0).await?;
         let statuses = client.combined_status(&run.repo, &head.0).await?;
         let mut pending = Vec::new();
         let mut failed = Vec::new();
-        for (name, app) in required {
+        for (name, source) in &requirements.checks {
             let check = runs
                 .iter()
-                .filter(|r| r.name == name && (app.is_none() || r.app_id == app))
+                .filter(|r| r.name == *name && source.reported(r))
                 .max_by_key(|r| r.id.0);
-            let status = statuses.statuses.iter().find(|s| s.context == name);
+            let status = statuses.statuses.iter().find(|s| s.context == *name);
+            let name = name.clone();
             match (check, status) {
                 (Some(check), _) if check.status == CheckStatus::Completed => {
                     match check.conclusion {
                         Some(conclusion) if conclusion.satisfies_requirement() => {}
                         other => failed.push((
-                            name.clone(),
+                            name,
                             format!("check run concluded {}", conclusion_word(other)),
                         )),
                     }
                 }
                 (Some(_), _) => pending.push(name),
-                (None, Some(status)) if app.is_none() => match status.state {
+                (None, Some(status)) if *source == Source::Anyone => match status.state {
                     CommitState::Success => {}
                     CommitState::Pending => pending.push(name),
                     CommitState::Failure | CommitState::Error => {
-                        failed.push((name.clone(), "commit status is failing".to_owned()));
+                        failed.push((name, "commit status is failing".to_owned()));
                     }
                 },
                 (None, _) => pending.push(name),
@@ -280,30 +368,17 @@ impl Orchestrator {
         self.progress(fleet, run.id).await
     }
 
-    /// With `require_human_approval`: auto-merge is enabled so the pull request
-    /// merges once a person approves; where GitHub has nothing to wait for, the
-    /// person merges it. Either way the task waits as `ready`.
-    #[allow(clippy::too_many_arguments)]
+    /// With `require_human_approval` and no approval of this head yet: the task waits
+    /// as `ready`, without auto-merge (GitHub's rules may not ask for the approval the
+    /// config does). A review submitted later tries to land it again.
     async fn wait_for_person(
         &self,
         fleet: &Fleet,
-        client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
         head: &CommitSha,
-        node_id: &str,
-        config: &RepoConfig,
     ) -> anyhow::Result<()> {
-        let note = match client
-            .enable_auto_merge(node_id, config.landing.merge_method, head)
-            .await
-        {
-            Ok(()) => "ready for review; auto-merge is on and waits for an approval",
-            Err(GithubError::AutoMergeUnavailable { .. }) => {
-                "ready for review; a person with write access merges it"
-            }
-            Err(error) => return Err(error.into()),
-        };
+        let note = "ready for review; waiting for a person with write access to approve this head";
         self.store
             .move_task(
                 task.id,
@@ -338,8 +413,9 @@ impl Orchestrator {
 
     /// Merges under the lock: a pull request behind a strict base is first brought up
     /// to date (and verified again), one that conflicts goes to a person; otherwise
-    /// auto-merge guarded by the head, or — when GitHub says the pull request can merge
-    /// right now — a REST merge guarded by the same head.
+    /// auto-merge guarded by the head where the base is known to require
+    /// `flotilla/verify`, or a REST merge of the verified sha once Flotilla's own
+    /// `flotilla/verify` on it reads as passed.
     #[allow(clippy::too_many_arguments)]
     async fn merge(
         &self,
@@ -350,6 +426,7 @@ impl Orchestrator {
         head: &CommitSha,
         node_id: &str,
         config: &RepoConfig,
+        requirements: &Requirements,
     ) -> anyhow::Result<()> {
         let pr = task.pr.context("a verified task has a pull request")?;
         let pull = client.get_pull(&run.repo, pr).await?;
@@ -388,27 +465,41 @@ impl Orchestrator {
             _ => {}
         }
         let method = config.landing.merge_method;
-        match client.enable_auto_merge(node_id, method, head).await {
-            Ok(()) => {
-                tracing::info!("auto-merge enabled; GitHub merges once protection allows");
-                self.store
-                    .move_task(
-                        task.id,
-                        head,
-                        &[TaskState::Merging],
-                        TaskState::Ready,
-                        Some("auto-merge is on; GitHub merges it once branch protection allows"),
-                    )
-                    .await?;
-                return Ok(());
+        if !requirements.verify_required {
+            tracing::info!(
+                "the base is not known to require {VERIFY_CHECK} from this App; merging the \
+                 verified sha through REST, never by auto-merge"
+            );
+        } else {
+            match client.enable_auto_merge(node_id, method, head).await {
+                Ok(()) => {
+                    tracing::info!("auto-merge enabled; GitHub merges once protection allows");
+                    self.store
+                        .move_task(
+                            task.id,
+                            head,
+                            &[TaskState::Merging],
+                            TaskState::Ready,
+                            Some(
+                                "auto-merge is on; GitHub merges it once branch protection allows",
+                            ),
+                        )
+                        .await?;
+                    return Ok(());
+                }
+                Err(GithubError::AutoMergeUnavailable { message }) => {
+                    tracing::info!(%message, "auto-merge not available; merging through REST");
+                }
+                Err(error) => {
+                    self.back_to_verified(task, head).await?;
+                    return Err(error.into());
+                }
             }
-            Err(GithubError::AutoMergeUnavailable { message }) => {
-                tracing::info!(%message, "auto-merge not available; merging through REST");
-            }
-            Err(error) => {
-                self.back_to_verified(task, head).await?;
-                return Err(error.into());
-            }
+        }
+        if !own_verify_passed(client, run, head, fleet.config.app_id).await? {
+            self.back_to_verified(task, head).await?;
+            tracing::warn!(%head, "Flotilla's own {VERIFY_CHECK} does not read as passed on this head; not merging");
+            return Ok(());
         }
         match client.merge_pull(&run.repo, pr, head, method).await {
             Ok(MergeOutcome::Merged { sha }) => {
@@ -639,6 +730,59 @@ impl Orchestrator {
         }
         Ok(())
     }
+}
+
+/// Whether Flotilla's own `flotilla/verify` (created by this App, not a look-alike of
+/// the same name) completed successfully on `head`, read back from GitHub just before a
+/// REST merge.
+async fn own_verify_passed(
+    client: &InstallationClient,
+    run: &RunRecord,
+    head: &CommitSha,
+    own_app: AppId,
+) -> anyhow::Result<bool> {
+    let runs = client.list_check_runs(&run.repo, &head.0).await?;
+    let ours = runs
+        .iter()
+        .filter(|r| r.name == VERIFY_CHECK && r.app_id == Some(own_app) && r.head_sha == *head)
+        .max_by_key(|r| r.id.0);
+    Ok(ours.is_some_and(|r| {
+        r.status == CheckStatus::Completed && r.conclusion == Some(CheckConclusion::Success)
+    }))
+}
+
+/// The person whose approval of `head` counts: the latest review of each reviewer
+/// (comments aside) is an approval of exactly this head, the reviewer is a person (not
+/// a bot or an App), and has write or admin access now. Branch protection has no say.
+async fn approved_by(
+    client: &InstallationClient,
+    run: &RunRecord,
+    pr: PrNumber,
+    head: &CommitSha,
+) -> anyhow::Result<Option<Login>> {
+    let reviews = client.list_reviews(&run.repo, pr).await?;
+    let mut latest: Vec<&Review> = Vec::new();
+    for review in reviews
+        .iter()
+        .filter(|r| r.state != "COMMENTED" && r.state != "PENDING")
+    {
+        latest.retain(|r| r.author != review.author);
+        latest.push(review);
+    }
+    for review in latest {
+        let counts = review.state == "APPROVED"
+            && review.commit_id.as_ref() == Some(head)
+            && review.author_is_person;
+        if counts
+            && client
+                .collaborator_permission(&run.repo, &review.author)
+                .await?
+                .can_command()
+        {
+            return Ok(Some(review.author.clone()));
+        }
+    }
+    Ok(None)
 }
 
 /// A check conclusion as people read it.

@@ -1,5 +1,5 @@
 //! Events that move verification and landing along: a push by a person to a task's
-//! branch (verify the new head), a merge (record it), a request to re-verify (the
+//! branch (auto-merge off, verify the new head), a person's review (try to land), a merge (record it), a request to re-verify (the
 //! check run's "Re-verify" button or "Re-run"), a CI result (try to land), and the
 //! merge queue asking for `flotilla/verify` on a merge group.
 //!
@@ -13,14 +13,16 @@ use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION};
 use crate::github::{CheckConclusion, CheckOutput, CheckStatus, NewCheckRun};
 use crate::review::VERIFY_CHECK;
 use crate::review::report::CheckReport;
-use crate::store::{NewJob, TaskState, VerdictRecord};
+use crate::store::{NewJob, TaskRecord, TaskState, VerdictRecord};
 use crate::types::{CommitSha, DeliveryId, InstallationId, IssueNumber, RepoName};
 use crate::webhook::event::{
     CheckRunAction, CheckRunEvent, MergeGroupEvent, PullRequestAction, PullRequestEvent,
+    PullRequestReviewAction, PullRequestReviewEvent,
 };
 
 impl Orchestrator {
-    /// A pull request changed: a new head on a task's branch is verified again (a
+    /// A pull request changed: a new head on a task's branch first loses any
+    /// auto-merge (unless Flotilla verified that very head), then is verified again (a
     /// person's fix of a task that needed one loses the `flotilla:needs-human` label);
     /// a merged task is recorded.
     pub(super) async fn on_pull_request(
@@ -35,6 +37,8 @@ impl Orchestrator {
         match &event.action {
             PullRequestAction::Synchronize => {
                 let head = &event.pull_request.head.sha;
+                self.stop_auto_merge_unless_verified(fleet, &task, event)
+                    .await?;
                 if self.store.new_head(task.id, head, "pushed").await? {
                     tracing::info!(task = %task.id, %head, "new head pushed; verifying it");
                     if task.state == TaskState::NeedsHuman
@@ -58,6 +62,51 @@ impl Orchestrator {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Disables auto-merge on a task's pull request whose new head Flotilla has not
+    /// verified (anyone's push, Flotilla's own update-branch): an auto-merge enabled for
+    /// an earlier head must not merge this one. Read first, so a pull request without
+    /// auto-merge costs no mutation.
+    async fn stop_auto_merge_unless_verified(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        event: &PullRequestEvent,
+    ) -> anyhow::Result<()> {
+        let head = &event.pull_request.head.sha;
+        let verdicts = self.store.verdicts(task.id, head).await?;
+        if !verdicts.is_empty() && verdicts.iter().all(VerdictRecord::holds) {
+            return Ok(());
+        }
+        let Some(run) = self.store.run(task.run_id).await? else {
+            return Ok(());
+        };
+        let client = fleet.client(run.installation).await?;
+        let state = client.pull_merge_state(&run.repo, event.number).await?;
+        if state.auto_merge_enabled {
+            client.disable_auto_merge(&state.node_id).await?;
+            tracing::info!(pr = %event.number, %head, "auto-merge disabled: a head Flotilla did not verify");
+        }
+        Ok(())
+    }
+
+    /// A person reviewed a pull request: an approval may be what a verified head waits
+    /// for (`landing.require_human_approval`), so try to land it.
+    pub(super) async fn on_review(
+        &self,
+        delivery: &DeliveryId,
+        event: &PullRequestReviewEvent,
+    ) -> anyhow::Result<()> {
+        if event.action != PullRequestReviewAction::Submitted {
+            return Ok(());
+        }
+        self.try_land(
+            &event.repository.full_name,
+            &event.pull_request.head.sha,
+            delivery,
+        )
+        .await
     }
 
     /// A check run event: "Re-run" or "Re-verify" on one of Flotilla's check runs

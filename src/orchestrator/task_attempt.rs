@@ -277,6 +277,9 @@ impl Orchestrator {
             .await
         {
             Ok(head) => return Ok(Ok(head)),
+            Err(PushError::Refused(reason)) => {
+                return Ok(Err(format!("GitHub refused the push: {reason}")));
+            }
             Err(PushError::Other(error)) => return Err(error),
             Err(PushError::StaleLease) => {}
         }
@@ -291,6 +294,9 @@ impl Orchestrator {
                         "branch {} keeps moving under Flotilla; it was not overwritten",
                         task.branch
                     ))),
+                    Err(PushError::Refused(reason)) => {
+                        Ok(Err(format!("GitHub refused the push: {reason}")))
+                    }
                     Err(PushError::Other(error)) => Err(error),
                 }
             }

@@ -173,13 +173,21 @@ async fn resolve_root(
         }
         (true, "disablePullRequestAutoMerge") => {
             let (repo, number) = pull_from_input(sim, auth, &args)?;
-            if let Some(p) = sim
+            let was_enabled = sim
                 .world()
                 .repos
                 .get_mut(&repo)
                 .and_then(|r| r.pulls.get_mut(&number))
-            {
-                p.auto_merge = None;
+                .and_then(|p| p.auto_merge.take())
+                .is_some();
+            if was_enabled {
+                merge::announce_pull(sim, &repo, number, "auto_merge_disabled", &auth.bot, {
+                    let mut extra = Map::new();
+                    extra.insert("reason".into(), json!("Auto-merge disabled by request"));
+                    extra
+                })
+                .await
+                .map_err(|e| GqlError::new(e.message))?;
             }
             payload(sim, &repo, number, field).await?
         }

@@ -1,5 +1,5 @@
-//! When a pull request may merge, and merging it: branch protection (required checks,
-//! app-bound checks, required reviews, up-to-date), conflicts, drafts; real merges in the
+//! When a pull request may merge, and merging it: branch protection and rulesets
+//! (required checks, app-bound checks, required reviews, up-to-date), conflicts, drafts; real merges in the
 //! bare repository (merge commit, squash, rebase); pushes that move pull-request heads;
 //! and the auto-merge sweeper that merges as soon as protection is satisfied.
 
@@ -118,7 +118,13 @@ fn gate(
         .unwrap_or_default();
     let ok = |c: &str| matches!(c, "success" | "neutral" | "skipped");
     let mut blocked = None;
-    let required = protection.required_checks.clone().unwrap_or_default();
+    let (ruleset_checks, ruleset_strict) = repo.ruleset_checks(&snap.base_ref);
+    let mut required = protection.required_checks.clone().unwrap_or_default();
+    for check in ruleset_checks {
+        if !required.contains(&check) {
+            required.push(check);
+        }
+    }
     for check in &required {
         let run = repo
             .check_runs
@@ -192,7 +198,7 @@ fn gate(
     Gate {
         blocked,
         failing_optional,
-        strict: protection.strict && protection.required_checks.is_some(),
+        strict: (protection.strict && protection.required_checks.is_some()) || ruleset_strict,
     }
 }
 

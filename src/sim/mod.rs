@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 use crate::types::{AppId, InstallationId, Login, RepoName};
 
 pub use faults::{Fault, FaultKind, PushFault};
-pub use state::{MergeMethod, Protection, RequiredCheck};
+pub use state::{Access, MergeMethod, Protection, RequiredCheck, Ruleset};
 pub use views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
 
 use state::{App, Installation, Permission, Repo, User, UserKind, WebhookTarget, World};
@@ -376,6 +376,7 @@ fn register_ci_app(world: &mut World) {
             public_key: None,
             webhook: None,
             bot,
+            permissions: state::manifest_permissions(),
         },
     );
 }
@@ -428,6 +429,7 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
                 hook_id,
             }),
             bot,
+            permissions: state::manifest_permissions(),
         },
     );
     world.installations.insert(
@@ -462,6 +464,7 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
             check_runs: Vec::new(),
             statuses: Vec::new(),
             protection: Default::default(),
+            rulesets: Vec::new(),
         },
     );
     Ok(())

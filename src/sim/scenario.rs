@@ -13,7 +13,7 @@ use crate::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNumbe
 use super::error::ApiError;
 use super::faults::{Fault, PushFault};
 use super::routes::{checks, comments, issues, protection, pulls, reviews};
-use super::state::{MergeMethod, Protection};
+use super::state::{Access, MergeMethod, Protection, Ruleset};
 use super::views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
 use super::{Sim, SimHandle, auth, git, push};
 
@@ -88,6 +88,7 @@ impl Sim {
                 public_key: Some(key),
                 webhook: None,
                 bot,
+                permissions: super::state::manifest_permissions(),
             },
         );
         world.installations.insert(
@@ -180,6 +181,25 @@ impl Sim {
         by: &Login,
     ) -> anyhow::Result<u64> {
         let review = reviews::NewReview {
+            event: Some("APPROVE".to_owned()),
+            ..Default::default()
+        };
+        reviews::submit_review(self, repo, pr.0, by, review)
+            .await
+            .map_err(api)
+    }
+
+    /// `by` approves a pull request as it was at `commit` (a review of an older head,
+    /// as a person whose page was not reloaded submits it).
+    pub async fn approve_commit(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        commit: &CommitSha,
+        by: &Login,
+    ) -> anyhow::Result<u64> {
+        let review = reviews::NewReview {
+            commit_id: Some(commit.0.clone()),
             event: Some("APPROVE".to_owned()),
             ..Default::default()
         };
@@ -307,6 +327,38 @@ impl Sim {
         rules: Option<Protection>,
     ) -> anyhow::Result<()> {
         protection::set_protection(self, repo, branch, rules).map_err(api)
+    }
+
+    /// An admin adds a repository ruleset (its `id` is assigned here and returned).
+    pub fn add_ruleset(&self, repo: &RepoName, mut ruleset: Ruleset) -> anyhow::Result<u64> {
+        let id = {
+            let mut world = self.world();
+            let id = world.id();
+            let r = world.repos.get_mut(repo).context("no such repository")?;
+            ruleset.id = id;
+            r.rulesets.push(ruleset);
+            id
+        };
+        self.kick_auto_merge();
+        Ok(id)
+    }
+
+    /// The App's owner grants (`Some`) or withdraws (`None`) one permission, and the
+    /// installations accept it: e.g. `administration` for classic branch protection, or
+    /// `workflows` for pushes that touch `.github/workflows/`.
+    pub fn set_app_permission(
+        &self,
+        app: AppId,
+        permission: &str,
+        access: Option<Access>,
+    ) -> anyhow::Result<()> {
+        let mut world = self.world();
+        let app = world.apps.get_mut(&app).context("no such App")?;
+        match access {
+            Some(access) => app.permissions.insert(permission.to_owned(), access),
+            None => app.permissions.remove(permission),
+        };
+        Ok(())
     }
 
     /// Arms an API fault.

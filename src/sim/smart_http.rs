@@ -1,5 +1,6 @@
 //! Git smart HTTP at `/{owner}/{repo}.git/...`, served by `git http-backend` as a CGI,
-//! behind basic auth with `x-access-token:<installation token>`. After a push, the ref
+//! behind basic auth with `x-access-token:<installation token>`. A push that touches
+//! `.github/workflows/` is refused unless the App holds `workflows: write`. After a push, the ref
 //! changes are handed to `merge::on_push` (pull request heads, check suites, CI).
 
 use std::process::Stdio;
@@ -15,6 +16,7 @@ use crate::types::{Login, RepoName};
 
 use super::error::ApiError;
 use super::faults::PushFault;
+use super::state::Access;
 use super::{Sim, auth, git, push};
 
 /// The largest request body (a pack) accepted.
@@ -47,7 +49,12 @@ pub async fn handle(State(sim): State<Sim>, request: Request) -> Response {
     if !visible {
         return (StatusCode::NOT_FOUND, "Repository not found.\n").into_response();
     }
-    match serve(&sim, &repo, &rest, request, &auth.bot).await {
+    let may_change_workflows = sim
+        .world()
+        .apps
+        .get(&auth.app_id)
+        .is_some_and(|app| app.may("workflows", Access::Write));
+    match serve(&sim, &repo, &rest, request, &auth.bot, may_change_workflows).await {
         Ok(response) => response,
         Err(err) => ApiError::internal(format!("{err:#}")).into_response(),
     }
@@ -86,6 +93,7 @@ async fn serve(
     rest: &str,
     request: Request,
     pusher: &Login,
+    may_change_workflows: bool,
 ) -> anyhow::Result<Response> {
     let is_push = rest == "git-receive-pack";
     let bare = sim.repo_path(repo);
@@ -135,7 +143,10 @@ async fn serve(
         .env("HTTP_CONTENT_ENCODING", encoding)
         .env("HTTP_GIT_PROTOCOL", protocol)
         .env("REMOTE_USER", &pusher.0)
-        .env("SIM_PUSHER_IS_APP", "1")
+        .env(
+            "SIM_PUSHER_LACKS_WORKFLOWS",
+            if may_change_workflows { "0" } else { "1" },
+        )
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("GIT_COMMITTER_NAME", &pusher.0)
         .env(

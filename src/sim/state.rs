@@ -113,6 +113,55 @@ pub struct App {
     pub webhook: Option<WebhookTarget>,
     /// The `[bot]` user acting for the App.
     pub bot: Login,
+    /// What the App's installations may do, by permission name (`contents`,
+    /// `administration`, `workflows`…): routes and pushes refuse what is not granted.
+    pub permissions: BTreeMap<String, Access>,
+}
+
+impl App {
+    /// Whether the App holds `permission` at `level` or above.
+    pub fn may(&self, permission: &str, level: Access) -> bool {
+        self.permissions
+            .get(permission)
+            .is_some_and(|a| *a >= level)
+    }
+}
+
+/// The level of an App permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Read only.
+    Read,
+    /// Read and write.
+    Write,
+}
+
+impl Access {
+    /// Parses the manifest's spelling (`read`, `write`).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            _ => None,
+        }
+    }
+}
+
+/// The permissions of Flotilla's App manifest (`app-manifest.yml`): no `administration`,
+/// no `workflows`. Seeded and installed Apps start with these.
+pub fn manifest_permissions() -> BTreeMap<String, Access> {
+    [
+        ("contents", Access::Write),
+        ("pull_requests", Access::Write),
+        ("issues", Access::Write),
+        ("checks", Access::Write),
+        ("statuses", Access::Read),
+        ("metadata", Access::Read),
+        ("merge_queues", Access::Read),
+    ]
+    .into_iter()
+    .map(|(name, access)| (name.to_owned(), access))
+    .collect()
 }
 
 /// An App's webhook configuration.
@@ -225,6 +274,8 @@ pub struct Repo {
     pub statuses: Vec<Status>,
     /// Branch protection by branch name.
     pub protection: BTreeMap<String, Protection>,
+    /// Active repository rulesets.
+    pub rulesets: Vec<Ruleset>,
 }
 
 impl Repo {
@@ -237,6 +288,22 @@ impl Repo {
             .get(login)
             .copied()
             .unwrap_or(Permission::None)
+    }
+
+    /// The required checks of every ruleset that applies to `branch`, and whether any
+    /// of them asks for an up-to-date branch.
+    pub fn ruleset_checks(&self, branch: &str) -> (Vec<RequiredCheck>, bool) {
+        let mut checks: Vec<RequiredCheck> = Vec::new();
+        let mut strict = false;
+        for ruleset in self.rulesets.iter().filter(|r| r.applies_to(branch, self)) {
+            strict |= ruleset.strict;
+            for check in &ruleset.required_checks {
+                if !checks.contains(check) {
+                    checks.push(check.clone());
+                }
+            }
+        }
+        (checks, strict)
     }
 
     /// The open pull request whose head is `branch`, if any.
@@ -495,6 +562,51 @@ pub struct Protection {
     pub required_approvals: Option<u32>,
     /// Apply to admins too.
     pub enforce_admins: bool,
+}
+
+/// A repository ruleset targeting branches, with its `required_status_checks` rule (the
+/// only rule the simulator enforces). Rulesets are read with `metadata: read`, unlike
+/// classic protection.
+#[derive(Clone, Debug, Default)]
+pub struct Ruleset {
+    /// Ruleset id.
+    pub id: u64,
+    /// Display name.
+    pub name: String,
+    /// Branches it targets: names, `fnmatch`-style `*` patterns, `~DEFAULT_BRANCH` or
+    /// `~ALL` (GitHub's `conditions.ref_name.include`, without `refs/heads/`).
+    pub branches: Vec<String>,
+    /// Required checks; `integration_id` is the App id.
+    pub required_checks: Vec<RequiredCheck>,
+    /// `strict_required_status_checks_policy`.
+    pub strict: bool,
+}
+
+impl Ruleset {
+    /// Whether the ruleset targets `branch` of `repo`.
+    pub fn applies_to(&self, branch: &str, repo: &Repo) -> bool {
+        self.branches.iter().any(|pattern| match pattern.as_str() {
+            "~ALL" => true,
+            "~DEFAULT_BRANCH" => branch == repo.default_branch,
+            pattern => glob_match(pattern.trim_start_matches("refs/heads/"), branch),
+        })
+    }
+}
+
+/// `*` matches any run of characters but `/`; everything else matches itself.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .take_while(|&i| !rest[..i].contains('/'))
+                .filter(|&i| rest.is_char_boundary(i))
+                .any(|i| glob_match(tail, &rest[i..]))
+        }
+    }
 }
 
 /// One webhook delivery attempt.

@@ -36,6 +36,11 @@ pub enum PushError {
     /// branch was expected not to exist): refetch and decide, never overwrite.
     #[error("the remote branch moved: the force-with-lease was refused")]
     StaleLease,
+    /// The remote declined the push by a rule of its own (e.g. GitHub refusing an App
+    /// without `workflows` permission a change under `.github/workflows/`): retrying
+    /// cannot help. Carries the remote's message.
+    #[error("the remote refused the push: {0}")]
+    Refused(String),
     /// Anything else: network, authentication, a rule on GitHub's side.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -279,6 +284,9 @@ impl Worktree {
             {
                 return Err(PushError::StaleLease);
             }
+            if let Some(reason) = remote_refusal(&stdout, &String::from_utf8_lossy(&out.stderr)) {
+                return Err(PushError::Refused(reason));
+            }
             return Err(PushError::Other(anyhow::anyhow!(
                 "git push of {} failed ({}): {} {}",
                 self.branch,
@@ -436,4 +444,25 @@ fn link_stays_inside(path: &str, target: &str) -> bool {
         }
     }
     true
+}
+
+/// The remote's own reason when a push was declined by a rule (a pre-receive hook:
+/// porcelain `[remote rejected] … (pre-receive hook declined)`), from the `remote:` lines
+/// git prints; `None` for failures that are not a refusal.
+fn remote_refusal(stdout: &str, stderr: &str) -> Option<String> {
+    let declined = stdout.contains("[remote rejected]") || stderr.contains("[remote rejected]");
+    if !declined {
+        return None;
+    }
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("remote:"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    Some(if said.is_empty() {
+        "the remote rejected the push".to_owned()
+    } else {
+        said.join(" ")
+    })
 }

@@ -25,7 +25,7 @@ use flotilla::github::{
     Permission, PullUpdate, RequiredCheck, RetryPolicy, ReviewComment, ReviewEvent, ReviewSide,
     Route,
 };
-use flotilla::sim::{self, SeedConfig, SimConfig, SimHandle};
+use flotilla::sim::{self, Access, Ruleset, SeedConfig, SimConfig, SimHandle};
 use flotilla::types::{CommitSha, IssueNumber, Login, RepoName};
 use http::StatusCode;
 use secrecy::ExposeSecret;
@@ -529,7 +529,44 @@ async fn every_client_call_against_the_simulator_is_recorded() {
     assert_eq!(reviews[0].state, "COMMENTED");
     assert_eq!(reviews[0].commit_id.as_ref(), Some(&head));
 
-    // The merge gate: protection requiring flotilla/verify from this App.
+    // The merge gate. Classic protection is not readable with the manifest's
+    // permissions; rulesets are.
+    let refused = client
+        .get_branch_protection(&repo, &base)
+        .await
+        .expect_err("classic protection needs administration");
+    assert!(
+        matches!(&refused, GithubError::Forbidden { .. }),
+        "{refused}"
+    );
+    sim.add_ruleset(
+        &repo,
+        Ruleset {
+            name: "gate".to_owned(),
+            branches: vec!["~DEFAULT_BRANCH".to_owned()],
+            required_checks: vec![sim::RequiredCheck {
+                context: VERIFY.to_owned(),
+                app_id: Some(app_id),
+            }],
+            ..Ruleset::default()
+        },
+    )
+    .expect("ruleset added");
+    let rules = client
+        .get_branch_rules(&repo, &base)
+        .await
+        .expect("rules read");
+    assert_eq!(
+        rules.required_checks,
+        [RequiredCheck {
+            context: VERIFY.to_owned(),
+            app_id: Some(app_id),
+        }]
+    );
+    // An administrator grants `administration: write`; protection requiring
+    // flotilla/verify from this App.
+    sim.set_app_permission(app_id, "administration", Some(Access::Write))
+        .expect("permission granted");
     let protection = BranchProtection {
         strict: false,
         required_checks: vec![RequiredCheck {
@@ -667,6 +704,10 @@ async fn every_client_call_against_the_simulator_is_recorded() {
         matches!(&refused, GithubError::AutoMergeUnavailable { message } if message.contains("clean status")),
         "unexpected answer: {refused}"
     );
+    client
+        .disable_auto_merge(&state.node_id)
+        .await
+        .expect("disabling auto-merge that is off is harmless");
     let stale = CommitSha("0".repeat(40));
     let moved = client
         .merge_pull(&repo, pull.number, &stale, MergeMethod::Merge)

@@ -9,6 +9,7 @@ mod fleet;
 mod github_client;
 mod hostile;
 mod intake;
+mod land;
 mod manifest;
 mod plan;
 mod protect;

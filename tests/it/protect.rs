@@ -8,7 +8,7 @@ use flotilla::github::{
 };
 use flotilla::protect::{ProtectError, ProtectRequest, VERIFY_CHECK, protect};
 use flotilla::sim::RequiredCheck as SimCheck;
-use flotilla::sim::{CI_APP_ID, Fault, FaultKind, MergeMethod, Protection, SimHandle};
+use flotilla::sim::{Access, CI_APP_ID, Fault, FaultKind, MergeMethod, Protection, SimHandle};
 use flotilla::types::{AppId, CommitSha, Login, PrNumber, RepoName};
 use serde_json::json;
 use tempfile::TempDir;
@@ -28,6 +28,8 @@ struct Setup {
 async fn setup() -> Setup {
     let dir = TempDir::new().expect("temporary directory");
     let (sim, seed) = seeded_sim(dir.path(), None).await;
+    sim.set_app_permission(WORLD_APP_ID, "administration", Some(Access::Write))
+        .expect("the operator granted `administration: write` for `flotilla protect`");
     let credentials =
         AppCredentials::from_pem_file(WORLD_APP_ID, &fixture_path("keys/test-app.pem"))
             .expect("test key");

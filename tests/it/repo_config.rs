@@ -7,7 +7,7 @@ use std::time::Duration;
 use flotilla::agent::Adapter;
 use flotilla::config::{
     AdapterKind, AgentConfig, ConfigError, LandingConfig, Lens, NetworkConfig, RepoConfig,
-    ScopeMode, VerifyConfig,
+    RequiredCheckName, ScopeMode, VerifyConfig,
 };
 use flotilla::github::MergeMethod;
 use flotilla::sandbox::ResourceLimits;
@@ -100,7 +100,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
         landing: LandingConfig {
             merge_method: MergeMethod::Rebase,
             require_human_approval: true,
-            required_checks: vec!["ci/build".into()],
+            required_checks: vec!["ci/build".into(), "test@github-actions".into()],
             close_issue: false,
         },
         sandbox: ResourceLimits {
@@ -190,6 +190,32 @@ fn an_unknown_scope_mode_and_merge_method_are_refused_on_their_lines() {
 
     let error = refused("landing:\n  merge_method: fast-forward\n");
     assert_error(&error, 2, &["merge_method", "fast-forward"]);
+}
+
+#[test]
+fn a_required_check_may_be_bound_to_an_app_by_its_slug() {
+    let config = RepoConfig::parse(EXAMPLE.as_bytes()).unwrap();
+    assert_eq!(
+        config.landing.required_check_names(),
+        [
+            RequiredCheckName {
+                name: "ci/build".into(),
+                app_slug: None,
+            },
+            RequiredCheckName {
+                name: "test".into(),
+                app_slug: Some("github-actions".into()),
+            },
+        ]
+    );
+    assert_eq!(
+        RequiredCheckName::parse("build @ linux").app_slug,
+        None,
+        "not a slug: the whole entry is the name"
+    );
+
+    let error = refused("landing:\n  required_checks: [\"ci@\"]\n");
+    assert_error(&error, 2, &["required_checks", "ci@", "name@app-slug"]);
 }
 
 #[test]

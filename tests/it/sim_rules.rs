@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use flotilla::sim::{
-    self, CI_APP_ID, Fault, FaultKind, Protection, PushFault, RequiredCheck, SeedConfig, SimConfig,
-    SimHandle,
+    self, Access, CI_APP_ID, Fault, FaultKind, Protection, PushFault, RequiredCheck, Ruleset,
+    SeedConfig, SimConfig, SimHandle,
 };
 use flotilla::types::{AppId, CommitSha, Login, PrNumber, RepoName};
 use flotilla::webhook::signature::sign;
@@ -48,6 +48,10 @@ async fn world_with(configure: impl FnOnce(&mut SimConfig)) -> World {
     configure(&mut config);
     let seed = config.seed.clone().expect("seeded");
     let sim = sim::start(config).await.expect("simulator starts");
+    // These scenarios set branch protection through the API, as an App granted
+    // `administration: write` may; Flotilla's own manifest does not ask for it.
+    sim.set_app_permission(seed.app_id, "administration", Some(Access::Write))
+        .expect("administration granted");
     let token = sim.installation_token(seed.installation_id);
     World {
         repo: seed.repo_name(),
@@ -567,6 +571,85 @@ async fn an_app_bound_required_check_ignores_another_apps_check_of_the_same_name
         1,
         "squash has one parent"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn classic_protection_read_without_administration_is_403_while_rulesets_are_readable() {
+    let w = world().await;
+    w.protect(json!([{"context": "ci", "app_id": null}])).await;
+    w.sim
+        .set_app_permission(w.seed.app_id, "administration", None)
+        .expect("administration withdrawn");
+    let (status, body) = w.get("/branches/main/protection").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["message"], "Resource not accessible by integration");
+    let (status, body) = w
+        .put(
+            "/branches/main/protection",
+            json!({"required_status_checks": null, "enforce_admins": null, "required_pull_request_reviews": null, "restrictions": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = w.get("/rules/branches/main").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!([]), "classic protection is not a ruleset rule");
+
+    let id = w
+        .sim
+        .add_ruleset(
+            &w.repo,
+            Ruleset {
+                name: "gate".to_owned(),
+                branches: vec!["~DEFAULT_BRANCH".to_owned()],
+                required_checks: vec![RequiredCheck {
+                    context: "flotilla/verify".to_owned(),
+                    app_id: Some(w.seed.app_id),
+                }],
+                ..Ruleset::default()
+            },
+        )
+        .expect("ruleset added");
+    let (status, body) = w.get("/rules/branches/main").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!([{
+            "type": "required_status_checks",
+            "parameters": {
+                "strict_required_status_checks_policy": false,
+                "required_status_checks": [
+                    {"context": "flotilla/verify", "integration_id": w.seed.app_id.0}
+                ],
+            },
+            "ruleset_source_type": "Repository",
+            "ruleset_source": w.repo.0,
+            "ruleset_id": id,
+        }])
+    );
+    let (_, other) = w.get("/rules/branches/feature").await;
+    assert_eq!(
+        other,
+        json!([]),
+        "the ruleset targets the default branch only"
+    );
+    // The ruleset gates merges: CI's passing `ci` is not enough without the App's check.
+    let (number, sha) = w.open_pr("ruled", false).await;
+    w.check_run("ci", &sha, "success").await;
+    let (status, body) = w
+        .put(&format!("/pulls/{number}/merge"), json!({"sha": sha}))
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("flotilla/verify")),
+        "{body}"
+    );
+    w.check_run("flotilla/verify", &sha, "success").await;
+    let (status, body) = w
+        .put(&format!("/pulls/{number}/merge"), json!({"sha": sha}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1200,10 +1283,23 @@ async fn an_app_cannot_push_workflow_files() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("without `workflows` permission"),
+        stderr.contains(
+            "refusing to allow a GitHub App to create or update workflow \
+             `.github/workflows/ci.yml` without `workflows` permission"
+        ),
         "{stderr}"
     );
     assert_eq!(w.sim.branch_sha(&w.repo, "wf").await, None);
+    // Granted the permission, the same App may push the same commit.
+    w.sim
+        .set_app_permission(w.seed.app_id, "workflows", Some(Access::Write))
+        .expect("workflows granted");
+    git_ok(
+        &work,
+        &w.git_auth(),
+        &["push", "--quiet", "origin", "HEAD:refs/heads/wf"],
+    );
+    assert!(w.sim.branch_sha(&w.repo, "wf").await.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,7 +6,7 @@
 use flotilla::github::IssueState;
 use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
 use flotilla::sim::{
-    CI_APP_ID, CheckRunView, Fault, FaultKind, MergeMethod, Protection, RequiredCheck,
+    Access, CI_APP_ID, CheckRunView, Fault, FaultKind, MergeMethod, Protection, RequiredCheck,
 };
 use flotilla::store::{RunState, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
@@ -399,6 +399,8 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
 #[tokio::test]
 async fn red_ci_keeps_a_verified_change_out_while_green_ci_lets_its_sibling_merge() {
     let world = TestWorld::start_with_ci(Some("! grep -rq CIFAIL --exclude-dir=.git .")).await;
+    // Classic protection names the required CI; the App may read it here.
+    world.grant_app("administration", Access::Read);
     world
         .sim
         .set_protection(
@@ -503,6 +505,8 @@ async fn a_head_that_moves_during_the_merge_is_verified_again_and_merged_once() 
 #[tokio::test]
 async fn with_an_approval_required_auto_merge_waits_for_a_person_and_the_merge_is_recorded() {
     let world = TestWorld::start().await;
+    // Readable protection requiring flotilla/verify from this App: auto-merge is safe.
+    world.grant_app("administration", Access::Read);
     world
         .sim
         .set_protection(

@@ -54,15 +54,15 @@ pub fn bare_path(root: &Path, owner: &str, name: &str) -> PathBuf {
 
 /// The pre-receive hook: declines the next push when a test armed it (see
 /// `faults::PushFault`), and refuses an App's push that creates or changes a file under
-/// `.github/workflows/` (GitHub requires the `workflows` permission, which the simulated
-/// Apps do not have).
+/// `.github/workflows/` unless the App holds the `workflows` permission (the caller
+/// sets `SIM_PUSHER_LACKS_WORKFLOWS`).
 const PRE_RECEIVE: &str = r#"#!/bin/sh
 if [ -f "$GIT_DIR/sim-reject-next-push" ]; then
   cat "$GIT_DIR/sim-reject-next-push" >&2
   rm -f "$GIT_DIR/sim-reject-next-push"
   exit 1
 fi
-[ "$SIM_PUSHER_IS_APP" = "1" ] || exit 0
+[ "$SIM_PUSHER_LACKS_WORKFLOWS" = "1" ] || exit 0
 zero=0000000000000000000000000000000000000000
 while read old new ref; do
   [ "$new" = "$zero" ] && continue

@@ -11,6 +11,7 @@ pub mod pulls;
 pub mod refs;
 pub mod repos;
 pub mod reviews;
+pub mod rules;
 pub mod statuses;
 
 use axum::Router;
@@ -21,6 +22,7 @@ use crate::types::RepoName;
 use super::Sim;
 use super::auth::InstallationAuth;
 use super::error::{ApiError, ApiResult};
+use super::state::Access;
 
 /// All REST routes.
 pub fn router() -> Router<Sim> {
@@ -35,6 +37,7 @@ pub fn router() -> Router<Sim> {
         .merge(checks::router())
         .merge(statuses::router())
         .merge(protection::router())
+        .merge(rules::router())
 }
 
 /// `{owner}/{repo}` path parameters.
@@ -74,6 +77,29 @@ pub fn repo_for(
         return Err(ApiError::not_found());
     }
     Ok(name)
+}
+
+/// 403 as GitHub answers an installation token whose App lacks `permission` at `level`
+/// (e.g. classic branch protection without `administration`).
+pub fn require_permission(
+    sim: &Sim,
+    auth: &InstallationAuth,
+    permission: &str,
+    level: Access,
+) -> ApiResult<()> {
+    let world = sim.world();
+    let granted = world
+        .apps
+        .get(&auth.app_id)
+        .is_some_and(|app| app.may(permission, level));
+    if granted {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        ))
+    }
 }
 
 /// `per_page` / `page` query parameters.

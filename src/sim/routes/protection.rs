@@ -1,5 +1,6 @@
 //! Branch protection: get, put (required status checks with `contexts` and/or
-//! app-bound `checks`, required reviews, strictness) and delete.
+//! app-bound `checks`, required reviews, strictness) and delete. Reading needs the
+//! App's `administration: read`, changing it `administration: write` (403 otherwise).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,9 +13,10 @@ use crate::types::{AppId, RepoName};
 
 use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::state::Access;
 use super::super::state::{Protection, RequiredCheck};
 use super::super::{Sim, git};
-use super::repo_for;
+use super::{repo_for, require_permission};
 
 /// Protection routes.
 pub fn router() -> Router<Sim> {
@@ -91,6 +93,7 @@ async fn get_protection(
     Path(p): Path<BranchPath>,
 ) -> ApiResult<Json<Value>> {
     let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
+    require_permission(&sim, &auth, "administration", Access::Read)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let protection = r
@@ -184,6 +187,7 @@ async fn put_protection(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
+    require_permission(&sim, &auth, "administration", Access::Write)?;
     let body: Value = parse_body(&body)?;
     let protection = parse_protection(&body)?;
     git::branch_sha(&sim.repo_path(&name), &p.branch)
@@ -200,6 +204,7 @@ async fn delete_protection(
     Path(p): Path<BranchPath>,
 ) -> ApiResult<StatusCode> {
     let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
+    require_permission(&sim, &auth, "administration", Access::Write)?;
     set_protection(&sim, &name, &p.branch, None)?;
     Ok(StatusCode::NO_CONTENT)
 }

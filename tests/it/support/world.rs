@@ -18,7 +18,10 @@ use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
 };
 use flotilla::orchestrator::FleetConfig;
-use flotilla::sim::{CI_APP_ID, Protection, RequiredCheck, SeedConfig, SimConfig, SimHandle};
+use flotilla::sim::{
+    Access, CI_APP_ID, DeliveryView, Protection, RequiredCheck, Ruleset, SeedConfig, SimConfig,
+    SimHandle,
+};
 use flotilla::store::{
     DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskRecord,
     TaskState,
@@ -306,6 +309,62 @@ impl TestWorld {
                 }),
             )
             .expect("protection set");
+    }
+
+    /// An admin adds a ruleset on the default branch requiring `flotilla/verify` from
+    /// this App: a requirement the App can read (unlike classic protection).
+    pub fn require_verify_by_ruleset(&self) {
+        self.sim
+            .add_ruleset(
+                &self.repo,
+                Ruleset {
+                    name: "Flotilla gate".to_owned(),
+                    branches: vec!["~DEFAULT_BRANCH".to_owned()],
+                    required_checks: vec![RequiredCheck {
+                        context: "flotilla/verify".to_owned(),
+                        app_id: Some(WORLD_APP_ID),
+                    }],
+                    ..Ruleset::default()
+                },
+            )
+            .expect("ruleset added");
+    }
+
+    /// The App's owner grants it `permission` (e.g. `administration: read`, so that
+    /// classic branch protection becomes readable).
+    pub fn grant_app(&self, permission: &str, access: Access) {
+        self.sim
+            .set_app_permission(WORLD_APP_ID, permission, Some(access))
+            .expect("permission granted");
+    }
+
+    /// Waits until the simulator delivered the webhook `which` picks, Flotilla processed
+    /// it, and the landing job it queued for `task` at `head` ended — so a test can
+    /// assert what that try did not do.
+    pub async fn landing_tried(
+        &self,
+        task: &TaskRecord,
+        head: &CommitSha,
+        which: impl Fn(&DeliveryView) -> bool,
+    ) {
+        let guid = wait_for("the simulator to deliver the event", || async {
+            self.sim
+                .deliveries()
+                .into_iter()
+                .find(|d| d.success && which(d))
+                .map(|d| d.guid)
+        })
+        .await;
+        let key = format!("{}:land:{head}:{guid}", task.id);
+        wait_for(&format!("the landing job {key} to end"), || async {
+            self.flotilla
+                .store
+                .job_by_key(&key)
+                .await
+                .expect("store answers")
+                .filter(|job| job.state == JobState::Done)
+        })
+        .await;
     }
 
     /// The writer comments on an issue or pull request.
