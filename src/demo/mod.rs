@@ -112,7 +112,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         stage.ci, stage.ci_check
     );
     println!(
-        "  branch protection {} requires {}",
+        "  ruleset           {} requires {}",
         stage.default_branch,
         stage.required_checks.join(", ")
     );

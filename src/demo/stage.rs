@@ -16,7 +16,7 @@ use crate::orchestrator::worker::WorkerConfig;
 use crate::review::VERIFY_CHECK;
 use crate::sandbox::{Engine, Sandbox, SandboxSettings};
 use crate::server::{self, RunningServer, ServerConfig};
-use crate::sim::{self, CI_APP_ID, Protection, RequiredCheck, SeedConfig, SimConfig, SimHandle};
+use crate::sim::{self, CI_APP_ID, RequiredCheck, Ruleset, SeedConfig, SimConfig, SimHandle};
 use crate::store::{SlotLimits, Store};
 use crate::types::{AppId, Login, RepoName};
 use crate::webhook::signature::WebhookSecrets;
@@ -92,7 +92,7 @@ impl Stage {
             (ci_check.clone(), CI_APP_ID),
             (VERIFY_CHECK.to_owned(), seed.app_id),
         ];
-        sim.set_protection(&repo, &default_branch, Some(protection(&required)))
+        sim.add_ruleset(&repo, ruleset(&default_branch, &required))
             .with_context(|| format!("protecting {default_branch}"))?;
         let store = connect_store(&config.scratch.join("flotilla.db")).await?;
         let flotilla = start_flotilla(&config, &seed, &sim, &secret, store.clone()).await?;
@@ -121,20 +121,22 @@ impl Stage {
     }
 }
 
-/// What a careful maintainer sets: each check required from the App that must report
+/// What a careful maintainer sets: a ruleset on the default branch (which the App can
+/// read, unlike classic protection) requiring each check from the App that must report
 /// it (so a commit status or another App's check of the same name does not count).
-fn protection(required: &[(String, AppId)]) -> Protection {
-    Protection {
-        required_checks: Some(
-            required
-                .iter()
-                .map(|(context, app)| RequiredCheck {
-                    context: context.clone(),
-                    app_id: Some(*app),
-                })
-                .collect(),
-        ),
-        ..Protection::default()
+fn ruleset(branch: &str, required: &[(String, AppId)]) -> Ruleset {
+    Ruleset {
+        id: 0,
+        name: "Flotilla demo".to_owned(),
+        branches: vec![branch.to_owned()],
+        required_checks: required
+            .iter()
+            .map(|(context, app)| RequiredCheck {
+                context: context.clone(),
+                app_id: Some(*app),
+            })
+            .collect(),
+        strict: false,
     }
 }
 

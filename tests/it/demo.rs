@@ -172,7 +172,7 @@ async fn the_default_demo_reviews_retries_the_wrong_task_and_merges_every_task()
     assert!(main["files"]["farewell.txt"].is_string(), "{summary}");
     assert!(main["files"]["CHANGELOG.md"].is_string(), "{summary}");
     assert!(
-        stdout.contains("branch protection main requires ci, flotilla/verify"),
+        stdout.contains("ruleset           main requires ci, flotilla/verify"),
         "{stdout}"
     );
     assert!(

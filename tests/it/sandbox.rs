@@ -357,9 +357,10 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
     ];
     for (name, text) in workers.iter().chain(&lenses).chain(&builds) {
         assert!(text.contains("== end"), "{name} ran to its end:\n{text}");
+        let tree = section(text, "tree");
         assert!(
-            section(text, "tree").contains("worktrees/task-"),
-            "{name} saw its own tree:\n{text}"
+            tree.contains("worktrees/task-") || tree.contains("verifications/task-"),
+            "{name} saw its own tree (a worker's repository, or a checkout):\n{text}"
         );
         for (what, secret) in &secrets {
             assert!(
