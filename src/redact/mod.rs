@@ -157,3 +157,6 @@ impl Redactor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
