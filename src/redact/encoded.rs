@@ -81,8 +81,9 @@ fn base64_decodings(run: &str) -> Vec<String> {
     (0..4)
         .filter_map(|start| {
             let rest = standard.get(start..)?;
-            let whole = rest.len() - rest.len() % 4;
-            let bytes = LENIENT.decode(&rest[..whole]).ok()?;
+            // A last group of one character holds no whole byte; two or three do.
+            let usable = rest.len() - usize::from(rest.len() % 4 == 1);
+            let bytes = LENIENT.decode(&rest[..usable]).ok()?;
             Some(String::from_utf8_lossy(&bytes).into_owned())
         })
         .collect()

@@ -82,6 +82,19 @@ fn values_flotilla_holds_are_redacted_plain_and_encoded() {
 }
 
 #[test]
+fn a_known_token_inside_a_git_header_is_named_as_the_token_flotilla_minted() {
+    let redactor = known().redactor();
+    let header = STANDARD.encode(format!("x-access-token:{TOKEN}"));
+
+    let out = redactor.text(&format!("Authorization: Basic {header}"));
+
+    assert_eq!(
+        out,
+        "Authorization: Basic [redacted: installation token, base64-encoded]"
+    );
+}
+
+#[test]
 fn short_values_are_never_registered() {
     let known = KnownSecrets::default();
     known.add(SecretKind::WebhookSecret, "secret");
@@ -191,3 +204,4 @@ fn the_oldest_tokens_make_room_but_webhook_secrets_stay() {
         "[redacted: webhook secret]"
     );
 }
+

@@ -11,6 +11,7 @@ mod intake;
 mod manifest;
 mod plan;
 mod protect;
+mod redact;
 mod queue;
 mod repo_config;
 mod restart;
