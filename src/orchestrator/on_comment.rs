@@ -63,7 +63,8 @@ impl Orchestrator {
                 }
             }
         };
-        self.post_once(&client, repo, thread, &reply_key, &reply).await
+        self.post_once(&client, repo, thread, &reply_key, &reply)
+            .await
     }
 
     /// The issue a comment thread is about: itself, or for a task's pull request, the

@@ -2,7 +2,8 @@
 //! `flotilla/gates`, `flotilla/verify`, created in progress and completed with their
 //! summaries and annotations) and one pull request review per lens and head — from
 //! Flotilla's own App as comments, or from a separate reviewer App as approvals and
-//! change requests.
+//! change requests. What it is given has been through the redaction layer (`verify`
+//! passes `Findings::redacted`).
 
 use std::collections::BTreeMap;
 
@@ -131,7 +132,11 @@ impl Orchestrator {
             .installation_for_repo(&run.repo)
             .await
             .with_context(|| format!("the reviewer App is not installed on {}", run.repo))?;
-        let slug = app.app_info().await.context("asking for the reviewer App's slug")?.slug;
+        let slug = app
+            .app_info()
+            .await
+            .context("asking for the reviewer App's slug")?
+            .slug;
         Ok(Reviewer {
             client: app.installation(installation).await?,
             decides: true,

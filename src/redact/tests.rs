@@ -133,7 +133,10 @@ fn mentions_notify_no_one() {
 
     assert!(!out.contains("@alice") && !out.contains("@acme"), "{out}");
     assert!(out.contains("@\u{200B}alice") && out.contains("@\u{200B}types"));
-    assert_eq!(out.replace('\u{200B}', ""), "thanks @alice and @acme/security, see `@types/node`");
+    assert_eq!(
+        out.replace('\u{200B}', ""),
+        "thanks @alice and @acme/security, see `@types/node`"
+    );
 }
 
 /// GitHub's reading of a closing keyword: keyword, optional colon, whitespace, reference.
@@ -163,8 +166,13 @@ fn no_closing_keyword_survives_in_any_form() {
         hostile,
         "the text reads the same"
     );
-    let out = KnownSecrets::default().redactor().text("Part of #12; a fix is near");
-    assert_eq!(out, "Part of #12; a fix is near", "other references stay links");
+    let out = KnownSecrets::default()
+        .redactor()
+        .text("Part of #12; a fix is near");
+    assert_eq!(
+        out, "Part of #12; a fix is near",
+        "other references stay links"
+    );
 }
 
 #[test]
@@ -190,7 +198,10 @@ fn the_oldest_tokens_make_room_but_webhook_secrets_stay() {
     let known = KnownSecrets::default();
     known.add(SecretKind::WebhookSecret, WEBHOOK_SECRET);
     for n in 0..300 {
-        known.add(SecretKind::InstallationToken, &format!("token-number-{n:04}"));
+        known.add(
+            SecretKind::InstallationToken,
+            &format!("token-number-{n:04}"),
+        );
     }
     let redactor = known.redactor();
 
@@ -199,9 +210,5 @@ fn the_oldest_tokens_make_room_but_webhook_secrets_stay() {
         redactor.text("token-number-0299"),
         "[redacted: installation token]"
     );
-    assert_eq!(
-        redactor.text(WEBHOOK_SECRET),
-        "[redacted: webhook secret]"
-    );
+    assert_eq!(redactor.text(WEBHOOK_SECRET), "[redacted: webhook secret]");
 }
-

@@ -106,7 +106,10 @@ pub fn locate(text: &str) -> Vec<Located> {
         }));
     }
     for caps in GENERIC.captures_iter(text) {
-        let value = caps.name("dq").or_else(|| caps.name("sq")).or_else(|| caps.name("bare"));
+        let value = caps
+            .name("dq")
+            .or_else(|| caps.name("sq"))
+            .or_else(|| caps.name("bare"));
         if let Some(value) = value.filter(|v| looks_random(v.as_str())) {
             found.push(Located {
                 range: value.range(),

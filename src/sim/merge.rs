@@ -9,10 +9,10 @@ use crate::types::{CommitSha, Login, RepoName};
 
 use super::Sim;
 use super::closing::closed_issues;
-use super::routes::issues::update_issue;
 use super::error::{ApiError, ApiResult};
 use super::git;
 use super::json::{self, PullView};
+use super::routes::issues::update_issue;
 use super::state::{MergeMethod, Permission, Repo, UserKind};
 use super::webhooks::announce;
 

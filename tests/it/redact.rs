@@ -147,9 +147,15 @@ async fn a_marker_someone_else_posted_does_not_stop_flotilla_posting_its_own_com
     world.label_issue_as(issue, "flotilla", &world.writer).await;
     let (_, tasks) = world.run_ends(issue).await;
 
-    assert_eq!(tasks[0].id.to_string(), "task-1", "the key the marker forged");
+    assert_eq!(
+        tasks[0].id.to_string(),
+        "task-1",
+        "the key the marker forged"
+    );
     assert_eq!(tasks[0].state, TaskState::Failed, "{:?}", tasks[0]);
-    let comments = world.bot_comment_with(issue, "failed after 1 attempt").await;
+    let comments = world
+        .bot_comment_with(issue, "failed after 1 attempt")
+        .await;
     assert!(
         comments
             .iter()
