@@ -14,6 +14,7 @@ pub mod github;
 pub mod manifest;
 pub mod orchestrator;
 pub mod protect;
+pub mod redact;
 pub mod review;
 pub mod sandbox;
 pub mod server;

@@ -81,7 +81,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let github = GithubApp::new(settings.credentials, settings.github.clone())?;
     let reviewer_app = settings
         .reviewer
-        .map(|credentials| GithubApp::new(credentials, settings.github.clone()))
+        .map(|credentials| {
+            GithubApp::new(credentials, settings.github.clone())
+                .map(|app| app.with_known_secrets(github.known_secrets().clone()))
+        })
         .transpose()?;
     let app_slug = match settings.app_slug {
         Some(slug) => slug,

@@ -54,6 +54,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let agent_slots = config.fleet.as_ref().map(|fleet| fleet.limits.global);
     if let Some(fleet) = &config.fleet {
+        config.secrets.register(fleet.github.known_secrets());
         let survivors = fleet.sandbox.reap().await;
         if survivors > 0 {
             tracing::warn!(

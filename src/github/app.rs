@@ -3,7 +3,8 @@
 //! Owns the App's private key, the App JWT, the octocrab client authenticated as the
 //! App and the cache of one client per installation (each caching its installation
 //! token, which octocrab renews when fewer than 30 s remain). Tokens never leave this
-//! module except as a `SecretString`, and are never logged.
+//! module except as a `SecretString`, and are never logged; every token handed out is
+//! first added to the App's [`KnownSecrets`], so nothing Flotilla publishes repeats it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use octocrab::Octocrab;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -21,6 +22,7 @@ use super::error::GithubError;
 use super::request::{self, ApiRequest, ApiResponse, RetryPolicy};
 use super::routes::Route;
 use super::split_repo;
+use crate::redact::{KnownSecrets, SecretKind};
 use crate::types::{AppId, InstallationId, RepoName};
 
 /// How far back the JWT's `iat` is set, for clock drift between us and GitHub.
@@ -176,6 +178,7 @@ pub struct GithubApp {
     app: Arc<Octocrab>,
     policy: Arc<RetryPolicy>,
     installations: Arc<Mutex<HashMap<InstallationId, InstallationClient>>>,
+    known: KnownSecrets,
 }
 
 impl fmt::Debug for GithubApp {
@@ -206,7 +209,21 @@ impl GithubApp {
             app: Arc::new(app),
             policy: Arc::new(settings.retry),
             installations: Arc::new(Mutex::new(HashMap::new())),
+            known: KnownSecrets::default(),
         })
+    }
+
+    /// The same client reporting its tokens to `known` instead of a registry of its
+    /// own, so several Apps (Flotilla's and a reviewer App) and the server's webhook
+    /// secrets share one. Call before any installation client is made.
+    pub fn with_known_secrets(mut self, known: KnownSecrets) -> Self {
+        self.known = known;
+        self
+    }
+
+    /// The registry every token this App hands out is added to.
+    pub fn known_secrets(&self) -> &KnownSecrets {
+        &self.known
     }
 
     /// `GET /app`, authenticated with the App JWT.
@@ -252,6 +269,7 @@ impl GithubApp {
             crab: Arc::new(crab),
             policy: Arc::clone(&self.policy),
             writes: Arc::new(Mutex::new(())),
+            known: self.known.clone(),
         };
         cache.insert(id, client.clone());
         Ok(client)
@@ -276,6 +294,7 @@ pub struct InstallationClient {
     crab: Arc<Octocrab>,
     policy: Arc<RetryPolicy>,
     writes: Arc<Mutex<()>>,
+    known: KnownSecrets,
 }
 
 impl fmt::Debug for InstallationClient {
@@ -292,12 +311,17 @@ impl InstallationClient {
         self.id
     }
 
-    /// The cached token, renewed by octocrab when fewer than 30 s remain.
+    /// The cached token, renewed by octocrab when fewer than 30 s remain. It is added
+    /// to the known secrets before it is handed out.
     pub async fn token(&self) -> Result<SecretString, GithubError> {
-        self.crab
+        let token = self
+            .crab
             .installation_token()
             .await
-            .map_err(GithubError::from_octocrab)
+            .map_err(GithubError::from_octocrab)?;
+        self.known
+            .add(SecretKind::InstallationToken, token.expose_secret());
+        Ok(token)
     }
 
     /// Sends one request through the shared retry path; writes wait for each other.

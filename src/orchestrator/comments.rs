@@ -1,10 +1,15 @@
 //! Every text Flotilla writes on GitHub: the plan comment, refusals, failures, command
 //! replies and pull request bodies. Kept in one place so the bot speaks with one voice
 //! and tests can find each message by its marker.
+//!
+//! A message that quotes agent text (a summary, a transcript, a reviewer's words, task
+//! titles a planner wrote) takes a [`Redactor`] and passes through it whole, so none of
+//! them can be built unredacted.
 
 use std::fmt::Write;
 
 use crate::config::{ConfigError, Lens};
+use crate::redact::Redactor;
 use crate::review::{GateResult, Verdict};
 use crate::store::{RunRecord, RunState, TaskRecord, TaskState, VerdictRecord};
 use crate::types::{CommitSha, IssueNumber, Login};
@@ -24,7 +29,7 @@ pub(crate) fn plan_marker(run: &RunRecord) -> String {
 
 /// The plan comment: which rule decided, and one row per task, edited in place as
 /// the run goes on.
-pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord]) -> String {
+pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord], redact: &Redactor) -> String {
     let mut out = String::new();
     let status = match run.state {
         RunState::Planning => "planning",
@@ -74,7 +79,7 @@ pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord]) -> String {
         "\nCommands (from people with write access): `/flotilla status`, \
          `/flotilla retry [task]`, `/flotilla cancel`, `/flotilla replan`.\n",
     );
-    out
+    redact.text(&out)
 }
 
 /// The one comment a labeller without write access gets.
@@ -94,7 +99,12 @@ pub(crate) fn invalid_config(error: &ConfigError) -> String {
 }
 
 /// Posted once when a task fails for good.
-pub(crate) fn task_failed(run: &RunRecord, task: &TaskRecord, transcript: &str) -> String {
+pub(crate) fn task_failed(
+    run: &RunRecord,
+    task: &TaskRecord,
+    transcript: &str,
+    redact: &Redactor,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -113,7 +123,7 @@ pub(crate) fn task_failed(run: &RunRecord, task: &TaskRecord, transcript: &str) 
         );
     }
     let _ = write!(out, "\n`/flotilla retry {}` tries it again.", task.position);
-    out
+    redact.text(&out)
 }
 
 /// The body of a task's draft pull request.
@@ -122,6 +132,7 @@ pub(crate) fn pull_body(
     task: &TaskRecord,
     summary: &str,
     transcript: &str,
+    redact: &Redactor,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Part of #{}", run.issue);
@@ -152,7 +163,7 @@ pub(crate) fn pull_body(
             fence_safe(&tail(transcript, 4000))
         );
     }
-    out
+    redact.text(&out)
 }
 
 /// The reply to a `/flotilla` command.
@@ -170,9 +181,13 @@ pub(crate) fn unknown_command(text: &str) -> String {
 }
 
 /// The reply to `/flotilla status`.
-pub(crate) fn status(run: Option<(&RunRecord, &[TaskRecord])>, issue: IssueNumber) -> String {
+pub(crate) fn status(
+    run: Option<(&RunRecord, &[TaskRecord])>,
+    issue: IssueNumber,
+    redact: &Redactor,
+) -> String {
     match run {
-        Some((run, tasks)) => plan(run, tasks),
+        Some((run, tasks)) => plan(run, tasks, redact),
         None => format!("Flotilla has no run for #{issue}."),
     }
 }
@@ -262,6 +277,7 @@ pub(crate) fn needs_human(
     task: &TaskRecord,
     head: &CommitSha,
     verdicts: &[VerdictRecord],
+    redact: &Redactor,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -299,11 +315,11 @@ pub(crate) fn needs_human(
          on #{} to give the worker more attempts.",
         task.branch, task.position, run.issue
     );
-    out
+    redact.text(&out)
 }
 
 /// Posted on the issue when every task merged, before it is closed.
-pub(crate) fn all_merged(run: &RunRecord, tasks: &[TaskRecord]) -> String {
+pub(crate) fn all_merged(run: &RunRecord, tasks: &[TaskRecord], redact: &Redactor) -> String {
     let mut out = format!(
         "All {} task(s) of #{} are merged into `{}`:\n\n",
         tasks.len(),
@@ -319,5 +335,5 @@ pub(crate) fn all_merged(run: &RunRecord, tasks: &[TaskRecord]) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "- {} {}{merged}", pr, table_cell(&task.title));
     }
-    out
+    redact.text(&out)
 }

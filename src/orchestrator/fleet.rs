@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::agent::HostEnv;
 use crate::github::{GithubApp, InstallationClient};
+use crate::redact::Redactor;
 use crate::sandbox::Sandbox;
 use crate::store::{RunId, SlotLimits};
 use crate::types::{AppId, InstallationId, RepoName};
@@ -69,6 +70,12 @@ impl Fleet {
         installation: InstallationId,
     ) -> anyhow::Result<InstallationClient> {
         Ok(self.config.github.installation(installation).await?)
+    }
+
+    /// The redaction layer over every value Flotilla holds now: everything an agent
+    /// wrote passes through it on its way to GitHub.
+    pub(crate) fn redactor(&self) -> Redactor {
+        self.config.github.known_secrets().redactor()
     }
 
     /// Held while git works on a repository's mirror (fetch, worktree add/remove).

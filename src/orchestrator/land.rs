@@ -22,7 +22,6 @@ use anyhow::Context;
 use super::Orchestrator;
 use super::comments;
 use super::fleet::Fleet;
-use super::progress::post_once;
 use super::trigger::run_config;
 use crate::config::RepoConfig;
 use crate::config::RequiredCheckName;
@@ -715,12 +714,12 @@ impl Orchestrator {
         run: &RunRecord,
         tasks: &[TaskRecord],
     ) -> anyhow::Result<()> {
-        post_once(
+        self.post_once(
             client,
             &run.repo,
             run.issue,
             &format!("merged run={}", run.id),
-            &comments::all_merged(run, tasks),
+            &comments::all_merged(run, tasks, &self.fleet()?.redactor()),
         )
         .await?;
         let config = run_config(run)?;

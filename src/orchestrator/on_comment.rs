@@ -4,7 +4,6 @@ use super::Orchestrator;
 use super::command::{self, Command, Parsed};
 use super::comments;
 use super::fleet::Fleet;
-use super::progress::post_once;
 use super::trigger::{IssueSnapshot, SINGLE_TASK_LABEL, load_config, new_run, run_config};
 use super::verify::NEEDS_HUMAN_LABEL;
 use crate::github::InstallationClient;
@@ -64,7 +63,8 @@ impl Orchestrator {
                 }
             }
         };
-        post_once(&client, repo, thread, &reply_key, &reply).await
+        self.post_once(&client, repo, thread, &reply_key, &reply)
+            .await
     }
 
     /// The issue a comment thread is about: itself, or for a task's pull request, the
@@ -109,6 +109,7 @@ impl Orchestrator {
                 Ok(comments::status(
                     run.as_ref().map(|r| (r, tasks.as_slice())),
                     issue,
+                    &fleet.redactor(),
                 ))
             }
             (Command::Replan, run) => self.replan(fleet, client, event, issue, run).await,

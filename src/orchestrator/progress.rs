@@ -9,32 +9,44 @@ use anyhow::Context;
 use super::Orchestrator;
 use super::comments;
 use super::fleet::Fleet;
-use crate::github::{CommentId, InstallationClient};
+use crate::github::{CommentId, InstallationClient, IssueComment};
 use crate::store::{RunId, RunState};
 use crate::types::{IssueNumber, RepoName};
 
-/// Posts `body` on an issue unless a comment carrying the marker for `key` is already
-/// there (a previous attempt of the same job posted it before it crashed).
-pub(crate) async fn post_once(
-    client: &InstallationClient,
-    repo: &RepoName,
-    issue: IssueNumber,
-    key: &str,
-    body: &str,
-) -> anyhow::Result<()> {
-    let marker = comments::marker(key);
-    let existing = client.list_issue_comments(repo, issue).await?;
-    if existing.iter().any(|c| c.body.contains(&marker)) {
-        tracing::info!(key, "comment already posted by an earlier attempt");
-        return Ok(());
-    }
-    client
-        .create_issue_comment(repo, issue, &format!("{marker}\n{body}"))
-        .await?;
-    Ok(())
-}
-
 impl Orchestrator {
+    /// Posts `body` on an issue unless a comment carrying the marker for `key` is already
+    /// there from the App's own bot (a previous attempt of the same job posted it before
+    /// it crashed). The same marker in anyone else's comment is ignored, so nobody can
+    /// silence Flotilla by posting it first.
+    pub(crate) async fn post_once(
+        &self,
+        client: &InstallationClient,
+        repo: &RepoName,
+        issue: IssueNumber,
+        key: &str,
+        body: &str,
+    ) -> anyhow::Result<()> {
+        let marker = comments::marker(key);
+        let existing = client.list_issue_comments(repo, issue).await?;
+        if existing
+            .iter()
+            .any(|c| self.is_own(c) && c.body.contains(&marker))
+        {
+            tracing::info!(key, "comment already posted by an earlier attempt");
+            return Ok(());
+        }
+        client
+            .create_issue_comment(repo, issue, &format!("{marker}\n{body}"))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the App's own bot wrote the comment: its login is exactly
+    /// `<slug>[bot]`, which no user can register (GitHub logins have no brackets).
+    fn is_own(&self, comment: &IssueComment) -> bool {
+        comment.author.0.strip_suffix("[bot]") == Some(self.app_slug.as_str())
+    }
+
     /// After any change to a run's tasks: start what may start (in every run, since a
     /// freed slot may go to another run), settle runs whose tasks all ended, and bring
     /// the plan comments of the runs that changed up to date.
@@ -91,7 +103,7 @@ impl Orchestrator {
         let body = format!(
             "{}\n{}",
             comments::plan_marker(&record),
-            comments::plan(&record, &tasks)
+            comments::plan(&record, &tasks, &fleet.redactor())
         );
         let client = fleet.client(record.installation).await?;
         let mut comment = record.plan_comment_id.map(CommentId);
@@ -101,7 +113,7 @@ impl Orchestrator {
                 .list_issue_comments(&record.repo, record.issue)
                 .await?
                 .into_iter()
-                .find(|c| c.body.contains(&marker))
+                .find(|c| self.is_own(c) && c.body.contains(&marker))
                 .map(|c| c.id);
             if let Some(id) = comment {
                 self.store.set_plan_comment(run, id.0).await?;

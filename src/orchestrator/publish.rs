@@ -2,7 +2,8 @@
 //! `flotilla/gates`, `flotilla/verify`, created in progress and completed with their
 //! summaries and annotations) and one pull request review per lens and head — from
 //! Flotilla's own App as comments, or from a separate reviewer App as approvals and
-//! change requests.
+//! change requests. What it is given has been through the redaction layer (`verify`
+//! passes `Findings::redacted`).
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,7 @@ use crate::github::{
 use crate::review::report::{self, CheckReport};
 use crate::review::{Decision, GATES_CHECK, VERIFY_CHECK, Verdict, lens_check};
 use crate::store::{RunRecord, TaskRecord};
-use crate::types::{CommitSha, RepoName};
+use crate::types::{CommitSha, Login, RepoName};
 
 /// GitHub takes at most this many annotations per check-run request.
 const ANNOTATIONS_PER_REQUEST: usize = 50;
@@ -124,15 +125,22 @@ impl Orchestrator {
             return Ok(Reviewer {
                 client: own.clone(),
                 decides: false,
+                bot: Login(format!("{}[bot]", self.app_slug)),
             });
         };
         let installation = app
             .installation_for_repo(&run.repo)
             .await
             .with_context(|| format!("the reviewer App is not installed on {}", run.repo))?;
+        let slug = app
+            .app_info()
+            .await
+            .context("asking for the reviewer App's slug")?
+            .slug;
         Ok(Reviewer {
             client: app.installation(installation).await?,
             decides: true,
+            bot: Login(format!("{slug}[bot]")),
         })
     }
 
@@ -159,6 +167,7 @@ impl Orchestrator {
                 .list_reviews(&run.repo, pr)
                 .await?
                 .into_iter()
+                .filter(|review| review.author == reviewer.bot)
                 .map(|review| review.body)
                 .collect()
         } else {
@@ -202,11 +211,13 @@ impl Orchestrator {
     }
 }
 
-/// The client that posts reviews, and whether its reviews may approve or request
-/// changes (only a separate reviewer App's may).
+/// The client that posts reviews, whether its reviews may approve or request changes
+/// (only a separate reviewer App's may), and its bot: only that bot's reviews count as
+/// already posted, whatever marker another review carries.
 pub(super) struct Reviewer {
     client: InstallationClient,
     decides: bool,
+    bot: Login,
 }
 
 /// The "Re-verify" button on `flotilla/verify`.

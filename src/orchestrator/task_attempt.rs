@@ -11,7 +11,6 @@ use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
 use super::comments;
 use super::fleet::Fleet;
-use super::progress::post_once;
 use super::prompt;
 use super::trigger::run_config;
 use crate::agent::{AgentReport, Role};
@@ -95,12 +94,12 @@ impl Orchestrator {
         if state == Some(TaskState::Failed) {
             let task = self.store.task(task_id).await?.context("task not stored")?;
             let client = fleet.client(run.installation).await?;
-            post_once(
+            self.post_once(
                 &client,
                 &run.repo,
                 run.issue,
                 &format!("failed {} attempt={}", task.id, task.attempts),
-                &comments::task_failed(&run, &task, &attempt.transcript),
+                &comments::task_failed(&run, &task, &attempt.transcript, &fleet.redactor()),
             )
             .await?;
         }
@@ -247,9 +246,8 @@ impl Orchestrator {
         };
         self.store.set_task_head(task.id, &head).await?;
         let excerpt = comments::tail(&transcript, TRANSCRIPT_EXCERPT);
-        let pull = self
-            .propose(client, run, task, &summary, &excerpt, retried)
-            .await?;
+        let body = comments::pull_body(run, task, &summary, &excerpt, &fleet.redactor());
+        let pull = self.propose(client, run, task, body, retried).await?;
         Ok(Attempt {
             end: AttemptEnd::Proposed {
                 pr: pull.number,
@@ -314,11 +312,9 @@ impl Orchestrator {
         client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
-        summary: &str,
-        transcript: &str,
+        body: String,
         retried: bool,
     ) -> anyhow::Result<PullRequest> {
-        let body = comments::pull_body(run, task, summary, transcript);
         let mut existing = task.pr;
         if existing.is_none() && retried {
             existing = client

@@ -7,7 +7,6 @@ use anyhow::Context;
 use super::Orchestrator;
 use super::comments;
 use super::fleet::Fleet;
-use super::progress::post_once;
 use super::untrusted::sanitize;
 use crate::config::{CONFIG_PATH, ConfigError, RepoConfig, default_trigger_label};
 use crate::github::InstallationClient;
@@ -137,7 +136,7 @@ impl Orchestrator {
             Err(error) => {
                 if label == intended_trigger_label(&loaded.text) {
                     tracing::warn!(%error, "invalid repository configuration; no run");
-                    post_once(
+                    self.post_once(
                         &client,
                         repo,
                         issue,
@@ -226,7 +225,7 @@ impl Orchestrator {
             return Ok(true);
         }
         tracing::info!(%who, ?permission, "refused: no write access");
-        post_once(
+        self.post_once(
             client,
             repo,
             issue,

@@ -102,7 +102,7 @@ fn neutralise_markers(text: &str) -> String {
 /// Characters that render as nothing (or only change how neighbours render), so they
 /// can carry text a reader never sees: format (Cf) characters, controls other than tab
 /// and newline, fillers, and variation selectors.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{8}' | '\u{B}'..='\u{1F}' | '\u{7F}'..='\u{9F}'
         | '\u{AD}' | '\u{34F}' | '\u{61C}' | '\u{115F}' | '\u{1160}'

@@ -23,11 +23,11 @@ use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
 use super::comments;
 use super::fleet::Fleet;
-use super::progress::post_once;
 use super::trigger::run_config;
 use crate::agent::{Adapter, AgentRun, Role};
 use crate::config::{Lens, RepoConfig, ScopeMode};
 use crate::github::InstallationClient;
+use crate::redact::Redactor;
 use crate::review::diff::Diff;
 use crate::review::gates::{GateSettings, static_gates};
 use crate::review::prompt::{ReviewBrief, reviewer_prompt};
@@ -69,6 +69,21 @@ pub(super) struct Findings {
 }
 
 impl Findings {
+    /// The findings as they may be published: every reviewer's and gate's text through
+    /// the redaction layer, places and decisions unchanged.
+    fn redacted(&self, redactor: &Redactor) -> Self {
+        Self {
+            gates: self.gates.iter().map(|g| redactor.gate(g)).collect(),
+            lenses: self
+                .lenses
+                .iter()
+                .map(|(lens, verdict)| (lens.clone(), redactor.verdict(verdict)))
+                .collect(),
+            transcripts: self.transcripts.iter().map(|t| redactor.text(t)).collect(),
+            diff: self.diff.clone(),
+        }
+    }
+
     /// What the verification means for the task.
     fn end(&self) -> VerifyEnd {
         if let Some(gate) = self
@@ -170,10 +185,11 @@ impl Orchestrator {
                 .record_verdict(task.id, head, &gate_verdict(gate))
                 .await?;
         }
+        let published = findings.redacted(&fleet.redactor());
         let reviewer = self.reviewer(fleet, run, &client).await?;
-        self.post_reviews(&reviewer, run, task, &config, head, &findings, retried)
+        self.post_reviews(&reviewer, run, task, &config, head, &published, retried)
             .await?;
-        self.finish_checks(&client, run, head, &findings, &checks)
+        self.finish_checks(&client, run, head, &published, &checks)
             .await?;
         let end = findings.end();
         let state = self.store.finish_verify(task.id, head, &end).await?;
@@ -453,12 +469,12 @@ impl Orchestrator {
             .add_labels(&run.repo, as_issue, &[NEEDS_HUMAN_LABEL])
             .await?;
         let verdicts = self.store.verdicts(task.id, head).await?;
-        post_once(
+        self.post_once(
             client,
             &run.repo,
             as_issue,
             &format!("needs-human {} head={head}", task.id),
-            &comments::needs_human(run, task, head, &verdicts),
+            &comments::needs_human(run, task, head, &verdicts, &self.fleet()?.redactor()),
         )
         .await
     }

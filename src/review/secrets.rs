@@ -5,6 +5,8 @@
 //! `password = "…"` assignment only counts when its value is long and random enough to
 //! be a real credential, so placeholders and references to secret stores pass. Messages
 //! name the kind of credential and never repeat more than its first characters.
+//! [`locate`] finds the same credentials in any text, for the redaction of what Flotilla
+//! publishes (`crate::redact`).
 
 use std::sync::LazyLock;
 
@@ -68,6 +70,55 @@ static GENERIC: LazyLock<Regex> = LazyLock::new(|| {
         r#"(?i)(?P<name>[A-Za-z0-9_.-]*(?:client_secret|private_key|access_key|api_key|apikey|secret|token|passwd|password)(?:[_-]?(?:key|value))?)["']?\s*(?::=|=>|=|:)\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^\s"'`,;(){}\[\]<>]+))"#,
     )
 });
+
+/// A credential found in a text: where it is and what it looks like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// Its byte range in the text.
+    pub range: std::ops::Range<usize>,
+    /// What kind of credential it looks like (`GitHub token`, `private key`, …).
+    pub kind: &'static str,
+}
+
+/// Pattern of a whole PEM private key block (to its end line, or the end of the text),
+/// so redaction removes the key and not only its header.
+static PRIVATE_KEY_BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    pattern(
+        r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)",
+    )
+});
+
+/// Every credential in `text` the gate would report on an added line: known shapes
+/// (a private key with its whole block), and the values of credential-named
+/// assignments that look random. Ranges may overlap.
+pub fn locate(text: &str) -> Vec<Located> {
+    let mut found: Vec<Located> = PRIVATE_KEY_BLOCK
+        .find_iter(text)
+        .map(|m| Located {
+            range: m.range(),
+            kind: "private key",
+        })
+        .collect();
+    for kind in KINDS.iter().filter(|kind| kind.name != "private key") {
+        found.extend(kind.pattern.find_iter(text).map(|m| Located {
+            range: m.range(),
+            kind: kind.name,
+        }));
+    }
+    for caps in GENERIC.captures_iter(text) {
+        let value = caps
+            .name("dq")
+            .or_else(|| caps.name("sq"))
+            .or_else(|| caps.name("bare"));
+        if let Some(value) = value.filter(|v| looks_random(v.as_str())) {
+            found.push(Located {
+                range: value.range(),
+                kind: "credential",
+            });
+        }
+    }
+    found
+}
 
 /// Every added line that looks like it holds a credential, one finding per line and
 /// kind. A line matching a known shape is not also reported as a generic assignment.

@@ -8,9 +8,11 @@ use serde_json::{Map, Value, json};
 use crate::types::{CommitSha, Login, RepoName};
 
 use super::Sim;
+use super::closing::closed_issues;
 use super::error::{ApiError, ApiResult};
 use super::git;
 use super::json::{self, PullView};
+use super::routes::issues::update_issue;
 use super::state::{MergeMethod, Permission, Repo, UserKind};
 use super::webhooks::announce;
 
@@ -396,13 +398,24 @@ pub async fn perform_merge(
         Some(&base),
     )
     .await?;
-    {
+    let closes = {
         let mut world = sim.world();
         let now = world.now();
         let repo = world
             .repos
             .get_mut(repo_name)
             .ok_or_else(ApiError::not_found)?;
+        let closes: Vec<u64> = if snap.base_ref == repo.default_branch {
+            let body = repo.issues.get(&number).and_then(|i| i.body.clone());
+            closed_issues(body.as_deref().unwrap_or(""), repo_name)
+                .into_iter()
+                .filter(|n| {
+                    !repo.pulls.contains_key(n) && repo.issues.get(n).is_some_and(|i| i.open)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         if let Some(pull) = repo.pulls.get_mut(&number) {
             pull.merged = true;
             pull.merged_at = Some(now);
@@ -415,8 +428,12 @@ pub async fn perform_merge(
             issue.closed_at = Some(now);
             issue.updated_at = now;
         }
-    }
+        closes
+    };
     announce_pull(sim, repo_name, number, "closed", merged_by, Map::new()).await?;
+    for issue in closes {
+        update_issue(sim, repo_name, issue, json!({"state": "closed"}), merged_by).await?;
+    }
     sim.kick_auto_merge();
     Ok(new_tip)
 }

@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod check_events;
 mod ci;
+mod closing;
 mod error;
 mod faults;
 mod git;

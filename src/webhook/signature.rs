@@ -7,6 +7,8 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use crate::redact::{KnownSecrets, SecretKind};
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The prefix GitHub puts before the hex digest.
@@ -41,6 +43,13 @@ impl WebhookSecrets {
             .map(|s| SecretString::from(s.to_owned()))
             .collect();
         (!secrets.is_empty()).then_some(Self(secrets))
+    }
+
+    /// Adds every secret to `known`, so no text Flotilla publishes can repeat one.
+    pub fn register(&self, known: &KnownSecrets) {
+        for secret in &self.0 {
+            known.add(SecretKind::WebhookSecret, secret.expose_secret());
+        }
     }
 
     /// Checks `header` (the raw `X-Hub-Signature-256` value) against `body` with every

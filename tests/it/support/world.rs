@@ -275,6 +275,16 @@ impl TestWorld {
             .expect("installation client")
     }
 
+    /// The installation token Flotilla's own client holds now (the one it hands to git).
+    pub async fn installation_token(&self) -> String {
+        self.github
+            .installation_token(self.installation)
+            .await
+            .expect("installation token")
+            .expose_secret()
+            .to_owned()
+    }
+
     /// The writer opens an issue.
     pub async fn open_issue(&self, title: &str, body: &str) -> IssueNumber {
         let number = self
