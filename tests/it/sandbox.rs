@@ -375,9 +375,19 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
             .trim_end_matches(".txt");
         let other = if own == "1" { "task-2" } else { "task-1" };
         let data = section(text, "data dir");
+        // The other task's places (a file it merged may show in this tree: that is
+        // the repository, not the other task).
+        let others = [
+            format!("worktrees/{other}"),
+            format!("staging/{other}"),
+            format!("{other}-verify"),
+        ];
         assert!(
-            !data.contains(other) && !data.contains("flotilla.db"),
-            "{name} saw the database or the other task's worktree:\n{text}"
+            !others.iter().any(|place| data.contains(place.as_str()))
+                && !data.contains("flotilla.db")
+                && !data.contains("mirrors")
+                && !data.contains("verify/"),
+            "{name} saw the database, a mirror, the verification store or the other task's places:\n{text}"
         );
         assert!(
             !section(text, "processes").contains(flotilla_bin),
