@@ -34,6 +34,15 @@ fn bot() -> BotIdentity {
     }
 }
 
+/// The seeded repository's mirror under `data`, fetched with a fresh token.
+async fn fetched_mirror(world: &TestWorld, data: &Path) -> Mirror {
+    let url = world.sim.git_url(&world.repo);
+    let auth = GitAuth::new(token(world).await);
+    let mirror = Mirror::open(data, &world.repo).unwrap();
+    mirror.ensure(&url, &auth).await.unwrap();
+    mirror
+}
+
 /// Runs plain git (no credentials) in `dir` and returns its stdout.
 async fn git(dir: &Path, args: &[&str]) -> String {
     let out = tokio::process::Command::new("git")
@@ -285,10 +294,7 @@ async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fe
 async fn a_remote_the_shared_config_redirects_elsewhere_is_never_given_the_token() {
     let world = TestWorld::start().await;
     let data = TempDir::new().unwrap();
-    let url = world.sim.git_url(&world.repo);
-    let auth = GitAuth::new(token(&world).await);
-    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
-    mirror.ensure(&url, &auth).await.unwrap();
+    let mirror = fetched_mirror(&world, data.path()).await;
 
     // Another server that asks for basic credentials and records what it was sent.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -320,7 +326,8 @@ async fn a_remote_the_shared_config_redirects_elsewhere_is_never_given_the_token
             }
         }
     });
-    // The agent shares the mirror's config, and points GitHub's URL elsewhere.
+    // A mirror's config that points GitHub's URL elsewhere (no agent can write it any
+    // more; Flotilla's git must still not follow it with the token).
     git(
         mirror.path(),
         &[
@@ -331,6 +338,8 @@ async fn a_remote_the_shared_config_redirects_elsewhere_is_never_given_the_token
     )
     .await;
 
+    let url = world.sim.git_url(&world.repo);
+    let auth = GitAuth::new(token(&world).await);
     assert!(mirror.ensure(&url, &auth).await.is_err());
     server.abort();
     let requests = requests.lock().unwrap().clone();
@@ -348,10 +357,7 @@ async fn a_remote_the_shared_config_redirects_elsewhere_is_never_given_the_token
 async fn the_reaper_removes_dead_tasks_worktrees_and_keeps_live_ones() {
     let world = TestWorld::start().await;
     let data = TempDir::new().unwrap();
-    let url = world.sim.git_url(&world.repo);
-    let auth = GitAuth::new(token(&world).await);
-    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
-    mirror.ensure(&url, &auth).await.unwrap();
+    let mirror = fetched_mirror(&world, data.path()).await;
     let live = mirror
         .add_worktree("live", "flotilla/1-live", "main", &[], &bot())
         .await
@@ -378,14 +384,11 @@ async fn the_reaper_removes_dead_tasks_worktrees_and_keeps_live_ones() {
 }
 
 #[tokio::test]
-async fn the_agents_tree_is_read_back_as_plain_files_and_escaping_links_nested_repositories_and_huge_files_are_refused()
+async fn the_agents_tree_is_read_back_as_plain_files_refusing_escapes_nested_repositories_and_huge_files()
  {
     let world = TestWorld::start().await;
     let data = TempDir::new().unwrap();
-    let url = world.sim.git_url(&world.repo);
-    let auth = GitAuth::new(token(&world).await);
-    let mirror = Mirror::open(data.path(), &world.repo).unwrap();
-    mirror.ensure(&url, &auth).await.unwrap();
+    let mirror = fetched_mirror(&world, data.path()).await;
     let tree = mirror
         .add_worktree("1", "flotilla/1-files", "main", &[], &bot())
         .await
