@@ -233,7 +233,10 @@ impl Orchestrator {
                 ));
             }
         };
-        match worktree.read_back(&task.title, &fleet.config.bot).await? {
+        // The title may be a planner agent's words: the commit message that lands on the
+        // default branch must not close or mention anything either.
+        let title = fleet.redactor().text(&task.title);
+        match worktree.read_back(&title, &fleet.config.bot).await? {
             ReadBack::Committed(_) => {}
             ReadBack::NoChange => {
                 return Ok(Attempt::failed("the agent made no change", &transcript));
@@ -247,7 +250,9 @@ impl Orchestrator {
         self.store.set_task_head(task.id, &head).await?;
         let excerpt = comments::tail(&transcript, TRANSCRIPT_EXCERPT);
         let body = comments::pull_body(run, task, &summary, &excerpt, &fleet.redactor());
-        let pull = self.propose(client, run, task, body, retried).await?;
+        let pull = self
+            .propose(client, run, task, title, body, retried)
+            .await?;
         Ok(Attempt {
             end: AttemptEnd::Proposed {
                 pr: pull.number,
@@ -312,6 +317,7 @@ impl Orchestrator {
         client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
+        title: String,
         body: String,
         retried: bool,
     ) -> anyhow::Result<PullRequest> {
@@ -331,7 +337,7 @@ impl Orchestrator {
                         &run.repo,
                         pr,
                         &PullUpdate {
-                            title: Some(task.title.clone()),
+                            title: Some(title),
                             body: Some(body),
                         },
                     )
@@ -342,7 +348,7 @@ impl Orchestrator {
                     .create_pull(
                         &run.repo,
                         &NewPull {
-                            title: task.title.clone(),
+                            title,
                             head: task.branch.clone(),
                             base: run.default_branch.clone(),
                             body,
