@@ -237,7 +237,7 @@ impl Worktree {
             ))),
             "120000" => {
                 let target = self.git(None, &["cat-file", "blob", &change.blob]).await?;
-                Ok((!link_stays_inside(path, &target)).then(|| {
+                Ok((!link_stays_inside(&self.dir, path, &target)).then(|| {
                     format!("`{path}` is a symbolic link to `{target}`, outside the tree")
                 }))
             }
@@ -422,25 +422,48 @@ fn staged_changes(raw: &[u8]) -> Vec<StagedChange> {
     changes
 }
 
-/// Whether a symbolic link at `path` (relative to the tree) pointing at `target`
-/// stays inside the tree, out of any `.git`, judged on the text alone (what it points
-/// at need not exist).
-fn link_stays_inside(path: &str, target: &str) -> bool {
+/// The most symbolic links followed while resolving one link (the kernel's own limit).
+const MAX_LINK_HOPS: usize = 40;
+
+/// Whether a symbolic link at `path` (relative to `tree`) pointing at `target` stays
+/// inside the tree and out of any `.git`. Resolved component by component the way the
+/// kernel would, following the tree's own links on the way (`sub/up -> ..` makes
+/// `sub/up/..` the tree's parent), with no component allowed above the tree's root;
+/// an absolute target never stays inside. What it points at need not exist. The agent
+/// is gone by then, so the tree does not change under the check.
+fn link_stays_inside(tree: &Path, path: &str, target: &str) -> bool {
+    let mut resolved: Vec<String> = path.split('/').map(str::to_owned).collect();
+    resolved.pop();
+    let mut pending: std::collections::VecDeque<String> =
+        target.split('/').map(str::to_owned).collect();
     if target.starts_with('/') {
         return false;
     }
-    let mut depth: Vec<&str> = path.split('/').collect();
-    depth.pop();
-    for part in target.split('/') {
-        match part {
+    let mut hops = 0;
+    while let Some(part) = pending.pop_front() {
+        match part.as_str() {
             "" | "." => {}
             ".." => {
-                if depth.pop().is_none() {
+                if resolved.pop().is_none() {
                     return false;
                 }
             }
             name if name.eq_ignore_ascii_case(".git") => return false,
-            name => depth.push(name),
+            name => {
+                resolved.push(name.to_owned());
+                let Ok(link) = std::fs::read_link(tree.join(resolved.join("/"))) else {
+                    continue;
+                };
+                hops += 1;
+                let link = link.to_string_lossy().into_owned();
+                if hops > MAX_LINK_HOPS || link.starts_with('/') {
+                    return false;
+                }
+                resolved.pop();
+                for (at, component) in link.split('/').enumerate() {
+                    pending.insert(at, component.to_owned());
+                }
+            }
         }
     }
     true

@@ -401,6 +401,10 @@ async fn the_agents_tree_is_read_back_as_plain_files_refusing_escapes_nested_rep
 
     std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
     std::os::unix::fs::symlink("../../secrets", dir.join("up")).unwrap();
+    // Each link looks inside on its own; followed, the second leaves the tree.
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::os::unix::fs::symlink("..", dir.join("sub/root")).unwrap();
+    std::os::unix::fs::symlink("sub/root/..", dir.join("chained")).unwrap();
     git(&dir, &["init", "--quiet", "vendored"]).await;
     std::fs::write(dir.join("vendored/lib.c"), "int x;\n").unwrap();
     git(&dir, &["-C", "vendored", "add", "lib.c"]).await;
@@ -426,11 +430,15 @@ async fn the_agents_tree_is_read_back_as_plain_files_refusing_escapes_nested_rep
     let ReadBack::Refused(reason) = tree.read_back("Everything", &bot()).await.unwrap() else {
         panic!("refused");
     };
-    for expected in ["`passwd`", "`up`", "`vendored`", "`huge.bin`"] {
+    for expected in ["`passwd`", "`up`", "`chained`", "`vendored`", "`huge.bin`"] {
         assert!(reason.contains(expected), "{expected} in {reason}");
     }
 
-    for refused in ["passwd", "up", "huge.bin"] {
+    assert!(
+        !reason.contains("`sub/root`"),
+        "a link to the tree's root stays inside: {reason}"
+    );
+    for refused in ["passwd", "up", "chained", "huge.bin"] {
         std::fs::remove_file(dir.join(refused)).unwrap();
     }
     std::fs::remove_dir_all(dir.join("vendored")).unwrap();
