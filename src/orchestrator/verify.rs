@@ -225,18 +225,8 @@ impl Orchestrator {
             let diff_stat = store.diff_stat(&base, head).await?;
             (diff_text, diff_stat, base)
         };
-        let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
         self.examine_in(
-            fleet,
-            run,
-            task,
-            config,
-            &store,
-            &checkout_name,
-            &diff_text,
-            &diff_stat,
-            &base,
-            head,
+            fleet, run, task, config, &store, &diff_text, &diff_stat, &base, head,
         )
         .await
     }
@@ -251,13 +241,13 @@ impl Orchestrator {
         task: &TaskRecord,
         config: &RepoConfig,
         store: &VerifyStore,
-        checkout_name: &str,
         diff_text: &str,
         diff_stat: &str,
         base: &CommitSha,
         head: &CommitSha,
     ) -> anyhow::Result<Findings> {
         let diff = Diff::parse(diff_text);
+        let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
         let verify_files = files_run_by(store, base, &config.verify.commands).await?;
         let settings = GateSettings {
             protected_paths: config.verify.protected_paths.clone(),

@@ -2,13 +2,14 @@
 //!
 //! Threat: git run by Flotilla over files an agent wrote (the agent's tree, read back
 //! as plain files), whose `.gitattributes` or nested repositories try to steer it, or
-//! with a token an agent would love to see. Nothing here passes the token in an argument or the environment: an
-//! authenticated command gets it from a credential helper reading a memory file the
-//! command alone inherits (see [`GitAuth`]), closed in Flotilla as soon as git is
-//! spawned. Git runs with a cleared environment, so none of Flotilla's settings (its
-//! webhook secret, database URL, key path) reach git or what git starts, and with no
-//! system or global config. Arguments are still never logged nor put in an error (they may name
-//! private URLs); errors name the git subcommand and carry git's stderr only.
+//! with a token an agent would love to see. Nothing here passes the token in an
+//! argument or the environment: an authenticated command gets it from a credential
+//! helper reading a memory file the command alone inherits (see [`GitAuth`]), closed in
+//! Flotilla as soon as git is spawned. Git runs with a cleared environment, so none of
+//! Flotilla's settings (its webhook secret, database URL, key path) reach git or what
+//! git starts, and with no system or global config. Arguments are still never logged
+//! nor put in an error (they may name private URLs); errors name the git subcommand and
+//! carry git's stderr only.
 
 use std::path::Path;
 use std::process::{Output, Stdio};

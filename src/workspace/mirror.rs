@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::types::{CommitSha, RepoName};
 
 use super::worktree::{BotIdentity, Worktree};
-use super::{GitAuth, git, reap, safe_component, throwaway};
+use super::{GitAuth, git, reap, repository_dir, safe_component, throwaway};
 
 /// One repository's bare mirror at `<data_dir>/mirrors/<owner>/<repo>.git`. Exists so
 /// every task of a repository shares one object store and one fetch.
@@ -24,16 +24,9 @@ impl Mirror {
     /// Names the mirror of `repo` under `data_dir`; creates nothing. Fails when the
     /// repository name could escape the data dir.
     pub fn open(data_dir: &Path, repo: &RepoName) -> anyhow::Result<Self> {
-        let (owner, name) = repo
-            .split()
-            .with_context(|| format!("repository name {repo:?} has no owner"))?;
-        let path = data_dir
-            .join("mirrors")
-            .join(safe_component(owner)?)
-            .join(format!("{}.git", safe_component(name)?));
         Ok(Self {
             data_dir: data_dir.to_owned(),
-            path,
+            path: repository_dir(data_dir, "mirrors", repo)?,
         })
     }
 
@@ -142,6 +135,7 @@ impl Mirror {
         git::run(&self.path, None, &["worktree", "prune"]).await?;
         Ok(())
     }
+
     /// The full refs (`refs/heads/…`) checked out in this mirror's worktrees.
     async fn checked_out_branches(&self) -> anyhow::Result<Vec<String>> {
         let list = git::run(&self.path, None, &["worktree", "list", "--porcelain"]).await?;
@@ -168,12 +162,10 @@ impl Mirror {
     ) -> anyhow::Result<Worktree> {
         let staging = self.staging_dir(task_id)?;
         let dir = self.worktree_dir(task_id)?;
-        for place in [&staging, &dir] {
-            let parent = place.parent().context("worktree path has no parent")?;
-            tokio::fs::create_dir_all(parent)
-                .await
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
+        let parent = staging.parent().context("worktree path has no parent")?;
+        tokio::fs::create_dir_all(parent)
+            .await
+            .with_context(|| format!("creating {}", parent.display()))?;
         anyhow::ensure!(
             !branch.starts_with('-') && !base.starts_with('-'),
             "branch {branch:?} or base {base:?} looks like an option"

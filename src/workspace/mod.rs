@@ -14,6 +14,12 @@
 //! [`GitAuth`]), so no other process on the machine finds it in `/proc/*/cmdline` or
 //! `/proc/*/environ`.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::types::RepoName;
+
 mod auth;
 mod git;
 mod mirror;
@@ -30,6 +36,19 @@ pub use worktree::{BotIdentity, MAX_FILE_BYTES, PushError, ReadBack, Worktree};
 
 /// The trailer key naming the task a commit was made for.
 pub const TASK_TRAILER: &str = "Flotilla-Task";
+
+/// `<data_dir>/<place>/<owner>/<repo>.git`: where one of Flotilla's own repositories of
+/// `repo` (its mirror, its verification store) lives. Fails when the repository name
+/// could escape the data dir.
+fn repository_dir(data_dir: &Path, place: &str, repo: &RepoName) -> anyhow::Result<PathBuf> {
+    let (owner, name) = repo
+        .split()
+        .with_context(|| format!("repository name {repo:?} has no owner"))?;
+    Ok(data_dir
+        .join(place)
+        .join(safe_component(owner)?)
+        .join(format!("{}.git", safe_component(name)?)))
+}
 
 /// Checks that `name` is usable as one path component (a task id, an owner, a repository
 /// name), so outside data can never climb out of the data dir.

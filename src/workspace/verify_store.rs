@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{GitAuth, git, reap, safe_component, throwaway};
+use super::{GitAuth, git, reap, repository_dir, safe_component, throwaway};
 use crate::types::{CommitSha, RepoName};
 
 /// Git's empty tree: attributes are read from it, i.e. from nowhere.
@@ -52,16 +52,9 @@ impl VerifyStore {
     /// Names the store of `repo` under `data_dir`; creates nothing. Fails when the
     /// repository name could escape the data dir.
     pub fn open(data_dir: &Path, repo: &RepoName) -> anyhow::Result<Self> {
-        let (owner, name) = repo
-            .split()
-            .with_context(|| format!("repository name {repo:?} has no owner"))?;
-        let path = data_dir
-            .join("verify")
-            .join(safe_component(owner)?)
-            .join(format!("{}.git", safe_component(name)?));
         Ok(Self {
             data_dir: data_dir.to_owned(),
-            path,
+            path: repository_dir(data_dir, "verify", repo)?,
         })
     }
 

@@ -171,11 +171,12 @@ impl Worktree {
         if !added.status.success() {
             // Such as a nested repository with nothing committed: git cannot read it as
             // files nor as a submodule.
-            self.git(None, &["read-tree", "HEAD"]).await?;
-            return Ok(ReadBack::Refused(format!(
-                "Flotilla refused the agent's tree: git could not read it as plain files: {}",
-                String::from_utf8_lossy(&added.stderr).trim()
-            )));
+            return self
+                .refuse(&format!(
+                    "git could not read it as plain files: {}",
+                    String::from_utf8_lossy(&added.stderr).trim()
+                ))
+                .await;
         }
         let raw = self
             .git_output(
@@ -192,18 +193,9 @@ impl Worktree {
         if changes.is_empty() {
             return Ok(ReadBack::NoChange);
         }
-        let mut refused = Vec::new();
-        for change in &changes {
-            if let Some(reason) = self.refusal(change).await? {
-                refused.push(reason);
-            }
-        }
+        let refused: Vec<String> = changes.iter().filter_map(|c| self.refusal(c)).collect();
         if !refused.is_empty() {
-            self.git(None, &["read-tree", "HEAD"]).await?;
-            return Ok(ReadBack::Refused(format!(
-                "Flotilla refused the agent's tree: {}",
-                refused.join("; ")
-            )));
+            return self.refuse(&refused.join("; ")).await;
         }
         let full = format!(
             "{}\n\n{TASK_TRAILER}: {}\n",
@@ -227,32 +219,44 @@ impl Worktree {
         Ok(ReadBack::Committed(CommitSha(sha)))
     }
 
-    /// Why one staged change cannot be proposed, if it cannot.
-    async fn refusal(&self, change: &StagedChange) -> anyhow::Result<Option<String>> {
+    /// Puts the staging index back to the starting commit and says why nothing was
+    /// committed.
+    async fn refuse(&self, reason: &str) -> anyhow::Result<ReadBack> {
+        self.git(None, &["read-tree", "HEAD"]).await?;
+        Ok(ReadBack::Refused(format!(
+            "Flotilla refused the agent's tree: {reason}"
+        )))
+    }
+
+    /// Why one staged change cannot be proposed, if it cannot. The mode is the one git
+    /// staged; a link's target and a file's size are read from the tree itself, which
+    /// is what git just read (the agent is gone, nothing changes it any more).
+    fn refusal(&self, change: &StagedChange) -> Option<String> {
         let path = &change.path;
+        let on_disk = self.dir.join(path);
         match change.mode.as_str() {
-            "000000" => Ok(None),
-            "160000" => Ok(Some(format!(
+            "000000" => None,
+            "160000" => Some(format!(
                 "`{path}` is a nested git repository (a submodule); commit its files instead"
-            ))),
-            "120000" => {
-                let target = self.git(None, &["cat-file", "blob", &change.blob]).await?;
-                Ok((!link_stays_inside(&self.dir, path, &target)).then(|| {
-                    format!("`{path}` is a symbolic link to `{target}`, outside the tree")
-                }))
-            }
-            _ => {
-                let size: u64 = self
-                    .git(None, &["cat-file", "-s", &change.blob])
-                    .await?
-                    .parse()
-                    .context("reading a blob's size")?;
-                Ok((size > MAX_FILE_BYTES).then(|| {
+            )),
+            "120000" => match std::fs::read_link(&on_disk) {
+                Err(error) => Some(format!("`{path}` is a link that cannot be read: {error}")),
+                Ok(target) => {
+                    let target = target.to_string_lossy();
+                    (!link_stays_inside(&self.dir, path, &target)).then(|| {
+                        format!("`{path}` is a symbolic link to `{target}`, outside the tree")
+                    })
+                }
+            },
+            _ => match std::fs::symlink_metadata(&on_disk) {
+                Err(error) => Some(format!("`{path}` cannot be read: {error}")),
+                Ok(meta) => (meta.len() > MAX_FILE_BYTES).then(|| {
                     format!(
-                        "`{path}` has {size} bytes, over the limit of {MAX_FILE_BYTES} per file"
+                        "`{path}` has {} bytes, over the limit of {MAX_FILE_BYTES} per file",
+                        meta.len()
                     )
-                }))
-            }
+                }),
+            },
         }
     }
 
@@ -395,11 +399,10 @@ impl Worktree {
     }
 }
 
-/// One entry of `git diff --cached --raw -z`: the new mode and blob of a path.
+/// One entry of `git diff --cached --raw -z`: the new mode of a path.
 #[derive(Debug)]
 struct StagedChange {
     mode: String,
-    blob: String,
     path: String,
 }
 
@@ -411,10 +414,9 @@ fn staged_changes(raw: &[u8]) -> Vec<StagedChange> {
     while let (Some(meta), Some(path)) = (fields.next(), fields.next()) {
         let meta = String::from_utf8_lossy(meta);
         let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
-        if let [_, mode, _, blob, _] = parts.as_slice() {
+        if let [_, mode, _, _, _] = parts.as_slice() {
             changes.push(StagedChange {
                 mode: (*mode).to_owned(),
-                blob: (*blob).to_owned(),
                 path: String::from_utf8_lossy(path).into_owned(),
             });
         }
