@@ -84,17 +84,12 @@ pub fn last_json_object(text: &str) -> Result<Value, ResultError> {
 /// printed one (code it ran, writing to its output), so none counts; with none, the
 /// last object is returned for the verdict parser to reject with its reason.
 pub fn verdict_object(text: &str) -> Result<Value, ResultError> {
-    let mut objects = json_objects(text);
-    let verdicts = objects
-        .iter()
-        .filter(|o| o.get("verdict").is_some())
-        .count();
-    match verdicts {
-        0 => objects.pop().ok_or(ResultError::NoJsonObject),
-        1 => Ok(objects
-            .into_iter()
-            .find(|o| o.get("verdict").is_some())
-            .unwrap_or_default()),
+    let (mut verdicts, mut others): (Vec<Value>, Vec<Value>) = json_objects(text)
+        .into_iter()
+        .partition(|o| o.get("verdict").is_some());
+    match verdicts.len() {
+        0 => others.pop().ok_or(ResultError::NoJsonObject),
+        1 => Ok(verdicts.remove(0)),
         count => Err(ResultError::SeveralVerdicts { count }),
     }
 }
