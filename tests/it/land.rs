@@ -100,11 +100,7 @@ async fn with_a_ruleset_requiring_flotilla_verify_it_uses_auto_merge() {
     let view = world.sim.pull(&world.repo, pr).unwrap();
     assert!(view.auto_merge && !view.merged, "{view:?}");
     assert_eq!(announced(&world, "auto_merge_enabled"), 1);
-    world
-        .sim
-        .approve_pr(&world.repo, pr, &world.writer)
-        .await
-        .unwrap();
+    world.writer_approves(pr).await;
 
     let (_, tasks) = world.run_ends(issue).await;
 
@@ -202,11 +198,7 @@ async fn a_persons_push_after_verification_disables_auto_merge_and_nothing_merge
         "auto-merge again, for the verified new head: {view:?}"
     );
     assert_eq!(announced(&world, "auto_merge_enabled"), 2);
-    world
-        .sim
-        .approve_pr(&world.repo, pr, &world.writer)
-        .await
-        .unwrap();
+    world.writer_approves(pr).await;
 
     let (_, tasks) = world.run_ends(issue).await;
 
@@ -271,11 +263,7 @@ async fn human_approval_of_an_older_head_or_by_a_bot_does_not_count_and_a_writer
         "a bot's approval"
     );
 
-    world
-        .sim
-        .approve_pr(&world.repo, pr, &world.writer)
-        .await
-        .unwrap();
+    world.writer_approves(pr).await;
     let (_, tasks) = world.run_ends(issue).await;
 
     assert_eq!(tasks[0].state, TaskState::Merged);

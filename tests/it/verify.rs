@@ -530,11 +530,7 @@ async fn with_an_approval_required_auto_merge_waits_for_a_person_and_the_merge_i
     let pr = task.pr.unwrap();
     let view = world.sim.pull(&world.repo, pr).unwrap();
     assert!(!view.draft && view.auto_merge && !view.merged, "{view:?}");
-    world
-        .sim
-        .approve_pr(&world.repo, pr, &world.writer)
-        .await
-        .unwrap();
+    world.writer_approves(pr).await;
 
     let (_, tasks) = world.run_ends(issue).await;
 

@@ -26,7 +26,9 @@ use flotilla::store::{
     DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskRecord,
     TaskState,
 };
-use flotilla::types::{AppId, CommitSha, DeliveryId, InstallationId, IssueNumber, Login, RepoName};
+use flotilla::types::{
+    AppId, CommitSha, DeliveryId, InstallationId, IssueNumber, Login, PrNumber, RepoName,
+};
 use flotilla::workspace::BotIdentity;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
@@ -558,6 +560,14 @@ impl TestWorld {
             },
         )
         .await
+    }
+
+    /// The writer approves the pull request's current head.
+    pub async fn writer_approves(&self, pr: PrNumber) {
+        self.sim
+            .approve_pr(&self.repo, pr, &self.writer)
+            .await
+            .expect("approved");
     }
 
     /// Waits until the App has posted a comment on `issue` containing `needle`, and
