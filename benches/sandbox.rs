@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use flotilla::agent::{AgentCommand, AgentRun, HostEnv, Outcome, Role};
+use flotilla::agent::{AgentCommand, AgentRun, HostEnv, Outcome, Role, UsageFormat};
 use flotilla::sandbox::{Confinement, Engine, Sandbox, SandboxSettings};
 use tempfile::TempDir;
 
@@ -54,6 +54,8 @@ async fn run(runs: usize) -> anyhow::Result<()> {
             tree_writable: true,
             ..Confinement::default()
         },
+        usage_format: UsageFormat::None,
+        usage_cap: None,
     };
     let networked = AgentRun {
         confinement: Confinement {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::result::{self, ResultError};
 use super::runner::{AgentCommand, AgentReport, Arg};
+use super::usage::UsageFormat;
 
 /// Claude Code tool rules that keep it from committing or pushing by itself.
 const CLAUDE_NO_GIT_WRITES: &str = "Bash(git commit:*),Bash(git push:*)";
@@ -98,6 +99,17 @@ impl Adapter {
                 with_model(texts(&["run", "--format", "json"]), model),
             ),
             Adapter::Command { shell } => AgentCommand::Shell(shell.clone()),
+        }
+    }
+
+    /// The format the CLI's stdout reports usage in, as [`Adapter::command`] starts it.
+    pub fn usage_format(&self) -> UsageFormat {
+        match self {
+            Adapter::ClaudeCode { .. } => UsageFormat::ClaudeStreamJson,
+            Adapter::Codex { .. } => UsageFormat::CodexJson,
+            Adapter::Aider { .. } | Adapter::OpenCode { .. } | Adapter::Command { .. } => {
+                UsageFormat::None
+            }
         }
     }
 

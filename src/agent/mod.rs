@@ -13,9 +13,11 @@ mod outcome;
 pub mod result;
 pub mod runner;
 mod transcript;
+pub mod usage;
 
 pub use adapter::Adapter;
 pub use env::{EnvError, HostEnv};
 pub use outcome::Outcome;
 pub use result::ResultError;
-pub use runner::{AgentCommand, AgentReport, AgentRun, Arg, Role, RunError};
+pub use runner::{AgentCommand, AgentReport, AgentRun, Arg, Role, RunError, UsageCap};
+pub use usage::{Tokens, Usage, UsageFormat};

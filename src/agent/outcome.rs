@@ -33,6 +33,11 @@ pub enum Outcome {
         /// Which limit.
         breach: LimitBreach,
     },
+    /// Reached its budget while it ran; everything it started was stopped.
+    BudgetExceeded {
+        /// Which budget, with its figure (`the task's budget of $2.00`).
+        budget: String,
+    },
     /// Never started.
     SpawnFailed {
         /// Why.
@@ -69,6 +74,10 @@ impl fmt::Display for Outcome {
             Outcome::LimitExceeded { breach } => write!(
                 f,
                 "the agent exceeded {breach} and was stopped with all its processes"
+            ),
+            Outcome::BudgetExceeded { budget } => write!(
+                f,
+                "the agent reached {budget} and was stopped with all its processes"
             ),
             Outcome::SpawnFailed { error } => write!(f, "the agent could not be started: {error}"),
         }

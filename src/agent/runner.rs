@@ -23,6 +23,7 @@ use super::group::{KillOnDrop, ProcessGroup};
 use super::outcome::Outcome;
 use super::result::RESULT_FILE_CAP;
 use super::transcript::CappedBuffer;
+use super::usage::{Usage, UsageFormat, UsageReader};
 use crate::sandbox::{Confinement, Launch, Sandbox, SandboxError};
 
 /// How long output pipes may stay open after the group is gone (a process that left the
@@ -131,6 +132,27 @@ pub struct AgentRun {
     pub transcript_cap: usize,
     /// What the sandbox lets it see and use besides its working directory.
     pub confinement: Confinement,
+    /// The format its stdout reports usage in, read while it runs.
+    pub usage_format: UsageFormat,
+    /// Stops the whole run once the usage read so far reaches it.
+    pub usage_cap: Option<UsageCap>,
+}
+
+/// The most an agent run may use, checked on every usage update its CLI streams.
+#[derive(Clone)]
+pub struct UsageCap {
+    /// What the cap is, for the outcome's sentence (`the task's budget of $2.00`).
+    pub what: String,
+    /// Whether `usage` has reached the cap.
+    pub reached: std::sync::Arc<dyn Fn(&Usage) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for UsageCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageCap")
+            .field("what", &self.what)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a finished run leaves for the record and for reading the agent's answer.
@@ -149,6 +171,8 @@ pub struct AgentReport {
     pub pid: Option<u32>,
     /// Wall time from start to the group being gone.
     pub elapsed: Duration,
+    /// What the CLI reported its model used (nothing for CLIs that report none).
+    pub usage: Usage,
 }
 
 /// Why a run could not even be prepared: Flotilla's problem, not the agent's.
@@ -227,6 +251,7 @@ impl AgentRun {
                     result_file: None,
                     pid: None,
                     elapsed: started.elapsed(),
+                    usage: Usage::default(),
                 });
             }
         };
@@ -245,9 +270,13 @@ impl AgentRun {
                 }
             })
         });
+        let (usage_tx, mut usage_rx) = tokio::sync::watch::channel(Usage::default());
         let stdout_task = child.stdout.take().map(|pipe| {
-            let cap = self.transcript_cap;
-            tokio::spawn(pump(pipe, transcript.clone(), Some(CappedBuffer::new(cap))))
+            let own = Some(Own {
+                stdout: CappedBuffer::new(self.transcript_cap),
+                usage: Meter::new(UsageReader::new(self.usage_format), usage_tx),
+            });
+            tokio::spawn(pump(pipe, transcript.clone(), own))
         });
         let stderr_task = child
             .stderr
@@ -263,6 +292,11 @@ impl AgentRun {
             breach = enclosure.watch() => {
                 tracing::warn!(%breach, "agent exceeded a resource limit");
                 Ended::Stopped(Outcome::LimitExceeded { breach })
+            }
+            () = cap_reached(&mut usage_rx, self.usage_cap.as_ref()) => {
+                let budget = self.usage_cap.as_ref().map(|cap| cap.what.clone()).unwrap_or_default();
+                tracing::warn!(%budget, "agent reached its budget");
+                Ended::Stopped(Outcome::BudgetExceeded { budget })
             }
         };
         if let Some(group) = group
@@ -282,10 +316,11 @@ impl AgentRun {
         if let Some(task) = stdin_task {
             task.abort();
         }
-        let stdout = match stdout_task {
+        let own = match stdout_task {
             Some(task) => drain(task).await.flatten(),
             None => None,
         };
+        let usage = usage_rx.borrow().clone();
         if let Some(task) = stderr_task {
             drain(task).await;
         }
@@ -311,13 +346,14 @@ impl AgentRun {
         Ok(AgentReport {
             outcome,
             transcript,
-            stdout: stdout.map(CappedBuffer::into_text).unwrap_or_default(),
+            stdout: own.map(|own| own.stdout.into_text()).unwrap_or_default(),
             result_file: self
                 .offers_result_file()
                 .then(|| read_result_file(&result_file))
                 .flatten(),
             pid,
             elapsed: started.elapsed(),
+            usage,
         })
     }
 
@@ -357,12 +393,76 @@ enum Ended {
     Stopped(Outcome),
 }
 
+/// What stdout feeds besides the transcript: its own capped copy, where answers are
+/// looked for, and the usage meter.
+struct Own {
+    stdout: CappedBuffer,
+    usage: Meter,
+}
+
+/// Splits stdout into lines for a [`UsageReader`] and publishes each new total.
+struct Meter {
+    reader: UsageReader,
+    partial: Vec<u8>,
+    published: tokio::sync::watch::Sender<Usage>,
+}
+
+impl Meter {
+    /// The longest line kept for the reader; a longer one is skipped whole (a usage
+    /// event is a few hundred bytes, a file's contents echoed back can be anything).
+    const MAX_LINE: usize = 4 << 20;
+
+    fn new(reader: UsageReader, published: tokio::sync::watch::Sender<Usage>) -> Self {
+        Self {
+            reader,
+            partial: Vec::new(),
+            published,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let mut changed = false;
+        for piece in bytes.split_inclusive(|b| *b == b'\n') {
+            if self.partial.len() + piece.len() <= Self::MAX_LINE {
+                self.partial.extend_from_slice(piece);
+            } else {
+                self.partial.clear();
+                self.partial.push(0);
+            }
+            if piece.ends_with(b"\n") {
+                let line = std::mem::take(&mut self.partial);
+                if let Ok(line) = std::str::from_utf8(&line) {
+                    changed |= self.reader.line(line.trim_end());
+                }
+            }
+        }
+        if changed {
+            self.published.send_replace(self.reader.usage());
+        }
+    }
+}
+
+/// Resolves once the published usage reaches `cap`; never without a cap.
+async fn cap_reached(usage: &mut tokio::sync::watch::Receiver<Usage>, cap: Option<&UsageCap>) {
+    let Some(cap) = cap else {
+        return std::future::pending().await;
+    };
+    loop {
+        if (cap.reached)(&usage.borrow_and_update()) {
+            return;
+        }
+        if usage.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
 /// Copies a pipe into the shared transcript (and into `own`, if given) until EOF.
 async fn pump(
     mut pipe: impl AsyncRead + Unpin,
     transcript: Arc<Mutex<CappedBuffer>>,
-    mut own: Option<CappedBuffer>,
-) -> Option<CappedBuffer> {
+    mut own: Option<Own>,
+) -> Option<Own> {
     let mut chunk = vec![0u8; 8192];
     loop {
         match pipe.read(&mut chunk).await {
@@ -373,7 +473,8 @@ async fn pump(
                     .unwrap_or_else(|e| e.into_inner())
                     .push(&chunk[..n]);
                 if let Some(own) = own.as_mut() {
-                    own.push(&chunk[..n]);
+                    own.stdout.push(&chunk[..n]);
+                    own.usage.push(&chunk[..n]);
                 }
             }
             Err(error) => {

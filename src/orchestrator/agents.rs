@@ -31,8 +31,11 @@ pub(crate) fn agent_run(
     role: Role,
     task: TaskLabel,
 ) -> AgentRun {
+    let adapter = agent.to_adapter();
     AgentRun {
-        command: agent.to_adapter().command(),
+        command: adapter.command(),
+        usage_format: adapter.usage_format(),
+        usage_cap: None,
         working_dir: tree.to_owned(),
         prompt,
         role,

@@ -24,7 +24,7 @@ use super::agents::{TaskLabel, agent_run};
 use super::comments;
 use super::fleet::Fleet;
 use super::trigger::run_config;
-use crate::agent::{Adapter, AgentRun, Role};
+use crate::agent::{Adapter, AgentRun, Role, UsageFormat};
 use crate::config::{Lens, RepoConfig, ScopeMode};
 use crate::github::InstallationClient;
 use crate::redact::Redactor;
@@ -352,6 +352,8 @@ impl Orchestrator {
                     network_allow: Vec::new(),
                     limits: config.sandbox,
                 },
+                usage_format: UsageFormat::None,
+                usage_cap: None,
             };
             let report = run
                 .run(&fleet.config.host_env, &fleet.config.sandbox)

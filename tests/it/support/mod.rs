@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flotilla::agent::{AgentCommand, AgentRun, Role};
+use flotilla::agent::{AgentCommand, AgentRun, Role, UsageFormat};
 use flotilla::clock::{Clock, SystemClock};
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
@@ -262,6 +262,8 @@ pub fn agent_run(command: AgentCommand, tree: &std::path::Path) -> AgentRun {
             tree_writable: true,
             ..Confinement::default()
         },
+        usage_format: UsageFormat::None,
+        usage_cap: None,
     }
 }
 
