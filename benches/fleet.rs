@@ -186,6 +186,8 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
             kill_grace: Duration::from_secs(1),
             transcript_cap: 1 << 20,
             cancel_poll: Duration::from_secs(1),
+            pricing: flotilla::cost::Pricing::default(),
+            daily_budget: flotilla::cost::Limit::default(),
         }),
     })
     .await?;

@@ -131,6 +131,20 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOTILLA_JOB_LEASE", default_value = "5m")]
     pub job_lease: String,
 
+    /// A YAML file whose `pricing:` table (model → dollars per million `input`,
+    /// `output`, `cache_read` and `cache_write` tokens) adds to or overrides the built-in
+    /// prices used for CLIs that report tokens but no cost.
+    #[arg(long, env = "FLOTILLA_PRICING_FILE")]
+    pub pricing_file: Option<PathBuf>,
+
+    /// The most dollars each installation's agents may spend per UTC day.
+    #[arg(long, env = "FLOTILLA_DAILY_BUDGET_USD")]
+    pub daily_budget_usd: Option<f64>,
+
+    /// The most tokens each installation's agents may use per UTC day.
+    #[arg(long, env = "FLOTILLA_DAILY_BUDGET_TOKENS")]
+    pub daily_budget_tokens: Option<u64>,
+
     /// A second GitHub App, installed on the same repositories, whose reviews approve
     /// or request changes (Flotilla's own App cannot review its own pull requests).
     #[arg(

@@ -118,6 +118,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             kill_grace: Duration::from_secs(10),
             transcript_cap: 1 << 20,
             cancel_poll: Duration::from_secs(2),
+            pricing: settings.pricing,
+            daily_budget: settings.daily_budget,
         }),
         app_slug,
         workers: WorkerConfig {

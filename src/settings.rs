@@ -3,11 +3,12 @@
 //! they never reach a log.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{AppArgs, ServeArgs};
 use crate::config::time_limit;
+use crate::cost::{Limit, ModelPrice, Pricing, Usd};
 use crate::github::{AppCredentials, GithubSettings};
 use crate::sandbox::SandboxSettings;
 use crate::store::{SlotLimits, Store};
@@ -119,6 +120,10 @@ pub struct ServeSettings {
     pub reviewer: Option<AppCredentials>,
     /// How agents are confined, and what they must never see.
     pub sandbox: SandboxSettings,
+    /// Dollars per million tokens per model.
+    pub pricing: Pricing,
+    /// The most each installation may spend per UTC day.
+    pub daily_budget: Limit,
 }
 
 impl ServeSettings {
@@ -203,9 +208,27 @@ impl ServeSettings {
                         .unwrap_or(path)
                 }),
         );
+        let pricing = match &args.pricing_file {
+            Some(path) => load_pricing(path)?,
+            None => Pricing::default(),
+        };
+        let daily_budget = Limit {
+            usd: args
+                .daily_budget_usd
+                .map(|usd| {
+                    Usd::from_dollars(usd).ok_or(SettingsError::Invalid {
+                        env: "FLOTILLA_DAILY_BUDGET_USD",
+                        reason: "it must be a number of dollars of 0 or more".to_owned(),
+                    })
+                })
+                .transpose()?,
+            tokens: args.daily_budget_tokens,
+        };
         Ok(Self {
             reviewer,
             sandbox,
+            pricing,
+            daily_budget,
             listen: args.listen,
             credentials,
             secrets,
@@ -221,4 +244,24 @@ impl ServeSettings {
             job_lease,
         })
     }
+}
+
+/// The settings file named by `FLOTILLA_PRICING_FILE`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PricingFile {
+    #[serde(default)]
+    pricing: std::collections::BTreeMap<String, ModelPrice>,
+}
+
+/// Reads `FLOTILLA_PRICING_FILE`: the built-in prices with the file's entries on top.
+fn load_pricing(path: &Path) -> Result<Pricing, SettingsError> {
+    let invalid = |reason: String| SettingsError::Invalid {
+        env: "FLOTILLA_PRICING_FILE",
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| invalid(error.to_string()))?;
+    let file: PricingFile =
+        serde_saphyr::from_str(&text).map_err(|error| invalid(error.to_string()))?;
+    Pricing::with_overrides(file.pricing).map_err(|error| invalid(error.to_string()))
 }

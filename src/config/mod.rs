@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::agent::Adapter;
+use crate::cost::BudgetConfig;
 use crate::github::MergeMethod;
 use crate::review::DEFAULT_LENSES;
 use crate::sandbox::ResourceLimits;
@@ -58,6 +59,8 @@ pub struct RepoConfig {
     pub landing: LandingConfig,
     /// Memory, process and disk limits of every agent and build command's sandbox.
     pub sandbox: ResourceLimits,
+    /// The most a task and a run may spend on agents.
+    pub budget: BudgetConfig,
 }
 
 /// One reviewer lens: the check run `flotilla/<name>` and the agent that tries to
@@ -230,6 +233,8 @@ struct RepoFile {
     landing: LandingConfig,
     #[serde(default)]
     sandbox: ResourceLimits,
+    #[serde(default)]
+    budget: BudgetConfig,
 }
 
 impl From<RepoFile> for RepoConfig {
@@ -254,6 +259,7 @@ impl From<RepoFile> for RepoConfig {
             verify: file.verify,
             landing: file.landing,
             sandbox: file.sandbox,
+            budget: file.budget,
         }
     }
 }
@@ -284,6 +290,7 @@ impl Default for RepoConfig {
             verify: VerifyConfig::default(),
             landing: LandingConfig::default(),
             sandbox: ResourceLimits::default(),
+            budget: BudgetConfig::default(),
         }
     }
 }

@@ -154,18 +154,18 @@ impl Budget {
     /// Checks that one more agent run, expected to spend `next`, fits every budget:
     /// the first budget whose spend plus `next` reaches its limit refuses; otherwise
     /// the least headroom left in dollars and in tokens.
-    pub fn check(&self, next: Spend) -> Result<Headroom, Exhausted> {
+    pub fn check(&self, next: Spend) -> Result<Headroom, Box<Exhausted>> {
         let mut headroom = Headroom::default();
         for (scope, limit, spent) in &self.scopes {
             let mut projected = *spent;
             projected += next;
             if limit.reached_by(&projected) {
-                return Err(Exhausted {
+                return Err(Box::new(Exhausted {
                     scope: *scope,
                     limit: *limit,
                     spent: *spent,
                     projected,
-                });
+                }));
             }
             if let Some(usd) = limit.usd {
                 let left = usd.saturating_sub(spent.usd);
@@ -184,7 +184,7 @@ impl Budget {
     }
 
     /// The budget an agent run that used `used` ran into, with the figures, if any.
-    pub fn exhausted_by(&self, used: Spend) -> Option<Exhausted> {
+    pub fn exhausted_by(&self, used: Spend) -> Option<Box<Exhausted>> {
         self.check(used).err()
     }
 }

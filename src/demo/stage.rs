@@ -198,6 +198,8 @@ async fn start_flotilla(
             kill_grace: Duration::from_secs(2),
             transcript_cap: 1 << 20,
             cancel_poll: Duration::from_millis(500),
+            pricing: crate::cost::Pricing::default(),
+            daily_budget: crate::cost::Limit::default(),
         }),
     })
     .await

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::agent::HostEnv;
+use crate::cost::{Limit, Pricing};
 use crate::github::{GithubApp, InstallationClient};
 use crate::redact::Redactor;
 use crate::sandbox::Sandbox;
@@ -43,6 +44,10 @@ pub struct FleetConfig {
     pub transcript_cap: usize,
     /// How often a running agent's task is checked for cancellation.
     pub cancel_poll: Duration,
+    /// Turns tokens into dollars for CLIs that report no cost.
+    pub pricing: Pricing,
+    /// The most each installation may spend per UTC day.
+    pub daily_budget: Limit,
 }
 
 /// A [`FleetConfig`] with the process-local state that goes with it.

@@ -9,6 +9,7 @@ use flotilla::config::{
     AdapterKind, AgentConfig, ConfigError, LandingConfig, Lens, NetworkConfig, RepoConfig,
     RequiredCheckName, ScopeMode, VerifyConfig,
 };
+use flotilla::cost::{BudgetConfig, Limit, Usd};
 use flotilla::github::MergeMethod;
 use flotilla::sandbox::ResourceLimits;
 
@@ -108,6 +109,16 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             processes: 2048,
             disk: 10 << 30,
             tmp: 512 << 20,
+        },
+        budget: BudgetConfig {
+            task: Limit {
+                usd: Usd::from_dollars(2.5),
+                tokens: None,
+            },
+            run: Limit {
+                usd: Usd::from_dollars(10.0),
+                tokens: Some(20_000_000),
+            },
         },
     };
     assert_eq!(config, expected);

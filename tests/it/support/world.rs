@@ -167,6 +167,8 @@ impl TestWorld {
             kill_grace: Duration::from_millis(500),
             transcript_cap: 64 * 1024,
             cancel_poll: Duration::from_millis(100),
+            pricing: flotilla::cost::Pricing::default(),
+            daily_budget: flotilla::cost::Limit::default(),
         })
         .await;
         sim.set_webhook_url(WORLD_APP_ID, &format!("{}/webhook", flotilla.url()))
