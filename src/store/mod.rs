@@ -10,6 +10,7 @@ mod deliveries;
 mod jobs;
 mod runs;
 mod tasks;
+mod usage;
 mod verification;
 
 use std::path::Path;
@@ -28,6 +29,7 @@ pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult}
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
 pub use tasks::{AttemptEnd, NewTask, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState};
+pub use usage::NewUsage;
 pub use verification::{HeadJob, NewVerdict, VerdictRecord, VerdictSource, VerifyEnd};
 
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend is configured.

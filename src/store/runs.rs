@@ -10,6 +10,7 @@ use std::str::FromStr;
 use super::jobs::{NewJob, insert_job};
 use super::tasks::{NewTask, TaskState};
 use super::{Store, with_pool};
+use crate::cost::BudgetConfig;
 use crate::types::{CommitSha, InstallationId, IssueNumber, Login, RepoName};
 
 /// A run's row id.
@@ -130,6 +131,10 @@ pub struct RunRecord {
     pub plan_decisions: Vec<String>,
     /// The plan comment Flotilla keeps editing.
     pub plan_comment_id: Option<u64>,
+    /// The budget a `/flotilla retry` raised it to; none means the configuration's.
+    pub budget_override: Option<BudgetConfig>,
+    /// Why the run stopped starting agents: the budget it spent, with the figures.
+    pub budget_stopped: Option<String>,
 }
 
 /// What [`Store::start_run`] did.
@@ -156,7 +161,7 @@ pub struct RecordedPlan {
 
 const RUN_COLUMNS: &str = "id, repo, issue, installation, clone_url, default_branch, title, body, \
     force_single, config, requested_by, max_parallel, state, base_sha, plan_source, \
-    plan_decisions, plan_comment_id";
+    plan_decisions, plan_comment_id, budget, budget_stopped";
 
 /// A `runs` row as the database returns it, before its values are typed.
 #[derive(sqlx::FromRow)]
@@ -178,6 +183,8 @@ struct RunRow {
     plan_source: Option<String>,
     plan_decisions: Option<String>,
     plan_comment_id: Option<i64>,
+    budget: Option<String>,
+    budget_stopped: Option<String>,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -205,6 +212,11 @@ impl TryFrom<RunRow> for RunRecord {
                 None => Vec::new(),
             },
             plan_comment_id: row.plan_comment_id.map(u64::try_from).transpose()?,
+            budget_override: row
+                .budget
+                .map(|text| serde_json::from_str(&text))
+                .transpose()?,
+            budget_stopped: row.budget_stopped,
         })
     }
 }

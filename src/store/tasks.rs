@@ -403,7 +403,8 @@ impl Store {
         Ok(ids.into_iter().map(TaskId).collect())
     }
 
-    /// Starts what may start: planned tasks whose dependencies have pushed work become
+    /// Starts what may start (in runs not stopped by their budget): planned tasks whose
+    /// dependencies have pushed work become
     /// queued (those whose dependencies failed, were cancelled or need a person fail),
     /// then queued and refuted tasks become working, oldest run first, while every limit has a free slot. Each
     /// started task gets its `run_task` job in the same transaction. Returns the runs
@@ -422,7 +423,8 @@ impl Store {
             let rows: Vec<ScheduleRow> = sqlx::query_as(
                 "SELECT t.id, t.run_id, r.repo, r.max_parallel, t.state, t.depends_on, \
                  t.attempts, t.position FROM tasks t JOIN runs r ON r.id = t.run_id \
-                 WHERE r.state = 'active' ORDER BY t.run_id, t.position",
+                 WHERE r.state = 'active' AND r.budget_stopped IS NULL \
+                 ORDER BY t.run_id, t.position",
             )
             .fetch_all(&mut *tx)
             .await?;
