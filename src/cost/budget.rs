@@ -28,7 +28,9 @@ impl Limit {
     /// Whether `spend` has reached it.
     pub fn reached_by(&self, spend: &Spend) -> bool {
         self.usd.is_some_and(|usd| spend.usd >= usd)
-            || self.tokens.is_some_and(|tokens| spend.tokens.total() >= tokens)
+            || self
+                .tokens
+                .is_some_and(|tokens| spend.tokens.total() >= tokens)
     }
 }
 
@@ -99,7 +101,11 @@ pub struct Exhausted {
 
 impl fmt::Display for Exhausted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} of {} is spent: {} used", self.scope, self.limit, self.spent)?;
+        write!(
+            f,
+            "{} of {} is spent: {} used",
+            self.scope, self.limit, self.spent
+        )?;
         if self.projected != self.spent {
             write!(f, ", {} with the next agent run", self.projected)?;
         }
@@ -121,6 +127,18 @@ impl Headroom {
             || self
                 .tokens
                 .is_some_and(|(tokens, _)| spend.tokens.total() >= tokens)
+    }
+
+    /// The share of each of `count` agent runs that start together (a verification's
+    /// lenses), so that together they stay within the headroom.
+    pub fn shared_by(&self, count: u64) -> Headroom {
+        let count = count.max(1);
+        Headroom {
+            usd: self
+                .usd
+                .map(|(usd, scope)| (Usd::from_micros(usd.micros() / count), scope)),
+            tokens: self.tokens.map(|(tokens, scope)| (tokens / count, scope)),
+        }
     }
 
     /// Whether any budget caps the run at all.

@@ -125,7 +125,12 @@ impl AddAssign for Spend {
 /// `$0.42 (12,345 tokens)`, with a note when some tokens had no price.
 impl fmt::Display for Spend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} tokens)", self.usd, thousands(self.tokens.total()))?;
+        write!(
+            f,
+            "{} ({} tokens)",
+            self.usd,
+            thousands(self.tokens.total())
+        )?;
         if self.unpriced_runs > 0 {
             write!(
                 f,

@@ -105,9 +105,7 @@ impl Default for Pricing {
 
 impl Pricing {
     /// The defaults with `overrides` added or replacing entries of the same name.
-    pub fn with_overrides(
-        overrides: BTreeMap<String, ModelPrice>,
-    ) -> Result<Self, InvalidPrice> {
+    pub fn with_overrides(overrides: BTreeMap<String, ModelPrice>) -> Result<Self, InvalidPrice> {
         let mut pricing = Self::default();
         for (model, price) in overrides {
             if !price.is_valid() {
@@ -195,7 +193,11 @@ mod tests {
     #[test]
     fn an_override_prices_a_new_model_and_a_negative_price_is_refused() {
         let pricing = Pricing::with_overrides(
-            [("Scripted-Model".to_owned(), ModelPrice::new(2.0, 4.0, 0.0, 0.0))].into(),
+            [(
+                "Scripted-Model".to_owned(),
+                ModelPrice::new(2.0, 4.0, 0.0, 0.0),
+            )]
+            .into(),
         )
         .unwrap();
         let tokens = Tokens {
@@ -208,8 +210,10 @@ mod tests {
             Usd::from_dollars(2.0)
         );
         assert!(
-            Pricing::with_overrides([("m".to_owned(), ModelPrice::new(-1.0, 0.0, 0.0, 0.0))].into())
-                .is_err()
+            Pricing::with_overrides(
+                [("m".to_owned(), ModelPrice::new(-1.0, 0.0, 0.0, 0.0))].into()
+            )
+            .is_err()
         );
     }
 }

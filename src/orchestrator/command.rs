@@ -5,6 +5,8 @@
 pub enum Command {
     /// Reply with the plan table.
     Status,
+    /// Reply with what the run spent and what is left of each budget.
+    Budget,
     /// Queue failed tasks again: all of them, or the one at this plan position.
     Retry(Option<i64>),
     /// Stop the run: kill running agents, start nothing more, close nothing.
@@ -27,7 +29,8 @@ pub enum Parsed {
 impl Command {
     /// The list of valid commands, for help replies.
     pub const HELP: &'static str = "- `/flotilla status` — show the plan and each task's state\n\
-         - `/flotilla retry [task]` — try failed tasks again (all, or the one numbered `task`)\n\
+         - `/flotilla budget` — show what the run's agents spent and what is left of each budget\n\
+         - `/flotilla retry [task]` — try failed tasks again (all, or the one numbered `task`); after a budget stop, resume under the raised budget\n\
          - `/flotilla cancel` — stop the run and its agents (pull requests stay open)\n\
          - `/flotilla replan` — cancel the run and plan again from the issue as it is now";
 
@@ -35,6 +38,7 @@ impl Command {
     pub fn as_text(&self) -> String {
         match self {
             Self::Status => "/flotilla status".to_owned(),
+            Self::Budget => "/flotilla budget".to_owned(),
             Self::Retry(None) => "/flotilla retry".to_owned(),
             Self::Retry(Some(task)) => format!("/flotilla retry {task}"),
             Self::Cancel => "/flotilla cancel".to_owned(),
@@ -65,6 +69,7 @@ pub fn parse(body: &str) -> Parsed {
         let words: Vec<&str> = rest.split_whitespace().collect();
         let command = match words.as_slice() {
             ["status"] => Some(Command::Status),
+            ["budget"] => Some(Command::Budget),
             ["retry"] => Some(Command::Retry(None)),
             ["retry", task] => task
                 .trim_start_matches('#')

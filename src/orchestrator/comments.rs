@@ -6,12 +6,14 @@
 //! titles a planner wrote) takes a [`Redactor`] and passes through it whole, so none of
 //! them can be built unredacted.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::config::{ConfigError, Lens};
+use crate::cost::{BudgetConfig, Exhausted, Limit, Spend};
 use crate::redact::Redactor;
 use crate::review::{GateResult, Verdict};
-use crate::store::{RunRecord, RunState, TaskRecord, TaskState, VerdictRecord};
+use crate::store::{RunRecord, RunState, TaskId, TaskRecord, TaskState, VerdictRecord};
 use crate::types::{CommitSha, IssueNumber, Login};
 
 use super::command::Command;
@@ -27,9 +29,29 @@ pub(crate) fn plan_marker(run: &RunRecord) -> String {
     marker(&format!("plan run={}", run.id))
 }
 
+/// What a run's agents spent: in all, and per task.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RunSpend {
+    /// The whole run, its planner included.
+    pub(crate) total: Spend,
+    /// Each task's attempts and lenses.
+    pub(crate) by_task: HashMap<TaskId, Spend>,
+}
+
+impl RunSpend {
+    fn of(&self, task: TaskId) -> Spend {
+        self.by_task.get(&task).copied().unwrap_or_default()
+    }
+}
+
 /// The plan comment: which rule decided, and one row per task, edited in place as
 /// the run goes on.
-pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord], redact: &Redactor) -> String {
+pub(crate) fn plan(
+    run: &RunRecord,
+    tasks: &[TaskRecord],
+    spend: &RunSpend,
+    redact: &Redactor,
+) -> String {
     let mut out = String::new();
     let status = match run.state {
         RunState::Planning => "planning",
@@ -48,8 +70,8 @@ pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord], redact: &Redactor) -> 
     for decision in &run.plan_decisions {
         let _ = writeln!(out, "- {decision}");
     }
-    out.push_str("\n| # | Task | State | Branch | Pull request | Attempts |\n");
-    out.push_str("|---|------|-------|--------|--------------|----------|\n");
+    out.push_str("\n| # | Task | State | Branch | Pull request | Attempts | Cost |\n");
+    out.push_str("|---|------|-------|--------|--------------|----------|------|\n");
     for task in tasks {
         let pr = task
             .pr
@@ -65,19 +87,29 @@ pub(crate) fn plan(run: &RunRecord, tasks: &[TaskRecord], redact: &Redactor) -> 
         }
         let _ = writeln!(
             out,
-            "| {} | {} | {} | `{}` | {} | {}/{} |",
+            "| {} | {} | {} | `{}` | {} | {}/{} | {} |",
             task.position,
             table_cell(&task.title),
             table_cell(&state),
             task.branch,
             pr,
             task.attempts,
-            task.max_attempts
+            task.max_attempts,
+            spend.of(task.id)
+        );
+    }
+    let _ = writeln!(out, "\nSpent so far: {}.", spend.total);
+    if let Some(reason) = &run.budget_stopped {
+        let _ = writeln!(
+            out,
+            "\n**Stopped by its budget:** {reason}. No agent starts until a writer raises \
+             `budget:` in `.github/flotilla.yml` and comments `/flotilla retry`."
         );
     }
     out.push_str(
         "\nCommands (from people with write access): `/flotilla status`, \
-         `/flotilla retry [task]`, `/flotilla cancel`, `/flotilla replan`.\n",
+         `/flotilla budget`, `/flotilla retry [task]`, `/flotilla cancel`, \
+         `/flotilla replan`.\n",
     );
     redact.text(&out)
 }
@@ -182,12 +214,12 @@ pub(crate) fn unknown_command(text: &str) -> String {
 
 /// The reply to `/flotilla status`.
 pub(crate) fn status(
-    run: Option<(&RunRecord, &[TaskRecord])>,
+    run: Option<(&RunRecord, &[TaskRecord], &RunSpend)>,
     issue: IssueNumber,
     redact: &Redactor,
 ) -> String {
     match run {
-        Some((run, tasks)) => plan(run, tasks, redact),
+        Some((run, tasks, spend)) => plan(run, tasks, spend, redact),
         None => format!("Flotilla has no run for #{issue}."),
     }
 }
@@ -319,7 +351,12 @@ pub(crate) fn needs_human(
 }
 
 /// Posted on the issue when every task merged, before it is closed.
-pub(crate) fn all_merged(run: &RunRecord, tasks: &[TaskRecord], redact: &Redactor) -> String {
+pub(crate) fn all_merged(
+    run: &RunRecord,
+    tasks: &[TaskRecord],
+    spend: &RunSpend,
+    redact: &Redactor,
+) -> String {
     let mut out = format!(
         "All {} task(s) of #{} are merged into `{}`:\n\n",
         tasks.len(),
@@ -333,7 +370,86 @@ pub(crate) fn all_merged(run: &RunRecord, tasks: &[TaskRecord], redact: &Redacto
             .as_ref()
             .map(|sha| format!(" as `{}`", sha.0.get(..12).unwrap_or(&sha.0)))
             .unwrap_or_default();
-        let _ = writeln!(out, "- {} {}{merged}", pr, table_cell(&task.title));
+        let _ = writeln!(
+            out,
+            "- {} {}{merged} — {}",
+            pr,
+            table_cell(&task.title),
+            spend.of(task.id)
+        );
+    }
+    let _ = writeln!(out, "\nThe run's agents spent {} in all.", spend.total);
+    redact.text(&out)
+}
+
+/// Posted once on the issue when a budget stops a run: which budget, the figures, and
+/// how to go on.
+pub(crate) fn budget_stopped(exhausted: &Exhausted, run_spent: &Spend) -> String {
+    format!(
+        "Flotilla stopped starting agents for this issue: {exhausted}.\n\n\
+         The run spent {run_spent} so far. Agents still running when the budget ran out \
+         were stopped; open pull requests are labelled `flotilla:needs-human` and none \
+         of them merges on its own. To go on, raise `budget:` in `.github/flotilla.yml` \
+         on the default branch (or the server's daily budget) and comment \
+         `/flotilla retry`; `/flotilla budget` shows what is spent and left."
+    )
+}
+
+/// The reply to `/flotilla budget`: spend and what is left, per task, for the run and
+/// for the installation today.
+pub(crate) fn budget_report(
+    run: &RunRecord,
+    tasks: &[TaskRecord],
+    by_task: &HashMap<TaskId, Spend>,
+    run_spent: &Spend,
+    budget: &BudgetConfig,
+    (today, daily): (&Spend, &Limit),
+    redact: &Redactor,
+) -> String {
+    let mut out = format!("Spend of the run for #{}:\n\n", run.issue);
+    out.push_str("| Budget | Limit | Spent | Left |\n|---|---|---|---|\n");
+    let mut row = |name: &str, limit: &Limit, spent: &Spend| {
+        let _ = writeln!(
+            out,
+            "| {name} | {limit} | {spent} | {} |",
+            left(limit, spent)
+        );
+    };
+    row("Run", &budget.run, run_spent);
+    row("Installation today (UTC)", daily, today);
+    for task in tasks {
+        let spent = by_task.get(&task.id).copied().unwrap_or_default();
+        row(
+            &format!("Task {}: {}", task.position, table_cell(&task.title)),
+            &budget.task,
+            &spent,
+        );
+    }
+    if let Some(reason) = &run.budget_stopped {
+        let _ = writeln!(
+            out,
+            "\nThe run is stopped by its budget: {reason}. Raise `budget:` and comment \
+             `/flotilla retry` to resume."
+        );
     }
     redact.text(&out)
+}
+
+/// What is left of `limit` after `spent`, in its own units.
+fn left(limit: &Limit, spent: &Spend) -> String {
+    let mut parts = Vec::new();
+    if let Some(usd) = limit.usd {
+        parts.push(usd.saturating_sub(spent.usd).to_string());
+    }
+    if let Some(tokens) = limit.tokens {
+        parts.push(format!(
+            "{} tokens",
+            crate::cost::thousands(tokens.saturating_sub(spent.tokens.total()))
+        ));
+    }
+    if parts.is_empty() {
+        "no limit".to_owned()
+    } else {
+        parts.join(" / ")
+    }
 }

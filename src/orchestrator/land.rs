@@ -719,7 +719,12 @@ impl Orchestrator {
             &run.repo,
             run.issue,
             &format!("merged run={}", run.id),
-            &comments::all_merged(run, tasks, &self.fleet()?.redactor()),
+            &comments::all_merged(
+                run,
+                tasks,
+                &self.run_spend(run.id).await?,
+                &self.fleet()?.redactor(),
+            ),
         )
         .await?;
         let config = run_config(run)?;

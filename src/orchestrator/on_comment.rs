@@ -58,7 +58,7 @@ impl Orchestrator {
                     .carry_out(fleet, &client, event, issue, &command)
                     .await?;
                 match command {
-                    Command::Status => outcome,
+                    Command::Status | Command::Budget => outcome,
                     _ => comments::command_reply(&command, &outcome),
                 }
             }
@@ -102,19 +102,38 @@ impl Orchestrator {
         let run = self.store.latest_run(repo, issue).await?;
         match (command, run) {
             (Command::Status, run) => {
-                let tasks = match &run {
-                    Some(run) => self.store.tasks_of_run(run.id).await?,
-                    None => Vec::new(),
+                let (tasks, spend) = match &run {
+                    Some(run) => (
+                        self.store.tasks_of_run(run.id).await?,
+                        self.run_spend(run.id).await?,
+                    ),
+                    None => Default::default(),
                 };
                 Ok(comments::status(
-                    run.as_ref().map(|r| (r, tasks.as_slice())),
+                    run.as_ref().map(|r| (r, tasks.as_slice(), &spend)),
                     issue,
                     &fleet.redactor(),
                 ))
             }
+            (Command::Budget, Some(run)) => self.budget_report(fleet, &run).await,
             (Command::Replan, run) => self.replan(fleet, client, event, issue, run).await,
             (_, None) => Ok(format!("Flotilla has no run for #{issue}.")),
             (Command::Retry(position), Some(run)) => {
+                if run.budget_stopped.is_some() {
+                    let loaded =
+                        load_config(client, repo, &event.repository.default_branch).await?;
+                    let raised = match loaded.config {
+                        Ok(config) => config.budget,
+                        Err(error) => return Ok(format!("not resumed: {error}")),
+                    };
+                    if let Err(still) = self.resume_budget(fleet, &run, raised).await? {
+                        return Ok(format!(
+                            "not resumed: {still}. Raise `budget:` in `.github/flotilla.yml` \
+                             on the default branch first."
+                        ));
+                    }
+                    return self.resume_after_budget(fleet, client, &run).await;
+                }
                 let attempts = run_config(&run)?.max_attempts;
                 let queued = self.store.retry_failed(run.id, *position, attempts).await?;
                 if queued.is_empty() {

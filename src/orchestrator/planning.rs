@@ -5,6 +5,7 @@ use anyhow::Context;
 
 use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
+use super::budget::{Allowance, Spender};
 use super::fleet::Fleet;
 use super::plan::{self, Plan, PlanInput, PlanSource};
 use super::prompt;
@@ -153,6 +154,20 @@ impl Orchestrator {
         mirror: &Mirror,
         base_sha: &CommitSha,
     ) -> anyhow::Result<Result<serde_json::Value, String>> {
+        let spender = Spender {
+            run,
+            task: None,
+            role: Role::Planner,
+            lens: None,
+            attempt: None,
+            head: None,
+        };
+        let cap = match self.allowance(fleet, &spender, 1).await? {
+            Allowance::Granted(cap) => cap,
+            Allowance::Refused(reason) => {
+                return Ok(Err(format!("the planner agent did not start: {reason}")));
+            }
+        };
         let checkout_id = format!("plan-{}", run.id);
         let lock = fleet.mirror_lock(&run.repo);
         let worktree = {
@@ -168,7 +183,7 @@ impl Orchestrator {
                 )
                 .await?
         };
-        let agent = agent_run(
+        let mut agent = agent_run(
             fleet,
             planner,
             worktree.dir(),
@@ -180,6 +195,7 @@ impl Orchestrator {
                 title: run.title.clone(),
             },
         );
+        agent.usage_cap = cap;
         let report = agent
             .run(&fleet.config.host_env, &fleet.config.sandbox)
             .await;
@@ -188,6 +204,7 @@ impl Orchestrator {
             worktree.remove().await?;
         }
         let report = report.context("starting the planner agent")?;
+        self.record_spend(fleet, &spender, &report).await?;
         if !report.outcome.is_success() {
             return Ok(Err(format!(
                 "the planner agent {}",

@@ -100,10 +100,11 @@ impl Orchestrator {
             return Ok(());
         }
         let tasks = self.store.tasks_of_run(run).await?;
+        let spend = self.run_spend(run).await?;
         let body = format!(
             "{}\n{}",
             comments::plan_marker(&record),
-            comments::plan(&record, &tasks, &fleet.redactor())
+            comments::plan(&record, &tasks, &spend, &fleet.redactor())
         );
         let client = fleet.client(record.installation).await?;
         let mut comment = record.plan_comment_id.map(CommentId);

@@ -9,11 +9,12 @@ use anyhow::Context;
 
 use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
+use super::budget::{Allowance, Spender};
 use super::comments;
 use super::fleet::Fleet;
 use super::prompt;
 use super::trigger::run_config;
-use crate::agent::{AgentReport, Role};
+use crate::agent::{AgentReport, Outcome, Role};
 use crate::config::RepoConfig;
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
 use crate::store::{AttemptEnd, ClaimedJob, RunRecord, TaskId, TaskRecord, TaskState};
@@ -36,6 +37,13 @@ impl Attempt {
                 reason: reason.into(),
             },
             transcript: transcript.to_owned(),
+        }
+    }
+
+    fn stopped_by_budget(reason: String) -> Self {
+        Self {
+            end: AttemptEnd::Stopped { reason },
+            transcript: String::new(),
         }
     }
 }
@@ -196,7 +204,19 @@ impl Orchestrator {
         let previous = (task.attempts > 1)
             .then_some(task.last_reason.as_deref())
             .flatten();
-        let agent = agent_run(
+        let spender = Spender {
+            run,
+            task: Some(task.id),
+            role: Role::Worker,
+            lens: None,
+            attempt: Some(task.attempts),
+            head: None,
+        };
+        let cap = match self.allowance(fleet, &spender, 1).await? {
+            Allowance::Granted(cap) => cap,
+            Allowance::Refused(reason) => return Ok(Attempt::stopped_by_budget(reason)),
+        };
+        let mut agent = agent_run(
             fleet,
             &config.worker,
             worktree.dir(),
@@ -208,12 +228,19 @@ impl Orchestrator {
                 title: task.title.clone(),
             },
         );
+        agent.usage_cap = cap;
         let report: AgentReport = tokio::select! {
             report = agent.run(&fleet.config.host_env, &fleet.config.sandbox) => report.context("starting the worker agent")?,
             () = self.cancelled(task.id, fleet.config.cancel_poll) => {
                 return Ok(Attempt::failed("cancelled while the agent was working", ""));
             }
         };
+        self.record_spend(fleet, &spender, &report).await?;
+        if let Outcome::BudgetExceeded { budget } = &report.outcome {
+            return Ok(Attempt::stopped_by_budget(format!(
+                "stopped at {budget}; its work was not kept"
+            )));
+        }
         let transcript = report.transcript.clone();
         if !report.outcome.is_success() {
             return Ok(Attempt::failed(report.outcome.reason(), &transcript));

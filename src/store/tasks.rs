@@ -297,6 +297,12 @@ pub enum AttemptEnd {
         /// Why (crash, hang, no change, garbage output, …).
         reason: String,
     },
+    /// A budget stopped the attempt (before or while the agent ran): it does not
+    /// count, and the task waits in the queue for the run to resume.
+    Stopped {
+        /// Which budget, with the figures.
+        reason: String,
+    },
 }
 
 /// The task a `run_task` job works on.
@@ -565,6 +571,18 @@ impl Store {
                         "UPDATE tasks SET state = CASE WHEN attempts < max_attempts \
                      THEN 'queued' ELSE 'failed' END, last_reason = $1, updated_at = $2 \
                      WHERE id = $3 AND state = 'working' RETURNING state",
+                    )
+                    .bind(storable(reason))
+                    .bind(now)
+                    .bind(id.0)
+                    .fetch_optional(pool)
+                    .await?
+                }
+                AttemptEnd::Stopped { reason } => {
+                    sqlx::query_scalar::<_, String>(
+                        "UPDATE tasks SET state = 'queued', attempts = attempts - 1, \
+                     last_reason = $1, updated_at = $2 WHERE id = $3 AND state = 'working' \
+                     RETURNING state",
                     )
                     .bind(storable(reason))
                     .bind(now)
