@@ -23,6 +23,7 @@ use crate::types::{CommitSha, IssueNumber};
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// What one agent run is, for its budget and its usage record.
+#[derive(Clone, Copy)]
 pub(super) struct Spender<'a> {
     /// The run it works for.
     pub(super) run: &'a RunRecord,

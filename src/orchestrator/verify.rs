@@ -21,10 +21,11 @@ use tracing::Instrument;
 
 use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
+use super::budget::{Allowance, Spender};
 use super::comments;
 use super::fleet::Fleet;
 use super::trigger::run_config;
-use crate::agent::{Adapter, AgentRun, Role, UsageFormat};
+use crate::agent::{Adapter, AgentRun, Outcome, Role, UsageCap, UsageFormat};
 use crate::config::{Lens, RepoConfig, ScopeMode};
 use crate::github::InstallationClient;
 use crate::redact::Redactor;
@@ -55,6 +56,31 @@ const REVIEWER_OUTPUT_TAIL: usize = 4000;
 /// How many rounds of base files are read to resolve what `verify.commands` run (each
 /// round follows one more file: a makefile whose recipe runs `npm test`, …).
 const VERIFY_FILE_ROUNDS: usize = 4;
+
+/// One lens's run: the lens, the read-only checkout it reviews, its prompt and the
+/// budget cap it runs under.
+struct LensJob<'a> {
+    lens: &'a Lens,
+    tree: &'a Path,
+    limits: ResourceLimits,
+    prompt: String,
+    cap: Option<UsageCap>,
+    spender: Spender<'a>,
+}
+
+/// What one lens gave.
+enum LensAnswer {
+    /// Its verdict (Flotilla's refutation when it failed to give one), and the end of
+    /// its output.
+    Verdict(Verdict, String),
+    /// A budget stopped it before it answered.
+    StoppedByBudget(String),
+}
+
+/// A verification a budget stopped; `verify_head` turns it into a skipped head.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct StoppedByBudget(String);
 
 /// Everything one verification found on one head.
 pub(super) struct Findings {
@@ -166,11 +192,31 @@ impl Orchestrator {
     ) -> anyhow::Result<()> {
         let retried = job.attempts > 1;
         let config = run_config(run)?;
+        let spender = Spender {
+            run,
+            task: Some(task.id),
+            role: Role::Reviewer,
+            lens: None,
+            attempt: None,
+            head: Some(head),
+        };
+        let lenses = u64::try_from(config.reviewers.len()).unwrap_or(u64::MAX);
+        if let Allowance::Refused(reason) = self.allowance(fleet, &spender, lenses).await? {
+            return self.skip_for_budget(fleet, run, task, head, &reason).await;
+        }
         let client = fleet.client(run.installation).await?;
         let checks = self.start_checks(&client, run, task, &config, head).await?;
-        let findings = self
+        let findings = match self
             .examine(fleet, run, task, &config, &client, head)
-            .await?;
+            .await
+        {
+            Err(error) if error.is::<StoppedByBudget>() => {
+                return self
+                    .skip_for_budget(fleet, run, task, head, &error.to_string())
+                    .await;
+            }
+            findings => findings?,
+        };
         for ((lens, verdict), transcript) in findings.lenses.iter().zip(&findings.transcripts) {
             self.store
                 .record_verdict(
@@ -273,6 +319,19 @@ impl Orchestrator {
             diff_stat,
             gates: &gates,
         };
+        let spender = Spender {
+            run,
+            task: Some(task.id),
+            role: Role::Reviewer,
+            lens: None,
+            attempt: None,
+            head: Some(head),
+        };
+        let lens_count = u64::try_from(config.reviewers.len()).unwrap_or(u64::MAX);
+        let cap = match self.allowance(fleet, &spender, lens_count).await? {
+            Allowance::Granted(cap) => cap,
+            Allowance::Refused(reason) => return Err(StoppedByBudget(reason).into()),
+        };
         let review = store
             .checkout(&format!("{checkout_name}-review"), head, base)
             .await?;
@@ -282,24 +341,35 @@ impl Orchestrator {
                 ..brief
             };
             let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.repo);
-            self.review_with(
-                fleet,
-                task,
+            let job = LensJob {
                 lens,
-                review.dir(),
-                config.sandbox,
-                reviewer_prompt(&brief),
-            )
-            .instrument(span)
+                tree: review.dir(),
+                limits: config.sandbox,
+                prompt: reviewer_prompt(&brief),
+                cap: cap.clone(),
+                spender: Spender {
+                    lens: Some(&lens.name),
+                    ..spender
+                },
+            };
+            self.review_with(fleet, task, job).instrument(span)
         });
         let verdicts = join_all(reviews).await;
         review.remove().await?;
         let mut lenses = Vec::new();
         let mut transcripts = Vec::new();
+        let mut stopped = None;
         for (lens, answer) in config.reviewers.iter().zip(verdicts) {
-            let (verdict, transcript) = answer?;
-            lenses.push((lens.clone(), verdict));
-            transcripts.push(transcript);
+            match answer? {
+                LensAnswer::Verdict(verdict, transcript) => {
+                    lenses.push((lens.clone(), verdict));
+                    transcripts.push(transcript);
+                }
+                LensAnswer::StoppedByBudget(reason) => stopped = Some(reason),
+            }
+        }
+        if let Some(reason) = stopped {
+            return Err(StoppedByBudget(reason).into());
         }
         Ok(Findings {
             gates,
@@ -396,17 +466,15 @@ impl Orchestrator {
         &self,
         fleet: &Fleet,
         task: &TaskRecord,
-        lens: &Lens,
-        tree: &Path,
-        limits: ResourceLimits,
-        prompt: String,
-    ) -> anyhow::Result<(Verdict, String)> {
+        job: LensJob<'_>,
+    ) -> anyhow::Result<LensAnswer> {
+        let lens = job.lens;
         let mut agent = agent_run(
             fleet,
             &lens.agent,
-            tree,
-            limits,
-            prompt,
+            job.tree,
+            job.limits,
+            job.prompt,
             Role::Reviewer,
             TaskLabel {
                 id: task.id.to_string(),
@@ -414,18 +482,26 @@ impl Orchestrator {
             },
         );
         agent.lens = Some(lens.name.clone());
+        agent.usage_cap = job.cap;
         let report = agent
             .run(&fleet.config.host_env, &fleet.config.sandbox)
             .await
             .with_context(|| format!("starting the {} reviewer", lens.name))?;
+        self.record_spend(fleet, &job.spender, &report).await?;
         let transcript = comments::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);
+        if let Outcome::BudgetExceeded { budget } = &report.outcome {
+            return Ok(LensAnswer::StoppedByBudget(format!(
+                "the {} reviewer was stopped at {budget}",
+                lens.name
+            )));
+        }
         if !report.outcome.is_success() {
             let verdict = Verdict::refuted_by_flotilla(format!(
                 "the {} reviewer {}; counted as refuted",
                 lens.name,
                 report.outcome.reason()
             ));
-            return Ok((verdict, transcript));
+            return Ok(LensAnswer::Verdict(verdict, transcript));
         }
         let verdict = match lens.agent.to_adapter().verdict(&report) {
             Err(error) => Verdict::refuted_by_flotilla(format!(
@@ -441,7 +517,31 @@ impl Orchestrator {
             },
         };
         tracing::info!(lens = %lens.name, decision = ?verdict.decision, "reviewer answered");
-        Ok((verdict, transcript))
+        Ok(LensAnswer::Verdict(verdict, transcript))
+    }
+
+    /// A verification a budget stopped: no verdict is recorded, the task waits as
+    /// proposed (verified once a `/flotilla retry` resumes the run), and the run is
+    /// stopped with the figures.
+    async fn skip_for_budget(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        tracing::warn!(%reason, "verification skipped: a budget is spent");
+        self.store
+            .move_task(
+                task.id,
+                head,
+                &[TaskState::Verifying],
+                TaskState::Proposed,
+                Some(reason),
+            )
+            .await?;
+        self.progress(fleet, run.id).await
     }
 
     /// A task no retry can fix: label its pull request and say why, once. The pull
