@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::cost::Spend;
 use crate::sim::Sim;
 use crate::store::{Store, TaskRecord, TaskState};
 use crate::types::{PrNumber, RepoName};
@@ -19,6 +20,8 @@ use super::verdicts::Verdicts;
 pub(super) struct Summary {
     tasks: Vec<TaskSummary>,
     default_branch: BranchSummary,
+    /// What the run's agents spent in all, its planner included.
+    spend: Spend,
 }
 
 /// One task's outcome.
@@ -35,6 +38,8 @@ struct TaskSummary {
     merged: bool,
     /// What verified the task's last head.
     verdicts: Verdicts,
+    /// What the task's attempts and lenses spent.
+    spend: Spend,
     /// Whether the simulator shows the pull request merged.
     #[serde(skip)]
     pr_merged: bool,
@@ -79,6 +84,7 @@ impl Summary {
                 pr: task.pr,
                 merged,
                 verdicts: Verdicts::load(store, task).await?,
+                spend: store.spend_of_task(task.id).await?,
                 pr_merged: task
                     .pr
                     .and_then(|pr| sim.pull(repo, pr))
@@ -86,6 +92,10 @@ impl Summary {
             });
         }
         Ok(Self {
+            spend: match tasks.first() {
+                Some(task) => store.spend_of_run(task.run_id).await?,
+                None => Spend::default(),
+            },
             tasks: summaries,
             default_branch: BranchSummary {
                 name: default_branch.to_owned(),
@@ -126,6 +136,7 @@ impl Summary {
                 task.id, task.state, task.attempts, task.branch
             );
             println!("{:<id_w$}  {}", "", task.title);
+            println!("{:<id_w$}  spent {}", "", task.spend);
             if let Some(line) = task.verdicts.line() {
                 println!("{:<id_w$}  {line}", "");
             }
@@ -142,6 +153,7 @@ impl Summary {
                 .map(|sha| format!(", now at {}", &sha[..sha.len().min(7)]))
                 .unwrap_or_default()
         );
+        println!("the run's agents spent {}", self.spend);
     }
 
     /// Writes the JSON document to `path`.

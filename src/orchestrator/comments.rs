@@ -164,13 +164,14 @@ pub(crate) fn pull_body(
     task: &TaskRecord,
     summary: &str,
     transcript: &str,
+    spent: &Spend,
     redact: &Redactor,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Part of #{}", run.issue);
     let _ = writeln!(
         out,
-        "\nFlotilla task {} (`{}`), attempt {}.\n",
+        "\nFlotilla task {} (`{}`), attempt {}. Agents spent {spent} on this task so far.\n",
         task.position, task.id, task.attempts
     );
     let _ = writeln!(out, "### Task\n\n{}\n", task.instructions.trim());

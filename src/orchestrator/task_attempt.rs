@@ -276,7 +276,8 @@ impl Orchestrator {
         };
         self.store.set_task_head(task.id, &head).await?;
         let excerpt = comments::tail(&transcript, TRANSCRIPT_EXCERPT);
-        let body = comments::pull_body(run, task, &summary, &excerpt, &fleet.redactor());
+        let spent = self.store.spend_of_task(task.id).await?;
+        let body = comments::pull_body(run, task, &summary, &excerpt, &spent, &fleet.redactor());
         let pull = self
             .propose(client, run, task, title, body, retried)
             .await?;

@@ -206,10 +206,7 @@ impl Orchestrator {
         }
         let client = fleet.client(run.installation).await?;
         let checks = self.start_checks(&client, run, task, &config, head).await?;
-        let findings = match self
-            .examine(fleet, run, task, &config, &client, head)
-            .await
-        {
+        let findings = match self.examine(fleet, run, task, &config, &client, head).await {
             Err(error) if error.is::<StoppedByBudget>() => {
                 return self
                     .skip_for_budget(fleet, run, task, head, &error.to_string())
