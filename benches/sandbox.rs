@@ -39,6 +39,7 @@ async fn run(runs: usize) -> anyhow::Result<()> {
         command: AgentCommand::Program {
             program: "true".to_owned(),
             args: Vec::new(),
+            env: Vec::new(),
         },
         working_dir: tree.path().to_owned(),
         prompt: String::new(),

@@ -4,7 +4,9 @@
 //! Every adapter runs the CLI non-interactively in the task's worktree with the prompt
 //! on stdin (aider reads it from the prompt file), lets it edit files, and disables the
 //! CLI's own git commits where the CLI allows: Flotilla commits, pushes and merges.
-//! This module only builds argv and decodes output; running is the runner's job.
+//! CLIs that stream their progress are started in their streaming format, so the
+//! runner reads their usage while they run. This module only builds argv and decodes
+//! output; running is the runner's job.
 
 use serde_json::Value;
 
@@ -15,13 +17,22 @@ use super::usage::UsageFormat;
 /// Claude Code tool rules that keep it from committing or pushing by itself.
 const CLAUDE_NO_GIT_WRITES: &str = "Bash(git commit:*),Bash(git push:*)";
 
+/// Claude Code's documented switch for "no traffic but the model API": no auto-update,
+/// telemetry, error reporting or feedback requests, none of which a sandbox may make.
+const CLAUDE_QUIET_ENV: &[(&str, &str)] = &[
+    ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+    ("DISABLE_AUTOUPDATER", "1"),
+];
+
 /// A configured agent: which CLI, and the model to ask it for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Adapter {
-    /// Anthropic's Claude Code: `claude -p --output-format json`.
+    /// Anthropic's Claude Code: `claude -p --output-format stream-json --verbose`.
     ClaudeCode {
         /// `--model`, when not the CLI's default.
         model: Option<String>,
+        /// `--max-turns`: the CLI stops itself after this many model turns.
+        max_turns: Option<u32>,
     },
     /// OpenAI's Codex CLI: `codex exec ... -` (prompt from stdin).
     Codex {
@@ -62,23 +73,33 @@ impl Adapter {
         let program = |program: &str, args: Vec<Arg>| AgentCommand::Program {
             program: program.to_owned(),
             args,
+            env: Vec::new(),
         };
         match self {
-            Adapter::ClaudeCode { model } => program(
-                "claude",
-                with_model(
-                    texts(&[
-                        "-p",
-                        "--output-format",
-                        "json",
-                        "--permission-mode",
-                        "acceptEdits",
-                        "--disallowedTools",
-                        CLAUDE_NO_GIT_WRITES,
-                    ]),
-                    model,
-                ),
-            ),
+            Adapter::ClaudeCode { model, max_turns } => {
+                let mut args = texts(&[
+                    "-p",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--permission-mode",
+                    "acceptEdits",
+                    "--disallowedTools",
+                    CLAUDE_NO_GIT_WRITES,
+                ]);
+                if let Some(turns) = max_turns {
+                    args.push(Arg::Text("--max-turns".to_owned()));
+                    args.push(Arg::Text(turns.to_string()));
+                }
+                AgentCommand::Program {
+                    program: "claude".to_owned(),
+                    args: with_model(args, model),
+                    env: CLAUDE_QUIET_ENV
+                        .iter()
+                        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                        .collect(),
+                }
+            }
             Adapter::Codex { model } => {
                 let mut args = with_model(texts(&["exec", "--sandbox", "workspace-write"]), model);
                 args.push(Arg::Text("-".to_owned()));
@@ -114,7 +135,7 @@ impl Adapter {
     }
 
     /// The agent's final message, decoded from the CLI's stdout format: Claude Code's
-    /// JSON result envelope, opencode's JSON event lines, or plain text for the rest.
+    /// `result` event, opencode's JSON event lines, or plain text for the rest.
     pub fn final_message(&self, stdout: &str) -> Result<String, ResultError> {
         match self {
             Adapter::ClaudeCode { .. } => claude_result(stdout),
@@ -157,20 +178,21 @@ fn with_model(mut args: Vec<Arg>, model: &Option<String>) -> Vec<Arg> {
     args
 }
 
-/// `claude -p --output-format json` prints one object: `{"type": "result", "subtype":
-/// "success", "is_error": false, "result": "<final message>", "session_id", ...}`.
+/// `claude -p --output-format stream-json --verbose` prints one JSON event per line
+/// (`system` init, `assistant` and `user` messages) and ends with `{"type": "result",
+/// "subtype": "success" | "error_max_turns" | ..., "is_error", "result": "<final
+/// message>", "api_error_status", ...}`. Lines that are not JSON are skipped.
 fn claude_result(stdout: &str) -> Result<String, ResultError> {
     let envelope_error = |reason: String| ResultError::Envelope {
         cli: "Claude Code",
         reason,
     };
-    let envelope = result::last_json_object(stdout)
-        .map_err(|_| envelope_error("no JSON result envelope on stdout".to_owned()))?;
-    if envelope.get("type").and_then(Value::as_str) != Some("result") {
-        return Err(envelope_error(
-            "the last JSON object is not a result envelope".to_owned(),
-        ));
-    }
+    let envelope = stdout
+        .lines()
+        .rev()
+        .filter_map(|line| serde_json::from_str::<Value>(line.trim()).ok())
+        .find(|event| event.get("type").and_then(Value::as_str) == Some("result"))
+        .ok_or_else(|| envelope_error("no `result` event in its stream-json output".to_owned()))?;
     let subtype = envelope
         .get("subtype")
         .and_then(Value::as_str)
@@ -180,20 +202,25 @@ fn claude_result(stdout: &str) -> Result<String, ResultError> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if is_error || subtype != "success" {
+        let what = if subtype.is_empty() || subtype == "success" {
+            "an error"
+        } else {
+            subtype
+        };
+        let status = envelope
+            .get("api_error_status")
+            .and_then(Value::as_u64)
+            .map(|status| format!(" (the model API answered HTTP {status})"))
+            .unwrap_or_default();
         return Err(envelope_error(format!(
-            "Claude Code reported {}",
-            if subtype.is_empty() {
-                "an error"
-            } else {
-                subtype
-            }
+            "Claude Code reported {what}{status}"
         )));
     }
     envelope
         .get("result")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| envelope_error("the envelope has no `result` text".to_owned()))
+        .ok_or_else(|| envelope_error("the result event has no `result` text".to_owned()))
 }
 
 /// `opencode run --format json` prints one JSON event per line; the reply is the text of

@@ -73,6 +73,9 @@ pub enum AgentCommand {
         program: String,
         /// Its arguments.
         args: Vec<Arg>,
+        /// Variables the adapter sets for the CLI (switches that keep it from phoning
+        /// home); they win over pass-through names of the same name.
+        env: Vec<(String, String)>,
     },
     /// A command line run with `sh -c`, for the generic `command` adapter.
     Shell(String),
@@ -83,7 +86,7 @@ impl AgentCommand {
     /// them.
     fn argv(&self, prompt_file: &Path, result_file: &Path) -> (OsString, Vec<OsString>) {
         match self {
-            AgentCommand::Program { program, args } => (
+            AgentCommand::Program { program, args, .. } => (
                 program.into(),
                 args.iter()
                     .map(|arg| match arg {
@@ -101,6 +104,13 @@ impl AgentCommand {
         match self {
             AgentCommand::Program { program, .. } => program,
             AgentCommand::Shell(_) => "sh",
+        }
+    }
+
+    fn env(&self) -> &[(String, String)] {
+        match self {
+            AgentCommand::Program { env, .. } => env,
+            AgentCommand::Shell(_) => &[],
         }
     }
 }
@@ -213,11 +223,17 @@ impl AgentRun {
         std::fs::write(&prompt_file, &self.prompt).map_err(RunError::PrivateDir)?;
         let seen = sandbox.private_view(dir.path());
         let (prompt_seen, result_seen) = (seen.join("prompt.md"), seen.join("result.json"));
-        let env = env::build(
+        let mut env = env::build(
             host,
             &self.pass_env,
             self.flotilla_vars(&prompt_seen, &result_seen),
         )?;
+        env.extend(
+            self.command
+                .env()
+                .iter()
+                .map(|(name, value)| (name.into(), value.into())),
+        );
         let (program, args) = self.command.argv(&prompt_seen, &result_seen);
         let label = format!("{}-{}", self.task_id, self.role.as_str());
         let mut enclosure = sandbox

@@ -322,6 +322,10 @@ pub struct AgentConfig {
     /// What the agent may reach over the network (nothing by default).
     #[serde(default)]
     pub network: NetworkConfig,
+    /// The most model turns the CLI may take before it stops itself (Claude Code's
+    /// `--max-turns`); none leaves the CLI's own limit. Only with `adapter: claude-code`.
+    #[serde(default)]
+    pub max_turns: Option<u32>,
 }
 
 /// An agent's `network:` section: the only hosts its sandbox can reach, through
@@ -343,6 +347,7 @@ impl Default for AgentConfig {
             time_limit: default_time_limit(),
             pass_env: Vec::new(),
             network: NetworkConfig::default(),
+            max_turns: None,
         }
     }
 }
@@ -355,7 +360,10 @@ impl AgentConfig {
     pub fn to_adapter(&self) -> Adapter {
         let model = self.model.clone();
         match self.adapter {
-            AdapterKind::ClaudeCode => Adapter::ClaudeCode { model },
+            AdapterKind::ClaudeCode => Adapter::ClaudeCode {
+                model,
+                max_turns: self.max_turns,
+            },
             AdapterKind::Codex => Adapter::Codex { model },
             AdapterKind::Aider => Adapter::Aider { model },
             AdapterKind::Opencode => Adapter::OpenCode { model },

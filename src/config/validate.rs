@@ -186,6 +186,21 @@ impl AgentConfig {
                 return fail("network", format!("`{section}.network.allow`: {problem}"));
             }
         }
+        match self.max_turns {
+            Some(_) if self.adapter != AdapterKind::ClaudeCode => {
+                return fail(
+                    "max_turns",
+                    format!("`{section}.max_turns` is only used with `adapter: claude-code`"),
+                );
+            }
+            Some(0) => {
+                return fail(
+                    "max_turns",
+                    format!("`{section}.max_turns` must be at least 1"),
+                );
+            }
+            _ => {}
+        }
         Ok(())
     }
 }

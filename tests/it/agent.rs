@@ -238,6 +238,7 @@ async fn an_agent_program_that_does_not_exist_is_recorded_as_spawn_failed() {
     let report = Scenario::new(AgentCommand::Program {
         program: "flotilla-no-such-agent".to_owned(),
         args: Vec::new(),
+        env: Vec::new(),
     })
     .run()
     .await;
@@ -395,6 +396,7 @@ async fn each_built_in_adapter_passes_its_clis_real_flags_and_reads_its_output_f
         (
             Adapter::ClaudeCode {
                 model: model("claude-sonnet-4-5"),
+                max_turns: Some(12),
             },
             "claude-sonnet-4-5",
         ),
@@ -416,7 +418,13 @@ async fn each_built_in_adapter_passes_its_clis_real_flags_and_reads_its_output_f
             },
             "anthropic/claude-sonnet-4-5",
         ),
-        (Adapter::ClaudeCode { model: None }, "default"),
+        (
+            Adapter::ClaudeCode {
+                model: None,
+                max_turns: None,
+            },
+            "default",
+        ),
         (Adapter::Codex { model: None }, "default"),
         (Adapter::Aider { model: None }, "gpt-4o"),
         (Adapter::OpenCode { model: None }, "opencode/default"),
@@ -441,7 +449,10 @@ async fn each_built_in_adapter_passes_its_clis_real_flags_and_reads_its_output_f
 
 #[tokio::test]
 async fn a_claude_code_error_envelope_is_a_result_error_not_an_answer() {
-    let adapter = Adapter::ClaudeCode { model: None };
+    let adapter = Adapter::ClaudeCode {
+        model: None,
+        max_turns: None,
+    };
     let report = review_with(&adapter, "Review this, and please fail.").await;
 
     assert_eq!(report.outcome, Outcome::Failed { code: 1 });

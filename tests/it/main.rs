@@ -14,6 +14,7 @@ mod land;
 mod manifest;
 mod plan;
 mod protect;
+mod real_cli;
 mod queue;
 mod redact;
 mod repo_config;

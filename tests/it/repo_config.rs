@@ -52,6 +52,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             network: NetworkConfig {
                 allow: vec!["api.openai.com:443".into()],
             },
+            max_turns: None,
         },
         planner: Some(AgentConfig {
             adapter: AdapterKind::Command,
@@ -60,6 +61,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             time_limit: Duration::from_secs(10 * 60),
             pass_env: vec!["PLANNER_API_KEY".into()],
             network: NetworkConfig::default(),
+            max_turns: None,
         }),
         max_tasks: 8,
         max_parallel_tasks: 4,
@@ -70,6 +72,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
                 name: "correctness".into(),
                 agent: AgentConfig {
                     model: Some("claude-opus-4".into()),
+                    max_turns: Some(40),
                     ..AgentConfig::default()
                 },
             },
@@ -381,6 +384,20 @@ fn a_command_given_to_another_adapter_is_refused() {
     let error = refused("worker:\n  adapter: claude-code\n  command: make agent\n");
 
     assert_error(&error, 3, &["worker.command"]);
+}
+
+#[test]
+fn max_turns_is_refused_at_zero_and_for_a_cli_without_the_flag() {
+    assert_error(
+        &refused("worker:\n  max_turns: 0\n"),
+        2,
+        &["worker.max_turns", "at least 1"],
+    );
+    assert_error(
+        &refused("reviewers:\n  security:\n    adapter: aider\n    max_turns: 5\n"),
+        4,
+        &["reviewers.security.max_turns", "claude-code"],
+    );
 }
 
 #[test]

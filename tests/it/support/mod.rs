@@ -21,6 +21,7 @@ use tempfile::TempDir;
 
 pub mod fake_github;
 pub mod proc_scan;
+pub mod real_cli;
 pub mod serve;
 pub mod world;
 
@@ -228,8 +229,21 @@ pub async fn test_sandbox(
     secret_dirs: &[PathBuf],
     writable: &[PathBuf],
 ) -> Sandbox {
+    test_sandbox_reading(data_dir, github_api_url, secret_dirs, writable, &[]).await
+}
+
+/// [`test_sandbox`] with `read_only` visible too, as an operator's `--sandbox-ro` makes
+/// an agent CLI's install directory visible.
+pub async fn test_sandbox_reading(
+    data_dir: &std::path::Path,
+    github_api_url: &str,
+    secret_dirs: &[PathBuf],
+    writable: &[PathBuf],
+    read_only: &[PathBuf],
+) -> Sandbox {
     let mut settings = SandboxSettings::new(Engine::Bwrap, data_dir, github_api_url);
     settings.read_only = vec![fixture_path("")];
+    settings.read_only.extend(read_only.iter().cloned());
     settings.writable = writable.to_vec();
     settings.forwarder = Some(PathBuf::from(env!("CARGO_BIN_EXE_flotilla")));
     settings.never.extend(secret_dirs.iter().cloned());

@@ -1,0 +1,128 @@
+//! The real coding-agent CLIs in tests: where the pinned install lives (installing it
+//! once, under a lock, when it is missing), and a run of Claude Code in the fleet's
+//! sandbox against a scripted model server, pointed at it the way users point it at a
+//! model API: `ANTHROPIC_BASE_URL` and `ANTHROPIC_API_KEY` in Flotilla's environment,
+//! named in `pass_env`, and the server's address in `network.allow`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use flotilla::agent::{Adapter, AgentReport, HostEnv, Role};
+use flotilla::sim::model::{ModelServer, ModelServerHandle, Script};
+use tempfile::TempDir;
+
+use super::{agent_run, test_sandbox_reading};
+
+/// The dummy API key the CLI sends; the scripted server accepts anything.
+pub const DUMMY_API_KEY: &str = "sk-ant-scripted-dummy";
+
+/// Serializes installs within this test process; the file lock does across processes.
+static INSTALL: Mutex<()> = Mutex::new(());
+
+/// Where `tests/agent-clis/install.sh` installs the pinned CLIs.
+pub fn agent_clis_dir() -> PathBuf {
+    std::env::var_os("FLOTILLA_AGENT_CLIS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/flotilla-agent-clis"))
+}
+
+/// The directory holding the pinned `claude` (and `codex`), installed first if missing.
+pub fn agent_clis_bin() -> PathBuf {
+    let root = agent_clis_dir();
+    let bin = root.join("node_modules/.bin");
+    if bin.join("claude").exists() {
+        return bin;
+    }
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    std::fs::create_dir_all(&root).expect("agent CLI directory");
+    let lock = std::fs::File::create(root.with_extension("lock")).expect("install lock file");
+    // SAFETY: flock on a file descriptor this function owns for the whole install.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "locking the agent CLI install");
+    if !bin.join("claude").exists() {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agent-clis/install.sh");
+        let status = Command::new(script)
+            .env("FLOTILLA_AGENT_CLIS", &root)
+            .status()
+            .expect("tests/agent-clis/install.sh runs");
+        assert!(status.success(), "tests/agent-clis/install.sh failed");
+    }
+    bin
+}
+
+/// Claude Code in the fleet's sandbox, talking to a scripted model server.
+pub struct RealClaude {
+    /// The model server, with its record of requests and the usage it reported.
+    pub server: ModelServerHandle,
+    /// The worktree the CLI works in.
+    pub tree: TempDir,
+    data_dir: TempDir,
+}
+
+impl RealClaude {
+    /// Starts a model server playing `script` (YAML) and an empty git worktree.
+    pub async fn start(script: &str) -> Self {
+        let script = Script::from_yaml(script).expect("model script parses");
+        let server = ModelServer::start(script).await.expect("model server starts");
+        let tree = TempDir::new().expect("worktree");
+        let git = |args: &[&str]| {
+            let status = Command::new("git")
+                .args(args)
+                .current_dir(tree.path())
+                .status()
+                .expect("git runs");
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["remote", "add", "origin", "https://example.invalid/repo.git"]);
+        Self {
+            server,
+            tree,
+            data_dir: TempDir::new().expect("data dir"),
+        }
+    }
+
+    /// Flotilla's environment as an operator sets it for Claude Code: the CLI on
+    /// `PATH`, the model API's URL and key.
+    pub fn host_env(&self) -> HostEnv {
+        let path = std::env::var("PATH").unwrap_or_default();
+        HostEnv::current()
+            .with("PATH", format!("{}:{path}", agent_clis_bin().display()))
+            .with("ANTHROPIC_BASE_URL", self.server.url())
+            .with("ANTHROPIC_API_KEY", DUMMY_API_KEY)
+    }
+
+    /// Runs `adapter` (Claude Code) as `role` with `prompt`, sandboxed as the fleet runs
+    /// agents, with the model server as its only reachable host.
+    pub async fn run(&self, adapter: &Adapter, role: Role, prompt: &str) -> AgentReport {
+        let bin = agent_clis_bin();
+        let root = agent_clis_dir();
+        let sandbox = test_sandbox_reading(
+            self.data_dir.path(),
+            "http://127.0.0.1:1",
+            &[],
+            &[],
+            &[root],
+        )
+        .await;
+        let mut run = agent_run(adapter.command(), self.tree.path());
+        run.role = role;
+        run.lens = (role == Role::Reviewer).then(|| "correctness".to_owned());
+        run.prompt = prompt.to_owned();
+        run.time_limit = Duration::from_secs(90);
+        run.usage_format = adapter.usage_format();
+        run.pass_env = vec!["ANTHROPIC_BASE_URL".into(), "ANTHROPIC_API_KEY".into()];
+        run.confinement.network_allow = vec![self.server.addr().to_string()];
+        assert!(bin.join("claude").exists());
+        run.run(&self.host_env(), &sandbox)
+            .await
+            .expect("the run is prepared")
+    }
+
+    /// A file of the worktree, or `None`.
+    pub fn file(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.tree.path().join(name)).ok()
+    }
+}
