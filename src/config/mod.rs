@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::agent::Adapter;
+use crate::agent::codex_config::CodexConfig;
 use crate::github::MergeMethod;
 use crate::review::DEFAULT_LENSES;
 use crate::sandbox::ResourceLimits;
@@ -315,6 +316,10 @@ pub struct AgentConfig {
     /// What the agent may reach over the network (nothing by default).
     #[serde(default)]
     pub network: NetworkConfig,
+    /// Codex settings passed as `codex exec -c key=value` (a model provider's
+    /// `base_url`, say); only with `adapter: codex`.
+    #[serde(default)]
+    pub codex: CodexConfig,
 }
 
 /// An agent's `network:` section: the only hosts its sandbox can reach, through
@@ -336,6 +341,7 @@ impl Default for AgentConfig {
             time_limit: default_time_limit(),
             pass_env: Vec::new(),
             network: NetworkConfig::default(),
+            codex: CodexConfig::default(),
         }
     }
 }
@@ -349,7 +355,10 @@ impl AgentConfig {
         let model = self.model.clone();
         match self.adapter {
             AdapterKind::ClaudeCode => Adapter::ClaudeCode { model },
-            AdapterKind::Codex => Adapter::Codex { model },
+            AdapterKind::Codex => Adapter::Codex {
+                model,
+                config: self.codex.clone(),
+            },
             AdapterKind::Aider => Adapter::Aider { model },
             AdapterKind::Opencode => Adapter::OpenCode { model },
             AdapterKind::Command => Adapter::Command {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use flotilla::agent::Adapter;
+use flotilla::agent::codex_config::CodexConfig;
 use flotilla::config::{
     AdapterKind, AgentConfig, ConfigError, LandingConfig, Lens, NetworkConfig, RepoConfig,
     RequiredCheckName, ScopeMode, VerifyConfig,
@@ -51,6 +52,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             network: NetworkConfig {
                 allow: vec!["api.openai.com:443".into()],
             },
+            codex: CodexConfig::default(),
         },
         planner: Some(AgentConfig {
             adapter: AdapterKind::Command,
@@ -59,6 +61,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             time_limit: Duration::from_secs(10 * 60),
             pass_env: vec!["PLANNER_API_KEY".into()],
             network: NetworkConfig::default(),
+            codex: CodexConfig::default(),
         }),
         max_tasks: 8,
         max_parallel_tasks: 4,
@@ -114,7 +117,8 @@ fn the_documented_example_parses_to_every_field_it_shows() {
     assert_eq!(
         config.worker.to_adapter(),
         Adapter::Codex {
-            model: Some("gpt-5-codex".into())
+            model: Some("gpt-5-codex".into()),
+            config: CodexConfig::default(),
         }
     );
     assert_eq!(
