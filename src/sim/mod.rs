@@ -17,6 +17,7 @@ mod git;
 mod graphql;
 mod json;
 mod merge;
+pub mod model;
 mod push;
 mod routes;
 mod scenario;

@@ -1,0 +1,186 @@
+//! A scripted model server: the model APIs coding-agent CLIs call, answered from a
+//! script instead of a model, so tests and the demo run the real CLIs with no API key.
+//!
+//! It serves on loopback in-process (`ModelServer::start`), answers each request from
+//! its [`script`] (tool calls, final messages, HTTP faults), reports the token usage
+//! the script gives, and records every request with that usage so a test can compare
+//! what a CLI reported against what the server said. One module per API:
+//! [`anthropic`] (Claude Code) and `responses` (Codex). Like the GitHub simulator it
+//! knows nothing of Flotilla.
+
+mod anthropic;
+pub mod script;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use script::{Action, FaultKind, FaultSpec, Reply, Script, ScriptUsage, Turn};
+
+/// Which API a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// Anthropic's Messages API (`POST /v1/messages`).
+    AnthropicMessages,
+    /// Anthropic's `POST /v1/messages/count_tokens`.
+    AnthropicCountTokens,
+    /// OpenAI's Responses API (`POST /v1/responses`).
+    OpenAiResponses,
+    /// A route the server does not serve (answered 404, recorded to learn about it).
+    Unknown,
+}
+
+/// One request the server answered.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    /// The API.
+    pub api: Api,
+    /// `METHOD /path?query`.
+    pub target: String,
+    /// The model the request asked for.
+    pub model: Option<String>,
+    /// Whether it asked for a stream.
+    pub stream: bool,
+    /// The conversation it matched, if any.
+    pub conversation: Option<String>,
+    /// Assistant turns already in the request.
+    pub step: usize,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// The usage the answer reported (none for faults and non-model routes).
+    pub usage: Option<ScriptUsage>,
+}
+
+/// State shared by every route.
+#[derive(Debug)]
+struct Shared {
+    player: script::Player,
+    record: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    fn record(&self, request: RecordedRequest) {
+        tracing::debug!(?request, "model server answered");
+        self.record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(request);
+    }
+}
+
+/// Entry point: starts a model server.
+pub struct ModelServer;
+
+impl ModelServer {
+    /// Binds 127.0.0.1 on a random port and serves `script` until the handle drops.
+    pub async fn start(script: Script) -> anyhow::Result<ModelServerHandle> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("binding the model server")?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            player: script::Player::new(script),
+            record: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route("/v1/messages", post(anthropic::messages))
+            .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+            .fallback(unknown)
+            .with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "model server stopped");
+            }
+        });
+        Ok(ModelServerHandle {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            server: Some(server),
+        })
+    }
+}
+
+/// A running model server.
+pub struct ModelServerHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl ModelServerHandle {
+    /// `http://127.0.0.1:port`: the base URL a CLI is pointed at.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address (what a sandbox's egress allow-list names).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request answered so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The usage the server reported, summed over every answered request.
+    pub fn reported_usage(&self) -> ScriptUsage {
+        let mut sum = ScriptUsage::ZERO;
+        for usage in self.requests().iter().filter_map(|r| r.usage) {
+            sum += usage;
+        }
+        sum
+    }
+
+    /// Stops serving.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for ModelServerHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Any route not served: 404, recorded so a test sees what a CLI asked for.
+async fn unknown(State(shared): State<Arc<Shared>>, request: Request) -> StatusCode {
+    shared.record(RecordedRequest {
+        api: Api::Unknown,
+        target: format!("{} {}", request.method(), request.uri()),
+        model: None,
+        stream: false,
+        conversation: None,
+        step: 0,
+        status: 404,
+        usage: None,
+    });
+    StatusCode::NOT_FOUND
+}
