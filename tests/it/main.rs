@@ -14,6 +14,7 @@ mod manifest;
 mod plan;
 mod protect;
 mod queue;
+mod real_cli;
 mod redact;
 mod repo_config;
 mod restart;

@@ -228,8 +228,21 @@ pub async fn test_sandbox(
     secret_dirs: &[PathBuf],
     writable: &[PathBuf],
 ) -> Sandbox {
+    test_sandbox_exposing(data_dir, github_api_url, secret_dirs, writable, &[]).await
+}
+
+/// [`test_sandbox`] with `read_only` (the installed agent CLIs) visible besides
+/// `fixtures/`.
+pub async fn test_sandbox_exposing(
+    data_dir: &std::path::Path,
+    github_api_url: &str,
+    secret_dirs: &[PathBuf],
+    writable: &[PathBuf],
+    read_only: &[PathBuf],
+) -> Sandbox {
     let mut settings = SandboxSettings::new(Engine::Bwrap, data_dir, github_api_url);
     settings.read_only = vec![fixture_path("")];
+    settings.read_only.extend(read_only.iter().cloned());
     settings.writable = writable.to_vec();
     settings.forwarder = Some(PathBuf::from(env!("CARGO_BIN_EXE_flotilla")));
     settings.never.extend(secret_dirs.iter().cloned());
