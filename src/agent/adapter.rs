@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use super::codex_config::CodexConfig;
 use super::result::{self, ResultError};
 use super::runner::{AgentCommand, AgentReport, Arg};
 use super::usage::UsageFormat;
@@ -34,10 +35,12 @@ pub enum Adapter {
         /// `--max-turns`: the CLI stops itself after this many model turns.
         max_turns: Option<u32>,
     },
-    /// OpenAI's Codex CLI: `codex exec ... -` (prompt from stdin).
+    /// OpenAI's Codex CLI: `codex exec --json ... -` (prompt from stdin).
     Codex {
         /// `--model`, when not the CLI's default.
         model: Option<String>,
+        /// `-c key=value` overrides (the model provider, say).
+        config: CodexConfig,
     },
     /// aider: `aider --message-file <prompt file> --yes-always --no-auto-commits`.
     Aider {
@@ -100,11 +103,7 @@ impl Adapter {
                         .collect(),
                 }
             }
-            Adapter::Codex { model } => {
-                let mut args = with_model(texts(&["exec", "--sandbox", "workspace-write"]), model);
-                args.push(Arg::Text("-".to_owned()));
-                program("codex", args)
-            }
+            Adapter::Codex { model, config } => program("codex", codex_args(model, config)),
             Adapter::Aider { model } => {
                 let mut args = vec![Arg::Text("--message-file".to_owned()), Arg::PromptFile];
                 args.extend(texts(&[
@@ -127,7 +126,9 @@ impl Adapter {
     pub fn usage_format(&self) -> UsageFormat {
         match self {
             Adapter::ClaudeCode { .. } => UsageFormat::ClaudeStreamJson,
-            Adapter::Codex { .. } => UsageFormat::CodexJson,
+            Adapter::Codex { model, .. } => UsageFormat::CodexJson {
+                model: model.clone().unwrap_or_default(),
+            },
             Adapter::Aider { .. } | Adapter::OpenCode { .. } | Adapter::Command { .. } => {
                 UsageFormat::None
             }
@@ -135,14 +136,14 @@ impl Adapter {
     }
 
     /// The agent's final message, decoded from the CLI's stdout format: Claude Code's
-    /// `result` event, opencode's JSON event lines, or plain text for the rest.
+    /// `result` event, Codex's and opencode's JSON event lines, or plain text for the
+    /// rest.
     pub fn final_message(&self, stdout: &str) -> Result<String, ResultError> {
         match self {
             Adapter::ClaudeCode { .. } => claude_result(stdout),
+            Adapter::Codex { .. } => codex_message(stdout),
             Adapter::OpenCode { .. } => opencode_text(stdout),
-            Adapter::Codex { .. } | Adapter::Aider { .. } | Adapter::Command { .. } => {
-                Ok(stdout.to_owned())
-            }
+            Adapter::Aider { .. } | Adapter::Command { .. } => Ok(stdout.to_owned()),
         }
     }
 
@@ -176,6 +177,88 @@ fn with_model(mut args: Vec<Arg>, model: &Option<String>) -> Vec<Arg> {
         args.push(Arg::Text(model.clone()));
     }
     args
+}
+
+/// `codex exec` headless: JSON events on stdout; the maintainer's `-c` overrides, then
+/// Flotilla's own settings (which the config check keeps the maintainer from naming),
+/// each checked against the pinned CLI in the tests:
+///
+/// - `--dangerously-bypass-approvals-and-sandbox`: Codex's own sandbox for the commands
+///   it runs is bubblewrap, which needs a user namespace, and Flotilla's sandbox forbids
+///   creating one (`--disable-userns`), so every command would fail with `bwrap:
+///   Creating new namespace failed`. The CLI documents this flag for environments that
+///   are sandboxed from outside, which Flotilla's is; it also means approvals are never
+///   asked for, so nothing can wait on a person.
+/// - `--strict-config`: a key this version of Codex does not know stops the run instead
+///   of being ignored (a renamed setting must not silently turn a safeguard off).
+/// - `analytics.enabled=false` and `--disable plugins`: no metrics to `ab.chatgpt.com`
+///   and no plugin sync from `github.com`, `api.github.com` and `chatgpt.com`.
+/// - `--ephemeral`: no session files in the agent's (size-limited) home.
+/// - `--skip-git-repo-check`: a reviewer's tree need not look like a repository.
+fn codex_args(model: &Option<String>, config: &CodexConfig) -> Vec<Arg> {
+    let mut args = texts(&["exec", "--json"]);
+    for setting in config.overrides() {
+        args.push(Arg::Text("-c".to_owned()));
+        args.push(Arg::Text(setting));
+    }
+    args.extend(texts(&[
+        "--dangerously-bypass-approvals-and-sandbox",
+        "--strict-config",
+        "-c",
+        "analytics.enabled=false",
+        "--disable",
+        "plugins",
+        "--ephemeral",
+        "--skip-git-repo-check",
+    ]));
+    let mut args = with_model(args, model);
+    args.push(Arg::Text("-".to_owned()));
+    args
+}
+
+/// `codex exec --json` prints one event per line. The turn ends with `turn.completed`
+/// or `turn.failed` (`{"error": {"message"}}`); the reply is the text of the last
+/// `item.completed` event whose item is an `agent_message`. `error` events before a
+/// completed turn are retries Codex recovered from; without a completed turn the last
+/// one is why it failed.
+fn codex_message(stdout: &str) -> Result<String, ResultError> {
+    let envelope_error = |reason: String| ResultError::Envelope {
+        cli: "Codex",
+        reason,
+    };
+    let mut message = None;
+    let mut last_error = None;
+    let mut completed = false;
+    for line in stdout.lines() {
+        let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
+        let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+        match text("/type") {
+            Some("item.completed") if text("/item/type") == Some("agent_message") => {
+                message = text("/item/text").map(str::to_owned);
+            }
+            Some("turn.completed") => completed = true,
+            Some("turn.failed") => {
+                return Err(envelope_error(format!(
+                    "Codex reported a failed turn: {}",
+                    text("/error/message").unwrap_or("no message")
+                )));
+            }
+            Some("error") => last_error = text("/message").map(str::to_owned),
+            _ => {}
+        }
+    }
+    match (completed, message, last_error) {
+        (true, Some(message), _) => Ok(message),
+        (true, None, _) => Err(envelope_error(
+            "the turn completed without an agent message".to_owned(),
+        )),
+        (false, _, Some(error)) => Err(envelope_error(format!("Codex reported: {error}"))),
+        (false, _, None) => Err(envelope_error(
+            "no turn.completed event in its JSON output".to_owned(),
+        )),
+    }
 }
 
 /// `claude -p --output-format stream-json --verbose` prints one JSON event per line

@@ -7,6 +7,7 @@
 //! never decides what to do with an outcome: that is the orchestrator's job.
 
 pub mod adapter;
+pub mod codex_config;
 pub mod env;
 mod group;
 mod outcome;

@@ -290,7 +290,7 @@ impl AgentRun {
         let stdout_task = child.stdout.take().map(|pipe| {
             let own = Some(Own {
                 stdout: CappedBuffer::new(self.transcript_cap),
-                usage: Meter::new(UsageReader::new(self.usage_format), usage_tx),
+                usage: Meter::new(UsageReader::new(&self.usage_format), usage_tx),
             });
             tokio::spawn(pump(pipe, transcript.clone(), own))
         });

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::agent::Adapter;
 use crate::cost::BudgetConfig;
+use crate::agent::codex_config::CodexConfig;
 use crate::github::MergeMethod;
 use crate::review::DEFAULT_LENSES;
 use crate::sandbox::ResourceLimits;
@@ -326,6 +327,10 @@ pub struct AgentConfig {
     /// `--max-turns`); none leaves the CLI's own limit. Only with `adapter: claude-code`.
     #[serde(default)]
     pub max_turns: Option<u32>,
+    /// Codex settings passed as `codex exec -c key=value` (a model provider's
+    /// `base_url`, say); only with `adapter: codex`.
+    #[serde(default)]
+    pub codex: CodexConfig,
 }
 
 /// An agent's `network:` section: the only hosts its sandbox can reach, through
@@ -348,6 +353,7 @@ impl Default for AgentConfig {
             pass_env: Vec::new(),
             network: NetworkConfig::default(),
             max_turns: None,
+            codex: CodexConfig::default(),
         }
     }
 }
@@ -364,7 +370,10 @@ impl AgentConfig {
                 model,
                 max_turns: self.max_turns,
             },
-            AdapterKind::Codex => Adapter::Codex { model },
+            AdapterKind::Codex => Adapter::Codex {
+                model,
+                config: self.codex.clone(),
+            },
             AdapterKind::Aider => Adapter::Aider { model },
             AdapterKind::Opencode => Adapter::OpenCode { model },
             AdapterKind::Command => Adapter::Command {

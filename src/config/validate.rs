@@ -1,6 +1,6 @@
 //! The rules a parsed configuration must satisfy beyond its types: ranges, the git
-//! ref syntax of `branch_prefix`, `command` with `adapter: command`, and `pass_env`
-//! names an agent may receive. It must not parse YAML; errors are located by a scan.
+//! ref syntax of `branch_prefix`, `command` with `adapter: command`, `codex` with
+//! `adapter: codex`, and `pass_env` names an agent may receive. It must not parse YAML; errors are located by a scan.
 
 use crate::agent::env::check_pass_env;
 use crate::review::gates::validate_glob;
@@ -160,6 +160,15 @@ impl AgentConfig {
                 );
             }
             _ => {}
+        }
+        if !self.codex.is_empty() && self.adapter != AdapterKind::Codex {
+            return fail(
+                "codex",
+                format!("`{section}.codex` is only used with `adapter: codex`"),
+            );
+        }
+        if let Err(problem) = self.codex.check() {
+            return fail("codex", format!("`{section}.codex`: {problem}"));
         }
         if let Some(model) = &self.model
             && model.trim().is_empty()

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use flotilla::agent::codex_config::CodexConfig;
 use flotilla::agent::result::{self, ResultError};
 use flotilla::agent::{
     Adapter, AgentCommand, AgentReport, AgentRun, EnvError, HostEnv, Outcome, Role, RunError,
@@ -403,6 +404,7 @@ async fn each_built_in_adapter_passes_its_clis_real_flags_and_reads_its_output_f
         (
             Adapter::Codex {
                 model: model("gpt-5-codex"),
+                config: CodexConfig::default(),
             },
             "gpt-5-codex",
         ),
@@ -425,7 +427,13 @@ async fn each_built_in_adapter_passes_its_clis_real_flags_and_reads_its_output_f
             },
             "default",
         ),
-        (Adapter::Codex { model: None }, "default"),
+        (
+            Adapter::Codex {
+                model: None,
+                config: CodexConfig::default(),
+            },
+            "default",
+        ),
         (Adapter::Aider { model: None }, "gpt-4o"),
         (Adapter::OpenCode { model: None }, "opencode/default"),
     ];

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use flotilla::agent::Adapter;
+use flotilla::agent::codex_config::CodexConfig;
 use flotilla::config::{
     AdapterKind, AgentConfig, ConfigError, LandingConfig, Lens, NetworkConfig, RepoConfig,
     RequiredCheckName, ScopeMode, VerifyConfig,
@@ -53,6 +54,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
                 allow: vec!["api.openai.com:443".into()],
             },
             max_turns: None,
+            codex: CodexConfig::default(),
         },
         planner: Some(AgentConfig {
             adapter: AdapterKind::Command,
@@ -62,6 +64,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             pass_env: vec!["PLANNER_API_KEY".into()],
             network: NetworkConfig::default(),
             max_turns: None,
+            codex: CodexConfig::default(),
         }),
         max_tasks: 8,
         max_parallel_tasks: 4,
@@ -128,7 +131,8 @@ fn the_documented_example_parses_to_every_field_it_shows() {
     assert_eq!(
         config.worker.to_adapter(),
         Adapter::Codex {
-            model: Some("gpt-5-codex".into())
+            model: Some("gpt-5-codex".into()),
+            config: CodexConfig::default(),
         }
     );
     assert_eq!(

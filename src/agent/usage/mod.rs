@@ -73,14 +73,18 @@ impl Usage {
 }
 
 /// Which streaming format an agent's stdout is in, for reading its usage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UsageFormat {
     /// The CLI reports no usage Flotilla can read (aider, a shell command).
     None,
     /// Claude Code's `--output-format stream-json` events.
     ClaudeStreamJson,
-    /// `codex exec --json` events.
-    CodexJson,
+    /// `codex exec --json` events, which name no model: `model` is the one the adapter
+    /// asked for (`""` when the CLI chose).
+    CodexJson {
+        /// The model the usage is recorded under.
+        model: String,
+    },
 }
 
 /// Reads usage out of one run's stdout, a line at a time, as the lines arrive.
@@ -96,11 +100,11 @@ pub enum UsageReader {
 
 impl UsageReader {
     /// A reader for `format`.
-    pub fn new(format: UsageFormat) -> Self {
+    pub fn new(format: &UsageFormat) -> Self {
         match format {
             UsageFormat::None => UsageReader::None,
             UsageFormat::ClaudeStreamJson => UsageReader::Claude(claude::ClaudeUsage::default()),
-            UsageFormat::CodexJson => UsageReader::Codex(codex::CodexUsage::default()),
+            UsageFormat::CodexJson { model } => UsageReader::Codex(codex::CodexUsage::new(model)),
         }
     }
 

@@ -5,10 +5,11 @@
 //! its [`script`] (tool calls, final messages, HTTP faults), reports the token usage
 //! the script gives, and records every request with that usage so a test can compare
 //! what a CLI reported against what the server said. One module per API:
-//! [`anthropic`] (Claude Code) and `responses` (Codex). Like the GitHub simulator it
+//! [`anthropic`] (Claude Code) and [`responses`] (Codex). Like the GitHub simulator it
 //! knows nothing of Flotilla.
 
 mod anthropic;
+mod responses;
 pub mod script;
 
 use std::net::SocketAddr;
@@ -92,6 +93,7 @@ impl ModelServer {
         let app = Router::new()
             .route("/v1/messages", post(anthropic::messages))
             .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+            .route("/v1/responses", post(responses::responses))
             .fallback(unknown)
             .with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();

@@ -229,12 +229,12 @@ pub async fn test_sandbox(
     secret_dirs: &[PathBuf],
     writable: &[PathBuf],
 ) -> Sandbox {
-    test_sandbox_reading(data_dir, github_api_url, secret_dirs, writable, &[]).await
+    test_sandbox_exposing(data_dir, github_api_url, secret_dirs, writable, &[]).await
 }
 
-/// [`test_sandbox`] with `read_only` visible too, as an operator's `--sandbox-ro` makes
-/// an agent CLI's install directory visible.
-pub async fn test_sandbox_reading(
+/// [`test_sandbox`] with `read_only` (the installed agent CLIs) visible besides
+/// `fixtures/`.
+pub async fn test_sandbox_exposing(
     data_dir: &std::path::Path,
     github_api_url: &str,
     secret_dirs: &[PathBuf],

@@ -13,7 +13,7 @@ use flotilla::agent::{Adapter, AgentReport, HostEnv, Role};
 use flotilla::sim::model::{ModelServer, ModelServerHandle, Script};
 use tempfile::TempDir;
 
-use super::{agent_run, test_sandbox_reading};
+use super::{agent_run, test_sandbox_exposing};
 
 /// The dummy API key the CLI sends; the scripted server accepts anything.
 pub const DUMMY_API_KEY: &str = "sk-ant-scripted-dummy";
@@ -99,7 +99,7 @@ impl RealClaude {
     pub async fn run(&self, adapter: &Adapter, role: Role, prompt: &str) -> AgentReport {
         let bin = agent_clis_bin();
         let root = agent_clis_dir();
-        let sandbox = test_sandbox_reading(
+        let sandbox = test_sandbox_exposing(
             self.data_dir.path(),
             "http://127.0.0.1:1",
             &[],

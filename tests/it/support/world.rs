@@ -33,7 +33,7 @@ use flotilla::workspace::BotIdentity;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
-use super::{APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox, wait_for};
+use super::{APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox_exposing, wait_for};
 
 /// The App id the simulator registers for the test key.
 pub const WORLD_APP_ID: AppId = AppId(1001);
@@ -124,7 +124,31 @@ impl TestWorld {
         Self::boot(None, true).await
     }
 
+    /// Like [`TestWorld::start`], with the pinned agent CLIs (`tests/agent-clis`)
+    /// visible read-only to every sandbox and first on Flotilla's `PATH`, and a dummy
+    /// model key in Flotilla's environment under each name in `keys` (agents get one
+    /// only through `pass_env`).
+    pub async fn start_with_agent_clis(keys: &[&str]) -> Self {
+        let bin = super::real_cli::agent_clis_bin();
+        let clis = super::real_cli::agent_clis_dir();
+        let path = std::env::var("PATH").unwrap_or_default();
+        let mut env = HostEnv::current().with("PATH", format!("{}:{path}", bin.display()));
+        for key in keys {
+            env = env.with(*key, super::real_cli::DUMMY_API_KEY);
+        }
+        Self::boot_with(None, false, env, &[clis]).await
+    }
+
     async fn boot(ci_command: Option<&str>, reviewer_app: bool) -> Self {
+        Self::boot_with(ci_command, reviewer_app, HostEnv::current(), &[]).await
+    }
+
+    async fn boot_with(
+        ci_command: Option<&str>,
+        reviewer_app: bool,
+        host_env: HostEnv,
+        read_only: &[std::path::PathBuf],
+    ) -> Self {
         let dir = TempDir::new().expect("temporary directory");
         let (sim, seed) = seeded_sim(dir.path(), ci_command).await;
         let github = app_client(WORLD_APP_ID, &sim);
@@ -143,18 +167,19 @@ impl TestWorld {
         });
         let agent_record = dir.path().join("agent-record");
         std::fs::create_dir_all(&agent_record).expect("agent record directory");
-        let sandbox = test_sandbox(
+        let sandbox = test_sandbox_exposing(
             &dir.path().join("flotilla-data"),
             &sim.api_url(),
             &[dir.path().to_owned()],
             &[agent_record],
+            read_only,
         )
         .await;
         let flotilla = TestApp::start_with_fleet(FleetConfig {
             github: github.clone(),
             sandbox,
             data_dir: dir.path().join("flotilla-data"),
-            host_env: HostEnv::current()
+            host_env: host_env
                 .with("GITHUB_TOKEN", PLANTED_TOKEN)
                 .with("GH_TOKEN", PLANTED_TOKEN),
             limits: SlotLimits {
