@@ -259,7 +259,8 @@ impl From<RepoFile> for RepoConfig {
 }
 
 /// The default lenses, each reviewed by the same kind of agent as the worker (a new
-/// session of it, never the worker's own).
+/// session of it, never the worker's own; validation keeps `rerun_on_base_change` off
+/// the worker, so the default lenses carry their verdicts over).
 fn default_lenses(worker: &AgentConfig) -> Vec<Lens> {
     DEFAULT_LENSES
         .iter()
@@ -315,6 +316,12 @@ pub struct AgentConfig {
     /// What the agent may reach over the network (nothing by default).
     #[serde(default)]
     pub network: NetworkConfig,
+    /// Reviewer lenses only: run this lens again on a head that only merged a new base
+    /// into a change it already judged, instead of carrying its verdict over (for a lens
+    /// that reads the whole tree and could catch a clash between the change and the new
+    /// base). Default: false.
+    #[serde(default)]
+    pub rerun_on_base_change: bool,
 }
 
 /// An agent's `network:` section: the only hosts its sandbox can reach, through
@@ -336,6 +343,7 @@ impl Default for AgentConfig {
             time_limit: default_time_limit(),
             pass_env: Vec::new(),
             network: NetworkConfig::default(),
+            rerun_on_base_change: false,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! comment current; `on_comment` carries out `/flotilla` commands.
 
 mod agents;
+mod carry;
 pub mod command;
 mod comments;
 mod dispatcher;

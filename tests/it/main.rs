@@ -2,6 +2,7 @@
 //! against the real router, store and workers.
 
 mod agent;
+mod carry;
 mod cli;
 mod conformance;
 mod demo;
