@@ -6,8 +6,9 @@
 //! `BENCH_FILES=100` for the figure without a large checkout), from the agent's exit to
 //! the draft pull request, from the draft pull request to a verified head and to the
 //! merge, and the GitHub API calls the simulator counted up to the draft pull requests
-//! and up to the merges. Verification is compared with what it cannot avoid, measured in
-//! this process: a plain `git worktree add` and remove of the head, plus the same three
+//! and up to the merges, and the reviewer runs per merged task (each lens appends a line
+//! to a file; a base update after a sibling merged should re-run none). Verification is
+//! compared with what it cannot avoid, measured in this process: a plain `git worktree add` and remove of the head, plus the same three
 //! reviewer commands run one after another (the ratio is Flotilla's overhead: fetch,
 //! diff, gates, read-only checkout, reviews, check runs). Separately, worktree set-up by Flotilla's
 //! workspace module against a plain `git worktree add` on the same mirror, run
@@ -118,9 +119,11 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
     std::fs::create_dir_all(&stamps)?;
     let reviewer = dir.path().join("reviewer.sh");
     std::fs::write(&reviewer, REVIEWER)?;
+    let reviews = stamps.join("reviews");
     let lens = |name: &str| {
         format!(
-            "  {name}:\n    adapter: command\n    command: sh {}\n",
+            "  {name}:\n    adapter: command\n    command: \"echo $FLOTILLA_TASK_ID >> {}; sh {}\"\n",
+            reviews.display(),
             reviewer.display()
         )
     };
@@ -241,6 +244,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
         records.iter().all(|t| t.state == TaskState::Merged),
         "every task should have merged: {records:?}"
     );
+    let reviewer_runs = std::fs::read_to_string(&reviews)?.lines().count();
     let by_hand = reviewers_by_hand(&reviewer, dir.path()).await?;
     let stamp = |kind: &str, id: &str| -> anyhow::Result<f64> {
         let text = std::fs::read_to_string(stamps.join(format!("{kind}-{id}")))?;
@@ -289,6 +293,10 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
         "  GitHub API calls:           {calls_to_prs} for {tasks} tasks up to the last draft PR = {:.1} per task (target ≤ 12; includes the first tasks' verification calls); {calls} up to the merges = {:.1} per task",
         calls_to_prs as f64 / tasks as f64,
         calls as f64 / tasks as f64
+    );
+    println!(
+        "  reviewer runs:              {reviewer_runs} for {tasks} merged tasks = {:.1} per task (target: 3 lenses × attempts, none again after an unrelated base update)",
+        reviewer_runs as f64 / tasks as f64
     );
     println!(
         "  worktree set-up:            Flotilla {:.0} ms vs plain `git worktree add` {:.0} ms = {:.2}× (target ≤ 1.2×)",

@@ -266,7 +266,8 @@ impl From<RepoFile> for RepoConfig {
 }
 
 /// The default lenses, each reviewed by the same kind of agent as the worker (a new
-/// session of it, never the worker's own).
+/// session of it, never the worker's own; validation keeps `rerun_on_base_change` off
+/// the worker, so the default lenses carry their verdicts over).
 fn default_lenses(worker: &AgentConfig) -> Vec<Lens> {
     DEFAULT_LENSES
         .iter()
@@ -331,6 +332,12 @@ pub struct AgentConfig {
     /// `base_url`, say); only with `adapter: codex`.
     #[serde(default)]
     pub codex: CodexConfig,
+    /// Reviewer lenses only: run this lens again on a head that only merged a new base
+    /// into a change it already judged, instead of carrying its verdict over (for a lens
+    /// that reads the whole tree and could catch a clash between the change and the new
+    /// base). Default: false.
+    #[serde(default)]
+    pub rerun_on_base_change: bool,
 }
 
 /// An agent's `network:` section: the only hosts its sandbox can reach, through
@@ -354,6 +361,7 @@ impl Default for AgentConfig {
             network: NetworkConfig::default(),
             max_turns: None,
             codex: CodexConfig::default(),
+            rerun_on_base_change: false,
         }
     }
 }

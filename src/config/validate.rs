@@ -1,6 +1,8 @@
 //! The rules a parsed configuration must satisfy beyond its types: ranges, the git
 //! ref syntax of `branch_prefix`, `command` with `adapter: command`, `codex` with
-//! `adapter: codex`, and `pass_env` names an agent may receive. It must not parse YAML; errors are located by a scan.
+//! `adapter: codex`, `pass_env` names an agent may receive, and lens-only keys
+//! (`rerun_on_base_change`) on lenses only. It must not parse YAML; errors are located
+//! by a scan.
 
 use crate::agent::env::check_pass_env;
 use crate::review::gates::validate_glob;
@@ -54,8 +56,10 @@ impl RepoConfig {
             return fail(&["branch_prefix"], format!("`branch_prefix` {problem}"));
         }
         self.worker.validate(&["worker"], text)?;
+        self.worker.refuse_lens_keys(&["worker"], text)?;
         if let Some(planner) = &self.planner {
             planner.validate(&["planner"], text)?;
+            planner.refuse_lens_keys(&["planner"], text)?;
         }
         if let Err((field, problem)) = self.sandbox.check() {
             return fail(&["sandbox", field], format!("`sandbox.{field}` {problem}"));
@@ -134,6 +138,23 @@ impl RepoConfig {
 }
 
 impl AgentConfig {
+    /// Refuses the keys only a reviewer lens takes on an agent that is none (the worker,
+    /// the planner): set there, they would silently do nothing.
+    fn refuse_lens_keys(&self, path: &[&str], text: &str) -> Result<(), ConfigError> {
+        if self.rerun_on_base_change {
+            let section = path.join(".");
+            return Err(locate::error_at(
+                text,
+                &[path, &["rerun_on_base_change"]].concat(),
+                format!(
+                    "`{section}.rerun_on_base_change` is only for reviewer lenses \
+                     (`reviewers.<lens>.rerun_on_base_change`)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks one agent's rules; `path` is where it sits (`worker`, `reviewers.security`).
     fn validate(&self, path: &[&str], text: &str) -> Result<(), ConfigError> {
         let section = path.join(".");

@@ -259,7 +259,7 @@ fn fence_safe(text: &str) -> String {
 
 /// What the worker's next attempt is told about the head that was refuted: each failed
 /// gate with its output and each refuting lens with its findings.
-pub(crate) fn refutation_feedback(gates: &[&GateResult], lenses: &[&(Lens, Verdict)]) -> String {
+pub(crate) fn refutation_feedback(gates: &[&GateResult], lenses: &[(&Lens, &Verdict)]) -> String {
     let mut out = String::from("verification refuted the previous change.\n");
     for gate in gates {
         let _ = writeln!(out, "- gate `{}`: {}", gate.gate.as_str(), gate.summary);

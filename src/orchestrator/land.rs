@@ -326,6 +326,8 @@ impl Orchestrator {
                         summary: summary.clone(),
                         detail: serde_json::json!({ "check": name, "summary": summary }),
                         output: None,
+                        patch_id: None,
+                        carried_from: None,
                     },
                 )
                 .await?;

@@ -12,6 +12,7 @@
 
 mod agents;
 mod budget;
+mod carry;
 pub mod command;
 mod comments;
 mod dispatcher;

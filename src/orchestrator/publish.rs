@@ -1,7 +1,8 @@
 //! What maintainers see of a verification: the check runs (`flotilla/<lens>`,
 //! `flotilla/gates`, `flotilla/verify`, created in progress and completed with their
-//! summaries and annotations) and one pull request review per lens and head — from
-//! Flotilla's own App as comments, or from a separate reviewer App as approvals and
+//! summaries and annotations, a verdict carried over from an earlier head marked as
+//! such) and one pull request review per lens and head — none for a carried verdict —
+//! from Flotilla's own App as comments, or from a separate reviewer App as approvals and
 //! change requests. What it is given has been through the redaction layer (`verify`
 //! passes `Findings::redacted`).
 
@@ -18,7 +19,7 @@ use crate::github::{
     NewCheckRun, NewReview, ReviewEvent,
 };
 use crate::review::report::{self, CheckReport};
-use crate::review::{Decision, GATES_CHECK, VERIFY_CHECK, Verdict, lens_check};
+use crate::review::{Decision, GATES_CHECK, Given, VERIFY_CHECK, Verdict, lens_check};
 use crate::store::{RunRecord, TaskRecord};
 use crate::types::{CommitSha, Login, RepoName};
 
@@ -76,10 +77,10 @@ impl Orchestrator {
         let mut reports: Vec<(String, CheckReport)> = findings
             .lenses
             .iter()
-            .map(|(lens, verdict)| {
+            .map(|l| {
                 (
-                    lens_check(&lens.name),
-                    report::lens_output(&lens.name, verdict),
+                    lens_check(&l.lens.name),
+                    report::lens_output(&l.lens.name, &l.verdict, &l.given),
                 )
             })
             .collect();
@@ -87,10 +88,15 @@ impl Orchestrator {
             GATES_CHECK.to_owned(),
             report::gates_output(&findings.gates),
         ));
-        let lenses: Vec<(String, Option<Verdict>)> = findings
+        let lenses: Vec<(String, Option<(Verdict, Given)>)> = findings
             .lenses
             .iter()
-            .map(|(lens, verdict)| (lens.name.clone(), Some(verdict.clone())))
+            .map(|l| {
+                (
+                    l.lens.name.clone(),
+                    Some((l.verdict.clone(), l.given.clone())),
+                )
+            })
             .collect();
         reports.push((
             VERIFY_CHECK.to_owned(),
@@ -145,7 +151,8 @@ impl Orchestrator {
     }
 
     /// Posts one review per lens on the head, unless this head already has that
-    /// lens's review (re-verification, or a job retried after a crash).
+    /// lens's review (re-verification, or a job retried after a crash) or the lens's
+    /// verdict was carried over from an earlier head (which has its review).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn post_reviews(
         &self,
@@ -173,7 +180,12 @@ impl Orchestrator {
         } else {
             Vec::new()
         };
-        for (lens, verdict) in &findings.lenses {
+        for finding in &findings.lenses {
+            let (lens, verdict) = (&finding.lens, &finding.verdict);
+            if let Given::CarriedFrom(from) = &finding.given {
+                tracing::info!(lens = %lens.name, %from, "verdict carried over; no review");
+                continue;
+            }
             let already = recorded
                 .iter()
                 .any(|v| v.kind == "lens" && v.name == lens.name && v.review_id.is_some())

@@ -11,6 +11,10 @@
 //! verdict. A reviewer's verdict is its own final answer on stdout, exactly one, given
 //! by a reviewer that exited by itself; whatever a reviewer does wrong (crash, hang,
 //! garbage, two verdicts) is a refutation with its reason, never a pass.
+//!
+//! A head that only merged a newer base into a change the lenses already judged gets
+//! their verdicts carried over (`carry`) instead of running them again; the gates
+//! always run.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +26,7 @@ use tracing::Instrument;
 use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
 use super::budget::{Allowance, Spender};
+use super::carry::{Carried, carried_over};
 use super::comments;
 use super::fleet::Fleet;
 use super::trigger::run_config;
@@ -33,10 +38,11 @@ use crate::review::diff::Diff;
 use crate::review::gates::{GateSettings, static_gates};
 use crate::review::prompt::{ReviewBrief, reviewer_prompt};
 use crate::review::verify_files::{self, VerifyFile};
-use crate::review::{Decision, Gate, GateOutcome, GateResult, Verdict, verdict};
+use crate::review::{Decision, Gate, GateOutcome, GateResult, Given, Verdict, verdict};
 use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::{
-    ClaimedJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource, VerifyEnd,
+    ClaimedJob, NewVerdict, PatchId, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource,
+    VerifyEnd,
 };
 use crate::types::{CommitSha, IssueNumber};
 use crate::workspace::{GitAuth, VerifyStore};
@@ -87,11 +93,34 @@ pub(super) struct Findings {
     /// Every gate's result.
     pub(super) gates: Vec<GateResult>,
     /// Every lens with its verdict, in configuration order.
-    pub(super) lenses: Vec<(Lens, Verdict)>,
-    /// The end of each lens's output, in the order of `lenses`.
-    pub(super) transcripts: Vec<String>,
+    pub(super) lenses: Vec<LensFinding>,
     /// The change the gates and lenses examined; reviews anchor their comments in it.
     pub(super) diff: Diff,
+    /// That change's patch-id, recorded with every verdict so a later head carrying
+    /// the same change can be recognised.
+    pub(super) patch_id: Option<PatchId>,
+}
+
+/// One lens's verdict on the head under verification.
+pub(super) struct LensFinding {
+    /// The lens.
+    pub(super) lens: Lens,
+    /// Its verdict.
+    pub(super) verdict: Verdict,
+    /// Whether the lens ran on this head or its verdict was carried over.
+    pub(super) given: Given,
+    /// The end of the reviewer's output on this head; empty when carried over.
+    pub(super) transcript: String,
+}
+
+/// What one verification examines: a head, where it forked from the base branch, and
+/// the change between the two.
+struct Change {
+    head: CommitSha,
+    base: CommitSha,
+    diff_text: String,
+    diff_stat: String,
+    patch_id: Option<PatchId>,
 }
 
 impl Findings {
@@ -103,10 +132,15 @@ impl Findings {
             lenses: self
                 .lenses
                 .iter()
-                .map(|(lens, verdict)| (lens.clone(), redactor.verdict(verdict)))
+                .map(|l| LensFinding {
+                    lens: l.lens.clone(),
+                    verdict: redactor.verdict(&l.verdict),
+                    given: l.given.clone(),
+                    transcript: redactor.text(&l.transcript),
+                })
                 .collect(),
-            transcripts: self.transcripts.iter().map(|t| redactor.text(t)).collect(),
             diff: self.diff.clone(),
+            patch_id: self.patch_id.clone(),
         }
     }
 
@@ -126,10 +160,11 @@ impl Findings {
             .iter()
             .filter(|g| !g.outcome.allows_merge())
             .collect();
-        let refuted: Vec<&(Lens, Verdict)> = self
+        let refuted: Vec<(&Lens, &Verdict)> = self
             .lenses
             .iter()
-            .filter(|(_, v)| v.decision == Decision::Refuted)
+            .filter(|l| l.verdict.decision == Decision::Refuted)
+            .map(|l| (&l.lens, &l.verdict))
             .collect();
         if failed_gates.is_empty() && refuted.is_empty() {
             return VerifyEnd::Verified;
@@ -214,18 +249,15 @@ impl Orchestrator {
             }
             findings => findings?,
         };
-        for ((lens, verdict), transcript) in findings.lenses.iter().zip(&findings.transcripts) {
+        let patch_id = findings.patch_id.as_ref();
+        for lens in &findings.lenses {
             self.store
-                .record_verdict(
-                    task.id,
-                    head,
-                    &lens_verdict(&lens.name, verdict, transcript),
-                )
+                .record_verdict(task.id, head, &lens_verdict(lens, patch_id))
                 .await?;
         }
         for gate in &findings.gates {
             self.store
-                .record_verdict(task.id, head, &gate_verdict(gate))
+                .record_verdict(task.id, head, &gate_verdict(gate, patch_id))
                 .await?;
         }
         let published = findings.redacted(&fleet.redactor());
@@ -245,7 +277,7 @@ impl Orchestrator {
     }
 
     /// Runs the gates and the lenses on `head`, fetched by sha into the verification
-    /// store.
+    /// store; a lens whose verdict on the same change can be carried over is not run.
     async fn examine(
         &self,
         fleet: &Fleet,
@@ -258,7 +290,7 @@ impl Orchestrator {
         let auth = GitAuth::new(client.token().await?);
         let store = VerifyStore::open(&fleet.config.data_dir, &run.repo)?;
         let lock = fleet.mirror_lock(&run.repo);
-        let (diff_text, diff_stat, base) = {
+        let (change, earlier) = {
             let _git = lock.lock().await;
             store
                 .fetch(&run.clone_url, &auth, head, &run.default_branch)
@@ -266,16 +298,32 @@ impl Orchestrator {
             let base = store.merge_base(&run.default_branch, head).await?;
             let diff_text = store.diff(&base, head).await?;
             let diff_stat = store.diff_stat(&base, head).await?;
-            (diff_text, diff_stat, base)
+            let patch_id = store.patch_id(&diff_text).await?;
+            let earlier = store.base_merged_into(head, &run.default_branch).await?;
+            let change = Change {
+                head: head.clone(),
+                base,
+                diff_text,
+                diff_stat,
+                patch_id,
+            };
+            (change, earlier)
         };
-        self.examine_in(
-            fleet, run, task, config, &store, &diff_text, &diff_stat, &base, head,
+        let carried = carried_over(
+            &self.store,
+            task.id,
+            config,
+            head,
+            earlier.as_ref(),
+            change.patch_id.as_ref(),
         )
-        .await
+        .await?;
+        self.examine_in(fleet, run, task, config, &store, &change, carried)
+            .await
     }
 
     /// The gates and lenses: the build on a checkout of its own, the static gates on
-    /// the diff, the lenses on another checkout.
+    /// the diff, the lenses not `carried` over on another checkout.
     #[allow(clippy::too_many_arguments)]
     async fn examine_in(
         &self,
@@ -284,11 +332,16 @@ impl Orchestrator {
         task: &TaskRecord,
         config: &RepoConfig,
         store: &VerifyStore,
-        diff_text: &str,
-        diff_stat: &str,
-        base: &CommitSha,
-        head: &CommitSha,
+        change: &Change,
+        mut carried: Carried,
     ) -> anyhow::Result<Findings> {
+        let Change {
+            head,
+            base,
+            diff_text,
+            diff_stat,
+            patch_id,
+        } = change;
         let diff = Diff::parse(diff_text);
         let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
         let verify_files = files_run_by(store, base, &config.verify.commands).await?;
@@ -316,6 +369,18 @@ impl Orchestrator {
             diff_stat,
             gates: &gates,
         };
+        let to_run: Vec<&Lens> = config
+            .reviewers
+            .iter()
+            .filter(|lens| !carried.contains_key(&lens.name))
+            .collect();
+        if to_run.len() < config.reviewers.len() {
+            tracing::info!(
+                carried = config.reviewers.len() - to_run.len(),
+                "lens verdicts carried over: this head only merged a newer base into a change \
+                 they judged"
+            );
+        }
         let spender = Spender {
             run,
             task: Some(task.id),
@@ -324,46 +389,81 @@ impl Orchestrator {
             attempt: None,
             head: Some(head),
         };
-        let lens_count = u64::try_from(config.reviewers.len()).unwrap_or(u64::MAX);
-        let cap = match self.allowance(fleet, &spender, lens_count).await? {
-            Allowance::Granted(cap) => cap,
-            Allowance::Refused(reason) => return Err(StoppedByBudget(reason).into()),
-        };
-        let review = store
-            .checkout(&format!("{checkout_name}-review"), head, base)
-            .await?;
-        let reviews = config.reviewers.iter().map(|lens| {
-            let brief = ReviewBrief {
-                lens: &lens.name,
-                ..brief
-            };
-            let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.repo);
-            let job = LensJob {
-                lens,
-                tree: review.dir(),
-                limits: config.sandbox,
-                prompt: reviewer_prompt(&brief),
-                cap: cap.clone(),
-                spender: Spender {
-                    lens: Some(&lens.name),
-                    ..spender
-                },
-            };
-            self.review_with(fleet, task, job).instrument(span)
-        });
-        let verdicts = join_all(reviews).await;
-        review.remove().await?;
-        let mut lenses = Vec::new();
-        let mut transcripts = Vec::new();
-        let mut stopped = None;
-        for (lens, answer) in config.reviewers.iter().zip(verdicts) {
-            match answer? {
-                LensAnswer::Verdict(verdict, transcript) => {
-                    lenses.push((lens.clone(), verdict));
-                    transcripts.push(transcript);
-                }
-                LensAnswer::StoppedByBudget(reason) => stopped = Some(reason),
+        let cap = if to_run.is_empty() {
+            None
+        } else {
+            let lens_count = u64::try_from(to_run.len()).unwrap_or(u64::MAX);
+            match self.allowance(fleet, &spender, lens_count).await? {
+                Allowance::Granted(cap) => cap,
+                Allowance::Refused(reason) => return Err(StoppedByBudget(reason).into()),
             }
+        };
+        let review = if to_run.is_empty() {
+            None
+        } else {
+            Some(
+                store
+                    .checkout(&format!("{checkout_name}-review"), head, base)
+                    .await?,
+            )
+        };
+        let reviews = to_run
+            .iter()
+            .zip(review.iter().cycle())
+            .map(|(lens, review)| {
+                let brief = ReviewBrief {
+                    lens: &lens.name,
+                    ..brief
+                };
+                let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.repo);
+                let job = LensJob {
+                    lens,
+                    tree: review.dir(),
+                    limits: config.sandbox,
+                    prompt: reviewer_prompt(&brief),
+                    cap: cap.clone(),
+                    spender: Spender {
+                        lens: Some(&lens.name),
+                        ..spender
+                    },
+                };
+                self.review_with(fleet, task, job).instrument(span)
+            });
+        let mut answers: HashMap<String, anyhow::Result<LensAnswer>> = to_run
+            .iter()
+            .map(|lens| lens.name.clone())
+            .zip(join_all(reviews).await)
+            .collect();
+        if let Some(review) = review {
+            review.remove().await?;
+        }
+        let mut lenses = Vec::new();
+        let mut stopped = None;
+        for lens in &config.reviewers {
+            let finding = match (carried.remove(&lens.name), answers.remove(&lens.name)) {
+                (Some((verdict, from)), _) => LensFinding {
+                    lens: lens.clone(),
+                    verdict,
+                    given: Given::CarriedFrom(from),
+                    transcript: String::new(),
+                },
+                (None, Some(answer)) => match answer? {
+                    LensAnswer::Verdict(verdict, transcript) => LensFinding {
+                        lens: lens.clone(),
+                        verdict,
+                        given: Given::Here,
+                        transcript,
+                    },
+                    LensAnswer::StoppedByBudget(reason) => {
+                        stopped = Some(reason);
+                        continue;
+                    }
+                },
+                (None, None) => {
+                    anyhow::bail!("the {} lens neither ran nor was carried over", lens.name)
+                }
+            };
+            lenses.push(finding);
         }
         if let Some(reason) = stopped {
             return Err(StoppedByBudget(reason).into());
@@ -371,8 +471,8 @@ impl Orchestrator {
         Ok(Findings {
             gates,
             lenses,
-            transcripts,
             diff,
+            patch_id: patch_id.clone(),
         })
     }
 
@@ -593,20 +693,28 @@ async fn files_run_by(
     }))
 }
 
-/// A lens's verdict as stored.
-fn lens_verdict(lens: &str, verdict: &Verdict, transcript: &str) -> NewVerdict {
+/// A lens's verdict as stored, with the change it judged and, when carried over, the
+/// head it was given on.
+fn lens_verdict(lens: &LensFinding, patch_id: Option<&PatchId>) -> NewVerdict {
+    let verdict = &lens.verdict;
+    let carried_from = match &lens.given {
+        Given::Here => None,
+        Given::CarriedFrom(from) => Some(from.clone()),
+    };
     NewVerdict {
         source: VerdictSource::Lens,
-        name: lens.to_owned(),
+        name: lens.lens.name.clone(),
         outcome: verdict.decision.as_str().to_owned(),
         summary: comments::one_line(&verdict.summary, 300),
         detail: serde_json::to_value(verdict).unwrap_or_default(),
-        output: Some(transcript.to_owned()),
+        output: carried_from.is_none().then(|| lens.transcript.clone()),
+        patch_id: patch_id.cloned(),
+        carried_from,
     }
 }
 
-/// A gate's result as stored.
-fn gate_verdict(gate: &GateResult) -> NewVerdict {
+/// A gate's result as stored, with the change it judged.
+fn gate_verdict(gate: &GateResult, patch_id: Option<&PatchId>) -> NewVerdict {
     NewVerdict {
         source: VerdictSource::Gate,
         name: gate.gate.as_str().to_owned(),
@@ -614,5 +722,7 @@ fn gate_verdict(gate: &GateResult) -> NewVerdict {
         summary: comments::one_line(&gate.summary, 300),
         detail: serde_json::to_value(gate).unwrap_or_default(),
         output: gate.output.clone(),
+        patch_id: patch_id.cloned(),
+        carried_from: None,
     }
 }

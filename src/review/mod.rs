@@ -120,6 +120,19 @@ impl Verdict {
     }
 }
 
+/// Where a lens's verdict on a head was given. Exists so that a verdict carried over a
+/// base-only update is never shown, stored or reviewed as if the lens had run on the
+/// new head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Given {
+    /// The lens ran on this head.
+    Here,
+    /// The lens ran on this earlier head; the head at hand only merged a newer base
+    /// into the same change (same patch-id, clean merge), so the verdict was carried
+    /// over.
+    CarriedFrom(crate::types::CommitSha),
+}
+
 /// The deterministic gates, each with its own recorded result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,7 +12,7 @@ use std::fmt::Write;
 
 use super::diff::Diff;
 use super::markdown::{cell, code, escape, escape_line, output_block};
-use super::{Decision, Finding, GateOutcome, GateResult, Severity, Verdict, lens_check};
+use super::{Decision, Finding, GateOutcome, GateResult, Given, Severity, Verdict, lens_check};
 use crate::github::{
     Annotation, AnnotationLevel, CheckConclusion, CheckOutput, ReviewComment, ReviewSide,
 };
@@ -132,17 +132,24 @@ pub fn review(
     }
 }
 
-/// A lens's check run: success when upheld, failure when refuted.
-pub fn lens_output(lens: &str, verdict: &Verdict) -> CheckReport {
+/// A lens's check run: success when upheld, failure when refuted; a verdict carried
+/// over from an earlier head says so, and where the lens ran.
+pub fn lens_output(lens: &str, verdict: &Verdict, given: &Given) -> CheckReport {
+    let carried = match given {
+        Given::Here => String::new(),
+        Given::CarriedFrom(sha) => {
+            format!(" (carried over from {})", sha.0.get(..12).unwrap_or(&sha.0))
+        }
+    };
     let (conclusion, title) = match verdict.decision {
         Decision::Upheld => (
             CheckConclusion::Success,
-            format!("Upheld: the {lens} reviewer could not refute the change"),
+            format!("Upheld{carried}: the {lens} reviewer could not refute the change"),
         ),
         Decision::Refuted => (
             CheckConclusion::Failure,
             format!(
-                "Refuted by the {lens} reviewer ({})",
+                "Refuted{carried} by the {lens} reviewer ({})",
                 count(verdict.findings.len(), "finding", "findings")
             ),
         ),
@@ -150,12 +157,22 @@ pub fn lens_output(lens: &str, verdict: &Verdict) -> CheckReport {
     let mut summary = String::from("| Lens | Decision | Findings |\n| --- | --- | --- |\n");
     let _ = writeln!(
         summary,
-        "| {} | {} {} | {} |\n",
+        "| {} | {} | {} |\n",
         cell(lens),
-        decision_mark(verdict.decision),
-        decision_word(verdict.decision),
+        decision_cell(verdict.decision, given),
         severity_counts(&verdict.findings)
     );
+    if let Given::CarriedFrom(sha) = given {
+        let _ = writeln!(
+            summary,
+            "The {} reviewer ran on commit {}, not on this one. This head only merges a \
+             newer base into the change it judged there (the same patch-id, merged \
+             without a conflict), so its verdict is carried over; the gates and CI ran \
+             again on this head.\n",
+            escape_line(lens),
+            code(&sha.0)
+        );
+    }
     let _ = writeln!(summary, "{}\n", quote(&verdict.summary));
     if !verdict.findings.is_empty() {
         let _ = writeln!(
@@ -245,26 +262,23 @@ pub fn gates_output(results: &[GateResult]) -> CheckReport {
 
 /// The aggregate `flotilla/verify` check: success only when every lens upheld and every
 /// gate allows the merge. The caller completes verify once every part is known; a part
-/// still `None` (pending) is shown as such and never yields success. Annotations stay on
-/// the lens and gates checks, so verify carries none.
+/// still `None` (pending) is shown as such and never yields success. A lens verdict
+/// carried over from an earlier head is marked with that head. Annotations stay on the
+/// lens and gates checks, so verify carries none.
 pub fn verify_output(
-    lenses: &[(String, Option<Verdict>)],
+    lenses: &[(String, Option<(Verdict, Given)>)],
     gates: Option<&[GateResult]>,
 ) -> CheckReport {
     let mut blockers = Vec::new();
     let mut rows = String::from("| Check | Result | Summary |\n| --- | --- | --- |\n");
     for (lens, verdict) in lenses {
         let (mark, summary) = match verdict {
-            Some(verdict) => {
+            Some((verdict, given)) => {
                 if verdict.decision == Decision::Refuted {
                     blockers.push(format!("{lens} refuted"));
                 }
                 (
-                    format!(
-                        "{} {}",
-                        decision_mark(verdict.decision),
-                        decision_word(verdict.decision)
-                    ),
+                    decision_cell(verdict.decision, given),
                     cell(&verdict.summary),
                 )
             }
@@ -444,6 +458,21 @@ fn decision_mark(decision: Decision) -> &'static str {
         Decision::Upheld => "✅",
         Decision::Refuted => "❌",
     }
+}
+
+/// `✅ Upheld`, or `✅ Upheld (carried over from `abc1234def0`)` for a verdict given on
+/// an earlier head.
+fn decision_cell(decision: Decision, given: &Given) -> String {
+    let word = format!("{} {}", decision_mark(decision), decision_word(decision));
+    match given {
+        Given::Here => word,
+        Given::CarriedFrom(sha) => format!("{word} (carried over from {})", short(sha)),
+    }
+}
+
+/// A commit as people read it in a table: its first 12 hex digits, as code.
+fn short(sha: &CommitSha) -> String {
+    code(sha.0.get(..12).unwrap_or(&sha.0))
 }
 
 fn decision_word(decision: Decision) -> &'static str {

@@ -319,6 +319,65 @@ impl Sim {
         Ok(CommitSha(commit.0))
     }
 
+    /// `by` merges the default branch into `branch` by hand and pushes the merge, as a
+    /// person resolving a conflict does: the merge's parents are the branch and the
+    /// default branch, its tree the default branch's with `files` written over it (the
+    /// branch's own changes, conflicts resolved).
+    pub async fn push_merge(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        files: &[(&str, &str)],
+        by: &Login,
+    ) -> anyhow::Result<CommitSha> {
+        let bare = self.repo_path(repo);
+        let default = self
+            .world()
+            .repo(repo)
+            .map(|r| r.default_branch.clone())
+            .context("no such repository")?;
+        let (merge, old) = {
+            let _guard = self.0.git_lock.lock().await;
+            let old = git::branch_sha(&bare, branch)
+                .await
+                .context("no such branch")?;
+            let base = git::branch_sha(&bare, &default)
+                .await
+                .context("no default branch")?;
+            let files: Vec<(String, String)> = files
+                .iter()
+                .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+                .collect();
+            let email = format!("{}@users.noreply.github.com", by.0);
+            let message = format!("Merge branch '{default}' into {branch}");
+            let resolved =
+                git::commit_files(&bare, Some(&base), &files, &message, (&by.0, &email)).await?;
+            let tree = git::commit_info(&bare, &resolved)
+                .await
+                .context("the resolved commit")?
+                .tree;
+            let merge = git::commit_tree_as(
+                &bare,
+                &tree,
+                &[&old, &base],
+                &message,
+                (&by.0, &email),
+                (&by.0, &email),
+            )
+            .await?;
+            git::update_ref(&bare, &format!("refs/heads/{branch}"), &merge, Some(&old)).await?;
+            (merge, old)
+        };
+        push::on_push(
+            self,
+            repo,
+            vec![(branch.to_owned(), Some(old), Some(merge.clone()))],
+            by,
+        )
+        .await;
+        Ok(CommitSha(merge))
+    }
+
     /// An admin changes the protection of `branch` (`None` removes it).
     pub fn set_protection(
         &self,

@@ -30,7 +30,7 @@ pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, 
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
 pub use tasks::{AttemptEnd, NewTask, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState};
 pub use usage::NewUsage;
-pub use verification::{HeadJob, NewVerdict, VerdictRecord, VerdictSource, VerifyEnd};
+pub use verification::{HeadJob, NewVerdict, PatchId, VerdictRecord, VerdictSource, VerifyEnd};
 
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend is configured.
 /// The body is compiled once per backend, so the same query text serves both.

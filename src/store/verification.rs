@@ -1,5 +1,6 @@
 //! Verification and landing in the store: the verdicts of each lens and gate per head
-//! commit, the task transitions past `proposed`, and the per-repository merge lock.
+//! commit (with the change they judged, and where a lens verdict was carried over from),
+//! the task transitions past `proposed`, and the per-repository merge lock.
 //!
 //! Every transition names the head commit it is about and only applies while the task
 //! still has that head: a push that happened meanwhile makes an old verdict or an old
@@ -96,6 +97,23 @@ pub struct NewVerdict {
     pub detail: serde_json::Value,
     /// Transcript tail or command output.
     pub output: Option<String>,
+    /// The patch-id of the change the verification judged (`merge-base(base,
+    /// head)..head`); none when it is not known (a required check read from GitHub).
+    pub patch_id: Option<PatchId>,
+    /// A lens verdict carried over from an earlier head of the same change: that head,
+    /// the one the lens was run on. None when the lens ran on this head.
+    pub carried_from: Option<CommitSha>,
+}
+
+/// The `git patch-id` of a change (whitespace kept): two heads with the same one
+/// carry the same change, whatever base each sits on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PatchId(pub String);
+
+impl std::fmt::Display for PatchId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// A verdict as stored.
@@ -113,9 +131,23 @@ pub struct VerdictRecord {
     pub detail: String,
     /// The PR review posted for it (lenses only).
     pub review_id: Option<i64>,
+    /// The patch-id of the change judged, when recorded.
+    pub patch_id: Option<String>,
+    /// For a lens verdict carried over from an earlier head: that head.
+    pub carried_from: Option<String>,
 }
 
 impl VerdictRecord {
+    /// The head the lens was run on, when this verdict was carried over to another.
+    pub fn carried_from(&self) -> Option<CommitSha> {
+        self.carried_from.clone().map(CommitSha)
+    }
+
+    /// Whether this verdict judged the change with patch-id `patch`.
+    pub fn judged(&self, patch: &PatchId) -> bool {
+        self.patch_id.as_deref() == Some(patch.0.as_str())
+    }
+
     /// Whether this lens, gate or check lets the change merge: upheld, passed, or a
     /// warning.
     pub fn holds(&self) -> bool {
@@ -349,8 +381,9 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Records (or, when re-verified, replaces) one verdict on a task's head. A review
-    /// already posted for it is kept.
+    /// Records (or, when re-verified, replaces) one verdict on a task's head, with the
+    /// change it judged and, for a carried lens verdict, the head it was given on. A
+    /// review already posted for it is kept.
     pub async fn record_verdict(
         &self,
         task: TaskId,
@@ -361,10 +394,12 @@ impl Store {
         with_pool!(self, write, |pool| {
             sqlx::query(
                 "INSERT INTO verdicts (task_id, head_sha, kind, name, outcome, summary, detail, \
-                 output, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+                 output, patch_id, carried_from, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
                  ON CONFLICT (task_id, head_sha, kind, name) DO UPDATE SET \
                  outcome = excluded.outcome, summary = excluded.summary, \
                  detail = excluded.detail, output = excluded.output, \
+                 patch_id = excluded.patch_id, carried_from = excluded.carried_from, \
                  updated_at = excluded.updated_at",
             )
             .bind(task.0)
@@ -375,6 +410,8 @@ impl Store {
             .bind(storable(&verdict.summary))
             .bind(storable(&verdict.detail.to_string()).into_owned())
             .bind(verdict.output.as_deref().map(storable))
+            .bind(verdict.patch_id.as_ref().map(|p| p.0.as_str()))
+            .bind(verdict.carried_from.as_ref().map(|h| h.0.as_str()))
             .bind(now)
             .execute(pool)
             .await?;
@@ -390,7 +427,8 @@ impl Store {
     ) -> anyhow::Result<Vec<VerdictRecord>> {
         Ok(with_pool!(self, read, |pool| {
             sqlx::query_as::<_, VerdictRecord>(
-                "SELECT kind, name, outcome, summary, detail, review_id FROM verdicts \
+                "SELECT kind, name, outcome, summary, detail, review_id, patch_id, carried_from \
+                 FROM verdicts \
                  WHERE task_id = $1 AND head_sha = $2 ORDER BY kind DESC, name",
             )
             .bind(task.0)

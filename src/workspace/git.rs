@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use anyhow::Context;
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::GitAuth;
@@ -64,6 +65,28 @@ pub(crate) async fn output(
     auth: Option<(&GitAuth, &str)>,
     args: &[&str],
 ) -> anyhow::Result<Output> {
+    spawn(dir, auth, args, None).await
+}
+
+/// Runs `git <args>` in `dir` with `input` on its stdin (`git patch-id` reads a diff
+/// there), failing with git's stderr unless it exits 0; returns stdout, trimmed. Never
+/// authenticated.
+pub(crate) async fn run_with_input(
+    dir: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> anyhow::Result<String> {
+    let out = spawn(dir, None, args, Some(input)).await?;
+    succeeded(dir, args, out)
+}
+
+/// [`output`], with `input` (if any) written to git's stdin while its output is read.
+async fn spawn(
+    dir: &Path,
+    auth: Option<(&GitAuth, &str)>,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> anyhow::Result<Output> {
     let mut command = Command::new("git");
     command.current_dir(dir).args([
         "-c",
@@ -93,7 +116,11 @@ pub(crate) async fn output(
     command
         .args(args)
         .envs(GIT_ENV.iter().copied())
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -101,11 +128,19 @@ pub(crate) async fn output(
     // Once spawned, git has its own copy of the credential's descriptor (or none, if it
     // failed to start): Flotilla's copy closes here, while git runs.
     drop(credential);
-    child
-        .with_context(|| format!("starting git {subcommand} in {}", dir.display()))?
-        .wait_with_output()
-        .await
-        .with_context(|| format!("running git {subcommand} in {}", dir.display()))
+    let mut child =
+        child.with_context(|| format!("starting git {subcommand} in {}", dir.display()))?;
+    let stdin = child.stdin.take();
+    let feed = async move {
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            stdin.write_all(input).await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let (fed, out) = tokio::join!(feed, child.wait_with_output());
+    let out = out.with_context(|| format!("running git {subcommand} in {}", dir.display()))?;
+    fed.with_context(|| format!("writing to git {subcommand} in {}", dir.display()))?;
+    Ok(out)
 }
 
 /// Runs `git <args>` in `dir`, failing with git's stderr unless it exits 0; returns
@@ -116,6 +151,11 @@ pub(crate) async fn run(
     args: &[&str],
 ) -> anyhow::Result<String> {
     let out = output(dir, auth, args).await?;
+    succeeded(dir, args, out)
+}
+
+/// Git's stdout, trimmed, if it exited 0; else an error with its stderr.
+fn succeeded(dir: &Path, args: &[&str], out: Output) -> anyhow::Result<String> {
     anyhow::ensure!(
         out.status.success(),
         "git {} in {} failed ({}): {}",

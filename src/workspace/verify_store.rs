@@ -3,7 +3,8 @@
 //! agent tree, no worker repository, no sandbox sees it. Each head under verification
 //! is fetched into it by sha from GitHub, and everything verification reads (the diff
 //! the gates scan, the files a verification command names, the checkouts the build
-//! and the reviewers get) comes from there.
+//! and the reviewers get, the change's patch-id and whether a head only merged the
+//! base into an earlier one) comes from there.
 //!
 //! Besides the hardening every git call has (no system or global config, no replace
 //! objects, no hooks, no fsmonitor, http(s) only), diffs here take no textconv and no
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{GitAuth, git, reap, repository_dir, safe_component, throwaway};
+use crate::store::PatchId;
 use crate::types::{CommitSha, RepoName};
 
 /// Git's empty tree: attributes are read from it, i.e. from nowhere.
@@ -98,6 +100,15 @@ impl VerifyStore {
         git::run(&self.path, None, &full).await
     }
 
+    /// Like [`VerifyStore::git`] (no attributes: no merge driver either), whatever the
+    /// exit status.
+    async fn output(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        let no_attributes = format!("attr.tree={EMPTY_TREE}");
+        let mut full = vec!["-c", no_attributes.as_str()];
+        full.extend_from_slice(args);
+        git::output(&self.path, None, &full).await
+    }
+
     /// The commit `head` forked from `base_branch` at: what a pull request's diff is
     /// taken against.
     pub async fn merge_base(
@@ -148,6 +159,56 @@ impl VerifyStore {
             &head.0,
         ])
         .await
+    }
+
+    /// The patch-id of `diff` (as [`VerifyStore::diff`] gives it): what stays the same
+    /// when the same change sits on another base. `--verbatim` is `--stable` keeping
+    /// whitespace, which is meaning in Python, YAML or a makefile. None for an empty
+    /// diff.
+    pub async fn patch_id(&self, diff: &str) -> anyhow::Result<Option<PatchId>> {
+        let line = git::run_with_input(&self.path, &["patch-id", "--verbatim"], diff.as_bytes())
+            .await
+            .context("computing the change's patch-id")?;
+        Ok(line
+            .split_whitespace()
+            .next()
+            .map(|id| PatchId(id.to_owned())))
+    }
+
+    /// The parent `head` was made from when `head` is exactly GitHub's clean merge of a
+    /// commit of `base_branch` into it — two parents, the second on the base branch,
+    /// and the tree a conflict-free merge of the two gives, nothing edited on top — so
+    /// the change `head` carries is that parent's, on a newer base. None otherwise.
+    pub async fn base_merged_into(
+        &self,
+        head: &CommitSha,
+        base_branch: &str,
+    ) -> anyhow::Result<Option<CommitSha>> {
+        let line = self
+            .git(&["rev-list", "--parents", "--max-count=1", &head.0])
+            .await
+            .with_context(|| format!("reading the parents of {head}"))?;
+        let [_, first, second] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+            return Ok(None);
+        };
+        let base = format!("refs/remotes/origin/{base_branch}");
+        let on_base = self
+            .output(&["merge-base", "--is-ancestor", second, &base])
+            .await?;
+        if !on_base.status.success() {
+            return Ok(None);
+        }
+        let merged = self
+            .output(&["merge-tree", "--write-tree", "--no-messages", first, second])
+            .await?;
+        if !merged.status.success() {
+            return Ok(None);
+        }
+        let tree = self
+            .git(&["rev-parse", &format!("{}^{{tree}}", head.0)])
+            .await?;
+        let clean = String::from_utf8_lossy(&merged.stdout);
+        Ok((clean.trim() == tree).then(|| CommitSha(first.to_owned())))
     }
 
     /// A file's text at `commit`, or `None` when the commit has no file at `path` (or

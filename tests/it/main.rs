@@ -3,6 +3,7 @@
 
 mod agent;
 mod budget;
+mod carry;
 mod cli;
 mod conformance;
 mod demo;

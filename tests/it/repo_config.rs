@@ -55,6 +55,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             },
             max_turns: None,
             codex: CodexConfig::default(),
+            rerun_on_base_change: false,
         },
         planner: Some(AgentConfig {
             adapter: AdapterKind::Command,
@@ -65,6 +66,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
             network: NetworkConfig::default(),
             max_turns: None,
             codex: CodexConfig::default(),
+            rerun_on_base_change: false,
         }),
         max_tasks: 8,
         max_parallel_tasks: 4,
@@ -84,6 +86,7 @@ fn the_documented_example_parses_to_every_field_it_shows() {
                 agent: AgentConfig {
                     adapter: AdapterKind::Command,
                     command: Some("./scripts/review.sh".into()),
+                    rerun_on_base_change: true,
                     ..AgentConfig::default()
                 },
             },
@@ -178,6 +181,44 @@ fn the_default_lenses_review_with_the_workers_agent() {
     for lens in &config.reviewers {
         assert_eq!(lens.agent, config.worker, "lens {}", lens.name);
     }
+}
+
+#[test]
+fn a_lens_may_ask_to_rerun_on_a_base_change_and_by_default_none_does() {
+    let config = RepoConfig::parse(
+        b"reviewers:\n  correctness:\n    adapter: codex\n  runs:\n    adapter: codex\n    rerun_on_base_change: true\n",
+    )
+    .unwrap();
+
+    let reruns: Vec<(&str, bool)> = config
+        .reviewers
+        .iter()
+        .map(|lens| (lens.name.as_str(), lens.agent.rerun_on_base_change))
+        .collect();
+    assert_eq!(reruns, [("correctness", false), ("runs", true)]);
+    assert!(
+        RepoConfig::default()
+            .reviewers
+            .iter()
+            .all(|lens| !lens.agent.rerun_on_base_change)
+    );
+}
+
+#[test]
+fn rerun_on_base_change_on_the_worker_or_planner_is_refused_on_its_line() {
+    let error = refused("worker:\n  adapter: codex\n  rerun_on_base_change: true\n");
+    assert_error(
+        &error,
+        3,
+        &["worker.rerun_on_base_change", "reviewer lenses"],
+    );
+
+    let error = refused("planner:\n  adapter: codex\n  rerun_on_base_change: true\n");
+    assert_error(
+        &error,
+        3,
+        &["planner.rerun_on_base_change", "reviewer lenses"],
+    );
 }
 
 #[test]

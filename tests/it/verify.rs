@@ -569,13 +569,21 @@ async fn a_sibling_behind_the_new_base_is_brought_up_to_date_and_verified_again(
     );
     let mut reverified = 0;
     for task in &tasks {
-        let pr = task.pr.unwrap();
-        let reviews = world.sim.reviews(&world.repo, pr);
-        if reviews.len() == 6 {
+        let head = task.head_sha.clone().unwrap();
+        let parents = world.sim.commit_parents(&world.repo, &head.0).await;
+        if parents.len() == 2 {
             reverified += 1;
-            let head = task.head_sha.clone().unwrap();
-            let parents = world.sim.commit_parents(&world.repo, &head.0).await;
-            assert_eq!(parents.len(), 2, "the new head merges the new base in");
+            let verdicts = world.flotilla.store.verdicts(task.id, &head).await.unwrap();
+            let kinds = |kind: &str| verdicts.iter().filter(|v| v.kind == kind).count();
+            assert!(
+                kinds("gate") > 0,
+                "the gates ran on the new head: {verdicts:?}"
+            );
+            assert_eq!(kinds("lens"), 3, "every lens holds on it: {verdicts:?}");
+            assert_eq!(
+                conclusion(&world, &head, "flotilla/verify").as_deref(),
+                Some("success")
+            );
         }
     }
     assert_eq!(

@@ -14,7 +14,7 @@ use flotilla::review::prompt::{ReviewBrief, reviewer_prompt};
 use flotilla::review::report::{gates_output, lens_output, review, review_marker, verify_output};
 use flotilla::review::verdict::{self, ANSWER_FORMAT, VerdictError};
 use flotilla::review::{
-    Decision, Finding, Gate, GateOutcome, GateResult, Severity, Verdict, secrets,
+    Decision, Finding, Gate, GateOutcome, GateResult, Given, Severity, Verdict, secrets,
 };
 use flotilla::types::CommitSha;
 use serde_json::json;
@@ -951,8 +951,8 @@ fn verify_succeeds_only_when_every_lens_upholds_and_every_gate_allows_merge() {
     ];
     let lenses = |second: Option<Verdict>| {
         vec![
-            ("correctness".to_owned(), Some(upheld())),
-            ("security".to_owned(), second),
+            ("correctness".to_owned(), Some((upheld(), Given::Here))),
+            ("security".to_owned(), second.map(|v| (v, Given::Here))),
         ]
     };
 
@@ -988,6 +988,62 @@ fn verify_succeeds_only_when_every_lens_upholds_and_every_gate_allows_merge() {
 }
 
 #[test]
+fn a_verdict_carried_over_names_the_head_the_lens_ran_on_in_its_check_and_in_verify() {
+    let earlier = sha();
+    let carried = Given::CarriedFrom(earlier.clone());
+
+    let lens = lens_output("security", &upheld(), &carried);
+    assert_eq!(lens.conclusion, CheckConclusion::Success);
+    assert!(
+        lens.output.title.contains("carried over from 0123456789ab"),
+        "{}",
+        lens.output.title
+    );
+    assert!(
+        lens.output
+            .summary
+            .contains("| security | ✅ Upheld (carried over from `0123456789ab`) |"),
+        "{}",
+        lens.output.summary
+    );
+    assert!(lens.output.summary.contains(&format!("`{}`", earlier.0)));
+    assert!(lens.output.summary.contains("the gates and CI ran again"));
+
+    let refuted_there = lens_output("security", &refuted(Vec::new()), &carried);
+    assert_eq!(refuted_there.conclusion, CheckConclusion::Failure);
+    assert!(
+        refuted_there
+            .output
+            .title
+            .starts_with("Refuted (carried over from")
+    );
+
+    let passing = [gate_result(Gate::Build, GateOutcome::Passed)];
+    let verify = verify_output(
+        &[
+            ("correctness".to_owned(), Some((upheld(), Given::Here))),
+            ("security".to_owned(), Some((upheld(), carried))),
+        ],
+        Some(&passing),
+    );
+    assert_eq!(verify.conclusion, CheckConclusion::Success);
+    assert!(
+        verify
+            .output
+            .summary
+            .contains("| flotilla/security | ✅ Upheld (carried over from `0123456789ab`) |"),
+        "{}",
+        verify.output.summary
+    );
+    assert!(
+        verify
+            .output
+            .summary
+            .contains("| flotilla/correctness | ✅ Upheld |")
+    );
+}
+
+#[test]
 fn lens_and_gates_checks_conclude_and_annotate_their_findings() {
     let verdict = refuted(vec![
         finding(Some("a.rs"), Some(3), Severity::Critical, "crash"),
@@ -995,7 +1051,7 @@ fn lens_and_gates_checks_conclude_and_annotate_their_findings() {
         finding(Some("a.rs"), Some(5), Severity::Info, "note"),
         finding(Some("a.rs"), None, Severity::High, "no line: no annotation"),
     ]);
-    let lens = lens_output("correctness", &verdict);
+    let lens = lens_output("correctness", &verdict, &Given::Here);
     assert_eq!(lens.conclusion, CheckConclusion::Failure);
     assert!(lens.output.annotations.is_empty());
     let levels: Vec<_> = lens
@@ -1013,7 +1069,7 @@ fn lens_and_gates_checks_conclude_and_annotate_their_findings() {
     );
     assert!(lens.output.summary.contains("| correctness | ❌ Refuted |"));
     assert_eq!(
-        lens_output("correctness", &upheld()).conclusion,
+        lens_output("correctness", &upheld(), &Given::Here).conclusion,
         CheckConclusion::Success
     );
 
@@ -1083,7 +1139,7 @@ fn a_huge_refutation_stays_under_githubs_limit_and_says_it_was_cut() {
         .collect();
     let verdict = refuted(findings);
 
-    let report = lens_output("correctness", &verdict);
+    let report = lens_output("correctness", &verdict, &Given::Here);
     assert!(report.output.summary.len() < 65_535);
     assert!(report.output.summary.contains("Cut here"));
     assert_eq!(

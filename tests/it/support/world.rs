@@ -23,7 +23,7 @@ use flotilla::sim::{
     SimHandle,
 };
 use flotilla::store::{
-    DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskRecord,
+    DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskId, TaskRecord,
     TaskState,
 };
 use flotilla::types::{
@@ -587,6 +587,58 @@ impl TestWorld {
             },
         )
         .await
+    }
+
+    /// Waits until every task of the issue's newest run is in `state`, and returns them.
+    pub async fn all_tasks_reach(&self, issue: IssueNumber, state: TaskState) -> Vec<TaskRecord> {
+        let store = &self.flotilla.store;
+        wait_for(
+            &format!("every task of #{issue} to be {}", state.as_str()),
+            || async {
+                let run = store
+                    .latest_run(&self.repo, issue)
+                    .await
+                    .expect("store answers")?;
+                let tasks = store.tasks_of_run(run.id).await.expect("store answers");
+                (!tasks.is_empty() && tasks.iter().all(|t| t.state == state)).then_some(tasks)
+            },
+        )
+        .await
+    }
+
+    /// Waits until `task` has a head other than `old` and is in `state`, and returns it.
+    pub async fn task_moves_on(
+        &self,
+        task: TaskId,
+        old: &CommitSha,
+        state: TaskState,
+    ) -> TaskRecord {
+        let store = &self.flotilla.store;
+        wait_for(
+            &format!("task {task} to be {} on a head after {old}", state.as_str()),
+            || async {
+                store
+                    .task(task)
+                    .await
+                    .expect("store answers")
+                    .filter(|t| t.state == state && t.head_sha.as_ref().is_some_and(|h| h != old))
+            },
+        )
+        .await
+    }
+
+    /// Every run of the scripted reviewer for `task` so far, in order: the lens and the
+    /// head it reviewed.
+    pub fn reviewer_runs(&self, task: TaskId) -> Vec<(String, CommitSha)> {
+        let log =
+            std::fs::read_to_string(self.agent_record().join("review-runs")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let (id, lens, head) = (words.next()?, words.next()?, words.next()?);
+                (id == task.to_string()).then(|| (lens.to_owned(), CommitSha(head.to_owned())))
+            })
+            .collect()
     }
 
     /// The writer approves the pull request's current head.
