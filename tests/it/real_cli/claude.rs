@@ -40,7 +40,7 @@ conversations:
 
 #[tokio::test]
 async fn a_worker_edits_files_through_claude_codes_own_tools_and_its_usage_is_exactly_the_servers()
- {
+{
     let claude_code = RealClaude::start(WORKER).await;
 
     let report = claude_code
@@ -48,10 +48,15 @@ async fn a_worker_edits_files_through_claude_codes_own_tools_and_its_usage_is_ex
         .await;
 
     assert_eq!(report.outcome, Outcome::Exited, "{}", report.transcript);
-    assert_eq!(claude_code.file("hello.txt").as_deref(), Some("hello, world\n"));
+    assert_eq!(
+        claude_code.file("hello.txt").as_deref(),
+        Some("hello, world\n")
+    );
     assert_eq!(claude_code.file("ran.txt").as_deref(), Some("ran\n"));
     assert_eq!(
-        claude(None).final_message(&report.stdout).expect("final message"),
+        claude(None)
+            .final_message(&report.stdout)
+            .expect("final message"),
         "I added hello.txt."
     );
     let requests = claude_code.server.requests();
@@ -83,7 +88,10 @@ conversations:
 "#;
     let claude_code = RealClaude::start(script).await;
 
-    for (prompt, expected) in [("Review change A.", "upheld"), ("Review change B.", "refuted")] {
+    for (prompt, expected) in [
+        ("Review change A.", "upheld"),
+        ("Review change B.", "refuted"),
+    ] {
         let report = claude_code.run(&claude(None), Role::Reviewer, prompt).await;
         let verdict = claude(None).verdict(&report).expect("a verdict object");
         assert_eq!(verdict["verdict"], expected, "{}", report.transcript);
@@ -135,7 +143,12 @@ conversations:
 
     assert_eq!(report.outcome, Outcome::Exited, "{}", report.transcript);
     assert_eq!(claude_code.file("hello.txt").as_deref(), Some("hi\n"));
-    let statuses: Vec<u16> = claude_code.server.requests().iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = claude_code
+        .server
+        .requests()
+        .iter()
+        .map(|r| r.status)
+        .collect();
     assert_eq!(&statuses[..3], &[529, 529, 429], "{statuses:?}");
     assert_eq!(
         report.usage.tokens(),
@@ -144,7 +157,7 @@ conversations:
 }
 
 #[tokio::test]
-async fn a_model_api_that_always_fails_fails_the_run_with_the_status_in_its_reason() {
+async fn a_model_api_that_always_fails_leaves_the_run_without_an_answer() {
     let script = r#"
 conversations:
   - name: down
@@ -161,8 +174,16 @@ conversations:
     let error = claude(None)
         .final_message(&report.stdout)
         .expect_err("no answer from a dead API");
-    assert!(error.to_string().contains("500"), "{error}\n{}", report.transcript);
-    assert!(claude_code.server.requests().len() > 1, "the CLI retried");
+    // The CLI retries with backoff; whether it gives up first (an error result naming
+    // the status) or the time limit stops it, no answer is read and the attempt fails.
+    assert!(
+        error.to_string().contains("500") || report.outcome != Outcome::Exited,
+        "{error}\n{}",
+        report.transcript
+    );
+    let requests = claude_code.server.requests();
+    assert!(requests.len() > 1, "the CLI retried");
+    assert!(requests.iter().all(|r| r.status == 500), "{requests:?}");
 }
 
 #[tokio::test]
@@ -194,9 +215,17 @@ conversations:
         .as_array()
         .expect("permission denials")
         .iter()
-        .map(|d| d["tool_input"]["command"].as_str().unwrap_or_default().to_owned())
+        .map(|d| {
+            d["tool_input"]["command"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(denied, ["git push origin HEAD:main", "git commit -am sneaky"]);
+    assert_eq!(
+        denied,
+        ["git push origin HEAD:main", "git commit -am sneaky"]
+    );
     let log = Command::new("git")
         .args(["log", "--oneline"])
         .current_dir(claude_code.tree.path())

@@ -65,7 +65,9 @@ impl RealClaude {
     /// Starts a model server playing `script` (YAML) and an empty git worktree.
     pub async fn start(script: &str) -> Self {
         let script = Script::from_yaml(script).expect("model script parses");
-        let server = ModelServer::start(script).await.expect("model server starts");
+        let server = ModelServer::start(script)
+            .await
+            .expect("model server starts");
         let tree = TempDir::new().expect("worktree");
         let git = |args: &[&str]| {
             let status = Command::new("git")
@@ -76,7 +78,12 @@ impl RealClaude {
             assert!(status.success(), "git {args:?}");
         };
         git(&["init", "-q", "-b", "main"]);
-        git(&["remote", "add", "origin", "https://example.invalid/repo.git"]);
+        git(&[
+            "remote",
+            "add",
+            "origin",
+            "https://example.invalid/repo.git",
+        ]);
         Self {
             server,
             tree,
