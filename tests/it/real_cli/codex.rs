@@ -74,13 +74,15 @@ async fn run_codex(
     run.usage_format = adapter.usage_format();
     let data = TempDir::new().expect("data dir");
     let sandbox =
-        test_sandbox_exposing(data.path(), "http://127.0.0.1:1", &[], &[], &[agent_clis()])
-            .await;
+        test_sandbox_exposing(data.path(), "http://127.0.0.1:1", &[], &[], &[agent_clis()]).await;
     let path = std::env::var("PATH").unwrap_or_default();
     let host = HostEnv::current()
         .with(
             "PATH",
-            format!("{}:{path}", agent_clis().join("node_modules/.bin").display()),
+            format!(
+                "{}:{path}",
+                agent_clis().join("node_modules/.bin").display()
+            ),
         )
         .with("OPENAI_API_KEY", DUMMY_KEY);
     let report = run.run(&host, &sandbox).await.expect("run is prepared");
@@ -174,8 +176,13 @@ conversations:
     .await;
     let tree = TempDir::new().expect("tree");
 
-    let (adapter, report) =
-        run_codex(&server, Role::Worker, "Greet the world in hello.txt.", &tree).await;
+    let (adapter, report) = run_codex(
+        &server,
+        Role::Worker,
+        "Greet the world in hello.txt.",
+        &tree,
+    )
+    .await;
 
     assert_eq!(report.outcome, Outcome::Exited, "{}", report.transcript);
     assert_eq!(
@@ -260,7 +267,8 @@ conversations:
     .await;
     let tree = TempDir::new().expect("tree");
 
-    let (adapter, report) = run_codex(&server, Role::Worker, "Flaky server: add a.txt", &tree).await;
+    let (adapter, report) =
+        run_codex(&server, Role::Worker, "Flaky server: add a.txt", &tree).await;
 
     assert_eq!(report.outcome, Outcome::Exited, "{}", report.transcript);
     assert_eq!(
@@ -268,12 +276,18 @@ conversations:
         Ok("Wrote a.txt.")
     );
     assert_eq!(
-        std::fs::read_to_string(tree.path().join("a.txt")).ok().as_deref(),
+        std::fs::read_to_string(tree.path().join("a.txt"))
+            .ok()
+            .as_deref(),
         Some("a\n")
     );
     let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [429, 200, 500, 200]);
-    assert_eq!(report.usage.tokens(), reported(&server), "faults report no usage");
+    assert_eq!(
+        report.usage.tokens(),
+        reported(&server),
+        "faults report no usage"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +307,12 @@ conversations:
     let (adapter, report) =
         run_codex(&server, Role::Worker, "Broken server: add a.txt", &tree).await;
 
-    assert_eq!(report.outcome, Outcome::Failed { code: 1 }, "{}", report.transcript);
+    assert_eq!(
+        report.outcome,
+        Outcome::Failed { code: 1 },
+        "{}",
+        report.transcript
+    );
     let error = adapter
         .final_message(&report.stdout)
         .expect_err("a failed turn is no answer");
@@ -364,7 +383,11 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
     assert_eq!(
-        world.sim.file_at(&world.repo, "main", "greeting.txt").await.as_deref(),
+        world
+            .sim
+            .file_at(&world.repo, "main", "greeting.txt")
+            .await
+            .as_deref(),
         Some("hello\n")
     );
     assert_eq!(
@@ -410,7 +433,10 @@ conversations:
     .await;
     let world = TestWorld::start_with_agent_clis(&["OPENAI_API_KEY"]).await;
     world
-        .set_repo_config(&format!("{}max_attempts: 1\n", codex_agent("worker", &model)))
+        .set_repo_config(&format!(
+            "{}max_attempts: 1\n",
+            codex_agent("worker", &model)
+        ))
         .await;
 
     let issue = world.dispatch("Doomed", "Add `x.txt`.").await;
@@ -423,7 +449,9 @@ conversations:
     assert!(reason.contains("exit"), "{reason}");
     let comments = world.bot_comments(issue);
     assert!(
-        comments.iter().any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
+        comments
+            .iter()
+            .any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
         "{comments:#?}"
     );
     assert!(world.sim.pulls(&world.repo).is_empty());

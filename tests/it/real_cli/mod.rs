@@ -23,7 +23,8 @@ pub fn agent_clis() -> PathBuf {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/var/tmp/flotilla-agent-clis"));
             std::fs::create_dir_all(&dest).expect("agent CLI directory");
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agent-clis/install.sh");
+            let script =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agent-clis/install.sh");
             let output = Command::new("flock")
                 .arg(dest.join(".install.lock"))
                 .arg(&script)
