@@ -507,3 +507,25 @@ fn a_file_that_is_not_utf8_is_refused() {
 
     assert_error(&error, 2, &["UTF-8"]);
 }
+
+#[test]
+fn a_codex_section_becomes_codex_overrides_and_is_refused_elsewhere_or_over_flotillas_keys() {
+    let config = RepoConfig::parse(
+        b"worker:\n  adapter: codex\n  codex:\n    model_provider: internal\n    model_providers:\n      internal:\n        base_url: \"https://llm.internal:8443/v1\"\n",
+    )
+    .expect("valid");
+    let Adapter::Codex { config, .. } = config.worker.to_adapter() else {
+        panic!("a Codex adapter");
+    };
+    assert_eq!(
+        config.overrides(),
+        [
+            r#"model_provider="internal""#,
+            r#"model_providers.internal.base_url="https://llm.internal:8443/v1""#
+        ]
+    );
+    let error = refused("worker:\n  adapter: claude-code\n  codex:\n    model_provider: x\n");
+    assert_error(&error, 3, &["worker.codex", "adapter: codex"]);
+    let error = refused("worker:\n  adapter: codex\n  codex:\n    sandbox_mode: workspace-write\n");
+    assert_error(&error, 3, &["sandbox_mode", "set by Flotilla"]);
+}

@@ -158,15 +158,24 @@ impl Answer {
                 event(
                     json!({"type": "response.output_item.added", "output_index": 0, "item": added}),
                 );
-                let part = |text: Value| json!({"type": "output_text", "text": text, "annotations": []});
-                event(json!({"type": "response.content_part.added", "item_id": item_id,
-                    "output_index": 0, "content_index": 0, "part": part(json!(""))}));
-                event(json!({"type": "response.output_text.delta", "item_id": item_id,
-                    "output_index": 0, "content_index": 0, "delta": text}));
-                event(json!({"type": "response.output_text.done", "item_id": item_id,
-                    "output_index": 0, "content_index": 0, "text": text}));
-                event(json!({"type": "response.content_part.done", "item_id": item_id,
-                    "output_index": 0, "content_index": 0, "part": part(text)}));
+                let part =
+                    |text: Value| json!({"type": "output_text", "text": text, "annotations": []});
+                event(
+                    json!({"type": "response.content_part.added", "item_id": item_id,
+                    "output_index": 0, "content_index": 0, "part": part(json!(""))}),
+                );
+                event(
+                    json!({"type": "response.output_text.delta", "item_id": item_id,
+                    "output_index": 0, "content_index": 0, "delta": text}),
+                );
+                event(
+                    json!({"type": "response.output_text.done", "item_id": item_id,
+                    "output_index": 0, "content_index": 0, "text": text}),
+                );
+                event(
+                    json!({"type": "response.content_part.done", "item_id": item_id,
+                    "output_index": 0, "content_index": 0, "part": part(text)}),
+                );
             }
         }
         event(json!({"type": "response.output_item.done", "output_index": 0, "item": self.item}));
@@ -216,7 +225,8 @@ fn fault(kind: FaultKind) -> Response {
         ),
     };
     let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({"error": {"message": message, "type": kind_name, "param": null, "code": code}});
+    let body =
+        json!({"error": {"message": message, "type": kind_name, "param": null, "code": code}});
     let mut response = (status, Json(body)).into_response();
     if kind == FaultKind::RateLimited {
         response

@@ -174,8 +174,13 @@ conversations:
     .await;
     let tree = TempDir::new().expect("tree");
 
-    let (adapter, report) =
-        run_codex(&server, Role::Worker, "Greet the world in hello.txt.", &tree).await;
+    let (adapter, report) = run_codex(
+        &server,
+        Role::Worker,
+        "Greet the world in hello.txt.",
+        &tree,
+    )
+    .await;
 
     assert_eq!(report.outcome, Outcome::Exited, "{}", report.transcript);
     assert_eq!(
@@ -260,7 +265,8 @@ conversations:
     .await;
     let tree = TempDir::new().expect("tree");
 
-    let (adapter, report) = run_codex(&server, Role::Worker, "Flaky server: add a.txt", &tree).await;
+    let (adapter, report) =
+        run_codex(&server, Role::Worker, "Flaky server: add a.txt", &tree).await;
 
     assert_eq!(report.outcome, Outcome::Exited, "{}", report.transcript);
     assert_eq!(
@@ -268,12 +274,18 @@ conversations:
         Ok("Wrote a.txt.")
     );
     assert_eq!(
-        std::fs::read_to_string(tree.path().join("a.txt")).ok().as_deref(),
+        std::fs::read_to_string(tree.path().join("a.txt"))
+            .ok()
+            .as_deref(),
         Some("a\n")
     );
     let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [429, 200, 500, 200]);
-    assert_eq!(report.usage.tokens(), reported(&server), "faults report no usage");
+    assert_eq!(
+        report.usage.tokens(),
+        reported(&server),
+        "faults report no usage"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +305,12 @@ conversations:
     let (adapter, report) =
         run_codex(&server, Role::Worker, "Broken server: add a.txt", &tree).await;
 
-    assert_eq!(report.outcome, Outcome::Failed { code: 1 }, "{}", report.transcript);
+    assert_eq!(
+        report.outcome,
+        Outcome::Failed { code: 1 },
+        "{}",
+        report.transcript
+    );
     let error = adapter
         .final_message(&report.stdout)
         .expect_err("a failed turn is no answer");
@@ -364,7 +381,11 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
     assert_eq!(
-        world.sim.file_at(&world.repo, "main", "greeting.txt").await.as_deref(),
+        world
+            .sim
+            .file_at(&world.repo, "main", "greeting.txt")
+            .await
+            .as_deref(),
         Some("hello\n")
     );
     assert_eq!(
@@ -410,7 +431,10 @@ conversations:
     .await;
     let world = TestWorld::start_with_agent_clis(&["OPENAI_API_KEY"]).await;
     world
-        .set_repo_config(&format!("{}max_attempts: 1\n", codex_agent("worker", &model)))
+        .set_repo_config(&format!(
+            "{}max_attempts: 1\n",
+            codex_agent("worker", &model)
+        ))
         .await;
 
     let issue = world.dispatch("Doomed", "Add `x.txt`.").await;
@@ -423,7 +447,9 @@ conversations:
     assert!(reason.contains("exit"), "{reason}");
     let comments = world.bot_comments(issue);
     assert!(
-        comments.iter().any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
+        comments
+            .iter()
+            .any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
         "{comments:#?}"
     );
     assert!(world.sim.pulls(&world.repo).is_empty());
