@@ -27,8 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use flotilla::agent::HostEnv;
 use flotilla::github::{AppCredentials, GithubApp, GithubSettings};
-use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::sandbox::{Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, ServerConfig};
 use flotilla::sim::{SeedConfig, SimConfig};
@@ -187,6 +187,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
             kill_grace: Duration::from_secs(1),
             transcript_cap: 1 << 20,
             cancel_poll: Duration::from_secs(1),
+            pacing: GithubPacing::default(),
         }),
     })
     .await?;

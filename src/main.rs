@@ -13,8 +13,8 @@ use flotilla::agent::HostEnv;
 use flotilla::cli::{Cli, Command, ManifestArgs, ProtectArgs, ServeArgs, SimArgs};
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
-use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::protect::ProtectRequest;
 use flotilla::sandbox::Sandbox;
 use flotilla::server::{self, ServerConfig};
@@ -118,6 +118,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             kill_grace: Duration::from_secs(10),
             transcript_cap: 1 << 20,
             cancel_poll: Duration::from_secs(2),
+            pacing: GithubPacing::default(),
         }),
         app_slug,
         workers: WorkerConfig {

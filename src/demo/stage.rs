@@ -11,8 +11,8 @@ use anyhow::Context;
 
 use crate::agent::HostEnv;
 use crate::github::{AppCredentials, GithubApp, GithubSettings};
-use crate::orchestrator::FleetConfig;
 use crate::orchestrator::worker::WorkerConfig;
+use crate::orchestrator::{FleetConfig, GithubPacing};
 use crate::review::VERIFY_CHECK;
 use crate::sandbox::{Engine, Sandbox, SandboxSettings};
 use crate::server::{self, RunningServer, ServerConfig};
@@ -198,6 +198,7 @@ async fn start_flotilla(
             kill_grace: Duration::from_secs(2),
             transcript_cap: 1 << 20,
             cancel_poll: Duration::from_millis(500),
+            pacing: GithubPacing::default(),
         }),
     })
     .await

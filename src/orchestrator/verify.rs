@@ -154,7 +154,8 @@ impl Orchestrator {
         }
     }
 
-    /// The verification itself: check runs started, gates and lenses run, verdicts
+    /// The verification itself: gates and lenses run (`flotilla/verify` shown in
+    /// progress only if they outlast `pacing.check_in_progress_after`), verdicts
     /// recorded and published, the task moved on.
     async fn verify_head(
         &self,
@@ -167,10 +168,15 @@ impl Orchestrator {
         let retried = job.attempts > 1;
         let config = run_config(run)?;
         let client = fleet.client(run.installation).await?;
-        let checks = self.start_checks(&client, run, task, &config, head).await?;
-        let findings = self
-            .examine(fleet, run, task, &config, &client, head)
-            .await?;
+        let examined = self.examine(fleet, run, task, &config, &client, head);
+        tokio::pin!(examined);
+        let (findings, started) = tokio::select! {
+            findings = &mut examined => (findings?, None),
+            () = tokio::time::sleep(fleet.config.pacing.check_in_progress_after) => {
+                let started = self.start_check(&client, run, task, head).await?;
+                (examined.await?, Some(started))
+            }
+        };
         for ((lens, verdict), transcript) in findings.lenses.iter().zip(&findings.transcripts) {
             self.store
                 .record_verdict(
@@ -189,7 +195,7 @@ impl Orchestrator {
         let reviewer = self.reviewer(fleet, run, &client).await?;
         self.post_reviews(&reviewer, run, task, &config, head, &published, retried)
             .await?;
-        self.finish_checks(&client, run, head, &published, &checks)
+        self.finish_check(&client, run, task, head, &published, started)
             .await?;
         let end = findings.end();
         let state = self.store.finish_verify(task.id, head, &end).await?;
