@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::agent::Adapter;
-use crate::cost::BudgetConfig;
 use crate::agent::codex_config::CodexConfig;
+use crate::cost::BudgetConfig;
 use crate::github::MergeMethod;
 use crate::review::DEFAULT_LENSES;
 use crate::sandbox::ResourceLimits;

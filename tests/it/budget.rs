@@ -39,12 +39,15 @@ async fn a_spent_run_budget_starts_no_agent_and_a_writers_retry_after_raising_it
         .unwrap()
         .unwrap();
     assert!(run.budget_stopped.is_some(), "{run:?}");
-    let task = wait_for("the stopped attempt to put its task back in the queue", || async {
-        let tasks = world.flotilla.store.tasks_of_run(run.id).await.unwrap();
-        tasks
-            .into_iter()
-            .find(|t| t.state == TaskState::Queued && t.last_reason.is_some())
-    })
+    let task = wait_for(
+        "the stopped attempt to put its task back in the queue",
+        || async {
+            let tasks = world.flotilla.store.tasks_of_run(run.id).await.unwrap();
+            tasks
+                .into_iter()
+                .find(|t| t.state == TaskState::Queued && t.last_reason.is_some())
+        },
+    )
     .await;
     assert_eq!(task.attempts, 0, "a stopped attempt does not count");
     assert!(
@@ -52,7 +55,10 @@ async fn a_spent_run_budget_starts_no_agent_and_a_writers_retry_after_raising_it
         "{task:?}"
     );
     assert!(
-        !world.agent_record().join(format!("prompt-{}", task.id)).exists(),
+        !world
+            .agent_record()
+            .join(format!("prompt-{}", task.id))
+            .exists(),
         "no worker ran"
     );
 

@@ -73,15 +73,17 @@ async fn run_codex(
     run.confinement.tree_writable = role == Role::Worker;
     run.usage_format = adapter.usage_format();
     let data = TempDir::new().expect("data dir");
-    let sandbox =
-        test_sandbox_exposing(data.path(), "http://127.0.0.1:1", &[], &[], &[agent_clis_dir()])
-            .await;
+    let sandbox = test_sandbox_exposing(
+        data.path(),
+        "http://127.0.0.1:1",
+        &[],
+        &[],
+        &[agent_clis_dir()],
+    )
+    .await;
     let path = std::env::var("PATH").unwrap_or_default();
     let host = HostEnv::current()
-        .with(
-            "PATH",
-            format!("{}:{path}", agent_clis_bin().display()),
-        )
+        .with("PATH", format!("{}:{path}", agent_clis_bin().display()))
         .with("OPENAI_API_KEY", DUMMY_API_KEY);
     let report = run.run(&host, &sandbox).await.expect("run is prepared");
     (adapter, report)
