@@ -394,7 +394,7 @@ mod tests {
         let arguments: Value = serde_json::from_str(item["arguments"].as_str().unwrap()).unwrap();
         assert_eq!(
             arguments["cmd"],
-            "apply_patch <<'PATCH_'\n*** Begin Patch\n*** Add File: a.txt\n+one\n+PATCH\n*** End Patch\nPATCH_\n"
+            "apply_patch <<'PATCH'\n*** Begin Patch\n*** Add File: a.txt\n+one\n+PATCH\n*** End Patch\nPATCH\n"
         );
     }
 
