@@ -18,7 +18,7 @@ pub use budget::{Budget, BudgetConfig, Exhausted, Headroom, Limit, Scope};
 pub use pricing::{ModelPrice, Pricing};
 
 /// An amount of US dollars, kept in millionths so sums are exact.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Usd(u64);
 
 impl Usd {
@@ -70,6 +70,13 @@ impl fmt::Display for Usd {
         } else {
             write!(f, "${dollars:.2}")
         }
+    }
+}
+
+impl Serialize for Usd {
+    /// As dollars, the way settings and `budget:` write them, so it reads back equal.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0 as f64 / 1e6)
     }
 }
 

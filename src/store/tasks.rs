@@ -297,8 +297,9 @@ pub enum AttemptEnd {
         /// Why (crash, hang, no change, garbage output, …).
         reason: String,
     },
-    /// A budget stopped the attempt (before or while the agent ran): it does not
-    /// count, and the task waits in the queue for the run to resume.
+    /// A budget stopped the attempt (before or while the agent ran): the task gets an
+    /// attempt back (its number stays used, so the next attempt is a new job) and waits
+    /// in the queue for the run to resume.
     Stopped {
         /// Which budget, with the figures.
         reason: String,
@@ -580,7 +581,7 @@ impl Store {
                 }
                 AttemptEnd::Stopped { reason } => {
                     sqlx::query_scalar::<_, String>(
-                        "UPDATE tasks SET state = 'queued', attempts = attempts - 1, \
+                        "UPDATE tasks SET state = 'queued', max_attempts = max_attempts + 1, \
                      last_reason = $1, updated_at = $2 WHERE id = $3 AND state = 'working' \
                      RETURNING state",
                     )

@@ -49,7 +49,11 @@ async fn a_spent_run_budget_starts_no_agent_and_a_writers_retry_after_raising_it
         },
     )
     .await;
-    assert_eq!(task.attempts, 0, "a stopped attempt does not count");
+    assert_eq!(
+        (task.attempts, task.max_attempts),
+        (1, 2),
+        "a stopped attempt gives its attempt back"
+    );
     assert!(
         task.last_reason.as_deref().unwrap().contains("0 tokens"),
         "{task:?}"
@@ -94,7 +98,7 @@ async fn a_spent_run_budget_starts_no_agent_and_a_writers_retry_after_raising_it
     let (run, tasks) = world.run_ends(issue).await;
     assert_eq!(run.state, RunState::Settled);
     assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
-    assert_eq!(tasks[0].attempts, 1);
+    assert_eq!(tasks[0].attempts, 2);
     let plan = world.bot_comment_with(issue, "| Cost |").await;
     assert!(
         plan.iter()
