@@ -6,9 +6,11 @@
 //! `BENCH_FILES=100` for the figure without a large checkout), from the agent's exit to
 //! the draft pull request, from the draft pull request to a verified head and to the
 //! merge, and the GitHub API calls the simulator counted up to the draft pull requests
-//! and up to the merges, and the reviewer runs per merged task (each lens appends a line
-//! to a file; a base update after a sibling merged should re-run none). Verification is
-//! compared with what it cannot avoid, measured in this process: a plain `git worktree add` and remove of the head, plus the same three
+//! and up to the merges, with the content-creating ones (writes, which GitHub's
+//! secondary rate limit caps) per merged task and a breakdown by route, and the reviewer
+//! runs per merged task (each lens appends a line to a file; a base update after a sibling
+//! merged should re-run none). Verification is compared with what it cannot avoid, measured in
+//! this process: a plain `git worktree add` and remove of the head, plus the same three
 //! reviewer commands run one after another (the ratio is Flotilla's overhead: fetch,
 //! diff, gates, read-only checkout, reviews, check runs). Separately, worktree set-up by Flotilla's
 //! workspace module against a plain `git worktree add` on the same mirror, run
@@ -32,7 +34,7 @@ use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::sandbox::{Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, ServerConfig};
 use flotilla::sim::{SeedConfig, SimConfig};
-use flotilla::store::{SlotLimits, Store, TaskState};
+use flotilla::store::{RunState, SlotLimits, Store, TaskState};
 use flotilla::types::AppId;
 use flotilla::webhook::signature::WebhookSecrets;
 use flotilla::workspace::{BotIdentity, GitAuth, Mirror};
@@ -202,7 +204,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
     let issue = sim
         .open_issue(&repo, "Benchmark", &body, &seed.writer)
         .await?;
-    let calls_before: u64 = sim.api_calls().values().sum();
+    let calls_before = sim.call_counts();
     let labelled_at = now_ms();
     sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
         .await?;
@@ -230,15 +232,22 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
                 }
             }
             if calls_to_prs.is_none() && pr_seen_at.len() == tasks {
-                calls_to_prs = Some(sim.api_calls().values().sum::<u64>() - calls_before);
+                calls_to_prs = Some(sim.call_counts().since(&calls_before).total());
             }
-            if !records.is_empty() && records.iter().all(|t| t.state.is_final()) {
+            if !records.is_empty()
+                && records.iter().all(|t| t.state.is_final())
+                && run.state != RunState::Active
+            {
                 break records;
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let calls: u64 = sim.api_calls().values().sum::<u64>() - calls_before;
+    // Stopping Flotilla lets it finish what it was doing (the last comment edits), so
+    // every call the run made is counted.
+    flotilla.shutdown().await?;
+    let counts = sim.call_counts().since(&calls_before);
+    let calls = counts.total();
     let calls_to_prs = calls_to_prs.unwrap_or(calls);
     anyhow::ensure!(
         records.iter().all(|t| t.state == TaskState::Merged),
@@ -295,6 +304,13 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
         calls as f64 / tasks as f64
     );
     println!(
+        "  GitHub writes (POST/PATCH/PUT/DELETE, GraphQL mutations) up to the merges: {} = {:.1} per merged task (target ≤ 8); all calls {calls} = {:.1} per merged task (target ≤ 15); by route:\n{}",
+        counts.writes(),
+        counts.writes() as f64 / tasks as f64,
+        calls as f64 / tasks as f64,
+        counts.breakdown().trim_end()
+    );
+    println!(
         "  reviewer runs:              {reviewer_runs} for {tasks} merged tasks = {:.1} per task (target: 3 lenses × attempts, none again after an unrelated base update)",
         reviewer_runs as f64 / tasks as f64
     );
@@ -304,7 +320,6 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
         worktree.plain_ms,
         worktree.flotilla_ms / worktree.plain_ms
     );
-    flotilla.shutdown().await?;
     sim.shutdown().await;
     Ok(())
 }

@@ -15,7 +15,8 @@
 //! - `POST /_sim/faults {method, route, times, kind: server_error | bad_gateway |
 //!   secondary_rate_limit (retry_after) | rate_limit_exhausted | latency (millis)}`
 //! - `POST /_sim/clock {advance_secs}`, `POST /_sim/installations/{id}/token` → `{token}`
-//! - `GET /_sim/calls`, `GET /_sim/deliveries`
+//! - `GET /_sim/calls` (per `METHOD /route`), `GET /_sim/call-counts` (`{by_route, total,
+//!   writes}`, GraphQL told apart by operation), `GET /_sim/deliveries`
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub fn router() -> Router<Sim> {
         .route("/_sim/faults", post(fault))
         .route("/_sim/clock", post(clock))
         .route("/_sim/calls", get(calls))
+        .route("/_sim/call-counts", get(call_counts))
         .route("/_sim/deliveries", get(deliveries))
         .route("/_sim/installations/{id}/token", post(token))
         .route("/_sim/repos/{owner}/{repo}/issues", post(open_issue))
@@ -128,6 +130,15 @@ async fn clock(State(sim): State<Sim>, Json(c): Json<Clock>) -> Response {
 
 async fn calls(State(sim): State<Sim>) -> Json<BTreeMap<String, u64>> {
     Json(sim.api_calls())
+}
+
+async fn call_counts(State(sim): State<Sim>) -> Response {
+    let counts = sim.call_counts();
+    done(json!({
+        "by_route": counts.by_route,
+        "total": counts.total(),
+        "writes": counts.writes(),
+    }))
 }
 
 async fn deliveries(State(sim): State<Sim>) -> Response {

@@ -85,6 +85,9 @@ pub struct Faults {
     pub push: HashMap<RepoName, PushFault>,
     /// Calls per `METHOD /route/template`.
     pub calls: BTreeMap<String, u64>,
+    /// GraphQL calls per operation kind and root fields (`calls` counts them all under
+    /// `POST /graphql`).
+    pub graphql: BTreeMap<String, u64>,
     /// Start of the current rate-limit window.
     window_start: Option<DateTime<Utc>>,
     /// Calls in the current window.

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::types::{Login, RepoName};
 
 use super::auth::InstallationAuth;
+use super::calls;
 use super::error::{ApiResult, parse_body};
 use super::merge::{self, MergeState};
 use super::routes::pulls::mark_ready;
@@ -131,6 +132,16 @@ async fn execute(
             return Err(GqlError::invalid("Subscriptions are not supported"));
         }
     };
+    let roots: Vec<&str> = fields(selection)
+        .into_iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    *sim
+        .world()
+        .faults
+        .graphql
+        .entry(calls::graphql_key(is_mutation, &roots))
+        .or_default() += 1;
     let mut data = Map::new();
     let mut errors = Vec::new();
     for field in fields(selection) {

@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+mod calls;
 mod check_events;
 mod ci;
 mod closing;
@@ -39,6 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::types::{AppId, InstallationId, Login, RepoName};
 
+pub use calls::{CallCounts, is_write};
 pub use faults::{Fault, FaultKind, PushFault};
 pub use state::{Access, MergeMethod, Protection, RequiredCheck, Ruleset};
 pub use views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};

@@ -11,6 +11,7 @@ use anyhow::{Context, anyhow};
 use crate::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
 
 use super::error::ApiError;
+use super::calls::CallCounts;
 use super::faults::{Fault, PushFault};
 use super::routes::{checks, comments, issues, protection, pulls, reviews};
 use super::state::{Access, MergeMethod, Protection, Ruleset};
@@ -557,6 +558,13 @@ impl Sim {
     /// API calls per `METHOD /route/template`.
     pub fn api_calls(&self) -> BTreeMap<String, u64> {
         self.world().faults.calls.clone()
+    }
+
+    /// API calls by route with GraphQL calls told apart by operation, to count the
+    /// reads and content-creating writes a client made.
+    pub fn call_counts(&self) -> CallCounts {
+        let world = self.world();
+        CallCounts::new(&world.faults.calls, &world.faults.graphql)
     }
 
     /// Every webhook delivery attempt, oldest first.
