@@ -29,8 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use flotilla::agent::HostEnv;
 use flotilla::github::{AppCredentials, GithubApp, GithubSettings};
-use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::sandbox::{Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, ServerConfig};
 use flotilla::sim::{SeedConfig, SimConfig};
@@ -193,6 +193,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
             cancel_poll: Duration::from_secs(1),
             pricing: flotilla::cost::Pricing::default(),
             daily_budget: flotilla::cost::Limit::default(),
+            pacing: GithubPacing::default(),
         }),
     })
     .await?;

@@ -13,8 +13,8 @@ use flotilla::agent::HostEnv;
 use flotilla::cli::{Cli, Command, ManifestArgs, ProtectArgs, ServeArgs, SimArgs};
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
-use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
+use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::protect::ProtectRequest;
 use flotilla::sandbox::Sandbox;
 use flotilla::server::{self, ServerConfig};
@@ -120,6 +120,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cancel_poll: Duration::from_secs(2),
             pricing: settings.pricing,
             daily_budget: settings.daily_budget,
+            pacing: GithubPacing::default(),
         }),
         app_slug,
         workers: WorkerConfig {

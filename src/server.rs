@@ -44,6 +44,7 @@ pub struct RunningServer {
     http: JoinHandle<std::io::Result<()>>,
     workers: WorkerPool,
     agents: Option<WorkerPool>,
+    orchestrator: Arc<Orchestrator>,
 }
 
 /// Binds, starts the job workers and serves HTTP in the background.
@@ -82,7 +83,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         orchestrator.set_agent_waker(pool.waker());
         pool
     });
-    let workers = WorkerPool::spawn(config.store.clone(), orchestrator, config.workers);
+    let workers = WorkerPool::spawn(
+        config.store.clone(),
+        Arc::clone(&orchestrator),
+        config.workers,
+    );
     let waker = workers.waker();
     let recorder = DeliveryRecorder::spawn(config.store.clone(), move || waker.notify_one());
     let intake = IntakeState {
@@ -105,6 +110,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         http,
         workers,
         agents,
+        orchestrator,
     })
 }
 
@@ -133,7 +139,8 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets in-flight ones finish, then stops the workers.
+    /// Stops accepting requests, lets in-flight ones finish, stops the workers, then
+    /// writes the plan-comment edits still waiting for their slot.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop_http.send(());
         self.http.await.context("the HTTP server task failed")??;
@@ -141,6 +148,9 @@ impl RunningServer {
         if let Some(agents) = self.agents {
             agents.shutdown().await;
         }
-        Ok(())
+        self.orchestrator
+            .flush_plans()
+            .await
+            .context("writing the plan comments' last state")
     }
 }

@@ -121,7 +121,7 @@ impl Default for VerifyConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeMode {
-    /// Listed in `flotilla/gates`, but the change may merge.
+    /// Listed in `flotilla/verify`, but the change may merge.
     #[default]
     Report,
     /// The scope gate fails.

@@ -11,8 +11,8 @@ use anyhow::Context;
 
 use crate::agent::HostEnv;
 use crate::github::{AppCredentials, GithubApp, GithubSettings};
-use crate::orchestrator::FleetConfig;
 use crate::orchestrator::worker::WorkerConfig;
+use crate::orchestrator::{FleetConfig, GithubPacing};
 use crate::review::VERIFY_CHECK;
 use crate::sandbox::{Engine, Sandbox, SandboxSettings};
 use crate::server::{self, RunningServer, ServerConfig};
@@ -200,6 +200,7 @@ async fn start_flotilla(
             cancel_poll: Duration::from_millis(500),
             pricing: crate::cost::Pricing::default(),
             daily_budget: crate::cost::Limit::default(),
+            pacing: GithubPacing::default(),
         }),
     })
     .await

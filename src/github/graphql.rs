@@ -27,6 +27,18 @@ const AUTO_MERGE_UNAVAILABLE: &[&str] = &[
     "auto merge is not allowed",
 ];
 
+/// A pull request's `state` in GraphQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PullState {
+    /// Open (draft or not).
+    Open,
+    /// Closed without merging.
+    Closed,
+    /// Merged.
+    Merged,
+}
+
 /// GitHub's view of whether a PR can merge now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -59,6 +71,8 @@ pub struct PullMergeState {
     pub node_id: String,
     /// Still a draft.
     pub is_draft: bool,
+    /// Open, closed or merged.
+    pub state: PullState,
     /// Mergeability.
     pub merge_state_status: MergeStateStatus,
     /// Auto-merge already enabled.
@@ -98,6 +112,7 @@ struct RepositoryWire {
 struct PullWire {
     id: String,
     is_draft: bool,
+    state: PullState,
     merge_state_status: MergeStateStatus,
     head_ref_oid: CommitSha,
     auto_merge_request: Option<serde_json::Value>,
@@ -187,7 +202,7 @@ impl InstallationClient {
         .map(drop)
     }
 
-    /// Draft flag, merge state, auto-merge and head of a PR, in one query.
+    /// Draft flag, state, merge state, auto-merge and head of a PR, in one query.
     pub async fn pull_merge_state(
         &self,
         repo: &RepoName,
@@ -205,6 +220,7 @@ impl InstallationClient {
         Ok(PullMergeState {
             node_id: pull.id,
             is_draft: pull.is_draft,
+            state: pull.state,
             merge_state_status: pull.merge_state_status,
             auto_merge_enabled: pull.auto_merge_request.is_some_and(|r| !r.is_null()),
             head_sha: pull.head_ref_oid,

@@ -27,7 +27,7 @@ pub use checks::{
     NewCheckRun,
 };
 pub use error::GithubError;
-pub use graphql::{MergeStateStatus, PullMergeState};
+pub use graphql::{MergeStateStatus, PullMergeState, PullState};
 pub use issues::{CommentId, Issue, IssueComment, IssueState};
 pub use protection::{Actors, BranchProtection, BranchRules, OtherProtection, RequiredCheck};
 pub use pulls::{

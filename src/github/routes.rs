@@ -278,6 +278,7 @@ pub const PULL_MERGE_STATE: &str =
     pullRequest(number: $number) {
       id
       isDraft
+      state
       mergeStateStatus
       headRefOid
       autoMergeRequest { enabledAt }

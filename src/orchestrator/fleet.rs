@@ -1,6 +1,7 @@
 //! What the orchestrator needs to run agents: the GitHub client, the data directory,
 //! the host environment agents are built from, the limits, and the locks that keep
-//! one git process per mirror and one editor per plan comment.
+//! one git process per mirror and one editor per plan comment, and how often the plan
+//! comment was last written.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::branch_rules::BranchRules;
+use super::pacing::{GithubPacing, PlanEdits};
 use crate::agent::HostEnv;
 use crate::cost::{Limit, Pricing};
 use crate::github::{GithubApp, InstallationClient};
@@ -48,6 +51,8 @@ pub struct FleetConfig {
     pub pricing: Pricing,
     /// The most each installation may spend per UTC day.
     pub daily_budget: Limit,
+    /// How often the plan comment and in-progress check runs may be written.
+    pub pacing: GithubPacing,
 }
 
 /// A [`FleetConfig`] with the process-local state that goes with it.
@@ -56,6 +61,10 @@ pub(crate) struct Fleet {
     pub(crate) config: FleetConfig,
     mirror_locks: Mutex<HashMap<RepoName, Arc<tokio::sync::Mutex<()>>>>,
     comment_locks: Mutex<HashMap<RunId, Arc<tokio::sync::Mutex<()>>>>,
+    /// What was last written to each plan comment, and when.
+    pub(crate) plan_edits: PlanEdits,
+    /// What was last read of each base branch's required checks, and when.
+    pub(crate) branch_rules: BranchRules,
     agent_waker: Mutex<Option<Arc<Notify>>>,
 }
 
@@ -65,6 +74,8 @@ impl Fleet {
             config,
             mirror_locks: Mutex::default(),
             comment_locks: Mutex::default(),
+            plan_edits: PlanEdits::default(),
+            branch_rules: BranchRules::default(),
             agent_waker: Mutex::default(),
         }
     }

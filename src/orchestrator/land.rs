@@ -27,7 +27,7 @@ use crate::config::RepoConfig;
 use crate::config::RequiredCheckName;
 use crate::github::{
     CheckConclusion, CheckRun, CheckStatus, CommitState, GithubError, InstallationClient,
-    MergeOutcome, MergeStateStatus, RequiredCheck, Review,
+    MergeOutcome, MergeStateStatus, PullState, Review,
 };
 use crate::review::VERIFY_CHECK;
 use crate::store::{
@@ -43,10 +43,6 @@ const MERGE_LOCK_LEASE: Duration = Duration::from_secs(300);
 
 /// How often the merge lock is tried while another merge runs.
 const MERGE_LOCK_POLL: Duration = Duration::from_millis(250);
-
-/// How long to wait for GitHub to move a head after `update-branch` (it is
-/// asynchronous), polling the pull request.
-const UPDATE_BRANCH_WAIT: Duration = Duration::from_secs(30);
 
 /// Who must have reported a required check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,9 +130,7 @@ impl Orchestrator {
             return Ok(());
         }
         let client = fleet.client(run.installation).await?;
-        let requirements = self
-            .requirements(&client, &run, &config, fleet.config.app_id)
-            .await?;
+        let requirements = self.requirements(fleet, &client, &run, &config).await?;
         match self
             .required_checks(&client, &run, &requirements, head)
             .await?
@@ -153,13 +147,16 @@ impl Orchestrator {
             RequiredChecks::Passed => {}
         }
         let pr = task.pr.context("a verified task has a pull request")?;
-        let pull = client.get_pull(&run.repo, pr).await?;
-        if pull.merged {
-            return self.record_merge(fleet, &client, &run, &task, None).await;
-        }
-        if !pull.open {
-            tracing::info!(%pr, "the pull request was closed by someone; not landing it");
-            return Ok(());
+        let pull = client.pull_merge_state(&run.repo, pr).await?;
+        match pull.state {
+            PullState::Merged => {
+                return self.record_merge(fleet, &client, &run, &task, None).await;
+            }
+            PullState::Closed => {
+                tracing::info!(%pr, "the pull request was closed by someone; not landing it");
+                return Ok(());
+            }
+            PullState::Open => {}
         }
         if pull.head_sha != *head {
             self.store
@@ -167,7 +164,7 @@ impl Orchestrator {
                 .await?;
             return self.progress(fleet, run.id).await;
         }
-        if pull.draft {
+        if pull.is_draft {
             client.mark_ready_for_review(&pull.node_id).await?;
         }
         if config.landing.require_human_approval {
@@ -199,32 +196,25 @@ impl Orchestrator {
 
     /// What the base branch requires: its rulesets' required checks (any App may read
     /// them), classic protection's where the App may read it (`administration: read`,
-    /// which Flotilla's manifest does not ask for), and the configured checks.
+    /// which Flotilla's manifest does not ask for) — both as `branch_rules` last read
+    /// them — and the configured checks.
     async fn requirements(
         &self,
+        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
         config: &RepoConfig,
-        own_app: AppId,
     ) -> anyhow::Result<Requirements> {
-        let branch = &run.default_branch;
-        let mut found: Vec<RequiredCheck> = match client.get_branch_rules(&run.repo, branch).await {
-            Ok(rules) => rules.required_checks,
-            Err(GithubError::Forbidden { message }) | Err(GithubError::NotFound { message }) => {
-                tracing::warn!(%message, "cannot read the branch's rulesets");
-                Vec::new()
-            }
-            Err(error) => return Err(error.into()),
-        };
-        match client.get_branch_protection(&run.repo, branch).await {
-            Ok(protection) => {
-                found.extend(protection.into_iter().flat_map(|p| p.required_checks));
-            }
-            Err(GithubError::Forbidden { message }) => {
-                tracing::info!(%message, "classic branch protection is not readable by the App");
-            }
-            Err(error) => return Err(error.into()),
-        }
+        let own_app = fleet.config.app_id;
+        let found = fleet
+            .branch_rules
+            .required_checks(
+                client,
+                &run.repo,
+                &run.default_branch,
+                fleet.config.pacing.branch_rules_ttl,
+            )
+            .await?;
         let verify_required = found
             .iter()
             .any(|c| c.context == VERIFY_CHECK && c.app_id.is_none_or(|app| app == own_app));
@@ -430,13 +420,13 @@ impl Orchestrator {
         requirements: &Requirements,
     ) -> anyhow::Result<()> {
         let pr = task.pr.context("a verified task has a pull request")?;
-        let pull = client.get_pull(&run.repo, pr).await?;
-        if pull.merged {
+        let state = client.pull_merge_state(&run.repo, pr).await?;
+        if state.state == PullState::Merged {
             return self.record_merge(fleet, client, run, task, None).await;
         }
-        if pull.head_sha != *head {
+        if state.head_sha != *head {
             self.store
-                .new_head(task.id, &pull.head_sha, "head-moved")
+                .new_head(task.id, &state.head_sha, "head-moved")
                 .await?;
             return Ok(());
         }
@@ -453,7 +443,6 @@ impl Orchestrator {
         {
             return Ok(());
         }
-        let state = client.pull_merge_state(&run.repo, pr).await?;
         match state.merge_state_status {
             MergeStateStatus::Behind => {
                 tracing::info!("behind its base; bringing it up to date first");
@@ -624,8 +613,10 @@ impl Orchestrator {
         self.progress(fleet, run.id).await
     }
 
-    /// Brings a pull request up to the base with GitHub's update-branch and verifies
-    /// the new head; a conflict goes to the worker's attention as `needs_human`.
+    /// Brings a pull request up to the base with GitHub's update-branch; a conflict
+    /// goes to a person as `needs_human`. GitHub moves the head later (the call answers
+    /// 202): its `pull_request.synchronize` webhook records the new head and verifies
+    /// it, so nothing polls the pull request here.
     async fn update_branch(
         &self,
         client: &InstallationClient,
@@ -657,22 +648,8 @@ impl Orchestrator {
             }
             Err(error) => return Err(error.into()),
         }
-        let deadline = tokio::time::Instant::now() + UPDATE_BRANCH_WAIT;
-        loop {
-            let pull = client.get_pull(&run.repo, pr).await?;
-            if pull.head_sha != *head {
-                tracing::info!(%pr, new_head = %pull.head_sha, "brought up to the new base");
-                self.store
-                    .new_head(task.id, &pull.head_sha, "new-base")
-                    .await?;
-                return Ok(());
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "GitHub did not update #{pr} within {UPDATE_BRANCH_WAIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        tracing::info!(%pr, "update-branch accepted; its pull_request.synchronize records the new head");
+        Ok(())
     }
 
     /// A pull request that conflicts with its base: a person resolves it.

@@ -13,12 +13,14 @@
 mod agents;
 mod budget;
 mod carry;
+mod branch_rules;
 pub mod command;
 mod comments;
 mod dispatcher;
 mod fleet;
 mod land;
 mod on_comment;
+mod pacing;
 pub mod plan;
 mod planning;
 mod progress;
@@ -32,6 +34,7 @@ mod verify;
 pub mod worker;
 
 pub use fleet::FleetConfig;
+pub use pacing::GithubPacing;
 pub use trigger::SINGLE_TASK_LABEL;
 pub use verify::NEEDS_HUMAN_LABEL;
 
@@ -121,7 +124,7 @@ impl Orchestrator {
                     (DeliveryOutcome::Ignored, Some(reason.to_string()))
                 }
                 Ok(Parsed::Event(event))
-                    if event.is_from_app(&self.app_slug) && !event.is_merge_notice() =>
+                    if event.is_from_app(&self.app_slug) && !event.is_state_notice() =>
                 {
                     tracing::debug!("delivery caused by Flotilla itself; ignored");
                     (

@@ -1,5 +1,5 @@
 //! Keeping a run moving and visible: starting what may start, settling finished runs,
-//! and the plan comment edited in place. Comments that must appear once (refusals,
+//! and the plan comment edited in place, paced (`pacing`). Comments that must appear once (refusals,
 //! failures, replies) go through [`post_once`], so a retried job never posts twice.
 
 use std::collections::BTreeSet;
@@ -9,6 +9,7 @@ use anyhow::Context;
 use super::Orchestrator;
 use super::comments;
 use super::fleet::Fleet;
+use super::pacing::EditSlot;
 use crate::github::{CommentId, InstallationClient, IssueComment};
 use crate::store::{RunId, RunState};
 use crate::types::{IssueNumber, RepoName};
@@ -62,7 +63,7 @@ impl Orchestrator {
             .collect();
         for run in runs {
             self.settle_if_done(RunId(run)).await?;
-            self.publish_plan(fleet, RunId(run), false).await?;
+            self.write_plan(fleet, RunId(run), PlanWrite::Paced).await?;
         }
         Ok(())
     }
@@ -84,15 +85,58 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Creates or edits the run's plan comment from the stored state. `retried` says
-    /// the calling job may have posted it before a crash: then an existing comment with
-    /// the plan's marker is adopted instead of posting a second one.
+    /// Creates or edits the run's plan comment from the stored state, now. `retried`
+    /// says the calling job may have posted it before a crash: then an existing comment
+    /// with the plan's marker is adopted instead of posting a second one.
     pub(super) async fn publish_plan(
         &self,
         fleet: &Fleet,
         run: RunId,
         retried: bool,
     ) -> anyhow::Result<()> {
+        self.write_plan(fleet, run, PlanWrite::Now { retried })
+            .await
+    }
+
+    /// Writes every plan-comment edit still waiting for its slot, so a process that
+    /// stops leaves the last state on GitHub.
+    pub async fn flush_plans(&self) -> anyhow::Result<()> {
+        let Some(fleet) = self.fleet.as_deref() else {
+            return Ok(());
+        };
+        for run in fleet.plan_edits.waiting() {
+            self.flush_plan(fleet, run).await?;
+        }
+        Ok(())
+    }
+
+    /// The scheduled edit of a run's plan comment, unless a flush already wrote it.
+    async fn flush_plan(&self, fleet: &Fleet, run: RunId) -> anyhow::Result<()> {
+        if fleet.plan_edits.take_scheduled(run) {
+            self.write_plan(fleet, run, PlanWrite::Now { retried: false })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the scheduled edit of a run's plan comment at `at`, in the background.
+    fn schedule_plan_flush(&self, run: RunId, at: tokio::time::Instant) {
+        let orchestrator = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let Ok(fleet) = orchestrator.fleet() else {
+                return;
+            };
+            if let Err(error) = orchestrator.flush_plan(fleet, run).await {
+                tracing::warn!(%run, error = %format!("{error:#}"), "the plan comment could not be edited; the next change tries again");
+            }
+        });
+    }
+
+    /// Renders the plan comment and writes it when `how` allows: a paced write of a live
+    /// run's existing comment waits for its slot ([`PlanEdits`](super::pacing::PlanEdits));
+    /// text identical to the last write is never sent again.
+    async fn write_plan(&self, fleet: &Fleet, run: RunId, how: PlanWrite) -> anyhow::Result<()> {
         let lock = fleet.comment_lock(run);
         let _one_editor = lock.lock().await;
         let record = self.store.run(run).await?.context("run vanished")?;
@@ -106,8 +150,26 @@ impl Orchestrator {
             comments::plan_marker(&record),
             comments::plan(&record, &tasks, &spend, &fleet.redactor())
         );
-        let client = fleet.client(record.installation).await?;
+        let retried = how == PlanWrite::Now { retried: true };
         let mut comment = record.plan_comment_id.map(CommentId);
+        if comment.is_some() && fleet.plan_edits.unchanged(run, &body) {
+            return Ok(());
+        }
+        if how == PlanWrite::Paced && comment.is_some() && record.state.is_live() {
+            let interval = fleet.config.pacing.plan_edit_interval;
+            match fleet
+                .plan_edits
+                .slot(run, tokio::time::Instant::now(), interval)
+            {
+                EditSlot::Now => {}
+                EditSlot::Later(at) => {
+                    self.schedule_plan_flush(run, at);
+                    return Ok(());
+                }
+                EditSlot::Scheduled => return Ok(()),
+            }
+        }
+        let client = fleet.client(record.installation).await?;
         if comment.is_none() && retried {
             let marker = comments::plan_marker(&record);
             comment = client
@@ -131,6 +193,22 @@ impl Orchestrator {
                 self.store.set_plan_comment(run, posted.id.0).await?;
             }
         }
+        fleet
+            .plan_edits
+            .written(run, body, tokio::time::Instant::now());
         Ok(())
     }
+}
+
+/// How a plan comment is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PlanWrite {
+    /// In the run's next edit slot (a run that ended, or a comment not posted yet, at
+    /// once).
+    Paced,
+    /// At once; `retried` adopts a comment an earlier attempt of the job posted.
+    Now {
+        /// The calling job may have posted the comment before a crash.
+        retried: bool,
+    },
 }

@@ -1,121 +1,122 @@
-//! What maintainers see of a verification: the check runs (`flotilla/<lens>`,
-//! `flotilla/gates`, `flotilla/verify`, created in progress and completed with their
-//! summaries and annotations, a verdict carried over from an earlier head marked as
-//! such) and one pull request review per lens and head — none for a carried verdict —
-//! from Flotilla's own App as comments, or from a separate reviewer App as approvals and
-//! change requests. What it is given has been through the redaction layer (`verify`
+//! What maintainers see of a verification: one check run, `flotilla/verify`, with every
+//! lens's and gate's result in it (a table, each part's report, every annotation; a
+//! verdict carried over from an earlier head marked as such) — created once, completed,
+//! when the verification ends quickly, else once in progress and once completed
+//! (`pacing`) — and one pull request review per lens and head that has something to
+//! say: a refutation or findings from Flotilla's own App (its reviews are comments; an
+//! upheld lens with nothing found is a row of the check run, not a notification), every
+//! verdict from a separate reviewer App (approvals and change requests); none for a
+//! carried verdict. What it is given has been through the redaction layer (`verify`
 //! passes `Findings::redacted`).
-
-use std::collections::BTreeMap;
 
 use anyhow::Context;
 
 use super::Orchestrator;
 use super::fleet::Fleet;
-use super::verify::{Findings, REVERIFY_ACTION};
+use super::verify::{Findings, LensFinding, REVERIFY_ACTION};
 use crate::config::RepoConfig;
 use crate::github::{
     CheckOutput, CheckRunAction, CheckRunId, CheckRunUpdate, CheckStatus, InstallationClient,
     NewCheckRun, NewReview, ReviewEvent,
 };
 use crate::review::report::{self, CheckReport};
-use crate::review::{Decision, GATES_CHECK, Given, VERIFY_CHECK, Verdict, lens_check};
+use crate::review::{Decision, Given, VERIFY_CHECK, Verdict};
 use crate::store::{RunRecord, TaskRecord};
 use crate::types::{CommitSha, Login, RepoName};
 
 /// GitHub takes at most this many annotations per check-run request.
 const ANNOTATIONS_PER_REQUEST: usize = 50;
 
+/// Where a finished check's result goes.
+pub(crate) enum CheckTarget {
+    /// The check run already shown in progress.
+    Started(CheckRunId),
+    /// A check run not created yet: created once, completed.
+    New {
+        /// The check's name.
+        name: String,
+        /// The commit it reports on.
+        head_sha: CommitSha,
+        /// Our own key for it.
+        external_id: String,
+    },
+}
+
 impl Orchestrator {
-    /// Creates the check runs of this verification, in progress, so maintainers see it
-    /// started.
-    pub(super) async fn start_checks(
+    /// Shows the verification's `flotilla/verify` in progress, for a verification that
+    /// outlasted `pacing.check_in_progress_after`.
+    pub(super) async fn start_check(
         &self,
         client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
-        config: &RepoConfig,
         head: &CommitSha,
-    ) -> anyhow::Result<BTreeMap<String, CheckRunId>> {
-        let names = config
-            .reviewers
-            .iter()
-            .map(|lens| lens_check(&lens.name))
-            .chain([GATES_CHECK.to_owned(), VERIFY_CHECK.to_owned()]);
-        let mut ids = BTreeMap::new();
-        for name in names {
-            let id = client
-                .create_check_run(
-                    &run.repo,
-                    &NewCheckRun {
-                        name: name.clone(),
-                        head_sha: head.clone(),
-                        status: CheckStatus::InProgress,
-                        conclusion: None,
-                        details_url: None,
-                        external_id: Some(task.id.to_string()),
-                        output: None,
-                        actions: Vec::new(),
-                    },
-                )
-                .await?;
-            ids.insert(name, id);
-        }
-        Ok(ids)
+    ) -> anyhow::Result<CheckRunId> {
+        Ok(client
+            .create_check_run(
+                &run.repo,
+                &NewCheckRun {
+                    name: VERIFY_CHECK.to_owned(),
+                    head_sha: head.clone(),
+                    status: CheckStatus::InProgress,
+                    conclusion: None,
+                    details_url: None,
+                    external_id: Some(task.id.to_string()),
+                    output: None,
+                    actions: Vec::new(),
+                },
+            )
+            .await?)
     }
 
-    /// Completes every check run with its conclusion, summary and annotations (sent
-    /// 50 per request); `flotilla/verify` gets the "Re-verify" action.
-    pub(super) async fn finish_checks(
+    /// Publishes the verification on `flotilla/verify`, with the "Re-verify" action:
+    /// completes the run shown in progress, or creates it once, completed.
+    pub(super) async fn finish_check(
         &self,
         client: &InstallationClient,
         run: &RunRecord,
+        task: &TaskRecord,
         head: &CommitSha,
         findings: &Findings,
-        checks: &BTreeMap<String, CheckRunId>,
+        started: Option<CheckRunId>,
     ) -> anyhow::Result<()> {
-        let mut reports: Vec<(String, CheckReport)> = findings
+        let lenses: Vec<(String, Verdict, Given)> = findings
             .lenses
             .iter()
-            .map(|l| {
-                (
-                    lens_check(&l.lens.name),
-                    report::lens_output(&l.lens.name, &l.verdict, &l.given),
-                )
-            })
+            .map(|l| (l.lens.name.clone(), l.verdict.clone(), l.given.clone()))
             .collect();
-        reports.push((
-            GATES_CHECK.to_owned(),
-            report::gates_output(&findings.gates),
-        ));
-        let lenses: Vec<(String, Option<(Verdict, Given)>)> = findings
-            .lenses
-            .iter()
-            .map(|l| {
-                (
-                    l.lens.name.clone(),
-                    Some((l.verdict.clone(), l.given.clone())),
-                )
-            })
-            .collect();
-        reports.push((
-            VERIFY_CHECK.to_owned(),
-            report::verify_output(&lenses, Some(&findings.gates)),
-        ));
-        for (name, report) in reports {
-            let id = match checks.get(&name) {
-                Some(id) => *id,
-                None => continue,
-            };
-            let actions = if name == VERIFY_CHECK {
-                vec![reverify_action()]
-            } else {
-                Vec::new()
-            };
-            publish_check(client, &run.repo, id, report, actions).await?;
-        }
-        tracing::info!(%head, "check runs completed");
+        let report = report::verification_report(&lenses, &findings.gates);
+        let target = match started {
+            Some(id) => CheckTarget::Started(id),
+            None => CheckTarget::New {
+                name: VERIFY_CHECK.to_owned(),
+                head_sha: head.clone(),
+                external_id: task.id.to_string(),
+            },
+        };
+        complete_check(client, &run.repo, target, report, vec![reverify_action()]).await?;
+        tracing::info!(%head, "{VERIFY_CHECK} completed");
         Ok(())
+    }
+
+    /// Ends a `flotilla/verify` shown in progress whose verification a budget stopped:
+    /// cancelled (which never satisfies branch protection), saying why, so it does not
+    /// stay in progress until the run is resumed.
+    pub(super) async fn stop_check(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        started: CheckRunId,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        complete_check(
+            client,
+            &run.repo,
+            CheckTarget::Started(started),
+            report::stopped_by_budget(reason),
+            Vec::new(),
+        )
+        .await
     }
 
     /// Who posts the reviews: the separate reviewer App when one is configured (its
@@ -150,9 +151,10 @@ impl Orchestrator {
         })
     }
 
-    /// Posts one review per lens on the head, unless this head already has that
-    /// lens's review (re-verification, or a job retried after a crash) or the lens's
-    /// verdict was carried over from an earlier head (which has its review).
+    /// Posts one review per lens on the head, unless the head already has that lens's
+    /// review (re-verification, or a job retried after a crash), the lens's verdict was
+    /// carried over from an earlier head (which has its review), or the review would say
+    /// nothing the check run does not ([`Reviewer::has_something_to_say`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn post_reviews(
         &self,
@@ -167,6 +169,14 @@ impl Orchestrator {
         let pr = task
             .pr
             .context("a task under verification has a pull request")?;
+        let lenses: Vec<&LensFinding> = findings
+            .lenses
+            .iter()
+            .filter(|l| l.given == Given::Here && reviewer.has_something_to_say(&l.verdict))
+            .collect();
+        if lenses.is_empty() {
+            return Ok(());
+        }
         let recorded = self.store.verdicts(task.id, head).await?;
         let client = &reviewer.client;
         let posted_markers: Vec<String> = if retried {
@@ -180,12 +190,8 @@ impl Orchestrator {
         } else {
             Vec::new()
         };
-        for finding in &findings.lenses {
+        for finding in lenses {
             let (lens, verdict) = (&finding.lens, &finding.verdict);
-            if let Given::CarriedFrom(from) = &finding.given {
-                tracing::info!(lens = %lens.name, %from, "verdict carried over; no review");
-                continue;
-            }
             let already = recorded
                 .iter()
                 .any(|v| v.kind == "lens" && v.name == lens.name && v.review_id.is_some())
@@ -232,6 +238,16 @@ pub(super) struct Reviewer {
     bot: Login,
 }
 
+impl Reviewer {
+    /// Whether a lens's verdict makes a review: a separate reviewer App's review is the
+    /// approval or change request itself; Flotilla's own App's review is a comment,
+    /// posted when the lens refuted or found something — "upheld, nothing found" is
+    /// already a row of `flotilla/verify` and would only notify everyone watching.
+    fn has_something_to_say(&self, verdict: &Verdict) -> bool {
+        self.decides || verdict.decision == Decision::Refuted || !verdict.findings.is_empty()
+    }
+}
+
 /// The "Re-verify" button on `flotilla/verify`.
 pub(crate) fn reverify_action() -> CheckRunAction {
     CheckRunAction {
@@ -241,12 +257,13 @@ pub(crate) fn reverify_action() -> CheckRunAction {
     }
 }
 
-/// Completes one check run: the first request carries the conclusion, the summary and
-/// up to 50 annotations; the rest of the annotations follow 50 at a time.
-pub(crate) async fn publish_check(
+/// Publishes a finished check: the first request (completing the run shown in progress,
+/// or creating it once, completed) carries the conclusion, the summary and up to 50
+/// annotations; the rest of the annotations follow 50 at a time.
+pub(crate) async fn complete_check(
     client: &InstallationClient,
     repo: &RepoName,
-    id: CheckRunId,
+    target: CheckTarget,
     report: CheckReport,
     actions: Vec<CheckRunAction>,
 ) -> anyhow::Result<()> {
@@ -256,22 +273,48 @@ pub(crate) async fn publish_check(
         annotations,
     } = report;
     let mut batches = annotations.chunks(ANNOTATIONS_PER_REQUEST);
-    let first = batches.next().map(<[_]>::to_vec).unwrap_or_default();
-    client
-        .update_check_run(
-            repo,
-            id,
-            &CheckRunUpdate {
-                status: Some(CheckStatus::Completed),
-                conclusion: Some(conclusion),
-                output: Some(CheckOutput {
-                    annotations: first,
-                    ..output.clone()
-                }),
-                actions,
-            },
-        )
-        .await?;
+    let first = CheckOutput {
+        annotations: batches.next().map(<[_]>::to_vec).unwrap_or_default(),
+        ..output.clone()
+    };
+    let id = match target {
+        CheckTarget::Started(id) => {
+            client
+                .update_check_run(
+                    repo,
+                    id,
+                    &CheckRunUpdate {
+                        status: Some(CheckStatus::Completed),
+                        conclusion: Some(conclusion),
+                        output: Some(first),
+                        actions,
+                    },
+                )
+                .await?;
+            id
+        }
+        CheckTarget::New {
+            name,
+            head_sha,
+            external_id,
+        } => {
+            client
+                .create_check_run(
+                    repo,
+                    &NewCheckRun {
+                        name,
+                        head_sha,
+                        status: CheckStatus::Completed,
+                        conclusion: Some(conclusion),
+                        details_url: None,
+                        external_id: Some(external_id),
+                        output: Some(first),
+                        actions,
+                    },
+                )
+                .await?
+        }
+    };
     for batch in batches {
         client
             .update_check_run(

@@ -8,23 +8,23 @@
 
 use super::Orchestrator;
 use super::fleet::Fleet;
-use super::publish::publish_check;
+use super::publish::{CheckTarget, complete_check};
 use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION};
-use crate::github::{CheckConclusion, CheckOutput, CheckStatus, NewCheckRun};
+use crate::github::{CheckConclusion, CheckOutput};
 use crate::review::VERIFY_CHECK;
 use crate::review::report::CheckReport;
 use crate::store::{NewJob, TaskRecord, TaskState, VerdictRecord};
 use crate::types::{CommitSha, DeliveryId, InstallationId, IssueNumber, RepoName};
 use crate::webhook::event::{
-    CheckRunAction, CheckRunEvent, MergeGroupEvent, PullRequestAction, PullRequestEvent,
-    PullRequestReviewAction, PullRequestReviewEvent,
+    AutoMergeState, CheckRunAction, CheckRunEvent, MergeGroupEvent, PullRequestAction,
+    PullRequestEvent, PullRequestReviewAction, PullRequestReviewEvent,
 };
 
 impl Orchestrator {
     /// A pull request changed: a new head on a task's branch first loses any
     /// auto-merge (unless Flotilla verified that very head), then is verified again (a
     /// person's fix of a task that needed one loses the `flotilla:needs-human` label);
-    /// a merged task is recorded.
+    /// a merged task is recorded (once; the payload names the merge commit).
     pub(super) async fn on_pull_request(
         &self,
         fleet: &Fleet,
@@ -52,11 +52,15 @@ impl Orchestrator {
                     self.progress(fleet, task.run_id).await?;
                 }
             }
-            PullRequestAction::Closed if event.pull_request.merged == Some(true) => {
+            PullRequestAction::Closed
+                if event.pull_request.merged == Some(true) && task.state != TaskState::Merged =>
+            {
                 let run = self.store.run(task.run_id).await?;
                 if let Some(run) = run {
                     let client = fleet.client(run.installation).await?;
-                    self.record_merge(fleet, &client, &run, &task, None).await?;
+                    let merged = event.pull_request.merge_commit_sha.clone();
+                    self.record_merge(fleet, &client, &run, &task, merged)
+                        .await?;
                 }
             }
             _ => {}
@@ -66,14 +70,19 @@ impl Orchestrator {
 
     /// Disables auto-merge on a task's pull request whose new head Flotilla has not
     /// verified (anyone's push, Flotilla's own update-branch): an auto-merge enabled for
-    /// an earlier head must not merge this one. Read first, so a pull request without
-    /// auto-merge costs no mutation.
+    /// an earlier head must not merge this one. A payload that says auto-merge is off
+    /// is taken at its word (Flotilla only ever enables auto-merge for the head it
+    /// verified, guarded by `expectedHeadOid`); otherwise GitHub is asked first, so a
+    /// pull request without auto-merge costs no mutation.
     async fn stop_auto_merge_unless_verified(
         &self,
         fleet: &Fleet,
         task: &TaskRecord,
         event: &PullRequestEvent,
     ) -> anyhow::Result<()> {
+        if event.pull_request.auto_merge == AutoMergeState::Off {
+            return Ok(());
+        }
         let head = &event.pull_request.head.sha;
         let verdicts = self.store.verdicts(task.id, head).await?;
         if !verdicts.is_empty() && verdicts.iter().all(VerdictRecord::holds) {
@@ -202,23 +211,20 @@ impl Orchestrator {
             }
         }
         let client = fleet.client(installation).await?;
-        let id = client
-            .create_check_run(
-                repo,
-                &NewCheckRun {
-                    name: VERIFY_CHECK.to_owned(),
-                    head_sha: group.head_sha.clone(),
-                    status: CheckStatus::InProgress,
-                    conclusion: None,
-                    details_url: None,
-                    external_id: Some(format!("merge-group:{}", group.head_ref)),
-                    output: None,
-                    actions: Vec::new(),
-                },
-            )
-            .await?;
         tracing::info!(group = %group.head_ref, ?blocking, "merge group checked");
-        publish_check(&client, repo, id, merge_group_report(&blocking), Vec::new()).await
+        let target = CheckTarget::New {
+            name: VERIFY_CHECK.to_owned(),
+            head_sha: group.head_sha.clone(),
+            external_id: format!("merge-group:{}", group.head_ref),
+        };
+        complete_check(
+            &client,
+            repo,
+            target,
+            merge_group_report(&blocking),
+            Vec::new(),
+        )
+        .await
     }
 }
 

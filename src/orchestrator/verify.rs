@@ -215,7 +215,8 @@ impl Orchestrator {
         }
     }
 
-    /// The verification itself: check runs started, gates and lenses run, verdicts
+    /// The verification itself: gates and lenses run (`flotilla/verify` shown in
+    /// progress only if they outlast `pacing.check_in_progress_after`), verdicts
     /// recorded and published, the task moved on.
     async fn verify_head(
         &self,
@@ -227,25 +228,23 @@ impl Orchestrator {
     ) -> anyhow::Result<()> {
         let retried = job.attempts > 1;
         let config = run_config(run)?;
-        let spender = Spender {
-            run,
-            task: Some(task.id),
-            role: Role::Reviewer,
-            lens: None,
-            attempt: None,
-            head: Some(head),
-        };
-        let lenses = u64::try_from(config.reviewers.len()).unwrap_or(u64::MAX);
-        if let Allowance::Refused(reason) = self.allowance(fleet, &spender, lenses).await? {
-            return self.skip_for_budget(fleet, run, task, head, &reason).await;
-        }
         let client = fleet.client(run.installation).await?;
-        let checks = self.start_checks(&client, run, task, &config, head).await?;
-        let findings = match self.examine(fleet, run, task, &config, &client, head).await {
+        let examined = self.examine(fleet, run, task, &config, &client, head);
+        tokio::pin!(examined);
+        let (examined, started) = tokio::select! {
+            findings = &mut examined => (findings, None),
+            () = tokio::time::sleep(fleet.config.pacing.check_in_progress_after) => {
+                let started = self.start_check(&client, run, task, head).await?;
+                (examined.await, Some(started))
+            }
+        };
+        let findings = match examined {
             Err(error) if error.is::<StoppedByBudget>() => {
-                return self
-                    .skip_for_budget(fleet, run, task, head, &error.to_string())
-                    .await;
+                let reason = error.to_string();
+                if let Some(started) = started {
+                    self.stop_check(&client, run, started, &reason).await?;
+                }
+                return self.skip_for_budget(fleet, run, task, head, &reason).await;
             }
             findings => findings?,
         };
@@ -264,7 +263,7 @@ impl Orchestrator {
         let reviewer = self.reviewer(fleet, run, &client).await?;
         self.post_reviews(&reviewer, run, task, &config, head, &published, retried)
             .await?;
-        self.finish_checks(&client, run, head, &published, &checks)
+        self.finish_check(&client, run, task, head, &published, started)
             .await?;
         let end = findings.end();
         let state = self.store.finish_verify(task.id, head, &end).await?;

@@ -23,13 +23,11 @@ use serde::{Deserialize, Serialize};
 /// The name of the aggregate check run that branch protection should require.
 pub const VERIFY_CHECK: &str = "flotilla/verify";
 
-/// The name of the check run that carries every deterministic gate.
-pub const GATES_CHECK: &str = "flotilla/gates";
-
 /// The lenses a repository gets when its configuration names none.
 pub const DEFAULT_LENSES: [&str; 3] = ["correctness", "security", "runs"];
 
-/// The check run of one lens: `flotilla/<lens>`.
+/// How a lens is named where maintainers see it (its row in `flotilla/verify`, its
+/// review, its annotations): `flotilla/<lens>`.
 pub fn lens_check(lens: &str) -> String {
     format!("flotilla/{lens}")
 }

@@ -1,5 +1,5 @@
-//! What maintainers see of a review: the PR review a lens posts, and the outputs of the
-//! lens, gates and verify check runs.
+//! What maintainers see of a review: the PR review a lens posts, and the output of the
+//! `flotilla/verify` check run, made of each lens's and the gates' reports.
 //!
 //! Every word here is built by one function per message, so the wording is reviewable
 //! in one place. Reviewer and gate text is untrusted: it is escaped so it cannot inject
@@ -251,7 +251,7 @@ pub fn gates_output(results: &[GateResult]) -> CheckReport {
     };
     let annotations = results
         .iter()
-        .flat_map(|r| annotations(&format!("flotilla/gates: {}", r.gate.as_str()), &r.findings))
+        .flat_map(|r| annotations(&format!("gate {}", r.gate.as_str()), &r.findings))
         .collect();
     CheckReport {
         conclusion,
@@ -260,11 +260,58 @@ pub fn gates_output(results: &[GateResult]) -> CheckReport {
     }
 }
 
-/// The aggregate `flotilla/verify` check: success only when every lens upheld and every
-/// gate allows the merge. The caller completes verify once every part is known; a part
-/// still `None` (pending) is shown as such and never yields success. A lens verdict
-/// carried over from an earlier head is marked with that head. Annotations stay on the
-/// lens and gates checks, so verify carries none.
+/// The one check run of a verification, `flotilla/verify`: the table of every lens and
+/// gate as its summary ([`verify_output`]), each lens's and the gates' own report
+/// ([`lens_output`], [`gates_output`]) in its text, and every annotation they carry.
+/// One check run instead of one per lens and one for the gates: each is a write GitHub's
+/// secondary rate limit counts, and branch protection only requires `flotilla/verify`.
+pub fn verification_report(
+    lenses: &[(String, Verdict, Given)],
+    gates: &[GateResult],
+) -> CheckReport {
+    let known: Vec<(String, Option<(Verdict, Given)>)> = lenses
+        .iter()
+        .map(|(lens, verdict, given)| (lens.clone(), Some((verdict.clone(), given.clone()))))
+        .collect();
+    let mut report = verify_output(&known, Some(gates));
+    let mut parts: Vec<(String, CheckReport)> = lenses
+        .iter()
+        .map(|(lens, verdict, given)| (lens_check(lens), lens_output(lens, verdict, given)))
+        .collect();
+    parts.push(("Gates".to_owned(), gates_output(gates)));
+    let share = TEXT_LIMIT / parts.len().max(1);
+    let mut text = String::new();
+    for (name, part) in parts {
+        let section = format!(
+            "### {}: {}\n\n{}\n\n",
+            escape_line(&name),
+            escape_line(&part.output.title),
+            part.output.summary
+        );
+        text.push_str(&fit_within(section, share));
+        report.annotations.extend(part.annotations);
+    }
+    report.output.text = Some(text.trim_end().to_owned());
+    report
+}
+
+/// `flotilla/verify` for a verification a budget stopped before every lens answered:
+/// cancelled, which branch protection never counts as passing, with the reason.
+pub fn stopped_by_budget(reason: &str) -> CheckReport {
+    CheckReport {
+        conclusion: CheckConclusion::Cancelled,
+        output: output(
+            "Stopped: a budget is spent".to_owned(),
+            fit(escape_line(reason)),
+        ),
+        annotations: Vec::new(),
+    }
+}
+
+/// The table of `flotilla/verify`: success only when every lens upheld and every gate
+/// allows the merge; a part still `None` (pending) is shown as such and never yields
+/// success. A lens verdict carried over from an earlier head is marked with that head.
+/// Its details and annotations come from [`verification_report`].
 pub fn verify_output(
     lenses: &[(String, Option<(Verdict, Given)>)],
     gates: Option<&[GateResult]>,

@@ -103,7 +103,10 @@ mod tests {
         let rest = BTreeMap::from([
             ("POST /graphql".to_owned(), 3),
             ("GET /repos/{owner}/{repo}".to_owned(), 2),
-            ("PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}".to_owned(), 1),
+            (
+                "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}".to_owned(),
+                1,
+            ),
         ]);
         let graphql = BTreeMap::from([
             (graphql_key(false, &["repository"]), 1),

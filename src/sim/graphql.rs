@@ -136,8 +136,7 @@ async fn execute(
         .into_iter()
         .map(|f| f.name.as_str())
         .collect();
-    *sim
-        .world()
+    *sim.world()
         .faults
         .graphql
         .entry(calls::graphql_key(is_mutation, &roots))

@@ -10,8 +10,8 @@ use anyhow::{Context, anyhow};
 
 use crate::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
 
-use super::error::ApiError;
 use super::calls::CallCounts;
+use super::error::ApiError;
 use super::faults::{Fault, PushFault};
 use super::routes::{checks, comments, issues, protection, pulls, reviews};
 use super::state::{Access, MergeMethod, Protection, Ruleset};
@@ -526,6 +526,7 @@ impl Sim {
                 conclusion: c.conclusion.clone(),
                 title: c.title.clone(),
                 summary: c.summary.clone(),
+                text: c.text.clone(),
                 annotations: c.annotations.len(),
             })
             .collect()

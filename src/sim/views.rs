@@ -64,6 +64,8 @@ pub struct CheckRunView {
     pub title: Option<String>,
     /// Output summary.
     pub summary: Option<String>,
+    /// Output details.
+    pub text: Option<String>,
     /// Annotations received.
     pub annotations: usize,
 }

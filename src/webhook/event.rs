@@ -37,8 +37,8 @@ pub use issues::{
 };
 pub use merge_group::{MergeGroup, MergeGroupAction, MergeGroupDestroyReason, MergeGroupEvent};
 pub use pulls::{
-    GitRef, PrState, PullRequest, PullRequestAction, PullRequestEvent, PullRequestReviewAction,
-    PullRequestReviewEvent, Review, ReviewState,
+    AutoMergeState, GitRef, PrState, PullRequest, PullRequestAction, PullRequestEvent,
+    PullRequestReviewAction, PullRequestReviewEvent, Review, ReviewState,
 };
 
 /// Every webhook Flotilla handles, one variant per `X-GitHub-Event` value, so the
@@ -147,12 +147,15 @@ impl WebhookEvent {
         })
     }
 
-    /// Whether this is a pull request closing as merged. A merge Flotilla caused
-    /// (auto-merge it enabled) arrives as its own event but must still be recorded, so
-    /// this one kind of own event is read — it only ever records state.
-    pub fn is_merge_notice(&self) -> bool {
+    /// Whether this is a pull request closing as merged or moving to a new head. A
+    /// merge Flotilla caused (auto-merge it enabled) and a head it caused (its
+    /// `update-branch`, which GitHub carries out later) arrive as its own events but must
+    /// still be recorded, so these kinds of own event are read — they only record state
+    /// (a head Flotilla pushed itself is already recorded, so its event changes nothing).
+    pub fn is_state_notice(&self) -> bool {
         matches!(self, Self::PullRequest(e)
-            if e.action == PullRequestAction::Closed && e.pull_request.merged == Some(true))
+            if e.action == PullRequestAction::Synchronize
+                || (e.action == PullRequestAction::Closed && e.pull_request.merged == Some(true)))
     }
 }
 

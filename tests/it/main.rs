@@ -9,6 +9,7 @@ mod conformance;
 mod demo;
 mod fleet;
 mod github_client;
+mod github_writes;
 mod hostile;
 mod intake;
 mod land;

@@ -14,15 +14,6 @@ use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 use crate::support::wait_for;
 use crate::support::world::{TestWorld, WORLD_APP_ID};
 
-/// The check runs every verification publishes.
-const CHECKS: [&str; 5] = [
-    "flotilla/correctness",
-    "flotilla/security",
-    "flotilla/runs",
-    "flotilla/gates",
-    "flotilla/verify",
-];
-
 /// Flotilla's newest check run `name` on `sha`.
 fn check_run(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<CheckRunView> {
     world
@@ -97,7 +88,7 @@ async fn refuted_once_then_merged(world: &TestWorld, file: &str) -> TaskRecord {
 }
 
 #[tokio::test]
-async fn a_change_that_holds_gets_a_review_per_lens_five_check_runs_and_merges() {
+async fn a_change_that_holds_gets_one_check_run_with_every_lens_and_gate_and_merges() {
     let world = TestWorld::start().await;
     let issue = world.dispatch("Tidy", "- [ ] Add `tidy.txt`\n").await;
 
@@ -107,24 +98,34 @@ async fn a_change_that_holds_gets_a_review_per_lens_five_check_runs_and_merges()
     let task = &tasks[0];
     assert_eq!(task.state, TaskState::Merged, "{task:?}");
     let head = task.head_sha.clone().unwrap();
-    for name in CHECKS {
-        assert_eq!(
-            conclusion(&world, &head, name).as_deref(),
-            Some("success"),
-            "{name}"
+    let ours: Vec<CheckRunView> = world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .filter(|c| c.app_id == WORLD_APP_ID)
+        .collect();
+    assert_eq!(ours.len(), 1, "one check run per head: {ours:?}");
+    let verify = &ours[0];
+    assert_eq!(verify.name, "flotilla/verify");
+    assert_eq!(verify.conclusion.as_deref(), Some("success"), "{verify:?}");
+    let summary = verify.summary.clone().unwrap_or_default();
+    let text = verify.text.clone().unwrap_or_default();
+    for lens in ["correctness", "security", "runs"] {
+        assert!(
+            summary.contains(&format!("| flotilla/{lens} | ✅ Upheld |")),
+            "each lens is a row of the summary: {summary}"
+        );
+        assert!(
+            text.contains(&format!("### flotilla/{lens}: Upheld")),
+            "and has its report in the text: {text}"
         );
     }
+    assert!(text.contains("### Gates: All gates passed"), "{text}");
     let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
-    assert_eq!(reviews.len(), 3, "one review per lens: {reviews:?}");
-    for lens in ["correctness", "security", "runs"] {
-        let review = reviews
-            .iter()
-            .find(|r| r.body.contains(&format!("lens={lens}")))
-            .unwrap_or_else(|| panic!("no {lens} review in {reviews:?}"));
-        assert_eq!(review.user, world.bot());
-        assert_eq!(review.state, "COMMENTED", "a bot cannot approve its own PR");
-        assert!(review.body.contains(&head.0), "{}", review.body);
-    }
+    assert!(
+        reviews.is_empty(),
+        "lenses that upheld with nothing found are rows of the check run, not reviews: {reviews:?}"
+    );
     for gate in [
         "build",
         "protected_paths",
@@ -163,8 +164,8 @@ async fn a_refuted_change_goes_back_to_its_worker_with_the_findings_and_then_mer
     let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
     assert_eq!(
         reviews.len(),
-        6,
-        "three lenses on each of two heads: {reviews:?}"
+        3,
+        "three lenses refuted the first head; the second, upheld with nothing found, gets none: {reviews:?}"
     );
     let refuting = reviews
         .iter()
@@ -365,9 +366,17 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
     let head = task.head_sha.clone().unwrap();
     let gate = outcome(&world, task, &head, "secrets").await;
     assert!(gate.starts_with("failed"), "{gate}");
-    let gates = check_run(&world, &head, "flotilla/gates").unwrap();
-    assert_eq!(gates.conclusion.as_deref(), Some("failure"));
-    assert!(gates.annotations >= 1, "the line is annotated: {gates:?}");
+    let verify = check_run(&world, &head, "flotilla/verify").unwrap();
+    assert_eq!(verify.conclusion.as_deref(), Some("failure"));
+    assert!(
+        verify
+            .title
+            .as_deref()
+            .unwrap_or_default()
+            .contains("secrets failed"),
+        "{verify:?}"
+    );
+    assert!(verify.annotations >= 1, "the line is annotated: {verify:?}");
     let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
     assert_eq!(main, None, "nothing reached main");
     world.bot_comments(issue);
@@ -582,7 +591,8 @@ async fn a_sibling_behind_the_new_base_is_brought_up_to_date_and_verified_again(
             assert_eq!(kinds("lens"), 3, "every lens holds on it: {verdicts:?}");
             assert_eq!(
                 conclusion(&world, &head, "flotilla/verify").as_deref(),
-                Some("success")
+                Some("success"),
+                "the head that merges the new base in was verified"
             );
         }
     }
@@ -630,7 +640,8 @@ async fn siblings_that_conflict_leave_the_second_to_a_person() {
 
 #[tokio::test]
 async fn re_run_and_re_verify_verify_the_head_again_without_a_second_review() {
-    let world = TestWorld::start().await;
+    // The reviewer App reviews every verdict, upheld ones too.
+    let world = TestWorld::start_with_reviewer_app().await;
     let issue = world
         .dispatch("Guarded", "- [ ] Update `CLAUDE.md`\n")
         .await;
@@ -757,10 +768,10 @@ async fn more_than_fifty_findings_reach_the_check_run_and_the_review_keeps_its_c
     let task = &tasks[0];
     assert_handed_to_a_person(&world, task, Some(true)).await;
     let head = task.head_sha.clone().unwrap();
-    let correctness = check_run(&world, &head, "flotilla/correctness").unwrap();
+    let verify = check_run(&world, &head, "flotilla/verify").unwrap();
     assert_eq!(
-        correctness.annotations, 100,
-        "every finding kept (100 of 120) is annotated, 50 per request: {correctness:?}"
+        verify.annotations, 300,
+        "every finding kept (100 of 120 per lens, three lenses) is annotated, 50 per request: {verify:?}"
     );
     let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
     let review = reviews

@@ -62,12 +62,44 @@ pub struct PullRequest {
     pub draft: bool,
     /// Whether it was merged; absent from the PR summary in review events.
     pub merged: Option<bool>,
+    /// The merge commit of a merged pull request, so recording the merge needs no read.
+    #[serde(default)]
+    pub merge_commit_sha: Option<CommitSha>,
     /// The task branch and its current head.
     pub head: GitRef,
     /// The branch it merges into.
     pub base: GitRef,
     /// The PR's author (Flotilla's bot for task PRs).
     pub user: Account,
+    /// Whether auto-merge was on when the event was sent, so a handler that only needs
+    /// to know it is off does not ask GitHub again.
+    #[serde(default, deserialize_with = "auto_merge_state")]
+    pub auto_merge: AutoMergeState,
+}
+
+/// What a payload says of a pull request's auto-merge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AutoMergeState {
+    /// The payload has no `auto_merge` field (a review event's pull request summary).
+    #[default]
+    Unknown,
+    /// `auto_merge: null`.
+    Off,
+    /// An `auto_merge` request is set.
+    On,
+}
+
+/// `auto_merge` present: `null` is off, an object is on (an absent field stays
+/// [`AutoMergeState::Unknown`] through `default`).
+fn auto_merge_state<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<AutoMergeState, D::Error> {
+    Ok(
+        match Option::<serde::de::IgnoredAny>::deserialize(deserializer)? {
+            Some(_) => AutoMergeState::On,
+            None => AutoMergeState::Off,
+        },
+    )
 }
 
 /// A pull request's `state`.

@@ -186,7 +186,7 @@ async fn graphql_mutations_are_not_retried_but_queries_are() {
     assert_eq!(fake.requests_to(Method::POST, "/graphql").len(), 1);
 
     let state = json!({ "data": { "repository": { "pullRequest": {
-        "id": "PR_node5", "isDraft": false, "mergeStateStatus": "BLOCKED",
+        "id": "PR_node5", "isDraft": false, "state": "OPEN", "mergeStateStatus": "BLOCKED",
         "headRefOid": "abc123", "autoMergeRequest": { "enabledAt": "2026-01-01T00:00:00Z" }
     } } } });
     fake.script(

@@ -17,10 +17,10 @@ use flotilla::agent::HostEnv;
 use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
 };
-use flotilla::orchestrator::FleetConfig;
+use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::sim::{
-    Access, CI_APP_ID, DeliveryView, Protection, RequiredCheck, Ruleset, SeedConfig, SimConfig,
-    SimHandle,
+    Access, CI_APP_ID, CallCounts, DeliveryView, Protection, RequiredCheck, Ruleset, SeedConfig,
+    SimConfig, SimHandle,
 };
 use flotilla::store::{
     DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskId, TaskRecord,
@@ -194,6 +194,7 @@ impl TestWorld {
             cancel_poll: Duration::from_millis(100),
             pricing: flotilla::cost::Pricing::default(),
             daily_budget: flotilla::cost::Limit::default(),
+            pacing: GithubPacing::default(),
         })
         .await;
         sim.set_webhook_url(WORLD_APP_ID, &format!("{}/webhook", flotilla.url()))
@@ -670,6 +671,20 @@ impl TestWorld {
         let issue = self.open_issue(title, body).await;
         self.label_issue_as(issue, "flotilla", &self.writer).await;
         issue
+    }
+
+    /// The GitHub API calls made since `before` was taken, once Flotilla has gone quiet
+    /// (no call for a second): what a scenario cost GitHub, by route.
+    pub async fn github_calls_since(&self, before: &CallCounts) -> CallCounts {
+        let mut last = self.sim.call_counts();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = self.sim.call_counts();
+            if now == last {
+                return now.since(before);
+            }
+            last = now;
+        }
     }
 
     /// Checks that nothing was left unexamined, then stops both sides.
