@@ -17,10 +17,16 @@ use tokio::time::Instant;
 use crate::github::{GithubError, InstallationClient, RequiredCheck};
 use crate::types::RepoName;
 
+/// A repository and one of its branches.
+type Branch = (RepoName, String);
+
+/// When a branch's required checks were read, and what they were.
+type Read = (Instant, Vec<RequiredCheck>);
+
 /// What this process last read of each branch's required checks, and when.
 #[derive(Debug, Default)]
 pub(crate) struct BranchRules {
-    read: Mutex<HashMap<(RepoName, String), (Instant, Vec<RequiredCheck>)>>,
+    read: Mutex<HashMap<Branch, Read>>,
 }
 
 impl BranchRules {
@@ -43,9 +49,7 @@ impl BranchRules {
         Ok(checks)
     }
 
-    fn cache(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(RepoName, String), (Instant, Vec<RequiredCheck>)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Branch, Read>> {
         self.read.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
