@@ -11,9 +11,9 @@
 //! comment current; `on_comment` carries out `/flotilla` commands.
 
 mod agents;
+mod branch_rules;
 mod budget;
 mod carry;
-mod branch_rules;
 pub mod command;
 mod comments;
 mod dispatcher;

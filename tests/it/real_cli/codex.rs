@@ -395,12 +395,18 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
         None,
         "the agent's own git push reached GitHub"
     );
-    let pr = tasks[0].pr.expect("a pull request");
-    let reviews = world.sim.reviews(&world.repo, pr);
+    let head = tasks[0].head_sha.clone().expect("a verified head");
+    let verify: String = world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .filter(|c| c.name == "flotilla/verify")
+        .filter_map(|c| c.summary)
+        .collect();
     for summary in ["greeting.txt says hello", "nothing to exploit", "it runs"] {
         assert!(
-            reviews.iter().any(|r| r.body.contains(summary)),
-            "no review says {summary:?}: {reviews:#?}"
+            verify.contains(summary),
+            "flotilla/verify does not say {summary:?}: {verify}"
         );
     }
     let conversations: Vec<_> = model
