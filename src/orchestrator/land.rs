@@ -598,7 +598,13 @@ impl Orchestrator {
         }
         tracing::info!(task = %task.id, %merged, "merge recorded");
         for sibling in self.store.tasks_of_run(run.id).await? {
-            if sibling.id == task.id || !sibling.state.is_in_review() {
+            // A sibling being verified right now is left as it is: updating it would
+            // throw its lenses' work away, and its new head could carry no verdict over
+            // (none is stored yet). Its landing brings it up to date if protection asks.
+            if sibling.id == task.id
+                || !sibling.state.is_in_review()
+                || sibling.state == TaskState::Verifying
+            {
                 continue;
             }
             let Some(head) = sibling.head_sha.clone() else {

@@ -19,7 +19,7 @@ use crate::github::{
     CheckOutput, CheckRunAction, CheckRunId, CheckRunUpdate, CheckStatus, InstallationClient,
     NewCheckRun, NewReview, ReviewEvent,
 };
-use crate::review::report::{self, CheckReport};
+use crate::review::report::{self, CheckReport, SpentOn};
 use crate::review::{Decision, Given, VERIFY_CHECK, Verdict};
 use crate::store::{RunRecord, TaskRecord};
 use crate::types::{CommitSha, Login, RepoName};
@@ -85,7 +85,11 @@ impl Orchestrator {
             .iter()
             .map(|l| (l.lens.name.clone(), l.verdict.clone(), l.given.clone()))
             .collect();
-        let report = report::verification_report(&lenses, &findings.gates);
+        let spent = SpentOn {
+            head: self.store.spend_of_head(task.id, head).await?,
+            task: self.store.spend_of_task(task.id).await?,
+        };
+        let report = report::verification_report(&lenses, &findings.gates, &spent);
         let target = match started {
             Some(id) => CheckTarget::Started(id),
             None => CheckTarget::New {

@@ -13,6 +13,7 @@ use std::fmt::Write;
 use super::diff::Diff;
 use super::markdown::{cell, code, escape, escape_line, output_block};
 use super::{Decision, Finding, GateOutcome, GateResult, Given, Severity, Verdict, lens_check};
+use crate::cost::Spend;
 use crate::github::{
     Annotation, AnnotationLevel, CheckConclusion, CheckOutput, ReviewComment, ReviewSide,
 };
@@ -260,6 +261,16 @@ pub fn gates_output(results: &[GateResult]) -> CheckReport {
     }
 }
 
+/// What agents spent, shown under `flotilla/verify`'s table so a maintainer sees what a
+/// change cost where they judge it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpentOn {
+    /// The lenses that ran on this head (carried verdicts cost nothing here).
+    pub head: Spend,
+    /// Every agent of the task so far: its attempts and every verification.
+    pub task: Spend,
+}
+
 /// The one check run of a verification, `flotilla/verify`: the table of every lens and
 /// gate as its summary ([`verify_output`]), each lens's and the gates' own report
 /// ([`lens_output`], [`gates_output`]) in its text, and every annotation they carry.
@@ -268,12 +279,17 @@ pub fn gates_output(results: &[GateResult]) -> CheckReport {
 pub fn verification_report(
     lenses: &[(String, Verdict, Given)],
     gates: &[GateResult],
+    spent: &SpentOn,
 ) -> CheckReport {
     let known: Vec<(String, Option<(Verdict, Given)>)> = lenses
         .iter()
         .map(|(lens, verdict, given)| (lens.clone(), Some((verdict.clone(), given.clone()))))
         .collect();
     let mut report = verify_output(&known, Some(gates));
+    report.output.summary = fit(format!(
+        "{}\n\nThe reviewers spent {} on this head; the task's agents spent {} in all.",
+        report.output.summary, spent.head, spent.task
+    ));
     let mut parts: Vec<(String, CheckReport)> = lenses
         .iter()
         .map(|(lens, verdict, given)| (lens_check(lens), lens_output(lens, verdict, given)))

@@ -334,3 +334,46 @@ async fn a_base_update_that_conflicts_carries_nothing_and_the_persons_resolution
     world.bot_comments(IssueNumber(pr.0));
     world.teardown().await;
 }
+
+#[tokio::test]
+async fn a_sibling_whose_lenses_are_still_running_when_another_merges_is_not_updated_under_them() {
+    let world = TestWorld::start().await;
+    world
+        .set_repo_config(
+            &world.scripted_config(
+                "reviewers:\n  correctness:\n    adapter: command\n    command: REVIEWER\n    \
+             time_limit: 30s\n  security:\n    adapter: command\n    command: REVIEWER\n    \
+             time_limit: 30s\n  runs:\n    adapter: command\n    command: REVIEWER\n    \
+             time_limit: 30s\n"
+                    .replace("REVIEWER", &world.scripted_reviewer())
+                    .as_str(),
+            ),
+        )
+        .await;
+    let issue = world
+        .dispatch(
+            "Pair",
+            "- [ ] Add `first.txt`\n- [ ] reviewer-waits: add `second.txt`\n",
+        )
+        .await;
+    let first = world.task_reaches(issue, TaskState::Merged).await;
+    std::fs::write(world.agent_record().join("release"), "").unwrap();
+
+    let (_, tasks) = world.run_ends(issue).await;
+    assert!(
+        tasks.iter().all(|t| t.state == TaskState::Merged),
+        "{tasks:?}"
+    );
+    let second = tasks.iter().find(|t| t.id != first.id).unwrap();
+    let lenses: Vec<String> = world
+        .reviewer_runs(second.id)
+        .into_iter()
+        .map(|(lens, _)| lens)
+        .collect();
+    assert_eq!(
+        lenses.len(),
+        3,
+        "each lens judged the change once; the base merged in later carried them: {lenses:?}"
+    );
+    world.teardown().await;
+}

@@ -409,6 +409,17 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
             "flotilla/verify does not say {summary:?}: {verify}"
         );
     }
+    let task_spent = world
+        .flotilla
+        .store
+        .spend_of_task(tasks[0].id)
+        .await
+        .unwrap();
+    assert!(task_spent.tokens.total() > 0);
+    assert!(
+        verify.contains(&format!("the task's agents spent {task_spent} in all")),
+        "flotilla/verify shows what the task cost: {verify}"
+    );
     let conversations: Vec<_> = model
         .requests()
         .into_iter()
