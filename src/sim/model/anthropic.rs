@@ -15,8 +15,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::script::{Action, FaultKind, Reply, ScriptUsage};
-use super::{Api, RecordedRequest, Shared};
+use super::script::{Action, FaultKind, ScriptUsage};
+use super::{Api, Asked, RecordedRequest, Said, Shared};
 
 /// Where Claude Code's request states the working directory.
 const WORKING_DIRECTORY: &str = "Primary working directory: ";
@@ -27,53 +27,25 @@ pub(super) async fn messages(
     OriginalUri(uri): OriginalUri,
     Json(request): Json<Value>,
 ) -> Response {
-    let first_user = first_user_text(&request);
-    let step = assistant_turns(&request);
     let model = request
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or("claude-scripted")
         .to_owned();
     let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
-    let reply = shared.player.reply(&first_user, step);
-    let mut record = RecordedRequest {
+    let asked = Asked {
         api: Api::AnthropicMessages,
         target: format!("POST {uri}"),
-        model: Some(model.clone()),
+        model: model.clone(),
         stream,
-        conversation: None,
-        step,
-        status: 200,
-        usage: None,
+        first_user: first_user_text(&request),
+        step: assistant_turns(&request),
     };
-    let (conversation, content, usage) = match reply {
-        Reply::Fault {
-            conversation, kind, ..
-        } => {
-            record.conversation = Some(conversation);
-            record.status = kind.status();
-            shared.record(record);
-            return fault(kind);
-        }
-        Reply::Turn {
-            conversation,
-            action,
-            usage,
-            ..
-        } => (Some(conversation), blocks(&action, &request), usage),
-        Reply::Generic {
-            conversation,
-            text,
-            usage,
-        } => (
-            conversation,
-            vec![json!({"type": "text", "text": text})],
-            usage,
-        ),
+    let (content, usage) = match shared.play(asked) {
+        Err(kind) => return fault(kind),
+        Ok((Said::Act(action), usage)) => (blocks(&action, &request), usage),
+        Ok((Said::Text(text), usage)) => (vec![json!({"type": "text", "text": text})], usage),
     };
-    record.conversation = conversation;
-    record.usage = Some(usage);
-    shared.record(record);
     let message = Message {
         id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
         model,

@@ -66,7 +66,72 @@ struct Shared {
     record: Mutex<Vec<RecordedRequest>>,
 }
 
+/// A model request as every API sees it, before the script answers it.
+struct Asked {
+    api: Api,
+    target: String,
+    model: String,
+    stream: bool,
+    /// The first user message's text, which picks the conversation.
+    first_user: String,
+    /// Assistant turns already in the request.
+    step: usize,
+}
+
+/// What the script says to a request, for the API module to put in its own format.
+enum Said {
+    /// A scripted turn: a tool call or a final message.
+    Act(Action),
+    /// A plain text (no conversation matched, or it ran out of turns).
+    Text(String),
+}
+
 impl Shared {
+    /// Plays the script for `asked` and records the request with what it answered:
+    /// what to say and the usage to report, or `Err` with the fault to answer instead.
+    fn play(&self, asked: Asked) -> Result<(Said, ScriptUsage), FaultKind> {
+        let mut record = RecordedRequest {
+            api: asked.api,
+            target: asked.target,
+            model: Some(asked.model),
+            stream: asked.stream,
+            conversation: None,
+            step: asked.step,
+            status: 200,
+            usage: None,
+        };
+        let answer = match self.player.reply(&asked.first_user, asked.step) {
+            Reply::Fault {
+                conversation, kind, ..
+            } => {
+                record.conversation = Some(conversation);
+                record.status = kind.status();
+                Err(kind)
+            }
+            Reply::Turn {
+                conversation,
+                action,
+                usage,
+                ..
+            } => {
+                record.conversation = Some(conversation);
+                record.usage = Some(usage);
+                Ok((Said::Act(action), usage))
+            }
+            Reply::Generic {
+                conversation,
+                text,
+                usage,
+            } => {
+                record.conversation = conversation;
+                record.usage = Some(usage);
+                Ok((Said::Text(text), usage))
+            }
+        };
+        self.record(record);
+        answer
+    }
+
     fn record(&self, request: RecordedRequest) {
         tracing::debug!(?request, "model server answered");
         self.record

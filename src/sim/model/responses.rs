@@ -28,8 +28,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::script::{Action, FaultKind, Reply, ScriptUsage};
-use super::{Api, RecordedRequest, Shared};
+use super::script::{Action, FaultKind, ScriptUsage};
+use super::{Api, Asked, Said, Shared};
 
 /// Shell tools Codex has offered across versions, most recent first.
 const SHELL_TOOLS: [&str; 3] = ["exec_command", "shell_command", "shell"];
@@ -45,48 +45,25 @@ pub(super) async fn responses(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let step = assistant_turns(&input);
     let model = request
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or("gpt-scripted")
         .to_owned();
     let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
-    let reply = shared.player.reply(&user_text(&input), step);
-    let mut record = RecordedRequest {
+    let asked = Asked {
         api: Api::OpenAiResponses,
         target: format!("POST {uri}"),
-        model: Some(model.clone()),
+        model: model.clone(),
         stream,
-        conversation: None,
-        step,
-        status: 200,
-        usage: None,
+        first_user: user_text(&input),
+        step: assistant_turns(&input),
     };
-    let (conversation, item, usage) = match reply {
-        Reply::Fault {
-            conversation, kind, ..
-        } => {
-            record.conversation = Some(conversation);
-            record.status = kind.status();
-            shared.record(record);
-            return fault(kind);
-        }
-        Reply::Turn {
-            conversation,
-            action,
-            usage,
-            ..
-        } => (Some(conversation), output_item(&action, &request), usage),
-        Reply::Generic {
-            conversation,
-            text,
-            usage,
-        } => (conversation, message(&text), usage),
+    let (item, usage) = match shared.play(asked) {
+        Err(kind) => return fault(kind),
+        Ok((Said::Act(action), usage)) => (output_item(&action, &request), usage),
+        Ok((Said::Text(text), usage)) => (message(&text), usage),
     };
-    record.conversation = conversation;
-    record.usage = Some(usage);
-    shared.record(record);
     let answer = Answer {
         id: format!("resp_{}", uuid::Uuid::new_v4().simple()),
         model,
