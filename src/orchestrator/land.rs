@@ -571,9 +571,13 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// A merge happened (by Flotilla, or by GitHub's auto-merge): record it, bring the
-    /// run's other pull requests up to the new base, and close the issue when the
-    /// whole run merged.
+    /// A merge happened (by Flotilla, or by GitHub's auto-merge): record it, and close
+    /// the issue when the whole run merged. Where a person approves each head
+    /// (`landing.require_human_approval`), the run's other pull requests are brought up
+    /// to the new base now, so the head they approve is the one that lands; otherwise
+    /// each is brought up to date when it lands, if protection asks for it (`merge`):
+    /// one `update-branch` and one verification per task instead of one per task per
+    /// merge before it, each a GitHub write its rate limit counts.
     pub(super) async fn record_merge(
         &self,
         fleet: &Fleet,
@@ -597,20 +601,22 @@ impl Orchestrator {
             return Ok(());
         }
         tracing::info!(task = %task.id, %merged, "merge recorded");
-        for sibling in self.store.tasks_of_run(run.id).await? {
-            // A sibling being verified right now is left as it is: updating it would
-            // throw its lenses' work away, and its new head could carry no verdict over
-            // (none is stored yet). Its landing brings it up to date if protection asks.
-            if sibling.id == task.id
-                || !sibling.state.is_in_review()
-                || sibling.state == TaskState::Verifying
-            {
-                continue;
+        if run_config(run)?.landing.require_human_approval {
+            for sibling in self.store.tasks_of_run(run.id).await? {
+                // A sibling being verified right now is left as it is: updating it would
+                // throw its lenses' work away, and its new head could carry no verdict
+                // over (none is stored yet). Its landing brings it up to date.
+                if sibling.id == task.id
+                    || !sibling.state.is_in_review()
+                    || sibling.state == TaskState::Verifying
+                {
+                    continue;
+                }
+                let Some(head) = sibling.head_sha.clone() else {
+                    continue;
+                };
+                self.update_branch(client, run, &sibling, &head).await?;
             }
-            let Some(head) = sibling.head_sha.clone() else {
-                continue;
-            };
-            self.update_branch(client, run, &sibling, &head).await?;
         }
         let tasks = self.store.tasks_of_run(run.id).await?;
         if tasks.iter().all(|t| t.state == TaskState::Merged) {
