@@ -1,6 +1,8 @@
-//! Fleet benchmark: a repository of 20,000 files on the simulator, an issue with a task
-//! list, a no-op agent (it stamps the time and adds one line) and three no-op reviewer
-//! lenses (they answer "upheld").
+//! Fleet benchmark: a repository of 20,000 files on the simulator, its `main` protected
+//! as a careful maintainer would (`flotilla/verify` from the App required, branches up
+//! to date before merging, so each task after the first is brought up to date and
+//! verified again), an issue with a task list, a no-op agent (it stamps the time and
+//! adds one line) and three no-op reviewer lenses (they answer "upheld").
 //!
 //! Reports, per task: the time from the label webhook to the agent's start (run it with
 //! `BENCH_FILES=100` for the figure without a large checkout), from the agent's exit to
@@ -33,7 +35,7 @@ use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::sandbox::{Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, ServerConfig};
-use flotilla::sim::{SeedConfig, SimConfig};
+use flotilla::sim::{Protection, RequiredCheck, SeedConfig, SimConfig};
 use flotilla::store::{RunState, SlotLimits, Store, TaskState};
 use flotilla::types::AppId;
 use flotilla::webhook::signature::WebhookSecrets;
@@ -151,6 +153,18 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
     sim_config.seed = Some(seed.clone());
     let sim = flotilla::sim::start(sim_config).await?;
     let repo = seed.repo_name();
+    sim.set_protection(
+        &repo,
+        "main",
+        Some(Protection {
+            required_checks: Some(vec![RequiredCheck {
+                context: "flotilla/verify".to_owned(),
+                app_id: Some(APP_ID),
+            }]),
+            strict: true,
+            ..Protection::default()
+        }),
+    )?;
     let github = GithubApp::new(
         AppCredentials::from_pem_file(APP_ID, &fixture("keys/test-app.pem"))?,
         GithubSettings {

@@ -2,9 +2,10 @@
 //! requests a minute and 500 an hour, so the writes per merged task, not the hardware,
 //! cap how many tasks the fleet lands. Counted by the simulator, route by route.
 
+use flotilla::sim::{Protection, RequiredCheck};
 use flotilla::store::TaskState;
 
-use crate::support::world::TestWorld;
+use crate::support::world::{TestWorld, WORLD_APP_ID};
 
 /// Content-creating requests (POST, PATCH, PUT, DELETE, GraphQL mutations) a merged
 /// task may cost, everything the run does included.
@@ -55,6 +56,55 @@ async fn a_three_task_issue_merges_within_eight_writes_and_fifteen_calls_per_tas
         3,
         "the plan's last edit shows the final state: {}",
         comments[0]
+    );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn behind_a_strict_base_tasks_brought_up_to_date_still_merge_within_eight_writes_each() {
+    let world = TestWorld::start().await;
+    world
+        .sim
+        .set_protection(
+            &world.repo,
+            "main",
+            Some(Protection {
+                required_checks: Some(vec![RequiredCheck {
+                    context: "flotilla/verify".to_owned(),
+                    app_id: Some(WORLD_APP_ID),
+                }]),
+                strict: true,
+                ..Protection::default()
+            }),
+        )
+        .expect("protection set");
+    let before = world.sim.call_counts();
+    let issue = world
+        .dispatch(
+            "Three at once",
+            "- [ ] Add `src/one.txt`\n- [ ] Add `src/two.txt`\n- [ ] Add `src/three.txt`\n",
+        )
+        .await;
+
+    let (_, tasks) = world.run_ends(issue).await;
+
+    assert!(
+        tasks.iter().all(|t| t.state == TaskState::Merged),
+        "{tasks:?}"
+    );
+    let merged = u64::try_from(tasks.len()).expect("a few tasks");
+    let spent = world.github_calls_since(&before).await;
+    assert!(
+        spent.writes() <= WRITES_PER_MERGED_TASK * merged,
+        "{} writes for {merged} merged tasks (at most {WRITES_PER_MERGED_TASK} each); by route:\n{}",
+        spent.writes(),
+        spent.breakdown()
+    );
+    let lens_runs: usize = tasks.iter().map(|t| world.reviewer_runs(t.id).len()).sum();
+    assert_eq!(
+        lens_runs,
+        3 * tasks.len(),
+        "each lens judged each change once; base updates carried the verdicts"
     );
     world.teardown().await;
 }
