@@ -445,8 +445,7 @@ impl Orchestrator {
         }
         match state.merge_state_status {
             MergeStateStatus::Behind => {
-                tracing::info!("behind its base; bringing it up to date first");
-                return self.update_branch(client, run, task, head).await;
+                return self.bring_up_to_date_to_land(client, run, task, head).await;
             }
             MergeStateStatus::Dirty => {
                 let reason = format!("#{pr} conflicts with `{}`", run.default_branch);
@@ -546,8 +545,7 @@ impl Orchestrator {
                 self.conflict(client, run, task, head, &reason).await
             }
             MergeStateStatus::Behind => {
-                self.update_branch(client, run, task, head).await?;
-                Ok(())
+                self.bring_up_to_date_to_land(client, run, task, head).await
             }
             _ => {
                 self.back_to_verified(task, head).await?;
@@ -555,6 +553,28 @@ impl Orchestrator {
                 Ok(())
             }
         }
+    }
+
+    /// A task that would land but is behind a base that wants branches up to date: it
+    /// is brought up to date if it can take the run's landing train, else it waits as
+    /// verified until the task holding the train merged or left review (`progress`
+    /// wakes it), instead of being brought up to date again after every merge.
+    async fn bring_up_to_date_to_land(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+    ) -> anyhow::Result<()> {
+        if !self.store.take_landing_train(run.id, task.id).await? {
+            tracing::info!(
+                "behind its base while another task of the run is brought up to date to \
+                 land; waiting for it"
+            );
+            return self.back_to_verified(task, head).await;
+        }
+        tracing::info!("behind its base; bringing it up to date first");
+        self.update_branch(client, run, task, head).await
     }
 
     /// Undoes `merging` after a merge that did not happen.

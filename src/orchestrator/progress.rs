@@ -11,7 +11,7 @@ use super::comments;
 use super::fleet::Fleet;
 use super::pacing::EditSlot;
 use crate::github::{CommentId, InstallationClient, IssueComment};
-use crate::store::{RunId, RunState};
+use crate::store::{NewJob, RunId, RunState};
 use crate::types::{IssueNumber, RepoName};
 
 impl Orchestrator {
@@ -61,6 +61,13 @@ impl Orchestrator {
             .chain([changed])
             .map(|run| run.0)
             .collect();
+        for (task, head) in self.store.release_waiting_landings(changed).await? {
+            tracing::info!(%task, "the landing train is free; trying to land again");
+            let reason = format!("train-{}", uuid::Uuid::new_v4().simple());
+            self.store
+                .enqueue(&NewJob::land_task(task, &head, &reason))
+                .await?;
+        }
         for run in runs {
             self.settle_if_done(RunId(run)).await?;
             self.write_plan(fleet, RunId(run), PlanWrite::Paced).await?;

@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod jobs;
+mod landing;
 mod runs;
 mod tasks;
 mod usage;

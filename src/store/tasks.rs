@@ -508,7 +508,7 @@ impl Store {
                 }
                 sqlx::query(
                     "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
-                     updated_at = $1 WHERE id = $2 AND state IN ('queued', 'refuted')",
+                     landing = NULL, updated_at = $1 WHERE id = $2 AND state IN ('queued', 'refuted')",
                 )
                 .bind(now)
                 .bind(task.id)

@@ -369,7 +369,7 @@ impl Store {
         let changed = with_pool!(self, write, |pool| {
             sqlx::query(
                 "UPDATE tasks SET state = 'merged', merged_sha = $1, last_reason = NULL, \
-                 updated_at = $2 WHERE id = $3 AND state <> 'merged'",
+                 landing = NULL, updated_at = $2 WHERE id = $3 AND state <> 'merged'",
             )
             .bind(merged.0.as_str())
             .bind(now)

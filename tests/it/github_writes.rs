@@ -61,7 +61,8 @@ async fn a_three_task_issue_merges_within_eight_writes_and_fifteen_calls_per_tas
 }
 
 #[tokio::test]
-async fn behind_a_strict_base_tasks_brought_up_to_date_still_merge_within_eight_writes_each() {
+async fn behind_a_strict_base_tasks_are_brought_up_to_date_one_at_a_time_within_eight_writes_each()
+{
     let world = TestWorld::start().await;
     world
         .sim
@@ -94,6 +95,17 @@ async fn behind_a_strict_base_tasks_brought_up_to_date_still_merge_within_eight_
     );
     let merged = u64::try_from(tasks.len()).expect("a few tasks");
     let spent = world.github_calls_since(&before).await;
+    let updates = spent
+        .by_route
+        .get("PUT /repos/{owner}/{repo}/pulls/{number}/update-branch")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        updates < merged,
+        "one task at a time is brought up to date to land, each at most once: {updates} \
+         update-branch calls for {merged} tasks; by route:\n{}",
+        spent.breakdown()
+    );
     assert!(
         spent.writes() <= WRITES_PER_MERGED_TASK * merged,
         "{} writes for {merged} merged tasks (at most {WRITES_PER_MERGED_TASK} each); by route:\n{}",

@@ -1,0 +1,70 @@
+//! The landing train: behind a base whose protection wants branches up to date, each
+//! merge puts every other verified pull request of the run behind again. Bringing them
+//! all up to date at once would cost one `update-branch` and one verification per task
+//! per merge (GitHub writes its rate limit counts) and all but one of them would be
+//! behind again as soon as the first merged. So one task of a run at a time holds the
+//! train while it is brought up to date and lands; another that finds its base behind
+//! meanwhile waits, and is woken once the holder merged or left review.
+
+use super::runs::RunId;
+use super::tasks::TaskId;
+use super::{Store, with_pool};
+use crate::types::CommitSha;
+
+/// States in which a task that was brought up to date to land still holds the train.
+const HOLDING_STATES: &str = "('proposed', 'verifying', 'verified', 'ready', 'merging')";
+
+impl Store {
+    /// Takes the run's train for `task`, which is about to be brought up to date to
+    /// land; `false`, with the task marked as waiting, while another task holds it.
+    pub async fn take_landing_train(&self, run: RunId, task: TaskId) -> anyhow::Result<bool> {
+        let taken = with_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            let taken = sqlx::query(&format!(
+                "UPDATE tasks SET landing = 'updating' WHERE id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM tasks o WHERE o.run_id = $2 AND o.id <> $1 \
+                 AND o.landing = 'updating' AND o.state IN {HOLDING_STATES})"
+            ))
+            .bind(task.0)
+            .bind(run.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !taken {
+                sqlx::query("UPDATE tasks SET landing = 'waiting' WHERE id = $1")
+                    .bind(task.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            taken
+        });
+        Ok(taken)
+    }
+
+    /// Once no task of the run holds the train: the tasks that waited for it, released,
+    /// with the head to try to land again (those still verified or ready). Empty while
+    /// the train is held.
+    pub async fn release_waiting_landings(
+        &self,
+        run: RunId,
+    ) -> anyhow::Result<Vec<(TaskId, CommitSha)>> {
+        let released: Vec<(i64, Option<String>, String)> = with_pool!(self, write, |pool| {
+            sqlx::query_as(&format!(
+                "UPDATE tasks SET landing = NULL WHERE run_id = $1 AND landing = 'waiting' \
+                 AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.run_id = $1 \
+                 AND o.landing = 'updating' AND o.state IN {HOLDING_STATES}) \
+                 RETURNING id, head_sha, state"
+            ))
+            .bind(run.0)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(released
+            .into_iter()
+            .filter(|(_, _, state)| state == "verified" || state == "ready")
+            .filter_map(|(id, head, _)| Some((TaskId(id), CommitSha(head?))))
+            .collect())
+    }
+}
