@@ -280,3 +280,34 @@ fn every_flag_the_claude_adapter_passes_is_one_the_pinned_claude_accepts() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_reviewer_answers_with_the_verdict_its_own_command_printed_from_the_prompt_file() {
+    let script = r#"
+conversations:
+  - name: relaying
+    match: "Review change C"
+    turns:
+      - run: 'sh check.sh < "$FLOTILLA_PROMPT_FILE"'
+      - relay: "My check says:"
+"#;
+    let claude_code = RealClaude::start(script).await;
+    std::fs::write(
+        claude_code.tree.path().join("check.sh"),
+        "read -r first\nprintf '{\"verdict\": \"refuted\", \"findings\": [], \"summary\": \"%s\"}\\n' \"$first\"\n",
+    )
+    .expect("check script");
+
+    let report = claude_code
+        .run(&claude(None), Role::Reviewer, "Review change C.")
+        .await;
+
+    let verdict = claude(None).verdict(&report).unwrap_or_else(|e| {
+        panic!("{e}\n{}", report.transcript);
+    });
+    assert_eq!(verdict["verdict"], "refuted");
+    assert_eq!(
+        verdict["summary"], "Review change C.",
+        "the command read the prompt file"
+    );
+}
