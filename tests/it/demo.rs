@@ -371,8 +371,11 @@ fn path_with_agent_clis() -> String {
 #[tokio::test]
 async fn the_demo_with_claude_code_merges_every_task_after_one_retry_and_spends_what_the_model_server_reported()
  {
-    let (output, tasks, summary) =
-        demo_in_env(&["--agent-cli", "claude"], &[("PATH", path_with_agent_clis())]).await;
+    let (output, tasks, summary) = demo_in_env(
+        &["--agent-cli", "claude"],
+        &[("PATH", path_with_agent_clis())],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
 
     assert!(stdout.contains("  worker            claude\n"), "{stdout}");
@@ -430,7 +433,9 @@ async fn the_demo_with_claude_code_merges_every_task_after_one_retry_and_spends_
     assert!(total > 0, "{summary}");
     let total = flotilla::cost::thousands(total);
     assert!(
-        stdout.contains(&format!("the run's agents spent ${usd:.2} ({total} tokens)")),
+        stdout.contains(&format!(
+            "the run's agents spent ${usd:.2} ({total} tokens)"
+        )),
         "{stdout}"
     );
     assert!(
