@@ -314,8 +314,9 @@ pub struct DemoArgs {
     pub config: Option<PathBuf>,
 
     /// Write the outcome as JSON: `{"tasks": [{"id", "title", "state", "attempts",
-    /// "branch", "pr", "merged", "verdicts"}], "default_branch": {"name", "head",
-    /// "files"}}`.
+    /// "branch", "pr", "merged", "verdicts", "spend"}], "default_branch": {"name", "head",
+    /// "files"}, "spend"}`, plus `"model_server": {"requests", "tokens"}` with
+    /// `--agent-cli claude`.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
 

@@ -249,8 +249,8 @@ fn last_tool_result(request: &Value) -> String {
         .flatten()
         .filter_map(|message| message["content"].as_array())
         .flatten()
-        .filter(|block| block["type"] == "tool_result")
-        .last()
+        .rev()
+        .find(|block| block["type"] == "tool_result")
         .map(|block| content_text(&block["content"]))
         .unwrap_or_default()
 }

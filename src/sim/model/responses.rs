@@ -256,8 +256,8 @@ fn last_output(request: &Value) -> String {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|item| item["type"] == "function_call_output")
-        .last();
+        .rev()
+        .find(|item| item["type"] == "function_call_output");
     match last.map(|item| &item["output"]) {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Array(parts)) => parts
@@ -395,6 +395,20 @@ mod tests {
         assert_eq!(
             arguments["cmd"],
             "apply_patch <<'PATCH'\n*** Begin Patch\n*** Add File: a.txt\n+one\n+PATCH\n*** End Patch\nPATCH\n"
+        );
+    }
+
+    #[test]
+    fn a_relay_answers_with_what_the_last_command_printed() {
+        let request = json!({"input": [
+            {"type": "function_call_output", "call_id": "a", "output": "first"},
+            {"type": "function_call_output", "call_id": "b", "output": "{\"verdict\": \"upheld\"}"},
+        ]});
+        let item = output_item(&Action::Relay("It printed:".to_owned()), &request);
+        assert_eq!(item["type"], "message");
+        assert_eq!(
+            item["content"][0]["text"],
+            "It printed:\n{\"verdict\": \"upheld\"}"
         );
     }
 

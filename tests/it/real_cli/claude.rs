@@ -382,24 +382,15 @@ async fn claude_code_plans_works_and_reviews_an_issue_through_to_merge_and_the_r
         None,
         "the agent's own git push reached GitHub"
     );
-    let head = tasks[0].head_sha.clone().expect("a verified head");
-    let verdicts = world
-        .flotilla
-        .store
-        .verdicts(tasks[0].id, &head)
-        .await
-        .unwrap();
-    for (lens, summary) in [
-        ("correctness", "greeting.txt says hello"),
-        ("security", "nothing to exploit"),
-        ("runs", "reading greeting.txt prints hello"),
+    let verify = verify_summary(&world, &tasks[0]);
+    for summary in [
+        "greeting.txt says hello",
+        "nothing to exploit",
+        "reading greeting.txt prints hello",
     ] {
         assert!(
-            verdicts.iter().any(|v| v.kind == "lens"
-                && v.name == lens
-                && v.outcome == "upheld"
-                && v.detail.contains(summary)),
-            "{lens} did not uphold with {summary:?}: {verdicts:#?}"
+            verify.contains(summary),
+            "flotilla/verify does not say {summary:?}: {verify}"
         );
     }
     let requests = model.requests();

@@ -13,7 +13,7 @@ use flotilla::store::{RunState, TaskState};
 use tempfile::TempDir;
 
 use crate::support::real_cli::{
-    DUMMY_API_KEY, agent_clis_bin, agent_clis_dir, model_server, reported_tokens,
+    DUMMY_API_KEY, agent_clis_bin, agent_clis_dir, model_server, reported_tokens, verify_summary,
 };
 use crate::support::world::TestWorld;
 use crate::support::{agent_run, test_sandbox_exposing};
@@ -374,14 +374,7 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
         None,
         "the agent's own git push reached GitHub"
     );
-    let head = tasks[0].head_sha.clone().expect("a verified head");
-    let verify: String = world
-        .sim
-        .check_runs(&world.repo, &head)
-        .into_iter()
-        .filter(|c| c.name == "flotilla/verify")
-        .filter_map(|c| c.summary)
-        .collect();
+    let verify = verify_summary(&world, &tasks[0]);
     for summary in ["greeting.txt says hello", "nothing to exploit", "it runs"] {
         assert!(
             verify.contains(summary),

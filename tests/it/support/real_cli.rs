@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use flotilla::agent::{Adapter, AgentReport, HostEnv, Role, Tokens};
 use flotilla::sim::model::{ModelServer, ModelServerHandle, Script, ScriptUsage};
+use flotilla::store::TaskRecord;
 use tempfile::TempDir;
 
 use super::world::TestWorld;
@@ -109,6 +110,20 @@ pub fn agent_clis_bin() -> PathBuf {
         assert!(status.success(), "tests/agent-clis/install.sh failed");
     }
     bin
+}
+
+/// The `flotilla/verify` summaries on a task's verified head, joined: what each lens
+/// said and what the task's agents spent, as a maintainer reads them on the PR (a lens
+/// that upholds with nothing to say posts no review).
+pub fn verify_summary(world: &TestWorld, task: &TaskRecord) -> String {
+    let head = task.head_sha.clone().expect("a verified head");
+    world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .filter(|c| c.name == "flotilla/verify")
+        .filter_map(|c| c.summary)
+        .collect()
 }
 
 /// Claude Code in the fleet's sandbox, talking to a scripted model server.
