@@ -15,6 +15,7 @@ use flotilla::store::{RunState, TaskState};
 use crate::support::proc_scan::running_with;
 use crate::support::real_cli::{
     RealClaude, agent_clis_bin, claude_agent, claude_world, model_server, reported_tokens,
+    verify_summary,
 };
 use crate::support::wait_for;
 
