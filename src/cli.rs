@@ -279,6 +279,13 @@ pub struct DemoArgs {
     #[arg(long)]
     pub issue_file: Option<PathBuf>,
 
+    /// The agents the demo runs where no flag names one: `script`, the scripted agent
+    /// and reviewer of fixtures/demo, or `claude`, the real Claude Code CLI (from PATH or
+    /// `bash tests/agent-clis/install.sh`) as worker and every lens, against a scripted
+    /// model server in this process (fixtures/demo/claude-model.yml); no API key needed.
+    #[arg(long, value_enum, default_value_t = crate::demo::AgentCli::Script)]
+    pub agent_cli: crate::demo::AgentCli,
+
     /// The worker agent, a shell command run with `sh -c` in each task's worktree
     /// [default: the scripted agent fixtures/demo/agent.sh].
     #[arg(long)]
@@ -307,8 +314,9 @@ pub struct DemoArgs {
     pub config: Option<PathBuf>,
 
     /// Write the outcome as JSON: `{"tasks": [{"id", "title", "state", "attempts",
-    /// "branch", "pr", "merged", "verdicts"}], "default_branch": {"name", "head",
-    /// "files"}}`.
+    /// "branch", "pr", "merged", "verdicts", "spend"}], "default_branch": {"name", "head",
+    /// "files"}, "spend"}`, plus `"model_server": {"requests", "tokens"}` with
+    /// `--agent-cli claude`.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
 

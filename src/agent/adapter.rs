@@ -18,6 +18,13 @@ use super::usage::UsageFormat;
 /// Claude Code tool rules that keep it from committing or pushing by itself.
 const CLAUDE_NO_GIT_WRITES: &str = "Bash(git commit:*),Bash(git push:*)";
 
+/// Claude Code's shell tool, allowed for every command: headless (`-p`) it otherwise
+/// denies each command its own checker cannot prove harmless (`sh tests/run.sh`, any
+/// `$VAR`) as "requires approval", so a worker could not run the tests and the runs
+/// lens could not run the change. Flotilla's sandbox, not Claude Code's prompt, is what
+/// confines the command; the deny rules above still win over this allow rule.
+const CLAUDE_SHELL: &str = "Bash";
+
 /// Claude Code's documented switch for "no traffic but the model API": no auto-update,
 /// telemetry, error reporting or feedback requests, none of which a sandbox may make.
 const CLAUDE_QUIET_ENV: &[(&str, &str)] = &[
@@ -87,6 +94,8 @@ impl Adapter {
                     "--verbose",
                     "--permission-mode",
                     "acceptEdits",
+                    "--allowedTools",
+                    CLAUDE_SHELL,
                     "--disallowedTools",
                     CLAUDE_NO_GIT_WRITES,
                 ]);

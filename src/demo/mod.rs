@@ -3,10 +3,12 @@
 //! It starts the GitHub simulator and a Flotilla in this process, creates a repository
 //! protected as a careful maintainer would (CI and `flotilla/verify` required) and an
 //! issue, labels the issue, prints the run's progress — proposals, verdicts, retries,
-//! merges — as it happens and ends with a summary. It drives Flotilla only from the
+//! merges — as it happens and ends with a summary. With `--agent-cli claude` the agents
+//! are the real Claude Code CLI against a scripted model server ([`agent_cli`]). It drives Flotilla only from the
 //! outside (webhooks from the simulator) and reads its store only to report; it must
 //! not reach into the orchestrator.
 
+mod agent_cli;
 mod fixtures;
 mod issue;
 mod progress;
@@ -16,6 +18,7 @@ mod stage;
 mod summary;
 mod verdicts;
 
+pub use agent_cli::AgentCli;
 pub use reviewer_flag::ReviewerFlag;
 
 use std::path::PathBuf;
@@ -23,12 +26,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::agent::HostEnv;
 use crate::cli::DemoArgs;
 use crate::config::{AgentConfig, CONFIG_PATH};
 
+use agent_cli::ClaudeCode;
 use fixtures::Fixtures;
 use progress::Progress;
-use repo_config::AgentOverrides;
+use repo_config::{AgentOverrides, command_agent};
 use stage::{Stage, StageConfig};
 use summary::Summary;
 
@@ -54,8 +59,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| fixtures.demo("flotilla.yml"));
     let config_text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("cannot read --config {}", config_path.display()))?;
-    let default_worker = fixtures.agent_command()?;
-    let default_reviewer = fixtures.reviewer_command()?;
+    let claude = match args.agent_cli {
+        AgentCli::Script => None,
+        AgentCli::Claude => Some(ClaudeCode::start(&fixtures).await?),
+    };
+    let (default_worker, default_reviewer) = match &claude {
+        Some(claude) => (claude.agent(), claude.agent()),
+        None => (
+            command_agent(&fixtures.agent_command()?),
+            command_agent(&fixtures.reviewer_command()?),
+        ),
+    };
     let config = repo_config::build(
         &config_text,
         &AgentOverrides {
@@ -82,8 +96,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         sandbox: args.sandbox,
         expose: std::iter::once(fixtures.root())
             .chain(args.sandbox_ro.iter().cloned())
+            .chain(claude.iter().flat_map(|c| c.expose().to_vec()))
             .map(|path| std::path::absolute(&path).unwrap_or(path))
             .collect(),
+        host_env: match &claude {
+            Some(claude) => claude.host_env(HostEnv::current()),
+            None => HostEnv::current(),
+        },
     })
     .await?;
     let base_url = stage.sim.base_url();
@@ -95,6 +114,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         stage.repo,
         source.display()
     );
+    if let Some(claude) = &claude {
+        println!(
+            "  model server      {} (scripted: fixtures/demo/claude-model.yml)",
+            claude.url()
+        );
+    }
     println!("  worker            {}", agent_name(&config.config.worker));
     let mut reviewers: Vec<(&str, Vec<&str>)> = Vec::new();
     for lens in &config.config.reviewers {
@@ -171,13 +196,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &stage.default_branch,
         progress.tasks(),
     )
-    .await?;
+    .await?
+    .with_model_server(claude.as_ref().map(ClaudeCode::report));
     summary.print(&base_url, &stage.repo);
     if let Some(path) = &args.summary_json {
         summary.write_json(path)?;
         println!("\nsummary written to {}", path.display());
     }
     let stopped = stage.stop().await;
+    if let Some(claude) = claude {
+        claude.stop().await;
+    }
     match followed {
         Ok(outcome) => outcome?,
         Err(_) => anyhow::bail!(

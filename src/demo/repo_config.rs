@@ -1,6 +1,7 @@
 //! The `.github/flotilla.yml` the demo puts in the simulated repository: the chosen file
-//! with the demo's agents (worker, planner, reviewer lenses) written in as
-//! `adapter: command` agents.
+//! with the demo's agents (worker, planner, reviewer lenses) written in: `adapter:
+//! command` agents for the commands given with flags, and the demo's default agent
+//! (the scripted one, or Claude Code with `--agent-cli claude`) where none is named.
 //!
 //! It only edits and validates text; pushing it is the caller's business.
 
@@ -24,15 +25,28 @@ pub(super) struct DemoConfig {
 pub(super) struct AgentOverrides<'a> {
     /// `--agent`: replaces the worker.
     pub(super) worker: Option<&'a str>,
-    /// The scripted agent, used when neither `--agent` nor the file names a worker.
-    pub(super) default_worker: &'a str,
+    /// The default worker (see [`command_agent`]), used when neither `--agent` nor the
+    /// file names a worker.
+    pub(super) default_worker: &'a AgentEntry,
     /// `--planner`: replaces the planner.
     pub(super) planner: Option<&'a str>,
     /// `--reviewer`: replaces every lens's agent, or one lens's (adding the lens).
     pub(super) reviewers: &'a [ReviewerFlag],
-    /// The scripted reviewer, used for every lens for which neither `--reviewer` nor the
+    /// The default reviewer, used for every lens for which neither `--reviewer` nor the
     /// file names an agent; a file without `reviewers:` gets the default lenses with it.
-    pub(super) default_reviewer: &'a str,
+    pub(super) default_reviewer: &'a AgentEntry,
+}
+
+/// The keys of one agent entry the demo writes (`adapter`, `command`, `pass_env`, …);
+/// the entry's other keys, such as its time limit, are kept.
+pub(super) type AgentEntry = Map<String, Value>;
+
+/// An `adapter: command` agent running `command` with `sh -c`.
+pub(super) fn command_agent(command: &str) -> AgentEntry {
+    let mut agent = Map::new();
+    agent.insert("adapter".to_owned(), Value::from("command"));
+    agent.insert("command".to_owned(), Value::from(command));
+    agent
 }
 
 /// Applies `overrides` to the file text `original` and checks the result the way
@@ -45,13 +59,17 @@ pub(super) fn build(original: &str, overrides: &AgentOverrides<'_>) -> anyhow::R
         .is_some_and(|worker| worker.contains_key("adapter"));
     let worker = overrides
         .worker
-        .or((!names_worker).then_some(overrides.default_worker));
+        .map(command_agent)
+        .or_else(|| (!names_worker).then(|| overrides.default_worker.clone()));
     let mut edited = worker.is_some() || overrides.planner.is_some();
-    if let Some(command) = worker {
-        set_command_agent(&mut root, "worker", command);
+    if let Some(agent) = &worker {
+        set_agent(root.entry("worker").or_insert(Value::Null), agent);
     }
     if let Some(command) = overrides.planner {
-        set_command_agent(&mut root, "planner", command);
+        set_agent(
+            root.entry("planner").or_insert(Value::Null),
+            &command_agent(command),
+        );
     }
     edited |= set_reviewers(&mut root, overrides)?;
     let text = if edited {
@@ -78,11 +96,6 @@ fn parse_mapping(text: &str) -> anyhow::Result<Map<String, Value>> {
         Value::Null => Ok(Map::new()),
         _ => anyhow::bail!("the configuration file is not a YAML mapping"),
     }
-}
-
-/// Makes `section` run `command` with `sh -c`, keeping its time limit and `pass_env`.
-fn set_command_agent(root: &mut Map<String, Value>, section: &str, command: &str) {
-    set_command(root.entry(section).or_insert(Value::Null), command);
 }
 
 /// Writes the reviewer commands into `reviewers:`: `lens=command` flags first, then the
@@ -131,29 +144,34 @@ fn set_reviewers(
         let names_agent = agent
             .as_object()
             .is_some_and(|agent| agent.contains_key("adapter"));
-        let command = per_lens
+        let chosen = per_lens
             .iter()
             .find(|(lens, _)| lens == name)
             .map(|(_, command)| *command)
             .or(every_lens)
-            .or((!names_agent).then_some(overrides.default_reviewer));
-        if let Some(command) = command {
-            set_command(agent, command);
+            .map(command_agent)
+            .or_else(|| (!names_agent).then(|| overrides.default_reviewer.clone()));
+        if let Some(chosen) = &chosen {
+            set_agent(agent, chosen);
             edited = true;
         }
     }
     Ok(edited)
 }
 
-/// Makes one agent entry run `command` with `sh -c`, keeping its time limit and
-/// `pass_env`.
-fn set_command(entry: &mut Value, command: &str) {
+/// Makes one agent entry the agent `chosen`: its adapter, command and model go, the
+/// chosen keys are written over the rest, and its other keys (its time limit, say)
+/// are kept.
+fn set_agent(entry: &mut Value, chosen: &AgentEntry) {
     if !entry.is_object() {
         *entry = Value::Object(Map::new());
     }
     if let Value::Object(agent) = entry {
-        agent.remove("model");
-        agent.insert("adapter".to_owned(), Value::from("command"));
-        agent.insert("command".to_owned(), Value::from(command));
+        for key in ["adapter", "command", "model"] {
+            agent.remove(key);
+        }
+        for (key, value) in chosen {
+            agent.insert(key.clone(), value.clone());
+        }
     }
 }

@@ -44,6 +44,8 @@ pub(super) struct StageConfig {
     pub(super) sandbox: Engine,
     /// Paths the agents see read-only besides the system (the demo's scripts).
     pub(super) expose: Vec<PathBuf>,
+    /// Flotilla's environment, which agents get only the `pass_env` names of.
+    pub(super) host_env: HostEnv,
 }
 
 /// A running simulator and Flotilla.
@@ -186,7 +188,7 @@ async fn start_flotilla(
         fleet: Some(FleetConfig {
             github,
             data_dir,
-            host_env: HostEnv::current(),
+            host_env: config.host_env.clone(),
             sandbox,
             limits: SlotLimits {
                 global: 3,

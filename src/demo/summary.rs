@@ -13,6 +13,7 @@ use crate::sim::Sim;
 use crate::store::{Store, TaskRecord, TaskState};
 use crate::types::{PrNumber, RepoName};
 
+use super::agent_cli::ServerReport;
 use super::verdicts::Verdicts;
 
 /// The `--summary-json` document.
@@ -22,6 +23,10 @@ pub(super) struct Summary {
     default_branch: BranchSummary,
     /// What the run's agents spent in all, its planner included.
     spend: Spend,
+    /// With `--agent-cli claude`: what the scripted model server answered and reported,
+    /// which `spend`'s tokens must equal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_server: Option<ServerReport>,
 }
 
 /// One task's outcome.
@@ -97,12 +102,19 @@ impl Summary {
                 None => Spend::default(),
             },
             tasks: summaries,
+            model_server: None,
             default_branch: BranchSummary {
                 name: default_branch.to_owned(),
                 head: sim.branch_sha(repo, default_branch).await.map(|sha| sha.0),
                 files,
             },
         })
+    }
+
+    /// The summary with what the model server answered, when there was one.
+    pub(super) fn with_model_server(mut self, report: Option<ServerReport>) -> Self {
+        self.model_server = report;
+        self
     }
 
     /// Prints the final table.
@@ -154,6 +166,13 @@ impl Summary {
                 .unwrap_or_default()
         );
         println!("the run's agents spent {}", self.spend);
+        if let Some(server) = &self.model_server {
+            println!(
+                "the scripted model server answered {} request(s) and reported {} tokens",
+                server.requests,
+                crate::cost::thousands(server.tokens.total())
+            );
+        }
     }
 
     /// Writes the JSON document to `path`.

@@ -1,5 +1,6 @@
 //! `flotilla demo` as a newcomer runs it: the real binary, the simulator and Flotilla in
-//! one process, a scripted agent and reviewer, and the summary JSON a script would read.
+//! one process, a scripted agent and reviewer (or the real Claude Code CLI against the
+//! scripted model server), and the summary JSON a script would read.
 
 use std::path::Path;
 use std::process::Output;
@@ -18,21 +19,34 @@ async fn demo(args: &[&str]) -> (Output, Vec<Value>) {
 
 /// Like [`demo`], with the whole summary document as well.
 async fn demo_with_summary(args: &[&str]) -> (Output, Vec<Value>, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let summary = dir.path().join("summary.json");
+    demo_in_env(args, &[]).await
+}
+
+/// `flotilla demo` as a newcomer starts it from the repository: none of Flotilla's own
+/// `FLOTILLA_*` settings, and `env` on top of the test's environment.
+fn demo_command(env: &[(&str, String)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_flotilla"));
     for (name, _) in std::env::vars() {
         if name.starts_with("FLOTILLA_") {
             command.env_remove(name);
         }
     }
-    let output = command
+    command
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("demo")
+        .kill_on_drop(true);
+    command
+}
+
+/// Like [`demo_with_summary`], with `env` set for the demo.
+async fn demo_in_env(args: &[&str], env: &[(&str, String)]) -> (Output, Vec<Value>, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let output = demo_command(env)
         .args(["--timeout", TIMEOUT, "--summary-json"])
         .arg(&summary)
         .args(args)
-        .kill_on_drop(true)
         .output()
         .await
         .unwrap();
@@ -341,4 +355,115 @@ async fn an_issue_without_a_task_list_is_one_task() {
     assert_eq!(tasks[0]["state"], "merged", "{tasks:?}");
     assert_eq!(tasks[0]["merged"], true, "{tasks:?}");
     assert!(tasks[0]["pr"].is_u64(), "{tasks:?}");
+}
+
+/// `PATH` with the pinned agent CLIs first (installed first when missing), as a
+/// newcomer has it after `bash tests/agent-clis/install.sh` and adding them to it.
+fn path_with_agent_clis() -> String {
+    let bin = crate::support::real_cli::agent_clis_bin();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[tokio::test]
+async fn the_demo_with_claude_code_merges_every_task_after_one_retry_and_spends_what_the_model_server_reported()
+ {
+    let (output, tasks, summary) = demo_in_env(
+        &["--agent-cli", "claude"],
+        &[("PATH", path_with_agent_clis())],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+
+    assert!(stdout.contains("  worker            claude\n"), "{stdout}");
+    assert!(
+        stdout.contains("  reviewer          claude (correctness, runs, security)\n"),
+        "{stdout}"
+    );
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    for task in &tasks {
+        assert_eq!(task["state"], "merged", "{task}\n{stdout}");
+        assert_eq!(task["merged"], true, "{task}");
+        let expected_attempts = if task["title"] == USAGE_TASK { 2 } else { 1 };
+        assert_eq!(task["attempts"], expected_attempts, "{task}\n{stdout}");
+        for lens in ["correctness", "security", "runs"] {
+            assert_eq!(task["verdicts"][lens], "upheld", "{lens}: {task}");
+        }
+        assert!(
+            task["spend"]["tokens"]["input"].as_u64() > Some(0)
+                && task["spend"]["usd"].as_f64() > Some(0.0),
+            "every task's worker and lenses spent something: {task}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "USAGE.md:7 The example says `sh greet.sh Ada` prints \"Hello Ada\", but it prints \"Hello, Ada!\"."
+        ),
+        "Claude's reviewer refuted the wrong example, citing the line: {stdout}"
+    );
+    let main = &summary["default_branch"]["files"];
+    assert!(
+        main["USAGE.md"]
+            .as_str()
+            .is_some_and(|text| text.contains("    sh greet.sh Ada     # Hello, Ada!\n")),
+        "the retry corrected the line through Claude's shell tool: {summary}"
+    );
+    assert_eq!(
+        main["farewell.txt"], "Goodbye, and thanks for trying the greeter!\n",
+        "{summary}"
+    );
+
+    let server = &summary["model_server"];
+    let spent = &summary["spend"];
+    assert!(server["requests"].as_u64() > Some(0), "{summary}");
+    assert_eq!(
+        spent["tokens"], server["tokens"],
+        "the run's recorded tokens are exactly what the model server reported"
+    );
+    assert_eq!(spent["unpriced_runs"], 0, "{summary}");
+    let usd = spent["usd"].as_f64().unwrap_or_default();
+    assert!(usd > 0.0, "{summary}");
+    let total: u64 = ["input", "output", "cache_read", "cache_write"]
+        .iter()
+        .map(|kind| server["tokens"][kind].as_u64().unwrap_or_default())
+        .sum();
+    assert!(total > 0, "{summary}");
+    let total = flotilla::cost::thousands(total);
+    assert!(
+        stdout.contains(&format!(
+            "the run's agents spent ${usd:.2} ({total} tokens)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "the scripted model server answered {} request(s) and reported {total} tokens",
+            server["requests"]
+        )),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_without_claude_code_installed_says_in_one_line_how_to_install_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = demo_command(&[
+        ("PATH", "/usr/bin:/bin".to_owned()),
+        ("FLOTILLA_AGENT_CLIS", empty.path().display().to_string()),
+    ])
+    .args(["--agent-cli", "claude"])
+    .output()
+    .await
+    .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("`claude`") && stderr.contains("bash tests/agent-clis/install.sh"),
+        "{stderr}"
+    );
 }

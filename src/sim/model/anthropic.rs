@@ -231,9 +231,28 @@ fn blocks(action: &Action, request: &Value) -> Vec<Value> {
             json!({"command": command, "description": "Run the scripted command"}),
         ),
         Action::Say(text) => json!({"type": "text", "text": text}),
+        Action::Relay(lead) => {
+            json!({"type": "text", "text": format!("{lead}\n{}", last_tool_result(request))})
+        }
         Action::Fault(_) => json!({"type": "text", "text": ""}),
     };
     vec![block]
+}
+
+/// What the last tool call printed: the text of the last `tool_result` block of the
+/// request's messages (empty when there is none).
+fn last_tool_result(request: &Value) -> String {
+    request
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|message| message["content"].as_array())
+        .flatten()
+        .rev()
+        .find(|block| block["type"] == "tool_result")
+        .map(|block| content_text(&block["content"]))
+        .unwrap_or_default()
 }
 
 fn offers_tool(request: &Value, name: &str) -> bool {

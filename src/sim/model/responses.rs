@@ -220,6 +220,7 @@ fn output_item(action: &Action, request: &Value) -> Value {
         Action::Edit { path, old, new } => apply_patch(&update_file(path, old, new)),
         Action::Run(command) => command.clone(),
         Action::Say(text) => return message(text),
+        Action::Relay(lead) => return message(&format!("{lead}\n{}", last_output(request))),
         Action::Fault(_) => return message(""),
     };
     let offered = SHELL_TOOLS
@@ -245,6 +246,28 @@ fn output_item(action: &Action, request: &Value) -> Value {
         "arguments": arguments.to_string(),
         "status": "completed",
     })
+}
+
+/// What the last tool call printed: the `output` of the request's last
+/// `function_call_output` item (empty when there is none).
+fn last_output(request: &Value) -> String {
+    let last = request
+        .get("input")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|item| item["type"] == "function_call_output");
+    match last.map(|item| &item["output"]) {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|part| part["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(other) if !other.is_null() => other.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// A final `message` item holding `text`.
@@ -372,6 +395,20 @@ mod tests {
         assert_eq!(
             arguments["cmd"],
             "apply_patch <<'PATCH'\n*** Begin Patch\n*** Add File: a.txt\n+one\n+PATCH\n*** End Patch\nPATCH\n"
+        );
+    }
+
+    #[test]
+    fn a_relay_answers_with_what_the_last_command_printed() {
+        let request = json!({"input": [
+            {"type": "function_call_output", "call_id": "a", "output": "first"},
+            {"type": "function_call_output", "call_id": "b", "output": "{\"verdict\": \"upheld\"}"},
+        ]});
+        let item = output_item(&Action::Relay("It printed:".to_owned()), &request);
+        assert_eq!(item["type"], "message");
+        assert_eq!(
+            item["content"][0]["text"],
+            "It printed:\n{\"verdict\": \"upheld\"}"
         );
     }
 

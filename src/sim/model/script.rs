@@ -77,6 +77,11 @@ pub enum Action {
     Run(String),
     /// Ends the conversation with a final text message.
     Say(String),
+    /// Ends the conversation with a final message made of this text, a line break and
+    /// what the last tool call printed: a model answering from the evidence its own
+    /// command produced (a reviewer relaying a check's verdict), which a fixed `say`
+    /// cannot do when the answer depends on the tree it ran in.
+    Relay(String),
     /// Answers with an HTTP fault instead of a turn.
     Fault(FaultSpec),
 }

@@ -1,27 +1,28 @@
 //! Claude Code 2.1.332 for real: flags its `--help` knows, files written through its
-//! own tools, verdicts in its final message, its own max-turns, model API faults, a
-//! model that asks to push, and usage recorded exactly as the model server reported it.
+//! own tools, verdicts in its final message (or relayed from a command it ran), its own
+//! max-turns, model API faults, a model that asks to push, and usage recorded exactly
+//! as the model server reported it; then through the whole fleet on the simulator —
+//! planner, worker and every lens to a merge, a dead model API failing its task, and a
+//! task budget stopping the agent mid-command.
 
 use std::process::Command;
+use std::time::Duration;
 
-use flotilla::agent::{Adapter, AgentCommand, Arg, Outcome, Role, Tokens};
-use flotilla::sim::model::ScriptUsage;
+use flotilla::agent::{Adapter, AgentCommand, Arg, Outcome, Role};
+use flotilla::cost::Usd;
+use flotilla::store::{RunState, TaskState};
 
-use crate::support::real_cli::{RealClaude, agent_clis_bin};
+use crate::support::proc_scan::running_with;
+use crate::support::real_cli::{
+    RealClaude, agent_clis_bin, claude_agent, claude_world, model_server, reported_tokens,
+    verify_summary,
+};
+use crate::support::wait_for;
 
 fn claude(max_turns: Option<u32>) -> Adapter {
     Adapter::ClaudeCode {
         model: None,
         max_turns,
-    }
-}
-
-fn tokens(usage: ScriptUsage) -> Tokens {
-    Tokens {
-        input: usage.input,
-        output: usage.output,
-        cache_read: usage.cache_read,
-        cache_write: usage.cache_write,
     }
 }
 
@@ -66,7 +67,7 @@ async fn a_worker_edits_files_through_claude_codes_own_tools_and_its_usage_is_ex
     );
     assert_eq!(
         report.usage.tokens(),
-        tokens(claude_code.server.reported_usage()),
+        reported_tokens(&claude_code.server),
         "recorded usage equals what the server reported over {} requests",
         requests.len()
     );
@@ -150,10 +151,7 @@ conversations:
         .map(|r| r.status)
         .collect();
     assert_eq!(&statuses[..3], &[529, 529, 429], "{statuses:?}");
-    assert_eq!(
-        report.usage.tokens(),
-        tokens(claude_code.server.reported_usage())
-    );
+    assert_eq!(report.usage.tokens(), reported_tokens(&claude_code.server));
 }
 
 #[tokio::test]
@@ -279,4 +277,292 @@ fn every_flag_the_claude_adapter_passes_is_one_the_pinned_claude_accepts() {
         stderr.contains("unknown option '--flotilla-sentinel-flag'"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_reviewer_answers_with_the_verdict_its_own_command_printed_from_the_prompt_file() {
+    let script = r#"
+conversations:
+  - name: relaying
+    match: "Review change C"
+    turns:
+      - run: 'sh check.sh < "$FLOTILLA_PROMPT_FILE"'
+      - relay: "My check says:"
+"#;
+    let claude_code = RealClaude::start(script).await;
+    std::fs::write(
+        claude_code.tree.path().join("check.sh"),
+        "read -r first\nprintf '{\"verdict\": \"refuted\", \"findings\": [], \"summary\": \"%s\"}\\n' \"$first\"\n",
+    )
+    .expect("check script");
+
+    let report = claude_code
+        .run(&claude(None), Role::Reviewer, "Review change C.")
+        .await;
+
+    let verdict = claude(None).verdict(&report).unwrap_or_else(|e| {
+        panic!("{e}\n{}", report.transcript);
+    });
+    assert_eq!(verdict["verdict"], "refuted");
+    assert_eq!(
+        verdict["summary"], "Review change C.",
+        "the command read the prompt file"
+    );
+}
+
+/// Everything a run of Claude agents needs in one world: the planner, the worker and
+/// the three default lenses all run Claude Code against one scripted server.
+const FLEET_SCRIPT: &str = r#"
+conversations:
+  - name: planner
+    match: "You plan work for a fleet of coding agents"
+    turns:
+      - run: "ls"
+        usage: { input: 700, output: 20, cache_read: 1500, cache_write: 300 }
+      - say: "{\"tasks\": [{\"id\": \"a\", \"title\": \"Add a greeting\", \"instructions\": \"Create greeting.txt saying hello.\", \"paths\": [\"greeting.txt\"]}]}"
+        usage: { input: 800, output: 60, cache_read: 1800, cache_write: 0 }
+  - name: worker
+    match: "You are a coding agent working on one task"
+    turns:
+      - run: "git push origin HEAD:refs/heads/agent-pushed-this"
+        usage: { input: 900, output: 30, cache_read: 1000, cache_write: 500 }
+      - write: { path: greeting.txt, content: "hello\n" }
+        usage: { input: 300, output: 40, cache_read: 1900, cache_write: 120 }
+      - say: "Added greeting.txt."
+        usage: { input: 100, output: 10, cache_read: 2200, cache_write: 0 }
+  - name: correctness
+    match: "You are the correctness reviewer"
+    turns:
+      - run: "cat greeting.txt"
+      - say: "{\"verdict\": \"upheld\", \"findings\": [], \"summary\": \"greeting.txt says hello\"}"
+  - name: security
+    match: "You are the security reviewer"
+    turns:
+      - say: "{\"verdict\": \"upheld\", \"findings\": [], \"summary\": \"nothing to exploit\"}"
+  - name: runs
+    match: "You are the runs reviewer"
+    turns:
+      - run: "test \"$(cat greeting.txt)\" = hello && echo '{\"verdict\": \"upheld\", \"findings\": [], \"summary\": \"reading greeting.txt prints hello\"}'"
+      - relay: "I ran it:"
+"#;
+
+#[tokio::test]
+async fn claude_code_plans_works_and_reviews_an_issue_through_to_merge_and_the_run_spends_what_the_server_reported()
+ {
+    let model = model_server(FLEET_SCRIPT).await;
+    let world = claude_world(&model, &[]).await;
+    world
+        .set_repo_config(&format!(
+            "{}{}max_attempts: 1\n",
+            claude_agent("worker", &model, &[]),
+            claude_agent("planner", &model, &[])
+        ))
+        .await;
+
+    let issue = world
+        .dispatch("Greetings", "We should greet people in a file.")
+        .await;
+    let (run, tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
+        .await
+        .expect("the run ends");
+
+    assert_eq!(run.state, RunState::Settled);
+    assert_eq!(run.plan_source.as_deref(), Some("the planner agent's plan"));
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
+    assert_eq!(
+        world
+            .sim
+            .file_at(&world.repo, "main", "greeting.txt")
+            .await
+            .as_deref(),
+        Some("hello\n")
+    );
+    assert_eq!(
+        world.sim.branch_sha(&world.repo, "agent-pushed-this").await,
+        None,
+        "the agent's own git push reached GitHub"
+    );
+    let verify = verify_summary(&world, &tasks[0]);
+    for summary in [
+        "greeting.txt says hello",
+        "nothing to exploit",
+        "reading greeting.txt prints hello",
+    ] {
+        assert!(
+            verify.contains(summary),
+            "flotilla/verify does not say {summary:?}: {verify}"
+        );
+    }
+    let requests = model.requests();
+    for name in ["planner", "worker", "correctness", "security", "runs"] {
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.conversation.as_deref() == Some(name)),
+            "{name} never talked to the model: {requests:#?}"
+        );
+    }
+    assert!(requests.iter().all(|r| r.status == 200), "{requests:#?}");
+    let reported = reported_tokens(&model);
+    let spent = wait_for("every agent run's usage to be recorded", || async {
+        let spent = world.flotilla.store.spend_of_run(run.id).await.unwrap();
+        (spent.tokens == reported).then_some(spent)
+    })
+    .await;
+    assert!(
+        spent.usd > Usd::ZERO && spent.unpriced_runs == 0,
+        "Claude Code reports what each run cost: {spent:?}"
+    );
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_claude_worker_whose_model_server_always_fails_fails_its_task_with_a_comment_and_opens_no_pr()
+ {
+    let model = model_server(
+        r#"
+conversations:
+  - name: worker
+    match: "You are a coding agent working on one task"
+    turns:
+      - fault: { kind: server_error }
+"#,
+    )
+    .await;
+    // As an operator who wants a dead model API to fail fast sets it: Claude Code's
+    // own retry count, passed through like the URL and key.
+    let world = claude_world(&model, &[("CLAUDE_CODE_MAX_RETRIES", "1".to_owned())]).await;
+    world
+        .set_repo_config(&format!(
+            "{}max_attempts: 1\n",
+            claude_agent("worker", &model, &["CLAUDE_CODE_MAX_RETRIES"])
+        ))
+        .await;
+
+    let issue = world.dispatch("Doomed", "Add `x.txt`.").await;
+    let (_, tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
+        .await
+        .expect("the run ends");
+
+    assert_eq!(tasks[0].state, TaskState::Failed);
+    let reason = tasks[0].last_reason.clone().unwrap_or_default();
+    assert!(reason.contains("exit"), "{reason}");
+    let comments = world.bot_comments(issue);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
+        "{comments:#?}"
+    );
+    assert!(world.sim.pulls(&world.repo).is_empty());
+    let requests = model.requests();
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.conversation.as_deref() == Some("worker"))
+            .count()
+            > 1,
+        "the CLI retried: {requests:#?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.conversation.is_some())
+            .all(|r| r.status == 500),
+        "{requests:#?}"
+    );
+    world.teardown().await;
+}
+
+/// Marks the worker's long command, so the test can see it is gone.
+const SLEEP_MARKER: &str = "flotilla-budget-cap-sleep";
+
+#[tokio::test]
+async fn a_claude_worker_whose_model_reports_more_than_the_task_budget_is_stopped_mid_command_and_the_run_stops()
+ {
+    let model = model_server(&format!(
+        r#"
+conversations:
+  - name: worker
+    match: "You are a coding agent working on one task"
+    turns:
+      - run: "sleep 120 # {SLEEP_MARKER}"
+        usage: {{ input: 40000, output: 300, cache_read: 9000, cache_write: 2000 }}
+      - write: {{ path: never.txt, content: "the sleep ended\n" }}
+      - say: "Done."
+"#
+    ))
+    .await;
+    let world = claude_world(&model, &[]).await;
+    world
+        .set_repo_config(&format!(
+            "{}max_attempts: 2\nbudget:\n  task:\n    tokens: 10000\n",
+            claude_agent("worker", &model, &[])
+        ))
+        .await;
+
+    let issue = world.dispatch("Expensive", "Add `never.txt`.").await;
+    let stopped = world
+        .bot_comment_with(issue, "Flotilla stopped starting agents")
+        .await;
+
+    let run = world
+        .flotilla
+        .store
+        .latest_run(&world.repo, issue)
+        .await
+        .unwrap()
+        .unwrap();
+    let stop = run.budget_stopped.clone().expect("the run is stopped");
+    assert!(
+        stop.contains("the task's budget of 10,000 tokens is spent"),
+        "{stop}"
+    );
+    let task = world.flotilla.store.tasks_of_run(run.id).await.unwrap()[0].clone();
+    let spent = world.flotilla.store.spend_of_task(task.id).await.unwrap();
+    let reported = reported_tokens(&model);
+    assert_eq!(
+        (
+            spent.tokens.input,
+            spent.tokens.cache_read,
+            spent.tokens.cache_write
+        ),
+        (reported.input, reported.cache_read, reported.cache_write),
+        "the input the server reported was streamed and recorded before the stop"
+    );
+    assert!(spent.tokens.total() >= 10_000, "{spent:?}");
+    let notice = stopped
+        .iter()
+        .find(|c| c.contains("Flotilla stopped starting agents"))
+        .unwrap();
+    assert!(
+        notice.contains(&format!(
+            "the task's budget of 10,000 tokens is spent: {spent} used"
+        )) && notice.contains(&format!("The run spent {spent} so far")),
+        "the figures, spent and limit: {notice}"
+    );
+    assert!(
+        model
+            .requests()
+            .iter()
+            .all(|r| r.conversation.as_deref() != Some("worker") || r.step == 0),
+        "the command's result never reached the model: the CLI was stopped during it: {:#?}",
+        model.requests()
+    );
+    wait_for("the stopped sandbox's sleep to be gone", || async {
+        running_with(SLEEP_MARKER).is_empty().then_some(())
+    })
+    .await;
+    assert_ne!(task.state, TaskState::Failed, "{task:?}");
+    assert!(task.pr.is_none(), "{task:?}");
+    assert!(world.sim.pulls(&world.repo).is_empty());
+    let stops = world
+        .bot_comments(issue)
+        .iter()
+        .filter(|c| c.contains("Flotilla stopped starting agents"))
+        .count();
+    assert_eq!(stops, 1, "the stop was said once");
+    world.teardown().await;
 }

@@ -6,13 +6,15 @@
 
 use std::time::Duration;
 
-use flotilla::agent::{Adapter, AgentReport, HostEnv, Outcome, Role, Tokens};
+use flotilla::agent::{Adapter, AgentReport, HostEnv, Outcome, Role};
 use flotilla::config::RepoConfig;
-use flotilla::sim::model::{Api, ModelServer, ModelServerHandle, Script, ScriptUsage};
+use flotilla::sim::model::{Api, ModelServerHandle};
 use flotilla::store::{RunState, TaskState};
 use tempfile::TempDir;
 
-use crate::support::real_cli::{DUMMY_API_KEY, agent_clis_bin, agent_clis_dir};
+use crate::support::real_cli::{
+    DUMMY_API_KEY, agent_clis_bin, agent_clis_dir, model_server, reported_tokens, verify_summary,
+};
 use crate::support::world::TestWorld;
 use crate::support::{agent_run, test_sandbox_exposing};
 
@@ -43,13 +45,6 @@ fn codex_agent(section: &str, server: &ModelServerHandle) -> String {
         stream_max_retries: 1
 "
     )
-}
-
-/// A model server playing `script` (YAML).
-async fn server(script: &str) -> ModelServerHandle {
-    ModelServer::start(Script::from_yaml(script).expect("script parses"))
-        .await
-        .expect("model server starts")
 }
 
 /// Runs Codex once as `role` with `prompt` in `tree` (writable for a worker), in a
@@ -87,22 +82,6 @@ async fn run_codex(
         .with("OPENAI_API_KEY", DUMMY_API_KEY);
     let report = run.run(&host, &sandbox).await.expect("run is prepared");
     (adapter, report)
-}
-
-/// What the server reported, in Flotilla's token kinds.
-fn reported(server: &ModelServerHandle) -> Tokens {
-    let ScriptUsage {
-        input,
-        output,
-        cache_read,
-        cache_write,
-    } = server.reported_usage();
-    Tokens {
-        input,
-        output,
-        cache_read,
-        cache_write,
-    }
 }
 
 #[test]
@@ -157,7 +136,7 @@ fn every_flag_the_codex_adapter_passes_is_in_the_pinned_codex_exec_help() {
 #[tokio::test]
 async fn a_codex_worker_edits_files_with_its_own_tools_and_its_usage_is_exactly_what_the_server_reported()
  {
-    let server = server(
+    let server = model_server(
         r#"
 conversations:
   - name: worker
@@ -203,7 +182,7 @@ conversations:
         requests.iter().map(|r| r.step).collect::<Vec<_>>(),
         [0, 1, 2, 3]
     );
-    assert_eq!(report.usage.tokens(), reported(&server));
+    assert_eq!(report.usage.tokens(), reported_tokens(&server));
     assert_eq!(
         report.usage.by_model.keys().collect::<Vec<_>>(),
         [MODEL],
@@ -218,7 +197,7 @@ conversations:
 
 #[tokio::test]
 async fn a_codex_reviewer_answers_with_the_verdict_in_its_final_message() {
-    let server = server(
+    let server = model_server(
         r#"
 conversations:
   - name: reviewer
@@ -245,12 +224,12 @@ conversations:
     assert_eq!(verdict["verdict"], "refuted");
     assert_eq!(verdict["findings"][0]["path"], "notes.txt");
     assert_eq!(verdict["summary"], "codex refutes");
-    assert_eq!(report.usage.tokens(), reported(&server));
+    assert_eq!(report.usage.tokens(), reported_tokens(&server));
 }
 
 #[tokio::test]
 async fn a_rate_limit_and_a_server_error_once_are_retried_by_codex_and_the_work_goes_on() {
-    let server = server(
+    let server = model_server(
         r#"
 conversations:
   - name: worker
@@ -285,14 +264,14 @@ conversations:
     assert_eq!(statuses, [429, 200, 500, 200]);
     assert_eq!(
         report.usage.tokens(),
-        reported(&server),
+        reported_tokens(&server),
         "faults report no usage"
     );
 }
 
 #[tokio::test]
 async fn a_model_server_that_always_fails_makes_codex_exit_non_zero_with_the_reason() {
-    let server = server(
+    let server = model_server(
         r#"
 conversations:
   - name: worker
@@ -361,7 +340,7 @@ conversations:
 
 #[tokio::test]
 async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_push_goes_nowhere() {
-    let model = server(FLEET_SCRIPT).await;
+    let model = model_server(FLEET_SCRIPT).await;
     let world = TestWorld::start_with_agent_clis(&["OPENAI_API_KEY"]).await;
     world
         .set_repo_config(&format!(
@@ -395,14 +374,7 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
         None,
         "the agent's own git push reached GitHub"
     );
-    let head = tasks[0].head_sha.clone().expect("a verified head");
-    let verify: String = world
-        .sim
-        .check_runs(&world.repo, &head)
-        .into_iter()
-        .filter(|c| c.name == "flotilla/verify")
-        .filter_map(|c| c.summary)
-        .collect();
+    let verify = verify_summary(&world, &tasks[0]);
     for summary in ["greeting.txt says hello", "nothing to exploit", "it runs"] {
         assert!(
             verify.contains(summary),
@@ -438,7 +410,7 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
 #[tokio::test]
 async fn a_codex_worker_whose_model_server_always_fails_fails_its_task_with_a_comment_and_opens_no_pr()
  {
-    let model = server(
+    let model = model_server(
         r#"
 conversations:
   - name: worker

@@ -2,21 +2,81 @@
 //! once, under a lock, when it is missing), and a run of Claude Code in the fleet's
 //! sandbox against a scripted model server, pointed at it the way users point it at a
 //! model API: `ANTHROPIC_BASE_URL` and `ANTHROPIC_API_KEY` in Flotilla's environment,
-//! named in `pass_env`, and the server's address in `network.allow`.
+//! named in `pass_env`, and the server's address in `network.allow`; the same for a
+//! whole fleet of Claude agents on the simulator ([`claude_agent`], [`claude_world`]).
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use flotilla::agent::{Adapter, AgentReport, HostEnv, Role};
-use flotilla::sim::model::{ModelServer, ModelServerHandle, Script};
+use flotilla::agent::{Adapter, AgentReport, HostEnv, Role, Tokens};
+use flotilla::sim::model::{ModelServer, ModelServerHandle, Script, ScriptUsage};
+use flotilla::store::TaskRecord;
 use tempfile::TempDir;
 
+use super::world::TestWorld;
 use super::{agent_run, test_sandbox_exposing};
 
 /// The dummy API key the CLI sends; the scripted server accepts anything.
 pub const DUMMY_API_KEY: &str = "sk-ant-scripted-dummy";
+
+/// What Claude Code needs from Flotilla's environment to reach the model server: its
+/// URL and a key, named in each Claude agent's `pass_env`.
+pub const CLAUDE_PASS_ENV: [&str; 2] = ["ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"];
+
+/// A model server playing `script` (YAML).
+pub async fn model_server(script: &str) -> ModelServerHandle {
+    ModelServer::start(Script::from_yaml(script).expect("model script parses"))
+        .await
+        .expect("model server starts")
+}
+
+/// What the server reported, summed over its answers, in Flotilla's token kinds.
+pub fn reported_tokens(server: &ModelServerHandle) -> Tokens {
+    let ScriptUsage {
+        input,
+        output,
+        cache_read,
+        cache_write,
+    } = server.reported_usage();
+    Tokens {
+        input,
+        output,
+        cache_read,
+        cache_write,
+    }
+}
+
+/// An agent section (`worker:`, `planner:`, or a lens under `reviewers:` when indented
+/// by the caller) running Claude Code against `server`, as a maintainer writes it:
+/// the URL and key through `pass_env` (plus `extra_env`, such as the CLI's own retry
+/// setting), the server's address in `network.allow`.
+pub fn claude_agent(section: &str, server: &ModelServerHandle, extra_env: &[&str]) -> String {
+    let pass_env: Vec<&str> = CLAUDE_PASS_ENV.iter().chain(extra_env).copied().collect();
+    format!(
+        "{section}:
+  adapter: claude-code
+  time_limit: 90s
+  pass_env: [{}]
+  network:
+    allow: [\"{}\"]
+",
+        pass_env.join(", "),
+        server.addr()
+    )
+}
+
+/// A world whose Flotilla runs the pinned Claude Code against `server`: the model
+/// API's URL and a dummy key in Flotilla's environment, with `extra_env` beside them.
+pub async fn claude_world(server: &ModelServerHandle, extra_env: &[(&str, String)]) -> TestWorld {
+    let mut vars = vec![
+        (CLAUDE_PASS_ENV[0], server.url()),
+        (CLAUDE_PASS_ENV[1], DUMMY_API_KEY.to_owned()),
+    ];
+    vars.extend(extra_env.iter().cloned());
+    TestWorld::start_with_agent_clis_env(&vars).await
+}
 
 /// Serializes installs within this test process; the file lock does across processes.
 static INSTALL: Mutex<()> = Mutex::new(());
@@ -52,6 +112,20 @@ pub fn agent_clis_bin() -> PathBuf {
     bin
 }
 
+/// The `flotilla/verify` summaries on a task's verified head, joined: what each lens
+/// said and what the task's agents spent, as a maintainer reads them on the PR (a lens
+/// that upholds with nothing to say posts no review).
+pub fn verify_summary(world: &TestWorld, task: &TaskRecord) -> String {
+    let head = task.head_sha.clone().expect("a verified head");
+    world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .filter(|c| c.name == "flotilla/verify")
+        .filter_map(|c| c.summary)
+        .collect()
+}
+
 /// Claude Code in the fleet's sandbox, talking to a scripted model server.
 pub struct RealClaude {
     /// The model server, with its record of requests and the usage it reported.
@@ -64,10 +138,7 @@ pub struct RealClaude {
 impl RealClaude {
     /// Starts a model server playing `script` (YAML) and an empty git worktree.
     pub async fn start(script: &str) -> Self {
-        let script = Script::from_yaml(script).expect("model script parses");
-        let server = ModelServer::start(script)
-            .await
-            .expect("model server starts");
+        let server = model_server(script).await;
         let tree = TempDir::new().expect("worktree");
         let git = |args: &[&str]| {
             let status = Command::new("git")
@@ -97,8 +168,8 @@ impl RealClaude {
         let path = std::env::var("PATH").unwrap_or_default();
         HostEnv::current()
             .with("PATH", format!("{}:{path}", agent_clis_bin().display()))
-            .with("ANTHROPIC_BASE_URL", self.server.url())
-            .with("ANTHROPIC_API_KEY", DUMMY_API_KEY)
+            .with(CLAUDE_PASS_ENV[0], self.server.url())
+            .with(CLAUDE_PASS_ENV[1], DUMMY_API_KEY)
     }
 
     /// Runs `adapter` (Claude Code) as `role` with `prompt`, sandboxed as the fleet runs
@@ -120,7 +191,7 @@ impl RealClaude {
         run.prompt = prompt.to_owned();
         run.time_limit = Duration::from_secs(90);
         run.usage_format = adapter.usage_format();
-        run.pass_env = vec!["ANTHROPIC_BASE_URL".into(), "ANTHROPIC_API_KEY".into()];
+        run.pass_env = CLAUDE_PASS_ENV.map(str::to_owned).to_vec();
         run.confinement.network_allow = vec![self.server.addr().to_string()];
         assert!(bin.join("claude").exists());
         run.run(&self.host_env(), &sandbox)

@@ -129,12 +129,22 @@ impl TestWorld {
     /// model key in Flotilla's environment under each name in `keys` (agents get one
     /// only through `pass_env`).
     pub async fn start_with_agent_clis(keys: &[&str]) -> Self {
+        let vars: Vec<(&str, String)> = keys
+            .iter()
+            .map(|key| (*key, super::real_cli::DUMMY_API_KEY.to_owned()))
+            .collect();
+        Self::start_with_agent_clis_env(&vars).await
+    }
+
+    /// Like [`TestWorld::start_with_agent_clis`], with each of `vars` set in Flotilla's
+    /// environment (a model API's URL as well as its key, say).
+    pub async fn start_with_agent_clis_env(vars: &[(&str, String)]) -> Self {
         let bin = super::real_cli::agent_clis_bin();
         let clis = super::real_cli::agent_clis_dir();
         let path = std::env::var("PATH").unwrap_or_default();
         let mut env = HostEnv::current().with("PATH", format!("{}:{path}", bin.display()));
-        for key in keys {
-            env = env.with(*key, super::real_cli::DUMMY_API_KEY);
+        for (name, value) in vars {
+            env = env.with(*name, value);
         }
         Self::boot_with(None, false, env, &[clis]).await
     }
