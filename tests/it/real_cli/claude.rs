@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use flotilla::agent::{Adapter, AgentCommand, Arg, Outcome, Role};
 use flotilla::cost::Usd;
-use flotilla::store::{RunState, TaskState};
+use flotilla::store::TaskState;
 
 use crate::support::proc_scan::running_with;
 use crate::support::real_cli::{
-    RealClaude, agent_clis_bin, claude_agent, claude_world, model_server, reported_tokens,
-    verify_summary,
+    RealClaude, agent_clis_bin, claude_agent, claude_world, model_server, planned_greeting_merges,
+    reported_tokens, verify_summary,
 };
 use crate::support::wait_for;
 
@@ -359,31 +359,8 @@ async fn claude_code_plans_works_and_reviews_an_issue_through_to_merge_and_the_r
         ))
         .await;
 
-    let issue = world
-        .dispatch("Greetings", "We should greet people in a file.")
-        .await;
-    let (run, tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
-        .await
-        .expect("the run ends");
-
-    assert_eq!(run.state, RunState::Settled);
-    assert_eq!(run.plan_source.as_deref(), Some("the planner agent's plan"));
-    assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
-    assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
-        Some("hello\n")
-    );
-    assert_eq!(
-        world.sim.branch_sha(&world.repo, "agent-pushed-this").await,
-        None,
-        "the agent's own git push reached GitHub"
-    );
-    let verify = verify_summary(&world, &tasks[0]);
+    let (issue, run, task) = planned_greeting_merges(&world).await;
+    let verify = verify_summary(&world, &task);
     for summary in [
         "greeting.txt says hello",
         "nothing to exploit",

@@ -9,11 +9,12 @@ use std::time::Duration;
 use flotilla::agent::{Adapter, AgentReport, HostEnv, Outcome, Role};
 use flotilla::config::RepoConfig;
 use flotilla::sim::model::{Api, ModelServerHandle};
-use flotilla::store::{RunState, TaskState};
+use flotilla::store::TaskState;
 use tempfile::TempDir;
 
 use crate::support::real_cli::{
-    DUMMY_API_KEY, agent_clis_bin, agent_clis_dir, model_server, reported_tokens, verify_summary,
+    DUMMY_API_KEY, agent_clis_bin, agent_clis_dir, model_server, planned_greeting_merges,
+    reported_tokens, verify_summary,
 };
 use crate::support::world::TestWorld;
 use crate::support::{agent_run, test_sandbox_exposing};
@@ -350,43 +351,15 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
         ))
         .await;
 
-    let issue = world
-        .dispatch("Greetings", "We should greet people in a file.")
-        .await;
-    let (run, tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
-        .await
-        .expect("the run ends");
-
-    assert_eq!(run.state, RunState::Settled);
-    assert_eq!(run.plan_source.as_deref(), Some("the planner agent's plan"));
-    assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
-    assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
-        Some("hello\n")
-    );
-    assert_eq!(
-        world.sim.branch_sha(&world.repo, "agent-pushed-this").await,
-        None,
-        "the agent's own git push reached GitHub"
-    );
-    let verify = verify_summary(&world, &tasks[0]);
+    let (issue, _, task) = planned_greeting_merges(&world).await;
+    let verify = verify_summary(&world, &task);
     for summary in ["greeting.txt says hello", "nothing to exploit", "it runs"] {
         assert!(
             verify.contains(summary),
             "flotilla/verify does not say {summary:?}: {verify}"
         );
     }
-    let task_spent = world
-        .flotilla
-        .store
-        .spend_of_task(tasks[0].id)
-        .await
-        .unwrap();
+    let task_spent = world.flotilla.store.spend_of_task(task.id).await.unwrap();
     assert!(task_spent.tokens.total() > 0);
     assert!(
         verify.contains(&format!("the task's agents spent {task_spent} in all")),

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use flotilla::agent::{Adapter, AgentReport, HostEnv, Role, Tokens};
 use flotilla::sim::model::{ModelServer, ModelServerHandle, Script, ScriptUsage};
-use flotilla::store::TaskRecord;
+use flotilla::store::{RunRecord, RunState, TaskRecord, TaskState};
+use flotilla::types::IssueNumber;
 use tempfile::TempDir;
 
 use super::world::TestWorld;
@@ -203,4 +204,36 @@ impl RealClaude {
     pub fn file(&self, name: &str) -> Option<String> {
         std::fs::read_to_string(self.tree.path().join(name)).ok()
     }
+}
+
+/// Dispatches the greeting issue the planner scripts of the real-CLI fleet tests
+/// answer, and checks the run end to end: planned by the planner agent, one task
+/// merged with `greeting.txt` saying hello on `main`, and the worker's own
+/// `git push origin HEAD:refs/heads/agent-pushed-this` nowhere on GitHub.
+pub async fn planned_greeting_merges(world: &TestWorld) -> (IssueNumber, RunRecord, TaskRecord) {
+    let issue = world
+        .dispatch("Greetings", "We should greet people in a file.")
+        .await;
+    let (run, mut tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
+        .await
+        .expect("the run ends");
+
+    assert_eq!(run.state, RunState::Settled);
+    assert_eq!(run.plan_source.as_deref(), Some("the planner agent's plan"));
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
+    assert_eq!(
+        world
+            .sim
+            .file_at(&world.repo, "main", "greeting.txt")
+            .await
+            .as_deref(),
+        Some("hello\n")
+    );
+    assert_eq!(
+        world.sim.branch_sha(&world.repo, "agent-pushed-this").await,
+        None,
+        "the agent's own git push reached GitHub"
+    );
+    (issue, run, tasks.remove(0))
 }
