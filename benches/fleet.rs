@@ -314,6 +314,10 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
         max(&to_merged)
     );
     println!(
+        "  label → all merged:         {:.0} ms",
+        merged_at.values().copied().fold(0.0_f64, f64::max) - labelled_at
+    );
+    println!(
         "  GitHub API calls:           {calls_to_prs} for {tasks} tasks up to the last draft PR = {:.1} per task (target ≤ 12; includes the first tasks' verification calls); {calls} up to the merges = {:.1} per task",
         calls_to_prs as f64 / tasks as f64,
         calls as f64 / tasks as f64
