@@ -51,6 +51,13 @@ pub enum KeyError {
         #[source]
         source: jsonwebtoken::errors::Error,
     },
+    /// A key given inline (a PEM in a setting's value) is not an RSA private key.
+    #[error("the inline key is not an RSA private key in PEM form: {source}")]
+    ParseInline {
+        /// The parser's error.
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
 }
 
 /// The App's identity: its id and private key. Needed to sign every App JWT.
@@ -88,19 +95,28 @@ impl AppCredentials {
             path: path.to_owned(),
             source,
         })?;
-        let parse_error = |source| KeyError::Parse {
+        Self::parse(app_id, &pem).map_err(|source| KeyError::Parse {
             path: path.to_owned(),
             source,
-        };
-        let key = EncodingKey::from_rsa_pem(&pem).map_err(parse_error)?;
+        })
+    }
+
+    /// Takes the key from a PEM given inline (a setting holding the key itself, as
+    /// container platforms pass secrets).
+    pub fn from_pem(app_id: AppId, pem: &str) -> Result<Self, KeyError> {
+        Self::parse(app_id, pem.as_bytes()).map_err(|source| KeyError::ParseInline { source })
+    }
+
+    /// Parses an RSA private key; the parser accepts a public key too, so signing once
+    /// proves it is a private one.
+    fn parse(app_id: AppId, pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
+        let key = EncodingKey::from_rsa_pem(pem)?;
         let credentials = Self { app_id, key };
-        // The parser accepts a public key too; signing once proves it is a private one.
         jsonwebtoken::encode(
             &Header::new(Algorithm::RS256),
             &credentials.jwt_claims(SystemTime::now()),
             &credentials.key,
-        )
-        .map_err(parse_error)?;
+        )?;
         Ok(credentials)
     }
 

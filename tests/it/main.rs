@@ -24,6 +24,7 @@ mod restart;
 mod review;
 mod sandbox;
 mod sandbox_egress;
+mod settings;
 mod sim_octocrab;
 mod sim_rules;
 mod sim_world;
