@@ -99,6 +99,11 @@ pub struct AppArgs {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
+
+    /// GitHub's GraphQL endpoint [default: derived from the REST root: `…/graphql`, or
+    /// `https://host/api/graphql` for a GitHub Enterprise Server's `https://host/api/v3`].
+    #[arg(long, env = "FLOTILLA_GITHUB_GRAPHQL_URL")]
+    pub github_graphql_url: Option<String>,
 }
 
 /// Settings of `flotilla serve`.

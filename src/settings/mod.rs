@@ -71,12 +71,21 @@ impl AppSettings {
             what: "the GitHub App's private key (a PEM file's path, or the PEM)",
         })?;
         let credentials = key.load("FLOTILLA_PRIVATE_KEY", AppId(app_id))?;
-        if !(args.github_api_url.starts_with("http://")
-            || args.github_api_url.starts_with("https://"))
-        {
+        let is_http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        if !is_http(&args.github_api_url) {
             return Err(SettingsError::Invalid {
                 env: "FLOTILLA_GITHUB_API_URL",
                 reason: format!("{:?} is not an http(s) URL", args.github_api_url),
+            });
+        }
+        if let Some(url) = args
+            .github_graphql_url
+            .as_deref()
+            .filter(|url| !is_http(url))
+        {
+            return Err(SettingsError::Invalid {
+                env: "FLOTILLA_GITHUB_GRAPHQL_URL",
+                reason: format!("{url:?} is not an http(s) URL"),
             });
         }
         Ok(Self {
@@ -84,6 +93,7 @@ impl AppSettings {
             key_file: key.file().cloned(),
             github: GithubSettings {
                 base_url: args.github_api_url,
+                graphql_url: args.github_graphql_url,
                 ..GithubSettings::default()
             },
         })
