@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the App: webhook intake, job workers and health check.
     #[command(after_long_help = SANDBOX_HELP)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the GitHub App manifest as the JSON GitHub's manifest flow expects.
     Manifest(ManifestArgs),
     /// Run the GitHub simulator standalone (for local runs, demos and scripts).

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let outcome = match cli.command {
-        Command::Serve(args) => run_async(serve(args)),
+        Command::Serve(args) => run_async(serve(*args)),
         Command::Manifest(args) => manifest(args),
         Command::Sim(args) => run_async(simulate(args)),
         Command::Demo(args) => run_async(flotilla::demo::run(args)),

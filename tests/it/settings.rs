@@ -19,7 +19,7 @@ fn serve_settings(args: &[&str]) -> Result<ServeSettings, String> {
     let Command::Serve(serve) = cli.command else {
         panic!("parsed as serve");
     };
-    ServeSettings::from_args(serve).map_err(|error| error.to_string())
+    ServeSettings::from_args(*serve).map_err(|error| error.to_string())
 }
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
