@@ -30,6 +30,9 @@ pub enum Command {
     /// Run the App: webhook intake, job workers and health check.
     #[command(after_long_help = SANDBOX_HELP)]
     Serve(Box<ServeArgs>),
+    /// Check what a deployment needs (git, bubblewrap and the sandbox, agent CLIs, the
+    /// App's key against GitHub, the database, the public URL): one line per item.
+    Doctor(DoctorArgs),
     /// Print the GitHub App manifest as the JSON GitHub's manifest flow expects.
     Manifest(ManifestArgs),
     /// Run the GitHub simulator standalone (for local runs, demos and scripts).
@@ -259,6 +262,19 @@ pub struct ProtectArgs {
 #[derive(Debug, Args)]
 pub struct ManifestArgs {
     /// Public base URL of this Flotilla; sets the webhook and redirect URLs.
+    #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// Settings of `flotilla doctor`: those of `flotilla serve`, and the public URL GitHub
+/// sends webhooks to.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The settings `flotilla serve` would run with.
+    #[command(flatten)]
+    pub serve: Box<ServeArgs>,
+
+    /// Public base URL of this Flotilla; its `/healthz` must answer.
     #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
     pub public_url: Option<String>,
 }

@@ -7,6 +7,7 @@ mod carry;
 mod cli;
 mod conformance;
 mod demo;
+mod doctor;
 mod fleet;
 mod github_client;
 mod github_writes;
