@@ -35,6 +35,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the GitHub App manifest as the JSON GitHub's manifest flow expects.
     Manifest(ManifestArgs),
+    /// Forget old delivery bodies, finished jobs and verdict outputs (what `serve` also
+    /// does once a day, after `--retention`).
+    Prune(PruneArgs),
     /// Run the GitHub simulator standalone (for local runs, demos and scripts).
     Sim(SimArgs),
     /// Run Flotilla end to end against the simulator, with a scripted agent: no GitHub,
@@ -109,6 +112,39 @@ pub struct AppArgs {
     pub github_graphql_url: Option<String>,
 }
 
+/// Where Flotilla keeps its state: shared by `serve` and `prune`.
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// Database URL: `sqlite://…` or `postgres://…` [default: SQLite file in the data dir].
+    #[arg(long, env = "FLOTILLA_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// A file holding the database URL (instead of `--database-url`).
+    #[arg(
+        long,
+        env = "FLOTILLA_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<PathBuf>,
+
+    /// Directory for the SQLite database, repository mirrors and worktrees.
+    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "./flotilla-data")]
+    pub data_dir: PathBuf,
+}
+
+/// Settings of `flotilla prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Forget what finished longer ago than this (`30d`, `12h`): delivery bodies,
+    /// finished jobs, and verdict outputs of runs that are no longer active.
+    #[arg(long, default_value = "30d")]
+    pub older_than: String,
+
+    /// The database.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
 /// Settings of `flotilla serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -132,21 +168,14 @@ pub struct ServeArgs {
     )]
     pub webhook_secret_file: Option<PathBuf>,
 
-    /// Database URL: `sqlite://…` or `postgres://…` [default: SQLite file in the data dir].
-    #[arg(long, env = "FLOTILLA_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    /// The database and the data directory.
+    #[command(flatten)]
+    pub storage: StorageArgs,
 
-    /// A file holding the database URL (instead of `--database-url`).
-    #[arg(
-        long,
-        env = "FLOTILLA_DATABASE_URL_FILE",
-        conflicts_with = "database_url"
-    )]
-    pub database_url_file: Option<PathBuf>,
-
-    /// Directory for the SQLite database and (later) repository mirrors and worktrees.
-    #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "./flotilla-data")]
-    pub data_dir: PathBuf,
+    /// Forget delivery bodies, finished jobs and old verdict outputs this long after
+    /// they finished, checked once a day (`30d`, `12h`; `off` keeps everything).
+    #[arg(long, env = "FLOTILLA_RETENTION", default_value = "30d")]
+    pub retention: String,
 
     /// The App's slug, used to ignore the App's own events [default: asked from `GET /app`].
     #[arg(long, env = "FLOTILLA_APP_SLUG")]

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod orchestrator;
 pub mod protect;
 pub mod redact;
+pub mod retention;
 pub mod review;
 pub mod sandbox;
 pub mod server;

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
 use flotilla::agent::HostEnv;
-use flotilla::cli::{Cli, Command, ManifestArgs, ProtectArgs, ServeArgs, SimArgs};
+use flotilla::cli::{Cli, Command, ManifestArgs, ProtectArgs, PruneArgs, ServeArgs, SimArgs};
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
 use flotilla::orchestrator::worker::WorkerConfig;
@@ -18,7 +18,7 @@ use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::protect::ProtectRequest;
 use flotilla::sandbox::Sandbox;
 use flotilla::server::{self, ServerConfig};
-use flotilla::settings::{AppSettings, ServeSettings};
+use flotilla::settings::{AppSettings, DatabaseSettings, ServeSettings};
 use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::Store;
 use flotilla::types::{AppId, RepoName};
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve(*args)),
         Command::Doctor(args) => run_async(flotilla::doctor::run(args)),
         Command::Manifest(args) => manifest(args),
+        Command::Prune(args) => run_async(prune(args)),
         Command::Sim(args) => run_async(simulate(args)),
         Command::Demo(args) => run_async(flotilla::demo::run(args)),
         Command::Protect(args) => run_async(protect(args)),
@@ -65,6 +66,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// `flotilla prune`: forgets what finished before `--older-than`, once.
+async fn prune(args: PruneArgs) -> anyhow::Result<()> {
+    let age = flotilla::settings::parse_age(&args.older_than)
+        .map_err(|reason| anyhow::anyhow!("--older-than is invalid: {reason}"))?;
+    let database = DatabaseSettings::from_args(&args.storage)?;
+    let store = Store::connect(&database.url)
+        .await
+        .context("opening the database (FLOTILLA_DATABASE_URL)")?;
+    let pruned = flotilla::retention::prune_older_than(&store, age).await?;
+    println!(
+        "pruned: {} delivery bodies, {} finished jobs, {} verdict outputs (older than {})",
+        pruned.delivery_bodies, pruned.jobs, pruned.verdict_outputs, args.older_than
+    );
+    Ok(())
+}
+
 fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,6 +95,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(settings.database_url.expose_secret())
         .await
         .context("opening the database (FLOTILLA_DATABASE_URL)")?;
+    let retention_store = store.clone();
     let app_id = settings.credentials.app_id;
     let github = GithubApp::new(settings.credentials, settings.github.clone())?;
     let reviewer_app = settings
@@ -131,8 +149,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     })
     .await?;
+    let retention = settings
+        .retention
+        .map(|age| flotilla::retention::spawn_daily(retention_store, age));
     shutdown_signal().await;
     tracing::info!("shutting down");
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     running.shutdown().await
 }
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{AppArgs, ServeArgs};
+use crate::cli::{AppArgs, ServeArgs, StorageArgs};
 use crate::config::time_limit;
 use crate::cost::{Limit, ModelPrice, Pricing, Usd};
 use crate::github::{AppCredentials, GithubSettings};
@@ -109,6 +109,39 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
+/// The database the storage settings name, validated.
+pub struct DatabaseSettings {
+    /// The URL (it may carry a password: never log it).
+    pub url: String,
+    /// The `FLOTILLA_DATABASE_URL_FILE` it was read from, which no agent may see.
+    pub file: Option<PathBuf>,
+}
+
+impl DatabaseSettings {
+    /// The URL given (or read from its file), else the SQLite file in the data dir.
+    pub fn from_args(storage: &StorageArgs) -> Result<Self, SettingsError> {
+        let given = read_secret(
+            "FLOTILLA_DATABASE_URL",
+            storage.database_url.clone(),
+            storage.database_url_file.clone(),
+        )?;
+        let file = given.as_ref().and_then(|d| d.file.clone());
+        let url = given
+            .map(|d| d.value)
+            .unwrap_or_else(|| Store::default_url(&storage.data_dir));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(SettingsError::Invalid {
+                env: "FLOTILLA_DATABASE_URL",
+                reason: "it must start with sqlite: or postgres://".to_owned(),
+            });
+        }
+        Ok(Self { url, file })
+    }
+}
+
 /// Everything `flotilla serve` needs, validated.
 pub struct ServeSettings {
     /// Listen address.
@@ -139,6 +172,8 @@ pub struct ServeSettings {
     pub pricing: Pricing,
     /// The most each installation may spend per UTC day.
     pub daily_budget: Limit,
+    /// How long finished things are kept; `None` keeps everything.
+    pub retention: Option<Duration>,
 }
 
 impl ServeSettings {
@@ -164,24 +199,10 @@ impl ServeSettings {
                 env: "FLOTILLA_WEBHOOK_SECRET",
                 reason: "it holds no secret (empty or only commas)".to_owned(),
             })?;
-        let database = read_secret(
-            "FLOTILLA_DATABASE_URL",
-            args.database_url,
-            args.database_url_file,
-        )?;
-        let database_file = database.as_ref().and_then(|d| d.file.clone());
-        let database_url = database
-            .map(|d| d.value)
-            .unwrap_or_else(|| Store::default_url(&args.data_dir));
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(SettingsError::Invalid {
-                env: "FLOTILLA_DATABASE_URL",
-                reason: "it must start with sqlite: or postgres://".to_owned(),
-            });
-        }
+        let DatabaseSettings {
+            url: database_url,
+            file: database_file,
+        } = DatabaseSettings::from_args(&args.storage)?;
         if args.workers == 0 {
             return Err(SettingsError::Invalid {
                 env: "FLOTILLA_WORKERS",
@@ -219,11 +240,12 @@ impl ServeSettings {
             }
             (None, _) => None,
         };
-        let data_dir =
-            std::path::absolute(&args.data_dir).map_err(|error| SettingsError::Invalid {
+        let data_dir = std::path::absolute(&args.storage.data_dir).map_err(|error| {
+            SettingsError::Invalid {
                 env: "FLOTILLA_DATA_DIR",
                 reason: error.to_string(),
-            })?;
+            }
+        })?;
         let mut sandbox = SandboxSettings::new(args.sandbox, &data_dir, &github.base_url);
         sandbox.read_only = args.sandbox_ro;
         sandbox.writable = args.sandbox_rw;
@@ -260,7 +282,15 @@ impl ServeSettings {
                 .transpose()?,
             tokens: args.daily_budget_tokens,
         };
+        let retention = match args.retention.trim() {
+            "off" => None,
+            age => Some(parse_age(age).map_err(|reason| SettingsError::Invalid {
+                env: "FLOTILLA_RETENTION",
+                reason,
+            })?),
+        };
         Ok(Self {
+            retention,
             reviewer,
             sandbox,
             pricing,
@@ -279,6 +309,17 @@ impl ServeSettings {
             },
             job_lease,
         })
+    }
+}
+
+/// A retention age such as `30d`, `12h` or `2w` (humantime's syntax), never zero.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(age) if age.is_zero() => Err(format!("`{text}` is zero")),
+        Ok(age) => Ok(age),
+        Err(error) => Err(format!(
+            "`{text}` is not an age such as `30d` or `12h`: {error}"
+        )),
     }
 }
 

@@ -9,6 +9,7 @@
 mod deliveries;
 mod jobs;
 mod landing;
+mod retention;
 mod runs;
 mod tasks;
 mod usage;
@@ -28,6 +29,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
+pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
 pub use tasks::{AttemptEnd, NewTask, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState};
 pub use usage::NewUsage;

@@ -115,3 +115,26 @@ fn serve_without_bubblewrap_refuses_to_run_agents_and_names_the_setting_that_all
         );
     }
 }
+
+#[test]
+fn prune_reports_what_it_forgot_and_refuses_an_unreadable_age() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let output = flotilla()
+        .args(["prune", "--older-than", "1h", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("flotilla runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("pruned: 0 delivery bodies, 0 finished jobs, 0 verdict outputs"),
+        "{stdout}"
+    );
+
+    let stderr = stderr_of(
+        flotilla()
+            .args(["prune", "--older-than", "soon", "--data-dir"])
+            .arg(dir.path()),
+    );
+    assert!(stderr.contains("--older-than"), "{stderr}");
+}

@@ -22,6 +22,7 @@ mod real_cli;
 mod redact;
 mod repo_config;
 mod restart;
+mod retention;
 mod review;
 mod sandbox;
 mod sandbox_egress;

@@ -69,6 +69,11 @@ impl TestStore {
         }
     }
 
+    /// The SQLite file, when the store is one (not PostgreSQL).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self.url.strip_prefix("sqlite://").map(PathBuf::from)
+    }
+
     /// A second, independent connection pool to the same database, as another
     /// Flotilla process on another machine would have.
     pub async fn another_process(&self) -> Store {
@@ -122,6 +127,11 @@ impl TestApp {
             http: reqwest::Client::new(),
             _store: test_store,
         }
+    }
+
+    /// The store's SQLite file, when it is one.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self._store.sqlite_file()
     }
 
     /// The server's base URL.

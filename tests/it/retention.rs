@@ -1,0 +1,87 @@
+//! Retention: old delivery bodies, finished jobs and the verdict outputs of finished runs
+//! are forgotten, the database gets smaller, and a live run is left exactly as it was.
+
+use flotilla::store::{JobState, RunState, TaskState};
+use flotilla::types::DeliveryId;
+
+use crate::support::world::TestWorld;
+
+/// A minute from now: everything finished so far is older than that.
+fn after_everything() -> i64 {
+    chrono::Utc::now().timestamp_millis() + 60_000
+}
+
+#[tokio::test]
+async fn pruning_forgets_what_finished_shrinks_the_database_and_leaves_a_live_run_alone() {
+    let world = TestWorld::start().await;
+    let store = &world.flotilla.store;
+    let finished = world.dispatch("Finished", "- [ ] Add `done.txt`\n").await;
+    let (run, _) = world.run_ends(finished).await;
+    assert_eq!(run.state, RunState::Settled);
+    world
+        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
+        .await;
+    let live = world.dispatch("Live", "- [ ] Add `live.txt`\n").await;
+    let waiting = world.task_reaches(live, TaskState::Ready).await;
+    let head = waiting.head_sha.clone().unwrap();
+    let live_verdicts = store.verdicts(waiting.id, &head).await.unwrap();
+    let done_jobs = store.count_jobs(JobState::Done).await.unwrap();
+    let delivery = world
+        .sim
+        .deliveries()
+        .into_iter()
+        .find(|d| d.success)
+        .expect("a delivered webhook");
+    let size_before = world.flotilla.sqlite_file().map(|f| file_size(&f));
+
+    let pruned = store.prune(after_everything()).await.unwrap();
+
+    assert!(pruned.delivery_bodies > 0, "{pruned:?}");
+    assert!(
+        pruned.jobs >= u64::try_from(done_jobs).unwrap(),
+        "{pruned:?}"
+    );
+    assert!(
+        pruned.verdict_outputs > 0,
+        "the finished run's outputs: {pruned:?}"
+    );
+    assert_eq!(store.count_jobs(JobState::Done).await.unwrap(), 0);
+    let kept = store
+        .delivery(&DeliveryId(delivery.guid.clone()))
+        .await
+        .unwrap()
+        .expect("the delivery's row is kept, so a redelivery is still recognised");
+    assert!(kept.body.is_empty(), "its body is gone");
+    if let (Some(before), Some(file)) = (size_before, world.flotilla.sqlite_file()) {
+        let after = file_size(&file);
+        assert!(
+            after < before,
+            "the database shrank: {before} → {after} bytes"
+        );
+    }
+    let untouched = store.verdicts(waiting.id, &head).await.unwrap();
+    assert_eq!(
+        format!("{untouched:?}"),
+        format!("{live_verdicts:?}"),
+        "the live run's verdicts are as they were"
+    );
+
+    world.writer_approves(waiting.pr.unwrap()).await;
+    let (run, tasks) = world.run_ends(live).await;
+    assert_eq!(run.state, RunState::Settled);
+    assert_eq!(tasks[0].state, TaskState::Merged, "the live run went on");
+    let later = store.prune(after_everything()).await.unwrap();
+    assert!(
+        later.verdict_outputs > 0,
+        "the live run's outputs were kept by the first prune and go once it finished: {later:?}"
+    );
+    world.teardown().await;
+}
+
+/// The database's bytes on disk: the file and its write-ahead log.
+fn file_size(path: &std::path::Path) -> u64 {
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    size(path) + size(std::path::Path::new(&wal))
+}
