@@ -22,6 +22,7 @@ use flotilla::settings::{AppSettings, DatabaseSettings, ServeSettings};
 use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::Store;
 use flotilla::types::{AppId, RepoName};
+use flotilla::webhook::recovery::Recovery;
 use flotilla::workspace::BotIdentity;
 
 fn main() -> ExitCode {
@@ -98,6 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let retention_store = store.clone();
     let app_id = settings.credentials.app_id;
     let github = GithubApp::new(settings.credentials, settings.github.clone())?;
+    let recovery_github = github.clone();
     let reviewer_app = settings
         .reviewer
         .map(|credentials| {
@@ -151,9 +153,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     let retention = settings
         .retention
-        .map(|age| flotilla::retention::spawn_daily(retention_store, age));
+        .map(|age| flotilla::retention::spawn_daily(retention_store.clone(), age));
+    let recovery = Recovery::new(recovery_github, retention_store.clone()).spawn();
     shutdown_signal().await;
     tracing::info!("shutting down");
+    recovery.abort();
     if let Some(retention) = retention {
         retention.abort();
     }

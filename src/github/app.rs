@@ -294,6 +294,16 @@ impl GithubApp {
         &self.known
     }
 
+    /// The client authenticated as the App itself (JWT), for the App's own routes.
+    pub(crate) fn jwt_client(&self) -> &Octocrab {
+        &self.app
+    }
+
+    /// The one retry policy.
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
     /// `GET /app`, authenticated with the App JWT.
     pub async fn app_info(&self) -> Result<AppInfo, GithubError> {
         let request = ApiRequest::new(Route::GetApp, Route::GetApp.path(&[]));

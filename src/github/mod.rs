@@ -11,6 +11,7 @@ mod app;
 mod checks;
 mod error;
 mod graphql;
+mod hooks;
 mod issues;
 mod protection;
 mod pulls;
@@ -28,6 +29,7 @@ pub use checks::{
 };
 pub use error::GithubError;
 pub use graphql::{MergeStateStatus, PullMergeState, PullState};
+pub use hooks::HookDelivery;
 pub use issues::{CommentId, Issue, IssueComment, IssueState};
 pub use protection::{Actors, BranchProtection, BranchRules, OtherProtection, RequiredCheck};
 pub use pulls::{

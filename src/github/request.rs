@@ -161,7 +161,7 @@ impl ApiResponse {
     }
 
     /// The path and query of the `rel="next"` page, if GitHub announced one.
-    fn next_page(&self) -> Option<String> {
+    pub(crate) fn next_page(&self) -> Option<String> {
         let link = self.headers.get(header::LINK)?.to_str().ok()?;
         link.split(',')
             .find(|part| part.contains("rel=\"next\""))

@@ -14,6 +14,10 @@ pub enum Route {
     GetApp,
     /// Which installation of the App covers a repository (JWT auth).
     GetRepoInstallation,
+    /// The App's recent webhook deliveries, newest first, cursor-paged (JWT auth).
+    ListHookDeliveries,
+    /// Asks GitHub to send a delivery again (JWT auth).
+    RedeliverHook,
     /// Minting an installation token; octocrab sends this one itself.
     CreateInstallationToken,
     /// Who may command Flotilla.
@@ -75,6 +79,8 @@ impl Route {
     pub const ALL: &'static [Route] = &[
         Route::GetApp,
         Route::GetRepoInstallation,
+        Route::ListHookDeliveries,
+        Route::RedeliverHook,
         Route::CreateInstallationToken,
         Route::CollaboratorPermission,
         Route::GetIssue,
@@ -108,6 +114,8 @@ impl Route {
     pub const fn spec(self) -> (Method, &'static str) {
         match self {
             Route::GetApp => (Method::GET, "/app"),
+            Route::ListHookDeliveries => (Method::GET, "/app/hook/deliveries"),
+            Route::RedeliverHook => (Method::POST, "/app/hook/deliveries/{delivery_id}/attempts"),
             Route::GetRepoInstallation => (Method::GET, "/repos/{owner}/{repo}/installation"),
             Route::CreateInstallationToken => (
                 Method::POST,

@@ -6,5 +6,6 @@
 pub mod event;
 pub mod extractor;
 pub mod recorder;
+pub mod recovery;
 pub mod route;
 pub mod signature;

@@ -108,3 +108,95 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     store.close().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
+    let dir = TempDir::new().unwrap();
+    let yaml = format!(
+        "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
+         landing:\n  require_human_approval: true\nreviewers:\n  correctness:\n    \
+         adapter: command\n    command: exec sh {}\n",
+        fixture_path("agents/scripted-worker.sh").display(),
+        fixture_path("agents/scripted-reviewer.sh").display()
+    );
+    let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
+    let repo = seed.repo_name();
+    let store = Store::connect(&Store::default_url(&dir.path().join("data")))
+        .await
+        .unwrap();
+    let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
+    healthy(port).await;
+    let before = sim
+        .open_issue(&repo, "Before", "- [ ] Add `before.txt`", &seed.writer)
+        .await
+        .unwrap();
+    sim.label_issue(&repo, before.0, "flotilla", &seed.writer)
+        .await
+        .unwrap();
+    let waiting = wait_for("the task to wait for a person's approval", || async {
+        let run = store.latest_run(&repo, before).await.unwrap()?;
+        let tasks = store.tasks_of_run(run.id).await.unwrap();
+        (tasks.first()?.state == TaskState::Ready).then(|| tasks[0].clone())
+    })
+    .await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+
+    let during = sim
+        .open_issue(&repo, "While down", "- [ ] Add `during.txt`", &seed.writer)
+        .await
+        .unwrap();
+    sim.label_issue(&repo, during.0, "flotilla", &seed.writer)
+        .await
+        .unwrap();
+    let pushed = sim
+        .push_commit(
+            &repo,
+            &waiting.branch,
+            &[("before-too.txt", "a person's addition\n")],
+            "A person adds a file",
+            &seed.writer,
+        )
+        .await
+        .unwrap();
+    wait_for("the webhooks to fail while Flotilla is down", || async {
+        let failed = sim
+            .deliveries()
+            .into_iter()
+            .filter(|d| !d.success && (d.event == "issues" || d.event == "pull_request"))
+            .count();
+        (failed >= 2).then_some(())
+    })
+    .await;
+    let mut second = serve(dir.path(), &sim.api_url(), port, &[]);
+    healthy(port).await;
+
+    let run = wait_for("the run of the issue labelled while down", || async {
+        store.latest_run(&repo, during).await.unwrap()
+    })
+    .await;
+    wait_for("the person's push to be verified", || async {
+        let task = store.task(waiting.id).await.unwrap()?;
+        (task.head_sha.as_ref() == Some(&pushed) && task.state == TaskState::Ready).then_some(())
+    })
+    .await;
+    assert_eq!(run.issue, during);
+    let bot = format!("{APP_SLUG}[bot]");
+    let plans = wait_for("the plan comment of the recovered run", || async {
+        let plans = sim
+            .issue_comments(&repo, during.0)
+            .into_iter()
+            .filter(|c| c.user.0 == bot && c.body.contains("Flotilla plan"))
+            .count();
+        (plans > 0).then_some(plans)
+    })
+    .await;
+    assert_eq!(plans, 1, "one plan comment, not one per attempt");
+    let log = std::fs::read_to_string(dir.path().join("flotilla.log")).unwrap();
+    assert!(
+        log.contains("asked GitHub to send it again"),
+        "recovery asked for the missed webhooks"
+    );
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+}

@@ -1,0 +1,99 @@
+//! Missed-event recovery. GitHub never redelivers a webhook by itself: one sent while
+//! Flotilla was down, or answered with an error, is lost unless someone asks. So at
+//! start and every few minutes Flotilla reads the App's recent delivery attempts
+//! (`GET /app/hook/deliveries`, only those newer than the last it read) and asks GitHub
+//! to send again each event that no attempt delivered and that the store has no record
+//! of. The redelivery arrives as an ordinary webhook with the same GUID, so the intake's
+//! deduplication keeps an event from being handled twice.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use crate::github::{GithubApp, HookDelivery};
+use crate::store::Store;
+use crate::types::DeliveryId;
+
+/// How often recovery looks again after the pass at start.
+pub const EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// The recovery loop's memory between passes.
+pub struct Recovery {
+    github: GithubApp,
+    store: Store,
+    /// The newest attempt id read so far: later passes read only newer ones.
+    newest_seen: Option<u64>,
+    /// Events already asked for again by this process; GitHub lists each redelivery
+    /// as a new attempt, which must not trigger another.
+    asked: HashSet<String>,
+}
+
+impl Recovery {
+    /// Recovery for the App `github`, checking events against `store`.
+    pub fn new(github: GithubApp, store: Store) -> Self {
+        Self {
+            github,
+            store,
+            newest_seen: None,
+            asked: HashSet::new(),
+        }
+    }
+
+    /// One pass; returns how many events were asked for again.
+    pub async fn pass(&mut self) -> anyhow::Result<usize> {
+        let attempts = self.github.hook_deliveries_after(self.newest_seen).await?;
+        let mut by_event: BTreeMap<&str, Vec<&HookDelivery>> = BTreeMap::new();
+        for attempt in &attempts {
+            by_event.entry(&attempt.guid).or_default().push(attempt);
+        }
+        let mut asked = 0;
+        for (guid, tries) in by_event {
+            if tries.iter().any(|t| t.delivered()) || self.asked.contains(guid) {
+                continue;
+            }
+            if self
+                .store
+                .delivery(&DeliveryId(guid.to_owned()))
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            let Some(last) = tries.iter().max_by_key(|t| t.id) else {
+                continue;
+            };
+            match self.github.redeliver(last.id).await {
+                Ok(()) => {
+                    tracing::info!(
+                        delivery = guid,
+                        event = %last.event,
+                        status = last.status_code,
+                        "a webhook Flotilla never took: asked GitHub to send it again"
+                    );
+                    self.asked.insert(guid.to_owned());
+                    asked += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(delivery = guid, %error, "asking for a redelivery failed");
+                }
+            }
+        }
+        if let Some(newest) = attempts.iter().map(|a| a.id).max() {
+            self.newest_seen = Some(newest.max(self.newest_seen.unwrap_or(0)));
+        }
+        Ok(asked)
+    }
+
+    /// Runs a pass now and then every [`EVERY`] for as long as the process runs; a
+    /// failed pass is logged and tried again at the next.
+    pub fn spawn(mut self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(EVERY);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = self.pass().await {
+                    tracing::warn!(error = %format!("{error:#}"), "missed-event recovery failed");
+                }
+            }
+        })
+    }
+}
