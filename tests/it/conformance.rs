@@ -733,6 +733,16 @@ async fn every_client_call_against_the_simulator_is_recorded() {
     let issue = client.get_issue(&repo, number).await.expect("issue");
     assert_eq!(issue.state, IssueState::Closed);
 
+    // Missed-event recovery: the App's delivery attempts, and one asked for again.
+    let attempts = wait_for("the scenario's webhooks to be recorded", || async {
+        let attempts = app.hook_deliveries_after(None).await.ok()?;
+        (!attempts.is_empty()).then_some(attempts)
+    })
+    .await;
+    app.redeliver(attempts[0].id)
+        .await
+        .expect("a delivery asked for again");
+
     let exchanges = recorder.exchanges();
     let out = write_exchanges(&exchanges);
     eprintln!("{} exchanges written to {}", exchanges.len(), out.display());
