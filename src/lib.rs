@@ -13,6 +13,7 @@ pub mod cost;
 pub mod demo;
 pub mod github;
 pub mod manifest;
+pub mod metrics;
 pub mod orchestrator;
 pub mod protect;
 pub mod redact;

@@ -63,6 +63,15 @@ impl JobLane {
 }
 
 impl JobKind {
+    /// Every kind, for reports that list each one (zeros included).
+    pub const ALL: [JobKind; 5] = [
+        Self::ProcessDelivery,
+        Self::PlanRun,
+        Self::RunTask,
+        Self::VerifyTask,
+        Self::LandTask,
+    ];
+
     /// The name stored in the `kind` column.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,7 +119,11 @@ pub enum JobState {
 }
 
 impl JobState {
-    fn as_str(self) -> &'static str {
+    /// Every state, for reports that list each one (zeros included).
+    pub const ALL: [JobState; 4] = [Self::Queued, Self::Running, Self::Done, Self::Dead];
+
+    /// The name stored in the `state` column (and used as a metric label).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Running => "running",
@@ -444,5 +457,20 @@ impl Store {
                 .await?
         });
         Ok(count)
+    }
+
+    /// How many jobs there are of each kind in each state (pairs with none are absent):
+    /// the queue's depth, read when `/metrics` is scraped.
+    pub async fn job_counts(&self) -> anyhow::Result<Vec<(JobKind, JobState, i64)>> {
+        let rows: Vec<(String, String, i64)> = with_pool!(self, read, |pool| {
+            sqlx::query_as(
+                "SELECT kind, state, CAST(COUNT(*) AS BIGINT) FROM jobs GROUP BY kind, state",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(kind, state, count)| Ok((kind.parse()?, state.parse()?, count)))
+            .collect()
     }
 }
