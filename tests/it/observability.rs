@@ -1,6 +1,7 @@
 //! What an operator watches: `GET /readyz` follows the store, its migrations and the
 //! job workers; `GET /metrics` counts what a scenario did, checked against what the
-//! store and the simulator recorded.
+//! store and the simulator recorded; `--log-format json` writes one JSON object a line,
+//! each with the fields of the spans it was written in.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use flotilla::webhook::signature::WebhookSecrets;
 use sqlx::sqlite::SqlitePoolOptions;
 use tempfile::TempDir;
 
+use crate::support::serve::{free_port, healthy, serve};
 use crate::support::world::TestWorld;
-use crate::support::{APP_SLUG, SECRET, fast_workers};
+use crate::support::{APP_SLUG, SECRET, fast_workers, wait_for, webhook_fixture};
 
 /// `GET path` on `base`: status and body.
 async fn get(base: &str, path: &str) -> (u16, String) {
@@ -320,4 +322,108 @@ async fn metrics_count_what_a_dispatched_issue_did() {
         "{text}"
     );
     world.teardown().await;
+}
+
+/// The JSON log lines whose spans include one with `field` equal to `value`.
+fn lines_in_span<'a>(
+    lines: &'a [serde_json::Value],
+    field: &str,
+    value: &str,
+) -> Vec<&'a serde_json::Value> {
+    lines
+        .iter()
+        .filter(|line| {
+            line["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|span| span[field].as_str() == Some(value)))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_carrying_the_delivery_id_of_its_span() {
+    let dir = TempDir::new().expect("temporary directory");
+    let port = free_port();
+    // Nothing in this scenario calls GitHub; the API URL answers nothing.
+    let mut flotilla = serve(
+        dir.path(),
+        "http://127.0.0.1:9",
+        port,
+        &[("FLOTILLA_LOG_FORMAT", "json".into())],
+    );
+    healthy(port).await;
+    let body = webhook_fixture("ping");
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/webhook"))
+        .header("content-type", "application/json")
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "guid-json-logs")
+        .header(
+            "x-hub-signature-256",
+            flotilla::webhook::signature::sign(SECRET, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("request reaches flotilla");
+    assert_eq!(response.status().as_u16(), 202);
+
+    let log = dir.path().join("flotilla.log");
+    let read_lines = || {
+        std::fs::read_to_string(&log)
+            .expect("the log file")
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"))
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_for("the ping to be logged inside its delivery span", || async {
+        lines_in_span(&read_lines(), "delivery", "guid-json-logs")
+            .iter()
+            .any(|line| line["fields"]["message"] == "ping")
+            .then_some(())
+    })
+    .await;
+    let pid = i32::try_from(flotilla.id().expect("a running child")).expect("a pid");
+    // SIGTERM: the graceful shutdown's lines are JSON too.
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = flotilla.wait().await.expect("flotilla exits");
+    assert!(status.success(), "{status}");
+
+    let lines = read_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["fields"]["message"] == "shutting down"),
+        "{lines:?}"
+    );
+    for line in &lines {
+        assert!(
+            line["timestamp"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+    }
+    let ping = lines_in_span(&lines, "delivery", "guid-json-logs");
+    let handled = ping
+        .iter()
+        .find(|line| line["fields"]["message"] == "ping")
+        .expect("the ping line");
+    assert_eq!(handled["span"]["delivery"], "guid-json-logs", "{handled}");
+    assert_eq!(handled["span"]["event"], "ping", "{handled}");
+    let job = handled["spans"]
+        .as_array()
+        .and_then(|spans| spans.iter().find(|span| span["name"] == "job"))
+        .expect("the job span encloses the delivery's");
+    assert_eq!(job["kind"], "process_delivery", "{handled}");
+    assert_eq!(job["attempt"], 1, "{handled}");
+    // The intake's line (FLOTILLA_LOG=debug) is in its own span with the same id.
+    let stored = ping
+        .iter()
+        .find(|line| line["fields"]["message"] == "delivery stored")
+        .expect("the intake's line");
+    assert_eq!(stored["span"]["name"], "webhook", "{stored}");
+    assert_eq!(stored["span"]["event"], "ping", "{stored}");
 }
