@@ -5,7 +5,7 @@
 //! with its own counts) and handed to the parts that record: the intake's delivery
 //! handler, the job workers, verification and landing, the GitHub client and the spend
 //! recorder. Counters and histograms count what this process did since it started; the
-//! queue's depth, dead jobs and agent slots are read from the store at scrape time
+//! queue's depth and wait, dead jobs and agent slots are read from the store at scrape time
 //! ([`Metrics::render`]), so they are true across processes sharing one database. This
 //! module never decides anything: it only counts.
 
@@ -72,7 +72,15 @@ impl JobResult {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
     kind: &'static str,
+    lane: &'static str,
     state: &'static str,
+}
+
+/// Labels of `flotilla_job_queue_wait_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+    lane: &'static str,
 }
 
 /// Labels of `flotilla_verdicts_total`.
@@ -123,6 +131,7 @@ struct Inner {
     deliveries: Family<DeliveryLabels, Counter>,
     job_duration: HistogramFamily<JobLabels>,
     jobs: Family<QueueLabels, Gauge>,
+    queue_wait: Family<KindLabels, Gauge<f64, AtomicU64>>,
     dead_jobs: Gauge,
     agent_slots_in_use: Gauge,
     verdicts: Family<VerdictLabels, Counter>,
@@ -170,6 +179,13 @@ impl Metrics {
             "flotilla_jobs",
             "Jobs in the queue by kind and state, read from the store at scrape time",
             jobs.clone(),
+        );
+        let queue_wait = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "flotilla_job_queue_wait_seconds",
+            "How long the longest-waiting runnable job of each kind has waited for a worker \
+             (0 when none waits), read from the store at scrape time",
+            queue_wait.clone(),
         );
         let dead_jobs = Gauge::default();
         registry.register(
@@ -224,6 +240,7 @@ impl Metrics {
             deliveries,
             job_duration,
             jobs,
+            queue_wait,
             dead_jobs,
             agent_slots_in_use,
             verdicts,
@@ -324,11 +341,24 @@ impl Metrics {
             .inc_by(usd);
     }
 
-    /// Reads the queue's depth, dead jobs and agent slots from `store`, then encodes
-    /// every metric in the Prometheus text format.
+    /// Reads the queue's depth and wait, dead jobs and agent slots from `store`, then
+    /// encodes every metric in the Prometheus text format.
     pub async fn render(&self, store: &Store) -> anyhow::Result<String> {
         let counts = store.job_counts().await?;
+        let waits = store.queued_job_waits().await?;
         for kind in JobKind::ALL {
+            let lane = kind.lane().as_str();
+            let waited = waits
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(Duration::ZERO, |(_, waited)| *waited);
+            self.0
+                .queue_wait
+                .get_or_create(&KindLabels {
+                    kind: kind.as_str(),
+                    lane,
+                })
+                .set(waited.as_secs_f64());
             for state in JobState::ALL {
                 let count = counts
                     .iter()
@@ -338,6 +368,7 @@ impl Metrics {
                     .jobs
                     .get_or_create(&QueueLabels {
                         kind: kind.as_str(),
+                        lane,
                         state: state.as_str(),
                     })
                     .set(count);

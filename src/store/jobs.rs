@@ -44,6 +44,14 @@ pub enum JobLane {
 }
 
 impl JobLane {
+    /// The lane's name in logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Agents => "agents",
+        }
+    }
+
     /// The job kinds this lane takes.
     fn kinds(self) -> &'static [JobKind] {
         match self {
@@ -71,6 +79,15 @@ impl JobKind {
         Self::VerifyTask,
         Self::LandTask,
     ];
+
+    /// The lane whose workers take jobs of this kind.
+    pub fn lane(self) -> JobLane {
+        if JobLane::Events.kinds().contains(&self) {
+            JobLane::Events
+        } else {
+            JobLane::Agents
+        }
+    }
 
     /// The name stored in the `kind` column.
     pub fn as_str(self) -> &'static str {
@@ -471,6 +488,28 @@ impl Store {
         });
         rows.into_iter()
             .map(|(kind, state, count)| Ok((kind.parse()?, state.parse()?, count)))
+            .collect()
+    }
+
+    /// For each kind with a job that may run now but no worker has taken, how long the
+    /// one that has waited longest has been waiting (since its `run_after`): the
+    /// queue's latency, read when `/metrics` is scraped.
+    pub async fn queued_job_waits(&self) -> anyhow::Result<Vec<(JobKind, Duration)>> {
+        let now = self.now();
+        let rows: Vec<(String, i64)> = with_pool!(self, read, |pool| {
+            sqlx::query_as(
+                "SELECT kind, CAST(MIN(run_after) AS BIGINT) FROM jobs \
+                 WHERE state = 'queued' AND run_after <= $1 GROUP BY kind",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(kind, since)| {
+                let waited = u64::try_from(now.saturating_sub(since)).unwrap_or(0);
+                Ok((kind.parse()?, Duration::from_millis(waited)))
+            })
             .collect()
     }
 }

@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use flotilla::clock::ManualClock;
 use flotilla::orchestrator::worker::{JobHandler, WorkerPool};
 use flotilla::server::{self, ServerConfig};
-use flotilla::store::{ClaimedJob, JobKind, JobState, RunState, Store, TaskState};
+use flotilla::store::{ClaimedJob, JobKind, JobState, NewJob, RunState, Store, TaskState};
 use flotilla::types::{DeliveryId, IssueNumber};
 use flotilla::webhook::signature::WebhookSecrets;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -152,6 +153,76 @@ fn sum(samples: &BTreeMap<String, f64>, name: &str, labels: &[(&str, &str)]) -> 
         })
         .map(|(_, value)| value)
         .sum()
+}
+
+#[tokio::test]
+async fn the_queue_gauges_show_a_job_no_worker_takes_and_how_long_it_has_waited() {
+    let dir = TempDir::new().expect("temporary directory");
+    let clock = ManualClock::new();
+    let store = Store::connect_with(
+        &Store::default_url(dir.path()),
+        None,
+        Arc::new(clock.clone()),
+    )
+    .await
+    .expect("store migrates");
+    // Intake only: no agent workers, so a plan_run job waits.
+    let server = server::start(ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
+        store: store.clone(),
+        app_slug: APP_SLUG.to_owned(),
+        workers: fast_workers(),
+        fleet: None,
+    })
+    .await
+    .expect("flotilla starts");
+    store
+        .enqueue(&NewJob {
+            kind: JobKind::PlanRun,
+            key: "plan:waiting".to_owned(),
+            payload: serde_json::json!({ "run_id": 1 }),
+            max_attempts: 1,
+        })
+        .await
+        .expect("enqueued");
+    clock.advance(std::time::Duration::from_secs(90));
+
+    let (status, text) = get(&server.url(), "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    let samples = samples(&text);
+    assert_eq!(
+        sum(
+            &samples,
+            "flotilla_jobs",
+            &[
+                ("kind", "plan_run"),
+                ("lane", "agents"),
+                ("state", "queued")
+            ]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(
+            &samples,
+            "flotilla_job_queue_wait_seconds",
+            &[("kind", "plan_run"), ("lane", "agents")]
+        ),
+        90.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(
+            &samples,
+            "flotilla_job_queue_wait_seconds",
+            &[("kind", "process_delivery")]
+        ),
+        0.0,
+        "{text}"
+    );
+    server.shutdown().await.expect("clean shutdown");
 }
 
 /// Converts a count from the store to a sample's type.
