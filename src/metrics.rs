@@ -23,7 +23,7 @@ use prometheus_client::registry::Registry;
 use crate::agent::Role;
 use crate::cost::Spend;
 use crate::github::Route;
-use crate::store::{DeliveryOutcome, JobKind, JobState, NewVerdict, Store};
+use crate::store::{AttemptEnd, DeliveryOutcome, JobKind, JobState, NewVerdict, Store};
 use crate::types::InstallationId;
 
 /// The content type of the Prometheus text exposition format.
@@ -83,6 +83,12 @@ struct KindLabels {
     lane: &'static str,
 }
 
+/// Labels of `flotilla_task_attempts_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    outcome: &'static str,
+}
+
 /// Labels of `flotilla_verdicts_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
@@ -134,6 +140,7 @@ struct Inner {
     queue_wait: Family<KindLabels, Gauge<f64, AtomicU64>>,
     dead_jobs: Gauge,
     agent_slots_in_use: Gauge,
+    attempts: Family<AttemptLabels, Counter>,
     verdicts: Family<VerdictLabels, Counter>,
     merges: Counter,
     github_requests: Family<GithubLabels, Counter>,
@@ -199,6 +206,12 @@ impl Metrics {
             "Tasks an agent is working on now (each holds one agent slot)",
             agent_slots_in_use.clone(),
         );
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "flotilla_task_attempts",
+            "Worker attempts recorded, by outcome (proposed, failed, stopped by a budget)",
+            attempts.clone(),
+        );
         let verdicts = Family::<VerdictLabels, Counter>::default();
         registry.register(
             "flotilla_verdicts",
@@ -243,6 +256,7 @@ impl Metrics {
             queue_wait,
             dead_jobs,
             agent_slots_in_use,
+            attempts,
             verdicts,
             merges,
             github_requests,
@@ -272,6 +286,19 @@ impl Metrics {
                 result: result.as_str(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A task's attempt ended and was recorded.
+    pub fn attempt_finished(&self, end: &AttemptEnd) {
+        let outcome = match end {
+            AttemptEnd::Proposed { .. } => "proposed",
+            AttemptEnd::Failed { .. } => "failed",
+            AttemptEnd::Stopped { .. } => "stopped",
+        };
+        self.0
+            .attempts
+            .get_or_create(&AttemptLabels { outcome })
+            .inc();
     }
 
     /// A verdict was recorded on a task's head.

@@ -257,6 +257,20 @@ async fn metrics_count_what_a_dispatched_issue_did() {
     let store = &world.flotilla.store;
 
     assert_eq!(sum(&samples, "flotilla_merges_total", &[]), 1.0, "{text}");
+    assert_eq!(
+        sum(
+            &samples,
+            "flotilla_task_attempts_total",
+            &[("outcome", "proposed")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&samples, "flotilla_task_attempts_total", &[]),
+        1.0,
+        "{text}"
+    );
 
     // Every delivery of `issues` the simulator sent is counted under its stored outcome.
     let mut issues_by_outcome: BTreeMap<String, f64> = BTreeMap::new();
