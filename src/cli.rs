@@ -51,7 +51,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the App: webhook intake, job workers and health check.
     #[command(after_long_help = SANDBOX_HELP)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Check what a deployment needs (git, bubblewrap and the sandbox, agent CLIs, the
+    /// App's key against GitHub, the database, the public URL): one line per item.
+    Doctor(DoctorArgs),
     /// Print the GitHub App manifest as the JSON GitHub's manifest flow expects.
     Manifest(ManifestArgs),
     /// Run the GitHub simulator standalone (for local runs, demos and scripts).
@@ -96,9 +99,23 @@ pub struct AppArgs {
     #[arg(long, env = "FLOTILLA_APP_ID")]
     pub app_id: Option<u64>,
 
-    /// Path to the GitHub App's private key, PEM (required).
-    #[arg(long, env = "FLOTILLA_PRIVATE_KEY")]
-    pub private_key: Option<PathBuf>,
+    /// The GitHub App's private key (required): the path to its PEM file, or the PEM
+    /// itself (a value starting with `-----BEGIN`).
+    #[arg(
+        long,
+        env = "FLOTILLA_PRIVATE_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
+    pub private_key: Option<String>,
+
+    /// A file holding the App's private key, PEM (instead of `--private-key`).
+    #[arg(
+        long,
+        env = "FLOTILLA_PRIVATE_KEY_FILE",
+        conflicts_with = "private_key"
+    )]
+    pub private_key_file: Option<PathBuf>,
 
     /// GitHub's REST API root (a GitHub Enterprise Server or the simulator elsewhere).
     #[arg(
@@ -107,6 +124,11 @@ pub struct AppArgs {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
+
+    /// GitHub's GraphQL endpoint [default: derived from the REST root: `…/graphql`, or
+    /// `https://host/api/graphql` for a GitHub Enterprise Server's `https://host/api/v3`].
+    #[arg(long, env = "FLOTILLA_GITHUB_GRAPHQL_URL")]
+    pub github_graphql_url: Option<String>,
 }
 
 /// Settings of `flotilla serve`.
@@ -124,9 +146,25 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOTILLA_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
+    /// A file holding the webhook secret (instead of `--webhook-secret`).
+    #[arg(
+        long,
+        env = "FLOTILLA_WEBHOOK_SECRET_FILE",
+        conflicts_with = "webhook_secret"
+    )]
+    pub webhook_secret_file: Option<PathBuf>,
+
     /// Database URL: `sqlite://…` or `postgres://…` [default: SQLite file in the data dir].
     #[arg(long, env = "FLOTILLA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// A file holding the database URL (instead of `--database-url`).
+    #[arg(
+        long,
+        env = "FLOTILLA_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<PathBuf>,
 
     /// Directory for the SQLite database and (later) repository mirrors and worktrees.
     #[arg(long, env = "FLOTILLA_DATA_DIR", default_value = "./flotilla-data")]
@@ -169,20 +207,27 @@ pub struct ServeArgs {
 
     /// A second GitHub App, installed on the same repositories, whose reviews approve
     /// or request changes (Flotilla's own App cannot review its own pull requests).
-    #[arg(
-        long,
-        env = "FLOTILLA_REVIEWER_APP_ID",
-        requires = "reviewer_private_key"
-    )]
+    #[arg(long, env = "FLOTILLA_REVIEWER_APP_ID")]
     pub reviewer_app_id: Option<u64>,
 
-    /// Path to the reviewer App's private key, PEM.
+    /// The reviewer App's private key: the path to its PEM file, or the PEM itself.
     #[arg(
         long,
         env = "FLOTILLA_REVIEWER_PRIVATE_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true,
         requires = "reviewer_app_id"
     )]
-    pub reviewer_private_key: Option<PathBuf>,
+    pub reviewer_private_key: Option<String>,
+
+    /// A file holding the reviewer App's private key, PEM.
+    #[arg(
+        long,
+        env = "FLOTILLA_REVIEWER_PRIVATE_KEY_FILE",
+        conflicts_with = "reviewer_private_key",
+        requires = "reviewer_app_id"
+    )]
+    pub reviewer_private_key_file: Option<PathBuf>,
 
     /// How agents are confined: `bwrap` (bubblewrap, the default) or `none` (agents run
     /// unconfined and can read everything Flotilla holds; warned on every attempt).
@@ -239,6 +284,19 @@ pub struct ProtectArgs {
 #[derive(Debug, Args)]
 pub struct ManifestArgs {
     /// Public base URL of this Flotilla; sets the webhook and redirect URLs.
+    #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// Settings of `flotilla doctor`: those of `flotilla serve`, and the public URL GitHub
+/// sends webhooks to.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The settings `flotilla serve` would run with.
+    #[command(flatten)]
+    pub serve: Box<ServeArgs>,
+
+    /// Public base URL of this Flotilla; its `/healthz` must answer.
     #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
     pub public_url: Option<String>,
 }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod demo;
+pub mod doctor;
 pub mod github;
 pub mod manifest;
 pub mod metrics;

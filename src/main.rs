@@ -46,7 +46,8 @@ fn main() -> ExitCode {
             .init(),
     }
     let outcome = match cli.command {
-        Command::Serve(args) => run_async(serve(args)),
+        Command::Serve(args) => run_async(serve(*args)),
+        Command::Doctor(args) => run_async(flotilla::doctor::run(args)),
         Command::Manifest(args) => manifest(args),
         Command::Sim(args) => run_async(simulate(args)),
         Command::Demo(args) => run_async(flotilla::demo::run(args)),

@@ -52,6 +52,13 @@ pub enum KeyError {
         #[source]
         source: jsonwebtoken::errors::Error,
     },
+    /// A key given inline (a PEM in a setting's value) is not an RSA private key.
+    #[error("the inline key is not an RSA private key in PEM form: {source}")]
+    ParseInline {
+        /// The parser's error.
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
 }
 
 /// The App's identity: its id and private key. Needed to sign every App JWT.
@@ -89,19 +96,28 @@ impl AppCredentials {
             path: path.to_owned(),
             source,
         })?;
-        let parse_error = |source| KeyError::Parse {
+        Self::parse(app_id, &pem).map_err(|source| KeyError::Parse {
             path: path.to_owned(),
             source,
-        };
-        let key = EncodingKey::from_rsa_pem(&pem).map_err(parse_error)?;
+        })
+    }
+
+    /// Takes the key from a PEM given inline (a setting holding the key itself, as
+    /// container platforms pass secrets).
+    pub fn from_pem(app_id: AppId, pem: &str) -> Result<Self, KeyError> {
+        Self::parse(app_id, pem.as_bytes()).map_err(|source| KeyError::ParseInline { source })
+    }
+
+    /// Parses an RSA private key; the parser accepts a public key too, so signing once
+    /// proves it is a private one.
+    fn parse(app_id: AppId, pem: &[u8]) -> Result<Self, jsonwebtoken::errors::Error> {
+        let key = EncodingKey::from_rsa_pem(pem)?;
         let credentials = Self { app_id, key };
-        // The parser accepts a public key too; signing once proves it is a private one.
         jsonwebtoken::encode(
             &Header::new(Algorithm::RS256),
             &credentials.jwt_claims(SystemTime::now()),
             &credentials.key,
-        )
-        .map_err(parse_error)?;
+        )?;
         Ok(credentials)
     }
 
@@ -137,6 +153,9 @@ impl AppCredentials {
 pub struct GithubSettings {
     /// The REST root, `https://api.github.com` for github.com.
     pub base_url: String,
+    /// The GraphQL endpoint when it is not where [`GithubSettings::graphql_url`] derives
+    /// it from `base_url`.
+    pub graphql_url: Option<String>,
     /// The one retry policy.
     pub retry: RetryPolicy,
     /// Time allowed to open a connection.
@@ -145,10 +164,38 @@ pub struct GithubSettings {
     pub read_timeout: Duration,
 }
 
+/// Where GraphQL requests are sent: a path under the REST root when the endpoint is
+/// there (octocrab joins it to the root and authenticates it), else the absolute URL.
+fn graphql_target(settings: &GithubSettings) -> String {
+    let url = settings.graphql_url();
+    let base = settings.base_url.trim_end_matches('/');
+    match url.strip_prefix(base) {
+        Some(path) if path.starts_with('/') => path.to_owned(),
+        _ => url,
+    }
+}
+
+impl GithubSettings {
+    /// The GraphQL endpoint: the one configured, else derived from the REST root the
+    /// way GitHub lays them out: `https://api.github.com` → `…/graphql`, and a GitHub
+    /// Enterprise Server's `https://host/api/v3` → `https://host/api/graphql`.
+    pub fn graphql_url(&self) -> String {
+        if let Some(url) = &self.graphql_url {
+            return url.clone();
+        }
+        let base = self.base_url.trim_end_matches('/');
+        match base.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => format!("{base}/graphql"),
+        }
+    }
+}
+
 impl Default for GithubSettings {
     fn default() -> Self {
         Self {
             base_url: "https://api.github.com".to_owned(),
+            graphql_url: None,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
@@ -178,6 +225,8 @@ struct InstallationWire {
 pub struct GithubApp {
     app: Arc<Octocrab>,
     policy: Arc<RetryPolicy>,
+    graphql_url: Arc<str>,
+    graphql_elsewhere: Option<Arc<Octocrab>>,
     installations: Arc<Mutex<HashMap<InstallationId, InstallationClient>>>,
     known: KnownSecrets,
     metrics: Metrics,
@@ -207,8 +256,27 @@ impl GithubApp {
             .set_read_timeout(Some(settings.read_timeout))
             .build()
             .map_err(GithubError::from_octocrab)?;
+        let graphql_url = graphql_target(&settings);
+        // An endpoint outside the REST root gets a client of its own, rooted at the
+        // endpoint itself: octocrab joins every path to its root's path.
+        let graphql_elsewhere = if graphql_url.starts_with('/') {
+            None
+        } else {
+            let client = Octocrab::builder()
+                .base_uri(graphql_url.as_str())
+                .map_err(|e| GithubError::InvalidInput {
+                    message: format!("invalid GitHub GraphQL URL {graphql_url}: {e}"),
+                })?
+                .set_connect_timeout(Some(settings.connect_timeout))
+                .set_read_timeout(Some(settings.read_timeout))
+                .build()
+                .map_err(GithubError::from_octocrab)?;
+            Some(Arc::new(client))
+        };
         Ok(Self {
             app: Arc::new(app),
+            graphql_url: Arc::from(graphql_url),
+            graphql_elsewhere,
             policy: Arc::new(settings.retry),
             installations: Arc::new(Mutex::new(HashMap::new())),
             known: KnownSecrets::default(),
@@ -290,6 +358,8 @@ impl GithubApp {
             id,
             crab: Arc::new(crab),
             policy: Arc::clone(&self.policy),
+            graphql_url: Arc::clone(&self.graphql_url),
+            graphql_elsewhere: self.graphql_elsewhere.clone(),
             writes: Arc::new(Mutex::new(())),
             known: self.known.clone(),
             meter: Meter {
@@ -319,6 +389,11 @@ pub struct InstallationClient {
     id: InstallationId,
     crab: Arc<Octocrab>,
     policy: Arc<RetryPolicy>,
+    /// Where GraphQL requests go: a path under the REST root, or an absolute URL.
+    graphql_url: Arc<str>,
+    /// The client for an absolute GraphQL URL (GHES), unauthenticated: each request
+    /// carries the installation token itself.
+    graphql_elsewhere: Option<Arc<Octocrab>>,
     writes: Arc<Mutex<()>>,
     known: KnownSecrets,
     meter: Meter,
@@ -351,6 +426,21 @@ impl InstallationClient {
         Ok(token)
     }
 
+    /// A GraphQL request to this installation's endpoint, authenticated by hand when
+    /// the endpoint is an absolute URL octocrab would not authenticate.
+    pub(crate) async fn graphql_request(
+        &self,
+        document: &'static str,
+        variables: serde_json::Value,
+        is_query: bool,
+    ) -> Result<ApiRequest, GithubError> {
+        let request = ApiRequest::graphql(&self.graphql_url, document, variables, is_query);
+        if self.graphql_url.starts_with('/') {
+            return Ok(request);
+        }
+        Ok(request.with_bearer(self.token().await?))
+    }
+
     /// Sends one request through the shared retry path; writes wait for each other.
     pub(crate) async fn send(&self, request: ApiRequest) -> Result<ApiResponse, GithubError> {
         let _one_write_at_a_time = if request.is_write() {
@@ -358,7 +448,11 @@ impl InstallationClient {
         } else {
             None
         };
-        request::send(&self.crab, &self.policy, &self.meter, &request).await
+        let crab = match (&self.graphql_elsewhere, request.has_bearer()) {
+            (Some(elsewhere), true) => elsewhere,
+            _ => &self.crab,
+        };
+        request::send(crab, &self.policy, &self.meter, &request).await
     }
 
     /// Sends a GET and follows pagination.

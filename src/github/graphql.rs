@@ -11,7 +11,6 @@ use serde_json::json;
 use super::app::InstallationClient;
 use super::error::GithubError;
 use super::pulls::MergeMethod;
-use super::request::ApiRequest;
 use super::routes::{
     DISABLE_AUTO_MERGE, ENABLE_AUTO_MERGE, MARK_READY_FOR_REVIEW, PULL_MERGE_STATE,
 };
@@ -126,7 +125,7 @@ impl InstallationClient {
         variables: serde_json::Value,
         is_query: bool,
     ) -> Result<T, GithubError> {
-        let request = ApiRequest::graphql(document, variables, is_query);
+        let request = self.graphql_request(document, variables, is_query).await?;
         let response: Response<T> = self.send(request).await?.json()?;
         if let Some(first) = response.errors.first() {
             let message = response

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -95,6 +96,10 @@ pub(crate) struct ApiRequest {
     path: String,
     body: Option<serde_json::Value>,
     idempotent: bool,
+    /// The installation token for a request to an absolute URL: octocrab authenticates
+    /// only paths under its REST root (and `api.github.com`), and GHES's GraphQL
+    /// endpoint is not under it.
+    bearer: Option<SecretString>,
 }
 
 impl ApiRequest {
@@ -110,7 +115,19 @@ impl ApiRequest {
             path,
             body: None,
             idempotent,
+            bearer: None,
         }
+    }
+
+    /// Whether the request carries its own token (an absolute URL).
+    pub(crate) fn has_bearer(&self) -> bool {
+        self.bearer.is_some()
+    }
+
+    /// Authenticates the request with `token` itself (for an absolute URL).
+    pub(crate) fn with_bearer(mut self, token: SecretString) -> Self {
+        self.bearer = Some(token);
+        self
     }
 
     /// Attaches a JSON body built by serde.
@@ -135,17 +152,20 @@ impl ApiRequest {
         }
     }
 
-    /// A GraphQL request: queries may be repeated, mutations may not.
+    /// A GraphQL request to `endpoint` (a path under the REST root, or an absolute URL:
+    /// on GHES it is not under it): queries may be repeated, mutations may not.
     pub(crate) fn graphql(
+        endpoint: &str,
         document: &'static str,
         variables: serde_json::Value,
         is_query: bool,
     ) -> Self {
         Self {
             route: Route::Graphql,
-            path: Route::Graphql.path(&[]),
+            path: endpoint.to_owned(),
             body: Some(serde_json::json!({ "query": document, "variables": variables })),
             idempotent: is_query,
+            bearer: None,
         }
     }
 }
@@ -293,6 +313,18 @@ async fn attempt(
         "x-github-api-version",
         HeaderValue::from_static(API_VERSION),
     );
+    if let Some(token) = &request.bearer {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|e| Failure {
+                error: GithubError::InvalidInput {
+                    message: format!("unusable installation token: {e}"),
+                },
+                status: None,
+                retry: Retry::Never,
+            })?;
+        value.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, value);
+    }
 
     let response = match crab.execute(http_request).await {
         Ok(response) => response,

@@ -31,7 +31,7 @@ use crate::github::{
 };
 use crate::review::VERIFY_CHECK;
 use crate::store::{
-    ClaimedJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource,
+    ClaimedJob, NewJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource,
 };
 use crate::types::{AppId, CommitSha, Login, PrNumber};
 
@@ -554,6 +554,27 @@ impl Orchestrator {
         }
     }
 
+    /// Tries again to land the verified tasks that waited for `merged` to merge first
+    /// (`depends_on`): nothing else would wake them when no update of their branch is
+    /// coming.
+    async fn land_dependents(&self, run: &RunRecord, merged: &TaskRecord) -> anyhow::Result<()> {
+        for dependent in self.store.tasks_of_run(run.id).await? {
+            if !dependent.depends_on.contains(&merged.position)
+                || !matches!(dependent.state, TaskState::Verified | TaskState::Ready)
+            {
+                continue;
+            }
+            let Some(head) = dependent.head_sha.as_ref() else {
+                continue;
+            };
+            let reason = format!("dependency-{}-merged", merged.id);
+            self.store
+                .enqueue(&NewJob::land_task(dependent.id, head, &reason))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// A task that would land but is behind a base that wants branches up to date: it
     /// is brought up to date if it can take the run's landing train, else it waits as
     /// verified until the task holding the train merged or left review (`progress`
@@ -637,6 +658,8 @@ impl Orchestrator {
                 };
                 self.update_branch(client, run, &sibling, &head).await?;
             }
+        } else {
+            self.land_dependents(run, task).await?;
         }
         let tasks = self.store.tasks_of_run(run.id).await?;
         if tasks.iter().all(|t| t.state == TaskState::Merged) {

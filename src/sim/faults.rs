@@ -132,6 +132,19 @@ impl Faults {
     }
 }
 
+/// A route template in github.com's layout, whichever layout the call came in: GitHub
+/// Enterprise Server's `/api/v3/…` and `/api/graphql` are the same routes, counted and
+/// faulted as such.
+fn github_com_template(template: &str) -> String {
+    if template == "/api/graphql" {
+        return "/graphql".to_owned();
+    }
+    template
+        .strip_prefix(crate::sim::ENTERPRISE_REST_PREFIX)
+        .unwrap_or(template)
+        .to_owned()
+}
+
 /// Route middleware: counts the call, applies an armed fault, adds rate-limit headers.
 pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
@@ -139,7 +152,7 @@ pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Resp
     let template = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
+        .map(|m| github_com_template(m.as_str()))
         .unwrap_or_else(|| path.clone());
     let resource = if template == "/graphql" {
         "graphql"

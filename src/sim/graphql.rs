@@ -27,6 +27,12 @@ pub fn router() -> Router<Sim> {
     Router::new().route("/graphql", post(graphql))
 }
 
+/// The GraphQL route where GitHub Enterprise Server has it (`/api/graphql`, beside its
+/// REST root `/api/v3`).
+pub fn enterprise_router() -> Router<Sim> {
+    Router::new().route("/api/graphql", post(graphql))
+}
+
 /// A GraphQL error (answered with HTTP 200 and `errors`, as GitHub does).
 struct GqlError {
     message: String,

@@ -224,6 +224,12 @@ impl SimHandle {
         self.base_url()
     }
 
+    /// The REST root in GitHub Enterprise Server's layout (`http://…/api/v3`, GraphQL
+    /// at `http://…/api/graphql`).
+    pub fn enterprise_api_url(&self) -> String {
+        format!("{}{ENTERPRISE_REST_PREFIX}", self.base_url())
+    }
+
     /// The smart-HTTP clone URL of a repository.
     pub fn git_url(&self, repo: &RepoName) -> String {
         format!("{}/{}.git", self.base_url(), repo)
@@ -344,11 +350,19 @@ pub async fn run(config: SimConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// All routes: REST and GraphQL (with faults, counting and rate-limit headers), the
-/// admin API, and git smart HTTP as the fallback.
+/// Where a GitHub Enterprise Server serves REST (`https://host/api/v3`); the simulator
+/// answers there too, and GraphQL at `/api/graphql`, so a client configured for GHES is
+/// tested against the same world.
+pub const ENTERPRISE_REST_PREFIX: &str = "/api/v3";
+
+/// All routes: REST and GraphQL (with faults, counting and rate-limit headers), also
+/// in GitHub Enterprise Server's layout, the admin API, and git smart HTTP as the
+/// fallback.
 fn router(sim: Sim) -> Router {
     routes::router()
         .merge(graphql::router())
+        .nest(ENTERPRISE_REST_PREFIX, routes::router())
+        .merge(graphql::enterprise_router())
         .route_layer(axum::middleware::from_fn_with_state(
             sim.clone(),
             faults::layer,

@@ -3,6 +3,7 @@
 
 mod auth;
 mod calls;
+mod enterprise;
 mod retries;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

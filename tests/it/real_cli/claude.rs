@@ -163,7 +163,9 @@ conversations:
     turns:
       - fault: { kind: server_error }
 "#;
-    let claude_code = RealClaude::start(script).await;
+    let claude_code = RealClaude::start(script)
+        .await
+        .with_env("CLAUDE_CODE_MAX_RETRIES", "1");
 
     let report = claude_code
         .run(&claude(None), Role::Worker, "Add a greeting.")
@@ -172,7 +174,7 @@ conversations:
     let error = claude(None)
         .final_message(&report.stdout)
         .expect_err("no answer from a dead API");
-    // The CLI retries with backoff; whether it gives up first (an error result naming
+    // The CLI retries (once, as told); whether it gives up first (an error result naming
     // the status) or the time limit stops it, no answer is read and the attempt fails.
     assert!(
         error.to_string().contains("500") || report.outcome != Outcome::Exited,

@@ -134,6 +134,8 @@ pub struct RealClaude {
     /// The worktree the CLI works in.
     pub tree: TempDir,
     data_dir: TempDir,
+    /// More of Flotilla's environment, each passed to the CLI (`pass_env`).
+    extra_env: Vec<(String, String)>,
 }
 
 impl RealClaude {
@@ -160,17 +162,28 @@ impl RealClaude {
             server,
             tree,
             data_dir: TempDir::new().expect("data dir"),
+            extra_env: Vec::new(),
         }
+    }
+
+    /// Also sets `name` in Flotilla's environment and passes it to the CLI, such as
+    /// Claude Code's own `CLAUDE_CODE_MAX_RETRIES`.
+    pub fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.extra_env.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// Flotilla's environment as an operator sets it for Claude Code: the CLI on
     /// `PATH`, the model API's URL and key.
     pub fn host_env(&self) -> HostEnv {
         let path = std::env::var("PATH").unwrap_or_default();
-        HostEnv::current()
+        let env = HostEnv::current()
             .with("PATH", format!("{}:{path}", agent_clis_bin().display()))
             .with(CLAUDE_PASS_ENV[0], self.server.url())
-            .with(CLAUDE_PASS_ENV[1], DUMMY_API_KEY)
+            .with(CLAUDE_PASS_ENV[1], DUMMY_API_KEY);
+        self.extra_env
+            .iter()
+            .fold(env, |env, (name, value)| env.with(name, value))
     }
 
     /// Runs `adapter` (Claude Code) as `role` with `prompt`, sandboxed as the fleet runs
@@ -192,7 +205,11 @@ impl RealClaude {
         run.prompt = prompt.to_owned();
         run.time_limit = Duration::from_secs(90);
         run.usage_format = adapter.usage_format();
-        run.pass_env = CLAUDE_PASS_ENV.map(str::to_owned).to_vec();
+        run.pass_env = CLAUDE_PASS_ENV
+            .map(str::to_owned)
+            .into_iter()
+            .chain(self.extra_env.iter().map(|(name, _)| name.clone()))
+            .collect();
         run.confinement.network_allow = vec![self.server.addr().to_string()];
         assert!(bin.join("claude").exists());
         run.run(&self.host_env(), &sandbox)

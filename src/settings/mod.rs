@@ -1,6 +1,8 @@
 //! Turns `flotilla serve`'s (and `flotilla protect`'s) flags into validated settings,
 //! failing fast with one line that names the setting at fault. Secrets are wrapped so
-//! they never reach a log.
+//! they never reach a log; they may come from `_FILE` variants ([`secrets`]).
+
+mod secrets;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use crate::sandbox::SandboxSettings;
 use crate::store::{SlotLimits, Store};
 use crate::types::AppId;
 use crate::webhook::signature::WebhookSecrets;
+use secrets::{KeySource, read_secret};
 
 /// A setting that is missing or unusable; its message is the whole diagnosis.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,8 @@ pub enum SettingsError {
 pub struct AppSettings {
     /// The App's id and key.
     pub credentials: AppCredentials,
+    /// The file the key was read from, which no agent may see.
+    pub key_file: Option<PathBuf>,
     /// Where GitHub is.
     pub github: GithubSettings,
 }
@@ -55,30 +60,40 @@ impl AppSettings {
             flag: "app-id",
             what: "the GitHub App's numeric id",
         })?;
-        let key_path = args.private_key.ok_or(SettingsError::Missing {
+        let key = KeySource::from_settings(
+            "FLOTILLA_PRIVATE_KEY",
+            args.private_key,
+            args.private_key_file,
+        )?
+        .ok_or(SettingsError::Missing {
             env: "FLOTILLA_PRIVATE_KEY",
             flag: "private-key",
-            what: "the path to the GitHub App's private key (PEM)",
+            what: "the GitHub App's private key (a PEM file's path, or the PEM)",
         })?;
-        let credentials =
-            AppCredentials::from_pem_file(AppId(app_id), &key_path).map_err(|error| {
-                SettingsError::Invalid {
-                    env: "FLOTILLA_PRIVATE_KEY",
-                    reason: error.to_string(),
-                }
-            })?;
-        if !(args.github_api_url.starts_with("http://")
-            || args.github_api_url.starts_with("https://"))
-        {
+        let credentials = key.load("FLOTILLA_PRIVATE_KEY", AppId(app_id))?;
+        let is_http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+        if !is_http(&args.github_api_url) {
             return Err(SettingsError::Invalid {
                 env: "FLOTILLA_GITHUB_API_URL",
                 reason: format!("{:?} is not an http(s) URL", args.github_api_url),
             });
         }
+        if let Some(url) = args
+            .github_graphql_url
+            .as_deref()
+            .filter(|url| !is_http(url))
+        {
+            return Err(SettingsError::Invalid {
+                env: "FLOTILLA_GITHUB_GRAPHQL_URL",
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
+        }
         Ok(Self {
             credentials,
+            key_file: key.file().cloned(),
             github: GithubSettings {
                 base_url: args.github_api_url,
+                graphql_url: args.github_graphql_url,
                 ..GithubSettings::default()
             },
         })
@@ -129,23 +144,34 @@ pub struct ServeSettings {
 impl ServeSettings {
     /// Validates the flags; the first problem found is the error.
     pub fn from_args(args: ServeArgs) -> Result<Self, SettingsError> {
-        let key_path = args.app.private_key.clone();
         let AppSettings {
             credentials,
+            key_file,
             github,
         } = AppSettings::from_args(args.app)?;
-        let secret = args.webhook_secret.ok_or(SettingsError::Missing {
+        let secret = read_secret(
+            "FLOTILLA_WEBHOOK_SECRET",
+            args.webhook_secret,
+            args.webhook_secret_file,
+        )?
+        .ok_or(SettingsError::Missing {
             env: "FLOTILLA_WEBHOOK_SECRET",
             flag: "webhook-secret",
             what: "the webhook secret set on the GitHub App",
         })?;
         let secrets =
-            WebhookSecrets::from_comma_separated(&secret).ok_or(SettingsError::Invalid {
+            WebhookSecrets::from_comma_separated(&secret.value).ok_or(SettingsError::Invalid {
                 env: "FLOTILLA_WEBHOOK_SECRET",
                 reason: "it holds no secret (empty or only commas)".to_owned(),
             })?;
-        let database_url = args
-            .database_url
+        let database = read_secret(
+            "FLOTILLA_DATABASE_URL",
+            args.database_url,
+            args.database_url_file,
+        )?;
+        let database_file = database.as_ref().and_then(|d| d.file.clone());
+        let database_url = database
+            .map(|d| d.value)
             .unwrap_or_else(|| Store::default_url(&args.data_dir));
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
@@ -177,16 +203,21 @@ impl ServeSettings {
                 env: "FLOTILLA_JOB_LEASE",
                 reason,
             })?;
-        let reviewer = match (args.reviewer_app_id, &args.reviewer_private_key) {
-            (Some(id), Some(path)) => Some(
-                AppCredentials::from_pem_file(AppId(id), path).map_err(|error| {
-                    SettingsError::Invalid {
-                        env: "FLOTILLA_REVIEWER_PRIVATE_KEY",
-                        reason: error.to_string(),
-                    }
-                })?,
-            ),
-            _ => None,
+        let reviewer_key = KeySource::from_settings(
+            "FLOTILLA_REVIEWER_PRIVATE_KEY",
+            args.reviewer_private_key,
+            args.reviewer_private_key_file,
+        )?;
+        let reviewer = match (args.reviewer_app_id, &reviewer_key) {
+            (Some(id), Some(key)) => Some(key.load("FLOTILLA_REVIEWER_PRIVATE_KEY", AppId(id))?),
+            (Some(_), None) => {
+                return Err(SettingsError::Missing {
+                    env: "FLOTILLA_REVIEWER_PRIVATE_KEY",
+                    flag: "reviewer-private-key",
+                    what: "the reviewer App's private key (a PEM file's path, or the PEM)",
+                });
+            }
+            (None, _) => None,
         };
         let data_dir =
             std::path::absolute(&args.data_dir).map_err(|error| SettingsError::Invalid {
@@ -198,15 +229,20 @@ impl ServeSettings {
         sandbox.writable = args.sandbox_rw;
         sandbox.forwarder = std::env::current_exe().ok();
         sandbox.never.extend(
-            [key_path, args.reviewer_private_key.clone()]
-                .into_iter()
-                .flatten()
-                .chain(sqlite_file(&database_url))
-                .map(|path| {
-                    path.canonicalize()
-                        .or_else(|_| std::path::absolute(&path))
-                        .unwrap_or(path)
-                }),
+            [
+                key_file,
+                reviewer_key.as_ref().and_then(KeySource::file).cloned(),
+                secret.file,
+                database_file,
+            ]
+            .into_iter()
+            .flatten()
+            .chain(sqlite_file(&database_url))
+            .map(|path| {
+                path.canonicalize()
+                    .or_else(|_| std::path::absolute(&path))
+                    .unwrap_or(path)
+            }),
         );
         let pricing = match &args.pricing_file {
             Some(path) => load_pricing(path)?,
