@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::sandbox::Engine;
 
@@ -19,9 +19,31 @@ pub struct Cli {
     #[arg(long, env = "FLOTILLA_LOG", default_value = "info", global = true)]
     pub log: String,
 
+    /// How log lines are written to stderr: `text` for people, `json` (one object a
+    /// line, with the fields of every enclosing span) for log collectors.
+    #[arg(
+        long,
+        env = "FLOTILLA_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The shape of log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields`, `target`, `span` (the
+    /// innermost span) and `spans` (every enclosing span with its fields: delivery,
+    /// repo, run, task, attempt).
+    Json,
 }
 
 /// Flotilla's subcommands.

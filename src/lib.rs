@@ -14,6 +14,7 @@ pub mod demo;
 pub mod doctor;
 pub mod github;
 pub mod manifest;
+pub mod metrics;
 pub mod orchestrator;
 pub mod protect;
 pub mod redact;

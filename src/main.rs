@@ -10,7 +10,9 @@ use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
 use flotilla::agent::HostEnv;
-use flotilla::cli::{Cli, Command, ManifestArgs, ProtectArgs, PruneArgs, ServeArgs, SimArgs};
+use flotilla::cli::{
+    Cli, Command, LogFormat, ManifestArgs, ProtectArgs, PruneArgs, ServeArgs, SimArgs,
+};
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
 use flotilla::orchestrator::worker::WorkerConfig;
@@ -35,10 +37,17 @@ fn main() -> ExitCode {
         }
         _ => cli.log.as_str(),
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(log).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let outcome = match cli.command {
         Command::Serve(args) => run_async(serve(*args)),
         Command::Doctor(args) => run_async(flotilla::doctor::run(args)),

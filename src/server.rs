@@ -11,10 +11,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::metrics::Metrics;
 use crate::orchestrator::worker::{WorkerConfig, WorkerPool};
 use crate::orchestrator::{FleetConfig, Orchestrator};
 use crate::store::{JobLane, Store};
-use crate::web;
+use crate::web::{self, OpsState};
 use crate::webhook::recorder::DeliveryRecorder;
 use crate::webhook::route::IntakeState;
 use crate::webhook::signature::WebhookSecrets;
@@ -48,12 +49,20 @@ pub struct RunningServer {
 }
 
 /// Binds, starts the job workers and serves HTTP in the background.
-pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (FLOTILLA_LISTEN)", config.listen))?;
     let addr = listener.local_addr()?;
+    let metrics = Metrics::new();
     let agent_slots = config.fleet.as_ref().map(|fleet| fleet.limits.global);
+    if let Some(fleet) = &mut config.fleet {
+        fleet.github = fleet.github.clone().with_metrics(metrics.clone());
+        fleet.reviewer_app = fleet
+            .reviewer_app
+            .take()
+            .map(|app| app.with_metrics(metrics.clone()));
+    }
     if let Some(fleet) = &config.fleet {
         config.secrets.register(fleet.github.known_secrets());
         let survivors = fleet.sandbox.reap().await;
@@ -69,6 +78,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         config.store.clone(),
         config.app_slug,
         config.fleet,
+        metrics.clone(),
     ));
     let agents = agent_slots.map(|slots| {
         let pool = WorkerPool::spawn(
@@ -77,6 +87,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             WorkerConfig {
                 workers: usize::try_from(slots).unwrap_or(1),
                 lane: JobLane::Agents,
+                metrics: metrics.clone(),
                 ..config.workers.clone()
             },
         );
@@ -86,15 +97,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let workers = WorkerPool::spawn(
         config.store.clone(),
         Arc::clone(&orchestrator),
-        config.workers,
+        WorkerConfig {
+            metrics: metrics.clone(),
+            ..config.workers
+        },
     );
+    let liveness = std::iter::once(workers.liveness())
+        .chain(agents.as_ref().map(WorkerPool::liveness))
+        .collect();
     let waker = workers.waker();
     let recorder = DeliveryRecorder::spawn(config.store.clone(), move || waker.notify_one());
     let intake = IntakeState {
         secrets: config.secrets,
         recorder,
     };
-    let app = web::router(intake, config.store);
+    let app = web::router(
+        intake,
+        OpsState {
+            store: config.store,
+            metrics,
+            workers: liveness,
+        },
+    );
     let (stop_http, stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(async move {
         axum::serve(listener, app)

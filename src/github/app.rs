@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::error::GithubError;
-use super::request::{self, ApiRequest, ApiResponse, RetryPolicy};
+use super::request::{self, ApiRequest, ApiResponse, Meter, RetryPolicy};
 use super::routes::Route;
 use super::split_repo;
+use crate::metrics::Metrics;
 use crate::redact::{KnownSecrets, SecretKind};
 use crate::types::{AppId, InstallationId, RepoName};
 
@@ -228,6 +229,7 @@ pub struct GithubApp {
     graphql_elsewhere: Option<Arc<Octocrab>>,
     installations: Arc<Mutex<HashMap<InstallationId, InstallationClient>>>,
     known: KnownSecrets,
+    metrics: Metrics,
 }
 
 impl fmt::Debug for GithubApp {
@@ -278,6 +280,7 @@ impl GithubApp {
             policy: Arc::new(settings.retry),
             installations: Arc::new(Mutex::new(HashMap::new())),
             known: KnownSecrets::default(),
+            metrics: Metrics::default(),
         })
     }
 
@@ -289,25 +292,39 @@ impl GithubApp {
         self
     }
 
+    /// The same client counting its requests in `metrics` (a running server's) instead
+    /// of a registry nobody scrapes. Installation clients handed out afterwards count
+    /// there too, cached ones included.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// How this App's own (JWT) requests are counted.
+    fn meter(&self) -> Meter {
+        Meter {
+            metrics: self.metrics.clone(),
+            installation: None,
+        }
+    }
+
     /// The registry every token this App hands out is added to.
     pub fn known_secrets(&self) -> &KnownSecrets {
         &self.known
     }
 
-    /// The client authenticated as the App itself (JWT), for the App's own routes.
-    pub(crate) fn jwt_client(&self) -> &Octocrab {
-        &self.app
-    }
-
-    /// The one retry policy.
-    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
-        &self.policy
+    /// Sends a request as the App itself (JWT), for the App's own routes.
+    pub(crate) async fn send_as_app(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<request::ApiResponse, GithubError> {
+        request::send(&self.app, &self.policy, &self.meter(), request).await
     }
 
     /// `GET /app`, authenticated with the App JWT.
     pub async fn app_info(&self) -> Result<AppInfo, GithubError> {
         let request = ApiRequest::new(Route::GetApp, Route::GetApp.path(&[]));
-        request::send(&self.app, &self.policy, &request)
+        request::send(&self.app, &self.policy, &self.meter(), &request)
             .await?
             .json()
     }
@@ -322,9 +339,10 @@ impl GithubApp {
         let (owner, name) = split_repo(repo)?;
         let path = Route::GetRepoInstallation.path(&[owner, name]);
         let request = ApiRequest::new(Route::GetRepoInstallation, path);
-        let wire: InstallationWire = request::send(&self.app, &self.policy, &request)
-            .await?
-            .json()?;
+        let wire: InstallationWire =
+            request::send(&self.app, &self.policy, &self.meter(), &request)
+                .await?
+                .json()?;
         Ok(wire.id)
     }
 
@@ -336,7 +354,9 @@ impl GithubApp {
     ) -> Result<InstallationClient, GithubError> {
         let mut cache = self.installations.lock().await;
         if let Some(client) = cache.get(&id) {
-            return Ok(client.clone());
+            let mut client = client.clone();
+            client.meter.metrics = self.metrics.clone();
+            return Ok(client);
         }
         let crab = self
             .app
@@ -350,6 +370,10 @@ impl GithubApp {
             graphql_elsewhere: self.graphql_elsewhere.clone(),
             writes: Arc::new(Mutex::new(())),
             known: self.known.clone(),
+            meter: Meter {
+                metrics: self.metrics.clone(),
+                installation: Some(id),
+            },
         };
         cache.insert(id, client.clone());
         Ok(client)
@@ -380,6 +404,7 @@ pub struct InstallationClient {
     graphql_elsewhere: Option<Arc<Octocrab>>,
     writes: Arc<Mutex<()>>,
     known: KnownSecrets,
+    meter: Meter,
 }
 
 impl fmt::Debug for InstallationClient {
@@ -435,7 +460,7 @@ impl InstallationClient {
             (Some(elsewhere), true) => elsewhere,
             _ => &self.crab,
         };
-        request::send(crab, &self.policy, &request).await
+        request::send(crab, &self.policy, &self.meter, &request).await
     }
 
     /// Sends a GET and follows pagination.
@@ -444,6 +469,6 @@ impl InstallationClient {
         route: Route,
         path: String,
     ) -> Result<Vec<T>, GithubError> {
-        request::get_all(&self.crab, &self.policy, route, path).await
+        request::get_all(&self.crab, &self.policy, &self.meter, route, path).await
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::app::GithubApp;
 use super::error::GithubError;
-use super::request::{self, ApiRequest};
+use super::request::ApiRequest;
 use super::routes::Route;
 
 /// One delivery attempt GitHub made. A redelivery is another attempt with the same
@@ -51,12 +51,9 @@ impl GithubApp {
         ));
         let mut pages = 0;
         while let Some(path) = next.take() {
-            let response = request::send(
-                self.jwt_client(),
-                self.retry_policy(),
-                &ApiRequest::new(Route::ListHookDeliveries, path),
-            )
-            .await?;
+            let response = self
+                .send_as_app(&ApiRequest::new(Route::ListHookDeliveries, path))
+                .await?;
             let page: Vec<HookDelivery> = response.json()?;
             let reached_known = after.is_some_and(|a| page.iter().any(|d| d.id <= a));
             found.extend(page.into_iter().filter(|d| after.is_none_or(|a| d.id > a)));
@@ -71,12 +68,8 @@ impl GithubApp {
     /// Asks GitHub to send delivery attempt `id` again (a new attempt, same GUID).
     pub async fn redeliver(&self, id: u64) -> Result<(), GithubError> {
         let path = Route::RedeliverHook.path(&[&id.to_string()]);
-        request::send(
-            self.jwt_client(),
-            self.retry_policy(),
-            &ApiRequest::new(Route::RedeliverHook, path),
-        )
-        .await?;
+        self.send_as_app(&ApiRequest::new(Route::RedeliverHook, path))
+            .await?;
         Ok(())
     }
 }

@@ -18,6 +18,34 @@ use serde::de::DeserializeOwned;
 
 use super::error::{GithubError, error_message};
 use super::routes::Route;
+use crate::metrics::Metrics;
+use crate::types::InstallationId;
+
+/// Where the answers to a client's requests are counted: its metrics, and the
+/// installation it acts as (`None` for the App's JWT).
+#[derive(Clone, Debug)]
+pub(crate) struct Meter {
+    /// The server's metrics.
+    pub(crate) metrics: Metrics,
+    /// The installation, labelling the rate limit GitHub reports.
+    pub(crate) installation: Option<InstallationId>,
+}
+
+impl Meter {
+    /// Counts one answer (or, with `None`, a request that got none) and keeps the
+    /// rate limit GitHub reported with it.
+    fn observe(&self, route: Route, status: Option<StatusCode>, headers: Option<&HeaderMap>) {
+        self.metrics
+            .github_request(route, status.map(|s| s.as_u16()));
+        if let Some(remaining) = headers
+            .and_then(|h| header_str(h, "x-ratelimit-remaining"))
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            self.metrics
+                .rate_limit_remaining(self.installation, remaining);
+        }
+    }
+}
 
 /// The media type GitHub documents for REST requests.
 const ACCEPT: &str = "application/vnd.github+json";
@@ -195,6 +223,7 @@ struct Failure {
 pub(crate) async fn send(
     crab: &Octocrab,
     policy: &RetryPolicy,
+    meter: &Meter,
     request: &ApiRequest,
 ) -> Result<ApiResponse, GithubError> {
     let mut schedule = ExponentialBuilder::default()
@@ -205,7 +234,7 @@ pub(crate) async fn send(
         schedule = schedule.with_jitter();
     }
     let mut waited = Duration::ZERO;
-    (|| attempt(crab, policy, request))
+    (|| attempt(crab, policy, meter, request))
         .retry(schedule)
         .when(|failure: &Failure| match failure.retry {
             Retry::Never => false,
@@ -241,6 +270,7 @@ pub(crate) async fn send(
 pub(crate) async fn get_all<T: DeserializeOwned>(
     crab: &Octocrab,
     policy: &RetryPolicy,
+    meter: &Meter,
     route: Route,
     first: String,
 ) -> Result<Vec<T>, GithubError> {
@@ -248,7 +278,7 @@ pub(crate) async fn get_all<T: DeserializeOwned>(
     let mut next = Some(first);
     let mut pages = 0;
     while let Some(path) = next.take() {
-        let response = send(crab, policy, &ApiRequest::new(route, path)).await?;
+        let response = send(crab, policy, meter, &ApiRequest::new(route, path)).await?;
         items.extend(response.json::<Vec<T>>()?);
         pages += 1;
         if pages < MAX_PAGES {
@@ -262,6 +292,7 @@ pub(crate) async fn get_all<T: DeserializeOwned>(
 async fn attempt(
     crab: &Octocrab,
     policy: &RetryPolicy,
+    meter: &Meter,
     request: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
     let builder = http::Request::builder()
@@ -295,10 +326,17 @@ async fn attempt(
         headers.insert(header::AUTHORIZATION, value);
     }
 
-    let response = crab.execute(http_request).await.map_err(transport)?;
+    let response = match crab.execute(http_request).await {
+        Ok(response) => response,
+        Err(error) => {
+            meter.observe(request.route, None, None);
+            return Err(transport(error));
+        }
+    };
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(transport)?.to_bytes();
     let status = parts.status;
+    meter.observe(request.route, Some(status), Some(&parts.headers));
+    let body = body.collect().await.map_err(transport)?.to_bytes();
 
     if status.is_success() {
         if request.route == Route::Graphql && graphql_rate_limited(&body) {

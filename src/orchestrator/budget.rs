@@ -148,6 +148,7 @@ impl Orchestrator {
                 outcome: report.outcome.reason(),
             })
             .await?;
+        self.metrics.agent_spent(spender.role, &spend);
         tracing::info!(
             usd = %spend.usd,
             tokens = spend.tokens.total(),

@@ -305,22 +305,21 @@ impl Orchestrator {
         failures: &[(String, String)],
     ) -> anyhow::Result<()> {
         for (name, summary) in failures {
-            self.store
-                .record_verdict(
-                    task.id,
-                    head,
-                    &NewVerdict {
-                        source: VerdictSource::Check,
-                        name: name.clone(),
-                        outcome: "failed".into(),
-                        summary: summary.clone(),
-                        detail: serde_json::json!({ "check": name, "summary": summary }),
-                        output: None,
-                        patch_id: None,
-                        carried_from: None,
-                    },
-                )
-                .await?;
+            self.record_verdict(
+                task.id,
+                head,
+                &NewVerdict {
+                    source: VerdictSource::Check,
+                    name: name.clone(),
+                    outcome: "failed".into(),
+                    summary: summary.clone(),
+                    detail: serde_json::json!({ "check": name, "summary": summary }),
+                    output: None,
+                    patch_id: None,
+                    carried_from: None,
+                },
+            )
+            .await?;
         }
         let feedback = format!(
             "required checks failed on the previous change: {}. Make them pass on the same \
@@ -641,6 +640,7 @@ impl Orchestrator {
         if !self.store.mark_merged(task.id, &merged).await? {
             return Ok(());
         }
+        self.metrics.task_merged();
         tracing::info!(task = %task.id, %merged, "merge recorded");
         if run_config(run)?.landing.require_human_approval {
             for sibling in self.store.tasks_of_run(run.id).await? {

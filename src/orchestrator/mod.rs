@@ -45,8 +45,11 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::store::{ClaimedJob, DeliveryOutcome, HeadJob, JobKind, RunId, Store, TaskJob};
-use crate::types::DeliveryId;
+use crate::metrics::Metrics;
+use crate::store::{
+    ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId, TaskJob,
+};
+use crate::types::{CommitSha, DeliveryId};
 use crate::webhook::event::{self, Parsed};
 use fleet::Fleet;
 use worker::JobHandler;
@@ -57,6 +60,7 @@ pub struct Orchestrator {
     store: Store,
     app_slug: String,
     fleet: Option<Arc<Fleet>>,
+    metrics: Metrics,
 }
 
 /// The payload of a `plan_run` job.
@@ -74,13 +78,31 @@ struct DeliveryJob {
 impl Orchestrator {
     /// A context over the store, recognising the App's own bot by `app_slug`. Without
     /// a fleet, events are recorded and logged but no run starts (an intake-only
-    /// process).
-    pub fn new(store: Store, app_slug: String, fleet: Option<FleetConfig>) -> Self {
+    /// process). What it handles is counted in `metrics`.
+    pub fn new(
+        store: Store,
+        app_slug: String,
+        fleet: Option<FleetConfig>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             store,
             app_slug,
             fleet: fleet.map(|config| Arc::new(Fleet::new(config))),
+            metrics,
         }
+    }
+
+    /// Records a verdict on a task's head and counts it.
+    async fn record_verdict(
+        &self,
+        task: TaskId,
+        head: &CommitSha,
+        verdict: &NewVerdict,
+    ) -> anyhow::Result<()> {
+        self.store.record_verdict(task, head, verdict).await?;
+        self.metrics.verdict_recorded(verdict);
+        Ok(())
     }
 
     /// Lets the orchestrator wake the agent workers when it starts a task.
@@ -139,7 +161,9 @@ impl Orchestrator {
             };
             self.store
                 .set_delivery_outcome(&delivery.id, outcome, detail.as_deref())
-                .await
+                .await?;
+            self.metrics.delivery_handled(&delivery.event, outcome);
+            Ok(())
         }
         .instrument(span)
         .await

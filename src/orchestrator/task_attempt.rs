@@ -99,6 +99,9 @@ impl Orchestrator {
         };
         let state = self.store.finish_attempt(task_id, &attempt.end).await?;
         tracing::info!(?state, "attempt recorded");
+        if state.is_some() {
+            self.metrics.attempt_finished(&attempt.end);
+        }
         if state == Some(TaskState::Failed) {
             let task = self.store.task(task_id).await?.context("task not stored")?;
             let client = fleet.client(run.installation).await?;

@@ -250,13 +250,11 @@ impl Orchestrator {
         };
         let patch_id = findings.patch_id.as_ref();
         for lens in &findings.lenses {
-            self.store
-                .record_verdict(task.id, head, &lens_verdict(lens, patch_id))
+            self.record_verdict(task.id, head, &lens_verdict(lens, patch_id))
                 .await?;
         }
         for gate in &findings.gates {
-            self.store
-                .record_verdict(task.id, head, &gate_verdict(gate, patch_id))
+            self.record_verdict(task.id, head, &gate_verdict(gate, patch_id))
                 .await?;
         }
         let published = findings.redacted(&fleet.redactor());

@@ -7,12 +7,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::metrics::{JobResult, Metrics};
 use crate::store::{ClaimedJob, JobFate, JobLane, RetryPolicy, Store};
 
 /// How the pool runs.
@@ -30,6 +32,8 @@ pub struct WorkerConfig {
     pub process_name: String,
     /// Which jobs these workers take.
     pub lane: JobLane,
+    /// Where job durations are counted (the server's metrics).
+    pub metrics: Metrics,
 }
 
 impl Default for WorkerConfig {
@@ -41,6 +45,7 @@ impl Default for WorkerConfig {
             retry: RetryPolicy::default(),
             process_name: format!("flotilla-{}", uuid::Uuid::new_v4().simple()),
             lane: JobLane::Events,
+            metrics: Metrics::default(),
         }
     }
 }
@@ -56,6 +61,48 @@ pub struct WorkerPool {
     wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
+    liveness: WorkerLiveness,
+}
+
+/// Whether a pool's workers are all still looping: what `GET /readyz` asks. A worker
+/// holds an [`Alive`] guard for as long as its loop runs, so one that ended (stopped,
+/// or killed by a panic outside its job) is no longer counted.
+#[derive(Clone, Debug)]
+pub struct WorkerLiveness {
+    alive: Arc<AtomicUsize>,
+    expected: usize,
+    lane: JobLane,
+}
+
+impl WorkerLiveness {
+    /// `Err` with a short reason when fewer workers run than were started.
+    pub fn check(&self) -> Result<(), String> {
+        let alive = self.alive.load(Ordering::SeqCst);
+        if alive == self.expected {
+            Ok(())
+        } else {
+            Err(format!(
+                "{alive} of {} {:?} workers running",
+                self.expected, self.lane
+            ))
+        }
+    }
+}
+
+/// Counted while a worker's loop runs; dropped (uncounted) when it ends in any way.
+struct Alive(Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl WorkerPool {
@@ -63,9 +110,13 @@ impl WorkerPool {
     pub fn spawn<H: JobHandler>(store: Store, handler: Arc<H>, config: WorkerConfig) -> Self {
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
-        let handles = (0..config.workers.max(1))
+        let alive = Arc::new(AtomicUsize::new(0));
+        let expected = config.workers.max(1);
+        let lane = config.lane;
+        let handles = (0..expected)
             .map(|index| {
                 let worker = Worker {
+                    _alive: Alive::new(&alive),
                     store: store.clone(),
                     handler: Arc::clone(&handler),
                     owner: format!("{}/{:?}-{index}", config.process_name, config.lane),
@@ -80,7 +131,17 @@ impl WorkerPool {
             wake,
             stop,
             handles,
+            liveness: WorkerLiveness {
+                alive,
+                expected,
+                lane,
+            },
         }
+    }
+
+    /// A handle that tells whether every worker of this pool still runs.
+    pub fn liveness(&self) -> WorkerLiveness {
+        self.liveness.clone()
     }
 
     /// A handle that wakes an idle worker: the intake calls it after storing a job.
@@ -98,6 +159,7 @@ impl WorkerPool {
 }
 
 struct Worker<H> {
+    _alive: Alive,
     store: Store,
     handler: Arc<H>,
     owner: String,
@@ -139,15 +201,20 @@ impl<H: JobHandler> Worker<H> {
     async fn run_job(&self, job: ClaimedJob) {
         let span = tracing::info_span!("job", id = job.id, kind = %job.kind, key = %job.key, attempt = job.attempts);
         async {
+            let started = std::time::Instant::now();
             let outcome = if job.attempts > job.max_attempts {
                 Err("the worker running the last attempt vanished (lease expired)".to_owned())
             } else {
                 self.run_with_heartbeat(job.clone()).await
             };
+            let elapsed = started.elapsed();
             let recorded = match outcome {
                 Ok(()) => self.store.complete(&job).await.map(|held| {
-                    if !held {
+                    if held {
+                        JobResult::Done
+                    } else {
                         tracing::warn!("job finished after its lease was taken over");
+                        JobResult::LeaseLost
                     }
                 }),
                 Err(error) => self
@@ -155,13 +222,25 @@ impl<H: JobHandler> Worker<H> {
                     .fail(&job, &error, &self.config.retry)
                     .await
                     .map(|fate| match fate {
-                        JobFate::Retry { at } => tracing::warn!(%error, retry_at = at, "job failed; will retry"),
-                        JobFate::Dead => tracing::error!(%error, "job failed for the last time; kept as dead"),
-                        JobFate::LeaseLost => tracing::warn!(%error, "job failed after its lease was taken over"),
+                        JobFate::Retry { at } => {
+                            tracing::warn!(%error, retry_at = at, "job failed; will retry");
+                            JobResult::Retry
+                        }
+                        JobFate::Dead => {
+                            tracing::error!(%error, "job failed for the last time; kept as dead");
+                            JobResult::Dead
+                        }
+                        JobFate::LeaseLost => {
+                            tracing::warn!(%error, "job failed after its lease was taken over");
+                            JobResult::LeaseLost
+                        }
                     }),
             };
-            if let Err(error) = recorded {
-                tracing::error!(error = %format!("{error:#}"), "recording the job's outcome failed; its lease will expire");
+            match recorded {
+                Ok(result) => self.config.metrics.job_finished(job.kind, result, elapsed),
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "recording the job's outcome failed; its lease will expire");
+                }
             }
         }
         .instrument(span)

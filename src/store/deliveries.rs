@@ -56,7 +56,8 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the `outcome` column (and used as a metric label).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Processed => "processed",

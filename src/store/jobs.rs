@@ -44,6 +44,14 @@ pub enum JobLane {
 }
 
 impl JobLane {
+    /// The lane's name in logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Agents => "agents",
+        }
+    }
+
     /// The job kinds this lane takes.
     fn kinds(self) -> &'static [JobKind] {
         match self {
@@ -63,6 +71,24 @@ impl JobLane {
 }
 
 impl JobKind {
+    /// Every kind, for reports that list each one (zeros included).
+    pub const ALL: [JobKind; 5] = [
+        Self::ProcessDelivery,
+        Self::PlanRun,
+        Self::RunTask,
+        Self::VerifyTask,
+        Self::LandTask,
+    ];
+
+    /// The lane whose workers take jobs of this kind.
+    pub fn lane(self) -> JobLane {
+        if JobLane::Events.kinds().contains(&self) {
+            JobLane::Events
+        } else {
+            JobLane::Agents
+        }
+    }
+
     /// The name stored in the `kind` column.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,7 +136,11 @@ pub enum JobState {
 }
 
 impl JobState {
-    fn as_str(self) -> &'static str {
+    /// Every state, for reports that list each one (zeros included).
+    pub const ALL: [JobState; 4] = [Self::Queued, Self::Running, Self::Done, Self::Dead];
+
+    /// The name stored in the `state` column (and used as a metric label).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Running => "running",
@@ -444,5 +474,42 @@ impl Store {
                 .await?
         });
         Ok(count)
+    }
+
+    /// How many jobs there are of each kind in each state (pairs with none are absent):
+    /// the queue's depth, read when `/metrics` is scraped.
+    pub async fn job_counts(&self) -> anyhow::Result<Vec<(JobKind, JobState, i64)>> {
+        let rows: Vec<(String, String, i64)> = with_pool!(self, read, |pool| {
+            sqlx::query_as(
+                "SELECT kind, state, CAST(COUNT(*) AS BIGINT) FROM jobs GROUP BY kind, state",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(kind, state, count)| Ok((kind.parse()?, state.parse()?, count)))
+            .collect()
+    }
+
+    /// For each kind with a job that may run now but no worker has taken, how long the
+    /// one that has waited longest has been waiting (since its `run_after`): the
+    /// queue's latency, read when `/metrics` is scraped.
+    pub async fn queued_job_waits(&self) -> anyhow::Result<Vec<(JobKind, Duration)>> {
+        let now = self.now();
+        let rows: Vec<(String, i64)> = with_pool!(self, read, |pool| {
+            sqlx::query_as(
+                "SELECT kind, CAST(MIN(run_after) AS BIGINT) FROM jobs \
+                 WHERE state = 'queued' AND run_after <= $1 GROUP BY kind",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(kind, since)| {
+                let waited = u64::try_from(now.saturating_sub(since)).unwrap_or(0);
+                Ok((kind.parse()?, Duration::from_millis(waited)))
+            })
+            .collect()
     }
 }

@@ -158,6 +158,23 @@ impl Store {
         Ok(())
     }
 
+    /// Checks that every migration this build embeds is recorded as applied, with the
+    /// same checksum, and that the database records none this build does not know (a
+    /// newer Flotilla migrated it). `Ok(Err(reason))` is a mismatch; backs `GET /readyz`.
+    pub async fn migrations_match(&self) -> anyhow::Result<Result<(), String>> {
+        let migrator = match &self.backend {
+            Backend::Sqlite(_) => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
+        };
+        let applied: Vec<(i64, Vec<u8>, bool)> = with_pool!(self, read, |pool| {
+            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations")
+                .fetch_all(pool)
+                .await
+                .context("reading _sqlx_migrations")?
+        });
+        Ok(compare_migrations(&migrator, &applied))
+    }
+
     /// Closes every connection; later queries fail. Used at shutdown (and by tests that
     /// check what happens when the database goes away).
     pub async fn close(&self) {
@@ -183,6 +200,43 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The verdict of [`Store::migrations_match`] on the rows of `_sqlx_migrations`.
+fn compare_migrations(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &[(i64, Vec<u8>, bool)],
+) -> Result<(), String> {
+    for migration in migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+    {
+        match applied
+            .iter()
+            .find(|(version, _, _)| *version == migration.version)
+        {
+            None => return Err(format!("migration {} is not applied", migration.version)),
+            Some((_, _, false)) => {
+                return Err(format!("migration {} failed", migration.version));
+            }
+            Some((_, checksum, true)) if checksum.as_slice() != &*migration.checksum => {
+                return Err(format!(
+                    "migration {} was changed after it was applied",
+                    migration.version
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((version, _, _)) = applied
+        .iter()
+        .find(|(version, _, _)| !migrator.iter().any(|m| m.version == *version))
+    {
+        return Err(format!(
+            "the database has migration {version}, which this build does not know"
+        ));
+    }
+    Ok(())
 }
 
 async fn connect_sqlite(url: &str) -> anyhow::Result<Backend> {

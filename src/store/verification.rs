@@ -73,7 +73,8 @@ pub enum VerdictSource {
 }
 
 impl VerdictSource {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the `kind` column (and used as a metric label).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Lens => "lens",
             Self::Gate => "gate",

@@ -1,30 +1,53 @@
-//! The HTTP surface: the router that serves GitHub's webhooks and the health check.
+//! The HTTP surface: the router that serves GitHub's webhooks and the operator's
+//! endpoints (`/healthz`, `/readyz`, `/metrics`).
+
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
+use crate::metrics::{self, Metrics};
+use crate::orchestrator::worker::WorkerLiveness;
 use crate::store::Store;
 use crate::webhook::extractor::MAX_WEBHOOK_BODY;
 use crate::webhook::route::{IntakeState, receive_webhook};
 
-/// Builds the router: `POST /webhook` (verified intake) and `GET /healthz`.
-pub fn router(intake: IntakeState, store: Store) -> Router {
+/// How long a probe waits for the store before calling it unavailable.
+const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the operator's endpoints look at.
+#[derive(Clone, Debug)]
+pub struct OpsState {
+    /// The store, which must answer.
+    pub store: Store,
+    /// The server's metrics, rendered by `/metrics`.
+    pub metrics: Metrics,
+    /// The job worker pools, which must all be running for `/readyz`.
+    pub workers: Vec<WorkerLiveness>,
+}
+
+/// Builds the router: `POST /webhook` (verified intake), `GET /healthz` (liveness),
+/// `GET /readyz` (readiness) and `GET /metrics` (Prometheus).
+pub fn router(intake: IntakeState, ops: OpsState) -> Router {
     let webhook = Router::new()
         .route("/webhook", post(receive_webhook))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
         .with_state(intake);
-    let health = Router::new()
+    let operator = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(store);
-    webhook.merge(health).layer(TraceLayer::new_for_http())
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(ops);
+    webhook.merge(operator).layer(TraceLayer::new_for_http())
 }
 
 /// 200 when the store answers, 503 otherwise: what a load balancer or supervisor polls.
-async fn healthz(State(store): State<Store>) -> (StatusCode, &'static str) {
-    match tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await {
+async fn healthz(State(ops): State<OpsState>) -> (StatusCode, &'static str) {
+    match tokio::time::timeout(STORE_TIMEOUT, ops.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok"),
         Ok(Err(error)) => {
             tracing::error!(error = %format!("{error:#}"), "health check: store unavailable");
@@ -34,5 +57,53 @@ async fn healthz(State(store): State<Store>) -> (StatusCode, &'static str) {
             StatusCode::SERVICE_UNAVAILABLE,
             "store did not answer in time",
         ),
+    }
+}
+
+/// 200 when this process can do its work: the store answers, its migrations are the
+/// ones this build embeds, and every job worker runs. 503 with the first reason
+/// otherwise, so an orchestrator holds traffic back from it.
+async fn readyz(State(ops): State<OpsState>) -> (StatusCode, String) {
+    match ready(&ops).await {
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err(reason) => {
+            tracing::warn!(%reason, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, reason)
+        }
+    }
+}
+
+/// The readiness checks in order, stopping at the first that fails.
+async fn ready(ops: &OpsState) -> Result<(), String> {
+    let checked = tokio::time::timeout(STORE_TIMEOUT, async {
+        ops.store.ping().await?;
+        ops.store.migrations_match().await
+    })
+    .await;
+    match checked {
+        Err(_) => return Err("store did not answer in time".to_owned()),
+        Ok(Err(error)) => return Err(format!("store unavailable: {error:#}")),
+        Ok(Ok(Err(mismatch))) => return Err(format!("migrations: {mismatch}")),
+        Ok(Ok(Ok(()))) => {}
+    }
+    ops.workers
+        .iter()
+        .try_for_each(WorkerLiveness::check)
+        .map_err(|reason| format!("job workers: {reason}"))
+}
+
+/// Every metric in the Prometheus text format; 503 when the store cannot be read.
+async fn metrics_text(State(ops): State<OpsState>) -> Response {
+    match tokio::time::timeout(STORE_TIMEOUT, ops.metrics.render(&ops.store)).await {
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Ok(Err(error)) => {
+            tracing::error!(error = %format!("{error:#}"), "metrics: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store did not answer in time",
+        )
+            .into_response(),
     }
 }

@@ -53,8 +53,14 @@ pub async fn receive_webhook(
             })
             .await;
         match stored {
-            Ok(RecordResult::Stored) => (StatusCode::ACCEPTED, "stored"),
-            Ok(RecordResult::Duplicate) => (StatusCode::OK, "duplicate delivery, already stored"),
+            Ok(RecordResult::Stored) => {
+                tracing::debug!("delivery stored");
+                (StatusCode::ACCEPTED, "stored")
+            }
+            Ok(RecordResult::Duplicate) => {
+                tracing::debug!("delivery already stored (a redelivery)");
+                (StatusCode::OK, "duplicate delivery, already stored")
+            }
             Err(error) => {
                 tracing::error!(error = %format!("{error:#}"), "could not store delivery");
                 (

@@ -15,6 +15,7 @@ mod hostile;
 mod intake;
 mod land;
 mod manifest;
+mod observability;
 mod plan;
 mod protect;
 mod queue;
