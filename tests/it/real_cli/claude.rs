@@ -6,7 +6,6 @@
 //! task budget stopping the agent mid-command.
 
 use std::process::Command;
-use std::time::Duration;
 
 use flotilla::agent::{Adapter, AgentCommand, Arg, Outcome, Role};
 use flotilla::cost::Usd;
@@ -14,8 +13,9 @@ use flotilla::store::TaskState;
 
 use crate::support::proc_scan::running_with;
 use crate::support::real_cli::{
-    RealClaude, agent_clis_bin, claude_agent, claude_world, model_server, planned_greeting_merges,
-    reported_tokens, verify_summary,
+    RealClaude, a_dead_model_api_fails_the_task_with_a_comment_and_no_pr, agent_clis_bin,
+    claude_agent, claude_world, model_server, planned_greeting_merges, reported_tokens,
+    verify_summary,
 };
 use crate::support::wait_for;
 
@@ -420,22 +420,7 @@ conversations:
         ))
         .await;
 
-    let issue = world.dispatch("Doomed", "Add `x.txt`.").await;
-    let (_, tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
-        .await
-        .expect("the run ends");
-
-    assert_eq!(tasks[0].state, TaskState::Failed);
-    let reason = tasks[0].last_reason.clone().unwrap_or_default();
-    assert!(reason.contains("exit"), "{reason}");
-    let comments = world.bot_comments(issue);
-    assert!(
-        comments
-            .iter()
-            .any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
-        "{comments:#?}"
-    );
-    assert!(world.sim.pulls(&world.repo).is_empty());
+    a_dead_model_api_fails_the_task_with_a_comment_and_no_pr(&world).await;
     let requests = model.requests();
     assert!(
         requests

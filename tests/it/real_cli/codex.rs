@@ -4,17 +4,14 @@
 //! `pass_env` (the key) and `network.allow` (the server), exactly as a maintainer
 //! writes them in `.github/flotilla.yml`.
 
-use std::time::Duration;
-
 use flotilla::agent::{Adapter, AgentReport, HostEnv, Outcome, Role};
 use flotilla::config::RepoConfig;
 use flotilla::sim::model::{Api, ModelServerHandle};
-use flotilla::store::TaskState;
 use tempfile::TempDir;
 
 use crate::support::real_cli::{
-    DUMMY_API_KEY, agent_clis_bin, agent_clis_dir, model_server, planned_greeting_merges,
-    reported_tokens, verify_summary,
+    DUMMY_API_KEY, a_dead_model_api_fails_the_task_with_a_comment_and_no_pr, agent_clis_bin,
+    agent_clis_dir, model_server, planned_greeting_merges, reported_tokens, verify_summary,
 };
 use crate::support::world::TestWorld;
 use crate::support::{agent_run, test_sandbox_exposing};
@@ -401,22 +398,7 @@ conversations:
         ))
         .await;
 
-    let issue = world.dispatch("Doomed", "Add `x.txt`.").await;
-    let (_, tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
-        .await
-        .expect("the run ends");
-
-    assert_eq!(tasks[0].state, TaskState::Failed);
-    let reason = tasks[0].last_reason.clone().unwrap_or_default();
-    assert!(reason.contains("exit"), "{reason}");
-    let comments = world.bot_comments(issue);
-    assert!(
-        comments
-            .iter()
-            .any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
-        "{comments:#?}"
-    );
-    assert!(world.sim.pulls(&world.repo).is_empty());
+    a_dead_model_api_fails_the_task_with_a_comment_and_no_pr(&world).await;
     assert!(model.requests().iter().all(|r| r.status == 429));
     world.teardown().await;
 }

@@ -254,3 +254,25 @@ pub async fn planned_greeting_merges(world: &TestWorld) -> (IssueNumber, RunReco
     );
     (issue, run, tasks.remove(0))
 }
+
+/// Dispatches a one-task issue whose worker's model API never answers, and checks the
+/// task failed for good (the CLI exited non-zero) with a comment offering the retry,
+/// and no pull request was opened.
+pub async fn a_dead_model_api_fails_the_task_with_a_comment_and_no_pr(world: &TestWorld) {
+    let issue = world.dispatch("Doomed", "Add `x.txt`.").await;
+    let (_, tasks) = tokio::time::timeout(Duration::from_secs(300), world.run_ends(issue))
+        .await
+        .expect("the run ends");
+
+    assert_eq!(tasks[0].state, TaskState::Failed);
+    let reason = tasks[0].last_reason.clone().unwrap_or_default();
+    assert!(reason.contains("exit"), "{reason}");
+    let comments = world.bot_comments(issue);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("Task 1") && c.contains("/flotilla retry 1")),
+        "{comments:#?}"
+    );
+    assert!(world.sim.pulls(&world.repo).is_empty());
+}
