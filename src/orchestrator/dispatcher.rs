@@ -5,9 +5,9 @@
 //! span.
 
 use super::Orchestrator;
-use crate::types::DeliveryId;
+use crate::types::{DeliveryId, RepoName};
 use crate::webhook::event::{
-    CheckSuiteAction, IssuesAction, MergeGroupAction, StatusState, WebhookEvent,
+    CheckSuiteAction, InstallationAction, IssuesAction, MergeGroupAction, StatusState, WebhookEvent,
 };
 
 impl Orchestrator {
@@ -90,9 +90,28 @@ impl Orchestrator {
             }
             WebhookEvent::Installation(e) => {
                 tracing::info!(action = ?e.action, account = %e.installation.account.login, "installation event");
+                if let Some(fleet) = fleet
+                    && e.action == InstallationAction::Deleted
+                {
+                    let repos: Vec<RepoName> = e
+                        .repositories
+                        .iter()
+                        .flatten()
+                        .map(|r| r.full_name.clone())
+                        .collect();
+                    self.forget_repositories(fleet, &repos).await?;
+                }
             }
             WebhookEvent::InstallationRepositories(e) => {
                 tracing::info!(action = ?e.action, "installation repositories event");
+                if let Some(fleet) = fleet {
+                    let removed: Vec<RepoName> = e
+                        .repositories_removed
+                        .iter()
+                        .map(|r| r.full_name.clone())
+                        .collect();
+                    self.forget_repositories(fleet, &removed).await?;
+                }
             }
             WebhookEvent::Ping(e) => {
                 tracing::info!(zen = %e.zen, "ping");

@@ -18,6 +18,7 @@ pub mod command;
 mod comments;
 mod dispatcher;
 mod fleet;
+mod forget;
 mod land;
 mod on_comment;
 mod pacing;

@@ -306,6 +306,21 @@ impl Store {
         row.map(RunRecord::try_from).transpose()
     }
 
+    /// The runs of `repo` still planning or active: work that stops when the App loses
+    /// the repository.
+    pub async fn live_runs_of_repo(&self, repo: &RepoName) -> anyhow::Result<Vec<RunId>> {
+        let ids: Vec<i64> = with_pool!(self, read, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM runs WHERE repo = $1 AND state IN ('planning', 'active') \
+                 ORDER BY id",
+            )
+            .bind(repo.0.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(ids.into_iter().map(RunId).collect())
+    }
+
     /// Every run of a state, oldest first (the demo and status pages list them).
     pub async fn runs_in_state(&self, state: RunState) -> anyhow::Result<Vec<RunRecord>> {
         let rows = with_pool!(self, read, |pool| {

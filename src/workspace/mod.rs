@@ -40,6 +40,24 @@ pub const TASK_TRAILER: &str = "Flotilla-Task";
 /// `<data_dir>/<place>/<owner>/<repo>.git`: where one of Flotilla's own repositories of
 /// `repo` (its mirror, its verification store) lives. Fails when the repository name
 /// could escape the data dir.
+/// Deletes a repository's mirror and verification store (the App no longer has it);
+/// task worktrees go with the reaper once their tasks stop.
+pub async fn forget_repository(data_dir: &Path, repo: &RepoName) -> anyhow::Result<()> {
+    for place in ["mirrors", "verify"] {
+        let dir = repository_dir(data_dir, place, repo)?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "deleted: the App no longer has the repository")
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("deleting {}", dir.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn repository_dir(data_dir: &Path, place: &str, repo: &RepoName) -> anyhow::Result<PathBuf> {
     let (owner, name) = repo
         .split()

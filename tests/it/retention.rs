@@ -5,6 +5,7 @@ use flotilla::store::{JobState, RunState, TaskState};
 use flotilla::types::DeliveryId;
 
 use crate::support::world::TestWorld;
+use crate::support::{fixture_path, wait_for};
 
 /// A minute from now: everything finished so far is older than that.
 fn after_everything() -> i64 {
@@ -84,4 +85,67 @@ fn file_size(path: &std::path::Path) -> u64 {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     size(path) + size(std::path::Path::new(&wal))
+}
+
+#[tokio::test]
+async fn a_repository_removed_from_the_installation_stops_its_runs_and_loses_its_mirror() {
+    let world = TestWorld::start().await;
+    world
+        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
+        .await;
+    let issue = world.dispatch("Live", "- [ ] Add `live.txt`\n").await;
+    world.task_reaches(issue, TaskState::Ready).await;
+    let (owner, name) = world.repo.split().unwrap();
+    let mirror = world
+        .data_dir()
+        .join("mirrors")
+        .join(owner)
+        .join(format!("{name}.git"));
+    assert!(mirror.exists(), "{}", mirror.display());
+
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture_path(
+            "webhooks/installation_repositories.removed.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    event["installation"]["id"] = serde_json::json!(world.installation_id().0);
+    event["repositories_removed"][0]["full_name"] = serde_json::json!(world.repo.0);
+    let answer = world
+        .flotilla
+        .deliver(
+            "installation_repositories",
+            "repositories-removed-1",
+            event.to_string().as_bytes(),
+        )
+        .await;
+    assert!(answer.status().is_success(), "{}", answer.status());
+
+    // The App can no longer write to the repository: the run ends in the store only.
+    wait_for("the run to be cancelled", || async {
+        let run = world
+            .flotilla
+            .store
+            .latest_run(&world.repo, issue)
+            .await
+            .unwrap()?;
+        (run.state == RunState::Cancelled).then_some(())
+    })
+    .await;
+    wait_for("the mirror to be deleted", || async {
+        (!mirror.exists()).then_some(())
+    })
+    .await;
+    assert!(
+        !world
+            .data_dir()
+            .join("verify")
+            .join(owner)
+            .join(format!("{name}.git"))
+            .exists(),
+        "the verification store is deleted too"
+    );
+    world.bot_comments(issue);
+    world.teardown().await;
 }

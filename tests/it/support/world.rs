@@ -272,6 +272,11 @@ impl TestWorld {
         )
     }
 
+    /// The installation the App has on the seeded repository.
+    pub fn installation_id(&self) -> InstallationId {
+        self.installation
+    }
+
     /// Where the scripted agent records its environment and prompt, per task.
     pub fn agent_record(&self) -> std::path::PathBuf {
         self.dir.path().join("agent-record")
