@@ -164,14 +164,44 @@ pub struct GithubSettings {
     pub read_timeout: Duration,
 }
 
-/// Where GraphQL requests are sent: a path under the REST root when the endpoint is
-/// there (octocrab joins it to the root and authenticates it), else the absolute URL.
-fn graphql_target(settings: &GithubSettings) -> String {
-    let url = settings.graphql_url();
-    let base = settings.base_url.trim_end_matches('/');
-    match url.strip_prefix(base) {
-        Some(path) if path.starts_with('/') => path.to_owned(),
-        _ => url,
+/// Where GraphQL requests go, decided once from the settings.
+#[derive(Clone)]
+enum GraphqlEndpoint {
+    /// A path under the REST root (github.com's `/graphql`): octocrab joins it to the
+    /// root and authenticates it like any REST call.
+    UnderRoot(Arc<str>),
+    /// An absolute URL outside the REST root (GHES's `https://host/api/graphql`).
+    /// octocrab prefixes every path with its root's path and authenticates only paths
+    /// under that root, so it gets a client rooted at the endpoint itself, and each
+    /// request carries the installation token explicitly.
+    Elsewhere {
+        /// The endpoint.
+        url: Arc<str>,
+        /// An unauthenticated client rooted at `url`.
+        client: Arc<Octocrab>,
+    },
+}
+
+impl GraphqlEndpoint {
+    fn from_settings(settings: &GithubSettings) -> Result<Self, GithubError> {
+        let url = settings.graphql_url();
+        let base = settings.base_url.trim_end_matches('/');
+        if let Some(path) = url.strip_prefix(base).filter(|p| p.starts_with('/')) {
+            return Ok(Self::UnderRoot(Arc::from(path)));
+        }
+        let client = Octocrab::builder()
+            .base_uri(url.as_str())
+            .map_err(|e| GithubError::InvalidInput {
+                message: format!("invalid GitHub GraphQL URL {url}: {e}"),
+            })?
+            .set_connect_timeout(Some(settings.connect_timeout))
+            .set_read_timeout(Some(settings.read_timeout))
+            .build()
+            .map_err(GithubError::from_octocrab)?;
+        Ok(Self::Elsewhere {
+            url: Arc::from(url),
+            client: Arc::new(client),
+        })
     }
 }
 
@@ -225,8 +255,7 @@ struct InstallationWire {
 pub struct GithubApp {
     app: Arc<Octocrab>,
     policy: Arc<RetryPolicy>,
-    graphql_url: Arc<str>,
-    graphql_elsewhere: Option<Arc<Octocrab>>,
+    graphql: GraphqlEndpoint,
     installations: Arc<Mutex<HashMap<InstallationId, InstallationClient>>>,
     known: KnownSecrets,
     metrics: Metrics,
@@ -256,27 +285,10 @@ impl GithubApp {
             .set_read_timeout(Some(settings.read_timeout))
             .build()
             .map_err(GithubError::from_octocrab)?;
-        let graphql_url = graphql_target(&settings);
-        // An endpoint outside the REST root gets a client of its own, rooted at the
-        // endpoint itself: octocrab joins every path to its root's path.
-        let graphql_elsewhere = if graphql_url.starts_with('/') {
-            None
-        } else {
-            let client = Octocrab::builder()
-                .base_uri(graphql_url.as_str())
-                .map_err(|e| GithubError::InvalidInput {
-                    message: format!("invalid GitHub GraphQL URL {graphql_url}: {e}"),
-                })?
-                .set_connect_timeout(Some(settings.connect_timeout))
-                .set_read_timeout(Some(settings.read_timeout))
-                .build()
-                .map_err(GithubError::from_octocrab)?;
-            Some(Arc::new(client))
-        };
+        let graphql = GraphqlEndpoint::from_settings(&settings)?;
         Ok(Self {
             app: Arc::new(app),
-            graphql_url: Arc::from(graphql_url),
-            graphql_elsewhere,
+            graphql,
             policy: Arc::new(settings.retry),
             installations: Arc::new(Mutex::new(HashMap::new())),
             known: KnownSecrets::default(),
@@ -366,8 +378,7 @@ impl GithubApp {
             id,
             crab: Arc::new(crab),
             policy: Arc::clone(&self.policy),
-            graphql_url: Arc::clone(&self.graphql_url),
-            graphql_elsewhere: self.graphql_elsewhere.clone(),
+            graphql: self.graphql.clone(),
             writes: Arc::new(Mutex::new(())),
             known: self.known.clone(),
             meter: Meter {
@@ -397,11 +408,8 @@ pub struct InstallationClient {
     id: InstallationId,
     crab: Arc<Octocrab>,
     policy: Arc<RetryPolicy>,
-    /// Where GraphQL requests go: a path under the REST root, or an absolute URL.
-    graphql_url: Arc<str>,
-    /// The client for an absolute GraphQL URL (GHES), unauthenticated: each request
-    /// carries the installation token itself.
-    graphql_elsewhere: Option<Arc<Octocrab>>,
+    /// Where GraphQL requests go.
+    graphql: GraphqlEndpoint,
     writes: Arc<Mutex<()>>,
     known: KnownSecrets,
     meter: Meter,
@@ -434,31 +442,42 @@ impl InstallationClient {
         Ok(token)
     }
 
-    /// A GraphQL request to this installation's endpoint, authenticated by hand when
-    /// the endpoint is an absolute URL octocrab would not authenticate.
-    pub(crate) async fn graphql_request(
+    /// Sends a GraphQL document to this installation's endpoint (queries may be
+    /// repeated, mutations may not); writes wait for each other.
+    pub(crate) async fn send_graphql(
         &self,
         document: &'static str,
         variables: serde_json::Value,
         is_query: bool,
-    ) -> Result<ApiRequest, GithubError> {
-        let request = ApiRequest::graphql(&self.graphql_url, document, variables, is_query);
-        if self.graphql_url.starts_with('/') {
-            return Ok(request);
+    ) -> Result<ApiResponse, GithubError> {
+        match &self.graphql {
+            GraphqlEndpoint::UnderRoot(path) => {
+                let request = ApiRequest::graphql(path, document, variables, is_query);
+                self.send_with(&self.crab, request).await
+            }
+            GraphqlEndpoint::Elsewhere { url, client } => {
+                let request = ApiRequest::graphql(url, document, variables, is_query)
+                    .with_bearer(self.token().await?);
+                self.send_with(client, request).await
+            }
         }
-        Ok(request.with_bearer(self.token().await?))
     }
 
     /// Sends one request through the shared retry path; writes wait for each other.
     pub(crate) async fn send(&self, request: ApiRequest) -> Result<ApiResponse, GithubError> {
+        self.send_with(&self.crab, request).await
+    }
+
+    /// Sends `request` with `crab`, writes one at a time per installation.
+    async fn send_with(
+        &self,
+        crab: &Octocrab,
+        request: ApiRequest,
+    ) -> Result<ApiResponse, GithubError> {
         let _one_write_at_a_time = if request.is_write() {
             Some(self.writes.lock().await)
         } else {
             None
-        };
-        let crab = match (&self.graphql_elsewhere, request.has_bearer()) {
-            (Some(elsewhere), true) => elsewhere,
-            _ => &self.crab,
         };
         request::send(crab, &self.policy, &self.meter, &request).await
     }

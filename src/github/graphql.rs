@@ -125,8 +125,10 @@ impl InstallationClient {
         variables: serde_json::Value,
         is_query: bool,
     ) -> Result<T, GithubError> {
-        let request = self.graphql_request(document, variables, is_query).await?;
-        let response: Response<T> = self.send(request).await?.json()?;
+        let response: Response<T> = self
+            .send_graphql(document, variables, is_query)
+            .await?
+            .json()?;
         if let Some(first) = response.errors.first() {
             let message = response
                 .errors

@@ -119,11 +119,6 @@ impl ApiRequest {
         }
     }
 
-    /// Whether the request carries its own token (an absolute URL).
-    pub(crate) fn has_bearer(&self) -> bool {
-        self.bearer.is_some()
-    }
-
     /// Authenticates the request with `token` itself (for an absolute URL).
     pub(crate) fn with_bearer(mut self, token: SecretString) -> Self {
         self.bearer = Some(token);
