@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::script::{Action, FaultKind, ScriptUsage};
-use super::{Api, Asked, RecordedRequest, Said, Shared};
+use super::{Api, Asked, RecordedRequest, Said, Shared, model_and_stream};
 
 /// Where Claude Code's request states the working directory.
 const WORKING_DIRECTORY: &str = "Primary working directory: ";
@@ -27,12 +27,7 @@ pub(super) async fn messages(
     OriginalUri(uri): OriginalUri,
     Json(request): Json<Value>,
 ) -> Response {
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("claude-scripted")
-        .to_owned();
-    let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let (model, stream) = model_and_stream(&request, "claude-scripted");
     let asked = Asked {
         api: Api::AnthropicMessages,
         target: format!("POST {uri}"),

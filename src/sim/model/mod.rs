@@ -78,6 +78,18 @@ struct Asked {
     step: usize,
 }
 
+/// The model a request asks for (`default` when it names none) and whether it asks
+/// for a stream: read the same way from both APIs' request bodies.
+fn model_and_stream(request: &serde_json::Value, default: &str) -> (String, bool) {
+    let model = request
+        .get("model")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(default)
+        .to_owned();
+    let stream = request.get("stream").and_then(serde_json::Value::as_bool) == Some(true);
+    (model, stream)
+}
+
 /// What the script says to a request, for the API module to put in its own format.
 enum Said {
     /// A scripted turn: a tool call or a final message.

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::script::{Action, FaultKind, ScriptUsage};
-use super::{Api, Asked, Said, Shared};
+use super::{Api, Asked, Said, Shared, model_and_stream};
 
 /// Shell tools Codex has offered across versions, most recent first.
 const SHELL_TOOLS: [&str; 3] = ["exec_command", "shell_command", "shell"];
@@ -45,12 +45,7 @@ pub(super) async fn responses(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("gpt-scripted")
-        .to_owned();
-    let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let (model, stream) = model_and_stream(&request, "gpt-scripted");
     let asked = Asked {
         api: Api::OpenAiResponses,
         target: format!("POST {uri}"),
