@@ -105,7 +105,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(settings.database_url.expose_secret())
         .await
         .context("opening the database (FLOTILLA_DATABASE_URL)")?;
-    let retention_store = store.clone();
+    let background_store = store.clone();
     let app_id = settings.credentials.app_id;
     let github = GithubApp::new(settings.credentials, settings.github.clone())?;
     let recovery_github = github.clone();
@@ -162,8 +162,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     let retention = settings
         .retention
-        .map(|age| flotilla::retention::spawn_daily(retention_store.clone(), age));
-    let recovery = Recovery::new(recovery_github, retention_store.clone()).spawn();
+        .map(|age| flotilla::retention::spawn_daily(background_store.clone(), age));
+    let recovery = Recovery::new(recovery_github, background_store).spawn();
     shutdown_signal().await;
     tracing::info!("shutting down");
     recovery.abort();
