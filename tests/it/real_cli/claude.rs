@@ -507,12 +507,15 @@ conversations:
         )) && notice.contains(&format!("The run spent {spent} so far")),
         "the figures, spent and limit: {notice}"
     );
+    // Claude Code may hand a long command to the background and send its next request
+    // at once, racing the stop by milliseconds; the answer to that request (write
+    // never.txt) must never be acted on.
     assert!(
         model
             .requests()
             .iter()
-            .all(|r| r.conversation.as_deref() != Some("worker") || r.step == 0),
-        "the command's result never reached the model: the CLI was stopped during it: {:#?}",
+            .all(|r| r.conversation.as_deref() != Some("worker") || r.step <= 1),
+        "the CLI was stopped before it acted on the model's next turn: {:#?}",
         model.requests()
     );
     wait_for("the stopped sandbox's sleep to be gone", || async {
