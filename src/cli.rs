@@ -98,7 +98,8 @@ warning on every attempt.";
 /// the App, so each setting has one flag and one environment variable.
 #[derive(Debug, Args)]
 pub struct AppArgs {
-    /// The GitHub App's numeric id (required).
+    /// The GitHub App's numeric id (required, except by `serve`, which without the id,
+    /// key and webhook secret serves the setup page that registers the App).
     #[arg(long, env = "FLOTILLA_APP_ID")]
     pub app_id: Option<u64>,
 
@@ -132,6 +133,13 @@ pub struct AppArgs {
     /// `https://host/api/graphql` for a GitHub Enterprise Server's `https://host/api/v3`].
     #[arg(long, env = "FLOTILLA_GITHUB_GRAPHQL_URL")]
     pub github_graphql_url: Option<String>,
+
+    /// GitHub's web root, where the setup page sends the browser to create the App
+    /// [default: derived from the REST root: `https://github.com` for
+    /// `https://api.github.com`, `https://host` for a GitHub Enterprise Server's
+    /// `https://host/api/v3`, the root itself otherwise (the simulator)].
+    #[arg(long, env = "FLOTILLA_GITHUB_WEB_URL")]
+    pub github_web_url: Option<String>,
 }
 
 /// Where Flotilla keeps its state: shared by `serve` and `prune`.
@@ -173,6 +181,11 @@ pub struct ServeArgs {
     /// Address to listen on for webhooks and `/healthz`.
     #[arg(long, env = "FLOTILLA_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
+
+    /// Public base URL of this Flotilla, as GitHub reaches it: the setup page registers
+    /// the App with its webhook at `<url>/webhook` and its redirect at `<url>/setup`.
+    #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
+    pub public_url: Option<String>,
 
     /// The App and GitHub.
     #[command(flatten)]
@@ -321,13 +334,10 @@ pub struct ManifestArgs {
 /// sends webhooks to.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// The settings `flotilla serve` would run with.
+    /// The settings `flotilla serve` would run with (its `--public-url`'s `/healthz`
+    /// must answer).
     #[command(flatten)]
     pub serve: Box<ServeArgs>,
-
-    /// Public base URL of this Flotilla; its `/healthz` must answer.
-    #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
-    pub public_url: Option<String>,
 }
 
 /// Settings of `flotilla sim`.

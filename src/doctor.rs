@@ -16,6 +16,7 @@ use crate::cli::DoctorArgs;
 use crate::github::GithubApp;
 use crate::sandbox::{Engine, Sandbox};
 use crate::settings::ServeSettings;
+use crate::setup::stored::StoredApp;
 use crate::store::Store;
 
 /// How long a `--version` or an HTTP probe may take.
@@ -84,7 +85,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
 /// Every check, in the order an operator fixes them.
 pub async fn checks(args: DoctorArgs) -> Vec<Check> {
     let mut checks = vec![version_of("git", "git", Status::Fail).await];
-    let public_url = args.public_url;
+    let public_url = args.serve.public_url.clone();
     let settings = match ServeSettings::from_args(*args.serve) {
         Ok(settings) => {
             checks.push(check("settings", Status::Ok, "every setting is usable"));
@@ -163,7 +164,23 @@ async fn version_of(item: &'static str, program: &str, missing: Status) -> Check
 
 /// The key signs a JWT GitHub accepts: `GET /app` answers with the App.
 async fn github_accepts_the_jwt(settings: &ServeSettings) -> Check {
-    let app = match GithubApp::new(settings.credentials.clone(), settings.github.clone()) {
+    let credentials = match (&settings.app, StoredApp::load(&settings.data_dir)) {
+        (Some(app), _) => app.credentials.clone(),
+        (None, Ok(Some(stored))) => match stored.to_given() {
+            Ok(app) => app.credentials,
+            Err(error) => return check("GitHub App", Status::Fail, format!("{error:#}")),
+        },
+        (None, Ok(None)) => {
+            return check(
+                "GitHub App",
+                Status::Fail,
+                "no App credentials: set FLOTILLA_APP_ID, FLOTILLA_PRIVATE_KEY and \
+                 FLOTILLA_WEBHOOK_SECRET, or register the App from `flotilla serve`'s / page",
+            );
+        }
+        (None, Err(error)) => return check("GitHub App", Status::Fail, format!("{error:#}")),
+    };
+    let app = match GithubApp::new(credentials, settings.github.clone()) {
         Ok(app) => app,
         Err(error) => return check("GitHub App", Status::Fail, error.to_string()),
     };

@@ -1,31 +1,22 @@
 //! The `flotilla` binary: parses the command line and runs the chosen command.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
-use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
-use flotilla::agent::HostEnv;
 use flotilla::cli::{
     Cli, Command, LogFormat, ManifestArgs, ProtectArgs, PruneArgs, ServeArgs, SimArgs,
 };
 use flotilla::github::GithubApp;
 use flotilla::manifest::AppManifest;
-use flotilla::orchestrator::worker::WorkerConfig;
-use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::protect::ProtectRequest;
-use flotilla::sandbox::Sandbox;
-use flotilla::server::{self, ServerConfig};
 use flotilla::settings::{AppSettings, DatabaseSettings, ServeSettings};
 use flotilla::sim::{SeedConfig, SimConfig};
 use flotilla::store::Store;
 use flotilla::types::{AppId, RepoName};
-use flotilla::webhook::recovery::Recovery;
-use flotilla::workspace::BotIdentity;
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -101,76 +92,10 @@ fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = ServeSettings::from_args(args)?;
-    let store = Store::connect(settings.database_url.expose_secret())
-        .await
-        .context("opening the database (FLOTILLA_DATABASE_URL)")?;
-    let background_store = store.clone();
-    let app_id = settings.credentials.app_id;
-    let github = GithubApp::new(settings.credentials, settings.github.clone())?;
-    let recovery_github = github.clone();
-    let reviewer_app = settings
-        .reviewer
-        .map(|credentials| {
-            GithubApp::new(credentials, settings.github.clone())
-                .map(|app| app.with_known_secrets(github.known_secrets().clone()))
-        })
-        .transpose()?;
-    let app_slug = match settings.app_slug {
-        Some(slug) => slug,
-        None => {
-            github
-                .app_info()
-                .await
-                .with_context(|| {
-                    format!(
-                        "asking {}/app for the App's slug (set FLOTILLA_APP_SLUG to skip)",
-                        settings.github.base_url
-                    )
-                })?
-                .slug
-        }
-    };
-    let sandbox = Sandbox::new(settings.sandbox).await?;
-    let running = server::start(ServerConfig {
-        listen: settings.listen,
-        secrets: settings.secrets,
-        store,
-        fleet: Some(FleetConfig {
-            github,
-            data_dir: settings.data_dir,
-            host_env: HostEnv::current(),
-            sandbox,
-            limits: settings.agents,
-            app_id,
-            reviewer_app,
-            bot: BotIdentity::for_app(app_id, &app_slug),
-            kill_grace: Duration::from_secs(10),
-            transcript_cap: 1 << 20,
-            cancel_poll: Duration::from_secs(2),
-            pricing: settings.pricing,
-            daily_budget: settings.daily_budget,
-            pacing: GithubPacing::default(),
-        }),
-        app_slug,
-        workers: WorkerConfig {
-            workers: settings.workers,
-            lease: settings.job_lease,
-            ..WorkerConfig::default()
-        },
-    })
-    .await?;
-    let retention = settings
-        .retention
-        .map(|age| flotilla::retention::spawn_daily(background_store.clone(), age));
-    let recovery = Recovery::new(recovery_github, background_store).spawn();
+    let serving = flotilla::launch::serve(ServeSettings::from_args(args)?).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
-    recovery.abort();
-    if let Some(retention) = retention {
-        retention.abort();
-    }
-    running.shutdown().await
+    serving.shutdown().await
 }
 
 async fn shutdown_signal() {

@@ -1,12 +1,18 @@
 //! Assembles a running Flotilla: store → intake (router + group commit) → job workers.
 //!
 //! `flotilla serve`, the tests and the benchmark all start Flotilla through [`start`], so
-//! what they exercise is what runs in production.
+//! what they exercise is what runs in production. A `flotilla serve` without App
+//! credentials starts through [`start_unregistered`] instead: its HTTP front (the setup
+//! page) serves at once, and the App's part (intake, workers, fleet) joins through its
+//! [`Switchboard`] once the App is registered, without a restart.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -43,17 +49,140 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
+    switchboard: Switchboard,
+}
+
+/// The part of a running Flotilla that needs the App: its job workers and orchestrator.
+struct Engine {
     workers: WorkerPool,
     agents: Option<WorkerPool>,
     orchestrator: Arc<Orchestrator>,
 }
 
+/// Where the App's part of a server plugs in: the routes every request not served by
+/// the front goes to (a standby router until the App is registered), and the engine to
+/// stop at shutdown.
+#[derive(Clone)]
+pub struct Switchboard(Arc<Board>);
+
+struct Board {
+    routes: RwLock<Router>,
+    engine: Mutex<Option<Engine>>,
+}
+
+impl Switchboard {
+    /// A switchboard whose requests go to `standby` until [`Switchboard::activate`].
+    pub fn new(standby: Router) -> Self {
+        Self(Arc::new(Board {
+            routes: RwLock::new(standby),
+            engine: Mutex::new(None),
+        }))
+    }
+
+    /// Whether the App's part runs.
+    pub fn is_active(&self) -> bool {
+        self.0.engine.lock().is_ok_and(|engine| engine.is_some())
+    }
+
+    /// Starts the App's part (the same as [`start`] does) and sends every later request
+    /// to its routes. An error leaves the standby routes in place.
+    pub async fn activate(&self, config: ServerConfig) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.is_active(), "the App's part already runs");
+        let (routes, engine) = assemble(config).await?;
+        *self
+            .0
+            .engine
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the switchboard was poisoned"))? = Some(engine);
+        *self
+            .0
+            .routes
+            .write()
+            .map_err(|_| anyhow::anyhow!("the switchboard was poisoned"))? = routes;
+        Ok(())
+    }
+
+    fn routes(&self) -> Router {
+        match self.0.routes.read() {
+            Ok(routes) => routes.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn take_engine(&self) -> Option<Engine> {
+        match self.0.engine.lock() {
+            Ok(mut engine) => engine.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+}
+
+/// Hands a request to the switchboard's current routes.
+async fn switched(State(board): State<Switchboard>, request: Request) -> Response {
+    use tower::ServiceExt;
+    match board.routes().oneshot(request).await {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    }
+}
+
 /// Binds, starts the job workers and serves HTTP in the background.
-pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
-    let listener = TcpListener::bind(config.listen)
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    let listener = bind(config.listen).await?;
+    let (routes, engine) = assemble(config).await?;
+    let switchboard = Switchboard(Arc::new(Board {
+        routes: RwLock::new(Router::new()),
+        engine: Mutex::new(Some(engine)),
+    }));
+    Ok(serve(listener, routes, switchboard))
+}
+
+/// Binds and serves `front` (the setup page) and, for every other request, what
+/// `switchboard` holds: its standby routes until it is activated.
+pub async fn start_unregistered(
+    listen: SocketAddr,
+    front: Router,
+    switchboard: Switchboard,
+) -> anyhow::Result<RunningServer> {
+    let listener = bind(listen).await?;
+    let app = front.fallback_service(
+        Router::new()
+            .fallback(switched)
+            .with_state(switchboard.clone()),
+    );
+    Ok(serve(listener, app, switchboard))
+}
+
+async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {} (FLOTILLA_LISTEN)", config.listen))?;
-    let addr = listener.local_addr()?;
+        .with_context(|| format!("cannot listen on {listen} (FLOTILLA_LISTEN)"))
+}
+
+/// Serves `app` on `listener` in the background.
+fn serve(listener: TcpListener, app: Router, switchboard: Switchboard) -> RunningServer {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let (stop_http, stopped) = oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "flotilla is listening");
+    RunningServer {
+        addr,
+        stop_http,
+        http,
+        switchboard,
+    }
+}
+
+/// Starts the job workers and builds the App's routes (intake and operator endpoints).
+async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> {
     let metrics = Metrics::new();
     let agent_slots = config.fleet.as_ref().map(|fleet| fleet.limits.global);
     if let Some(fleet) = &mut config.fleet {
@@ -111,7 +240,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         secrets: config.secrets,
         recorder,
     };
-    let app = web::router(
+    let routes = web::router(
         intake,
         OpsState {
             store: config.store,
@@ -119,23 +248,14 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
             workers: liveness,
         },
     );
-    let (stop_http, stopped) = oneshot::channel::<()>();
-    let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    tracing::info!(%addr, "flotilla is listening");
-    Ok(RunningServer {
-        addr,
-        stop_http,
-        http,
-        workers,
-        agents,
-        orchestrator,
-    })
+    Ok((
+        routes,
+        Engine {
+            workers,
+            agents,
+            orchestrator,
+        },
+    ))
 }
 
 /// Removes the worktrees of tasks no agent works on any more (left by a crash), before
@@ -169,11 +289,14 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop_http.send(());
         self.http.await.context("the HTTP server task failed")??;
-        self.workers.shutdown().await;
-        if let Some(agents) = self.agents {
+        let Some(engine) = self.switchboard.take_engine() else {
+            return Ok(());
+        };
+        engine.workers.shutdown().await;
+        if let Some(agents) = engine.agents {
             agents.shutdown().await;
         }
-        if let Err(error) = self.orchestrator.flush_plans().await {
+        if let Err(error) = engine.orchestrator.flush_plans().await {
             tracing::warn!(error = %format!("{error:#}"), "the plan comments' last state could not be written");
         }
         Ok(())

@@ -55,6 +55,7 @@ pub struct AppSettings {
 impl AppSettings {
     /// Validates the App flags; the first problem found is the error.
     pub fn from_args(args: AppArgs) -> Result<Self, SettingsError> {
+        let github = github_settings(&args)?;
         let app_id = args.app_id.ok_or(SettingsError::Missing {
             env: "FLOTILLA_APP_ID",
             flag: "app-id",
@@ -71,33 +72,39 @@ impl AppSettings {
             what: "the GitHub App's private key (a PEM file's path, or the PEM)",
         })?;
         let credentials = key.load("FLOTILLA_PRIVATE_KEY", AppId(app_id))?;
-        let is_http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
-        if !is_http(&args.github_api_url) {
-            return Err(SettingsError::Invalid {
-                env: "FLOTILLA_GITHUB_API_URL",
-                reason: format!("{:?} is not an http(s) URL", args.github_api_url),
-            });
-        }
-        if let Some(url) = args
-            .github_graphql_url
-            .as_deref()
-            .filter(|url| !is_http(url))
-        {
-            return Err(SettingsError::Invalid {
-                env: "FLOTILLA_GITHUB_GRAPHQL_URL",
-                reason: format!("{url:?} is not an http(s) URL"),
-            });
-        }
         Ok(Self {
             credentials,
             key_file: key.file().cloned(),
-            github: GithubSettings {
-                base_url: args.github_api_url,
-                graphql_url: args.github_graphql_url,
-                ..GithubSettings::default()
-            },
+            github,
         })
     }
+}
+
+/// Where GitHub is, validated: the REST root and the GraphQL endpoint when given.
+fn github_settings(args: &AppArgs) -> Result<GithubSettings, SettingsError> {
+    let is_http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+    if !is_http(&args.github_api_url) {
+        return Err(SettingsError::Invalid {
+            env: "FLOTILLA_GITHUB_API_URL",
+            reason: format!("{:?} is not an http(s) URL", args.github_api_url),
+        });
+    }
+    for (env, url) in [
+        ("FLOTILLA_GITHUB_GRAPHQL_URL", &args.github_graphql_url),
+        ("FLOTILLA_GITHUB_WEB_URL", &args.github_web_url),
+    ] {
+        if let Some(url) = url.as_deref().filter(|url| !is_http(url)) {
+            return Err(SettingsError::Invalid {
+                env,
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
+        }
+    }
+    Ok(GithubSettings {
+        base_url: args.github_api_url.clone(),
+        graphql_url: args.github_graphql_url.clone(),
+        ..GithubSettings::default()
+    })
 }
 
 /// The file of a `sqlite:` database URL, which no agent may see.
@@ -146,10 +153,15 @@ impl DatabaseSettings {
 pub struct ServeSettings {
     /// Listen address.
     pub listen: SocketAddr,
-    /// The App's id and key.
-    pub credentials: AppCredentials,
-    /// Accepted webhook secrets.
-    pub secrets: WebhookSecrets,
+    /// The App's id, key and webhook secrets when the settings give them; `None` when
+    /// none of them is set (the App is then registered from the setup page, or its
+    /// credentials are read from the data dir).
+    pub app: Option<GivenApp>,
+    /// Where GitHub's web pages are (its new-App page), when it cannot be derived from
+    /// the REST root.
+    pub github_web_url: Option<String>,
+    /// The public base URL GitHub reaches this Flotilla at, for the App's manifest.
+    pub public_url: Option<String>,
     /// Database URL (secret: it may carry a password).
     pub database_url: secrecy::SecretString,
     /// Where GitHub is.
@@ -176,29 +188,54 @@ pub struct ServeSettings {
     pub retention: Option<Duration>,
 }
 
+/// The App's identity as `flotilla serve`'s settings give it.
+pub struct GivenApp {
+    /// The App's id and key.
+    pub credentials: AppCredentials,
+    /// Accepted webhook secrets.
+    pub secrets: WebhookSecrets,
+}
+
 impl ServeSettings {
-    /// Validates the flags; the first problem found is the error.
+    /// Validates the flags; the first problem found is the error. Giving none of the
+    /// App's id, key and webhook secret is valid (`app` is `None`); giving some is not.
     pub fn from_args(args: ServeArgs) -> Result<Self, SettingsError> {
-        let AppSettings {
-            credentials,
-            key_file,
-            github,
-        } = AppSettings::from_args(args.app)?;
-        let secret = read_secret(
-            "FLOTILLA_WEBHOOK_SECRET",
-            args.webhook_secret,
-            args.webhook_secret_file,
-        )?
-        .ok_or(SettingsError::Missing {
-            env: "FLOTILLA_WEBHOOK_SECRET",
-            flag: "webhook-secret",
-            what: "the webhook secret set on the GitHub App",
-        })?;
-        let secrets =
-            WebhookSecrets::from_comma_separated(&secret.value).ok_or(SettingsError::Invalid {
+        let none_given = args.app.app_id.is_none()
+            && args.app.private_key.is_none()
+            && args.app.private_key_file.is_none()
+            && args.webhook_secret.is_none()
+            && args.webhook_secret_file.is_none();
+        let github_web_url = args.app.github_web_url.clone();
+        let (app, key_file, secret_file, github) = if none_given {
+            (None, None, None, github_settings(&args.app)?)
+        } else {
+            let AppSettings {
+                credentials,
+                key_file,
+                github,
+            } = AppSettings::from_args(args.app)?;
+            let secret = read_secret(
+                "FLOTILLA_WEBHOOK_SECRET",
+                args.webhook_secret,
+                args.webhook_secret_file,
+            )?
+            .ok_or(SettingsError::Missing {
                 env: "FLOTILLA_WEBHOOK_SECRET",
-                reason: "it holds no secret (empty or only commas)".to_owned(),
+                flag: "webhook-secret",
+                what: "the webhook secret set on the GitHub App",
             })?;
+            let secrets = WebhookSecrets::from_comma_separated(&secret.value).ok_or(
+                SettingsError::Invalid {
+                    env: "FLOTILLA_WEBHOOK_SECRET",
+                    reason: "it holds no secret (empty or only commas)".to_owned(),
+                },
+            )?;
+            let app = GivenApp {
+                credentials,
+                secrets,
+            };
+            (Some(app), key_file, secret.file, github)
+        };
         let DatabaseSettings {
             url: database_url,
             file: database_file,
@@ -254,7 +291,7 @@ impl ServeSettings {
             [
                 key_file,
                 reviewer_key.as_ref().and_then(KeySource::file).cloned(),
-                secret.file,
+                secret_file,
                 database_file,
             ]
             .into_iter()
@@ -296,8 +333,9 @@ impl ServeSettings {
             pricing,
             daily_budget,
             listen: args.listen,
-            credentials,
-            secrets,
+            app,
+            github_web_url,
+            public_url: args.public_url.filter(|url| !url.trim().is_empty()),
             database_url: database_url.into(),
             github,
             app_slug: args.app_slug.filter(|slug| !slug.trim().is_empty()),

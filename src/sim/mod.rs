@@ -7,6 +7,7 @@
 //! reads as a description of GitHub. It must never learn about Flotilla's internals.
 
 mod admin;
+mod app_manifests;
 mod auth;
 mod calls;
 mod check_events;
@@ -359,15 +360,17 @@ pub const ENTERPRISE_REST_PREFIX: &str = "/api/v3";
 /// in GitHub Enterprise Server's layout, the admin API, and git smart HTTP as the
 /// fallback.
 fn router(sim: Sim) -> Router {
-    routes::router()
+    let rest = || routes::router().merge(app_manifests::api_router());
+    rest()
         .merge(graphql::router())
-        .nest(ENTERPRISE_REST_PREFIX, routes::router())
+        .nest(ENTERPRISE_REST_PREFIX, rest())
         .merge(graphql::enterprise_router())
         .route_layer(axum::middleware::from_fn_with_state(
             sim.clone(),
             faults::layer,
         ))
         .merge(admin::router())
+        .merge(app_manifests::web_router())
         .fallback(smart_http::handle)
         .with_state(sim)
 }

@@ -35,6 +35,8 @@ pub struct World {
     pub deliveries: Vec<Delivery>,
     /// Injected faults and API call counts.
     pub faults: Faults,
+    /// Apps created from a manifest whose secrets wait for their conversion, by code.
+    pub manifest_codes: HashMap<String, super::app_manifests::ManifestCode>,
 }
 
 impl World {
@@ -51,6 +53,7 @@ impl World {
             repos: BTreeMap::new(),
             deliveries: Vec::new(),
             faults: Faults::default(),
+            manifest_codes: HashMap::new(),
         }
     }
 

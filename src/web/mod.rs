@@ -46,7 +46,7 @@ pub fn router(intake: IntakeState, ops: OpsState) -> Router {
 }
 
 /// 200 when the store answers, 503 otherwise: what a load balancer or supervisor polls.
-async fn healthz(State(ops): State<OpsState>) -> (StatusCode, &'static str) {
+pub(crate) async fn healthz(State(ops): State<OpsState>) -> (StatusCode, &'static str) {
     match tokio::time::timeout(STORE_TIMEOUT, ops.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok"),
         Ok(Err(error)) => {
@@ -93,7 +93,7 @@ async fn ready(ops: &OpsState) -> Result<(), String> {
 }
 
 /// Every metric in the Prometheus text format; 503 when the store cannot be read.
-async fn metrics_text(State(ops): State<OpsState>) -> Response {
+pub(crate) async fn metrics_text(State(ops): State<OpsState>) -> Response {
     match tokio::time::timeout(STORE_TIMEOUT, ops.metrics.render(&ops.store)).await {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Ok(Err(error)) => {

@@ -19,8 +19,12 @@ fn stderr_of(command: &mut Command) -> String {
 }
 
 #[test]
-fn serve_without_settings_names_the_first_missing_one() {
-    let stderr = stderr_of(flotilla().arg("serve"));
+fn serve_with_part_of_the_apps_settings_names_the_first_missing_one() {
+    let stderr = stderr_of(
+        flotilla()
+            .arg("serve")
+            .env("FLOTILLA_WEBHOOK_SECRET", "super-secret-value"),
+    );
     assert!(stderr.contains("FLOTILLA_APP_ID"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 }

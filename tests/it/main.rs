@@ -28,6 +28,7 @@ mod review;
 mod sandbox;
 mod sandbox_egress;
 mod settings;
+mod setup;
 mod sim_octocrab;
 mod sim_rules;
 mod sim_world;

@@ -55,7 +55,8 @@ fn an_inline_key_and_secrets_from_files_are_used_and_their_files_hidden_from_age
     ])
     .expect("settings hold");
 
-    assert_eq!(settings.credentials.app_id.0, 1001);
+    let app = settings.app.as_ref().expect("the App is given");
+    assert_eq!(app.credentials.app_id.0, 1001);
     assert_eq!(
         settings.database_url.expose_secret(),
         database,
@@ -63,8 +64,7 @@ fn an_inline_key_and_secrets_from_files_are_used_and_their_files_hidden_from_age
     );
     let body = br#"{"zen":"hi"}"#;
     let signature = flotilla::webhook::signature::sign(SECRET, body);
-    settings
-        .secrets
+    app.secrets
         .verify(Some(signature.as_bytes()), body)
         .expect("the file's secret, without its trailing newline, verifies");
     for file in [&secret_file, &database_file] {

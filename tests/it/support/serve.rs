@@ -17,6 +17,28 @@ use super::{APP_SLUG, SECRET, fixture_path, wait_for};
 /// sandbox with `fixtures/` (the scripted agents) exposed read-only; `extra_env` adds
 /// or overrides settings.
 pub fn serve(dir: &Path, api: &str, port: u16, extra_env: &[(&str, OsString)]) -> Child {
+    let mut env: Vec<(&str, OsString)> = vec![
+        ("FLOTILLA_APP_ID", WORLD_APP_ID.0.to_string().into()),
+        (
+            "FLOTILLA_PRIVATE_KEY",
+            fixture_path("keys/test-app.pem").into(),
+        ),
+        ("FLOTILLA_WEBHOOK_SECRET", SECRET.into()),
+        ("FLOTILLA_APP_SLUG", APP_SLUG.into()),
+    ];
+    env.extend(extra_env.iter().cloned());
+    serve_unregistered(dir, api, port, &env)
+}
+
+/// Starts `flotilla serve` as [`serve`] does but with no App credentials in its
+/// settings: it serves the setup page, or runs with the credentials stored in its data
+/// dir. `FLOTILLA_PUBLIC_URL` is `http://127.0.0.1:{port}`.
+pub fn serve_unregistered(
+    dir: &Path,
+    api: &str,
+    port: u16,
+    extra_env: &[(&str, OsString)],
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -25,12 +47,9 @@ pub fn serve(dir: &Path, api: &str, port: u16, extra_env: &[(&str, OsString)]) -
     Command::new(env!("CARGO_BIN_EXE_flotilla"))
         .arg("serve")
         .env("FLOTILLA_LISTEN", format!("127.0.0.1:{port}"))
-        .env("FLOTILLA_APP_ID", WORLD_APP_ID.0.to_string())
-        .env("FLOTILLA_PRIVATE_KEY", fixture_path("keys/test-app.pem"))
-        .env("FLOTILLA_WEBHOOK_SECRET", SECRET)
+        .env("FLOTILLA_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("FLOTILLA_DATA_DIR", dir.join("data"))
         .env("FLOTILLA_GITHUB_API_URL", api)
-        .env("FLOTILLA_APP_SLUG", APP_SLUG)
         .env("FLOTILLA_JOB_LEASE", "2s")
         .env("FLOTILLA_LOG", "debug")
         .env("FLOTILLA_SANDBOX_RO", fixture_path(""))
