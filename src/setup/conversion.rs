@@ -105,10 +105,8 @@ pub fn web_url(api_url: &str, configured: Option<&str>) -> String {
         return url.trim_end_matches('/').to_owned();
     }
     let base = api_url.trim_end_matches('/');
-    if let Some(rest) = base.strip_prefix("https://api.github.com") {
-        if rest.is_empty() {
-            return "https://github.com".to_owned();
-        }
+    if base == "https://api.github.com" {
+        return "https://github.com".to_owned();
     }
     base.strip_suffix("/api/v3").unwrap_or(base).to_owned()
 }

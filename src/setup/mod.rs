@@ -92,14 +92,16 @@ impl SetupState {
         );
         let mut pending = self.0.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.retain(|_, at| at.elapsed() < STATE_TTL);
-        if pending.len() >= MAX_PENDING {
-            if let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(s, _)| s.clone())
-            {
-                pending.remove(&oldest);
-            }
+        let oldest = (pending.len() >= MAX_PENDING)
+            .then(|| {
+                pending
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(s, _)| s.clone())
+            })
+            .flatten();
+        if let Some(oldest) = oldest {
+            pending.remove(&oldest);
         }
         pending.insert(state.clone(), Instant::now());
         state
