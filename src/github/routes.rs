@@ -20,6 +20,9 @@ pub enum Route {
     RedeliverHook,
     /// Minting an installation token; octocrab sends this one itself.
     CreateInstallationToken,
+    /// Exchanging a manifest flow's code for the new App's credentials (no auth); the
+    /// setup page sends it.
+    CreateAppFromManifest,
     /// Who may command Flotilla.
     CollaboratorPermission,
     /// The issue Flotilla works on.
@@ -82,6 +85,7 @@ impl Route {
         Route::ListHookDeliveries,
         Route::RedeliverHook,
         Route::CreateInstallationToken,
+        Route::CreateAppFromManifest,
         Route::CollaboratorPermission,
         Route::GetIssue,
         Route::UpdateIssue,
@@ -114,6 +118,7 @@ impl Route {
     pub const fn spec(self) -> (Method, &'static str) {
         match self {
             Route::GetApp => (Method::GET, "/app"),
+            Route::CreateAppFromManifest => (Method::POST, "/app-manifests/{code}/conversions"),
             Route::ListHookDeliveries => (Method::GET, "/app/hook/deliveries"),
             Route::RedeliverHook => (Method::POST, "/app/hook/deliveries/{delivery_id}/attempts"),
             Route::GetRepoInstallation => (Method::GET, "/repos/{owner}/{repo}/installation"),

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::stored::StoredApp;
+use crate::github::routes::Route;
 
 /// Why the code could not be exchanged; each becomes a message on the setup page.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +54,9 @@ pub async fn convert(
         return Err(ConversionError::BadCode);
     }
     let url = format!(
-        "{}/app-manifests/{code}/conversions",
-        api_url.trim_end_matches('/')
+        "{}{}",
+        api_url.trim_end_matches('/'),
+        Route::CreateAppFromManifest.path(&[code])
     );
     let unreadable =
         |error: reqwest::Error| ConversionError::Unreadable(error.without_url().to_string());

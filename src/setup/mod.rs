@@ -259,7 +259,14 @@ async fn finish(State(setup): State<SetupState>, Query(query): Query<ReturnQuery
             tracing::error!(error = %format!("{error:#}"), "setup: the registered App could not be started");
             render(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &OutcomePage::failure("The App could not be started", format!("{error:#}")),
+                &OutcomePage::failure(
+                    "The App could not be started",
+                    format!(
+                        "{error:#}. If its credentials were stored ({}), restarting \
+                         flotilla serve runs with them.",
+                        StoredApp::path(&config.data_dir).display()
+                    ),
+                ),
             )
         }
     }

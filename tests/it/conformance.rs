@@ -369,7 +369,7 @@ async fn every_client_call_against_the_simulator_is_recorded() {
     let _on_panic = WriteOnPanic(Arc::clone(&recorder));
     let credentials =
         AppCredentials::from_pem_file(app_id, &fixture_path("keys/test-app.pem")).expect("key");
-    let app = GithubApp::new(credentials, settings(proxy)).expect("app client");
+    let app = GithubApp::new(credentials, settings(proxy.clone())).expect("app client");
 
     // The App and its installation.
     let info = app.app_info().await.expect("GET /app");
@@ -743,6 +743,13 @@ async fn every_client_call_against_the_simulator_is_recorded() {
         .await
         .expect("a delivery asked for again");
 
+    // The setup page's exchange of a manifest flow's code.
+    let code = app_created_from_the_manifest(&sim).await;
+    let created = flotilla::setup::conversion::convert(&reqwest::Client::new(), &proxy, &code)
+        .await
+        .expect("the code is exchanged for the App");
+    assert_eq!(created.slug, "flotilla-conformance");
+
     let exchanges = recorder.exchanges();
     let out = write_exchanges(&exchanges);
     eprintln!("{} exchanges written to {}", exchanges.len(), out.display());
@@ -765,6 +772,40 @@ async fn every_client_call_against_the_simulator_is_recorded() {
         assert!(hit, "{route:?} ({method} {template}) was never called");
     }
     sim.shutdown().await;
+}
+
+/// Creates an App on the simulator's new-App confirm page, as a browser would, and
+/// returns the code its redirect carries.
+async fn app_created_from_the_manifest(sim: &SimHandle) -> String {
+    let manifest = flotilla::manifest::AppManifest::committed()
+        .expect("the manifest")
+        .with_public_url("http://127.0.0.1:9");
+    let created = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+        .post(format!("{}/settings/apps/new/confirm", sim.base_url()))
+        .form(&[
+            ("manifest", manifest.to_json().expect("JSON").as_str()),
+            ("state", "conformance"),
+            ("org", ""),
+            ("name", "Flotilla conformance"),
+            ("user", "octocat"),
+        ])
+        .send()
+        .await
+        .expect("the App is created");
+    let location = created
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("a redirect with the code")
+        .to_owned();
+    let code = location
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("code="))
+        .expect("a code");
+    code.to_owned()
 }
 
 /// Whether a concrete path fits a template (`{path}` may span segments).

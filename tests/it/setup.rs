@@ -251,8 +251,12 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
         flotilla.signed_webhook(&stored.webhook_secret).await,
         StatusCode::ACCEPTED
     );
-    let (_, front) = flotilla.get(&flotilla.url("/")).await;
-    assert!(!front.contains("Register GitHub App"), "{front}");
+    let (status, _) = flotilla.get(&back).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a Flotilla with an App serves no registration"
+    );
 }
 
 #[tokio::test]
