@@ -149,6 +149,14 @@ impl Unregistered {
     }
 }
 
+/// The port of a `http://127.0.0.1:{port}/…` URL.
+fn back_port(url: &str) -> &str {
+    url.trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .expect("exists")
@@ -251,7 +259,12 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
         flotilla.signed_webhook(&stored.webhook_secret).await,
         StatusCode::ACCEPTED
     );
-    let (status, _) = flotilla.get(&back).await;
+    let again = back.replacen(
+        &format!(":{}/", back_port(&back)),
+        &format!(":{}/", flotilla.port),
+        1,
+    );
+    let (status, _) = flotilla.get(&again).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
