@@ -3,7 +3,7 @@
 //! step that creates the App (fresh RSA key pair, webhook secret, OAuth client) and
 //! redirects to the manifest's `redirect_url` with a one-time code, and
 //! `POST /app-manifests/{code}/conversions`, which hands the App and its secrets over
-//! once, within an hour.
+//! once, within an hour. Installing such an App on an account is [`Sim::install`].
 
 use std::collections::BTreeMap;
 
@@ -18,12 +18,12 @@ use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::types::{AppId, Login};
+use crate::types::{AppId, InstallationId, Login};
 
 use super::Sim;
 use super::error::{ApiError, ApiResult};
 use super::json;
-use super::state::{Access, App, User, UserKind, WebhookTarget};
+use super::state::{Access, App, Installation, User, UserKind, WebhookTarget};
 
 /// How long a manifest code can be exchanged, as GitHub documents.
 const CODE_TTL_HOURS: i64 = 1;
@@ -354,6 +354,26 @@ async fn conversion(State(sim): State<Sim>, Path(code): Path<String>) -> ApiResu
     body["webhook_secret"] = json!(app.webhook.as_ref().and_then(|hook| hook.secret.clone()));
     body["client_secret"] = json!(pending.client_secret);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+impl Sim {
+    /// Installs the App `app` on `account` (all its repositories), as a person does on
+    /// the App's install page; the account's events then reach the App's webhook too.
+    pub fn install(&self, app: AppId, account: &Login) -> anyhow::Result<InstallationId> {
+        let mut world = self.world();
+        anyhow::ensure!(world.apps.contains_key(&app), "no App {app}");
+        anyhow::ensure!(world.users.contains_key(account), "no account {account}");
+        let id = InstallationId(world.id());
+        world.installations.insert(
+            id,
+            Installation {
+                id,
+                app_id: app,
+                account: account.clone(),
+            },
+        );
+        Ok(id)
+    }
 }
 
 #[cfg(test)]

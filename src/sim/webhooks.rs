@@ -41,48 +41,54 @@ pub struct Outgoing {
 /// The sending half kept in the state, so events queue in the order they happen.
 pub type Outbox = mpsc::UnboundedSender<Outgoing>;
 
-/// Queues `event` about `repo` for the App installed on its owner, adding
-/// `action`, `repository`, `installation` and `sender` to `fields`.
+/// Queues `event` about `repo` for every App installed on its owner (each with a
+/// webhook), adding `action`, `repository`, `installation` and `sender` to `fields`.
 pub fn announce(
     world: &World,
     outbox: &Outbox,
     repo: &Repo,
     event: &str,
     action: Option<&str>,
-    mut fields: Map<String, Value>,
+    fields: Map<String, Value>,
     sender: &Login,
 ) {
-    let Some(installation) = world.installation_for(&repo.name) else {
+    let Some((owner, _)) = repo.name.split() else {
         return;
     };
-    let Some(target) = world
-        .apps
-        .get(&installation.app_id)
-        .and_then(|a| a.webhook.clone())
-    else {
-        return;
-    };
-    let mut payload = Map::new();
-    if let Some(action) = action {
-        payload.insert("action".into(), json!(action));
+    for installation in world
+        .installations
+        .values()
+        .filter(|i| i.account.0 == owner)
+    {
+        let Some(target) = world
+            .apps
+            .get(&installation.app_id)
+            .and_then(|a| a.webhook.clone())
+        else {
+            continue;
+        };
+        let mut payload = Map::new();
+        if let Some(action) = action {
+            payload.insert("action".into(), json!(action));
+        }
+        payload.extend(fields.clone());
+        payload.insert("repository".into(), json::repo(world, repo));
+        payload.insert("sender".into(), json::user(world, sender));
+        payload.insert(
+            "installation".into(),
+            json::installation_ref(installation.id.0),
+        );
+        let _ = outbox.send(Outgoing {
+            guid: uuid::Uuid::new_v4().to_string(),
+            event: event.to_owned(),
+            action: action.map(str::to_owned),
+            installation_id: Some(installation.id.0),
+            repository_id: Some(repo.id),
+            payload: Value::Object(payload),
+            target,
+            redelivery: false,
+        });
     }
-    payload.append(&mut fields);
-    payload.insert("repository".into(), json::repo(world, repo));
-    payload.insert("sender".into(), json::user(world, sender));
-    payload.insert(
-        "installation".into(),
-        json::installation_ref(installation.id.0),
-    );
-    let _ = outbox.send(Outgoing {
-        guid: uuid::Uuid::new_v4().to_string(),
-        event: event.to_owned(),
-        action: action.map(str::to_owned),
-        installation_id: Some(installation.id.0),
-        repository_id: Some(repo.id),
-        payload: Value::Object(payload),
-        target,
-        redelivery: false,
-    });
 }
 
 /// Sends queued webhooks one at a time, in order, recording every attempt.

@@ -12,18 +12,21 @@ use tempfile::TempDir;
 
 use flotilla::github::{AppCredentials, GithubApp, GithubSettings};
 use flotilla::setup::stored::StoredApp;
-use flotilla::sim::{SimConfig, SimHandle};
+use flotilla::sim::{SeedConfig, SimHandle};
 use flotilla::types::AppId;
 use flotilla::webhook::signature::sign;
 
 use crate::support::html_form::{HtmlForm, forms, links};
 use crate::support::serve::{free_port, healthy, serve_unregistered};
+use crate::support::world::seeded_sim;
 use crate::support::{SECRET, wait_for};
 
-/// A simulator, and a `flotilla serve` without credentials pointed at it.
+/// A simulator (seeded with a repository and another App), and a `flotilla serve`
+/// without credentials pointed at it.
 struct Unregistered {
     dir: TempDir,
     sim: SimHandle,
+    seed: SeedConfig,
     port: u16,
     flotilla: tokio::process::Child,
     /// A browser that follows no redirect by itself.
@@ -33,9 +36,7 @@ struct Unregistered {
 impl Unregistered {
     async fn start() -> Self {
         let dir = TempDir::new().expect("temporary directory");
-        let sim = flotilla::sim::start(SimConfig::new(dir.path().join("sim")))
-            .await
-            .expect("simulator starts");
+        let (sim, seed) = seeded_sim(dir.path(), None).await;
         let port = free_port();
         let flotilla = serve_unregistered(dir.path(), &sim.api_url(), port, &[]);
         healthy(port).await;
@@ -46,6 +47,7 @@ impl Unregistered {
         Self {
             dir,
             sim,
+            seed,
             port,
             flotilla,
             browser,
@@ -237,6 +239,31 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
     )
     .expect("a client");
     assert_eq!(github.app_info().await.expect("GET /app").slug, "flotilla");
+
+    let installation = flotilla
+        .sim
+        .install(AppId(stored.id), &flotilla.seed.owner)
+        .expect("the App is installed");
+    let (repo, writer) = (flotilla.seed.repo_name(), flotilla.seed.writer.clone());
+    let issue = flotilla
+        .sim
+        .open_issue(&repo, "Try the new App", "", &writer)
+        .await
+        .expect("an issue");
+    flotilla
+        .sim
+        .label_issue(&repo, issue.0, "flotilla", &writer)
+        .await
+        .expect("labelled");
+    wait_for("the label to reach the new App's Flotilla", || async {
+        flotilla.sim.deliveries().into_iter().find(|d| {
+            d.event == "issues"
+                && d.action.as_deref() == Some("labeled")
+                && d.payload["installation"]["id"] == installation.0
+                && d.status_code == StatusCode::ACCEPTED.as_u16()
+        })
+    })
+    .await;
     let (status, _) = flotilla.get(&back).await;
     assert_eq!(
         status,
