@@ -10,8 +10,8 @@
 //!    activation callback, without a restart. The page links to the App's install page.
 
 pub mod conversion;
-pub mod pages;
-pub mod standby;
+mod pages;
+pub(crate) mod standby;
 pub mod stored;
 
 use std::collections::HashMap;
