@@ -103,8 +103,8 @@ pub struct AppArgs {
     #[arg(long, env = "FLOTILLA_APP_ID")]
     pub app_id: Option<u64>,
 
-    /// The GitHub App's private key (required): the path to its PEM file, or the PEM
-    /// itself (a value starting with `-----BEGIN`).
+    /// The GitHub App's private key (required like the id): the path to its PEM file,
+    /// or the PEM itself (a value starting with `-----BEGIN`).
     #[arg(
         long,
         env = "FLOTILLA_PRIVATE_KEY",
@@ -191,7 +191,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub app: AppArgs,
 
-    /// Webhook secret; a comma-separated list is accepted while rotating (required).
+    /// Webhook secret; a comma-separated list is accepted while rotating (required with
+    /// the App's id, unless the setup page registered the App).
     #[arg(long, env = "FLOTILLA_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
