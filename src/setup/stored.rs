@@ -116,3 +116,48 @@ impl StoredApp {
         format!("{}/installations/new", self.html_url.trim_end_matches('/'))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoredApp;
+
+    fn app() -> StoredApp {
+        StoredApp {
+            id: 7,
+            slug: "flotilla".to_owned(),
+            name: "Flotilla".to_owned(),
+            html_url: "https://github.com/apps/flotilla".to_owned(),
+            pem: "-----BEGIN RSA PRIVATE KEY-----\nsecret-key-body\n".to_owned(),
+            webhook_secret: "secret-hook".to_owned(),
+            client_id: "Iv1.0007".to_owned(),
+            client_secret: "secret-client".to_owned(),
+        }
+    }
+
+    #[test]
+    fn its_debug_form_names_the_app_and_none_of_its_secrets() {
+        let shown = format!("{:?}", app());
+        assert!(shown.contains("flotilla"), "{shown}");
+        assert!(!shown.contains("secret-"), "{shown}");
+    }
+
+    #[test]
+    fn it_is_saved_for_this_user_only_and_read_back() {
+        let dir = tempfile::TempDir::new().expect("temporary directory");
+        let path = app().save(dir.path()).expect("saved");
+        let mode = |p: &std::path::Path| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().expect("a directory")), 0o700);
+        let read = StoredApp::load(dir.path())
+            .expect("readable")
+            .expect("stored");
+        assert_eq!((read.id, read.webhook_secret.as_str()), (7, "secret-hook"));
+        assert_eq!(
+            read.install_url(),
+            "https://github.com/apps/flotilla/installations/new"
+        );
+    }
+}
