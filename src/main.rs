@@ -163,7 +163,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let retention = settings
         .retention
         .map(|age| flotilla::retention::spawn_daily(background_store.clone(), age));
-    let recovery = Recovery::new(recovery_github, background_store).spawn();
+    let recovery = Recovery::new(
+        recovery_github.with_metrics(running.metrics()),
+        background_store,
+    )
+    .spawn(running.orchestrator());
     shutdown_signal().await;
     tracing::info!("shutting down");
     recovery.abort();

@@ -46,6 +46,7 @@ pub struct RunningServer {
     workers: WorkerPool,
     agents: Option<WorkerPool>,
     orchestrator: Arc<Orchestrator>,
+    metrics: Metrics,
 }
 
 /// Binds, starts the job workers and serves HTTP in the background.
@@ -115,7 +116,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         intake,
         OpsState {
             store: config.store,
-            metrics,
+            metrics: metrics.clone(),
             workers: liveness,
         },
     );
@@ -135,6 +136,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         workers,
         agents,
         orchestrator,
+        metrics,
     })
 }
 
@@ -161,6 +163,18 @@ impl RunningServer {
     /// The base URL of the running server, e.g. `http://127.0.0.1:3000`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The handlers' context, for the background loops that act beside the job
+    /// workers (reconciliation after missed-event recovery).
+    pub fn orchestrator(&self) -> Arc<Orchestrator> {
+        Arc::clone(&self.orchestrator)
+    }
+
+    /// The process's metrics, for background loops whose GitHub calls are counted
+    /// with the fleet's.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// Stops accepting requests, lets in-flight ones finish, stops the workers, then

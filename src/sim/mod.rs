@@ -445,6 +445,7 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
                 url,
                 secret: config.webhook_secret.clone(),
                 hook_id,
+                active: true,
             }),
             bot,
             permissions: state::manifest_permissions(),
