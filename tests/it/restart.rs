@@ -1,13 +1,14 @@
 //! Restarts of a real `flotilla serve` process on the same database and data
 //! directory: after a `kill -9` mid-run the run completes with no duplicate pull
 //! request or comment; webhooks sent while it was down are asked for again; a push
-//! GitHub never announced is found by reconciliation and verified.
+//! GitHub never announced is found by reconciliation and verified; where recovery
+//! stopped reading is kept in the store.
 
 use flotilla::store::{RunState, Store, TaskState};
 use tempfile::TempDir;
 
 use crate::support::serve::{healthy, serve, sim_for_serve};
-use crate::support::{APP_SLUG, fixture_path, wait_for};
+use crate::support::{APP_SLUG, TestStore, fixture_path, wait_for};
 
 #[tokio::test]
 async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
@@ -308,4 +309,22 @@ async fn a_push_github_never_announced_is_verified_after_a_restart_by_reconcilia
     second.wait().await.unwrap();
     store.close().await;
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_recovery_position_outlives_the_process_and_never_moves_back() {
+    let first = TestStore::new().await;
+    assert_eq!(first.store.recovery_cursor().await.unwrap(), None);
+    first.store.advance_recovery_cursor(42).await.unwrap();
+
+    let next = first.another_process().await;
+    assert_eq!(next.recovery_cursor().await.unwrap(), Some(42));
+    next.advance_recovery_cursor(7).await.unwrap();
+    assert_eq!(
+        next.recovery_cursor().await.unwrap(),
+        Some(42),
+        "a process that read older attempts does not move the position back"
+    );
+    next.advance_recovery_cursor(50).await.unwrap();
+    assert_eq!(first.store.recovery_cursor().await.unwrap(), Some(50));
 }
