@@ -160,8 +160,8 @@ impl Orchestrator {
             None
         };
         if let Some(reason) = reason {
-            self.pull_cannot_land(fleet, task, &reason).await?;
-            return Ok(Some(Repair::CannotLand {
+            let failed = self.pull_cannot_land(fleet, task, &reason).await?;
+            return Ok(failed.then_some(Repair::CannotLand {
                 task: position,
                 reason,
             }));
@@ -172,8 +172,8 @@ impl Orchestrator {
                 head: pull.head_sha.clone(),
                 auto_merge: AutoMergeState::Unknown,
             };
-            self.head_pushed(fleet, task, &pushed).await?;
-            return Ok(Some(Repair::Pushed {
+            let queued = self.head_pushed(fleet, task, &pushed).await?;
+            return Ok(queued.then_some(Repair::Pushed {
                 task: position,
                 pr,
                 head: pull.head_sha,

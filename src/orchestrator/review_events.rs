@@ -82,17 +82,19 @@ impl Orchestrator {
     }
 
     /// A person pushed `pushed.head` to a task's pull request: auto-merge is stopped
-    /// unless Flotilla verified that head, and the head is verified (once per head).
-    /// Shared by `pull_request.synchronize` and reconciliation after downtime.
+    /// unless Flotilla verified that head, and the head is verified (once per head;
+    /// `false` when it already was queued). Shared by `pull_request.synchronize` and
+    /// reconciliation after downtime.
     pub(super) async fn head_pushed(
         &self,
         fleet: &Fleet,
         task: &TaskRecord,
         pushed: &PushedHead,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         self.stop_auto_merge_unless_verified(fleet, task, pushed)
             .await?;
-        if self.store.new_head(task.id, &pushed.head, "pushed").await? {
+        let queued = self.store.new_head(task.id, &pushed.head, "pushed").await?;
+        if queued {
             tracing::info!(task = %task.id, head = %pushed.head, "new head pushed; verifying it");
             if task.state == TaskState::NeedsHuman
                 && let Some(run) = self.store.run(task.run_id).await?
@@ -104,7 +106,7 @@ impl Orchestrator {
             }
             self.progress(fleet, task.run_id).await?;
         }
-        Ok(())
+        Ok(queued)
     }
 
     /// A task's pull request merged (by Flotilla, GitHub's auto-merge or a person):
@@ -128,16 +130,16 @@ impl Orchestrator {
 
     /// A task's pull request can no longer land (closed unmerged, its branch
     /// deleted): the task fails with `reason`, which the plan comment shows, and the
-    /// run moves on (dependents fail with it). Nothing happens to a task that already
-    /// ended or has no pull request in review.
+    /// run moves on (dependents fail with it). Nothing happens (`false`) to a task
+    /// that already ended or has no pull request in review.
     pub(super) async fn pull_cannot_land(
         &self,
         fleet: &Fleet,
         task: &TaskRecord,
         reason: &str,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let Some(head) = &task.head_sha else {
-            return Ok(());
+            return Ok(false);
         };
         let failed = self
             .store
@@ -153,7 +155,7 @@ impl Orchestrator {
             tracing::info!(task = %task.id, reason, "the task's pull request cannot land");
             self.progress(fleet, task.run_id).await?;
         }
-        Ok(())
+        Ok(failed)
     }
 
     /// Disables auto-merge on a task's pull request whose new head Flotilla has not
