@@ -8,6 +8,7 @@
 
 mod admin;
 mod auth;
+mod away;
 mod calls;
 mod check_events;
 mod ci;

@@ -26,7 +26,7 @@ impl std::ops::Deref for SimHandle {
     }
 }
 
-fn api(err: ApiError) -> anyhow::Error {
+pub(super) fn api(err: ApiError) -> anyhow::Error {
     anyhow!("{} {}", err.status, err.message)
 }
 
@@ -50,18 +50,6 @@ impl Sim {
         let app = world.apps.get_mut(&app).context("no such App")?;
         let target = app.webhook.as_mut().context("the App has no webhook")?;
         target.url = url.to_owned();
-        Ok(())
-    }
-
-    /// Ticks or unticks the App's webhook "Active" box: while inactive, events are
-    /// neither sent nor listed among the App's deliveries.
-    pub fn set_webhook_active(&self, app: AppId, active: bool) -> anyhow::Result<()> {
-        let mut world = self.world();
-        let app = world.apps.get_mut(&app).context("no such App")?;
-        app.webhook
-            .as_mut()
-            .context("the App has no webhook")?
-            .active = active;
         Ok(())
     }
 
@@ -280,38 +268,6 @@ impl Sim {
             .await
             .map_err(api)
             .map(CommitSha)
-    }
-
-    /// `by` closes a pull request without merging it, from the web UI.
-    pub async fn close_pr(&self, repo: &RepoName, pr: PrNumber, by: &Login) -> anyhow::Result<()> {
-        issues::update_issue(self, repo, pr.0, serde_json::json!({"state": "closed"}), by)
-            .await
-            .map_err(api)
-    }
-
-    /// `by` deletes a branch (the "Delete branch" button, or `git push --delete`);
-    /// as on GitHub, the open pull requests whose head it was are closed.
-    pub async fn delete_branch(
-        &self,
-        repo: &RepoName,
-        branch: &str,
-        by: &Login,
-    ) -> anyhow::Result<()> {
-        let bare = self.repo_path(repo);
-        {
-            let _guard = self.0.git_lock.lock().await;
-            let old = git::branch_sha(&bare, branch)
-                .await
-                .with_context(|| format!("no branch {branch}"))?;
-            let full = format!("refs/heads/{branch}");
-            git::run(&bare, &["update-ref", "-d", &full, &old], &[]).await?;
-        }
-        for pull in self.pulls(repo) {
-            if pull.state == "open" && pull.head_ref == branch {
-                self.close_pr(repo, pull.number, by).await?;
-            }
-        }
-        Ok(())
     }
 
     /// `by` pushes one commit writing `files` (path, content) to `branch` (created from

@@ -1,7 +1,9 @@
 //! Reconciliation after downtime: a person acts on GitHub while Flotilla hears nothing
 //! (the App's webhook is inactive, so no delivery exists that recovery could ask for
 //! again), then one reconciliation pass compares the live run with GitHub, repairs the
-//! store, says once on the issue what it did, and a second pass changes nothing.
+//! store through the handlers' own functions, says once on the issue what it did, and
+//! a second pass changes nothing. The live `pull_request.closed` handling it mirrors,
+//! and the trigger label it leaves alone, are shown here too.
 
 use flotilla::github::{CheckStatus, NewCheckRun};
 use flotilla::review::VERIFY_CHECK;
@@ -288,5 +290,53 @@ async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_ag
     assert!(said[0].contains("verified again"), "{}", said[0]);
 
     assert_eq!(world.flotilla.reconcile().await, 0);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_pull_request_closed_while_listening_fails_its_task_naming_who_closed_it() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "closed-live.txt").await;
+    let pr = task.pr.expect("the task has a pull request");
+
+    world
+        .sim
+        .close_pr(&world.repo, pr, &world.writer)
+        .await
+        .unwrap();
+
+    let (_, tasks) = world.run_ends(issue).await;
+    assert_eq!(tasks[0].state, TaskState::Failed);
+    let reason = format!(
+        "pull request #{pr} was closed without merging by @{}",
+        world.writer
+    );
+    assert_eq!(tasks[0].last_reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(
+        world.flotilla.reconcile().await,
+        0,
+        "nothing left to repair"
+    );
+    assert!(caught_up_comments(&world, issue).is_empty());
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_trigger_label_removed_while_away_leaves_the_run_going_as_it_does_live() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "unlabelled.txt").await;
+
+    flotilla_stops_listening(&world);
+    world
+        .sim
+        .unlabel_issue(&world.repo, issue.0, "flotilla", &world.writer)
+        .await
+        .unwrap();
+    flotilla_listens_again(&world);
+
+    assert_eq!(world.flotilla.reconcile().await, 0);
+    let now = world.flotilla.store.task(task.id).await.unwrap().unwrap();
+    assert_eq!(now.state, TaskState::Ready);
+    assert!(caught_up_comments(&world, issue).is_empty());
     world.teardown().await;
 }
