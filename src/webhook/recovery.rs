@@ -6,7 +6,8 @@
 //! of. The redelivery arrives as an ordinary webhook with the same GUID, so the intake's
 //! deduplication keeps an event from being handled twice.
 //!
-//! The newest attempt read is kept in the store, so a restart reads only newer ones.
+//! The newest attempt read is kept in the store, so a restart reads only newer ones
+//! (but never past one whose redelivery GitHub refused to take: it is asked again).
 //! An event asked for again shows up as a newer attempt: delivered, it is skipped; failed
 //! again (Flotilla down once more), it is asked for again, by this process once.
 //! After each pass the orchestrator reconciles its live runs with GitHub
@@ -52,6 +53,9 @@ impl Recovery {
             by_event.entry(&attempt.guid).or_default().push(attempt);
         }
         let mut asked = 0;
+        // The oldest attempt whose redelivery could not be asked for: the cursor stays
+        // before it, so the next pass reads it and asks again.
+        let mut unasked: Option<u64> = None;
         for (guid, tries) in by_event {
             if tries.iter().any(|t| t.delivered()) || self.asked.contains(guid) {
                 continue;
@@ -79,12 +83,18 @@ impl Recovery {
                     asked += 1;
                 }
                 Err(error) => {
-                    tracing::warn!(delivery = guid, %error, "asking for a redelivery failed");
+                    tracing::warn!(delivery = guid, %error, "asking for a redelivery failed; asking again at the next pass");
+                    unasked = Some(unasked.map_or(last.id, |id| id.min(last.id)));
                 }
             }
         }
-        if let Some(newest) = attempts.iter().map(|a| a.id).max() {
-            self.store.advance_recovery_cursor(newest).await?;
+        let read = attempts.iter().map(|a| a.id).max();
+        let cursor = match (read, unasked) {
+            (Some(newest), Some(unasked)) => Some(newest.min(unasked.saturating_sub(1))),
+            (read, _) => read,
+        };
+        if let Some(cursor) = cursor {
+            self.store.advance_recovery_cursor(cursor).await?;
         }
         Ok(asked)
     }

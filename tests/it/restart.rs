@@ -2,12 +2,15 @@
 //! directory: after a `kill -9` mid-run the run completes with no duplicate pull
 //! request or comment; webhooks sent while it was down are asked for again; a push
 //! GitHub never announced is found by reconciliation and verified; where recovery
-//! stopped reading is kept in the store.
+//! stopped reading is kept in the store, and never passes an attempt still to ask for.
 
+use flotilla::sim::{Fault, FaultKind};
 use flotilla::store::{RunState, Store, TaskState};
+use flotilla::webhook::recovery::Recovery;
 use tempfile::TempDir;
 
 use crate::support::serve::{healthy, serve, sim_for_serve};
+use crate::support::world::{TestWorld, WORLD_APP_ID};
 use crate::support::{APP_SLUG, TestStore, fixture_path, wait_for};
 
 #[tokio::test]
@@ -327,4 +330,48 @@ async fn the_recovery_position_outlives_the_process_and_never_moves_back() {
     );
     next.advance_recovery_cursor(50).await.unwrap();
     assert_eq!(first.store.recovery_cursor().await.unwrap(), Some(50));
+}
+
+#[tokio::test]
+async fn a_redelivery_github_refused_is_asked_for_again_at_the_next_pass() {
+    let world = TestWorld::start().await;
+    let listening = format!("{}/webhook", world.flotilla.url());
+    world
+        .sim
+        .set_webhook_url(WORLD_APP_ID, "http://127.0.0.1:1/webhook")
+        .unwrap();
+    world
+        .open_issue("Missed", "Sent while nobody listened")
+        .await;
+    let missed = wait_for("the webhook to fail", || async {
+        world.sim.deliveries().into_iter().find(|d| !d.success)
+    })
+    .await;
+    world.sim.set_webhook_url(WORLD_APP_ID, &listening).unwrap();
+    world.sim.inject_fault(Fault {
+        method: Some("POST".to_owned()),
+        route: "/app/hook/deliveries/{delivery_id}/attempts".to_owned(),
+        times: 1,
+        kind: FaultKind::MissingPermission,
+    });
+
+    let mut recovery = Recovery::new(world.github.clone(), world.flotilla.store.clone());
+    assert_eq!(
+        recovery.pass().await.unwrap(),
+        0,
+        "GitHub refused the request"
+    );
+    assert!(
+        world.flotilla.store.recovery_cursor().await.unwrap() < Some(missed.id),
+        "the position stays before the attempt still to ask for"
+    );
+    assert_eq!(recovery.pass().await.unwrap(), 1, "asked again");
+    world.flotilla.processed(&missed.guid).await;
+    assert_eq!(
+        recovery.pass().await.unwrap(),
+        0,
+        "delivered: nothing more to ask"
+    );
+    // The failed attempt stays in GitHub's list, which `teardown` rejects: stop here.
+    world.sim.shutdown().await;
 }
