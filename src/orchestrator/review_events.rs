@@ -1,8 +1,9 @@
 //! Events that move verification and landing along: a push by a person to a task's
-//! branch (auto-merge off, verify the new head), a person's review (try to land), a merge (record it), a pull
-//! request closed unmerged (the task fails), a request to re-verify (the
-//! check run's "Re-verify" button or "Re-run"), a CI result (try to land), and the
-//! merge queue asking for `flotilla/verify` on a merge group.
+//! branch (auto-merge off, verify the new head), a person's review (try to land), a
+//! merge (record it), a pull request closed unmerged (the task fails), a request to
+//! re-verify (the check run's "Re-verify" button or "Re-run"), a CI result (try to
+//! land), and the merge queue asking for `flotilla/verify` on a merge group.
+//! Reconciliation after downtime calls the same functions for what it finds.
 //!
 //! Each handler only reads the event to find the task and the head; what it does
 //! next is decided from the store and, for anything that merges, from GitHub itself.
