@@ -121,13 +121,19 @@ function deref(node) {
   return current;
 }
 
-/** Path templates as matchers; literal segments outrank placeholders. `{path}` (a file
- * in a tree) may span segments. */
+/** Whether a placeholder takes the rest of the path: `{path}` (a file in a tree), and the
+ * `{ref}` of the git reference routes (`heads/feature-a`, as GitHub documents). */
+function spans(template, name) {
+  return name === "path" || (name === "ref" && /\/git\/refs?\/\{ref\}$/.test(template));
+}
+
+/** Path templates as matchers; literal segments outrank placeholders. A placeholder
+ * that `spans` may span segments. */
 const templates = Object.keys(spec.paths).map((template) => {
   const parts = template.split("/").map((segment) => {
     const m = /^\{(.+)\}$/.exec(segment);
     if (!m) return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    return m[1] === "path" ? ".+" : "[^/]+";
+    return spans(template, m[1]) ? ".+" : "[^/]+";
   });
   const literals = template.split("/").filter((s) => s && !s.startsWith("{")).length;
   return { template, regex: new RegExp(`^${parts.join("/")}$`), literals };
@@ -163,13 +169,13 @@ function checkParameters(template, op, path) {
   const [pathOnly, queryString = ""] = path.split("?");
   const parameters = [...(spec.paths[template].parameters ?? []), ...(op.parameters ?? [])].map(deref);
   const values = [];
-  // Path placeholders, segment by segment (`{path}` takes the rest).
+  // Path placeholders, segment by segment (one that `spans` takes the rest).
   const names = template.split("/");
   const parts = pathOnly.split("/");
   for (let i = 0; i < names.length; i += 1) {
     const m = /^\{(.+)\}$/.exec(names[i]);
     if (!m) continue;
-    const raw = m[1] === "path" ? parts.slice(i).join("/") : parts[i];
+    const raw = spans(template, m[1]) ? parts.slice(i).join("/") : parts[i];
     values.push(["path", m[1], decodeURIComponent(raw)]);
   }
   for (const [name, value] of new URLSearchParams(queryString)) values.push(["query", name, value]);

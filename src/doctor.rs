@@ -118,12 +118,7 @@ pub async fn checks(args: DoctorArgs) -> Vec<Check> {
         checks.push(found);
     }
     checks.push(github_accepts_the_jwt(&settings).await);
-    checks.push(
-        match Store::connect(settings.database_url.expose_secret()).await {
-            Ok(_) => check("database", Status::Ok, "reachable, every migration applied"),
-            Err(error) => check("database", Status::Fail, format!("{error:#}")),
-        },
-    );
+    checks.push(database_is_migrated(settings.database_url.expose_secret()).await);
     checks.push(match public_url {
         Some(url) => public_url_answers(&url).await,
         None => check(
@@ -225,4 +220,21 @@ async fn public_url_answers(url: &str) -> Check {
         },
         Err(error) => check("public URL", Status::Fail, error.to_string()),
     }
+}
+
+/// The database answers and every migration of this build is applied. Only looks:
+/// migrating is `flotilla serve`'s job, and a doctor that migrated would hide the
+/// very problem it is asked about.
+async fn database_is_migrated(url: &str) -> Check {
+    let store = match Store::connect_unmigrated(url).await {
+        Ok(store) => store,
+        Err(error) => return check("database", Status::Fail, format!("{error:#}")),
+    };
+    let found = match store.migrations_match().await {
+        Ok(Ok(())) => check("database", Status::Ok, "reachable, every migration applied"),
+        Ok(Err(reason)) => check("database", Status::Fail, format!("not migrated: {reason}")),
+        Err(error) => check("database", Status::Fail, format!("not migrated: {error:#}")),
+    };
+    store.close().await;
+    found
 }

@@ -122,10 +122,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
         Some(app) => {
             let (config, github) = parts.server_config(app).await?;
             let server = server::start(config).await?;
-            push(
-                &background,
-                Recovery::new(github, parts.store.clone()).spawn(),
-            );
+            start_recovery(&background, github, &parts.store, server.switchboard())?;
             server
         }
         None => {
@@ -158,6 +155,25 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
     Ok(Serving { server, background })
 }
 
+/// Starts missed-event recovery and, after each of its passes, reconciliation for the
+/// App part `switchboard` runs; its GitHub calls are counted with the fleet's.
+fn start_recovery(
+    background: &Background,
+    github: GithubApp,
+    store: &Store,
+    switchboard: &Switchboard,
+) -> anyhow::Result<()> {
+    let (Some(orchestrator), Some(metrics)) = (switchboard.orchestrator(), switchboard.metrics())
+    else {
+        anyhow::bail!("missed-event recovery needs the App's part running");
+    };
+    push(
+        background,
+        Recovery::new(github.with_metrics(metrics), store.clone()).spawn(orchestrator),
+    );
+    Ok(())
+}
+
 fn push(background: &Background, task: JoinHandle<()>) {
     background
         .lock()
@@ -176,11 +192,7 @@ fn activation(parts: Parts, switchboard: Switchboard, background: Background) ->
             parts.app_slug = Some(stored.slug);
             let (config, github) = parts.server_config(app).await?;
             switchboard.activate(config).await?;
-            push(
-                &background,
-                Recovery::new(github, parts.store.clone()).spawn(),
-            );
-            Ok(())
+            start_recovery(&background, github, &parts.store, &switchboard)
         })
     })
 }

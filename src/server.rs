@@ -57,6 +57,7 @@ struct Engine {
     workers: WorkerPool,
     agents: Option<WorkerPool>,
     orchestrator: Arc<Orchestrator>,
+    metrics: Metrics,
 }
 
 /// Where the App's part of a server plugs in: the routes every request not served by
@@ -106,6 +107,27 @@ impl Switchboard {
         match self.0.routes.read() {
             Ok(routes) => routes.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The running App part's handlers' context, for the background loops that act
+    /// beside the job workers (reconciliation after missed-event recovery); `None`
+    /// until it is activated.
+    pub fn orchestrator(&self) -> Option<Arc<Orchestrator>> {
+        self.engine(|engine| Arc::clone(&engine.orchestrator))
+    }
+
+    /// The running App part's metrics, for background loops whose GitHub calls are
+    /// counted with the fleet's; `None` until it is activated.
+    pub fn metrics(&self) -> Option<Metrics> {
+        self.engine(|engine| engine.metrics.clone())
+    }
+
+    /// Reads something of the running App's part; `None` until it is activated.
+    fn engine<T>(&self, read: impl FnOnce(&Engine) -> T) -> Option<T> {
+        match self.0.engine.lock() {
+            Ok(engine) => engine.as_ref().map(read),
+            Err(poisoned) => poisoned.into_inner().as_ref().map(read),
         }
     }
 
@@ -244,7 +266,7 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
         intake,
         OpsState {
             store: config.store,
-            metrics,
+            metrics: metrics.clone(),
             workers: liveness,
         },
     );
@@ -254,6 +276,7 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
             workers,
             agents,
             orchestrator,
+            metrics,
         },
     ))
 }
@@ -281,6 +304,12 @@ impl RunningServer {
     /// The base URL of the running server, e.g. `http://127.0.0.1:3000`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Where the App's part of this server plugs in (its orchestrator and metrics once
+    /// it runs).
+    pub fn switchboard(&self) -> &Switchboard {
+        &self.switchboard
     }
 
     /// Stops accepting requests, lets in-flight ones finish, stops the workers, then

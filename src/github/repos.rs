@@ -140,4 +140,16 @@ impl InstallationClient {
             .await?
             .json()
     }
+
+    /// Whether branch `branch` exists: a person may delete a task's branch while
+    /// Flotilla is away, and then its pull request can never land.
+    pub async fn branch_exists(&self, repo: &RepoName, branch: &str) -> Result<bool, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let path = Route::GetRef.path(&[owner, name, &format!("heads/{branch}")]);
+        match self.send(ApiRequest::new(Route::GetRef, path)).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }

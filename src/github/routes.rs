@@ -43,6 +43,8 @@ pub enum Route {
     GetContents,
     /// Default branch and `allow_auto_merge`.
     GetRepository,
+    /// Whether a task's branch still exists (reconciliation after downtime).
+    GetRef,
     /// Opening a task's draft PR.
     CreatePull,
     /// Finding an existing PR for a task branch.
@@ -96,6 +98,7 @@ impl Route {
         Route::RemoveLabel,
         Route::GetContents,
         Route::GetRepository,
+        Route::GetRef,
         Route::CreatePull,
         Route::ListPulls,
         Route::GetPull,
@@ -153,6 +156,7 @@ impl Route {
                 "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}",
             ),
             Route::GetContents => (Method::GET, "/repos/{owner}/{repo}/contents/{path}"),
+            Route::GetRef => (Method::GET, "/repos/{owner}/{repo}/git/ref/{ref}"),
             Route::GetRepository => (Method::GET, "/repos/{owner}/{repo}"),
             Route::CreatePull => (Method::POST, "/repos/{owner}/{repo}/pulls"),
             Route::ListPulls => (Method::GET, "/repos/{owner}/{repo}/pulls"),
@@ -210,7 +214,8 @@ impl Route {
     }
 
     /// Fills the template's placeholders, in order, with percent-encoded `params`. The
-    /// `{path}` placeholder keeps its slashes (it names a file in a tree).
+    /// `{path}` and `{ref}` placeholders keep their slashes (a file in a tree, a
+    /// fully qualified reference such as `heads/flotilla/task-1`).
     pub(crate) fn path(self, params: &[&str]) -> String {
         let template = self.template();
         let mut out = String::with_capacity(template.len() + 32);
@@ -224,7 +229,11 @@ impl Route {
             let name = &rest[open + 1..open + close];
             let value = params.next().copied();
             debug_assert!(value.is_some(), "missing {{{name}}} for {template}");
-            encode_into(&mut out, value.unwrap_or_default(), name == "path");
+            encode_into(
+                &mut out,
+                value.unwrap_or_default(),
+                matches!(name, "path" | "ref"),
+            );
             rest = &rest[open + close + 1..];
         }
         out.push_str(rest);

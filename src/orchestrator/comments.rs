@@ -11,12 +11,15 @@ use std::fmt::Write;
 
 use crate::config::{ConfigError, Lens};
 use crate::cost::{BudgetConfig, Exhausted, Limit, Spend};
+use crate::github::{CheckConclusion, CheckOutput};
 use crate::redact::Redactor;
+use crate::review::report::CheckReport;
 use crate::review::{GateResult, Verdict};
 use crate::store::{RunRecord, RunState, TaskId, TaskRecord, TaskState, VerdictRecord};
-use crate::types::{CommitSha, IssueNumber, Login};
+use crate::types::{CommitSha, IssueNumber, Login, PrNumber};
 
 use super::command::Command;
+use super::reconcile::Repair;
 
 /// The hidden marker that identifies a comment, so a retried job finds the comment it
 /// may already have posted instead of posting it twice.
@@ -453,4 +456,86 @@ fn left(limit: &Limit, spent: &Spend) -> String {
     } else {
         parts.join(" / ")
     }
+}
+
+/// Why a task failed when its pull request was closed without merging; `by` when the
+/// event names who closed it (reconciliation after downtime only sees that it is).
+pub(crate) fn pull_closed_reason(pr: PrNumber, by: Option<&Login>) -> String {
+    match by {
+        Some(who) => format!("pull request #{pr} was closed without merging by @{who}"),
+        None => format!("pull request #{pr} was closed without merging"),
+    }
+}
+
+/// Why a task failed when a person deleted its branch.
+pub(crate) fn branch_deleted_reason(branch: &str, pr: PrNumber) -> String {
+    format!("branch `{branch}` was deleted, so pull request #{pr} cannot land")
+}
+
+/// Posted once per set of repairs: what reconciliation found GitHub had changed while
+/// Flotilla was not listening, and what it did about it.
+pub(crate) fn caught_up(repairs: &[Repair]) -> String {
+    let mut out = String::from(
+        "Flotilla caught up with changes made on GitHub while it was not listening:\n\n",
+    );
+    for repair in repairs {
+        let line = match repair {
+            Repair::IssueClosed => "the issue was closed: the run is cancelled".to_owned(),
+            Repair::Merged { task, pr } => {
+                format!("task {task}: pull request #{pr} was merged; the merge is recorded")
+            }
+            Repair::CannotLand { task, reason } => format!("task {task} failed: {reason}"),
+            Repair::Pushed { task, pr, head } => format!(
+                "task {task}: a new head {} was pushed to #{pr}; it is being verified",
+                short(head)
+            ),
+            Repair::CheckInterrupted { task, head, again } => format!(
+                "task {task}: the `flotilla/verify` check left in progress on {} is closed{}",
+                short(head),
+                if *again {
+                    " and the head is being verified again"
+                } else {
+                    " (a later verification of that head holds the result)"
+                }
+            ),
+        };
+        let _ = writeln!(out, "- {line}");
+    }
+    out
+}
+
+/// Ends a `flotilla/verify` a stopped Flotilla left in progress, so it never stays
+/// pending: cancelled (it never satisfies branch protection) when the head is being
+/// verified again, neutral when a later check run of that head holds the result.
+pub(crate) fn check_interrupted(verifying_again: bool) -> CheckReport {
+    let (conclusion, title, summary) = if verifying_again {
+        (
+            CheckConclusion::Cancelled,
+            "Interrupted: verifying this head again",
+            "Flotilla stopped while this verification ran. The head is being verified \
+             again; the result will be a new `flotilla/verify` check run.",
+        )
+    } else {
+        (
+            CheckConclusion::Neutral,
+            "Interrupted: superseded",
+            "Flotilla stopped while this verification ran. A later verification of the \
+             same head published its result in another `flotilla/verify` check run.",
+        )
+    };
+    CheckReport {
+        conclusion,
+        output: CheckOutput {
+            title: title.to_owned(),
+            summary: summary.to_owned(),
+            text: None,
+            annotations: Vec::new(),
+        },
+        annotations: Vec::new(),
+    }
+}
+
+/// A commit as people read it in a sentence: its first seven hex digits.
+fn short(sha: &CommitSha) -> &str {
+    &sha.0[..sha.0.len().min(7)]
 }

@@ -93,12 +93,18 @@ impl Orchestrator {
                 if let Some(fleet) = fleet
                     && e.action == InstallationAction::Deleted
                 {
-                    let repos: Vec<RepoName> = e
+                    // GitHub may leave the list out: the store knows the rest.
+                    let mut repos: Vec<RepoName> = e
                         .repositories
                         .iter()
                         .flatten()
                         .map(|r| r.full_name.clone())
                         .collect();
+                    for repo in self.store.repos_of_installation(e.installation.id).await? {
+                        if !repos.contains(&repo) {
+                            repos.push(repo);
+                        }
+                    }
                     self.forget_repositories(fleet, &repos).await?;
                 }
             }

@@ -8,7 +8,8 @@
 //! (`verify`: gates, reviewer lenses, reviews, check runs) and a verified one landed
 //! by a `land_task` job (`land`); `review_events` turns pushes, check results and
 //! re-verify requests into those jobs. `progress` keeps runs moving and the plan
-//! comment current; `on_comment` carries out `/flotilla` commands.
+//! comment current; `on_comment` carries out `/flotilla` commands; `reconcile` repairs
+//! what changed on GitHub while Flotilla was away.
 
 mod agents;
 mod branch_rules;
@@ -27,6 +28,7 @@ mod planning;
 mod progress;
 mod prompt;
 mod publish;
+mod reconcile;
 mod review_events;
 mod task_attempt;
 mod trigger;

@@ -1,12 +1,15 @@
 //! Events that move verification and landing along: a push by a person to a task's
-//! branch (auto-merge off, verify the new head), a person's review (try to land), a merge (record it), a request to re-verify (the
-//! check run's "Re-verify" button or "Re-run"), a CI result (try to land), and the
-//! merge queue asking for `flotilla/verify` on a merge group.
+//! branch (auto-merge off, verify the new head), a person's review (try to land), a
+//! merge (record it), a pull request closed unmerged (the task fails), a request to
+//! re-verify (the check run's "Re-verify" button or "Re-run"), a CI result (try to
+//! land), and the merge queue asking for `flotilla/verify` on a merge group.
+//! Reconciliation after downtime calls the same functions for what it finds.
 //!
 //! Each handler only reads the event to find the task and the head; what it does
 //! next is decided from the store and, for anything that merges, from GitHub itself.
 
 use super::Orchestrator;
+use super::comments;
 use super::fleet::Fleet;
 use super::publish::{CheckTarget, complete_check};
 use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION};
@@ -14,17 +17,40 @@ use crate::github::{CheckConclusion, CheckOutput};
 use crate::review::VERIFY_CHECK;
 use crate::review::report::CheckReport;
 use crate::store::{NewJob, TaskRecord, TaskState, VerdictRecord};
-use crate::types::{CommitSha, DeliveryId, InstallationId, IssueNumber, RepoName};
+use crate::types::{CommitSha, DeliveryId, InstallationId, IssueNumber, PrNumber, RepoName};
 use crate::webhook::event::{
     AutoMergeState, CheckRunAction, CheckRunEvent, MergeGroupEvent, PullRequestAction,
     PullRequestEvent, PullRequestReviewAction, PullRequestReviewEvent,
 };
 
+/// The states of a task whose pull request is open and awaits a merge or a person.
+const REVIEW_STATES: &[TaskState] = &[
+    TaskState::Proposed,
+    TaskState::Verifying,
+    TaskState::Refuted,
+    TaskState::Verified,
+    TaskState::Ready,
+    TaskState::Merging,
+    TaskState::NeedsHuman,
+];
+
+/// A new head on a task's pull request, as a `synchronize` event or GitHub's current
+/// state shows it.
+pub(super) struct PushedHead {
+    /// The task's pull request.
+    pub(super) pr: PrNumber,
+    /// The head now on its branch.
+    pub(super) head: CommitSha,
+    /// Whether auto-merge is on, when the source says.
+    pub(super) auto_merge: AutoMergeState,
+}
+
 impl Orchestrator {
     /// A pull request changed: a new head on a task's branch first loses any
     /// auto-merge (unless Flotilla verified that very head), then is verified again (a
     /// person's fix of a task that needed one loses the `flotilla:needs-human` label);
-    /// a merged task is recorded (once; the payload names the merge commit).
+    /// a merged task is recorded (once; the payload names the merge commit); a task
+    /// whose pull request a person closed unmerged fails, saying so in the plan.
     pub(super) async fn on_pull_request(
         &self,
         fleet: &Fleet,
@@ -36,36 +62,101 @@ impl Orchestrator {
         };
         match &event.action {
             PullRequestAction::Synchronize => {
-                let head = &event.pull_request.head.sha;
-                self.stop_auto_merge_unless_verified(fleet, &task, event)
-                    .await?;
-                if self.store.new_head(task.id, head, "pushed").await? {
-                    tracing::info!(task = %task.id, %head, "new head pushed; verifying it");
-                    if task.state == TaskState::NeedsHuman
-                        && let Some(installation) = &event.installation
-                    {
-                        let client = fleet.client(installation.id).await?;
-                        client
-                            .remove_label(repo, IssueNumber(event.number.0), NEEDS_HUMAN_LABEL)
-                            .await?;
-                    }
-                    self.progress(fleet, task.run_id).await?;
-                }
+                let pushed = PushedHead {
+                    pr: event.number,
+                    head: event.pull_request.head.sha.clone(),
+                    auto_merge: event.pull_request.auto_merge,
+                };
+                self.head_pushed(fleet, &task, &pushed).await?;
             }
-            PullRequestAction::Closed
-                if event.pull_request.merged == Some(true) && task.state != TaskState::Merged =>
-            {
-                let run = self.store.run(task.run_id).await?;
-                if let Some(run) = run {
-                    let client = fleet.client(run.installation).await?;
-                    let merged = event.pull_request.merge_commit_sha.clone();
-                    self.record_merge(fleet, &client, &run, &task, merged)
-                        .await?;
-                }
+            PullRequestAction::Closed if event.pull_request.merged == Some(true) => {
+                let merged = event.pull_request.merge_commit_sha.clone();
+                self.pull_merged(fleet, &task, merged).await?;
+            }
+            PullRequestAction::Closed => {
+                let reason = comments::pull_closed_reason(event.number, Some(&event.sender.login));
+                self.pull_cannot_land(fleet, &task, &reason).await?;
             }
             _ => {}
         }
         Ok(())
+    }
+
+    /// A person pushed `pushed.head` to a task's pull request: auto-merge is stopped
+    /// unless Flotilla verified that head, and the head is verified (once per head;
+    /// `false` when it already was queued). Shared by `pull_request.synchronize` and
+    /// reconciliation after downtime.
+    pub(super) async fn head_pushed(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        pushed: &PushedHead,
+    ) -> anyhow::Result<bool> {
+        self.stop_auto_merge_unless_verified(fleet, task, pushed)
+            .await?;
+        let queued = self.store.new_head(task.id, &pushed.head, "pushed").await?;
+        if queued {
+            tracing::info!(task = %task.id, head = %pushed.head, "new head pushed; verifying it");
+            if task.state == TaskState::NeedsHuman
+                && let Some(run) = self.store.run(task.run_id).await?
+            {
+                let client = fleet.client(run.installation).await?;
+                client
+                    .remove_label(&run.repo, IssueNumber(pushed.pr.0), NEEDS_HUMAN_LABEL)
+                    .await?;
+            }
+            self.progress(fleet, task.run_id).await?;
+        }
+        Ok(queued)
+    }
+
+    /// A task's pull request merged (by Flotilla, GitHub's auto-merge or a person):
+    /// the merge is recorded once, dependents released and the plan updated.
+    /// `merged` is the merge commit when the caller knows it.
+    pub(super) async fn pull_merged(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        merged: Option<CommitSha>,
+    ) -> anyhow::Result<()> {
+        if task.state == TaskState::Merged {
+            return Ok(());
+        }
+        let Some(run) = self.store.run(task.run_id).await? else {
+            return Ok(());
+        };
+        let client = fleet.client(run.installation).await?;
+        self.record_merge(fleet, &client, &run, task, merged).await
+    }
+
+    /// A task's pull request can no longer land (closed unmerged, its branch
+    /// deleted): the task fails with `reason`, which the plan comment shows, and the
+    /// run moves on (dependents fail with it). Nothing happens (`false`) to a task
+    /// that already ended or has no pull request in review.
+    pub(super) async fn pull_cannot_land(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        reason: &str,
+    ) -> anyhow::Result<bool> {
+        let Some(head) = &task.head_sha else {
+            return Ok(false);
+        };
+        let failed = self
+            .store
+            .move_task(
+                task.id,
+                head,
+                REVIEW_STATES,
+                TaskState::Failed,
+                Some(reason),
+            )
+            .await?;
+        if failed {
+            tracing::info!(task = %task.id, reason, "the task's pull request cannot land");
+            self.progress(fleet, task.run_id).await?;
+        }
+        Ok(failed)
     }
 
     /// Disables auto-merge on a task's pull request whose new head Flotilla has not
@@ -78,12 +169,12 @@ impl Orchestrator {
         &self,
         fleet: &Fleet,
         task: &TaskRecord,
-        event: &PullRequestEvent,
+        pushed: &PushedHead,
     ) -> anyhow::Result<()> {
-        if event.pull_request.auto_merge == AutoMergeState::Off {
+        if pushed.auto_merge == AutoMergeState::Off {
             return Ok(());
         }
-        let head = &event.pull_request.head.sha;
+        let head = &pushed.head;
         let verdicts = self.store.verdicts(task.id, head).await?;
         if !verdicts.is_empty() && verdicts.iter().all(VerdictRecord::holds) {
             return Ok(());
@@ -92,10 +183,10 @@ impl Orchestrator {
             return Ok(());
         };
         let client = fleet.client(run.installation).await?;
-        let state = client.pull_merge_state(&run.repo, event.number).await?;
+        let state = client.pull_merge_state(&run.repo, pushed.pr).await?;
         if state.auto_merge_enabled {
             client.disable_auto_merge(&state.node_id).await?;
-            tracing::info!(pr = %event.number, %head, "auto-merge disabled: a head Flotilla did not verify");
+            tracing::info!(pr = %pushed.pr, %head, "auto-merge disabled: a head Flotilla did not verify");
         }
         Ok(())
     }

@@ -9,6 +9,7 @@
 mod admin;
 mod app_manifests;
 mod auth;
+mod away;
 mod calls;
 mod check_events;
 mod ci;
@@ -448,6 +449,7 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
                 url,
                 secret: config.webhook_secret.clone(),
                 hook_id,
+                active: true,
             }),
             bot,
             permissions: state::manifest_permissions(),

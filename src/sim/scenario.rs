@@ -26,7 +26,7 @@ impl std::ops::Deref for SimHandle {
     }
 }
 
-fn api(err: ApiError) -> anyhow::Error {
+pub(super) fn api(err: ApiError) -> anyhow::Error {
     anyhow!("{} {}", err.status, err.message)
 }
 

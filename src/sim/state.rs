@@ -176,6 +176,9 @@ pub struct WebhookTarget {
     pub secret: Option<String>,
     /// `X-GitHub-Hook-ID`.
     pub hook_id: u64,
+    /// GitHub's "Active" box: an inactive webhook sends nothing and records no
+    /// delivery, so events are lost for good (what only reconciliation repairs).
+    pub active: bool,
 }
 
 /// An installation of an App on an account (all its repositories).

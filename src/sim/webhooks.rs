@@ -64,6 +64,7 @@ pub fn announce(
             .apps
             .get(&installation.app_id)
             .and_then(|a| a.webhook.clone())
+            .filter(|w| w.active)
         else {
             continue;
         };

@@ -9,6 +9,7 @@
 mod deliveries;
 mod jobs;
 mod landing;
+mod recovery;
 mod retention;
 mod runs;
 mod tasks;
@@ -130,6 +131,32 @@ impl Store {
         let store = Self { backend, clock };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Connects to an existing database at `url` without changing it: no migration
+    /// runs and a missing SQLite file is an error, not a new database. `flotilla
+    /// doctor` checks a deployment with it ([`Store::migrations_match`]) and must
+    /// never be the thing that migrates it.
+    pub async fn connect_unmigrated(url: &str) -> anyhow::Result<Self> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            connect_postgres(url, None).await?
+        } else if url.starts_with("sqlite:") {
+            let options =
+                SqliteConnectOptions::from_str(url).context("parsing the SQLite database URL")?;
+            let file = options.get_filename();
+            anyhow::ensure!(
+                file.exists(),
+                "no database at {} (`flotilla serve` creates it)",
+                file.display()
+            );
+            connect_sqlite(url).await?
+        } else {
+            anyhow::bail!("database URL must start with sqlite: or postgres://");
+        };
+        Ok(Self {
+            backend,
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// The default database URL: a SQLite file inside the data directory.

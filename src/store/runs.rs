@@ -321,6 +321,24 @@ impl Store {
         Ok(ids.into_iter().map(RunId).collect())
     }
 
+    /// Every repository installation `installation` ever ran Flotilla on: what an
+    /// `installation.deleted` event that lists no repositories leaves Flotilla to
+    /// forget.
+    pub async fn repos_of_installation(
+        &self,
+        installation: InstallationId,
+    ) -> anyhow::Result<Vec<RepoName>> {
+        let repos: Vec<String> = with_pool!(self, read, |pool| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT repo FROM runs WHERE installation = $1 ORDER BY repo",
+            )
+            .bind(i64::try_from(installation.0)?)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(repos.into_iter().map(RepoName).collect())
+    }
+
     /// Every run of a state, oldest first (the demo and status pages list them).
     pub async fn runs_in_state(&self, state: RunState) -> anyhow::Result<Vec<RunRecord>> {
         let rows = with_pool!(self, read, |pool| {

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::jobs::{JobKind, NewJob, insert_job};
+use super::jobs::{JobKind, JobState, NewJob, insert_job};
 use super::tasks::{TASK_COLUMNS, TaskId, TaskRecord, TaskRow, TaskState};
 use super::{Store, storable, with_pool};
 use crate::clock::duration_ms;
@@ -191,6 +191,36 @@ impl Store {
             .await?
         });
         rows.into_iter().map(TaskRecord::try_from).collect()
+    }
+
+    /// The verification job of `head` a worker holds or will take (running wins over
+    /// queued), or `None`: reconciliation leaves a `flotilla/verify` shown in progress
+    /// alone while a job works on it, and verifies again when none will.
+    pub async fn verification_in_hand(
+        &self,
+        id: TaskId,
+        head: &CommitSha,
+    ) -> anyhow::Result<Option<JobState>> {
+        let pattern = format!("{id}:verify:{head}:%");
+        let states: Vec<String> = with_pool!(self, read, |pool| {
+            sqlx::query_scalar(
+                "SELECT state FROM jobs WHERE kind = $1 AND idempotency_key LIKE $2 \
+                 AND state IN ('queued', 'running')",
+            )
+            .bind(JobKind::VerifyTask.as_str())
+            .bind(pattern.as_str())
+            .fetch_all(pool)
+            .await?
+        });
+        let states = states
+            .iter()
+            .map(|s| s.parse())
+            .collect::<anyhow::Result<Vec<JobState>>>()?;
+        Ok(states
+            .iter()
+            .copied()
+            .find(|s| *s == JobState::Running)
+            .or(states.first().copied()))
     }
 
     /// Marks the verification of `head` as started; `false` when the task moved on

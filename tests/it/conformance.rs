@@ -419,6 +419,17 @@ async fn every_client_call_against_the_simulator_is_recorded() {
         .await
         .expect("contents of a missing file");
     assert_eq!(config, None, "a missing file reads as None");
+    assert!(
+        client.branch_exists(&repo, &base).await.expect("a branch"),
+        "the default branch exists"
+    );
+    assert!(
+        !client
+            .branch_exists(&repo, "flotilla/no-such-task")
+            .await
+            .expect("a missing branch"),
+        "a missing branch reads as false"
+    );
 
     // The issue, its comments and labels.
     let number: IssueNumber = sim
@@ -808,13 +819,14 @@ async fn app_created_from_the_manifest(sim: &SimHandle) -> String {
     code.to_owned()
 }
 
-/// Whether a concrete path fits a template (`{path}` may span segments).
+/// Whether a concrete path fits a template (a final `{path}` or `{ref}` may span
+/// segments).
 fn matches_template(template: &str, path: &str) -> bool {
     let mut t = template.trim_start_matches('/').split('/').peekable();
     let mut p = path.trim_start_matches('/').split('/').peekable();
     while let Some(segment) = t.next() {
-        if segment == "{path}" {
-            return t.peek().is_none() && p.next().is_some();
+        if matches!(segment, "{path}" | "{ref}") && t.peek().is_none() {
+            return p.next().is_some();
         }
         match p.next() {
             Some(part) if segment.starts_with('{') || segment == part => {}

@@ -3,6 +3,7 @@
 
 use std::process::Output;
 
+use flotilla::store::Store;
 use tempfile::TempDir;
 use tokio::process::Command;
 
@@ -36,6 +37,17 @@ async fn doctor(data_dir: &TempDir, api: &str, public: &str) -> (Output, Vec<Str
     (output, lines)
 }
 
+/// A data directory holding a database `flotilla serve` has migrated.
+async fn migrated_data_dir() -> TempDir {
+    let data_dir = TempDir::new().unwrap();
+    Store::connect(&Store::default_url(data_dir.path()))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    data_dir
+}
+
 fn line<'a>(lines: &'a [String], item: &str) -> &'a str {
     lines
         .iter()
@@ -46,7 +58,7 @@ fn line<'a>(lines: &'a [String], item: &str) -> &'a str {
 #[tokio::test]
 async fn a_working_deployment_gets_one_ok_line_per_item() {
     let world = TestWorld::start().await;
-    let data_dir = TempDir::new().unwrap();
+    let data_dir = migrated_data_dir().await;
 
     let (output, lines) = doctor(&data_dir, &world.sim.api_url(), &world.flotilla.url()).await;
 
@@ -82,7 +94,7 @@ async fn a_working_deployment_gets_one_ok_line_per_item() {
 
 #[tokio::test]
 async fn an_unreachable_github_and_public_url_fail_by_name_and_the_rest_is_still_checked() {
-    let data_dir = TempDir::new().unwrap();
+    let data_dir = migrated_data_dir().await;
 
     let (output, lines) = doctor(&data_dir, "http://127.0.0.1:1", "http://127.0.0.1:1").await;
 
@@ -99,4 +111,38 @@ async fn an_unreachable_github_and_public_url_fail_by_name_and_the_rest_is_still
     assert!(line(&lines, "git").starts_with("ok   "), "{lines:#?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("2 required check(s) failed"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_database_nobody_migrated_fails_and_the_doctor_leaves_it_as_it_was() {
+    let world = TestWorld::start().await;
+    let data_dir = TempDir::new().unwrap();
+    let database = data_dir.path().join("flotilla.db");
+
+    let (output, lines) = doctor(&data_dir, &world.sim.api_url(), &world.flotilla.url()).await;
+    assert!(!output.status.success());
+    assert!(
+        line(&lines, "database").starts_with("FAIL ")
+            && line(&lines, "database").contains("no database at"),
+        "{lines:#?}"
+    );
+    assert!(!database.exists(), "the doctor created a database");
+
+    std::fs::File::create(&database).unwrap();
+    let (output, lines) = doctor(&data_dir, &world.sim.api_url(), &world.flotilla.url()).await;
+    assert!(!output.status.success());
+    assert!(
+        line(&lines, "database").starts_with("FAIL ")
+            && line(&lines, "database").contains("not migrated"),
+        "{lines:#?}"
+    );
+    let after = Store::connect_unmigrated(&Store::default_url(data_dir.path()))
+        .await
+        .unwrap();
+    assert!(
+        after.migrations_match().await.is_err(),
+        "the doctor applied migrations"
+    );
+    after.close().await;
+    world.teardown().await;
 }

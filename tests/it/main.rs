@@ -20,6 +20,7 @@ mod plan;
 mod protect;
 mod queue;
 mod real_cli;
+mod reconcile;
 mod redact;
 mod repo_config;
 mod restart;

@@ -141,19 +141,71 @@ async fn a_repository_removed_from_the_installation_stops_its_runs_and_loses_its
         (run.state == RunState::Cancelled).then_some(())
     })
     .await;
+    let verify_store = world
+        .data_dir()
+        .join("verify")
+        .join(owner)
+        .join(format!("{name}.git"));
+    // The mirror goes first, then the verification store: wait for both.
+    wait_for(
+        "the mirror and the verification store to be deleted",
+        || async { (!mirror.exists() && !verify_store.exists()).then_some(()) },
+    )
+    .await;
+    world.bot_comments(issue);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn an_uninstall_that_lists_no_repositories_forgets_the_ones_the_store_knows() {
+    let world = TestWorld::start().await;
+    world
+        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
+        .await;
+    let issue = world.dispatch("Live", "- [ ] Add `live.txt`\n").await;
+    world.task_reaches(issue, TaskState::Ready).await;
+    let (owner, name) = world.repo.split().unwrap();
+    let mirror = world
+        .data_dir()
+        .join("mirrors")
+        .join(owner)
+        .join(format!("{name}.git"));
+    assert!(mirror.exists(), "{}", mirror.display());
+
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture_path("webhooks/installation.deleted.json")).unwrap(),
+    )
+    .unwrap();
+    event["installation"]["id"] = serde_json::json!(world.installation_id().0);
+    event
+        .as_object_mut()
+        .unwrap()
+        .remove("repositories")
+        .expect("the fixture lists repositories");
+    let answer = world
+        .flotilla
+        .deliver(
+            "installation",
+            "installation-deleted-1",
+            event.to_string().as_bytes(),
+        )
+        .await;
+    assert!(answer.status().is_success(), "{}", answer.status());
+
+    wait_for("the run to be cancelled", || async {
+        let run = world
+            .flotilla
+            .store
+            .latest_run(&world.repo, issue)
+            .await
+            .unwrap()?;
+        (run.state == RunState::Cancelled).then_some(())
+    })
+    .await;
     wait_for("the mirror to be deleted", || async {
         (!mirror.exists()).then_some(())
     })
     .await;
-    assert!(
-        !world
-            .data_dir()
-            .join("verify")
-            .join(owner)
-            .join(format!("{name}.git"))
-            .exists(),
-        "the verification store is deleted too"
-    );
     world.bot_comments(issue);
     world.teardown().await;
 }

@@ -130,6 +130,20 @@ impl TestApp {
         }
     }
 
+    /// Runs one reconciliation pass now (`flotilla serve` runs one after each
+    /// missed-event recovery pass); returns how many repairs it made.
+    pub async fn reconcile(&self) -> usize {
+        self.server
+            .as_ref()
+            .expect("the server runs")
+            .switchboard()
+            .orchestrator()
+            .expect("the App's part runs")
+            .reconcile()
+            .await
+            .expect("reconciliation runs")
+    }
+
     /// The store's SQLite file, when it is one.
     pub fn sqlite_file(&self) -> Option<PathBuf> {
         self._store.sqlite_file()

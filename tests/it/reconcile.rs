@@ -1,0 +1,342 @@
+//! Reconciliation after downtime: a person acts on GitHub while Flotilla hears nothing
+//! (the App's webhook is inactive, so no delivery exists that recovery could ask for
+//! again), then one reconciliation pass compares the live run with GitHub, repairs the
+//! store through the handlers' own functions, says once on the issue what it did, and
+//! a second pass changes nothing. The live `pull_request.closed` handling it mirrors,
+//! and the trigger label it leaves alone, are shown here too.
+
+use flotilla::github::{CheckStatus, NewCheckRun};
+use flotilla::review::VERIFY_CHECK;
+use flotilla::sim::MergeMethod;
+use flotilla::store::{RunState, TaskRecord, TaskState};
+use flotilla::types::{CommitSha, IssueNumber};
+
+use crate::support::wait_for;
+use crate::support::world::{TestWorld, WORLD_APP_ID};
+
+/// What the comment about a reconciliation starts with.
+const CAUGHT_UP: &str = "Flotilla caught up with changes made on GitHub";
+
+/// A one-task run whose task is verified and waits for a person's approval: its pull
+/// request stays open, so a person can act on it.
+async fn waiting_task(world: &TestWorld, file: &str) -> (IssueNumber, TaskRecord) {
+    world
+        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
+        .await;
+    let issue = world
+        .dispatch("Reconcile me", &format!("- [ ] Add `{file}`\n"))
+        .await;
+    let task = world.task_reaches(issue, TaskState::Ready).await;
+    (issue, task)
+}
+
+/// Flotilla stops hearing from GitHub (its webhook unticked).
+fn flotilla_stops_listening(world: &TestWorld) {
+    world
+        .sim
+        .set_webhook_active(WORLD_APP_ID, false)
+        .expect("webhook unticked");
+}
+
+/// Flotilla hears from GitHub again.
+fn flotilla_listens_again(world: &TestWorld) {
+    world
+        .sim
+        .set_webhook_active(WORLD_APP_ID, true)
+        .expect("webhook ticked");
+}
+
+/// The bot's comments on `issue` that report a reconciliation.
+fn caught_up_comments(world: &TestWorld, issue: IssueNumber) -> Vec<String> {
+    world
+        .bot_comments(issue)
+        .into_iter()
+        .filter(|c| c.contains(CAUGHT_UP))
+        .collect()
+}
+
+/// The completed `flotilla/verify` check runs on `head`, by conclusion.
+fn verify_conclusions(world: &TestWorld, head: &CommitSha) -> Vec<Option<String>> {
+    world
+        .sim
+        .check_runs(&world.repo, head)
+        .into_iter()
+        .filter(|c| c.name == VERIFY_CHECK && c.app_id == WORLD_APP_ID)
+        .map(|c| c.conclusion)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_push_made_while_away_is_verified_once_and_a_second_pass_changes_nothing() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "pushed.txt").await;
+    let pr = task.pr.expect("the task has a pull request");
+
+    flotilla_stops_listening(&world);
+    let pushed = world
+        .sim
+        .push_commit(
+            &world.repo,
+            &task.branch,
+            &[("pushed-too.txt", "a person's addition\n")],
+            "A person adds a file",
+            &world.writer,
+        )
+        .await
+        .unwrap();
+    flotilla_listens_again(&world);
+
+    assert_eq!(world.flotilla.reconcile().await, 1);
+    wait_for("the pushed head to be verified", || async {
+        let task = world.flotilla.store.task(task.id).await.unwrap()?;
+        (task.head_sha.as_ref() == Some(&pushed) && task.state == TaskState::Ready).then_some(())
+    })
+    .await;
+    assert_eq!(
+        verify_conclusions(&world, &pushed),
+        vec![Some("success".to_owned())],
+        "one flotilla/verify on the pushed head"
+    );
+    let said = caught_up_comments(&world, issue);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains(&format!("was pushed to #{pr}; it is being verified")),
+        "{}",
+        said[0]
+    );
+
+    assert_eq!(
+        world.flotilla.reconcile().await,
+        0,
+        "nothing left to repair"
+    );
+    assert_eq!(
+        verify_conclusions(&world, &pushed).len(),
+        1,
+        "no second verification"
+    );
+    assert_eq!(
+        caught_up_comments(&world, issue).len(),
+        1,
+        "no second comment"
+    );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_pull_request_merged_by_a_person_while_away_is_recorded_as_flotilla_would() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "merged.txt").await;
+    let pr = task.pr.expect("the task has a pull request");
+
+    flotilla_stops_listening(&world);
+    let merged = world
+        .sim
+        .merge_pr(&world.repo, pr, MergeMethod::Merge, &world.writer)
+        .await
+        .unwrap();
+    flotilla_listens_again(&world);
+
+    assert_eq!(world.flotilla.reconcile().await, 1);
+    let (run, tasks) = world.run_ends(issue).await;
+    assert_eq!(run.state, RunState::Settled);
+    assert_eq!(tasks[0].state, TaskState::Merged);
+    assert_eq!(tasks[0].merged_sha.as_ref(), Some(&merged));
+    let said = caught_up_comments(&world, issue);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains(&format!(
+            "pull request #{pr} was merged; the merge is recorded"
+        )),
+        "{}",
+        said[0]
+    );
+    world.bot_comment_with(issue, "| merged |").await;
+
+    assert_eq!(
+        world.flotilla.reconcile().await,
+        0,
+        "the run is no longer live"
+    );
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_pull_request_closed_while_away_fails_its_task_with_the_reason_in_the_plan() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "closed.txt").await;
+    let pr = task.pr.expect("the task has a pull request");
+
+    flotilla_stops_listening(&world);
+    world
+        .sim
+        .close_pr(&world.repo, pr, &world.writer)
+        .await
+        .unwrap();
+    flotilla_listens_again(&world);
+
+    assert_eq!(world.flotilla.reconcile().await, 1);
+    let (run, tasks) = world.run_ends(issue).await;
+    assert_eq!(run.state, RunState::Settled);
+    assert_eq!(tasks[0].state, TaskState::Failed);
+    let reason = format!("pull request #{pr} was closed without merging");
+    assert_eq!(tasks[0].last_reason.as_deref(), Some(reason.as_str()));
+    world
+        .bot_comment_with(issue, &format!("| failed: {reason} |"))
+        .await;
+    assert_eq!(caught_up_comments(&world, issue).len(), 1);
+
+    assert_eq!(world.flotilla.reconcile().await, 0);
+    assert_eq!(caught_up_comments(&world, issue).len(), 1);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_branch_deleted_while_away_fails_its_task_saying_so() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "deleted.txt").await;
+
+    flotilla_stops_listening(&world);
+    world
+        .sim
+        .delete_branch(&world.repo, &task.branch, &world.writer)
+        .await
+        .unwrap();
+    flotilla_listens_again(&world);
+
+    assert_eq!(world.flotilla.reconcile().await, 1);
+    let (_, tasks) = world.run_ends(issue).await;
+    assert_eq!(tasks[0].state, TaskState::Failed);
+    assert!(
+        tasks[0]
+            .last_reason
+            .as_deref()
+            .is_some_and(|r| r.contains(&format!("branch `{}` was deleted", task.branch))),
+        "{:?}",
+        tasks[0].last_reason
+    );
+    let said = caught_up_comments(&world, issue);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("was deleted"), "{}", said[0]);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_again() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "interrupted.txt").await;
+    let head = task.head_sha.clone().expect("the task has a head");
+    // What a crash mid-verification leaves: the check shown in progress, the task
+    // verifying, and no job that will finish either.
+    let left = world
+        .client()
+        .await
+        .create_check_run(
+            &world.repo,
+            &NewCheckRun {
+                name: VERIFY_CHECK.to_owned(),
+                head_sha: head.clone(),
+                status: CheckStatus::InProgress,
+                conclusion: None,
+                details_url: None,
+                external_id: Some(task.id.to_string()),
+                output: None,
+                actions: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        world
+            .flotilla
+            .store
+            .move_task(
+                task.id,
+                &head,
+                &[TaskState::Ready],
+                TaskState::Verifying,
+                None
+            )
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(world.flotilla.reconcile().await, 1);
+    let closed = world
+        .sim
+        .check_runs(&world.repo, &head)
+        .into_iter()
+        .find(|c| c.id == left.0)
+        .expect("the check run is still there");
+    assert_eq!(closed.status, "completed");
+    assert_eq!(closed.conclusion.as_deref(), Some("cancelled"));
+    let newest = wait_for("a new flotilla/verify to report the head", || async {
+        world
+            .sim
+            .check_runs(&world.repo, &head)
+            .into_iter()
+            .filter(|c| c.name == VERIFY_CHECK && c.id > left.0 && c.status == "completed")
+            .max_by_key(|c| c.id)
+    })
+    .await;
+    assert_eq!(newest.conclusion.as_deref(), Some("success"));
+    wait_for("the task to hold its verdict again", || async {
+        let task = world.flotilla.store.task(task.id).await.unwrap()?;
+        matches!(task.state, TaskState::Verified | TaskState::Ready).then_some(())
+    })
+    .await;
+    let said = caught_up_comments(&world, issue);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("verified again"), "{}", said[0]);
+
+    assert_eq!(world.flotilla.reconcile().await, 0);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_pull_request_closed_while_listening_fails_its_task_naming_who_closed_it() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "closed-live.txt").await;
+    let pr = task.pr.expect("the task has a pull request");
+
+    world
+        .sim
+        .close_pr(&world.repo, pr, &world.writer)
+        .await
+        .unwrap();
+
+    let (_, tasks) = world.run_ends(issue).await;
+    assert_eq!(tasks[0].state, TaskState::Failed);
+    let reason = format!(
+        "pull request #{pr} was closed without merging by @{}",
+        world.writer
+    );
+    assert_eq!(tasks[0].last_reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(
+        world.flotilla.reconcile().await,
+        0,
+        "nothing left to repair"
+    );
+    assert!(caught_up_comments(&world, issue).is_empty());
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_trigger_label_removed_while_away_leaves_the_run_going_as_it_does_live() {
+    let world = TestWorld::start().await;
+    let (issue, task) = waiting_task(&world, "unlabelled.txt").await;
+
+    flotilla_stops_listening(&world);
+    world
+        .sim
+        .unlabel_issue(&world.repo, issue.0, "flotilla", &world.writer)
+        .await
+        .unwrap();
+    flotilla_listens_again(&world);
+
+    assert_eq!(world.flotilla.reconcile().await, 0);
+    let now = world.flotilla.store.task(task.id).await.unwrap().unwrap();
+    assert_eq!(now.state, TaskState::Ready);
+    assert!(caught_up_comments(&world, issue).is_empty());
+    world.teardown().await;
+}
