@@ -146,6 +146,18 @@ pub(crate) fn error_message(body: &[u8]) -> String {
 }
 
 impl GithubError {
+    /// Whether the failure is GitHub's passing state rather than an answer about the
+    /// request (a 5xx, a rate limit, no answer at all): the same call later may succeed,
+    /// so the job that made it waits and tries again without spending an attempt.
+    /// Returns how long GitHub asked to wait, when it said.
+    pub fn transient(&self) -> Option<Option<Duration>> {
+        match self {
+            Self::Server { .. } | Self::Transport { .. } => Some(None),
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// Maps a non-success status to its variant. Rate limits are classified before this
     /// is called, so a 403 or 429 here is a plain refusal.
     pub(crate) fn from_status(status: StatusCode, message: String) -> Self {

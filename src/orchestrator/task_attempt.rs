@@ -1,7 +1,9 @@
 //! The `run_task` job: one attempt of one task. Flotilla gives the worker a throwaway
 //! repository holding the task's starting commit, runs the agent there, and then — not
 //! the agent — reads its files back, commits them in a repository only Flotilla
-//! writes, pushes with a lease and opens (or updates) the draft pull request.
+//! writes, pushes with a lease and opens (or updates) the draft pull request. Work that
+//! was pushed but whose pull request GitHub did not take (an error, a crash) is
+//! proposed by the next try without running the agent again.
 
 use std::time::Duration;
 
@@ -17,7 +19,9 @@ use super::trigger::run_config;
 use crate::agent::{AgentReport, Outcome, Role};
 use crate::config::RepoConfig;
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
-use crate::store::{AttemptEnd, ClaimedJob, RunRecord, TaskId, TaskRecord, TaskState};
+use crate::store::{
+    AttemptEnd, ClaimedJob, PendingProposal, RunRecord, TaskId, TaskRecord, TaskState,
+};
 use crate::types::CommitSha;
 use crate::workspace::{GitAuth, Mirror, PushError, ReadBack, Worktree};
 
@@ -117,7 +121,8 @@ impl Orchestrator {
         self.progress(fleet, run.id).await
     }
 
-    /// The attempt itself: worktree, agent, commit, push, pull request.
+    /// The attempt itself: worktree, agent, commit, push, pull request — or only the
+    /// pull request, when an earlier try pushed the work and failed after.
     async fn attempt(
         &self,
         fleet: &Fleet,
@@ -127,6 +132,16 @@ impl Orchestrator {
     ) -> anyhow::Result<Attempt> {
         let config = run_config(run)?;
         let client = fleet.client(run.installation).await?;
+        if let Some(pushed) = task
+            .pending_proposal
+            .clone()
+            .filter(|pushed| task.head_sha.as_ref() == Some(&pushed.head))
+        {
+            tracing::info!(head = %pushed.head, "the task's work is pushed but not proposed; resuming at its pull request");
+            return self
+                .propose_pushed(&client, run, task, pushed, String::new(), true)
+                .await;
+        }
         let auth = GitAuth::new(client.token().await?);
         let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
         let worktree = self.checkout(fleet, run, task, &mirror, &auth).await?;
@@ -277,19 +292,39 @@ impl Orchestrator {
             Ok(head) => head,
             Err(reason) => return Ok(Attempt::failed(reason, &transcript)),
         };
-        self.store.set_task_head(task.id, &head).await?;
         let excerpt = comments::tail(&transcript, TRANSCRIPT_EXCERPT);
         let spent = self.store.spend_of_task(task.id).await?;
-        let body = comments::pull_body(run, task, &summary, &excerpt, &spent, &fleet.redactor());
+        let pushed = PendingProposal {
+            head,
+            title,
+            body: comments::pull_body(run, task, &summary, &excerpt, &spent, &fleet.redactor()),
+            summary: comments::tail(summary.trim(), 2000),
+        };
+        self.store.record_push(task.id, &pushed).await?;
+        self.propose_pushed(client, run, task, pushed, transcript, retried)
+            .await
+    }
+
+    /// Opens or updates the pull request for work already pushed, and ends the attempt
+    /// as proposed.
+    async fn propose_pushed(
+        &self,
+        client: &InstallationClient,
+        run: &RunRecord,
+        task: &TaskRecord,
+        pushed: PendingProposal,
+        transcript: String,
+        retried: bool,
+    ) -> anyhow::Result<Attempt> {
         let pull = self
-            .propose(client, run, task, title, body, retried)
+            .propose(client, run, task, pushed.title, pushed.body, retried)
             .await?;
         Ok(Attempt {
             end: AttemptEnd::Proposed {
                 pr: pull.number,
                 node_id: pull.node_id,
-                head,
-                summary: comments::tail(summary.trim(), 2000),
+                head: pushed.head,
+                summary: pushed.summary,
             },
             transcript,
         })

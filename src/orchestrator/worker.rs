@@ -2,8 +2,10 @@
 //!
 //! Each worker claims one job at a time under a lease, renews the lease while the job
 //! runs, and records the outcome. A handler that errors or panics fails the attempt (the
-//! queue retries it with backoff, then keeps it as dead); a worker that dies leaves a
-//! lease that expires, and another worker takes the job again.
+//! queue retries it with backoff, then keeps it as dead); one that failed on a transient
+//! GitHub error (5xx, rate limit, no answer) is put back without spending an attempt, so
+//! GitHub's bad minutes never cost a task; a worker that dies leaves a lease that
+//! expires, and another worker takes the job again.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::github::GithubError;
 use crate::metrics::{JobResult, Metrics};
 use crate::store::{ClaimedJob, JobFate, JobLane, RetryPolicy, Store};
 
@@ -203,7 +206,7 @@ impl<H: JobHandler> Worker<H> {
         async {
             let started = std::time::Instant::now();
             let outcome = if job.attempts > job.max_attempts {
-                Err("the worker running the last attempt vanished (lease expired)".to_owned())
+                Err(JobFailure::from("the worker running the last attempt vanished (lease expired)".to_owned()))
             } else {
                 self.run_with_heartbeat(job.clone()).await
             };
@@ -217,10 +220,10 @@ impl<H: JobHandler> Worker<H> {
                         JobResult::LeaseLost
                     }
                 }),
-                Err(error) => self
-                    .store
-                    .fail(&job, &error, &self.config.retry)
-                    .await
+                Err(JobFailure { message: error, github_wait }) => match github_wait {
+                    Some(at_least) => self.store.postpone(&job, &error, &self.config.retry, at_least).await,
+                    None => self.store.fail(&job, &error, &self.config.retry).await,
+                }
                     .map(|fate| match fate {
                         JobFate::Retry { at } => {
                             tracing::warn!(%error, retry_at = at, "job failed; will retry");
@@ -249,7 +252,7 @@ impl<H: JobHandler> Worker<H> {
 
     /// Runs the handler in its own task (so a panic is an error, not a dead worker) while
     /// renewing the lease.
-    async fn run_with_heartbeat(&self, job: ClaimedJob) -> Result<(), String> {
+    async fn run_with_heartbeat(&self, job: ClaimedJob) -> Result<(), JobFailure> {
         let handler = Arc::clone(&self.handler);
         let leased = job.clone();
         let mut task = tokio::spawn(async move { handler.run(job).await }.in_current_span());
@@ -259,9 +262,9 @@ impl<H: JobHandler> Worker<H> {
                 joined = &mut task => {
                     return match joined {
                         Ok(Ok(())) => Ok(()),
-                        Ok(Err(error)) => Err(format!("{error:#}")),
-                        Err(join_error) if join_error.is_panic() => Err("the job's handler panicked".to_owned()),
-                        Err(join_error) => Err(format!("the job's handler was cancelled: {join_error}")),
+                        Ok(Err(error)) => Err(JobFailure::of(&error)),
+                        Err(join_error) if join_error.is_panic() => Err(JobFailure::from("the job's handler panicked".to_owned())),
+                        Err(join_error) => Err(JobFailure::from(format!("the job's handler was cancelled: {join_error}"))),
                     };
                 }
                 () = tokio::time::sleep(renew_every) => {
@@ -272,6 +275,37 @@ impl<H: JobHandler> Worker<H> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Why a job's handler failed, and whether GitHub's passing state is the cause.
+struct JobFailure {
+    /// The error with its context, as stored on the job.
+    message: String,
+    /// `Some` when the cause is a transient GitHub error, holding how long GitHub asked
+    /// to wait when it said.
+    github_wait: Option<Option<Duration>>,
+}
+
+impl JobFailure {
+    /// Classifies a handler's error by the GitHub error anywhere in its chain.
+    fn of(error: &anyhow::Error) -> Self {
+        Self {
+            message: format!("{error:#}"),
+            github_wait: error
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<GithubError>())
+                .and_then(GithubError::transient),
+        }
+    }
+}
+
+impl From<String> for JobFailure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            github_wait: None,
         }
     }
 }

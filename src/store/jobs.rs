@@ -177,6 +177,11 @@ pub struct NewJob {
     pub max_attempts: i64,
 }
 
+/// Times a job may be put back after a transient GitHub error without spending an
+/// attempt; with the default policy that rides out about a quarter of an hour of
+/// GitHub trouble.
+pub const MAX_POSTPONEMENTS: i64 = 30;
+
 /// Attempts a delivery gets before it is declared dead.
 const DELIVERY_MAX_ATTEMPTS: i64 = 5;
 
@@ -439,6 +444,51 @@ impl Store {
         } else {
             JobFate::LeaseLost
         })
+    }
+
+    /// Puts a job that failed on a transient GitHub error back in the queue without
+    /// spending one of its attempts, after a delay growing with each postponement
+    /// (linearly from the policy's base to its max) and never shorter than `at_least`
+    /// (GitHub's `retry-after`). After [`MAX_POSTPONEMENTS`] it fails as any error
+    /// does, so a GitHub fault that never clears still ends in a dead job.
+    pub async fn postpone(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        policy: &RetryPolicy,
+        at_least: Option<Duration>,
+    ) -> anyhow::Result<JobFate> {
+        let now = self.now();
+        let base = duration_ms(policy.base);
+        let max = duration_ms(policy.max);
+        let floor = at_least.map_or(0, duration_ms);
+        let at = with_pool!(self, write, |pool| {
+            sqlx::query_scalar::<_, i64>(
+                "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
+                 postponements = postponements + 1, last_error = $1, \
+                 lease_owner = NULL, lease_expires_at = NULL, \
+                 run_after = $2 + CASE WHEN $3 * (postponements + 1) > $4 \
+                   THEN (CASE WHEN $4 > $5 THEN $4 ELSE $5 END) \
+                   ELSE (CASE WHEN $3 * (postponements + 1) > $5 \
+                     THEN $3 * (postponements + 1) ELSE $5 END) END \
+                 WHERE id = $6 AND lease_owner = $7 AND state = 'running' \
+                 AND postponements < $8 RETURNING run_after",
+            )
+            .bind(error)
+            .bind(now)
+            .bind(base)
+            .bind(max)
+            .bind(floor)
+            .bind(job.id)
+            .bind(job.lease_owner.as_str())
+            .bind(MAX_POSTPONEMENTS)
+            .fetch_optional(pool)
+            .await?
+        });
+        match at {
+            Some(at) => Ok(JobFate::Retry { at }),
+            None => self.fail(job, error, policy).await,
+        }
     }
 
     /// Reads a job by its idempotency key.

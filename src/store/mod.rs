@@ -32,7 +32,9 @@ pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult}
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
 pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
-pub use tasks::{AttemptEnd, NewTask, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState};
+pub use tasks::{
+    AttemptEnd, NewTask, PendingProposal, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState,
+};
 pub use usage::NewUsage;
 pub use verification::{HeadJob, NewVerdict, PatchId, VerdictRecord, VerdictSource, VerifyEnd};
 

@@ -216,6 +216,23 @@ pub struct TaskRecord {
     pub summary: Option<String>,
     /// The commit its merge made on the base branch, once merged.
     pub merged_sha: Option<CommitSha>,
+    /// Work pushed but not proposed yet; a retry resumes at the pull request.
+    pub pending_proposal: Option<PendingProposal>,
+}
+
+/// What an attempt pushed and is about to propose, kept between the push and the
+/// recorded pull request so that a failed GitHub call in between (or a crash) resumes
+/// at the pull request instead of running the agent again on its own pushed work.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingProposal {
+    /// The commit pushed to the task's branch.
+    pub head: CommitSha,
+    /// The pull request's title.
+    pub title: String,
+    /// The pull request's body.
+    pub body: String,
+    /// The agent's summary of its work.
+    pub summary: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -237,6 +254,7 @@ pub(super) struct TaskRow {
     last_reason: Option<String>,
     summary: Option<String>,
     merged_sha: Option<String>,
+    pending_proposal: Option<String>,
 }
 
 impl TryFrom<TaskRow> for TaskRecord {
@@ -261,13 +279,18 @@ impl TryFrom<TaskRow> for TaskRecord {
             last_reason: row.last_reason,
             summary: row.summary,
             merged_sha: row.merged_sha.map(CommitSha),
+            pending_proposal: row
+                .pending_proposal
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?,
         })
     }
 }
 
 pub(super) const TASK_COLUMNS: &str = "t.id, t.run_id, t.position, t.title, t.instructions, \
     t.paths, t.depends_on, t.branch, t.state, t.attempts, t.max_attempts, t.pr_number, \
-    t.pr_node_id, t.head_sha, t.last_reason, t.summary, t.merged_sha";
+    t.pr_node_id, t.head_sha, t.last_reason, t.summary, t.merged_sha, t.pending_proposal";
 
 /// How many agents may work at once, besides each run's own `max_parallel_tasks`.
 #[derive(Clone, Copy, Debug)]
@@ -549,7 +572,8 @@ impl Store {
                     let mut tx = pool.begin().await?;
                     let state = sqlx::query_scalar::<_, String>(
                         "UPDATE tasks SET state = 'proposed', pr_number = $1, pr_node_id = $2, \
-                     head_sha = $3, summary = $4, last_reason = NULL, updated_at = $5 \
+                     head_sha = $3, summary = $4, last_reason = NULL, pending_proposal = NULL, \
+                     updated_at = $5 \
                      WHERE id = $6 AND state = 'working' RETURNING state",
                     )
                     .bind(i64::try_from(pr.0)?)
@@ -596,17 +620,22 @@ impl Store {
         state.map(|s| s.parse()).transpose()
     }
 
-    /// Records the commit pushed for a task before its pull request is opened, so a
-    /// retry after a crash pushes with the right lease.
-    pub async fn set_task_head(&self, id: TaskId, head: &CommitSha) -> anyhow::Result<()> {
+    /// Records that the task's branch now holds `pushed.head`, with what to propose for
+    /// it: until the pull request is recorded, a retry resumes there.
+    pub async fn record_push(&self, id: TaskId, pushed: &PendingProposal) -> anyhow::Result<()> {
         let now = self.now();
+        let pending = serde_json::to_string(pushed)?;
         with_pool!(self, write, |pool| {
-            sqlx::query("UPDATE tasks SET head_sha = $1, updated_at = $2 WHERE id = $3")
-                .bind(head.0.as_str())
-                .bind(now)
-                .bind(id.0)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE tasks SET head_sha = $1, pending_proposal = $2, updated_at = $3 \
+                 WHERE id = $4",
+            )
+            .bind(pushed.head.0.as_str())
+            .bind(pending.as_str())
+            .bind(now)
+            .bind(id.0)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }
