@@ -153,6 +153,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             pacing: GithubPacing::default(),
         }),
         app_slug,
+        role: settings.role,
         workers: WorkerConfig {
             workers: settings.workers,
             lease: settings.job_lease,
@@ -163,10 +164,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let retention = settings
         .retention
         .map(|age| flotilla::retention::spawn_daily(background_store.clone(), age));
-    let recovery = Recovery::new(recovery_github, background_store).spawn();
+    let recovery = settings
+        .role
+        .takes_webhooks()
+        .then(|| Recovery::new(recovery_github, background_store).spawn());
     shutdown_signal().await;
     tracing::info!("shutting down");
-    recovery.abort();
+    if let Some(recovery) = recovery {
+        recovery.abort();
+    }
     if let Some(retention) = retention {
         retention.abort();
     }

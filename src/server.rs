@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use crate::orchestrator::worker::{WorkerConfig, WorkerPool};
 use crate::orchestrator::{FleetConfig, Orchestrator};
+use crate::role::Role;
 use crate::store::{JobLane, Store};
 use crate::web::{self, OpsState};
 use crate::webhook::recorder::DeliveryRecorder;
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub workers: WorkerConfig,
     /// The agent fleet; `None` runs intake only (events are stored and logged).
     pub fleet: Option<FleetConfig>,
+    /// Whether this process takes webhooks, runs jobs, or both.
+    pub role: Role,
 }
 
 /// A running Flotilla; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -43,7 +46,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
-    workers: WorkerPool,
+    workers: Option<WorkerPool>,
     agents: Option<WorkerPool>,
     orchestrator: Arc<Orchestrator>,
 }
@@ -55,7 +58,12 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen on {} (FLOTILLA_LISTEN)", config.listen))?;
     let addr = listener.local_addr()?;
     let metrics = Metrics::new();
-    let agent_slots = config.fleet.as_ref().map(|fleet| fleet.limits.global);
+    let runs_jobs = config.role.runs_jobs();
+    let agent_slots = config
+        .fleet
+        .as_ref()
+        .filter(|_| runs_jobs)
+        .map(|fleet| fleet.limits.global);
     if let Some(fleet) = &mut config.fleet {
         fleet.github = fleet.github.clone().with_metrics(metrics.clone());
         fleet.reviewer_app = fleet
@@ -65,6 +73,8 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
     }
     if let Some(fleet) = &config.fleet {
         config.secrets.register(fleet.github.known_secrets());
+    }
+    if let Some(fleet) = config.fleet.as_ref().filter(|_| runs_jobs) {
         let survivors = fleet.sandbox.reap().await;
         if survivors > 0 {
             tracing::warn!(
@@ -94,23 +104,32 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         orchestrator.set_agent_waker(pool.waker());
         pool
     });
-    let workers = WorkerPool::spawn(
-        config.store.clone(),
-        Arc::clone(&orchestrator),
-        WorkerConfig {
-            metrics: metrics.clone(),
-            ..config.workers
-        },
-    );
-    let liveness = std::iter::once(workers.liveness())
-        .chain(agents.as_ref().map(WorkerPool::liveness))
+    let workers = runs_jobs.then(|| {
+        WorkerPool::spawn(
+            config.store.clone(),
+            Arc::clone(&orchestrator),
+            WorkerConfig {
+                metrics: metrics.clone(),
+                ..config.workers
+            },
+        )
+    });
+    let liveness = workers
+        .iter()
+        .chain(agents.as_ref())
+        .map(WorkerPool::liveness)
         .collect();
-    let waker = workers.waker();
-    let recorder = DeliveryRecorder::spawn(config.store.clone(), move || waker.notify_one());
-    let intake = IntakeState {
+    // A stored delivery wakes this process's workers at once; a web-only process has
+    // none, and the workers elsewhere find the job on their next poll.
+    let waker = workers.as_ref().map(WorkerPool::waker);
+    let intake = config.role.takes_webhooks().then(|| IntakeState {
         secrets: config.secrets,
-        recorder,
-    };
+        recorder: DeliveryRecorder::spawn(config.store.clone(), move || {
+            if let Some(waker) = &waker {
+                waker.notify_one();
+            }
+        }),
+    });
     let app = web::router(
         intake,
         OpsState {
@@ -127,7 +146,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
             })
             .await
     });
-    tracing::info!(%addr, "flotilla is listening");
+    tracing::info!(%addr, role = ?config.role, "flotilla is listening");
     Ok(RunningServer {
         addr,
         stop_http,
@@ -169,7 +188,9 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop_http.send(());
         self.http.await.context("the HTTP server task failed")??;
-        self.workers.shutdown().await;
+        if let Some(workers) = self.workers {
+            workers.shutdown().await;
+        }
         if let Some(agents) = self.agents {
             agents.shutdown().await;
         }
