@@ -187,6 +187,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// What this process does when several share one PostgreSQL database: `web` takes
+    /// webhooks, `worker` runs jobs, `all` does both.
+    #[arg(long, env = "FLOTILLA_ROLE", value_enum, default_value = "all")]
+    pub role: crate::role::Role,
+
     /// The App and GitHub.
     #[command(flatten)]
     pub app: AppArgs,

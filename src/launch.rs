@@ -16,6 +16,7 @@ use crate::manifest::AppManifest;
 use crate::metrics::Metrics;
 use crate::orchestrator::worker::WorkerConfig;
 use crate::orchestrator::{FleetConfig, GithubPacing};
+use crate::role::Role;
 use crate::sandbox::Sandbox;
 use crate::server::{self, RunningServer, ServerConfig, Switchboard};
 use crate::settings::{GivenApp, ServeSettings};
@@ -72,6 +73,7 @@ struct FleetSettings {
     daily_budget: crate::cost::Limit,
     workers: usize,
     job_lease: Duration,
+    role: Role,
 }
 
 /// Starts `flotilla serve` with `settings`.
@@ -116,13 +118,14 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
             daily_budget: settings.daily_budget,
             workers: settings.workers,
             job_lease: settings.job_lease,
+            role: settings.role,
         }),
     };
     let server = match app {
         Some(app) => {
             let (config, github) = parts.server_config(app).await?;
             let server = server::start(config).await?;
-            start_recovery(&background, github, &parts.store, server.switchboard())?;
+            start_recovery(&background, github, &parts, server.switchboard())?;
             server
         }
         None => {
@@ -156,20 +159,25 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
 }
 
 /// Starts missed-event recovery and, after each of its passes, reconciliation for the
-/// App part `switchboard` runs; its GitHub calls are counted with the fleet's.
+/// App part `switchboard` runs, in a process that takes webhooks (one `web` process
+/// per fleet is enough; `worker` processes leave it to them); its GitHub calls are
+/// counted with the fleet's.
 fn start_recovery(
     background: &Background,
     github: GithubApp,
-    store: &Store,
+    parts: &Parts,
     switchboard: &Switchboard,
 ) -> anyhow::Result<()> {
+    if !parts.settings.role.takes_webhooks() {
+        return Ok(());
+    }
     let (Some(orchestrator), Some(metrics)) = (switchboard.orchestrator(), switchboard.metrics())
     else {
         anyhow::bail!("missed-event recovery needs the App's part running");
     };
     push(
         background,
-        Recovery::new(github.with_metrics(metrics), store.clone()).spawn(orchestrator),
+        Recovery::new(github.with_metrics(metrics), parts.store.clone()).spawn(orchestrator),
     );
     Ok(())
 }
@@ -192,7 +200,7 @@ fn activation(parts: Parts, switchboard: Switchboard, background: Background) ->
             parts.app_slug = Some(stored.slug);
             let (config, github) = parts.server_config(app).await?;
             switchboard.activate(config).await?;
-            start_recovery(&background, github, &parts.store, &switchboard)
+            start_recovery(&background, github, &parts, &switchboard)
         })
     })
 }
@@ -227,6 +235,7 @@ impl Parts {
         };
         let settings = &self.settings;
         let config = ServerConfig {
+            role: settings.role,
             listen: settings.listen,
             secrets: app.secrets,
             store: self.store.clone(),

@@ -21,6 +21,7 @@ pub mod protect;
 pub mod redact;
 pub mod retention;
 pub mod review;
+pub mod role;
 pub mod sandbox;
 pub mod server;
 pub mod settings;

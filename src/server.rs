@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use crate::orchestrator::worker::{WorkerConfig, WorkerPool};
 use crate::orchestrator::{FleetConfig, Orchestrator};
+use crate::role::Role;
 use crate::store::{JobLane, Store};
 use crate::web::{self, OpsState};
 use crate::webhook::recorder::DeliveryRecorder;
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     pub workers: WorkerConfig,
     /// The agent fleet; `None` runs intake only (events are stored and logged).
     pub fleet: Option<FleetConfig>,
+    /// Whether this process takes webhooks, runs jobs, or both.
+    pub role: Role,
 }
 
 /// A running Flotilla; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -54,7 +57,7 @@ pub struct RunningServer {
 
 /// The part of a running Flotilla that needs the App: its job workers and orchestrator.
 struct Engine {
-    workers: WorkerPool,
+    workers: Option<WorkerPool>,
     agents: Option<WorkerPool>,
     orchestrator: Arc<Orchestrator>,
     metrics: Metrics,
@@ -206,7 +209,12 @@ fn serve(listener: TcpListener, app: Router, switchboard: Switchboard) -> Runnin
 /// Starts the job workers and builds the App's routes (intake and operator endpoints).
 async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> {
     let metrics = Metrics::new();
-    let agent_slots = config.fleet.as_ref().map(|fleet| fleet.limits.global);
+    let runs_jobs = config.role.runs_jobs();
+    let agent_slots = config
+        .fleet
+        .as_ref()
+        .filter(|_| runs_jobs)
+        .map(|fleet| fleet.limits.global);
     if let Some(fleet) = &mut config.fleet {
         fleet.github = fleet.github.clone().with_metrics(metrics.clone());
         fleet.reviewer_app = fleet
@@ -216,6 +224,8 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
     }
     if let Some(fleet) = &config.fleet {
         config.secrets.register(fleet.github.known_secrets());
+    }
+    if let Some(fleet) = config.fleet.as_ref().filter(|_| runs_jobs) {
         let survivors = fleet.sandbox.reap().await;
         if survivors > 0 {
             tracing::warn!(
@@ -245,23 +255,32 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
         orchestrator.set_agent_waker(pool.waker());
         pool
     });
-    let workers = WorkerPool::spawn(
-        config.store.clone(),
-        Arc::clone(&orchestrator),
-        WorkerConfig {
-            metrics: metrics.clone(),
-            ..config.workers
-        },
-    );
-    let liveness = std::iter::once(workers.liveness())
-        .chain(agents.as_ref().map(WorkerPool::liveness))
+    let workers = runs_jobs.then(|| {
+        WorkerPool::spawn(
+            config.store.clone(),
+            Arc::clone(&orchestrator),
+            WorkerConfig {
+                metrics: metrics.clone(),
+                ..config.workers
+            },
+        )
+    });
+    let liveness = workers
+        .iter()
+        .chain(agents.as_ref())
+        .map(WorkerPool::liveness)
         .collect();
-    let waker = workers.waker();
-    let recorder = DeliveryRecorder::spawn(config.store.clone(), move || waker.notify_one());
-    let intake = IntakeState {
+    // A stored delivery wakes this process's workers at once; a web-only process has
+    // none, and the workers elsewhere find the job on their next poll.
+    let waker = workers.as_ref().map(WorkerPool::waker);
+    let intake = config.role.takes_webhooks().then(|| IntakeState {
         secrets: config.secrets,
-        recorder,
-    };
+        recorder: DeliveryRecorder::spawn(config.store.clone(), move || {
+            if let Some(waker) = &waker {
+                waker.notify_one();
+            }
+        }),
+    });
     let routes = web::router(
         intake,
         OpsState {
@@ -270,6 +289,7 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
             workers: liveness,
         },
     );
+    tracing::info!(role = ?config.role, "the App's part runs");
     Ok((
         routes,
         Engine {
@@ -321,7 +341,9 @@ impl RunningServer {
         let Some(engine) = self.switchboard.take_engine() else {
             return Ok(());
         };
-        engine.workers.shutdown().await;
+        if let Some(workers) = engine.workers {
+            workers.shutdown().await;
+        }
         if let Some(agents) = engine.agents {
             agents.shutdown().await;
         }

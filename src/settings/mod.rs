@@ -170,6 +170,8 @@ pub struct ServeSettings {
     pub app_slug: Option<String>,
     /// Concurrent webhook jobs.
     pub workers: usize,
+    /// Whether this process takes webhooks, runs jobs, or both.
+    pub role: crate::role::Role,
     /// Where mirrors and worktrees live.
     pub data_dir: PathBuf,
     /// Agent slots.
@@ -340,6 +342,7 @@ impl ServeSettings {
             github,
             app_slug: args.app_slug.filter(|slug| !slug.trim().is_empty()),
             workers: args.workers,
+            role: args.role,
             data_dir,
             agents: SlotLimits {
                 global: args.max_agents,

@@ -6,6 +6,7 @@
 //! [`with_pool!`] runs it on whichever pool is configured. This module owns every SQL
 //! statement; nothing else in Flotilla talks to the database.
 
+mod advisory;
 mod deliveries;
 mod jobs;
 mod landing;

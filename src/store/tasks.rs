@@ -6,6 +6,7 @@
 //! each started task gets. Two schedulers can then never start the same task twice
 //! or overshoot a limit.
 
+use super::advisory::AdvisoryLock;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -446,7 +447,10 @@ impl Store {
             let mut tx = pool.begin().await?;
             if backend == BackendKind::Postgres {
                 // Several processes may schedule at once; one decides at a time.
-                sqlx::query("SELECT pg_advisory_xact_lock(4242)")
+                let (class, lock) = AdvisoryLock::Schedule.keys();
+                sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                    .bind(class)
+                    .bind(lock)
                     .execute(&mut *tx)
                     .await?;
             }

@@ -30,19 +30,24 @@ pub struct OpsState {
     pub workers: Vec<WorkerLiveness>,
 }
 
-/// Builds the router: `POST /webhook` (verified intake), `GET /healthz` (liveness),
-/// `GET /readyz` (readiness) and `GET /metrics` (Prometheus).
-pub fn router(intake: IntakeState, ops: OpsState) -> Router {
-    let webhook = Router::new()
-        .route("/webhook", post(receive_webhook))
-        .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
-        .with_state(intake);
+/// Builds the router: `POST /webhook` (verified intake) when this process takes
+/// webhooks, `GET /healthz` (liveness), `GET /readyz` (readiness) and `GET /metrics`
+/// (Prometheus) always.
+pub fn router(intake: Option<IntakeState>, ops: OpsState) -> Router {
     let operator = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(ops);
-    webhook.merge(operator).layer(TraceLayer::new_for_http())
+    let app = match intake {
+        Some(intake) => Router::new()
+            .route("/webhook", post(receive_webhook))
+            .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
+            .with_state(intake)
+            .merge(operator),
+        None => operator,
+    };
+    app.layer(TraceLayer::new_for_http())
 }
 
 /// 200 when the store answers, 503 otherwise: what a load balancer or supervisor polls.

@@ -26,6 +26,7 @@ mod repo_config;
 mod restart;
 mod retention;
 mod review;
+mod roles;
 mod sandbox;
 mod sandbox_egress;
 mod settings;

@@ -113,6 +113,7 @@ impl TestApp {
         let test_store = TestStore::new().await;
         let store = test_store.store.clone();
         let server = server::start(ServerConfig {
+            role: flotilla::role::Role::All,
             listen: "127.0.0.1:0".parse().expect("loopback address"),
             secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
             store: store.clone(),

@@ -15,7 +15,8 @@ use super::{APP_SLUG, SECRET, fixture_path, wait_for};
 /// Starts `flotilla serve` against the simulator at `api`, listening on `port`, with its
 /// data in `dir/data` and its log in `dir/flotilla.log`. Agents run in the default
 /// sandbox with `fixtures/` (the scripted agents) exposed read-only; `extra_env` adds
-/// or overrides settings.
+/// or overrides settings (`FLOTILLA_DATABASE_URL` included: several processes may share
+/// one database).
 pub fn serve(dir: &Path, api: &str, port: u16, extra_env: &[(&str, OsString)]) -> Child {
     let mut env: Vec<(&str, OsString)> = vec![
         ("FLOTILLA_APP_ID", WORLD_APP_ID.0.to_string().into()),
@@ -53,8 +54,8 @@ pub fn serve_unregistered(
         .env("FLOTILLA_JOB_LEASE", "2s")
         .env("FLOTILLA_LOG", "debug")
         .env("FLOTILLA_SANDBOX_RO", fixture_path(""))
-        .envs(extra_env.iter().map(|(name, value)| (name, value)))
         .env_remove("FLOTILLA_DATABASE_URL")
+        .envs(extra_env.iter().map(|(name, value)| (name, value)))
         .stdout(Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
