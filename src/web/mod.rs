@@ -1,6 +1,8 @@
 //! The HTTP surface: the router that serves GitHub's webhooks and the operator's
 //! endpoints (`/healthz`, `/readyz`, `/metrics`).
 
+pub mod auth;
+
 use std::time::Duration;
 
 use axum::Router;
