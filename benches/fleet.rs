@@ -175,6 +175,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
     let data_dir = dir.path().join("flotilla-data");
     let store = Store::connect(&Store::default_url(&data_dir)).await?;
     let flotilla = server::start(ServerConfig {
+        auth: None,
         listen: "127.0.0.1:0".parse()?,
         secrets: WebhookSecrets::from_comma_separated(SECRET).context("secret")?,
         store: store.clone(),

@@ -190,6 +190,10 @@ pub struct ServeArgs {
     )]
     pub webhook_secret_file: Option<PathBuf>,
 
+    /// "Login with GitHub" for the dashboard.
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+
     /// The database and the data directory.
     #[command(flatten)]
     pub storage: StorageArgs,
@@ -459,4 +463,38 @@ pub struct SandboxForwardArgs {
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
+}
+
+/// The dashboard's login: the GitHub App's OAuth credentials and where users come back.
+#[derive(Debug, Clone, Args)]
+pub struct DashboardArgs {
+    /// The App's OAuth client id (App settings → "Client ID"); without it no
+    /// dashboard is served.
+    #[arg(long, env = "FLOTILLA_OAUTH_CLIENT_ID")]
+    pub oauth_client_id: Option<String>,
+
+    /// The App's OAuth client secret (required with `--oauth-client-id`).
+    #[arg(long, env = "FLOTILLA_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub oauth_client_secret: Option<String>,
+
+    /// A file holding the OAuth client secret (instead of `--oauth-client-secret`).
+    #[arg(
+        long,
+        env = "FLOTILLA_OAUTH_CLIENT_SECRET_FILE",
+        conflicts_with = "oauth_client_secret"
+    )]
+    pub oauth_client_secret_file: Option<PathBuf>,
+
+    /// Flotilla's public base URL; the App's callback URL is `{this}/oauth/callback`
+    /// [default: `http://` and the listen address].
+    #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// GitHub's web root, where users authorize the App.
+    #[arg(
+        long,
+        env = "FLOTILLA_GITHUB_WEB_URL",
+        default_value = "https://github.com"
+    )]
+    pub github_web_url: String,
 }

@@ -133,6 +133,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let sandbox = Sandbox::new(settings.sandbox).await?;
     let running = server::start(ServerConfig {
+        auth: settings.dashboard,
         listen: settings.listen,
         secrets: settings.secrets,
         store,

@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::orchestrator::worker::{WorkerConfig, WorkerPool};
 use crate::orchestrator::{FleetConfig, Orchestrator};
 use crate::store::{JobLane, Store};
+use crate::web::auth::{AuthConfig, AuthState};
 use crate::web::{self, OpsState};
 use crate::webhook::recorder::DeliveryRecorder;
 use crate::webhook::route::IntakeState;
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     pub workers: WorkerConfig,
     /// The agent fleet; `None` runs intake only (events are stored and logged).
     pub fleet: Option<FleetConfig>,
+    /// "Login with GitHub" for the dashboard; `None` serves no dashboard.
+    pub auth: Option<AuthConfig>,
 }
 
 /// A running Flotilla; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -111,6 +114,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
         secrets: config.secrets,
         recorder,
     };
+    let auth = config.auth.map(AuthState::new).transpose()?;
     let app = web::router(
         intake,
         OpsState {
@@ -118,6 +122,7 @@ pub async fn start(mut config: ServerConfig) -> anyhow::Result<RunningServer> {
             metrics,
             workers: liveness,
         },
+        auth,
     );
     let (stop_http, stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(async move {

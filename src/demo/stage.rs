@@ -175,6 +175,7 @@ async fn start_flotilla(
         .extend([config.scratch.clone(), config.private_key.clone()]);
     let sandbox = Sandbox::new(settings).await?;
     server::start(ServerConfig {
+        auth: None,
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         secrets: WebhookSecrets::from_comma_separated(secret)
             .context("the demo's webhook secret is empty")?,

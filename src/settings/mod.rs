@@ -2,6 +2,7 @@
 //! failing fast with one line that names the setting at fault. Secrets are wrapped so
 //! they never reach a log; they may come from `_FILE` variants ([`secrets`]).
 
+mod dashboard;
 mod secrets;
 
 use std::net::SocketAddr;
@@ -174,6 +175,8 @@ pub struct ServeSettings {
     pub daily_budget: Limit,
     /// How long finished things are kept; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// "Login with GitHub" for the dashboard; `None` when no OAuth client is set.
+    pub dashboard: Option<crate::web::auth::AuthConfig>,
 }
 
 impl ServeSettings {
@@ -199,6 +202,7 @@ impl ServeSettings {
                 env: "FLOTILLA_WEBHOOK_SECRET",
                 reason: "it holds no secret (empty or only commas)".to_owned(),
             })?;
+        let dashboard = dashboard::from_args(args.dashboard, &github.base_url, args.listen)?;
         let DatabaseSettings {
             url: database_url,
             file: database_file,
@@ -255,6 +259,7 @@ impl ServeSettings {
                 key_file,
                 reviewer_key.as_ref().and_then(KeySource::file).cloned(),
                 secret.file,
+                dashboard.as_ref().and_then(|d| d.secret_file.clone()),
                 database_file,
             ]
             .into_iter()
@@ -290,6 +295,7 @@ impl ServeSettings {
             })?),
         };
         Ok(Self {
+            dashboard: dashboard.map(|d| d.auth),
             retention,
             reviewer,
             sandbox,

@@ -35,6 +35,8 @@ pub struct World {
     pub deliveries: Vec<Delivery>,
     /// Injected faults and API call counts.
     pub faults: Faults,
+    /// OAuth clients, codes and user tokens.
+    pub oauth: super::oauth::OAuthState,
 }
 
 impl World {
@@ -51,6 +53,7 @@ impl World {
             repos: BTreeMap::new(),
             deliveries: Vec::new(),
             faults: Faults::default(),
+            oauth: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! The HTTP surface: the router that serves GitHub's webhooks and the operator's
-//! endpoints (`/healthz`, `/readyz`, `/metrics`).
+//! The HTTP surface: the router that serves GitHub's webhooks, the operator's
+//! endpoints (`/healthz`, `/readyz`, `/metrics`) and, when login is configured, the
+//! dashboard behind "Login with GitHub" ([`auth`]).
 
 pub mod auth;
 
@@ -33,8 +34,9 @@ pub struct OpsState {
 }
 
 /// Builds the router: `POST /webhook` (verified intake), `GET /healthz` (liveness),
-/// `GET /readyz` (readiness) and `GET /metrics` (Prometheus).
-pub fn router(intake: IntakeState, ops: OpsState) -> Router {
+/// `GET /readyz` (readiness), `GET /metrics` (Prometheus), and with `auth` the login
+/// routes and the dashboard.
+pub fn router(intake: IntakeState, ops: OpsState, auth: Option<auth::AuthState>) -> Router {
     let webhook = Router::new()
         .route("/webhook", post(receive_webhook))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY))
@@ -44,7 +46,11 @@ pub fn router(intake: IntakeState, ops: OpsState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(ops);
-    webhook.merge(operator).layer(TraceLayer::new_for_http())
+    let dashboard = auth.map(|auth| auth::routes().route("/", get(auth::home)).with_state(auth));
+    webhook
+        .merge(operator)
+        .merge(dashboard.unwrap_or_default())
+        .layer(TraceLayer::new_for_http())
 }
 
 /// 200 when the store answers, 503 otherwise: what a load balancer or supervisor polls.

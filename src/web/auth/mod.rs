@@ -8,6 +8,7 @@
 
 mod access;
 mod csrf;
+mod home;
 mod oauth;
 mod session;
 mod viewer;
@@ -22,6 +23,7 @@ use secrecy::SecretString;
 
 pub use access::Access;
 pub use csrf::{CsrfRejected, CsrfToken, verify_csrf};
+pub use home::home;
 pub use viewer::Viewer;
 
 use access::AccessCache;

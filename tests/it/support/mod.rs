@@ -112,6 +112,7 @@ impl TestApp {
         let test_store = TestStore::new().await;
         let store = test_store.store.clone();
         let server = server::start(ServerConfig {
+            auth: None,
             listen: "127.0.0.1:0".parse().expect("loopback address"),
             secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
             store: store.clone(),
