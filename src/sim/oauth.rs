@@ -298,10 +298,12 @@ async fn access_token(
 
 /// Mints a `ghu_…` user-to-server token acting as `login` through `app_id`.
 fn mint_user_token(world: &mut World, app_id: AppId, login: Login) -> String {
-    let token = format!(
-        "ghu_{}",
-        &hex::encode(uuid::Uuid::new_v4().as_bytes())[..36]
+    let random = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
     );
+    let token = format!("ghu_{}", &random[..36]);
     world
         .oauth
         .user_tokens

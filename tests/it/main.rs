@@ -6,6 +6,7 @@ mod budget;
 mod carry;
 mod cli;
 mod conformance;
+mod dashboard_login;
 mod demo;
 mod doctor;
 mod fleet;

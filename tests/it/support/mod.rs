@@ -20,6 +20,7 @@ use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
 pub mod fake_github;
+pub mod login;
 pub mod proc_scan;
 pub mod real_cli;
 pub mod serve;
