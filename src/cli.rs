@@ -433,6 +433,11 @@ pub struct DemoArgs {
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
 
+    /// After the summary, keep the simulator and Flotilla (its dashboard) running until
+    /// Ctrl-C, to look around: log in as `alice` (write) or `bob` (read).
+    #[arg(long)]
+    pub keep: bool,
+
     /// Give up (and exit non-zero) when the run has not settled after this long,
     /// such as 90s or 10m.
     #[arg(long, default_value = "10m", value_parser = crate::config::time_limit::parse)]
