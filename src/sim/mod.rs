@@ -20,6 +20,7 @@ mod json;
 mod merge;
 pub mod model;
 mod oauth;
+mod pages;
 mod push;
 mod routes;
 mod scenario;
@@ -376,6 +377,7 @@ fn router(sim: Sim) -> Router {
         ))
         .merge(admin::router())
         .merge(oauth::router())
+        .merge(pages::router())
         .fallback(smart_http::handle)
         .with_state(sim)
 }

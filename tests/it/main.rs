@@ -30,6 +30,7 @@ mod sandbox;
 mod sandbox_egress;
 mod settings;
 mod sim_octocrab;
+mod sim_pages;
 mod sim_rules;
 mod sim_world;
 mod support;
