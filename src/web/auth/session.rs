@@ -13,6 +13,8 @@ use super::SESSION_COOKIE;
 
 /// How long a login attempt (the OAuth `state`) stays valid.
 const PENDING_TTL: Duration = Duration::from_secs(600);
+/// The most login attempts kept at once: anyone may start one, so the oldest give way.
+const MAX_PENDING: usize = 10_000;
 
 /// One logged-in browser.
 #[derive(Clone, Debug)]
@@ -87,6 +89,15 @@ impl Sessions {
         let now = Instant::now();
         let mut pending = self.pending.lock().expect("sessions lock");
         pending.retain(|_, p| p.expires > now);
+        if pending.len() >= MAX_PENDING {
+            let oldest = pending
+                .iter()
+                .min_by_key(|(_, p)| p.expires)
+                .map(|(state, _)| state.clone());
+            if let Some(oldest) = oldest {
+                pending.remove(&oldest);
+            }
+        }
         pending.insert(
             state.clone(),
             Pending {
