@@ -176,6 +176,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
     let store = Store::connect(&Store::default_url(&data_dir)).await?;
     let flotilla = server::start(ServerConfig {
         role: flotilla::role::Role::All,
+        auth: None,
         listen: "127.0.0.1:0".parse()?,
         secrets: WebhookSecrets::from_comma_separated(SECRET).context("secret")?,
         store: store.clone(),

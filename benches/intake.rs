@@ -102,6 +102,7 @@ fn signature_cost() {
 async fn intake(name: &str, store: Store, load: &Load) -> anyhow::Result<()> {
     let running = server::start(ServerConfig {
         role: flotilla::role::Role::All,
+        auth: None,
         listen: "127.0.0.1:0".parse()?,
         secrets: WebhookSecrets::from_comma_separated(SECRET).expect("secret"),
         store: store.clone(),

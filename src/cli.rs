@@ -183,7 +183,9 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Public base URL of this Flotilla, as GitHub reaches it: the setup page registers
-    /// the App with its webhook at `<url>/webhook` and its redirect at `<url>/setup`.
+    /// the App with its webhook at `<url>/webhook` and its redirect at `<url>/setup`,
+    /// and the dashboard's login returns to `<url>/oauth/callback` [default for the
+    /// login: `http://` and the listen address].
     #[arg(long, env = "FLOTILLA_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -208,6 +210,10 @@ pub struct ServeArgs {
         conflicts_with = "webhook_secret"
     )]
     pub webhook_secret_file: Option<PathBuf>,
+
+    /// "Login with GitHub" for the dashboard.
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
 
     /// The database and the data directory.
     #[command(flatten)]
@@ -445,6 +451,11 @@ pub struct DemoArgs {
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
 
+    /// After the summary, keep the simulator and Flotilla (its dashboard) running until
+    /// Ctrl-C, to look around: log in as `alice` (write) or `bob` (read).
+    #[arg(long)]
+    pub keep: bool,
+
     /// Give up (and exit non-zero) when the run has not settled after this long,
     /// such as 90s or 10m.
     #[arg(long, default_value = "10m", value_parser = crate::config::time_limit::parse)]
@@ -475,4 +486,25 @@ pub struct SandboxForwardArgs {
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
+}
+
+/// The dashboard's login: the GitHub App's OAuth credentials and where users come back.
+#[derive(Debug, Clone, Args)]
+pub struct DashboardArgs {
+    /// The App's OAuth client id (App settings → "Client ID"); without it no
+    /// dashboard is served.
+    #[arg(long, env = "FLOTILLA_OAUTH_CLIENT_ID")]
+    pub oauth_client_id: Option<String>,
+
+    /// The App's OAuth client secret (required with `--oauth-client-id`).
+    #[arg(long, env = "FLOTILLA_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    pub oauth_client_secret: Option<String>,
+
+    /// A file holding the OAuth client secret (instead of `--oauth-client-secret`).
+    #[arg(
+        long,
+        env = "FLOTILLA_OAUTH_CLIENT_SECRET_FILE",
+        conflicts_with = "oauth_client_secret"
+    )]
+    pub oauth_client_secret_file: Option<PathBuf>,
 }

@@ -23,6 +23,7 @@ use crate::settings::{GivenApp, ServeSettings};
 use crate::setup::stored::StoredApp;
 use crate::setup::{self, SetupConfig, SetupState, conversion};
 use crate::store::Store;
+use crate::web::auth::AuthConfig;
 use crate::web::OpsState;
 use crate::webhook::recovery::Recovery;
 use crate::workspace::BotIdentity;
@@ -74,6 +75,7 @@ struct FleetSettings {
     workers: usize,
     job_lease: Duration,
     role: Role,
+    dashboard: Option<AuthConfig>,
 }
 
 /// Starts `flotilla serve` with `settings`.
@@ -119,6 +121,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
             workers: settings.workers,
             job_lease: settings.job_lease,
             role: settings.role,
+            dashboard: settings.dashboard,
         }),
     };
     let server = match app {
@@ -236,6 +239,7 @@ impl Parts {
         let settings = &self.settings;
         let config = ServerConfig {
             role: settings.role,
+            auth: settings.dashboard.clone(),
             listen: settings.listen,
             secrets: app.secrets,
             store: self.store.clone(),

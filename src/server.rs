@@ -22,6 +22,7 @@ use crate::orchestrator::worker::{WorkerConfig, WorkerPool};
 use crate::orchestrator::{FleetConfig, Orchestrator};
 use crate::role::Role;
 use crate::store::{JobLane, Store};
+use crate::web::auth::{AuthConfig, AuthState};
 use crate::web::{self, OpsState};
 use crate::webhook::recorder::DeliveryRecorder;
 use crate::webhook::route::IntakeState;
@@ -44,6 +45,8 @@ pub struct ServerConfig {
     pub fleet: Option<FleetConfig>,
     /// Whether this process takes webhooks, runs jobs, or both.
     pub role: Role,
+    /// "Login with GitHub" for the dashboard; `None` serves no dashboard.
+    pub auth: Option<AuthConfig>,
 }
 
 /// A running Flotilla; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -281,6 +284,7 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
             }
         }),
     });
+    let auth = config.auth.map(AuthState::new).transpose()?;
     let routes = web::router(
         intake,
         OpsState {
@@ -288,6 +292,7 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
             metrics: metrics.clone(),
             workers: liveness,
         },
+        auth,
     );
     tracing::info!(role = ?config.role, "the App's part runs");
     Ok((

@@ -29,6 +29,7 @@ use anyhow::Context;
 use crate::agent::HostEnv;
 use crate::cli::DemoArgs;
 use crate::config::{AgentConfig, CONFIG_PATH};
+use crate::types::RepoName;
 
 use agent_cli::ClaudeCode;
 use fixtures::Fixtures;
@@ -203,6 +204,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         summary.write_json(path)?;
         println!("\nsummary written to {}", path.display());
     }
+    if args.keep {
+        keep_running(&base_url, &stage.flotilla.url(), &stage.repo).await?;
+    }
     let stopped = stage.stop().await;
     if let Some(claude) = claude {
         claude.stop().await;
@@ -215,6 +219,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ),
     }
     stopped
+}
+
+/// `--keep`: prints where to look and waits for Ctrl-C.
+async fn keep_running(sim: &str, flotilla: &str, repo: &RepoName) -> anyhow::Result<()> {
+    println!();
+    println!("Still running (--keep); Ctrl-C stops both.");
+    println!("  GitHub simulator  {sim}/{repo}");
+    println!("  Flotilla          {flotilla}/ (log in as alice: write, or bob: read)");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
 }
 
 /// How an agent is shown: its command, or its adapter's name.

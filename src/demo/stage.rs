@@ -19,6 +19,7 @@ use crate::server::{self, RunningServer, ServerConfig};
 use crate::sim::{self, CI_APP_ID, RequiredCheck, Ruleset, SeedConfig, SimConfig, SimHandle};
 use crate::store::{SlotLimits, Store};
 use crate::types::{AppId, Login, RepoName};
+use crate::web::auth::AuthConfig;
 use crate::webhook::signature::WebhookSecrets;
 use crate::workspace::BotIdentity;
 
@@ -174,9 +175,21 @@ async fn start_flotilla(
         .never
         .extend([config.scratch.clone(), config.private_key.clone()]);
     let sandbox = Sandbox::new(settings).await?;
+    let listen = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|probe| probe.local_addr())
+        .context("finding a free port for Flotilla")?;
     server::start(ServerConfig {
         role: crate::role::Role::All,
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        auth: Some(AuthConfig {
+            client_id: seed.oauth_client_id.clone(),
+            client_secret: seed.oauth_client_secret.clone().into(),
+            web_base: sim.base_url(),
+            api_base: sim.api_url(),
+            public_url: format!("http://{listen}"),
+            session_ttl: Duration::from_secs(8 * 3600),
+            access_ttl: Duration::from_secs(60),
+        }),
+        listen,
         secrets: WebhookSecrets::from_comma_separated(secret)
             .context("the demo's webhook secret is empty")?,
         store,

@@ -2,6 +2,7 @@
 //! failing fast with one line that names the setting at fault. Secrets are wrapped so
 //! they never reach a log; they may come from `_FILE` variants ([`secrets`]).
 
+mod dashboard;
 mod secrets;
 
 use std::net::SocketAddr;
@@ -188,6 +189,8 @@ pub struct ServeSettings {
     pub daily_budget: Limit,
     /// How long finished things are kept; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// "Login with GitHub" for the dashboard; `None` when no OAuth client is set.
+    pub dashboard: Option<crate::web::auth::AuthConfig>,
 }
 
 /// The App's identity as `flotilla serve`'s settings give it.
@@ -238,6 +241,18 @@ impl ServeSettings {
             };
             (Some(app), key_file, secret.file, github)
         };
+        let dashboard = dashboard::from_args(
+            args.dashboard,
+            dashboard::LoginUrls {
+                api_base: &github.base_url,
+                web_base: crate::setup::conversion::web_url(
+                    &github.base_url,
+                    github_web_url.as_deref(),
+                ),
+                public_url: args.public_url.clone(),
+                listen: args.listen,
+            },
+        )?;
         let DatabaseSettings {
             url: database_url,
             file: database_file,
@@ -294,6 +309,7 @@ impl ServeSettings {
                 key_file,
                 reviewer_key.as_ref().and_then(KeySource::file).cloned(),
                 secret_file,
+                dashboard.as_ref().and_then(|d| d.secret_file.clone()),
                 database_file,
             ]
             .into_iter()
@@ -329,6 +345,7 @@ impl ServeSettings {
             })?),
         };
         Ok(Self {
+            dashboard: dashboard.map(|d| d.auth),
             retention,
             reviewer,
             sandbox,

@@ -1,8 +1,9 @@
 //! Who is calling: App JWTs (RS256, verified with the App's public key) and installation
 //! access tokens (minted here, expiring after an hour of simulated time).
 //!
-//! Routes take `AppAuth` or `InstallationAuth` as an extractor, so an unauthenticated
-//! request never reaches a handler.
+//! Routes take `AppAuth`, `InstallationAuth`, `UserAuth` (a person's `ghu_…` token from
+//! the OAuth flow) or `Caller` (either of the last two) as an extractor, so an
+//! unauthenticated request never reaches a handler.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -33,6 +34,24 @@ pub struct InstallationAuth {
     pub app_id: AppId,
     /// The bot account the App acts as.
     pub bot: Login,
+}
+
+/// A request authenticated with a user-to-server token: it acts as a person, through
+/// an App (so it sees only what both the person and the App's installations may).
+#[derive(Clone, Debug)]
+pub struct UserAuth {
+    /// The person.
+    pub login: Login,
+    /// The App whose OAuth flow minted the token.
+    pub app_id: AppId,
+}
+
+/// Either kind of token that reads repositories.
+pub enum Caller {
+    /// The App's bot.
+    Installation(InstallationAuth),
+    /// A person, through the App.
+    User(UserAuth),
 }
 
 /// Extracts the credential from `Authorization: Bearer …` or `token …`.
@@ -73,6 +92,39 @@ impl FromRequestParts<Sim> for InstallationAuth {
         })?;
         let world = sim.world();
         installation_for_token(&world, &token).ok_or_else(ApiError::bad_credentials)
+    }
+}
+
+impl FromRequestParts<Sim> for UserAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, ApiError> {
+        let token = credential(parts).ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "Requires authentication",
+            )
+        })?;
+        let world = sim.world();
+        world
+            .oauth
+            .user_tokens
+            .get(&token)
+            .cloned()
+            .ok_or_else(ApiError::bad_credentials)
+    }
+}
+
+impl FromRequestParts<Sim> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, ApiError> {
+        match InstallationAuth::from_request_parts(parts, sim).await {
+            Ok(installation) => Ok(Self::Installation(installation)),
+            Err(_) => UserAuth::from_request_parts(parts, sim)
+                .await
+                .map(Self::User),
+        }
     }
 }
 

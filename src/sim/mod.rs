@@ -21,6 +21,8 @@ mod graphql;
 mod json;
 mod merge;
 pub mod model;
+mod oauth;
+mod pages;
 mod push;
 mod routes;
 mod scenario;
@@ -116,6 +118,10 @@ pub struct SeedConfig {
     pub writer: Login,
     /// A person with read access only.
     pub reader: Login,
+    /// The App's OAuth client id (for "Login with GitHub").
+    pub oauth_client_id: String,
+    /// The App's OAuth client secret.
+    pub oauth_client_secret: String,
 }
 
 impl SeedConfig {
@@ -132,6 +138,8 @@ impl SeedConfig {
             default_branch: "main".to_owned(),
             writer: Login::from("alice"),
             reader: Login::from("bob"),
+            oauth_client_id: "Iv23lisimulatedflotilla".to_owned(),
+            oauth_client_secret: hex::encode(uuid::Uuid::new_v4().as_bytes()),
         }
     }
 
@@ -372,6 +380,8 @@ fn router(sim: Sim) -> Router {
         ))
         .merge(admin::router())
         .merge(app_manifests::web_router())
+        .merge(oauth::router())
+        .merge(pages::router())
         .fallback(smart_http::handle)
         .with_state(sim)
 }
@@ -453,6 +463,13 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
             }),
             bot,
             permissions: state::manifest_permissions(),
+        },
+    );
+    world.oauth.clients.insert(
+        seed.oauth_client_id.clone(),
+        oauth::OAuthClient {
+            app_id: seed.app_id,
+            secret: seed.oauth_client_secret.clone(),
         },
     );
     world.installations.insert(

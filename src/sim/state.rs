@@ -37,6 +37,8 @@ pub struct World {
     pub faults: Faults,
     /// Apps created from a manifest whose secrets wait for their conversion, by code.
     pub manifest_codes: HashMap<String, super::app_manifests::ManifestCode>,
+    /// OAuth clients, codes and user tokens.
+    pub oauth: super::oauth::OAuthState,
 }
 
 impl World {
@@ -54,6 +56,7 @@ impl World {
             deliveries: Vec::new(),
             faults: Faults::default(),
             manifest_codes: HashMap::new(),
+            oauth: Default::default(),
         }
     }
 

@@ -1,5 +1,8 @@
-//! The HTTP surface: the router that serves GitHub's webhooks and the operator's
-//! endpoints (`/healthz`, `/readyz`, `/metrics`).
+//! The HTTP surface: the router that serves GitHub's webhooks, the operator's
+//! endpoints (`/healthz`, `/readyz`, `/metrics`) and, when login is configured, the
+//! dashboard behind "Login with GitHub" ([`auth`]).
+
+pub mod auth;
 
 use std::time::Duration;
 
@@ -32,8 +35,12 @@ pub struct OpsState {
 
 /// Builds the router: `POST /webhook` (verified intake) when this process takes
 /// webhooks, `GET /healthz` (liveness), `GET /readyz` (readiness) and `GET /metrics`
-/// (Prometheus) always.
-pub fn router(intake: Option<IntakeState>, ops: OpsState) -> Router {
+/// (Prometheus) always, and with `auth` the login routes and the dashboard.
+pub fn router(
+    intake: Option<IntakeState>,
+    ops: OpsState,
+    auth: Option<auth::AuthState>,
+) -> Router {
     let operator = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -47,7 +54,9 @@ pub fn router(intake: Option<IntakeState>, ops: OpsState) -> Router {
             .merge(operator),
         None => operator,
     };
-    app.layer(TraceLayer::new_for_http())
+    let dashboard = auth.map(|auth| auth::routes().route("/", get(auth::home)).with_state(auth));
+    app.merge(dashboard.unwrap_or_default())
+        .layer(TraceLayer::new_for_http())
 }
 
 /// 200 when the store answers, 503 otherwise: what a load balancer or supervisor polls.

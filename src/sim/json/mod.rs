@@ -295,6 +295,19 @@ fn reactions(url: &str) -> Value {
     })
 }
 
+/// The `permissions` object of a repository read by a person with `level`; every
+/// simulated repository is public, so anyone may pull.
+pub fn permissions(level: super::state::Permission) -> Value {
+    use super::state::Permission;
+    json!({
+        "admin": level >= Permission::Admin,
+        "maintain": level >= Permission::Admin,
+        "push": level >= Permission::Write,
+        "triage": level >= Permission::Write,
+        "pull": true,
+    })
+}
+
 /// `author_association` of `login` on `repo` (a hint only, as on GitHub).
 fn association(repo: &Repo, login: &Login) -> &'static str {
     use super::state::Permission;

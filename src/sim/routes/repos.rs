@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::types::{Login, RepoName};
 
-use super::super::auth::InstallationAuth;
+use super::super::auth::{Caller, InstallationAuth};
 use super::super::error::{ApiError, ApiResult};
 use super::super::{Sim, git, json};
 use super::{Page, RepoPath, repo_for};
@@ -32,15 +32,35 @@ pub fn router() -> Router<Sim> {
         )
 }
 
+/// `GET /repos/{owner}/{repo}`: as the App's bot, or as a person through the App (then
+/// `permissions` are that person's, and the App must be installed on the owner).
 async fn get_repo(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
+    caller: Caller,
     Path(p): Path<RepoPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
+    let user = match caller {
+        Caller::Installation(auth) => {
+            let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
+            let world = sim.world();
+            let repo = world.repo(&name).ok_or_else(ApiError::not_found)?;
+            return Ok(Json(json::repo(&world, repo)));
+        }
+        Caller::User(user) => user,
+    };
+    let name = RepoName(format!("{}/{}", p.owner, p.repo));
     let world = sim.world();
-    let repo = world.repo(&name).ok_or_else(ApiError::not_found)?;
-    Ok(Json(json::repo(&world, repo)))
+    let installed = world
+        .installations
+        .values()
+        .any(|i| i.app_id == user.app_id && i.account.0.eq_ignore_ascii_case(&p.owner));
+    let repo = world
+        .repo(&name)
+        .filter(|_| installed)
+        .ok_or_else(ApiError::not_found)?;
+    let mut value = json::repo(&world, repo);
+    value["permissions"] = json::permissions(repo.permission(&user.login));
+    Ok(Json(value))
 }
 
 #[derive(Deserialize)]

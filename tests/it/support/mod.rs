@@ -21,6 +21,7 @@ use tempfile::TempDir;
 
 pub mod fake_github;
 pub mod html_form;
+pub mod login;
 pub mod proc_scan;
 pub mod real_cli;
 pub mod serve;
@@ -114,6 +115,7 @@ impl TestApp {
         let store = test_store.store.clone();
         let server = server::start(ServerConfig {
             role: flotilla::role::Role::All,
+            auth: None,
             listen: "127.0.0.1:0".parse().expect("loopback address"),
             secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
             store: store.clone(),

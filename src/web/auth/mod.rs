@@ -1,0 +1,112 @@
+//! Login with GitHub for the dashboard: the App's own OAuth flow (user-to-server),
+//! server-side sessions behind an opaque cookie, per-repository access checked with
+//! the viewer's own token, and CSRF tokens bound to the session.
+//!
+//! Handlers take [`Viewer`] to require a logged-in user, ask [`Viewer::access`] what
+//! that user may do on a repository, put [`CsrfToken`] in every form's hidden `csrf`
+//! field and call [`verify_csrf`] first thing in every POST handler.
+
+mod access;
+mod csrf;
+mod home;
+mod oauth;
+mod session;
+mod viewer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use secrecy::SecretString;
+
+pub use access::Access;
+pub use csrf::{CsrfRejected, CsrfToken, verify_csrf};
+pub use home::home;
+pub use viewer::Viewer;
+
+use access::AccessCache;
+use session::Sessions;
+
+/// The name of the cookie that carries the session id.
+pub const SESSION_COOKIE: &str = "flotilla_session";
+
+/// How the dashboard talks to GitHub's OAuth endpoints.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// The App's OAuth client id (`Iv1…` / `Iv23…`).
+    pub client_id: String,
+    /// The App's OAuth client secret.
+    pub client_secret: SecretString,
+    /// GitHub's web base, where users authorize (`https://github.com`).
+    pub web_base: String,
+    /// GitHub's REST base (`https://api.github.com`).
+    pub api_base: String,
+    /// Flotilla's own public base URL; the callback is `{public_url}/oauth/callback`.
+    pub public_url: String,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// How long an access answer is reused before GitHub is asked again.
+    pub access_ttl: Duration,
+}
+
+impl AuthConfig {
+    /// Whether cookies must carry `Secure` (the dashboard is served over HTTPS).
+    fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// Where GitHub sends the user back after they authorize.
+    fn redirect_uri(&self) -> String {
+        format!("{}/oauth/callback", self.public_url.trim_end_matches('/'))
+    }
+}
+
+/// Everything login needs, shared by the auth routes and the extractors.
+#[derive(Clone, Debug)]
+pub struct AuthState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: AuthConfig,
+    http: reqwest::Client,
+    sessions: Sessions,
+    access: AccessCache,
+}
+
+impl AuthState {
+    /// Builds the state; sessions live in memory, so a restart logs everyone out.
+    pub fn new(config: AuthConfig) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(15))
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                sessions: Sessions::new(config.session_ttl),
+                access: AccessCache::new(config.access_ttl),
+                config,
+                http,
+            }),
+        })
+    }
+
+    fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+}
+
+/// The login routes: `GET /login`, `GET /oauth/callback`, `POST /logout`.
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AuthState: FromRef<S>,
+{
+    Router::new()
+        .route("/login", get(oauth::login))
+        .route("/oauth/callback", get(oauth::callback))
+        .route("/logout", post(oauth::logout))
+}

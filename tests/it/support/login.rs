@@ -1,0 +1,155 @@
+//! A minimal HTTP "browser" for the dashboard's login: it follows redirects by hand
+//! (so tests see each hop), keeps the session cookie, and signs in on the simulator's
+//! GitHub sign-in page as a person the simulator knows.
+
+use std::time::Duration;
+
+use flotilla::sim::{SeedConfig, SimHandle};
+use flotilla::web::auth::{AuthConfig, SESSION_COOKIE};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+
+/// Login settings for a Flotilla served at `public_url` against `sim`'s seeded App.
+pub fn auth_config(sim: &SimHandle, seed: &SeedConfig, public_url: &str) -> AuthConfig {
+    AuthConfig {
+        client_id: seed.oauth_client_id.clone(),
+        client_secret: seed.oauth_client_secret.clone().into(),
+        web_base: sim.base_url(),
+        api_base: sim.api_url(),
+        public_url: public_url.to_owned(),
+        session_ttl: Duration::from_secs(3600),
+        access_ttl: Duration::from_secs(60),
+    }
+}
+
+/// One answer: status, `Location` and body.
+#[derive(Debug)]
+pub struct Page {
+    /// HTTP status.
+    pub status: u16,
+    /// Where a redirect points.
+    pub location: Option<String>,
+    /// The body.
+    pub body: String,
+}
+
+/// A browser with one cookie: Flotilla's session.
+pub struct Browser {
+    http: reqwest::Client,
+    session: Option<String>,
+}
+
+impl Browser {
+    /// A browser that is not logged in.
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .expect("an HTTP client"),
+            session: None,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let request = match &self.session {
+            Some(id) => request.header(COOKIE, format!("{SESSION_COOKIE}={id}")),
+            None => request,
+        };
+        let response = request.send().await.expect("the request is answered");
+        for value in response.headers().get_all(SET_COOKIE) {
+            let value = value.to_str().expect("an ASCII cookie");
+            let pair = value.split(';').next().unwrap_or_default();
+            if let Some(id) = pair.strip_prefix(&format!("{SESSION_COOKIE}=")) {
+                self.session = (!id.is_empty()).then(|| id.to_owned());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get(LOCATION)
+                .map(|l| l.to_str().expect("an ASCII location").to_owned()),
+            body: response.text().await.expect("a text body"),
+        }
+    }
+
+    /// `GET url`.
+    pub async fn get(&mut self, url: &str) -> Page {
+        let request = self.http.get(url);
+        self.send(request).await
+    }
+
+    /// `POST url` with a form body.
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.http.post(url).form(form);
+        self.send(request).await
+    }
+
+    /// Logs in at `base` as `login` through the simulator's sign-in page; returns the
+    /// page Flotilla sends the browser to afterwards.
+    pub async fn log_in_as(&mut self, base: &str, login: &str) -> String {
+        let page = self.get(&format!("{base}/login")).await;
+        assert_eq!(page.status, 200, "the login page: {}", page.body);
+        let authorize = attribute(&page.body, "href").replace("&amp;", "&");
+        let sign_in = self.get(&authorize).await;
+        assert_eq!(
+            sign_in.status, 200,
+            "GitHub's sign-in page: {}",
+            sign_in.body
+        );
+        let (action_base, query) = authorize.split_once('?').expect("authorize has a query");
+        let mut form: Vec<(String, String)> = url_pairs(query)
+            .into_iter()
+            .filter(|(k, _)| k != "login")
+            .collect();
+        form.push(("login".to_owned(), login.to_owned()));
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let back = self.post(action_base, &pairs).await;
+        let callback = back.location.expect("GitHub redirects back with a code");
+        let landed = self.get(&callback).await;
+        assert!(
+            self.session.is_some(),
+            "a session cookie after the callback: {landed:?}"
+        );
+        let next = landed.location.expect("the callback redirects");
+        format!("{base}{next}")
+    }
+
+    /// Forgets the session cookie (another browser, or a forged request).
+    pub fn clear_cookie(&mut self) {
+        self.session = None;
+    }
+}
+
+/// The value of the first `name="…"` attribute of `id="login"`'s element.
+fn attribute(html: &str, name: &str) -> String {
+    let element = html
+        .split("id=\"login\"")
+        .nth(1)
+        .expect("an element with id=login");
+    let start = element.find(&format!("{name}=\"")).expect("the attribute") + name.len() + 2;
+    element[start..]
+        .split('"')
+        .next()
+        .expect("a closing quote")
+        .to_owned()
+}
+
+/// Decodes a query string's pairs.
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{query}"))
+        .expect("a query")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The value of the hidden `csrf` input in `html`.
+pub fn csrf_field(html: &str) -> String {
+    let after = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .expect("a csrf field");
+    after.split('"').next().expect("a closing quote").to_owned()
+}
