@@ -23,8 +23,8 @@ use crate::settings::{GivenApp, ServeSettings};
 use crate::setup::stored::StoredApp;
 use crate::setup::{self, SetupConfig, SetupState, conversion};
 use crate::store::Store;
-use crate::web::auth::AuthConfig;
 use crate::web::OpsState;
+use crate::web::auth::AuthConfig;
 use crate::webhook::recovery::Recovery;
 use crate::workspace::BotIdentity;
 

@@ -36,11 +36,7 @@ pub struct OpsState {
 /// Builds the router: `POST /webhook` (verified intake) when this process takes
 /// webhooks, `GET /healthz` (liveness), `GET /readyz` (readiness) and `GET /metrics`
 /// (Prometheus) always, and with `auth` the login routes and the dashboard.
-pub fn router(
-    intake: Option<IntakeState>,
-    ops: OpsState,
-    auth: Option<auth::AuthState>,
-) -> Router {
+pub fn router(intake: Option<IntakeState>, ops: OpsState, auth: Option<auth::AuthState>) -> Router {
     let operator = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -25,6 +25,7 @@ mod reconcile;
 mod redact;
 mod repo_config;
 mod restart;
+mod resume;
 mod retention;
 mod review;
 mod roles;
