@@ -185,7 +185,7 @@ impl JobHandler for Orchestrator {
                 let payload: PlanJob =
                     serde_json::from_value(job.payload.clone()).context("plan_run job payload")?;
                 let span = tracing::info_span!("run", run = %payload.run_id);
-                self.plan_run(self.fleet()?, payload.run_id, job.attempts > 1)
+                self.plan_run(self.fleet()?, payload.run_id, job.tried_before())
                     .instrument(span)
                     .await
             }

@@ -89,7 +89,7 @@ impl Orchestrator {
             .run(task.run_id)
             .await?
             .context("run not stored")?;
-        let retried = job.attempts > 1;
+        let retried = job.tried_before();
         let attempt = match self.attempt(fleet, &run, &task, retried).await {
             Ok(attempt) => attempt,
             Err(error) if job.attempts >= job.max_attempts => {

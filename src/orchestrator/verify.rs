@@ -226,7 +226,7 @@ impl Orchestrator {
         head: &CommitSha,
         job: &ClaimedJob,
     ) -> anyhow::Result<()> {
-        let retried = job.attempts > 1;
+        let retried = job.tried_before();
         let config = run_config(run)?;
         let client = fleet.client(run.installation).await?;
         let examined = self.examine(fleet, run, task, &config, &client, head);

@@ -30,6 +30,9 @@ pub enum FaultKind {
     ServerError,
     /// Answer 502 Bad Gateway.
     BadGateway,
+    /// Do the call, then answer 502 Bad Gateway anyway: GitHub's proxy gave up while
+    /// the write went through, so an error answer does not prove nothing was created.
+    BadGatewayAfterWrite,
     /// Answer GitHub's secondary-rate-limit 403 with `retry-after`.
     SecondaryRateLimit {
         /// Seconds in `retry-after`.
@@ -172,6 +175,10 @@ pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Resp
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Server Error").into_response()
         }
         Some(FaultKind::BadGateway) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "Server Error").into_response()
+        }
+        Some(FaultKind::BadGatewayAfterWrite) => {
+            next.run(request).await;
             ApiError::new(StatusCode::BAD_GATEWAY, "Server Error").into_response()
         }
         Some(FaultKind::SecondaryRateLimit { retry_after }) => ApiError::new(

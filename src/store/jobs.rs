@@ -212,8 +212,20 @@ pub struct ClaimedJob {
     pub attempts: i64,
     /// Attempts allowed.
     pub max_attempts: i64,
+    /// Times it went back to the queue after a transient GitHub error (not attempts).
+    pub postponements: i64,
     /// The worker holding the lease.
     pub lease_owner: String,
+}
+
+impl ClaimedJob {
+    /// Whether an earlier run of this job may have done part of its work (failed,
+    /// postponed, or lost its worker): its handler must look for what GitHub already
+    /// has — a pull request, a review — before creating it again, since an error
+    /// answer does not prove the write did not happen.
+    pub fn tried_before(&self) -> bool {
+        self.attempts > 1 || self.postponements > 0
+    }
 }
 
 /// What became of a failed job.
@@ -306,7 +318,7 @@ fn claim_sql(lane: JobLane, backend: super::BackendKind) -> String {
          WHERE id = (SELECT id FROM jobs WHERE kind IN ({kinds}) AND \
             ((state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at <= $3)) \
             ORDER BY run_after, id LIMIT 1{lock}) \
-         RETURNING id, kind, idempotency_key, payload, attempts, max_attempts",
+         RETURNING id, kind, idempotency_key, payload, attempts, max_attempts, postponements",
         kinds = lane.sql_kinds()
     )
 }
@@ -348,11 +360,12 @@ impl Store {
                         payload,
                         row.try_get::<i64, _>("attempts")?,
                         row.try_get::<i64, _>("max_attempts")?,
+                        row.try_get::<i64, _>("postponements")?,
                     ))
                 })
                 .transpose()?
         });
-        let Some((id, kind, key, payload, attempts, max_attempts)) = row else {
+        let Some((id, kind, key, payload, attempts, max_attempts, postponements)) = row else {
             return Ok(None);
         };
         Ok(Some(ClaimedJob {
@@ -363,6 +376,7 @@ impl Store {
                 .with_context(|| format!("job {id} has a payload that is not JSON"))?,
             attempts,
             max_attempts,
+            postponements,
             lease_owner: owner.to_owned(),
         }))
     }

@@ -151,3 +151,44 @@ async fn a_failure_at_each_github_call_from_push_to_merge_is_tried_again_there()
         world.teardown().await;
     }
 }
+
+#[tokio::test]
+async fn a_write_github_did_although_it_answered_502_is_found_not_made_twice() {
+    for (method, route) in [
+        ("POST", "/repos/{owner}/{repo}/pulls"),
+        ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+        (
+            "POST",
+            "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+        ),
+    ] {
+        let world = TestWorld::start().await;
+        world
+            .sim
+            .inject_fault(fault(method, route, 1, FaultKind::BadGatewayAfterWrite));
+
+        let issue = every_task_merges_with_one_agent_run(&world, &["src/alpha.txt"]).await;
+
+        let pr = world.sim.pulls(&world.repo)[0].number;
+        let reviews = world.sim.reviews(&world.repo, pr);
+        let mut bodies: Vec<&str> = reviews.iter().map(|r| r.body.as_str()).collect();
+        bodies.sort_unstable();
+        let before = bodies.len();
+        bodies.dedup();
+        assert_eq!(
+            bodies.len(),
+            before,
+            "{route}: no review posted twice: {reviews:#?}"
+        );
+        let comments = world.bot_comment_with(issue, "are merged into").await;
+        let mut unique = comments.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            comments.len(),
+            "{route}: no comment posted twice"
+        );
+        world.teardown().await;
+    }
+}
