@@ -7,4 +7,4 @@ ALTER TABLE tasks ADD COLUMN pending_proposal TEXT;
 -- Times a job went back to the queue after a transient GitHub error (5xx, rate limit,
 -- no answer) without spending an attempt; bounded, so a fault that never clears still
 -- ends in a dead job.
-ALTER TABLE jobs ADD COLUMN postponements INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN postponements BIGINT NOT NULL DEFAULT 0;

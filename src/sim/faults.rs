@@ -95,6 +95,40 @@ pub struct Faults {
     window_start: Option<DateTime<Utc>>,
     /// Calls in the current window.
     used: u64,
+    /// Random trouble on every call, when armed.
+    chaos: Option<Chaos>,
+    /// When each content-creating call (any method but GET and HEAD) arrived, for
+    /// checking a client's pace against GitHub's per-minute limits.
+    pub write_times: Vec<DateTime<Utc>>,
+}
+
+/// GitHub having a bad day: each API call fails, with probability `percent`%, with a
+/// 502 or a secondary rate limit (half each), drawn from a seeded generator so a
+/// failing run can be replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chaos {
+    /// Chance of a fault per call, in percent.
+    pub percent: u8,
+    /// The generator's state (xorshift64; never zero).
+    pub seed: u64,
+}
+
+impl Chaos {
+    /// The next fault to answer with, if this call draws one.
+    fn draw(&mut self) -> Option<FaultKind> {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let roll = self.seed % 200;
+        let percent = u64::from(self.percent);
+        if roll < percent {
+            Some(FaultKind::BadGateway)
+        } else if roll >= 100 && roll < 100 + percent {
+            Some(FaultKind::SecondaryRateLimit { retry_after: 1 })
+        } else {
+            None
+        }
+    }
 }
 
 impl Faults {
@@ -110,7 +144,10 @@ impl Faults {
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && (f.route == template || f.route == path)
-        })?;
+        });
+        let Some(index) = index else {
+            return self.chaos.as_mut().and_then(Chaos::draw);
+        };
         let fault = &mut self.armed[index];
         fault.times -= 1;
         let kind = fault.kind.clone();
@@ -118,6 +155,29 @@ impl Faults {
             self.armed.remove(index);
         }
         Some(kind)
+    }
+
+    /// Arms (or with `None` disarms) random trouble on every call.
+    pub fn set_chaos(&mut self, chaos: Option<Chaos>) {
+        self.chaos = chaos.map(|chaos| Chaos {
+            seed: chaos.seed.max(1),
+            ..chaos
+        });
+    }
+
+    /// The most content-creating calls that arrived within any `window`.
+    pub fn most_writes_within(&self, window: chrono::Duration) -> usize {
+        let mut times = self.write_times.clone();
+        times.sort_unstable();
+        let mut start = 0;
+        let mut most = 0;
+        for end in 0..times.len() {
+            while times[end] - times[start] >= window {
+                start += 1;
+            }
+            most = most.max(end + 1 - start);
+        }
+        most
     }
 
     /// Counts one call against the hourly budget; returns (used, reset epoch seconds).
@@ -166,6 +226,9 @@ pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Resp
         let mut world = sim.world();
         let now = world.now();
         let fault = world.faults.on_call(&method, &template, &path);
+        if method != "GET" && method != "HEAD" {
+            world.faults.write_times.push(now);
+        }
         let (used, reset) = world.faults.spend(now);
         (fault, used, reset)
     };

@@ -45,7 +45,7 @@ use tokio::task::JoinHandle;
 use crate::types::{AppId, InstallationId, Login, RepoName};
 
 pub use calls::{CallCounts, is_write};
-pub use faults::{Fault, FaultKind, PushFault};
+pub use faults::{Chaos, Fault, FaultKind, PushFault};
 pub use state::{Access, MergeMethod, Protection, RequiredCheck, Ruleset};
 pub use views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
 

@@ -12,7 +12,7 @@ use crate::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNumbe
 
 use super::calls::CallCounts;
 use super::error::ApiError;
-use super::faults::{Fault, PushFault};
+use super::faults::{Chaos, Fault, PushFault};
 use super::routes::{checks, comments, issues, protection, pulls, reviews};
 use super::state::{Access, MergeMethod, Protection, Ruleset};
 use super::views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
@@ -424,6 +424,18 @@ impl Sim {
     /// Arms an API fault.
     pub fn inject_fault(&self, fault: Fault) {
         self.world().faults.armed.push(fault);
+    }
+
+    /// Makes every later API call fail at random as `chaos` says (armed faults still
+    /// come first); `None` ends it.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.world().faults.set_chaos(chaos);
+    }
+
+    /// The most content-creating API calls (not GET or HEAD) that arrived within any
+    /// `window`: what GitHub's per-minute secondary limit is measured on.
+    pub fn most_writes_within(&self, window: chrono::Duration) -> usize {
+        self.world().faults.most_writes_within(window)
     }
 
     /// Arms a fault for the next push to `repo`.

@@ -4,6 +4,7 @@
 mod agent;
 mod budget;
 mod carry;
+mod chaos;
 mod cli;
 mod conformance;
 mod dashboard_login;
