@@ -6,6 +6,11 @@
 //! GitHub error (5xx, rate limit, no answer) is put back without spending an attempt, so
 //! GitHub's bad minutes never cost a task; a worker that dies leaves a lease that
 //! expires, and another worker takes the job again.
+//!
+//! Idle workers wait for a wake-up or the poll interval, whichever comes first: the
+//! intake wakes them after storing a job, and on PostgreSQL the pool's [`JobListener`]
+//! wakes them when any process sharing the database queues a job of their lane; the
+//! poll is the fallback for a wake-up that was lost.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +23,7 @@ use tracing::Instrument;
 
 use crate::github::GithubError;
 use crate::metrics::{JobResult, Metrics};
-use crate::store::{ClaimedJob, JobFate, JobLane, RetryPolicy, Store};
+use crate::store::{ClaimedJob, JobFate, JobLane, JobListener, RetryPolicy, Store};
 
 /// How the pool runs.
 #[derive(Clone, Debug)]
@@ -27,7 +32,8 @@ pub struct WorkerConfig {
     pub workers: usize,
     /// How long a claim holds before another worker may take the job.
     pub lease: Duration,
-    /// How often an idle worker looks for jobs enqueued by other processes.
+    /// How often an idle worker looks for jobs when nothing woke it: the fallback for
+    /// a wake-up lost (a notification missed while the listener reconnected).
     pub poll_interval: Duration,
     /// Backoff between attempts.
     pub retry: RetryPolicy,
@@ -65,6 +71,8 @@ pub struct WorkerPool {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
     liveness: WorkerLiveness,
+    /// Wakes the workers for jobs queued by other processes (PostgreSQL only).
+    listener: Option<JobListener>,
 }
 
 /// Whether a pool's workers are all still looping: what `GET /readyz` asks. A worker
@@ -116,6 +124,7 @@ impl WorkerPool {
         let alive = Arc::new(AtomicUsize::new(0));
         let expected = config.workers.max(1);
         let lane = config.lane;
+        let listener = store.listen_for_jobs(lane, Arc::clone(&wake));
         let handles = (0..expected)
             .map(|index| {
                 let worker = Worker {
@@ -139,6 +148,7 @@ impl WorkerPool {
                 expected,
                 lane,
             },
+            listener,
         }
     }
 
@@ -154,6 +164,7 @@ impl WorkerPool {
 
     /// Stops claiming new jobs and waits for running ones to finish.
     pub async fn shutdown(self) {
+        drop(self.listener);
         let _ = self.stop.send(true);
         for handle in self.handles {
             let _ = handle.await;

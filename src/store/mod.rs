@@ -8,6 +8,7 @@
 
 mod advisory;
 mod deliveries;
+mod job_notify;
 mod jobs;
 mod landing;
 mod recovery;
@@ -30,6 +31,7 @@ use sqlx::{ConnectOptions, PgPool, SqlitePool};
 use crate::clock::{Clock, Millis, SystemClock};
 
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
+pub use job_notify::JobListener;
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
 pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flotilla::clock::ManualClock;
-use flotilla::orchestrator::worker::{JobHandler, WorkerPool};
+use flotilla::orchestrator::worker::{JobHandler, WorkerConfig, WorkerPool};
 use flotilla::store::{ClaimedJob, JobFate, JobLane, JobState, NewJob, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
 
@@ -364,4 +364,85 @@ async fn the_merge_lock_of_a_repository_holds_across_processes_until_released_or
         !other.try_lock_merges(&repo, "task-2", LEASE).await.unwrap(),
         "releasing a lock one no longer holds frees nothing"
     );
+}
+
+/// The backend of the job listener a pool holds on `schema`'s channel, once its
+/// `LISTEN` has completed (`PgListener` ends it with `;` when it reconnects); `except` skips a backend already seen (a terminated one).
+async fn listening_backend(admin: &sqlx::PgPool, schema: &str, except: Option<i32>) -> i32 {
+    let listen = format!("LISTEN \"flotilla_jobs.{schema}\"");
+    wait_for("the pool's job listener to listen", || async {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'flotilla job listener' \
+             AND state = 'idle' AND rtrim(query, ';') = $1",
+        )
+        .bind(&listen)
+        .fetch_all(admin)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|pid| Some(*pid) != except)
+    })
+    .await
+}
+
+/// Waits (up to 20 s, far below the pool's 60 s poll) for the job `name` to be done.
+async fn wait_done(store: &Store, name: &str) {
+    wait_for("the job to run in the other process", || async {
+        store
+            .job_by_key(&job(name).key)
+            .await
+            .unwrap()
+            .filter(|r| r.state == JobState::Done)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_queued_by_one_process_wakes_the_idle_workers_of_another_and_survives_a_dropped_listener()
+ {
+    let test = TestStore::new().await;
+    let Some((url, schema)) = test.postgres() else {
+        println!(
+            "skipped: LISTEN/NOTIFY wake-ups need PostgreSQL (set FLOTILLA_TEST_DATABASE_URL)"
+        );
+        return;
+    };
+    let admin = sqlx::PgPool::connect(url).await.unwrap();
+    let other_process = test.another_process().await;
+    let pool = WorkerPool::spawn(
+        other_process,
+        Arc::new(Flaky {
+            failures: 0,
+            calls: AtomicUsize::new(0),
+        }),
+        WorkerConfig {
+            workers: 1,
+            poll_interval: Duration::from_secs(60),
+            ..fast_workers()
+        },
+    );
+    let first_listener = listening_backend(&admin, schema, None).await;
+
+    test.store
+        .enqueue(&job("from-the-web-process"))
+        .await
+        .unwrap();
+    wait_done(&test.store, "from-the-web-process").await;
+
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(first_listener)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert!(terminated, "the listener's backend is terminated");
+    listening_backend(&admin, schema, Some(first_listener)).await;
+
+    test.store
+        .enqueue(&job("after-the-listener-dropped"))
+        .await
+        .unwrap();
+    wait_done(&test.store, "after-the-listener-dropped").await;
+
+    pool.shutdown().await;
+    admin.close().await;
 }

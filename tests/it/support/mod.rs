@@ -76,6 +76,13 @@ impl TestStore {
         self.url.strip_prefix("sqlite://").map(PathBuf::from)
     }
 
+    /// The PostgreSQL URL and this test's schema, when the store is PostgreSQL.
+    pub fn postgres(&self) -> Option<(&str, &str)> {
+        self.schema
+            .as_deref()
+            .map(|schema| (self.url.as_str(), schema))
+    }
+
     /// A second, independent connection pool to the same database, as another
     /// Flotilla process on another machine would have.
     pub async fn another_process(&self) -> Store {
