@@ -266,15 +266,12 @@ async fn confirm(State(sim): State<Sim>, Form(form): Form<ConfirmForm>) -> Respo
             },
         );
         let hook_id = world.id();
-        let webhook = manifest
-            .hook_attributes
-            .as_ref()
-            .filter(|hook| hook.active)
-            .map(|hook| WebhookTarget {
-                url: hook.url.clone(),
-                secret: Some(random_hex(20)),
-                hook_id,
-            });
+        let webhook = manifest.hook_attributes.as_ref().map(|hook| WebhookTarget {
+            url: hook.url.clone(),
+            secret: Some(random_hex(20)),
+            hook_id,
+            active: hook.active,
+        });
         world.apps.insert(
             app_id,
             App {
