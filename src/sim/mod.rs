@@ -399,6 +399,7 @@ fn register_ci_app(world: &mut World) {
             webhook: None,
             bot,
             permissions: state::manifest_permissions(),
+            callback_urls: Vec::new(),
         },
     );
 }
@@ -453,6 +454,7 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
             }),
             bot,
             permissions: state::manifest_permissions(),
+            callback_urls: Vec::new(),
         },
     );
     world.installations.insert(

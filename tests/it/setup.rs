@@ -218,6 +218,11 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
         serde_json::from_str(register.field("manifest").expect("manifest")).expect("JSON");
     assert_eq!(manifest["hook_attributes"]["url"], flotilla.url("/webhook"));
     assert_eq!(manifest["redirect_url"], flotilla.url("/setup"));
+    assert_eq!(
+        manifest["callback_urls"],
+        serde_json::json!([flotilla.url("/oauth/callback")])
+    );
+    assert_eq!(manifest["request_oauth_on_install"], false);
 
     let back = flotilla.create_app_on_github("").await;
     assert!(back.starts_with(&flotilla.url("/setup?code=")), "{back}");
@@ -267,6 +272,11 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
     )
     .expect("a client");
     assert_eq!(github.app_info().await.expect("GET /app").slug, "flotilla");
+    assert_eq!(
+        flotilla.sim.app_callback_urls(AppId(stored.id)),
+        Some(vec![flotilla.url("/oauth/callback")]),
+        "GitHub keeps the manifest's callback URLs"
+    );
 
     let installation = flotilla
         .sim
