@@ -21,6 +21,7 @@ use crate::sandbox::Sandbox;
 use crate::server::{self, RunningServer, ServerConfig, Switchboard};
 use crate::settings::{GivenApp, ServeSettings};
 use crate::setup::stored::StoredApp;
+use crate::setup::token::SetupToken;
 use crate::setup::{self, SetupConfig, SetupState, conversion};
 use crate::store::Store;
 use crate::web::OpsState;
@@ -139,6 +140,16 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
                 Some(url) => Some(AppManifest::committed()?.with_public_url(url)),
                 None => None,
             };
+            let token = SetupToken::create(&parts.settings.data_dir)?;
+            let front = settings.public_url.clone().map_or_else(
+                || format!("http://{}", parts.settings.listen),
+                |url| url.trim_end_matches('/').to_owned(),
+            );
+            tracing::warn!(
+                "to register the GitHub App, open {front}/?token={} (the setup token is also in {})",
+                token.reveal(),
+                SetupToken::path(&parts.settings.data_dir).display()
+            );
             let switchboard = Switchboard::new(setup::standby::router(OpsState {
                 store: parts.store.clone(),
                 metrics: Metrics::new(),
@@ -153,6 +164,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
                 api_url: parts.github.base_url.clone(),
                 data_dir: parts.settings.data_dir.clone(),
                 activate: activation(parts.clone(), switchboard.clone(), background.clone()),
+                token,
             })?;
             server::start_unregistered(parts.settings.listen, setup::routes(setup), switchboard)
                 .await?

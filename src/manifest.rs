@@ -26,6 +26,12 @@ pub struct AppManifest {
     pub hook_attributes: HookAttributes,
     /// Where GitHub sends the browser after registration, with `?code=`.
     pub redirect_url: String,
+    /// Where GitHub may send the browser back after a user signs in with the App (the
+    /// dashboard's GitHub login lands on `/oauth/callback`).
+    pub callback_urls: Vec<String>,
+    /// Whether installing the App also asks the installer to authorize it; Flotilla asks
+    /// people to sign in only when they open the dashboard.
+    pub request_oauth_on_install: bool,
     /// Permission name → `read` or `write`.
     pub default_permissions: BTreeMap<String, Access>,
     /// Webhook events the App subscribes to.
@@ -58,11 +64,12 @@ impl AppManifest {
         serde_saphyr::from_str(MANIFEST_YAML).context("app-manifest.yml is invalid")
     }
 
-    /// Points the webhook and redirect URLs at where this Flotilla is reachable.
+    /// Points the webhook, redirect and OAuth callback URLs at where this Flotilla is reachable.
     pub fn with_public_url(mut self, public_url: &str) -> Self {
         let base = public_url.trim_end_matches('/');
         self.hook_attributes.url = format!("{base}/webhook");
         self.redirect_url = format!("{base}/setup");
+        self.callback_urls = vec![format!("{base}/oauth/callback")];
         self
     }
 

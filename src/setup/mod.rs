@@ -1,7 +1,9 @@
 //! Registering the GitHub App from Flotilla itself (GitHub's manifest flow), for a
 //! `flotilla serve` started without App credentials:
 //!
-//! 1. `GET /` renders a form that POSTs the manifest (`app-manifest.yml` pointed at
+//! 0. `GET /` asks for the one-time setup token ([`token`]) Flotilla logged and wrote
+//!    to the data dir at start; nothing else is shown, and no state issued, without it.
+//! 1. `GET /?token=…` renders a form that POSTs the manifest (`app-manifest.yml` pointed at
 //!    `FLOTILLA_PUBLIC_URL`) to GitHub's new-App page, for the operator's account or an
 //!    organization, with a random `state` remembered here.
 //! 2. GitHub creates the App and sends the browser to `GET /setup?code=…&state=…`; the
@@ -13,6 +15,7 @@ pub mod conversion;
 mod pages;
 pub(crate) mod standby;
 pub mod stored;
+pub mod token;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,8 +33,9 @@ use serde::Deserialize;
 use crate::manifest::AppManifest;
 use crate::settings::GivenApp;
 use conversion::{ConversionError, convert};
-use pages::{Link, OutcomePage, RegisterForm, RegisterPage, render};
+use pages::{Link, OutcomePage, RegisterForm, RegisterPage, TokenPage, render};
 use stored::StoredApp;
+use token::SetupToken;
 
 /// How long a registration may take between the form and GitHub's return.
 const STATE_TTL: Duration = Duration::from_secs(60 * 60);
@@ -54,6 +58,8 @@ pub struct SetupConfig {
     pub data_dir: PathBuf,
     /// Called once the credentials are stored.
     pub activate: Activate,
+    /// The one-time token that unlocks the register form; deleted after registration.
+    pub token: SetupToken,
 }
 
 /// The setup pages' shared state.
@@ -127,6 +133,7 @@ pub fn routes<S>(state: SetupState) -> Router<S> {
 #[derive(Deserialize)]
 struct FrontQuery {
     org: Option<String>,
+    token: Option<String>,
 }
 
 /// Whether `org` can be a GitHub login (letters, digits, single hyphens inside).
@@ -143,6 +150,26 @@ async fn front(State(setup): State<SetupState>, Query(query): Query<FrontQuery>)
     if let Some(app) = setup.0.registered.lock().await.as_ref() {
         return render(StatusCode::OK, &registered_page(app));
     }
+    let config = &setup.0.config;
+    let token = query.token.unwrap_or_default().trim().to_owned();
+    if !config.token.matches(&token) {
+        let wrong = !token.is_empty();
+        if wrong {
+            tracing::warn!("setup: the setup page was asked for with a wrong token");
+        }
+        let status = if wrong {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        return render(
+            status,
+            &TokenPage {
+                wrong,
+                path: SetupToken::path(&config.data_dir).display().to_string(),
+            },
+        );
+    }
     let org = query.org.unwrap_or_default().trim().to_owned();
     if !org.is_empty() && !is_login(&org) {
         return render(
@@ -153,7 +180,6 @@ async fn front(State(setup): State<SetupState>, Query(query): Query<FrontQuery>)
             ),
         );
     }
-    let config = &setup.0.config;
     let form = match &config.manifest {
         None => None,
         Some(manifest) => match manifest.to_json() {
@@ -184,7 +210,7 @@ async fn front(State(setup): State<SetupState>, Query(query): Query<FrontQuery>)
             }
         },
     };
-    render(StatusCode::OK, &RegisterPage { form, org })
+    render(StatusCode::OK, &RegisterPage { form, org, token })
 }
 
 #[derive(Deserialize)]
@@ -251,6 +277,9 @@ async fn finish(State(setup): State<SetupState>, Query(query): Query<ReturnQuery
         Ok(path) => {
             tracing::info!(app_id = app.id, slug = %app.slug, path = %path.display(),
                 "GitHub App registered: credentials stored, intake and workers started");
+            if let Err(error) = config.token.discard() {
+                tracing::warn!(error = %format!("{error:#}"), "setup: the used setup token could not be deleted");
+            }
             let page = registered_page(&app);
             *registered = Some(app);
             render(StatusCode::OK, &page)

@@ -13,6 +13,18 @@ pub struct RegisterPage {
     pub form: Option<RegisterForm>,
     /// The organization typed in, echoed in its field.
     pub org: String,
+    /// The setup token, carried by the organization form.
+    pub token: String,
+}
+
+/// `GET /` without the right setup token: a form asking for it, nothing else.
+#[derive(Template)]
+#[template(path = "setup/token.html")]
+pub struct TokenPage {
+    /// Whether a token was given and did not match.
+    pub wrong: bool,
+    /// Where the token was written.
+    pub path: String,
 }
 
 /// The form that sends the browser to GitHub's new-App page with the manifest.

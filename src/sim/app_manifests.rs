@@ -50,6 +50,8 @@ struct Manifest {
     hook_attributes: Option<HookAttributes>,
     redirect_url: Option<String>,
     #[serde(default)]
+    callback_urls: Vec<String>,
+    #[serde(default)]
     default_permissions: BTreeMap<String, String>,
     #[serde(default)]
     default_events: Vec<String>,
@@ -283,6 +285,7 @@ async fn confirm(State(sim): State<Sim>, Form(form): Form<ConfirmForm>) -> Respo
                 webhook,
                 bot,
                 permissions,
+                callback_urls: manifest.callback_urls.clone(),
             },
         );
         let expires_at = world.now() + chrono::Duration::hours(CODE_TTL_HOURS);
@@ -370,6 +373,15 @@ impl Sim {
             },
         );
         Ok(id)
+    }
+
+    /// The OAuth callback URLs App `app` was created with (`None`: no such App), as its
+    /// settings page on GitHub shows them.
+    pub fn app_callback_urls(&self, app: AppId) -> Option<Vec<String>> {
+        self.world()
+            .apps
+            .get(&app)
+            .map(|app| app.callback_urls.clone())
     }
 }
 

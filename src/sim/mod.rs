@@ -409,6 +409,7 @@ fn register_ci_app(world: &mut World) {
             webhook: None,
             bot,
             permissions: state::manifest_permissions(),
+            callback_urls: Vec::new(),
         },
     );
 }
@@ -463,6 +464,7 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
             }),
             bot,
             permissions: state::manifest_permissions(),
+            callback_urls: Vec::new(),
         },
     );
     world.oauth.clients.insert(

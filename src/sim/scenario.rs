@@ -90,6 +90,7 @@ impl Sim {
                 webhook: None,
                 bot,
                 permissions: super::state::manifest_permissions(),
+                callback_urls: Vec::new(),
             },
         );
         world.installations.insert(

@@ -122,6 +122,8 @@ pub struct App {
     /// What the App's installations may do, by permission name (`contents`,
     /// `administration`, `workflows`…): routes and pushes refuse what is not granted.
     pub permissions: BTreeMap<String, Access>,
+    /// Where the App's OAuth sign-in may return to (the manifest's `callback_urls`).
+    pub callback_urls: Vec<String>,
 }
 
 impl App {

@@ -83,6 +83,11 @@ fn manifest_prints_the_json_githubs_manifest_flow_expects() {
         json["hook_attributes"]["url"],
         "https://fleet.example.org/webhook"
     );
+    assert_eq!(
+        json["callback_urls"],
+        serde_json::json!(["https://fleet.example.org/oauth/callback"])
+    );
+    assert_eq!(json["request_oauth_on_install"], false);
     assert!(json["default_permissions"].get("workflows").is_none());
 }
 

@@ -12,6 +12,7 @@ use tempfile::TempDir;
 
 use flotilla::github::{AppCredentials, GithubApp, GithubSettings};
 use flotilla::setup::stored::StoredApp;
+use flotilla::setup::token::SetupToken;
 use flotilla::sim::{SeedConfig, SimHandle};
 use flotilla::types::AppId;
 use flotilla::webhook::signature::sign;
@@ -71,9 +72,26 @@ impl Unregistered {
         (response.status(), response.text().await.expect("a body"))
     }
 
-    /// `GET /` and its "Register GitHub App" form (the one posting the manifest).
+    /// The setup token from the one log line that shows it, with the URL to open.
+    fn token(&self) -> String {
+        let line = regex::Regex::new(&format!(
+            r"open {}/\?token=([0-9a-f]+) ",
+            regex::escape(&self.url(""))
+        ))
+        .expect("regex");
+        let log = self.log();
+        let tokens: Vec<String> = line
+            .captures_iter(&log)
+            .map(|found| found[1].to_owned())
+            .collect();
+        assert_eq!(tokens.len(), 1, "one token line: {log}");
+        tokens[0].clone()
+    }
+
+    /// `GET /?token=…` and its "Register GitHub App" form (the one posting the manifest).
     async fn register_form(&self, query: &str) -> HtmlForm {
-        let (status, page) = self.get(&self.url(&format!("/{query}"))).await;
+        let url = self.url(&format!("/?token={}{query}", self.token()));
+        let (status, page) = self.get(&url).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         forms(&page)
             .into_iter()
@@ -103,7 +121,7 @@ impl Unregistered {
         let query = if org.is_empty() {
             String::new()
         } else {
-            format!("?org={org}")
+            format!("&org={org}")
         };
         let register = self.register_form(&query).await;
         let page = self.submit(&register).await;
@@ -178,6 +196,15 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
         StatusCode::SERVICE_UNAVAILABLE
     );
 
+    let token_file = SetupToken::path(&flotilla.data_dir());
+    assert_eq!(mode(&token_file), 0o600);
+    let written = std::fs::read_to_string(&token_file).expect("the token file");
+    assert_eq!(
+        written.trim(),
+        flotilla.token(),
+        "the file and the log agree"
+    );
+
     let register = flotilla.register_form("").await;
     assert!(
         register.action.starts_with(&format!(
@@ -191,6 +218,11 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
         serde_json::from_str(register.field("manifest").expect("manifest")).expect("JSON");
     assert_eq!(manifest["hook_attributes"]["url"], flotilla.url("/webhook"));
     assert_eq!(manifest["redirect_url"], flotilla.url("/setup"));
+    assert_eq!(
+        manifest["callback_urls"],
+        serde_json::json!([flotilla.url("/oauth/callback")])
+    );
+    assert_eq!(manifest["request_oauth_on_install"], false);
 
     let back = flotilla.create_app_on_github("").await;
     assert!(back.starts_with(&flotilla.url("/setup?code=")), "{back}");
@@ -204,6 +236,7 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
     let file = StoredApp::path(&flotilla.data_dir());
     assert_eq!(mode(&file), 0o600);
     assert_eq!(mode(file.parent().expect("a directory")), 0o700);
+    assert!(!token_file.exists(), "the used setup token is deleted");
     let install = format!(
         "{}/apps/flotilla/installations/new",
         flotilla.sim.base_url()
@@ -239,6 +272,11 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
     )
     .expect("a client");
     assert_eq!(github.app_info().await.expect("GET /app").slug, "flotilla");
+    assert_eq!(
+        flotilla.sim.app_callback_urls(AppId(stored.id)),
+        Some(vec![flotilla.url("/oauth/callback")]),
+        "GitHub keeps the manifest's callback URLs"
+    );
 
     let installation = flotilla
         .sim
@@ -302,7 +340,7 @@ async fn registering_the_app_from_the_setup_page_switches_the_running_server_to_
 #[tokio::test]
 async fn an_organizations_app_is_registered_on_its_new_app_page() {
     let flotilla = Unregistered::start().await;
-    let register = flotilla.register_form("?org=acme").await;
+    let register = flotilla.register_form("&org=acme").await;
     assert!(
         register.action.starts_with(&format!(
             "{}/organizations/acme/settings/apps/new?state=",
@@ -355,4 +393,39 @@ async fn an_expired_code_shows_githubs_refusal_and_stores_nothing() {
     assert!(!StoredApp::path(&flotilla.data_dir()).exists());
     let (status, _) = flotilla.get(&flotilla.url("/readyz")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn without_the_setup_token_the_page_only_asks_for_it_and_issues_no_state() {
+    let flotilla = Unregistered::start().await;
+    let token = flotilla.token();
+    let wrong = match token.strip_prefix('0') {
+        Some(rest) => format!("1{rest}"),
+        None => format!("0{}", &token[1..]),
+    };
+    for (query, status) in [
+        ("/".to_owned(), StatusCode::OK),
+        ("/?org=acme".to_owned(), StatusCode::OK),
+        (format!("/?token={wrong}"), StatusCode::UNAUTHORIZED),
+        (format!("/?token={}", &token[1..]), StatusCode::UNAUTHORIZED),
+    ] {
+        let (answered, page) = flotilla.get(&flotilla.url(&query)).await;
+        assert_eq!(answered, status, "{query}: {page}");
+        let forms = forms(&page);
+        assert_eq!(forms.len(), 1, "{query}: only the token form: {page}");
+        assert_eq!(
+            (forms[0].method.as_str(), forms[0].action.as_str()),
+            ("get", "/")
+        );
+        assert!(forms[0].field("token").is_some(), "{page}");
+        assert!(forms[0].field("manifest").is_none(), "{page}");
+        assert!(!page.contains("state="), "{query}: no state issued: {page}");
+        assert!(!page.contains(&token), "{query}: the page shows no token");
+    }
+    let (status, _) = flotilla
+        .get(&flotilla.url("/setup?code=abc&state=abc"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!StoredApp::path(&flotilla.data_dir()).exists());
+    assert!(SetupToken::path(&flotilla.data_dir()).exists());
 }
