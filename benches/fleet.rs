@@ -175,6 +175,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
     let data_dir = dir.path().join("flotilla-data");
     let store = Store::connect(&Store::default_url(&data_dir)).await?;
     let flotilla = server::start(ServerConfig {
+        metrics_token: None,
         role: flotilla::role::Role::All,
         auth: None,
         listen: "127.0.0.1:0".parse()?,
@@ -210,6 +211,7 @@ async fn run(files: usize, tasks: usize, rounds: usize, engine: Engine) -> anyho
             pricing: flotilla::cost::Pricing::default(),
             daily_budget: flotilla::cost::Limit::default(),
             pacing: GithubPacing::default(),
+            dashboard: None,
         }),
     })
     .await?;

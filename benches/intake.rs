@@ -101,6 +101,7 @@ fn signature_cost() {
 
 async fn intake(name: &str, store: Store, load: &Load) -> anyhow::Result<()> {
     let running = server::start(ServerConfig {
+        metrics_token: None,
         role: flotilla::role::Role::All,
         auth: None,
         listen: "127.0.0.1:0".parse()?,

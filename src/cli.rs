@@ -215,6 +215,19 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub dashboard: DashboardArgs,
 
+    /// A token `/metrics` then requires as `Authorization: Bearer <token>` (401
+    /// without it) [default: `/metrics` is open to anyone who reaches the port].
+    #[arg(long, env = "FLOTILLA_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// A file holding the metrics token (instead of `--metrics-token`).
+    #[arg(
+        long,
+        env = "FLOTILLA_METRICS_TOKEN_FILE",
+        conflicts_with = "metrics_token"
+    )]
+    pub metrics_token_file: Option<PathBuf>,
+
     /// The database and the data directory.
     #[command(flatten)]
     pub storage: StorageArgs,

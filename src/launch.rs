@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
 use crate::agent::HostEnv;
@@ -19,7 +19,7 @@ use crate::orchestrator::{FleetConfig, GithubPacing};
 use crate::role::Role;
 use crate::sandbox::Sandbox;
 use crate::server::{self, RunningServer, ServerConfig, Switchboard};
-use crate::settings::{GivenApp, ServeSettings};
+use crate::settings::{Dashboard, GivenApp, ServeSettings};
 use crate::setup::stored::StoredApp;
 use crate::setup::token::SetupToken;
 use crate::setup::{self, SetupConfig, SetupState, conversion};
@@ -62,6 +62,8 @@ struct Parts {
     github: GithubSettings,
     reviewer: Option<AppCredentials>,
     app_slug: Option<String>,
+    /// The dashboard's login: the settings' OAuth client, else the running App's.
+    auth: Option<AuthConfig>,
     sandbox: Sandbox,
     settings: Arc<FleetSettings>,
 }
@@ -76,7 +78,8 @@ struct FleetSettings {
     workers: usize,
     job_lease: Duration,
     role: Role,
-    dashboard: Option<AuthConfig>,
+    dashboard: Dashboard,
+    metrics_token: Option<SecretString>,
 }
 
 /// Starts `flotilla serve` with `settings`.
@@ -93,7 +96,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
     }
     let stored = StoredApp::load(&settings.data_dir)?;
     let stored_path = StoredApp::path(&settings.data_dir);
-    let (app, stored_slug) = match (settings.app.take(), stored) {
+    let (app, stored) = match (settings.app.take(), stored) {
         (Some(given), Some(_)) => {
             tracing::info!(path = %stored_path.display(),
                 "App credentials from the settings (FLOTILLA_APP_ID, key, webhook secret); the ones stored in the data dir are not used");
@@ -103,7 +106,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
         (None, Some(stored)) => {
             tracing::info!(app_id = stored.id, slug = %stored.slug, path = %stored_path.display(),
                 "App credentials loaded from the data dir (no FLOTILLA_APP_ID, key or webhook secret set)");
-            (Some(stored.to_given()?), Some(stored.slug))
+            (Some(stored.to_given()?), Some(stored))
         }
         (None, None) => (None, None),
     };
@@ -112,7 +115,10 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
         store,
         github: settings.github,
         reviewer: settings.reviewer,
-        app_slug: settings.app_slug.or(stored_slug),
+        app_slug: settings
+            .app_slug
+            .or_else(|| stored.as_ref().map(|app| app.slug.clone())),
+        auth: settings.dashboard.auth(stored.as_ref()),
         settings: Arc::new(FleetSettings {
             listen: settings.listen,
             data_dir: settings.data_dir,
@@ -123,6 +129,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
             job_lease: settings.job_lease,
             role: settings.role,
             dashboard: settings.dashboard,
+            metrics_token: settings.metrics_token,
         }),
     };
     let server = match app {
@@ -154,6 +161,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
                 store: parts.store.clone(),
                 metrics: Metrics::new(),
                 workers: Vec::new(),
+                metrics_token: parts.settings.metrics_token.clone(),
             }));
             let setup = SetupState::new(SetupConfig {
                 manifest,
@@ -212,6 +220,7 @@ fn activation(parts: Parts, switchboard: Switchboard, background: Background) ->
         let switchboard = switchboard.clone();
         let background = background.clone();
         Box::pin(async move {
+            parts.auth = parts.settings.dashboard.auth(Some(&stored));
             parts.app_slug = Some(stored.slug);
             let (config, github) = parts.server_config(app).await?;
             switchboard.activate(config).await?;
@@ -251,7 +260,8 @@ impl Parts {
         let settings = &self.settings;
         let config = ServerConfig {
             role: settings.role,
-            auth: settings.dashboard.clone(),
+            auth: self.auth.clone(),
+            metrics_token: settings.metrics_token.clone(),
             listen: settings.listen,
             secrets: app.secrets,
             store: self.store.clone(),
@@ -270,6 +280,7 @@ impl Parts {
                 pricing: settings.pricing.clone(),
                 daily_budget: settings.daily_budget,
                 pacing: GithubPacing::default(),
+                dashboard: self.auth.as_ref().map(|_| settings.dashboard.links()),
             }),
             app_slug,
             workers: WorkerConfig {

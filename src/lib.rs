@@ -14,6 +14,7 @@ pub mod demo;
 pub mod doctor;
 pub mod github;
 pub mod launch;
+pub mod links;
 pub mod manifest;
 pub mod metrics;
 pub mod orchestrator;

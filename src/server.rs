@@ -11,8 +11,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -47,6 +50,8 @@ pub struct ServerConfig {
     pub role: Role,
     /// "Login with GitHub" for the dashboard; `None` serves no dashboard.
     pub auth: Option<AuthConfig>,
+    /// The bearer token `/metrics` requires; `None` serves it to anyone.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// A running Flotilla; dropping it does not stop it, [`RunningServer::shutdown`] does.
@@ -166,19 +171,61 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
 }
 
 /// Binds and serves `front` (the setup page) and, for every other request, what
-/// `switchboard` holds: its standby routes until it is activated.
+/// `switchboard` holds: its standby routes until it is activated. Once it is, the App's
+/// routes come first (`/` is then the dashboard's when it serves one) and `front`
+/// answers only what they do not serve.
 pub async fn start_unregistered(
     listen: SocketAddr,
     front: Router,
     switchboard: Switchboard,
 ) -> anyhow::Result<RunningServer> {
     let listener = bind(listen).await?;
-    let app = front.fallback_service(
-        Router::new()
-            .fallback(switched)
-            .with_state(switchboard.clone()),
-    );
+    let app = Router::new().fallback(fronted).with_state(Fronted {
+        front,
+        board: switchboard.clone(),
+    });
     Ok(serve(listener, app, switchboard))
+}
+
+/// The routes of a server started without an App: the setup pages and the switchboard.
+#[derive(Clone)]
+struct Fronted {
+    front: Router,
+    board: Switchboard,
+}
+
+/// Before activation: the front, then the standby routes. After: the App's routes, then
+/// the front for a path they answer 404 to (a second return from GitHub's registration
+/// is told the App is registered); the App's own 404 stands when the front has none
+/// either.
+async fn fronted(State(fronted): State<Fronted>, request: Request) -> Response {
+    use tower::ServiceExt;
+    let Fronted { front, board } = fronted;
+    if !board.is_active() {
+        let app = front.fallback_service(Router::new().fallback(switched).with_state(board));
+        return match app.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+    }
+    let (parts, body) = request.into_parts();
+    let again = Request::from_parts(parts.clone(), Body::empty());
+    let answered = match board
+        .routes()
+        .oneshot(Request::from_parts(parts, body))
+        .await
+    {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if answered.status() != StatusCode::NOT_FOUND {
+        return answered;
+    }
+    match front.oneshot(again).await {
+        Ok(response) if response.status() != StatusCode::NOT_FOUND => response,
+        Ok(_) => answered,
+        Err(never) => match never {},
+    }
 }
 
 async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -291,6 +338,7 @@ async fn assemble(mut config: ServerConfig) -> anyhow::Result<(Router, Engine)> 
             store: config.store,
             metrics: metrics.clone(),
             workers: liveness,
+            metrics_token: config.metrics_token,
         },
         auth,
     );

@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::agent::HostEnv;
 use crate::github::{AppCredentials, GithubApp, GithubSettings};
+use crate::links::DashboardLinks;
 use crate::orchestrator::worker::WorkerConfig;
 use crate::orchestrator::{FleetConfig, GithubPacing};
 use crate::review::VERIFY_CHECK;
@@ -179,6 +180,7 @@ async fn start_flotilla(
         .and_then(|probe| probe.local_addr())
         .context("finding a free port for Flotilla")?;
     server::start(ServerConfig {
+        metrics_token: None,
         role: crate::role::Role::All,
         auth: Some(AuthConfig {
             client_id: seed.oauth_client_id.clone(),
@@ -217,6 +219,7 @@ async fn start_flotilla(
             pricing: crate::cost::Pricing::default(),
             daily_budget: crate::cost::Limit::default(),
             pacing: GithubPacing::default(),
+            dashboard: Some(DashboardLinks::new(&format!("http://{listen}"))),
         }),
     })
     .await

@@ -12,6 +12,7 @@ use std::fmt::Write;
 use crate::config::{ConfigError, Lens};
 use crate::cost::{BudgetConfig, Exhausted, Limit, Spend};
 use crate::github::{CheckConclusion, CheckOutput};
+use crate::links::DashboardLinks;
 use crate::redact::Redactor;
 use crate::review::report::CheckReport;
 use crate::review::{GateResult, Verdict};
@@ -48,11 +49,12 @@ impl RunSpend {
 }
 
 /// The plan comment: which rule decided, and one row per task, edited in place as
-/// the run goes on.
+/// the run goes on; with a dashboard, a link to the run's page under the heading.
 pub(crate) fn plan(
     run: &RunRecord,
     tasks: &[TaskRecord],
     spend: &RunSpend,
+    dashboard: Option<&DashboardLinks>,
     redact: &Redactor,
 ) -> String {
     let mut out = String::new();
@@ -67,6 +69,13 @@ pub(crate) fn plan(
         "### Flotilla plan for #{issue} ({status})\n\n",
         issue = run.issue
     );
+    if let Some(links) = dashboard {
+        let _ = writeln!(
+            out,
+            "[Dashboard]({}): tasks, attempts, verdicts and the timeline of this run.\n",
+            links.run(run.id)
+        );
+    }
     if let Some(source) = &run.plan_source {
         let _ = writeln!(out, "Planned from: {source}.");
     }
@@ -220,10 +229,11 @@ pub(crate) fn unknown_command(text: &str) -> String {
 pub(crate) fn status(
     run: Option<(&RunRecord, &[TaskRecord], &RunSpend)>,
     issue: IssueNumber,
+    dashboard: Option<&DashboardLinks>,
     redact: &Redactor,
 ) -> String {
     match run {
-        Some((run, tasks, spend)) => plan(run, tasks, spend, redact),
+        Some((run, tasks, spend)) => plan(run, tasks, spend, dashboard, redact),
         None => format!("Flotilla has no run for #{issue}."),
     }
 }

@@ -15,6 +15,7 @@ use super::pacing::{GithubPacing, PlanEdits};
 use crate::agent::HostEnv;
 use crate::cost::{Limit, Pricing};
 use crate::github::{GithubApp, InstallationClient};
+use crate::links::DashboardLinks;
 use crate::redact::Redactor;
 use crate::sandbox::Sandbox;
 use crate::store::{RunId, SlotLimits};
@@ -53,6 +54,9 @@ pub struct FleetConfig {
     pub daily_budget: Limit,
     /// How often the plan comment and in-progress check runs may be written.
     pub pacing: GithubPacing,
+    /// The dashboard's pages, linked from check runs and the plan comment; `None`
+    /// when no dashboard serves (no link is written).
+    pub dashboard: Option<DashboardLinks>,
 }
 
 /// A [`FleetConfig`] with the process-local state that goes with it.

@@ -48,6 +48,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use crate::links::DashboardLinks;
 use crate::metrics::Metrics;
 use crate::store::{
     ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId, TaskJob,
@@ -120,6 +121,12 @@ impl Orchestrator {
         self.fleet
             .as_deref()
             .context("this process runs no fleet (no GitHub App configured)")
+    }
+
+    /// The dashboard's pages, for the links Flotilla writes on GitHub; `None` without
+    /// a fleet or a dashboard.
+    fn dashboard(&self) -> Option<&DashboardLinks> {
+        self.fleet.as_deref()?.config.dashboard.as_ref()
     }
 
     /// Parses a stored delivery and dispatches it. A payload that cannot be understood

@@ -112,6 +112,7 @@ impl Orchestrator {
                 Ok(comments::status(
                     run.as_ref().map(|r| (r, tasks.as_slice(), &spend)),
                     issue,
+                    fleet.config.dashboard.as_ref(),
                     &fleet.redactor(),
                 ))
             }

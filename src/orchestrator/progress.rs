@@ -155,7 +155,13 @@ impl Orchestrator {
         let body = format!(
             "{}\n{}",
             comments::plan_marker(&record),
-            comments::plan(&record, &tasks, &spend, &fleet.redactor())
+            comments::plan(
+                &record,
+                &tasks,
+                &spend,
+                fleet.config.dashboard.as_ref(),
+                &fleet.redactor()
+            )
         );
         let retried = how == PlanWrite::Now { retried: true };
         let mut comment = record.plan_comment_id.map(CommentId);

@@ -39,6 +39,8 @@ pub(crate) enum CheckTarget {
         head_sha: CommitSha,
         /// Our own key for it.
         external_id: String,
+        /// The dashboard page it links to, when a dashboard serves.
+        details_url: Option<String>,
     },
 }
 
@@ -52,6 +54,7 @@ impl Orchestrator {
         task: &TaskRecord,
         head: &CommitSha,
     ) -> anyhow::Result<CheckRunId> {
+        let details_url = self.verification_page(run, task, head);
         Ok(client
             .create_check_run(
                 &run.repo,
@@ -60,7 +63,7 @@ impl Orchestrator {
                     head_sha: head.clone(),
                     status: CheckStatus::InProgress,
                     conclusion: None,
-                    details_url: None,
+                    details_url,
                     external_id: Some(task.id.to_string()),
                     output: None,
                     actions: Vec::new(),
@@ -96,11 +99,24 @@ impl Orchestrator {
                 name: VERIFY_CHECK.to_owned(),
                 head_sha: head.clone(),
                 external_id: task.id.to_string(),
+                details_url: self.verification_page(run, task, head),
             },
         };
         complete_check(client, &run.repo, target, report, vec![reverify_action()]).await?;
         tracing::info!(%head, "{VERIFY_CHECK} completed");
         Ok(())
+    }
+
+    /// The dashboard's page of this verification, which `flotilla/verify` links to as
+    /// its details; `None` without a dashboard.
+    fn verification_page(
+        &self,
+        run: &RunRecord,
+        task: &TaskRecord,
+        head: &CommitSha,
+    ) -> Option<String> {
+        self.dashboard()
+            .map(|links| links.verification(run.id, task.position, head))
     }
 
     /// Ends a `flotilla/verify` shown in progress whose verification a budget stopped:
@@ -301,6 +317,7 @@ pub(crate) async fn complete_check(
             name,
             head_sha,
             external_id,
+            details_url,
         } => {
             client
                 .create_check_run(
@@ -310,7 +327,7 @@ pub(crate) async fn complete_check(
                         head_sha,
                         status: CheckStatus::Completed,
                         conclusion: Some(conclusion),
-                        details_url: None,
+                        details_url,
                         external_id: Some(external_id),
                         output: Some(first),
                         actions,

@@ -14,6 +14,7 @@ use super::fleet::Fleet;
 use super::publish::{CheckTarget, complete_check};
 use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION};
 use crate::github::{CheckConclusion, CheckOutput};
+use crate::links::DashboardLinks;
 use crate::review::VERIFY_CHECK;
 use crate::review::report::CheckReport;
 use crate::store::{NewJob, TaskRecord, TaskState, VerdictRecord};
@@ -307,6 +308,7 @@ impl Orchestrator {
             name: VERIFY_CHECK.to_owned(),
             head_sha: group.head_sha.clone(),
             external_id: format!("merge-group:{}", group.head_ref),
+            details_url: fleet.config.dashboard.as_ref().map(DashboardLinks::queue),
         };
         complete_check(
             &client,

@@ -19,6 +19,8 @@ use crate::types::AppId;
 use crate::webhook::signature::WebhookSecrets;
 use secrets::{KeySource, read_secret};
 
+pub use dashboard::{Dashboard, OAuthClient};
+
 /// A setting that is missing or unusable; its message is the whole diagnosis.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -189,8 +191,12 @@ pub struct ServeSettings {
     pub daily_budget: Limit,
     /// How long finished things are kept; `None` keeps everything.
     pub retention: Option<Duration>,
-    /// "Login with GitHub" for the dashboard; `None` when no OAuth client is set.
-    pub dashboard: Option<crate::web::auth::AuthConfig>,
+    /// "Login with GitHub" for the dashboard: its URLs, and its OAuth client when the
+    /// settings give one (else the stored App's is used).
+    pub dashboard: Dashboard,
+    /// The token `/metrics` requires as `Authorization: Bearer …`; `None` serves it to
+    /// anyone (Prometheus scrapers on a private network).
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 /// The App's identity as `flotilla serve`'s settings give it.
@@ -253,6 +259,12 @@ impl ServeSettings {
                 listen: args.listen,
             },
         )?;
+        let metrics_token = read_secret(
+            "FLOTILLA_METRICS_TOKEN",
+            args.metrics_token,
+            args.metrics_token_file,
+        )?
+        .filter(|token| !token.value.trim().is_empty());
         let DatabaseSettings {
             url: database_url,
             file: database_file,
@@ -309,7 +321,8 @@ impl ServeSettings {
                 key_file,
                 reviewer_key.as_ref().and_then(KeySource::file).cloned(),
                 secret_file,
-                dashboard.as_ref().and_then(|d| d.secret_file.clone()),
+                dashboard.secret_file.clone(),
+                metrics_token.as_ref().and_then(|t| t.file.clone()),
                 database_file,
             ]
             .into_iter()
@@ -345,7 +358,8 @@ impl ServeSettings {
             })?),
         };
         Ok(Self {
-            dashboard: dashboard.map(|d| d.auth),
+            dashboard,
+            metrics_token: metrics_token.map(|t| t.value.into()),
             retention,
             reviewer,
             sandbox,

@@ -3,14 +3,16 @@
 //! dashboard behind "Login with GitHub" ([`auth`]).
 
 pub mod auth;
+mod metrics_token;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use secrecy::SecretString;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::{self, Metrics};
@@ -31,6 +33,8 @@ pub struct OpsState {
     pub metrics: Metrics,
     /// The job worker pools, which must all be running for `/readyz`.
     pub workers: Vec<WorkerLiveness>,
+    /// The bearer token `/metrics` requires; `None` serves it to anyone.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Builds the router: `POST /webhook` (verified intake) when this process takes
@@ -102,8 +106,12 @@ async fn ready(ops: &OpsState) -> Result<(), String> {
         .map_err(|reason| format!("job workers: {reason}"))
 }
 
-/// Every metric in the Prometheus text format; 503 when the store cannot be read.
-pub(crate) async fn metrics_text(State(ops): State<OpsState>) -> Response {
+/// Every metric in the Prometheus text format; 401 without the token when one is
+/// configured, 503 when the store cannot be read.
+pub(crate) async fn metrics_text(State(ops): State<OpsState>, headers: HeaderMap) -> Response {
+    if !metrics_token::allows(ops.metrics_token.as_ref(), &headers) {
+        return metrics_token::refused();
+    }
     match tokio::time::timeout(STORE_TIMEOUT, ops.metrics.render(&ops.store)).await {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Ok(Err(error)) => {

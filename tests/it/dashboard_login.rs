@@ -30,6 +30,7 @@ async fn an_anonymous_visitor_logs_in_with_github_and_out_again() {
         .await
         .expect("store migrates");
     let flotilla = server::start(ServerConfig {
+        metrics_token: None,
         role: flotilla::role::Role::All,
         auth: Some(auth_config(&sim, &seed, &base)),
         listen: format!("127.0.0.1:{port}").parse().expect("an address"),

@@ -34,6 +34,7 @@ async fn readyz_answers_503_with_the_reason_while_migrations_or_the_store_are_wr
     let url = Store::default_url(dir.path());
     let store = Store::connect(&url).await.expect("store migrates");
     let server = server::start(ServerConfig {
+        metrics_token: None,
         role: flotilla::role::Role::All,
         auth: None,
         listen: "127.0.0.1:0".parse().expect("loopback address"),
@@ -170,6 +171,7 @@ async fn the_queue_gauges_show_a_job_no_worker_takes_and_how_long_it_has_waited(
     .expect("store migrates");
     // Intake only: no agent workers, so a plan_run job waits.
     let server = server::start(ServerConfig {
+        metrics_token: None,
         role: flotilla::role::Role::All,
         auth: None,
         listen: "127.0.0.1:0".parse().expect("loopback address"),

@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::AuthState;
+use super::session::constant_time_eq;
 use super::viewer::{NotLoggedIn, Viewer};
 
 /// The token to put in a form's hidden `csrf` field.
@@ -42,15 +43,10 @@ impl IntoResponse for CsrfRejected {
 
 /// Checks a submitted `csrf` field against the viewer's session (constant time).
 pub fn verify_csrf(viewer: &Viewer, submitted: Option<&str>) -> Result<(), CsrfRejected> {
-    let expected = viewer.csrf().as_bytes();
-    let Some(submitted) = submitted.map(str::as_bytes) else {
-        return Err(CsrfRejected);
-    };
-    let differs = submitted.len() != expected.len()
-        || submitted
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            != 0;
-    if differs { Err(CsrfRejected) } else { Ok(()) }
+    match submitted {
+        Some(submitted) if constant_time_eq(submitted.as_bytes(), viewer.csrf().as_bytes()) => {
+            Ok(())
+        }
+        _ => Err(CsrfRejected),
+    }
 }

@@ -1,6 +1,7 @@
 //! Login with GitHub for the dashboard: the App's own OAuth flow (user-to-server),
-//! server-side sessions behind an opaque cookie, per-repository access checked with
-//! the viewer's own token, and CSRF tokens bound to the session.
+//! sessions in an encrypted cookie any process of the fleet can read ([`session`]),
+//! per-repository access checked with the viewer's own token, and CSRF tokens bound to
+//! the session.
 //!
 //! Handlers take [`Viewer`] to require a logged-in user, ask [`Viewer::access`] what
 //! that user may do on a repository, put [`CsrfToken`] in every form's hidden `csrf`
@@ -27,17 +28,20 @@ pub use home::home;
 pub use viewer::Viewer;
 
 use access::AccessCache;
-use session::Sessions;
+use session::SessionCookies;
 
-/// The name of the cookie that carries the session id.
+/// The name of the cookie that carries the session (encrypted).
 pub const SESSION_COOKIE: &str = "flotilla_session";
+/// The name of the cookie that carries a login attempt's OAuth `state` (encrypted).
+pub const LOGIN_COOKIE: &str = "flotilla_login";
 
 /// How the dashboard talks to GitHub's OAuth endpoints.
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
     /// The App's OAuth client id (`Iv1…` / `Iv23…`).
     pub client_id: String,
-    /// The App's OAuth client secret.
+    /// The App's OAuth client secret; the session cookies' key is derived from it, so
+    /// every process with the same App reads the same sessions.
     pub client_secret: SecretString,
     /// GitHub's web base, where users authorize (`https://github.com`).
     pub web_base: String,
@@ -73,12 +77,14 @@ pub struct AuthState {
 struct Inner {
     config: AuthConfig,
     http: reqwest::Client,
-    sessions: Sessions,
+    sessions: SessionCookies,
     access: AccessCache,
 }
 
 impl AuthState {
-    /// Builds the state; sessions live in memory, so a restart logs everyone out.
+    /// Builds the state. Sessions live in the browser's cookie, sealed with a key
+    /// derived from the client secret: another state built from the same secret (in
+    /// another process, or after a restart) reads them.
     pub fn new(config: AuthConfig) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("flotilla/", env!("CARGO_PKG_VERSION")))
@@ -86,7 +92,11 @@ impl AuthState {
             .build()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                sessions: Sessions::new(config.session_ttl),
+                sessions: SessionCookies::new(
+                    &config.client_secret,
+                    config.session_ttl,
+                    config.secure_cookies(),
+                ),
                 access: AccessCache::new(config.access_ttl),
                 config,
                 http,

@@ -8,10 +8,10 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::PrivateCookieJar;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::session::{cookie_id, set_cookie};
 use super::viewer::percent_encode;
 use super::{AuthState, Viewer, verify_csrf};
 
@@ -39,10 +39,14 @@ fn escape(text: &str) -> String {
 /// The login page: one link to GitHub's authorize page, carrying a fresh `state`.
 pub(super) async fn login(
     State(auth): State<AuthState>,
+    headers: HeaderMap,
     Query(query): Query<LoginQuery>,
-) -> Html<String> {
+) -> (PrivateCookieJar, Html<String>) {
     let config = auth.config();
-    let state = auth.inner.sessions.begin(local_path(query.next));
+    let (state, jar) = auth
+        .inner
+        .sessions
+        .begin_login(&headers, local_path(query.next));
     let authorize = format!(
         "{}/login/oauth/authorize?client_id={}&redirect_uri={}&state={}",
         config.web_base.trim_end_matches('/'),
@@ -50,13 +54,14 @@ pub(super) async fn login(
         percent_encode(&config.redirect_uri()),
         state,
     );
-    Html(format!(
+    let page = Html(format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Flotilla — log in</title></head>\n\
          <body><main><h1>Flotilla</h1>\n\
          <p>The dashboard shows the runs of the repositories you can read on GitHub.</p>\n\
          <p><a id=\"login\" href=\"{}\">Log in with GitHub</a></p></main></body></html>\n",
         escape(&authorize)
-    ))
+    ));
+    (jar, page)
 }
 
 /// `GET /oauth/callback?code=…&state=…` (or `?error=…` when the user declined).
@@ -85,12 +90,14 @@ struct UserBody {
 /// session and returns to the page that asked for it.
 pub(super) async fn callback(
     State(auth): State<AuthState>,
+    headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
+    let sessions = &auth.inner.sessions;
     let Some(next) = query
         .state
         .as_deref()
-        .and_then(|s| auth.inner.sessions.finish(s))
+        .and_then(|s| sessions.finish_login(&headers, s))
     else {
         return (
             StatusCode::BAD_REQUEST,
@@ -102,6 +109,7 @@ pub(super) async fn callback(
         let why = query.error_description.unwrap_or(error);
         return (
             StatusCode::FORBIDDEN,
+            sessions.abandon_login(&headers),
             format!("GitHub did not log you in: {why}"),
         )
             .into_response();
@@ -109,6 +117,7 @@ pub(super) async fn callback(
     let Some(code) = query.code else {
         return (
             StatusCode::BAD_REQUEST,
+            sessions.abandon_login(&headers),
             "GitHub sent no code; start again at /login",
         )
             .into_response();
@@ -116,17 +125,17 @@ pub(super) async fn callback(
     match sign_in(&auth, &code).await {
         Ok((login, token)) => {
             tracing::info!(%login, "dashboard login");
-            let id = auth.inner.sessions.create(login, token);
-            let cookie = set_cookie(
-                Some(&id),
-                auth.config().secure_cookies(),
-                auth.config().session_ttl,
-            );
-            ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
+            let jar = sessions.start(&headers, login, &token);
+            (jar, Redirect::to(&next)).into_response()
         }
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "dashboard login failed");
-            (StatusCode::BAD_GATEWAY, format!("login failed: {error:#}")).into_response()
+            (
+                StatusCode::BAD_GATEWAY,
+                sessions.abandon_login(&headers),
+                format!("login failed: {error:#}"),
+            )
+                .into_response()
         }
     }
 }
@@ -203,13 +212,5 @@ pub(super) async fn logout(
     if let Err(rejected) = verify_csrf(&viewer, form.csrf.as_deref()) {
         return rejected.into_response();
     }
-    if let Some(id) = cookie_id(&headers) {
-        auth.inner.sessions.remove(id);
-    }
-    let cookie = set_cookie(
-        None,
-        auth.config().secure_cookies(),
-        auth.config().session_ttl,
-    );
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+    (auth.inner.sessions.end(&headers), Redirect::to("/login")).into_response()
 }

@@ -1,43 +1,77 @@
-//! Server-side sessions: the browser holds only a random id in an `HttpOnly` cookie;
-//! the login, the user's token and the CSRF token stay in this process.
+//! Sessions kept by the browser: the login, the user's token, the expiry and the CSRF
+//! token travel in one cookie, encrypted and authenticated (AES-256-GCM, axum-extra's
+//! private cookies) with a key derived from the App's OAuth client secret
+//! (HKDF-SHA256). Every process serving the same App derives the same key, so any of
+//! them reads a session another started, and a restart logs nobody out.
+//!
+//! Threat it stops: a browser (or whoever holds its cookie jar for a moment) reading
+//! the GitHub token it carries, forging a session for another login, or stretching its
+//! own expiry — any change to the cookie fails authentication and reads as no session.
+//! What it does not stop: a cookie copied off a browser stays valid until it expires
+//! (logout clears it from that browser only), as with any bearer credential; the
+//! session lasts [`super::AuthConfig::session_ttl`] for that reason.
+//!
+//! A login attempt's OAuth `state` travels the same way in a second, short-lived
+//! cookie, bound to the browser that started the attempt and cleared when it is used.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
-use axum::http::header::COOKIE;
-use secrecy::SecretString;
+use axum_extra::extract::cookie::{Cookie, Key, PrivateCookieJar, SameSite};
+use hkdf::Hkdf;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
-use super::SESSION_COOKIE;
+use super::{LOGIN_COOKIE, SESSION_COOKIE};
 
 /// How long a login attempt (the OAuth `state`) stays valid.
 const PENDING_TTL: Duration = Duration::from_secs(600);
-/// The most login attempts kept at once: anyone may start one, so the oldest give way.
-const MAX_PENDING: usize = 10_000;
+/// HKDF's `info`: names what the derived key is for, so no other use of the client
+/// secret can yield the same key.
+const KEY_INFO: &[u8] = b"flotilla dashboard sessions v1";
 
-/// One logged-in browser.
+/// One logged-in browser, as its cookie carries it.
 #[derive(Clone, Debug)]
 pub(super) struct Session {
     pub login: String,
     pub token: SecretString,
     pub csrf: String,
-    expires: Instant,
 }
 
-/// A login started at `/login` and not yet back at `/oauth/callback`.
-#[derive(Debug)]
-struct Pending {
+/// The session cookie's plaintext.
+#[derive(Serialize, Deserialize)]
+struct SessionWire {
+    login: String,
+    token: String,
+    csrf: String,
+    /// Milliseconds since the Unix epoch.
+    expires: u64,
+}
+
+/// The login-attempt cookie's plaintext.
+#[derive(Serialize, Deserialize)]
+struct PendingWire {
+    state: String,
     next: String,
-    expires: Instant,
+    expires: u64,
 }
 
-/// The sessions and pending logins of this process.
-#[derive(Debug)]
-pub(super) struct Sessions {
+/// Seals and opens the dashboard's cookies.
+#[derive(Clone)]
+pub(super) struct SessionCookies {
+    key: Key,
     ttl: Duration,
-    live: Mutex<HashMap<String, Session>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    secure: bool,
+}
+
+impl std::fmt::Debug for SessionCookies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCookies")
+            .field("ttl", &self.ttl)
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
 }
 
 /// 256 bits from the OS random source, hex-encoded.
@@ -47,98 +81,138 @@ pub(super) fn random_token() -> String {
     format!("{}{}", a.simple(), b.simple())
 }
 
-impl Sessions {
-    pub fn new(ttl: Duration) -> Self {
+/// Now, in milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `ttl` from now, in milliseconds since the Unix epoch.
+fn after(ttl: Duration) -> u64 {
+    now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The cookie key every process derives from the same client secret.
+fn derive_key(client_secret: &SecretString) -> Key {
+    let hkdf = Hkdf::<Sha256>::new(None, client_secret.expose_secret().as_bytes());
+    let mut okm = [0u8; 64];
+    hkdf.expand(KEY_INFO, &mut okm)
+        .expect("64 bytes is a valid HKDF-SHA256 output length");
+    Key::from(&okm)
+}
+
+impl SessionCookies {
+    /// Cookies sealed with the key derived from `client_secret`, sessions lasting
+    /// `ttl`, `Secure` when the dashboard is served over HTTPS.
+    pub fn new(client_secret: &SecretString, ttl: Duration, secure: bool) -> Self {
         Self {
+            key: derive_key(client_secret),
             ttl,
-            live: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            secure,
         }
     }
 
-    /// Starts a session and returns its id (the cookie value).
-    pub fn create(&self, login: String, token: SecretString) -> String {
-        let id = random_token();
-        let now = Instant::now();
-        let session = Session {
+    fn jar(&self, headers: &HeaderMap) -> PrivateCookieJar {
+        PrivateCookieJar::from_headers(headers, self.key.clone())
+    }
+
+    /// A cookie with the attributes every dashboard cookie has.
+    fn cookie(&self, name: &'static str, value: String, max_age: Duration) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(time_from(max_age))
+            .build()
+    }
+
+    /// The live session the request's cookie carries; `None` when it has none, or one
+    /// that was altered, sealed with another key, or has expired.
+    pub fn open(&self, headers: &HeaderMap) -> Option<Session> {
+        let cookie = self.jar(headers).get(SESSION_COOKIE)?;
+        let wire: SessionWire = serde_json::from_str(cookie.value()).ok()?;
+        (wire.expires > now_ms()).then(|| Session {
+            login: wire.login,
+            token: wire.token.into(),
+            csrf: wire.csrf,
+        })
+    }
+
+    /// Starts a session for `login`: the jar that sets its cookie (and clears the
+    /// finished login attempt's).
+    pub fn start(
+        &self,
+        headers: &HeaderMap,
+        login: String,
+        token: &SecretString,
+    ) -> PrivateCookieJar {
+        let wire = SessionWire {
             login,
-            token,
+            token: token.expose_secret().to_owned(),
             csrf: random_token(),
-            expires: now + self.ttl,
+            expires: after(self.ttl),
         };
-        let mut live = self.live.lock().expect("sessions lock");
-        live.retain(|_, s| s.expires > now);
-        live.insert(id.clone(), session);
-        id
+        let value = serde_json::to_string(&wire).expect("a session serializes");
+        self.jar(headers)
+            .remove(self.removal(LOGIN_COOKIE))
+            .add(self.cookie(SESSION_COOKIE, value, self.ttl))
     }
 
-    /// The live session `id` names.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let live = self.live.lock().expect("sessions lock");
-        live.get(id).filter(|s| s.expires > Instant::now()).cloned()
+    /// Ends the session: the jar that clears its cookie.
+    pub fn end(&self, headers: &HeaderMap) -> PrivateCookieJar {
+        self.jar(headers).remove(self.removal(SESSION_COOKIE))
     }
 
-    /// Ends the session `id`.
-    pub fn remove(&self, id: &str) {
-        self.live.lock().expect("sessions lock").remove(id);
-    }
-
-    /// Records a login attempt; returns its `state`.
-    pub fn begin(&self, next: String) -> String {
+    /// Records a login attempt that returns to `next`: its `state`, and the jar that
+    /// sets its cookie.
+    pub fn begin_login(&self, headers: &HeaderMap, next: String) -> (String, PrivateCookieJar) {
         let state = random_token();
-        let now = Instant::now();
-        let mut pending = self.pending.lock().expect("sessions lock");
-        pending.retain(|_, p| p.expires > now);
-        if pending.len() >= MAX_PENDING {
-            let oldest = pending
-                .iter()
-                .min_by_key(|(_, p)| p.expires)
-                .map(|(state, _)| state.clone());
-            if let Some(oldest) = oldest {
-                pending.remove(&oldest);
-            }
-        }
-        pending.insert(
-            state.clone(),
-            Pending {
-                next,
-                expires: now + PENDING_TTL,
-            },
-        );
-        state
+        let wire = PendingWire {
+            state: state.clone(),
+            next,
+            expires: after(PENDING_TTL),
+        };
+        let value = serde_json::to_string(&wire).expect("a login attempt serializes");
+        let jar = self
+            .jar(headers)
+            .add(self.cookie(LOGIN_COOKIE, value, PENDING_TTL));
+        (state, jar)
     }
 
-    /// Consumes a login attempt: the page to return to, or `None` when `state` is
-    /// unknown, used or expired.
-    pub fn finish(&self, state: &str) -> Option<String> {
-        let mut pending = self.pending.lock().expect("sessions lock");
-        pending
-            .remove(state)
-            .filter(|p| p.expires > Instant::now())
-            .map(|p| p.next)
+    /// The page to return to after the login attempt `state`, when this browser
+    /// started it less than ten minutes ago; `None` otherwise. The caller clears the
+    /// attempt's cookie (starting the session does), so a state works once.
+    pub fn finish_login(&self, headers: &HeaderMap, state: &str) -> Option<String> {
+        let cookie = self.jar(headers).get(LOGIN_COOKIE)?;
+        let wire: PendingWire = serde_json::from_str(cookie.value()).ok()?;
+        let matches = constant_time_eq(wire.state.as_bytes(), state.as_bytes());
+        (matches && wire.expires > now_ms()).then_some(wire.next)
+    }
+
+    /// The jar that clears a login attempt's cookie.
+    pub fn abandon_login(&self, headers: &HeaderMap) -> PrivateCookieJar {
+        self.jar(headers).remove(self.removal(LOGIN_COOKIE))
+    }
+
+    /// What removes cookie `name` (its path and attributes must match).
+    fn removal(&self, name: &'static str) -> Cookie<'static> {
+        Cookie::build((name, ""))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .build()
     }
 }
 
-/// The session id from the request's `Cookie` headers.
-pub(super) fn cookie_id(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
+/// A `Duration` as the cookie crate's `Max-Age`.
+fn time_from(duration: Duration) -> time::Duration {
+    time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }
 
-/// The `Set-Cookie` value that stores `id` (or, with `None`, clears the cookie).
-pub(super) fn set_cookie(id: Option<&str>, secure: bool, ttl: Duration) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    match id {
-        Some(id) => format!(
-            "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            ttl.as_secs()
-        ),
-        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
-    }
+/// Compares two byte strings in time that depends only on their lengths.
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

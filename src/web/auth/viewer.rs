@@ -12,7 +12,6 @@ use crate::types::RepoName;
 use super::AuthState;
 use super::access::Access;
 use super::csrf::CsrfToken;
-use super::session::cookie_id;
 
 /// A user who logged in with GitHub.
 #[derive(Clone, Debug)]
@@ -84,7 +83,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, NotLoggedIn> {
         let auth = AuthState::from_ref(state);
-        let session = cookie_id(&parts.headers).and_then(|id| auth.inner.sessions.get(id));
+        let session = auth.inner.sessions.open(&parts.headers);
         match session {
             Some(session) => Ok(Viewer {
                 login: session.login,

@@ -121,6 +121,7 @@ impl TestApp {
         let test_store = TestStore::new().await;
         let store = test_store.store.clone();
         let server = server::start(ServerConfig {
+            metrics_token: None,
             role: flotilla::role::Role::All,
             auth: None,
             listen: "127.0.0.1:0".parse().expect("loopback address"),

@@ -17,6 +17,7 @@ use flotilla::agent::HostEnv;
 use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
 };
+use flotilla::links::DashboardLinks;
 use flotilla::orchestrator::{FleetConfig, GithubPacing};
 use flotilla::sim::{
     Access, CI_APP_ID, CallCounts, DeliveryView, Protection, RequiredCheck, Ruleset, SeedConfig,
@@ -40,6 +41,9 @@ pub const WORLD_APP_ID: AppId = AppId(1001);
 
 /// A GitHub token planted in Flotilla's own environment: it must never reach an agent.
 pub const PLANTED_TOKEN: &str = "ghs_plantedInFlotillasEnvironment0000000";
+
+/// Where the dashboard of [`TestWorld::start_with_dashboard_links`] is said to be.
+pub const DASHBOARD_URL: &str = "https://flotilla.test";
 
 /// The id of the separate reviewer App of [`TestWorld::start_with_reviewer_app`].
 pub const REVIEWER_APP_ID: AppId = AppId(1002);
@@ -146,11 +150,18 @@ impl TestWorld {
         for (name, value) in vars {
             env = env.with(*name, value);
         }
-        Self::boot_with(None, false, env, &[clis]).await
+        Self::boot_with(None, false, env, &[clis], None).await
+    }
+
+    /// Like [`TestWorld::start`], with the fleet linking to a dashboard at
+    /// [`DASHBOARD_URL`] from its check runs and plan comments.
+    pub async fn start_with_dashboard_links() -> Self {
+        let links = DashboardLinks::new(DASHBOARD_URL);
+        Self::boot_with(None, false, HostEnv::current(), &[], Some(links)).await
     }
 
     async fn boot(ci_command: Option<&str>, reviewer_app: bool) -> Self {
-        Self::boot_with(ci_command, reviewer_app, HostEnv::current(), &[]).await
+        Self::boot_with(ci_command, reviewer_app, HostEnv::current(), &[], None).await
     }
 
     async fn boot_with(
@@ -158,6 +169,7 @@ impl TestWorld {
         reviewer_app: bool,
         host_env: HostEnv,
         read_only: &[std::path::PathBuf],
+        dashboard: Option<DashboardLinks>,
     ) -> Self {
         let dir = TempDir::new().expect("temporary directory");
         let (sim, seed) = seeded_sim(dir.path(), ci_command).await;
@@ -205,6 +217,7 @@ impl TestWorld {
             pricing: flotilla::cost::Pricing::default(),
             daily_budget: flotilla::cost::Limit::default(),
             pacing: GithubPacing::default(),
+            dashboard,
         })
         .await;
         sim.set_webhook_url(WORLD_APP_ID, &format!("{}/webhook", flotilla.url()))
