@@ -11,8 +11,10 @@ use axum::routing::get;
 use flotilla::server::{self, ServerConfig};
 use flotilla::store::Store;
 use flotilla::types::RepoName;
-use flotilla::web::auth::{self, Access, AuthState, Viewer, verify_csrf};
+use flotilla::web::auth::{self, Access, AuthConfig, AuthState, Viewer, verify_csrf};
 use flotilla::webhook::signature::WebhookSecrets;
+use std::time::Duration;
+
 use tempfile::TempDir;
 
 use crate::support::login::{Browser, auth_config, csrf_field};
@@ -133,11 +135,22 @@ async fn probe_action(
 
 /// Serves the login routes and the probe on a free port; returns the base URL.
 async fn serve_probe(sim: &flotilla::sim::SimHandle, seed: &flotilla::sim::SeedConfig) -> String {
+    serve_probe_with(sim, seed, |_| {}).await
+}
+
+/// Like [`serve_probe`], with the login settings changed by `change`.
+async fn serve_probe_with(
+    sim: &flotilla::sim::SimHandle,
+    seed: &flotilla::sim::SeedConfig,
+    change: impl FnOnce(&mut AuthConfig),
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
     let base = format!("http://{}", listener.local_addr().expect("an address"));
-    let state = AuthState::new(auth_config(sim, seed, &base)).expect("auth state");
+    let mut config = auth_config(sim, seed, &base);
+    change(&mut config);
+    let state = AuthState::new(config).expect("auth state");
     let app: Router = auth::routes()
         .route("/repos/{owner}/{repo}", get(probe_page).post(probe_action))
         .with_state(state);
@@ -183,5 +196,107 @@ async fn access_is_what_github_grants_the_person_and_writes_need_write_and_csrf(
     assert_eq!(page.status, 200);
     mallory.clear_cookie();
     assert_eq!(mallory.post(&repo_page, &[]).await.status, 401);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_started_by_one_process_is_read_by_any_other_of_the_same_app() {
+    let dir = TempDir::new().expect("temporary directory");
+    let (sim, seed) = seeded_sim(dir.path(), None).await;
+    let first = serve_probe(&sim, &seed).await;
+    let second = serve_probe(&sim, &seed).await;
+    let other_app = serve_probe_with(&sim, &seed, |config| {
+        config.client_secret = "another App's client secret".to_owned().into();
+    })
+    .await;
+    let repo = format!("/repos/{}", seed.repo_name());
+
+    let mut alice = Browser::new();
+    alice.log_in_as(&first, "alice").await;
+    let cookie = alice.session().expect("a session cookie").to_owned();
+    assert!(
+        !cookie.contains("alice"),
+        "the cookie does not show what it holds: {cookie}"
+    );
+
+    let mut same_browser_elsewhere = Browser::new();
+    same_browser_elsewhere.set_session(&cookie);
+    let page = same_browser_elsewhere.get(&format!("{second}{repo}")).await;
+    assert_eq!(page.status, 200, "another process of the fleet: {page:?}");
+    assert!(page.body.starts_with("Write "), "{page:?}");
+
+    let refused = same_browser_elsewhere
+        .get(&format!("{other_app}{repo}"))
+        .await;
+    assert_eq!(refused.status, 303, "another App's Flotilla: {refused:?}");
+    assert!(
+        refused
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login?next=")),
+        "{refused:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_altered_or_expired_session_cookie_sends_the_browser_to_log_in() {
+    let dir = TempDir::new().expect("temporary directory");
+    let (sim, seed) = seeded_sim(dir.path(), None).await;
+    let base = serve_probe_with(&sim, &seed, |config| {
+        config.session_ttl = Duration::from_secs(2);
+    })
+    .await;
+    let repo = format!("{base}/repos/{}", seed.repo_name());
+    let mut alice = Browser::new();
+    alice.log_in_as(&base, "alice").await;
+    assert_eq!(alice.get(&repo).await.status, 200, "logged in");
+
+    let cookie = alice.session().expect("a session cookie").to_owned();
+    let middle = cookie.len() / 2;
+    let flipped = if &cookie[middle..=middle] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let altered = format!("{}{flipped}{}", &cookie[..middle], &cookie[middle + 1..]);
+    let mut mallory = Browser::new();
+    mallory.set_session(&altered);
+    let page = mallory.get(&repo).await;
+    assert_eq!(page.status, 303, "an altered cookie: {page:?}");
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login?next=")),
+        "{page:?}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let page = alice.get(&repo).await;
+    assert_eq!(page.status, 303, "an expired session: {page:?}");
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login?next=")),
+        "{page:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_login_link_works_once_and_only_in_the_browser_that_started_it() {
+    let dir = TempDir::new().expect("temporary directory");
+    let (sim, seed) = seeded_sim(dir.path(), None).await;
+    let base = serve_probe(&sim, &seed).await;
+    let mut alice = Browser::new();
+    let (callback, landed) = alice.log_in_returning_callback(&base, "alice").await;
+    assert_eq!(landed.status, 303, "{landed:?}");
+
+    let again = alice.get(&callback).await;
+    assert_eq!(again.status, 400, "the same callback twice: {again:?}");
+    let mut mallory = Browser::new();
+    let stolen = mallory.get(&callback).await;
+    assert_eq!(stolen.status, 400, "another browser: {stolen:?}");
+    assert!(mallory.session().is_none());
     sim.shutdown().await;
 }

@@ -1,7 +1,9 @@
 //! A minimal HTTP "browser" for the dashboard's login: it follows redirects by hand
-//! (so tests see each hop), keeps the session cookie, and signs in on the simulator's
-//! GitHub sign-in page as a person the simulator knows.
+//! (so tests see each hop), keeps Flotilla's cookies (the session and the login
+//! attempt), and signs in on the simulator's GitHub sign-in page as a person the
+//! simulator knows.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use flotilla::sim::{SeedConfig, SimHandle};
@@ -33,10 +35,10 @@ pub struct Page {
     pub body: String,
 }
 
-/// A browser with one cookie: Flotilla's session.
+/// A browser with Flotilla's cookies (one host: Flotilla's).
 pub struct Browser {
     http: reqwest::Client,
-    session: Option<String>,
+    cookies: BTreeMap<String, String>,
 }
 
 impl Browser {
@@ -47,21 +49,32 @@ impl Browser {
                 .redirect(Policy::none())
                 .build()
                 .expect("an HTTP client"),
-            session: None,
+            cookies: BTreeMap::new(),
         }
     }
 
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match &self.session {
-            Some(id) => request.header(COOKIE, format!("{SESSION_COOKIE}={id}")),
-            None => request,
+    async fn send(&mut self, request: reqwest::RequestBuilder, to_flotilla: bool) -> Page {
+        let request = if to_flotilla && !self.cookies.is_empty() {
+            let header: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            request.header(COOKIE, header.join("; "))
+        } else {
+            request
         };
         let response = request.send().await.expect("the request is answered");
         for value in response.headers().get_all(SET_COOKIE) {
             let value = value.to_str().expect("an ASCII cookie");
             let pair = value.split(';').next().unwrap_or_default();
-            if let Some(id) = pair.strip_prefix(&format!("{SESSION_COOKIE}=")) {
-                self.session = (!id.is_empty()).then(|| id.to_owned());
+            let cleared = value.to_ascii_lowercase().contains("max-age=0");
+            if let Some((name, value)) = pair.split_once('=') {
+                if cleared || value.is_empty() {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
             }
         }
         Page {
@@ -74,25 +87,45 @@ impl Browser {
         }
     }
 
-    /// `GET url`.
+    /// `GET url` of Flotilla.
     pub async fn get(&mut self, url: &str) -> Page {
         let request = self.http.get(url);
-        self.send(request).await
+        self.send(request, true).await
     }
 
-    /// `POST url` with a form body.
+    /// `POST url` of Flotilla with a form body.
     pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let request = self.http.post(url).form(form);
-        self.send(request).await
+        self.send(request, true).await
+    }
+
+    /// `GET url` of (simulated) GitHub, which gets none of Flotilla's cookies.
+    async fn get_github(&mut self, url: &str) -> Page {
+        let request = self.http.get(url);
+        self.send(request, false).await
+    }
+
+    /// `POST url` of (simulated) GitHub with a form body.
+    async fn post_github(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.http.post(url).form(form);
+        self.send(request, false).await
     }
 
     /// Logs in at `base` as `login` through the simulator's sign-in page; returns the
     /// page Flotilla sends the browser to afterwards.
     pub async fn log_in_as(&mut self, base: &str, login: &str) -> String {
+        let (_, landed) = self.log_in_returning_callback(base, login).await;
+        let next = landed.location.expect("the callback redirects");
+        format!("{base}{next}")
+    }
+
+    /// Logs in at `base` as `login`; returns the callback URL GitHub sent the browser
+    /// to, and Flotilla's answer to it.
+    pub async fn log_in_returning_callback(&mut self, base: &str, login: &str) -> (String, Page) {
         let page = self.get(&format!("{base}/login")).await;
         assert_eq!(page.status, 200, "the login page: {}", page.body);
         let authorize = attribute(&page.body, "href").replace("&amp;", "&");
-        let sign_in = self.get(&authorize).await;
+        let sign_in = self.get_github(&authorize).await;
         assert_eq!(
             sign_in.status, 200,
             "GitHub's sign-in page: {}",
@@ -105,20 +138,30 @@ impl Browser {
             .collect();
         form.push(("login".to_owned(), login.to_owned()));
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let back = self.post(action_base, &pairs).await;
+        let back = self.post_github(action_base, &pairs).await;
         let callback = back.location.expect("GitHub redirects back with a code");
         let landed = self.get(&callback).await;
         assert!(
-            self.session.is_some(),
+            self.session().is_some(),
             "a session cookie after the callback: {landed:?}"
         );
-        let next = landed.location.expect("the callback redirects");
-        format!("{base}{next}")
+        (callback, landed)
     }
 
-    /// Forgets the session cookie (another browser, or a forged request).
+    /// Forgets every cookie (another browser, or a forged request).
     pub fn clear_cookie(&mut self) {
-        self.session = None;
+        self.cookies.clear();
+    }
+
+    /// The session cookie's value, as the browser holds it.
+    pub fn session(&self) -> Option<&str> {
+        self.cookies.get(SESSION_COOKIE).map(String::as_str)
+    }
+
+    /// Replaces the session cookie's value (a copied or altered cookie).
+    pub fn set_session(&mut self, value: &str) {
+        self.cookies
+            .insert(SESSION_COOKIE.to_owned(), value.to_owned());
     }
 }
 
