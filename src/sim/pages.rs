@@ -159,8 +159,11 @@ async fn pull_page(
         .iter()
         .filter(|c| c.head_sha == pull.head_sha)
         .map(|c| {
+            let details = c.details_url.as_deref().map_or_else(String::new, |url| {
+                format!(" <a class=\"details\" href=\"{}\">Details</a>", escape(url))
+            });
             format!(
-                "<section class=\"check-run\" id=\"check-run-{}\"><strong>{}</strong> {} {}<h4>{}</h4><pre>{}</pre></section>",
+                "<section class=\"check-run\" id=\"check-run-{}\"><strong>{}</strong> {} {}{details}<h4>{}</h4><pre>{}</pre></section>",
                 c.id,
                 escape(&c.name),
                 escape(&c.status),

@@ -541,6 +541,7 @@ impl Sim {
                 summary: c.summary.clone(),
                 text: c.text.clone(),
                 annotations: c.annotations.len(),
+                details_url: c.details_url.clone(),
             })
             .collect()
     }

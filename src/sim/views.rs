@@ -68,6 +68,8 @@ pub struct CheckRunView {
     pub text: Option<String>,
     /// Annotations received.
     pub annotations: usize,
+    /// Where its "Details" link points.
+    pub details_url: Option<String>,
 }
 
 /// A review and its inline comments, for assertions.

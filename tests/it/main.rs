@@ -2,11 +2,13 @@
 //! against the real router, store and workers.
 
 mod agent;
+mod browser;
 mod budget;
 mod carry;
 mod chaos;
 mod cli;
 mod conformance;
+mod dashboard_links;
 mod dashboard_login;
 mod demo;
 mod doctor;

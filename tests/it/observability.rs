@@ -518,3 +518,75 @@ async fn json_logs_are_one_object_a_line_carrying_the_delivery_id_of_its_span() 
     assert_eq!(stored["span"]["name"], "webhook", "{stored}");
     assert_eq!(stored["span"]["event"], "ping", "{stored}");
 }
+
+/// `GET /metrics` on `port` with `token` as a bearer token: status and body.
+async fn scrape(port: u16, token: Option<&str>) -> (u16, String) {
+    let mut request = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("/metrics answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a text body"))
+}
+
+#[tokio::test]
+async fn metrics_are_open_by_default_and_closed_to_all_but_the_token_when_one_is_set() {
+    let dir = TempDir::new().expect("temporary directory");
+    let (sim, _seed) = crate::support::world::seeded_sim(dir.path(), None).await;
+    let open_dir = dir.path().join("open");
+    std::fs::create_dir_all(&open_dir).expect("a directory");
+    let open = free_port();
+    let _open = serve(&open_dir, &sim.api_url(), open, &[]);
+    healthy(open).await;
+    let (status, text) = scrape(open, None).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("# TYPE"), "{text}");
+
+    let token_file = dir.path().join("metrics-token");
+    std::fs::write(&token_file, "scraper-token-7\n").expect("token file");
+    let closed_dir = dir.path().join("closed");
+    std::fs::create_dir_all(&closed_dir).expect("a directory");
+    let closed = free_port();
+    let _closed = serve(
+        &closed_dir,
+        &sim.api_url(),
+        closed,
+        &[("FLOTILLA_METRICS_TOKEN_FILE", token_file.clone().into())],
+    );
+    healthy(closed).await;
+    assert_eq!(scrape(closed, None).await.0, 401, "no token");
+    assert_eq!(
+        scrape(closed, Some("scraper-token-8")).await.0,
+        401,
+        "wrong token"
+    );
+    let (status, text) = scrape(closed, Some("scraper-token-7")).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("# TYPE"), "{text}");
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{closed}"), "/healthz")
+            .await
+            .0,
+        200,
+        "probes stay open"
+    );
+
+    let standby_dir = dir.path().join("standby");
+    std::fs::create_dir_all(&standby_dir).expect("a directory");
+    let standby = free_port();
+    let _standby = crate::support::serve::serve_unregistered(
+        &standby_dir,
+        &sim.api_url(),
+        standby,
+        &[("FLOTILLA_METRICS_TOKEN", "scraper-token-7".into())],
+    );
+    healthy(standby).await;
+    assert_eq!(
+        scrape(standby, None).await.0,
+        401,
+        "a server waiting for its App's registration too"
+    );
+    assert_eq!(scrape(standby, Some("scraper-token-7")).await.0, 200);
+    sim.shutdown().await;
+}

@@ -18,6 +18,7 @@ use flotilla::types::AppId;
 use flotilla::webhook::signature::sign;
 
 use crate::support::html_form::{HtmlForm, forms, links};
+use crate::support::login::Browser;
 use crate::support::serve::{free_port, healthy, serve_unregistered};
 use crate::support::world::seeded_sim;
 use crate::support::{SECRET, wait_for};
@@ -428,4 +429,49 @@ async fn without_the_setup_token_the_page_only_asks_for_it_and_issues_no_state()
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!StoredApp::path(&flotilla.data_dir()).exists());
     assert!(SetupToken::path(&flotilla.data_dir()).exists());
+}
+
+#[tokio::test]
+async fn after_registration_the_front_page_is_the_dashboard_behind_the_apps_own_login() {
+    let mut flotilla = Unregistered::start().await;
+    let back = flotilla.create_app_on_github("").await;
+    let (status, page) = flotilla.get(&back).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let stored = StoredApp::load(&flotilla.data_dir())
+        .expect("readable")
+        .expect("the App's credentials are stored");
+
+    for round in ["the server that registered the App", "after a restart"] {
+        let front = flotilla
+            .browser
+            .get(flotilla.url("/"))
+            .send()
+            .await
+            .expect("/ answers");
+        assert_eq!(front.status(), StatusCode::SEE_OTHER, "{round}");
+        assert_eq!(
+            front
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok()),
+            Some("/login?next=%2F"),
+            "{round}"
+        );
+        let (status, login) = flotilla.get(&flotilla.url("/login")).await;
+        assert_eq!(status, StatusCode::OK, "{round}: {login}");
+        assert!(
+            login.contains(&format!("client_id={}", stored.client_id)),
+            "{round}: the login uses the registered App's OAuth client: {login}"
+        );
+        let mut alice = Browser::new();
+        let landed = alice.log_in_as(&flotilla.url(""), "alice").await;
+        let home = alice.get(&landed).await;
+        assert_eq!(home.status, 200, "{round}: {home:?}");
+        assert!(
+            home.body.contains("<strong id=\"viewer\">alice</strong>"),
+            "{round}: {}",
+            home.body
+        );
+        flotilla.restart().await;
+    }
 }

@@ -19,6 +19,7 @@ use flotilla::types::DeliveryId;
 use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
+pub mod browser;
 pub mod fake_github;
 pub mod html_form;
 pub mod login;
