@@ -23,6 +23,7 @@ use crate::types::{AppId, InstallationId, Login};
 use super::Sim;
 use super::error::{ApiError, ApiResult};
 use super::json;
+use super::oauth::OAuthClient;
 use super::state::{Access, App, Installation, User, UserKind, WebhookTarget};
 
 /// How long a manifest code can be exchanged, as GitHub documents.
@@ -353,6 +354,15 @@ async fn conversion(State(sim): State<Sim>, Path(code): Path<String>) -> ApiResu
     body["pem"] = json!(pending.pem);
     body["webhook_secret"] = json!(app.webhook.as_ref().and_then(|hook| hook.secret.clone()));
     body["client_secret"] = json!(pending.client_secret);
+    if let Some(client_id) = body["client_id"].as_str() {
+        world.oauth.clients.insert(
+            client_id.to_owned(),
+            OAuthClient {
+                app_id: pending.app_id,
+                secret: pending.client_secret.clone(),
+            },
+        );
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
