@@ -13,7 +13,7 @@ use crate::support::browser::{Chrome, login_as, screenshot};
 use crate::support::login::auth_config;
 use crate::support::serve::free_port;
 use crate::support::world::seeded_sim;
-use crate::support::{APP_SLUG, SECRET, fast_workers};
+use crate::support::{APP_SLUG, SECRET, fast_workers, wait_for};
 
 /// The simulator and a Flotilla serving the dashboard against it.
 struct Dashboard {
@@ -114,8 +114,11 @@ async fn alice_logs_in_with_github_and_sees_her_dashboard() {
         .click()
         .await
         .expect("logged out");
-    let url = chrome.client.current_url().await.expect("a URL");
-    assert_eq!(url.path(), "/login", "after logging out: {url}");
+    wait_for("the logged-out browser to be on the login page", || async {
+        let url = chrome.client.current_url().await.ok()?;
+        (url.path() == "/login").then_some(())
+    })
+    .await;
     chrome.close().await;
     dashboard.stop().await;
 }

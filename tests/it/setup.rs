@@ -356,8 +356,8 @@ async fn an_organizations_app_is_registered_on_its_new_app_page() {
     let (status, page) = flotilla.get(&flotilla.url("/?org=-not--a-login")).await;
     assert_eq!(
         status,
-        StatusCode::OK,
-        "registered: the front page shows the App: {page}"
+        StatusCode::SEE_OTHER,
+        "registered: the front page is the dashboard, behind its login: {page}"
     );
 }
 
