@@ -40,10 +40,7 @@ use crate::review::prompt::{ReviewBrief, reviewer_prompt};
 use crate::review::verify_files::{self, VerifyFile};
 use crate::review::{Decision, Gate, GateOutcome, GateResult, Given, Verdict, verdict};
 use crate::sandbox::{Confinement, ResourceLimits};
-use crate::store::{
-    ClaimedJob, NewVerdict, PatchId, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource,
-    VerifyEnd,
-};
+use crate::store::{ClaimedJob, NewStep, NewVerdict, PatchId, RunRecord, StepEnd, StepKind, StepOutcome, TaskId, TaskRecord, TaskState, VerdictSource, VerifyEnd};
 use crate::types::{CommitSha, IssueNumber};
 use crate::workspace::{GitAuth, VerifyStore};
 
@@ -352,7 +349,9 @@ impl Orchestrator {
         let build = store
             .checkout(&format!("{checkout_name}-build"), head, base)
             .await?;
-        let built = self.build_gate(fleet, task, config, build.dir()).await;
+        let built = self
+            .build_gate(fleet, task, head, config, build.dir())
+            .await;
         build.remove().await?;
         let mut gates = vec![built?];
         gates.extend(static_gates(&diff, &settings));
@@ -481,6 +480,7 @@ impl Orchestrator {
         &self,
         fleet: &Fleet,
         task: &TaskRecord,
+        head: &CommitSha,
         config: &RepoConfig,
         tree: &Path,
     ) -> anyhow::Result<GateResult> {
@@ -493,6 +493,53 @@ impl Orchestrator {
                 output: None,
             });
         }
+        let step = self
+            .store
+            .start_step(&NewStep {
+                run: task.run_id,
+                task: Some(task.id),
+                kind: StepKind::Build,
+                lens: None,
+                attempt: None,
+                head: Some(head.clone()),
+                prompt: None,
+            })
+            .await?;
+        let result = self.run_build_commands(fleet, task, config, tree).await;
+        let end = match &result {
+            Ok(gate) => StepEnd {
+                outcome: if gate.outcome == GateOutcome::Passed {
+                    StepOutcome::Succeeded
+                } else {
+                    StepOutcome::Failed
+                },
+                reason: gate.summary.clone(),
+                transcript: gate.output.clone().unwrap_or_default(),
+            },
+            Err(error) => StepEnd {
+                outcome: StepOutcome::Failed,
+                reason: format!("{error:#}"),
+                transcript: String::new(),
+            },
+        };
+        let redactor = fleet.redactor();
+        let end = StepEnd {
+            reason: redactor.text(&end.reason),
+            transcript: redactor.text(&end.transcript),
+            ..end
+        };
+        self.store.finish_step(step, &end).await?;
+        result
+    }
+
+    /// The build commands themselves, in order, until one fails.
+    async fn run_build_commands(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        tree: &Path,
+    ) -> anyhow::Result<GateResult> {
         let mut log = String::new();
         for command in &config.verify.commands {
             let run = AgentRun {
@@ -563,6 +610,60 @@ impl Orchestrator {
         job: LensJob<'_>,
     ) -> anyhow::Result<LensAnswer> {
         let lens = job.lens;
+        let redactor = fleet.redactor();
+        let step = self
+            .store
+            .start_step(&NewStep {
+                run: job.spender.run.id,
+                task: Some(task.id),
+                kind: StepKind::Review,
+                lens: Some(lens.name.clone()),
+                attempt: None,
+                head: job.spender.head.cloned(),
+                prompt: Some(redactor.text(&job.prompt)),
+            })
+            .await?;
+        let answer = self.ask_reviewer(fleet, task, job).await;
+        let end = match &answer {
+            Ok((LensAnswer::Verdict(verdict, _), _)) => StepEnd {
+                outcome: if verdict.decision == Decision::Upheld {
+                    StepOutcome::Succeeded
+                } else {
+                    StepOutcome::Failed
+                },
+                reason: verdict.summary.clone(),
+                transcript: String::new(),
+            },
+            Ok((LensAnswer::StoppedByBudget(reason), _)) => StepEnd {
+                outcome: StepOutcome::Failed,
+                reason: reason.clone(),
+                transcript: String::new(),
+            },
+            Err(error) => StepEnd {
+                outcome: StepOutcome::Failed,
+                reason: format!("{error:#}"),
+                transcript: String::new(),
+            },
+        };
+        let full_transcript = answer.as_ref().map(|(_, t)| t.as_str()).unwrap_or("");
+        let end = StepEnd {
+            reason: redactor.text(&end.reason),
+            transcript: redactor.text(full_transcript),
+            ..end
+        };
+        self.store.finish_step(step, &end).await?;
+        answer.map(|(answer, _)| answer)
+    }
+
+    /// Runs the reviewer agent and reads its verdict; also returns its whole
+    /// transcript, for the dashboard.
+    async fn ask_reviewer(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        job: LensJob<'_>,
+    ) -> anyhow::Result<(LensAnswer, String)> {
+        let lens = job.lens;
         let mut agent = agent_run(
             fleet,
             &lens.agent,
@@ -584,10 +685,8 @@ impl Orchestrator {
         self.record_spend(fleet, &job.spender, &report).await?;
         let transcript = comments::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);
         if let Outcome::BudgetExceeded { budget } = &report.outcome {
-            return Ok(LensAnswer::StoppedByBudget(format!(
-                "the {} reviewer was stopped at {budget}",
-                lens.name
-            )));
+            let reason = format!("the {} reviewer was stopped at {budget}", lens.name);
+            return Ok((LensAnswer::StoppedByBudget(reason), report.transcript));
         }
         if !report.outcome.is_success() {
             let verdict = Verdict::refuted_by_flotilla(format!(
@@ -595,7 +694,7 @@ impl Orchestrator {
                 lens.name,
                 report.outcome.reason()
             ));
-            return Ok(LensAnswer::Verdict(verdict, transcript));
+            return Ok((LensAnswer::Verdict(verdict, transcript), report.transcript));
         }
         let verdict = match lens.agent.to_adapter().verdict(&report) {
             Err(error) => Verdict::refuted_by_flotilla(format!(
@@ -611,7 +710,7 @@ impl Orchestrator {
             },
         };
         tracing::info!(lens = %lens.name, decision = ?verdict.decision, "reviewer answered");
-        Ok(LensAnswer::Verdict(verdict, transcript))
+        Ok((LensAnswer::Verdict(verdict, transcript), report.transcript))
     }
 
     /// A verification a budget stopped: no verdict is recorded, the task waits as

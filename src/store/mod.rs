@@ -11,9 +11,11 @@ mod deliveries;
 mod job_notify;
 mod jobs;
 mod landing;
+mod overview;
 mod recovery;
 mod retention;
 mod runs;
+mod steps;
 mod tasks;
 mod usage;
 mod verification;
@@ -33,10 +35,14 @@ use crate::clock::{Clock, Millis, SystemClock};
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
 pub use job_notify::JobListener;
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
+pub use overview::{JobListing, MergeLock, RunFilter, RunSummary};
 pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
 pub use tasks::{
     AttemptEnd, NewTask, PendingProposal, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState,
+};
+pub use steps::{
+    NewStep, PROMPT_CAP, StepEnd, StepId, StepKind, StepOutcome, StepRecord, TRANSCRIPT_CAP,
 };
 pub use usage::NewUsage;
 pub use verification::{HeadJob, NewVerdict, PatchId, VerdictRecord, VerdictSource, VerifyEnd};

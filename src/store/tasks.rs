@@ -14,6 +14,7 @@ use std::str::FromStr;
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::runs::RunId;
 use super::{BackendKind, Store, storable, with_pool};
+use crate::clock::Millis;
 use crate::types::{CommitSha, PrNumber, RepoName};
 
 /// A task's row id; agents see it as `FLOTILLA_TASK_ID` (`task-<id>`).
@@ -219,6 +220,8 @@ pub struct TaskRecord {
     pub merged_sha: Option<CommitSha>,
     /// Work pushed but not proposed yet; a retry resumes at the pull request.
     pub pending_proposal: Option<PendingProposal>,
+    /// When it last changed state (Unix milliseconds): for a merged task, when it merged.
+    pub updated_at: Millis,
 }
 
 /// What an attempt pushed and is about to propose, kept between the push and the
@@ -256,6 +259,7 @@ pub(super) struct TaskRow {
     summary: Option<String>,
     merged_sha: Option<String>,
     pending_proposal: Option<String>,
+    updated_at: i64,
 }
 
 impl TryFrom<TaskRow> for TaskRecord {
@@ -285,13 +289,15 @@ impl TryFrom<TaskRow> for TaskRecord {
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()?,
+            updated_at: row.updated_at,
         })
     }
 }
 
 pub(super) const TASK_COLUMNS: &str = "t.id, t.run_id, t.position, t.title, t.instructions, \
     t.paths, t.depends_on, t.branch, t.state, t.attempts, t.max_attempts, t.pr_number, \
-    t.pr_node_id, t.head_sha, t.last_reason, t.summary, t.merged_sha, t.pending_proposal";
+    t.pr_node_id, t.head_sha, t.last_reason, t.summary, t.merged_sha, t.pending_proposal, \
+    t.updated_at";
 
 /// How many agents may work at once, besides each run's own `max_parallel_tasks`.
 #[derive(Clone, Copy, Debug)]
