@@ -22,6 +22,7 @@ mod fleet;
 mod forget;
 mod land;
 mod on_comment;
+mod on_dashboard;
 mod pacing;
 pub mod plan;
 mod planning;
@@ -50,7 +51,7 @@ use tracing::Instrument;
 
 use crate::metrics::Metrics;
 use crate::store::{
-    ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId, TaskJob,
+    ActionJob, ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId, TaskJob,
 };
 use crate::types::{CommitSha, DeliveryId};
 use crate::webhook::event::{self, Parsed};
@@ -211,6 +212,14 @@ impl JobHandler for Orchestrator {
                 let span =
                     tracing::info_span!("land", task = %payload.task_id, head = %payload.head_sha);
                 self.land_task(self.fleet()?, payload.task_id, &payload.head_sha, &job)
+                    .instrument(span)
+                    .await
+            }
+            JobKind::DashboardAction => {
+                let payload: ActionJob = serde_json::from_value(job.payload.clone())
+                    .context("dashboard_action job payload")?;
+                let span = tracing::info_span!("dashboard", run = %payload.run_id, actor = %payload.actor);
+                self.on_dashboard_action(self.fleet()?, &payload)
                     .instrument(span)
                     .await
             }

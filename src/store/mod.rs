@@ -6,6 +6,7 @@
 //! [`with_pool!`] runs it on whichever pool is configured. This module owns every SQL
 //! statement; nothing else in Flotilla talks to the database.
 
+mod actions;
 mod advisory;
 mod deliveries;
 mod job_notify;
@@ -32,6 +33,7 @@ use sqlx::{ConnectOptions, PgPool, SqlitePool};
 
 use crate::clock::{Clock, Millis, SystemClock};
 
+pub use actions::{ActionJob, DashboardAction};
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
 pub use job_notify::JobListener;
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
