@@ -51,7 +51,8 @@ use tracing::Instrument;
 
 use crate::metrics::Metrics;
 use crate::store::{
-    ActionJob, ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId, TaskJob,
+    ActionJob, ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId,
+    TaskJob,
 };
 use crate::types::{CommitSha, DeliveryId};
 use crate::webhook::event::{self, Parsed};
@@ -218,7 +219,8 @@ impl JobHandler for Orchestrator {
             JobKind::DashboardAction => {
                 let payload: ActionJob = serde_json::from_value(job.payload.clone())
                     .context("dashboard_action job payload")?;
-                let span = tracing::info_span!("dashboard", run = %payload.run_id, actor = %payload.actor);
+                let span =
+                    tracing::info_span!("dashboard", run = %payload.run_id, actor = %payload.actor);
                 self.on_dashboard_action(self.fleet()?, &payload)
                     .instrument(span)
                     .await

@@ -167,7 +167,11 @@ impl Orchestrator {
 
     /// Stops a live run and its agents, leaving its pull requests open; says what it
     /// did. `/flotilla cancel` and the dashboard's Cancel button both come here.
-    pub(super) async fn cancel_now(&self, fleet: &Fleet, run: &RunRecord) -> anyhow::Result<String> {
+    pub(super) async fn cancel_now(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+    ) -> anyhow::Result<String> {
         if !run.state.is_live() {
             return Ok(format!("the run for #{} is not running.", run.issue));
         }

@@ -40,7 +40,10 @@ use crate::review::prompt::{ReviewBrief, reviewer_prompt};
 use crate::review::verify_files::{self, VerifyFile};
 use crate::review::{Decision, Gate, GateOutcome, GateResult, Given, Verdict, verdict};
 use crate::sandbox::{Confinement, ResourceLimits};
-use crate::store::{ClaimedJob, NewStep, NewVerdict, PatchId, RunRecord, StepEnd, StepKind, StepOutcome, TaskId, TaskRecord, TaskState, VerdictSource, VerifyEnd};
+use crate::store::{
+    ClaimedJob, NewStep, NewVerdict, PatchId, RunRecord, StepEnd, StepKind, StepOutcome, TaskId,
+    TaskRecord, TaskState, VerdictSource, VerifyEnd,
+};
 use crate::types::{CommitSha, IssueNumber};
 use crate::workspace::{GitAuth, VerifyStore};
 

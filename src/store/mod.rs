@@ -37,14 +37,14 @@ pub use actions::{ActionJob, DashboardAction};
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
 pub use job_notify::JobListener;
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
-pub use overview::{JobListing, MergeLock, RunFilter, RunSummary};
+pub use overview::{JobListing, MergeLock, RunFilter, RunSummary, RunVersion};
 pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
-pub use tasks::{
-    AttemptEnd, NewTask, PendingProposal, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState,
-};
 pub use steps::{
     NewStep, PROMPT_CAP, StepEnd, StepId, StepKind, StepOutcome, StepRecord, TRANSCRIPT_CAP,
+};
+pub use tasks::{
+    AttemptEnd, NewTask, PendingProposal, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState,
 };
 pub use usage::NewUsage;
 pub use verification::{HeadJob, NewVerdict, PatchId, VerdictRecord, VerdictSource, VerifyEnd};

@@ -72,6 +72,10 @@ pub struct MergeLock {
     pub expires_at: Millis,
 }
 
+/// What [`Store::run_version`] compares: equal values mean nothing shown changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunVersion([i64; 5]);
+
 /// The run or delivery a job's payload names.
 #[derive(serde::Deserialize)]
 struct JobTarget {
@@ -204,6 +208,28 @@ impl Store {
                 .await?
         });
         Ok((None, repo.flatten().map(RepoName)))
+    }
+
+    /// A value that changes whenever anything the run page shows changes: the run,
+    /// a task, a step starting or ending, a verdict. Live pages poll it.
+    pub async fn run_version(&self, run: RunId) -> anyhow::Result<RunVersion> {
+        let row: (i64, i64, i64, i64, i64) = with_pool!(self, read, |pool| {
+            sqlx::query_as(
+                "SELECT \
+                 CAST(COALESCE((SELECT updated_at FROM runs WHERE id = $1), 0) AS BIGINT), \
+                 CAST(COALESCE((SELECT MAX(updated_at) FROM tasks WHERE run_id = $1), 0) \
+                   AS BIGINT), \
+                 CAST((SELECT COUNT(*) FROM steps WHERE run_id = $1) AS BIGINT), \
+                 CAST((SELECT COUNT(*) FROM steps WHERE run_id = $1 \
+                   AND finished_at IS NOT NULL) AS BIGINT), \
+                 CAST(COALESCE((SELECT MAX(v.updated_at) FROM verdicts v \
+                   JOIN tasks t ON t.id = v.task_id WHERE t.run_id = $1), 0) AS BIGINT)",
+            )
+            .bind(run.0)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(RunVersion([row.0, row.1, row.2, row.3, row.4]))
     }
 
     /// Every merge lock held now.

@@ -136,6 +136,8 @@ pub struct VerdictRecord {
     pub patch_id: Option<String>,
     /// For a lens verdict carried over from an earlier head: that head.
     pub carried_from: Option<String>,
+    /// The reviewer's transcript tail or the command's output, until retention drops it.
+    pub output: Option<String>,
 }
 
 impl VerdictRecord {
@@ -458,8 +460,8 @@ impl Store {
     ) -> anyhow::Result<Vec<VerdictRecord>> {
         Ok(with_pool!(self, read, |pool| {
             sqlx::query_as::<_, VerdictRecord>(
-                "SELECT kind, name, outcome, summary, detail, review_id, patch_id, carried_from \
-                 FROM verdicts \
+                "SELECT kind, name, outcome, summary, detail, review_id, patch_id, carried_from, \
+                 output FROM verdicts \
                  WHERE task_id = $1 AND head_sha = $2 ORDER BY kind DESC, name",
             )
             .bind(task.0)

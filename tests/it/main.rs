@@ -7,6 +7,7 @@ mod carry;
 mod chaos;
 mod cli;
 mod conformance;
+mod dashboard;
 mod dashboard_login;
 mod demo;
 mod doctor;

@@ -109,21 +109,40 @@ impl TestApp {
 
     /// Starts Flotilla accepting a comma-separated list of secrets.
     pub async fn start_with_secrets(secrets: &str) -> Self {
-        Self::start_with(secrets, None).await
+        Self::start_with(secrets, None, None).await
     }
 
     /// Starts Flotilla with its agent fleet (a GitHub client, a data directory).
     pub async fn start_with_fleet(fleet: FleetConfig) -> Self {
-        Self::start_with(SECRET, Some(fleet)).await
+        Self::start_with(SECRET, Some(fleet), None).await
     }
 
-    async fn start_with(secrets: &str, fleet: Option<FleetConfig>) -> Self {
+    /// Like [`TestApp::start_with_fleet`], serving the dashboard behind login too, on
+    /// `listen` (GitHub's OAuth sends people back to `auth.public_url`, so the address
+    /// is chosen before the server starts).
+    pub async fn start_with_dashboard(
+        fleet: FleetConfig,
+        listen: std::net::SocketAddr,
+        auth: flotilla::web::auth::AuthConfig,
+    ) -> Self {
+        Self::start_with(SECRET, Some(fleet), Some((listen, auth))).await
+    }
+
+    async fn start_with(
+        secrets: &str,
+        fleet: Option<FleetConfig>,
+        dashboard: Option<(std::net::SocketAddr, flotilla::web::auth::AuthConfig)>,
+    ) -> Self {
         let test_store = TestStore::new().await;
         let store = test_store.store.clone();
+        let (listen, auth) = match dashboard {
+            Some((listen, auth)) => (listen, Some(auth)),
+            None => ("127.0.0.1:0".parse().expect("loopback address"), None),
+        };
         let server = server::start(ServerConfig {
             role: flotilla::role::Role::All,
-            auth: None,
-            listen: "127.0.0.1:0".parse().expect("loopback address"),
+            auth,
+            listen,
             secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
             store: store.clone(),
             app_slug: APP_SLUG.to_owned(),

@@ -146,11 +146,17 @@ impl TestWorld {
         for (name, value) in vars {
             env = env.with(*name, value);
         }
-        Self::boot_with(None, false, env, &[clis]).await
+        Self::boot_with(None, false, env, &[clis], false).await
+    }
+
+    /// Like [`TestWorld::start`], with Flotilla serving its dashboard behind login with
+    /// GitHub (the simulator's OAuth) at [`TestApp::url`].
+    pub async fn start_with_dashboard() -> Self {
+        Self::boot_with(None, false, HostEnv::current(), &[], true).await
     }
 
     async fn boot(ci_command: Option<&str>, reviewer_app: bool) -> Self {
-        Self::boot_with(ci_command, reviewer_app, HostEnv::current(), &[]).await
+        Self::boot_with(ci_command, reviewer_app, HostEnv::current(), &[], false).await
     }
 
     async fn boot_with(
@@ -158,6 +164,7 @@ impl TestWorld {
         reviewer_app: bool,
         host_env: HostEnv,
         read_only: &[std::path::PathBuf],
+        dashboard: bool,
     ) -> Self {
         let dir = TempDir::new().expect("temporary directory");
         let (sim, seed) = seeded_sim(dir.path(), ci_command).await;
@@ -185,7 +192,7 @@ impl TestWorld {
             read_only,
         )
         .await;
-        let flotilla = TestApp::start_with_fleet(FleetConfig {
+        let fleet = FleetConfig {
             github: github.clone(),
             sandbox,
             data_dir: dir.path().join("flotilla-data"),
@@ -205,8 +212,16 @@ impl TestWorld {
             pricing: flotilla::cost::Pricing::default(),
             daily_budget: flotilla::cost::Limit::default(),
             pacing: GithubPacing::default(),
-        })
-        .await;
+        };
+        let flotilla = if dashboard {
+            let port = super::serve::free_port();
+            let public_url = format!("http://127.0.0.1:{port}");
+            let listen = format!("127.0.0.1:{port}").parse().expect("an address");
+            let auth = super::login::auth_config(&sim, &seed, &public_url);
+            TestApp::start_with_dashboard(fleet, listen, auth).await
+        } else {
+            TestApp::start_with_fleet(fleet).await
+        };
         sim.set_webhook_url(WORLD_APP_ID, &format!("{}/webhook", flotilla.url()))
             .expect("webhook pointed at Flotilla");
         let world = Self {
