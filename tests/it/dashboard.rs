@@ -246,3 +246,49 @@ async fn a_run_of_a_repository_the_viewer_cannot_read_is_not_found() {
     assert_eq!(attempt.status, 404, "{attempt:?}");
     world.teardown().await;
 }
+
+#[tokio::test]
+async fn a_live_run_page_hears_of_each_change_and_the_stream_ends_with_the_run() {
+    let world = TestWorld::start_with_dashboard().await;
+    let base = world.flotilla.url();
+    let mut alice = Browser::new();
+    alice.log_in_as(&base, &world.writer.0).await;
+    let issue = world
+        .dispatch("Slow work", "- [ ] Write `src/alpha.txt` slowly\n")
+        .await;
+    let run = wait_for("the run is stored", || async {
+        world
+            .flotilla
+            .store
+            .latest_run(&world.repo, issue)
+            .await
+            .expect("store")
+    })
+    .await;
+    let mut stream = alice
+        .open_stream(&format!("{base}/runs/{}/events", run.id))
+        .await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().expect("ASCII"),
+        "text/event-stream"
+    );
+    let mut heard = String::new();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(chunk) = stream.chunk().await.expect("the stream reads") {
+            heard.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream ends once the run is over: {heard}"
+    );
+    assert!(
+        heard.matches("event: changed").count() >= 2,
+        "changes announced while the run went on: {heard}"
+    );
+    let (run, _) = world.run_ends(issue).await;
+    assert_eq!(run.state, RunState::Settled);
+    world.teardown().await;
+}

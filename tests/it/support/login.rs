@@ -116,6 +116,16 @@ impl Browser {
         format!("{base}{next}")
     }
 
+    /// `GET url` as a stream (Server-Sent Events): the response, its body unread.
+    pub async fn open_stream(&self, url: &str) -> reqwest::Response {
+        let request = self.http.get(url).header("accept", "text/event-stream");
+        let request = match &self.session {
+            Some(id) => request.header(COOKIE, format!("{SESSION_COOKIE}={id}")),
+            None => request,
+        };
+        request.send().await.expect("the stream is answered")
+    }
+
     /// Forgets the session cookie (another browser, or a forged request).
     pub fn clear_cookie(&mut self) {
         self.session = None;
