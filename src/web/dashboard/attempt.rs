@@ -89,10 +89,9 @@ pub(super) async fn attempt_page(
         .steps_of_run(run.id)
         .await?
         .into_iter()
-        .filter(|s| {
+        .rfind(|s| {
             s.task_id == Some(task.id) && s.kind == StepKind::Work && s.attempt == Some(attempt)
         })
-        .last()
         .ok_or(PageError::NotFound)?;
     let step = state
         .store
@@ -185,8 +184,7 @@ pub(super) async fn verification_page(
         let listed = wanted.and_then(|(kind, lens)| {
             steps
                 .iter()
-                .filter(|s| s.kind == kind && s.lens.as_deref() == lens)
-                .next_back()
+                .rfind(|s| s.kind == kind && s.lens.as_deref() == lens)
         });
         let step = match listed {
             Some(listed) => state.store.step(listed.id).await?,

@@ -24,6 +24,24 @@ pub(super) struct Filter {
     state: String,
 }
 
+/// One option of a filter's list.
+struct Choice {
+    value: String,
+    selected: bool,
+}
+
+impl Choice {
+    fn list(values: impl IntoIterator<Item = String>, chosen: &str) -> Vec<Self> {
+        values
+            .into_iter()
+            .map(|value| Self {
+                selected: value == chosen,
+                value,
+            })
+            .collect()
+    }
+}
+
 struct RunRow {
     href: String,
     id: i64,
@@ -42,10 +60,9 @@ struct RunRow {
 struct RunsPage {
     viewer: String,
     csrf: String,
-    repos: Vec<String>,
-    states: Vec<&'static str>,
-    repo: String,
-    state: String,
+    repos: Vec<Choice>,
+    states: Vec<Choice>,
+    filtered: bool,
     runs: Vec<RunRow>,
 }
 
@@ -90,10 +107,18 @@ pub(super) async fn page(
     let page = RunsPage {
         viewer: viewer.login.clone(),
         csrf: viewer.csrf_token().0,
-        repos: readable.iter().map(|r| r.0.clone()).collect(),
-        states: vec!["planning", "active", "settled", "cancelled"],
-        repo: filter.repo,
-        state: filter.state,
+        repos: Choice::list(readable.iter().map(|r| r.0.clone()), &filter.repo),
+        states: Choice::list(
+            [
+                RunState::Planning,
+                RunState::Active,
+                RunState::Settled,
+                RunState::Cancelled,
+            ]
+            .map(|s| s.as_str().to_owned()),
+            &filter.state,
+        ),
+        filtered: !filter.repo.is_empty() || !filter.state.is_empty(),
         runs: runs
             .into_iter()
             .map(|s| RunRow {
