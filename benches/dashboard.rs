@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use flotilla::clock::Millis;
 use flotilla::store::{
     NewRun, NewStep, NewTask, NewVerdict, RecordedPlan, RunId, StartRun, StepEnd, StepKind,
-    StepOutcome, Store, VerdictSource,
+    StepOutcome, Store, VerdictOutcome, VerdictSource,
 };
 use flotilla::types::{CommitSha, InstallationId, IssueNumber, Login, RepoName};
 use flotilla::web::auth::Access;
@@ -108,7 +108,7 @@ async fn seed_run(store: &Store, issue: u64, tasks: usize, attempts: u32) -> any
                         &NewVerdict {
                             source: VerdictSource::Lens,
                             name: lens.to_owned(),
-                            outcome: if refuted { "refuted" } else { "upheld" }.to_owned(),
+                            outcome: if refuted { VerdictOutcome::Refuted } else { VerdictOutcome::Upheld },
                             summary: format!("The {lens} lens looked at the change."),
                             detail: serde_json::json!({"decision": "upheld", "summary": "", "findings": []}),
                             output: Some(transcript.clone()),

@@ -94,7 +94,7 @@ struct AttemptLabels {
 struct VerdictLabels {
     source: &'static str,
     name: String,
-    outcome: String,
+    outcome: &'static str,
 }
 
 /// Labels of `flotilla_github_requests_total`.
@@ -308,7 +308,7 @@ impl Metrics {
             .get_or_create(&VerdictLabels {
                 source: verdict.source.as_str(),
                 name: verdict.name.clone(),
-                outcome: verdict.outcome.clone(),
+                outcome: verdict.outcome.as_str(),
             })
             .inc();
     }

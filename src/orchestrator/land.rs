@@ -31,7 +31,8 @@ use crate::github::{
 };
 use crate::review::VERIFY_CHECK;
 use crate::store::{
-    ClaimedJob, NewJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictSource,
+    ClaimedJob, NewJob, NewVerdict, RunRecord, TaskId, TaskRecord, TaskState, VerdictOutcome,
+    VerdictSource,
 };
 use crate::types::{AppId, CommitSha, Login, PrNumber};
 
@@ -311,7 +312,7 @@ impl Orchestrator {
                 &NewVerdict {
                     source: VerdictSource::Check,
                     name: name.clone(),
-                    outcome: "failed".into(),
+                    outcome: VerdictOutcome::Failed,
                     summary: summary.clone(),
                     detail: serde_json::json!({ "check": name, "summary": summary }),
                     output: None,

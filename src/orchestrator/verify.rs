@@ -42,7 +42,7 @@ use crate::review::{Decision, Gate, GateOutcome, GateResult, Given, Verdict, ver
 use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::{
     ClaimedJob, NewStep, NewVerdict, PatchId, RunRecord, StepEnd, StepKind, StepOutcome, TaskId,
-    TaskRecord, TaskState, VerdictSource, VerifyEnd,
+    TaskRecord, TaskState, VerdictOutcome, VerdictSource, VerifyEnd,
 };
 use crate::types::{CommitSha, IssueNumber};
 use crate::workspace::{GitAuth, VerifyStore};
@@ -803,7 +803,10 @@ fn lens_verdict(lens: &LensFinding, patch_id: Option<&PatchId>) -> NewVerdict {
     NewVerdict {
         source: VerdictSource::Lens,
         name: lens.lens.name.clone(),
-        outcome: verdict.decision.as_str().to_owned(),
+        outcome: match verdict.decision {
+            Decision::Upheld => VerdictOutcome::Upheld,
+            Decision::Refuted => VerdictOutcome::Refuted,
+        },
         summary: comments::one_line(&verdict.summary, 300),
         detail: serde_json::to_value(verdict).unwrap_or_default(),
         output: carried_from.is_none().then(|| lens.transcript.clone()),
@@ -817,7 +820,12 @@ fn gate_verdict(gate: &GateResult, patch_id: Option<&PatchId>) -> NewVerdict {
     NewVerdict {
         source: VerdictSource::Gate,
         name: gate.gate.as_str().to_owned(),
-        outcome: gate.outcome.as_str().to_owned(),
+        outcome: match gate.outcome {
+            GateOutcome::Passed => VerdictOutcome::Passed,
+            GateOutcome::Warned => VerdictOutcome::Warned,
+            GateOutcome::Failed => VerdictOutcome::Failed,
+            GateOutcome::NeedsHuman => VerdictOutcome::NeedsHuman,
+        },
         summary: comments::one_line(&gate.summary, 300),
         detail: serde_json::to_value(gate).unwrap_or_default(),
         output: gate.output.clone(),

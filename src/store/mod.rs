@@ -47,7 +47,9 @@ pub use tasks::{
     AttemptEnd, NewTask, PendingProposal, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState,
 };
 pub use usage::NewUsage;
-pub use verification::{HeadJob, NewVerdict, PatchId, VerdictRecord, VerdictSource, VerifyEnd};
+pub use verification::{
+    HeadJob, NewVerdict, PatchId, VerdictOutcome, VerdictRecord, VerdictSource, VerifyEnd,
+};
 
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend is configured.
 /// The body is compiled once per backend, so the same query text serves both.

@@ -83,6 +83,25 @@ impl VerdictSource {
     }
 }
 
+impl std::fmt::Display for VerdictSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for VerdictSource {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(match value {
+            "lens" => Self::Lens,
+            "gate" => Self::Gate,
+            "check" => Self::Check,
+            other => anyhow::bail!("unknown verdict kind {other:?}"),
+        })
+    }
+}
+
 /// One verdict to record.
 #[derive(Clone, Debug)]
 pub struct NewVerdict {
@@ -90,8 +109,8 @@ pub struct NewVerdict {
     pub source: VerdictSource,
     /// Its name (`security`, `secrets`, `ci`).
     pub name: String,
-    /// `upheld`/`refuted` or `passed`/`warned`/`failed`/`needs_human`.
-    pub outcome: String,
+    /// How it came out.
+    pub outcome: VerdictOutcome,
     /// One line for people.
     pub summary: String,
     /// The full result as JSON.
@@ -117,15 +136,73 @@ impl std::fmt::Display for PatchId {
     }
 }
 
+/// How a lens, gate or required check came out on a head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictOutcome {
+    /// A lens tried to refute the change and could not.
+    Upheld,
+    /// A lens refuted the change (or gave no usable answer).
+    Refuted,
+    /// A gate passed.
+    Passed,
+    /// A gate found something worth a look that does not block.
+    Warned,
+    /// A gate or a required check failed.
+    Failed,
+    /// A gate found something no retry can fix: a person must look.
+    NeedsHuman,
+}
+
+impl VerdictOutcome {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upheld => "upheld",
+            Self::Refuted => "refuted",
+            Self::Passed => "passed",
+            Self::Warned => "warned",
+            Self::Failed => "failed",
+            Self::NeedsHuman => "needs_human",
+        }
+    }
+
+    /// Whether it lets the change merge: upheld, passed, or a warning.
+    pub fn holds(self) -> bool {
+        matches!(self, Self::Upheld | Self::Passed | Self::Warned)
+    }
+}
+
+impl std::fmt::Display for VerdictOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for VerdictOutcome {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(match value {
+            "upheld" => Self::Upheld,
+            "refuted" => Self::Refuted,
+            "passed" => Self::Passed,
+            "warned" => Self::Warned,
+            "failed" => Self::Failed,
+            "needs_human" => Self::NeedsHuman,
+            other => anyhow::bail!("unknown verdict outcome {other:?}"),
+        })
+    }
+}
+
 /// A verdict as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct VerdictRecord {
-    /// `lens`, `gate` or `check`.
-    pub kind: String,
+    /// Lens, gate or check.
+    pub kind: VerdictSource,
     /// Its name.
     pub name: String,
     /// How it came out.
-    pub outcome: String,
+    pub outcome: VerdictOutcome,
     /// One line for people.
     pub summary: String,
     /// The full result, as JSON text.
@@ -138,6 +215,38 @@ pub struct VerdictRecord {
     pub carried_from: Option<String>,
     /// The reviewer's transcript tail or the command's output, until retention drops it.
     pub output: Option<String>,
+}
+
+/// A `verdicts` row as the database returns it, before its values are typed.
+#[derive(sqlx::FromRow)]
+struct VerdictRow {
+    kind: String,
+    name: String,
+    outcome: String,
+    summary: String,
+    detail: String,
+    review_id: Option<i64>,
+    patch_id: Option<String>,
+    carried_from: Option<String>,
+    output: Option<String>,
+}
+
+impl TryFrom<VerdictRow> for VerdictRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: VerdictRow) -> anyhow::Result<Self> {
+        Ok(Self {
+            kind: row.kind.parse()?,
+            name: row.name,
+            outcome: row.outcome.parse()?,
+            summary: row.summary,
+            detail: row.detail,
+            review_id: row.review_id,
+            patch_id: row.patch_id,
+            carried_from: row.carried_from,
+            output: row.output,
+        })
+    }
 }
 
 impl VerdictRecord {
@@ -154,7 +263,7 @@ impl VerdictRecord {
     /// Whether this lens, gate or check lets the change merge: upheld, passed, or a
     /// warning.
     pub fn holds(&self) -> bool {
-        matches!(self.outcome.as_str(), "upheld" | "passed" | "warned")
+        self.outcome.holds()
     }
 }
 
@@ -458,8 +567,8 @@ impl Store {
         task: TaskId,
         head: &CommitSha,
     ) -> anyhow::Result<Vec<VerdictRecord>> {
-        Ok(with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, VerdictRecord>(
+        let rows = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, VerdictRow>(
                 "SELECT kind, name, outcome, summary, detail, review_id, patch_id, carried_from, \
                  output FROM verdicts \
                  WHERE task_id = $1 AND head_sha = $2 ORDER BY kind DESC, name",
@@ -468,7 +577,8 @@ impl Store {
             .bind(head.0.as_str())
             .fetch_all(pool)
             .await?
-        }))
+        });
+        rows.into_iter().map(VerdictRecord::try_from).collect()
     }
 
     /// Remembers the review posted for a lens on a head, so re-verifying the same head

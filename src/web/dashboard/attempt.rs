@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::format::{duration, short_sha};
 use super::{DashboardState, PageError, paths, visible_run};
 use crate::cost::Spend;
-use crate::review::Finding;
-use crate::store::{RunId, RunRecord, StepKind, StepRecord, TaskRecord};
+use crate::review::{Finding, Gate};
+use crate::store::{RunId, RunRecord, StepKind, StepRecord, TaskRecord, VerdictSource};
 use crate::types::CommitSha;
 use crate::web::auth::Viewer;
 
@@ -176,10 +176,12 @@ pub(super) async fn verification_page(
     }
     let mut judges = Vec::with_capacity(verdicts.len());
     for verdict in verdicts {
-        let wanted = match verdict.kind.as_str() {
-            "lens" => Some((StepKind::Review, Some(verdict.name.as_str()))),
-            "gate" if verdict.name == "build" => Some((StepKind::Build, None)),
-            _ => None,
+        let wanted = match verdict.kind {
+            VerdictSource::Lens => Some((StepKind::Review, Some(verdict.name.as_str()))),
+            VerdictSource::Gate if verdict.name == Gate::Build.as_str() => {
+                Some((StepKind::Build, None))
+            }
+            VerdictSource::Gate | VerdictSource::Check => None,
         };
         let listed = wanted.and_then(|(kind, lens)| {
             steps
@@ -190,7 +192,7 @@ pub(super) async fn verification_page(
             Some(listed) => state.store.step(listed.id).await?,
             None => None,
         };
-        let spend = if verdict.kind == "lens" && verdict.carried_from.is_none() {
+        let spend = if verdict.kind == VerdictSource::Lens && verdict.carried_from.is_none() {
             Some(
                 state
                     .store
@@ -216,9 +218,9 @@ pub(super) async fn verification_page(
                     message: f.message,
                 })
                 .collect(),
-            kind: verdict.kind,
+            kind: verdict.kind.as_str().to_owned(),
             name: verdict.name,
-            outcome: verdict.outcome,
+            outcome: verdict.outcome.as_str().to_owned(),
             summary: verdict.summary,
             carried_from: verdict.carried_from,
             output: verdict.output,

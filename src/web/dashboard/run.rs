@@ -170,9 +170,9 @@ pub async fn render(
             verdicts: verdicts
                 .iter()
                 .map(|v| VerdictView {
-                    kind: v.kind.clone(),
+                    kind: v.kind.as_str().to_owned(),
                     name: v.name.clone(),
-                    outcome: v.outcome.clone(),
+                    outcome: v.outcome.as_str().to_owned(),
                     holds: v.holds(),
                     summary: v.summary.clone(),
                 })
