@@ -17,6 +17,7 @@ mod recovery;
 mod retention;
 mod runs;
 mod steps;
+mod task_state;
 mod tasks;
 mod usage;
 mod verification;

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::runs::RunId;
+pub use super::task_state::TaskState;
 use super::{BackendKind, Store, storable, with_pool};
 use crate::clock::Millis;
 use crate::types::{CommitSha, PrNumber, RepoName};
@@ -38,127 +39,6 @@ impl FromStr for TaskId {
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("{value:?} is not a task id"))?;
         Ok(Self(id))
-    }
-}
-
-/// Where a task is in its life:
-/// `planned → queued → working → proposed → verifying → verified → ready → merging →
-/// merged`, with `refuted` sending it back to a worker, and `failed`, `needs_human`
-/// and `cancelled` as the other ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    /// Waiting for the tasks it depends on.
-    Planned,
-    /// Ready; waiting for a free slot.
-    Queued,
-    /// An agent works on it (or is about to).
-    Working,
-    /// Its draft pull request is open; verification is queued.
-    Proposed,
-    /// Gates and reviewer lenses run on its head commit.
-    Verifying,
-    /// A lens or gate refuted the head; waiting for a slot to retry with the findings.
-    Refuted,
-    /// Every gate and lens holds on the head; waiting for the required checks.
-    Verified,
-    /// Marked ready for review; waiting for a person or GitHub's auto-merge.
-    Ready,
-    /// Flotilla is merging it.
-    Merging,
-    /// Merged into the base branch.
-    Merged,
-    /// It used its attempts, or what it depends on failed.
-    Failed,
-    /// Needs a person: a protected path, or still refuted after its last attempt.
-    NeedsHuman,
-    /// Stopped by a command or the issue being closed.
-    Cancelled,
-}
-
-impl TaskState {
-    /// Every state, in life order.
-    pub const ALL: [TaskState; 13] = [
-        Self::Planned,
-        Self::Queued,
-        Self::Working,
-        Self::Proposed,
-        Self::Verifying,
-        Self::Refuted,
-        Self::Verified,
-        Self::Ready,
-        Self::Merging,
-        Self::Merged,
-        Self::Failed,
-        Self::NeedsHuman,
-        Self::Cancelled,
-    ];
-
-    /// The name stored in the `state` column and shown in the plan.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Planned => "planned",
-            Self::Queued => "queued",
-            Self::Working => "working",
-            Self::Proposed => "proposed",
-            Self::Verifying => "verifying",
-            Self::Refuted => "refuted",
-            Self::Verified => "verified",
-            Self::Ready => "ready",
-            Self::Merging => "merging",
-            Self::Merged => "merged",
-            Self::Failed => "failed",
-            Self::NeedsHuman => "needs_human",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Whether nothing more happens to the task without a person (a command, a push,
-    /// a re-verify).
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Merged | Self::Failed | Self::NeedsHuman | Self::Cancelled
-        )
-    }
-
-    /// Whether the task has pushed work a dependent task may build on.
-    pub fn has_pushed_work(self) -> bool {
-        matches!(
-            self,
-            Self::Proposed
-                | Self::Verifying
-                | Self::Refuted
-                | Self::Verified
-                | Self::Ready
-                | Self::Merging
-                | Self::Merged
-        )
-    }
-
-    /// Whether its pull request is open and moving towards a merge, so a new base or
-    /// a new head means verifying again.
-    pub fn is_in_review(self) -> bool {
-        matches!(
-            self,
-            Self::Proposed
-                | Self::Verifying
-                | Self::Refuted
-                | Self::Verified
-                | Self::Ready
-                | Self::Merging
-        )
-    }
-}
-
-impl FromStr for TaskState {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown task state {value:?}"))
     }
 }
 
@@ -515,10 +395,11 @@ impl Store {
                 };
                 let reason = (next == TaskState::Failed)
                     .then_some("a task it depends on failed, was cancelled or needs a person");
-                sqlx::query(
+                let from = TaskState::moving_from(&[TaskState::Planned], &[next])?;
+                sqlx::query(&format!(
                     "UPDATE tasks SET state = $1, last_reason = COALESCE($2, last_reason), \
-                     updated_at = $3 WHERE id = $4",
-                )
+                     updated_at = $3 WHERE id = $4 AND state IN ({from})"
+                ))
                 .bind(next.as_str())
                 .bind(reason)
                 .bind(now)
@@ -539,10 +420,14 @@ impl Store {
                 {
                     continue;
                 }
-                sqlx::query(
+                sqlx::query(&format!(
                     "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
-                     landing = NULL, updated_at = $1 WHERE id = $2 AND state IN ('queued', 'refuted')",
-                )
+                     landing = NULL, updated_at = $1 WHERE id = $2 AND state IN ({})",
+                    TaskState::moving_from(
+                        &[TaskState::Queued, TaskState::Refuted],
+                        &[TaskState::Working]
+                    )?
+                ))
                 .bind(now)
                 .bind(task.id)
                 .execute(&mut *tx)
@@ -571,6 +456,7 @@ impl Store {
         end: &AttemptEnd,
     ) -> anyhow::Result<Option<TaskState>> {
         let now = self.now();
+        let working = |to: &[TaskState]| TaskState::moving_from(&[TaskState::Working], to);
         let state = with_pool!(self, write, |pool| {
             match end {
                 AttemptEnd::Proposed {
@@ -580,12 +466,13 @@ impl Store {
                     summary,
                 } => {
                     let mut tx = pool.begin().await?;
-                    let state = sqlx::query_scalar::<_, String>(
+                    let state = sqlx::query_scalar::<_, String>(&format!(
                         "UPDATE tasks SET state = 'proposed', pr_number = $1, pr_node_id = $2, \
                      head_sha = $3, summary = $4, last_reason = NULL, pending_proposal = NULL, \
                      updated_at = $5 \
-                     WHERE id = $6 AND state = 'working' RETURNING state",
-                    )
+                     WHERE id = $6 AND state IN ({}) RETURNING state",
+                        working(&[TaskState::Proposed])?
+                    ))
                     .bind(i64::try_from(pr.0)?)
                     .bind(node_id.as_str())
                     .bind(head.0.as_str())
@@ -602,11 +489,12 @@ impl Store {
                     state
                 }
                 AttemptEnd::Failed { reason } => {
-                    sqlx::query_scalar::<_, String>(
+                    sqlx::query_scalar::<_, String>(&format!(
                         "UPDATE tasks SET state = CASE WHEN attempts < max_attempts \
                      THEN 'queued' ELSE 'failed' END, last_reason = $1, updated_at = $2 \
-                     WHERE id = $3 AND state = 'working' RETURNING state",
-                    )
+                     WHERE id = $3 AND state IN ({}) RETURNING state",
+                        working(&[TaskState::Queued, TaskState::Failed])?
+                    ))
                     .bind(storable(reason))
                     .bind(now)
                     .bind(id.0)
@@ -614,11 +502,12 @@ impl Store {
                     .await?
                 }
                 AttemptEnd::Stopped { reason } => {
-                    sqlx::query_scalar::<_, String>(
+                    sqlx::query_scalar::<_, String>(&format!(
                         "UPDATE tasks SET state = 'queued', max_attempts = max_attempts + 1, \
-                     last_reason = $1, updated_at = $2 WHERE id = $3 AND state = 'working' \
+                     last_reason = $1, updated_at = $2 WHERE id = $3 AND state IN ({}) \
                      RETURNING state",
-                    )
+                        working(&[TaskState::Queued])?
+                    ))
                     .bind(storable(reason))
                     .bind(now)
                     .bind(id.0)
@@ -654,14 +543,16 @@ impl Store {
     /// under way finishes), and ends the run as cancelled. Returns the tasks that were cancelled.
     pub async fn cancel_run(&self, run: RunId) -> anyhow::Result<Vec<TaskId>> {
         let now = self.now();
+        let cancellable = TaskState::moving_from(
+            &TaskState::predecessors(TaskState::Cancelled),
+            &[TaskState::Cancelled],
+        )?;
         let ids = with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let ids: Vec<i64> = sqlx::query_scalar(
+            let ids: Vec<i64> = sqlx::query_scalar(&format!(
                 "UPDATE tasks SET state = 'cancelled', last_reason = 'cancelled', \
-                 updated_at = $1 WHERE run_id = $2 \
-                 AND state IN ('planned', 'queued', 'working', 'proposed', 'verifying', \
-                 'refuted', 'verified', 'ready') RETURNING id",
-            )
+                 updated_at = $1 WHERE run_id = $2 AND state IN ({cancellable}) RETURNING id"
+            ))
             .bind(now)
             .bind(run.0)
             .fetch_all(&mut *tx)
@@ -690,13 +581,17 @@ impl Store {
         attempts: u32,
     ) -> anyhow::Result<Vec<TaskId>> {
         let now = self.now();
+        let retryable = TaskState::moving_from(
+            &[TaskState::Failed, TaskState::NeedsHuman],
+            &[TaskState::Queued],
+        )?;
         let ids = with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let ids: Vec<i64> = sqlx::query_scalar(
+            let ids: Vec<i64> = sqlx::query_scalar(&format!(
                 "UPDATE tasks SET state = 'queued', max_attempts = attempts + $1, \
-                 updated_at = $2 WHERE run_id = $3 AND state IN ('failed', 'needs_human') \
-                 AND ($4 IS NULL OR position = $4) RETURNING id",
-            )
+                 updated_at = $2 WHERE run_id = $3 AND state IN ({retryable}) \
+                 AND ($4 IS NULL OR position = $4) RETURNING id"
+            ))
             .bind(i64::from(attempts))
             .bind(now)
             .bind(run.0)

@@ -338,11 +338,15 @@ impl Store {
     /// (another head, cancelled, merged) and the job has nothing to do.
     pub async fn begin_verify(&self, id: TaskId, head: &CommitSha) -> anyhow::Result<bool> {
         let now = self.now();
+        let from = TaskState::moving_from(
+            &[TaskState::Proposed, TaskState::Verifying],
+            &[TaskState::Verifying],
+        )?;
         let changed = with_pool!(self, write, |pool| {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE tasks SET state = 'verifying', updated_at = $1 WHERE id = $2 \
-                 AND head_sha = $3 AND state IN ('proposed', 'verifying')",
-            )
+                 AND head_sha = $3 AND state IN ({from})"
+            ))
             .bind(now)
             .bind(id.0)
             .bind(head.0.as_str())
@@ -364,19 +368,25 @@ impl Store {
         end: &VerifyEnd,
     ) -> anyhow::Result<Option<TaskState>> {
         let now = self.now();
-        let (state_sql, reason) = match end {
-            VerifyEnd::Verified => ("'verified'", None),
+        let (state_sql, to, reason) = match end {
+            VerifyEnd::Verified => ("'verified'", &[TaskState::Verified][..], None),
             VerifyEnd::Refuted { feedback } => (
                 "CASE WHEN attempts < max_attempts THEN 'refuted' ELSE 'needs_human' END",
+                &[TaskState::Refuted, TaskState::NeedsHuman][..],
                 Some(feedback.as_str()),
             ),
-            VerifyEnd::NeedsHuman { reason } => ("'needs_human'", Some(reason.as_str())),
+            VerifyEnd::NeedsHuman { reason } => (
+                "'needs_human'",
+                &[TaskState::NeedsHuman][..],
+                Some(reason.as_str()),
+            ),
         };
+        let from = TaskState::moving_from(&[TaskState::Verifying], to)?;
         let state = with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let state: Option<String> = sqlx::query_scalar(&format!(
                 "UPDATE tasks SET state = {state_sql}, last_reason = COALESCE($1, last_reason), \
-                 updated_at = $2 WHERE id = $3 AND head_sha = $4 AND state = 'verifying' \
+                 updated_at = $2 WHERE id = $3 AND head_sha = $4 AND state IN ({from}) \
                  RETURNING state"
             ))
             .bind(reason.map(storable))
@@ -405,14 +415,27 @@ impl Store {
         head: &CommitSha,
         reason: &str,
     ) -> anyhow::Result<bool> {
+        let in_review = TaskState::moving_from(
+            &[
+                TaskState::Proposed,
+                TaskState::Verifying,
+                TaskState::Refuted,
+                TaskState::Verified,
+                TaskState::Ready,
+                TaskState::Merging,
+                TaskState::NeedsHuman,
+            ],
+            &[TaskState::Proposed],
+        )?;
         self.queue_verification(
             id,
             head,
             reason,
-            "UPDATE tasks SET head_sha = $1, state = 'proposed', updated_at = $2 \
-             WHERE id = $3 AND (head_sha IS NULL OR head_sha <> $1) AND state IN \
-             ('proposed', 'verifying', 'refuted', 'verified', 'ready', 'merging', \
-             'needs_human')",
+            &format!(
+                "UPDATE tasks SET head_sha = $1, state = 'proposed', updated_at = $2 \
+                 WHERE id = $3 AND (head_sha IS NULL OR head_sha <> $1) \
+                 AND state IN ({in_review})"
+            ),
         )
         .await
     }
@@ -426,13 +449,25 @@ impl Store {
         head: &CommitSha,
         reason: &str,
     ) -> anyhow::Result<bool> {
+        let verifiable = TaskState::moving_from(
+            &[
+                TaskState::Proposed,
+                TaskState::Verifying,
+                TaskState::Refuted,
+                TaskState::Verified,
+                TaskState::Ready,
+                TaskState::NeedsHuman,
+            ],
+            &[TaskState::Proposed],
+        )?;
         self.queue_verification(
             id,
             head,
             reason,
-            "UPDATE tasks SET state = 'proposed', updated_at = $2 WHERE id = $3 \
-             AND head_sha = $1 AND state IN ('proposed', 'verifying', 'refuted', \
-             'verified', 'ready', 'needs_human')",
+            &format!(
+                "UPDATE tasks SET state = 'proposed', updated_at = $2 WHERE id = $3 \
+                 AND head_sha = $1 AND state IN ({verifiable})"
+            ),
         )
         .await
     }
@@ -483,11 +518,7 @@ impl Store {
         reason: Option<&str>,
     ) -> anyhow::Result<bool> {
         let now = self.now();
-        let from_list = from
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let from_list = TaskState::moving_from(from, &[to])?;
         let changed = with_pool!(self, write, |pool| {
             sqlx::query(&format!(
                 "UPDATE tasks SET state = $1, last_reason = COALESCE($2, last_reason), \
@@ -508,11 +539,15 @@ impl Store {
     /// Records that a task's pull request merged, making `merged` on the base.
     pub async fn mark_merged(&self, id: TaskId, merged: &CommitSha) -> anyhow::Result<bool> {
         let now = self.now();
+        let mergeable = TaskState::moving_from(
+            &TaskState::predecessors(TaskState::Merged),
+            &[TaskState::Merged],
+        )?;
         let changed = with_pool!(self, write, |pool| {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE tasks SET state = 'merged', merged_sha = $1, last_reason = NULL, \
-                 landing = NULL, updated_at = $2 WHERE id = $3 AND state <> 'merged'",
-            )
+                 landing = NULL, updated_at = $2 WHERE id = $3 AND state IN ({mergeable})"
+            ))
             .bind(merged.0.as_str())
             .bind(now)
             .bind(id.0)
