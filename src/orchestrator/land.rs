@@ -21,6 +21,7 @@ use anyhow::Context;
 
 use super::Orchestrator;
 use super::comments;
+use super::context::TaskContext;
 use super::fleet::Fleet;
 use super::trigger::run_config;
 use crate::config::RepoConfig;
@@ -178,18 +179,14 @@ impl Orchestrator {
         }
         let holder = format!("{}:{}:job-{}", task.id, head, job.id);
         self.lock_merges(&run, &holder).await?;
-        let merged = self
-            .merge(
-                fleet,
-                &client,
-                &run,
-                &task,
-                head,
-                &pull.node_id,
-                &config,
-                &requirements,
-            )
-            .await;
+        let cx = TaskContext {
+            fleet,
+            client: &client,
+            run: &run,
+            task: &task,
+            config: &config,
+        };
+        let merged = self.merge(&cx, head, &pull.node_id, &requirements).await;
         self.store.unlock_merges(&run.repo, &holder).await?;
         merged?;
         self.progress(fleet, run.id).await
@@ -407,18 +404,20 @@ impl Orchestrator {
     /// auto-merge guarded by the head where the base is known to require
     /// `flotilla/verify`, or a REST merge of the verified sha once Flotilla's own
     /// `flotilla/verify` on it reads as passed.
-    #[allow(clippy::too_many_arguments)]
     async fn merge(
         &self,
-        fleet: &Fleet,
-        client: &InstallationClient,
-        run: &RunRecord,
-        task: &TaskRecord,
+        cx: &TaskContext<'_>,
         head: &CommitSha,
         node_id: &str,
-        config: &RepoConfig,
         requirements: &Requirements,
     ) -> anyhow::Result<()> {
+        let TaskContext {
+            fleet,
+            client,
+            run,
+            task,
+            config,
+        } = *cx;
         let pr = task.pr.context("a verified task has a pull request")?;
         let state = client.pull_merge_state(&run.repo, pr).await?;
         if state.state == PullState::Merged {

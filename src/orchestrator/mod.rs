@@ -17,6 +17,7 @@ mod budget;
 mod carry;
 pub mod command;
 mod comments;
+mod context;
 mod dispatcher;
 mod fleet;
 mod forget;

@@ -13,11 +13,11 @@ use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
 use super::budget::{Allowance, Spender};
 use super::comments;
+use super::context::TaskContext;
 use super::fleet::Fleet;
 use super::prompt;
 use super::trigger::run_config;
 use crate::agent::{AgentReport, Outcome, Role};
-use crate::config::RepoConfig;
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
 use crate::redact::Redactor;
 use crate::store::{
@@ -180,11 +180,14 @@ impl Orchestrator {
         let auth = GitAuth::new(client.token().await?);
         let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
         let worktree = self.checkout(fleet, run, task, &mirror, &auth).await?;
-        let outcome = self
-            .work_in(
-                fleet, run, task, &config, &client, &auth, &worktree, retried,
-            )
-            .await;
+        let cx = TaskContext {
+            fleet,
+            client: &client,
+            run,
+            task,
+            config: &config,
+        };
+        let outcome = self.work_in(&cx, &auth, &worktree, retried).await;
         let lock = fleet.mirror_lock(&run.repo);
         let _git = lock.lock().await;
         let removed = worktree.remove().await;
@@ -242,18 +245,20 @@ impl Orchestrator {
     }
 
     /// Runs the agent in the worktree, then commits, pushes and proposes its work.
-    #[allow(clippy::too_many_arguments)]
     async fn work_in(
         &self,
-        fleet: &Fleet,
-        run: &RunRecord,
-        task: &TaskRecord,
-        config: &RepoConfig,
-        client: &InstallationClient,
+        cx: &TaskContext<'_>,
         auth: &GitAuth,
         worktree: &Worktree,
         retried: bool,
     ) -> anyhow::Result<Attempt> {
+        let TaskContext {
+            fleet,
+            client,
+            run,
+            task,
+            config,
+        } = *cx;
         let spender = Spender {
             run,
             task: Some(task.id),
