@@ -20,6 +20,7 @@ mod steps;
 mod task_state;
 mod tasks;
 mod usage;
+mod verdicts;
 mod verification;
 
 use std::path::Path;
@@ -48,9 +49,8 @@ pub use tasks::{
     AttemptEnd, NewTask, PendingProposal, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState,
 };
 pub use usage::NewUsage;
-pub use verification::{
-    HeadJob, NewVerdict, PatchId, VerdictOutcome, VerdictRecord, VerdictSource, VerifyEnd,
-};
+pub use verdicts::{NewVerdict, PatchId, VerdictOutcome, VerdictRecord, VerdictSource};
+pub use verification::{HeadJob, VerifyEnd};
 
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend is configured.
 /// The body is compiled once per backend, so the same query text serves both.
