@@ -32,6 +32,7 @@ mod prompt;
 mod publish;
 mod reconcile;
 mod review_events;
+mod scheduling;
 mod task_attempt;
 mod trigger;
 pub mod untrusted;

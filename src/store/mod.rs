@@ -16,6 +16,7 @@ mod overview;
 mod recovery;
 mod retention;
 mod runs;
+mod scheduling;
 mod steps;
 mod task_state;
 mod tasks;
@@ -42,6 +43,7 @@ pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, 
 pub use overview::{JobListing, MergeLock, RunFilter, RunSummary, RunVersion};
 pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
+pub use scheduling::{ScheduleMove, SchedulingTask};
 pub use steps::{
     NewStep, PROMPT_CAP, StepEnd, StepId, StepKind, StepOutcome, StepRecord, TRANSCRIPT_CAP,
 };

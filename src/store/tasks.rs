@@ -6,15 +6,13 @@
 //! each started task gets. Two schedulers can then never start the same task twice
 //! or overshoot a limit.
 
-use super::advisory::AdvisoryLock;
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::runs::RunId;
 pub use super::task_state::TaskState;
-use super::{BackendKind, Store, storable, with_pool};
+use super::{Store, storable, with_pool};
 use crate::clock::Millis;
 use crate::types::{CommitSha, PrNumber, RepoName};
 
@@ -240,29 +238,6 @@ impl NewJob {
 }
 
 /// A task of an active run, as the scheduler reads it.
-#[derive(sqlx::FromRow)]
-struct ScheduleRow {
-    id: i64,
-    run_id: i64,
-    repo: String,
-    max_parallel: i64,
-    state: String,
-    depends_on: String,
-    attempts: i64,
-    position: i64,
-}
-
-/// A waiting task as the scheduler sees it.
-struct Candidate {
-    id: i64,
-    run_id: i64,
-    repo: String,
-    max_parallel: i64,
-    state: TaskState,
-    depends_on: Vec<i64>,
-    attempts: i64,
-}
-
 impl Store {
     /// Every task of a run, in plan order.
     pub async fn tasks_of_run(&self, run: RunId) -> anyhow::Result<Vec<TaskRecord>> {
@@ -318,132 +293,6 @@ impl Store {
                 .await?
         });
         Ok(ids.into_iter().map(TaskId).collect())
-    }
-
-    /// Starts what may start (in runs not stopped by their budget): planned tasks whose
-    /// dependencies have pushed work become
-    /// queued (those whose dependencies failed, were cancelled or need a person fail),
-    /// then queued and refuted tasks become working, oldest run first, while every limit has a free slot. Each
-    /// started task gets its `run_task` job in the same transaction. Returns the runs
-    /// whose tasks changed state, oldest first.
-    pub async fn schedule(&self, limits: SlotLimits) -> anyhow::Result<Vec<RunId>> {
-        let now = self.now();
-        let backend = self.kind();
-        let changed = with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            if backend == BackendKind::Postgres {
-                // Several processes may schedule at once; one decides at a time.
-                let (class, lock) = AdvisoryLock::Schedule.keys();
-                sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-                    .bind(class)
-                    .bind(lock)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let rows: Vec<ScheduleRow> = sqlx::query_as(
-                "SELECT t.id, t.run_id, r.repo, r.max_parallel, t.state, t.depends_on, \
-                 t.attempts, t.position FROM tasks t JOIN runs r ON r.id = t.run_id \
-                 WHERE r.state = 'active' AND r.budget_stopped IS NULL \
-                 ORDER BY t.run_id, t.position",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut by_position: HashMap<(i64, i64), TaskState> = HashMap::new();
-            let mut candidates = Vec::new();
-            for row in rows {
-                let state: TaskState = row.state.parse()?;
-                by_position.insert((row.run_id, row.position), state);
-                candidates.push(Candidate {
-                    id: row.id,
-                    run_id: row.run_id,
-                    repo: row.repo,
-                    max_parallel: row.max_parallel,
-                    state,
-                    depends_on: serde_json::from_str(&row.depends_on)?,
-                    attempts: row.attempts,
-                });
-            }
-            let mut global = 0_i64;
-            let mut per_repo: HashMap<String, i64> = HashMap::new();
-            let mut per_run: HashMap<i64, i64> = HashMap::new();
-            for task in candidates.iter().filter(|t| t.state == TaskState::Working) {
-                global += 1;
-                *per_repo.entry(task.repo.clone()).or_default() += 1;
-                *per_run.entry(task.run_id).or_default() += 1;
-            }
-            let mut changed = std::collections::BTreeSet::new();
-            for task in &mut candidates {
-                if task.state != TaskState::Planned {
-                    continue;
-                }
-                let deps: Vec<TaskState> = task
-                    .depends_on
-                    .iter()
-                    .filter_map(|p| by_position.get(&(task.run_id, *p)).copied())
-                    .collect();
-                let next = if deps.iter().any(|s| {
-                    matches!(
-                        s,
-                        TaskState::Failed | TaskState::Cancelled | TaskState::NeedsHuman
-                    )
-                }) {
-                    TaskState::Failed
-                } else if deps.iter().all(|s| s.has_pushed_work()) {
-                    TaskState::Queued
-                } else {
-                    continue;
-                };
-                let reason = (next == TaskState::Failed)
-                    .then_some("a task it depends on failed, was cancelled or needs a person");
-                let from = TaskState::moving_from(&[TaskState::Planned], &[next])?;
-                sqlx::query(&format!(
-                    "UPDATE tasks SET state = $1, last_reason = COALESCE($2, last_reason), \
-                     updated_at = $3 WHERE id = $4 AND state IN ({from})"
-                ))
-                .bind(next.as_str())
-                .bind(reason)
-                .bind(now)
-                .bind(task.id)
-                .execute(&mut *tx)
-                .await?;
-                task.state = next;
-                changed.insert(task.run_id);
-            }
-            let waiting =
-                |t: &&Candidate| matches!(t.state, TaskState::Queued | TaskState::Refuted);
-            for task in candidates.iter().filter(waiting) {
-                let repo_count = per_repo.get(&task.repo).copied().unwrap_or(0);
-                let run_count = per_run.get(&task.run_id).copied().unwrap_or(0);
-                if global >= i64::from(limits.global)
-                    || repo_count >= i64::from(limits.per_repo)
-                    || run_count >= task.max_parallel
-                {
-                    continue;
-                }
-                sqlx::query(&format!(
-                    "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
-                     landing = NULL, updated_at = $1 WHERE id = $2 AND state IN ({})",
-                    TaskState::moving_from(
-                        &[TaskState::Queued, TaskState::Refuted],
-                        &[TaskState::Working]
-                    )?
-                ))
-                .bind(now)
-                .bind(task.id)
-                .execute(&mut *tx)
-                .await?;
-                let attempt = u32::try_from(task.attempts + 1)?;
-                let job = NewJob::run_task(TaskId(task.id), attempt);
-                insert_job!(&mut *tx, job, now).await?;
-                global += 1;
-                *per_repo.entry(task.repo.clone()).or_default() += 1;
-                *per_run.entry(task.run_id).or_default() += 1;
-                changed.insert(task.run_id);
-            }
-            tx.commit().await?;
-            changed
-        });
-        Ok(changed.into_iter().map(RunId).collect())
     }
 
     /// Records how an attempt of a working task ended. A proposal queues the
