@@ -222,6 +222,9 @@ impl<H: JobHandler> Worker<H> {
                 self.run_with_heartbeat(job.clone()).await
             };
             let elapsed = started.elapsed();
+            if let Err(error) = self.store.end_job_run(job.run).await {
+                tracing::warn!(error = %format!("{error:#}"), "recording the end of the job's run failed");
+            }
             let recorded = match outcome {
                 Ok(()) => self.store.complete(&job).await.map(|held| {
                     if held {
@@ -279,6 +282,9 @@ impl<H: JobHandler> Worker<H> {
                     };
                 }
                 () = tokio::time::sleep(renew_every) => {
+                    if let Err(error) = self.store.job_run_alive(leased.run).await {
+                        tracing::warn!(error = %format!("{error:#}"), "recording the job's heartbeat failed");
+                    }
                     match self.store.renew_lease(&leased, self.config.lease).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!("the lease was taken over while the job ran"),

@@ -9,6 +9,7 @@
 mod advisory;
 mod deliveries;
 mod job_notify;
+mod job_runs;
 mod jobs;
 mod landing;
 mod recovery;
@@ -17,6 +18,7 @@ mod runs;
 mod tasks;
 mod usage;
 mod verification;
+mod write_budget;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -32,6 +34,7 @@ use crate::clock::{Clock, Millis, SystemClock};
 
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
 pub use job_notify::JobListener;
+pub use job_runs::JobRunOverlap;
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
 pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
