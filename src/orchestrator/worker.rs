@@ -222,7 +222,7 @@ impl<H: JobHandler> Worker<H> {
                 self.run_with_heartbeat(job.clone()).await
             };
             let elapsed = started.elapsed();
-            if let Err(error) = self.store.end_job_run(job.run).await {
+            if let Err(error) = self.store.end_job_run(&job).await {
                 tracing::warn!(error = %format!("{error:#}"), "recording the end of the job's run failed");
             }
             let recorded = match outcome {
@@ -282,7 +282,7 @@ impl<H: JobHandler> Worker<H> {
                     };
                 }
                 () = tokio::time::sleep(renew_every) => {
-                    if let Err(error) = self.store.job_run_alive(leased.run).await {
+                    if let Err(error) = self.store.job_run_alive(&leased).await {
                         tracing::warn!(error = %format!("{error:#}"), "recording the job's heartbeat failed");
                     }
                     match self.store.renew_lease(&leased, self.config.lease).await {

@@ -6,7 +6,7 @@
 //!
 //! Rows go with their job when retention deletes it (`ON DELETE CASCADE`).
 
-use super::{Store, with_pool};
+use super::{ClaimedJob, Store, with_pool};
 use crate::clock::Millis;
 
 /// Two runs of one job whose spans crossed: the job ran twice at once.
@@ -42,14 +42,15 @@ impl Store {
         Ok(id)
     }
 
-    /// Records that run `run` is still running now (its lease was renewed).
-    pub(crate) async fn job_run_alive(&self, run: i64) -> anyhow::Result<()> {
-        self.stamp_job_run("alive_at", run).await
+    /// Records that `job`'s run is still going now (its worker's heartbeat), whether or
+    /// not its lease still holds.
+    pub async fn job_run_alive(&self, job: &ClaimedJob) -> anyhow::Result<()> {
+        self.stamp_job_run("alive_at", job.run).await
     }
 
-    /// Records that run `run`'s handler returned now, whatever its outcome.
-    pub(crate) async fn end_job_run(&self, run: i64) -> anyhow::Result<()> {
-        self.stamp_job_run("ended_at", run).await
+    /// Records that `job`'s handler returned now, whatever its outcome.
+    pub async fn end_job_run(&self, job: &ClaimedJob) -> anyhow::Result<()> {
+        self.stamp_job_run("ended_at", job.run).await
     }
 
     async fn stamp_job_run(&self, column: &'static str, run: i64) -> anyhow::Result<()> {

@@ -23,6 +23,10 @@ use crate::types::InstallationId;
 const ELAPSED: &str = "(CASE WHEN $3 > github_write_budget.refilled_at \
      THEN $3 - github_write_budget.refilled_at ELSE 0 END)";
 
+/// A whole token, less what floating-point refill arithmetic may lose (a thousand
+/// milliseconds at a thousandth of a token each must make one).
+const WHOLE: f64 = 1.0 - 1e-9;
+
 /// The grant: `$1` installation, `$2` capacity, `$3` now, `$4` refill per millisecond.
 /// Returns a row only when a write was granted.
 fn take_sql() -> String {
@@ -34,7 +38,7 @@ fn take_sql() -> String {
            tokens = (CASE WHEN {refilled} > $2 THEN $2 ELSE {refilled} END) - 1, \
            refilled_at = (CASE WHEN $3 > github_write_budget.refilled_at \
              THEN $3 ELSE github_write_budget.refilled_at END) \
-         WHERE github_write_budget.paused_until <= $3 AND {refilled} >= 1 \
+         WHERE github_write_budget.paused_until <= $3 AND {refilled} >= {WHOLE} \
          RETURNING tokens"
     )
 }
@@ -55,8 +59,8 @@ impl BucketRow {
         let elapsed = now.saturating_sub(self.refilled_at).max(0);
         let refill = rate.refill_per_ms();
         let tokens = self.tokens + elapsed as f64 * refill;
-        let missing = (1.0 - tokens).max(0.0);
-        let refilling = if missing == 0.0 {
+        let missing = WHOLE - tokens;
+        let refilling = if missing <= 0.0 {
             0
         } else if refill > 0.0 {
             // At most an hour's worth of milliseconds: far inside an i64.

@@ -42,3 +42,4 @@ mod support;
 mod verify;
 mod webhook_events;
 mod workspace;
+mod write_budget;
