@@ -505,7 +505,14 @@ impl InstallationClient {
         } else {
             None
         };
-        request::send(crab, &self.policy, &self.meter, self.gate.as_ref(), &request).await
+        request::send(
+            crab,
+            &self.policy,
+            &self.meter,
+            self.gate.as_ref(),
+            &request,
+        )
+        .await
     }
 
     /// Sends a GET and follows pagination.

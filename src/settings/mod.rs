@@ -282,7 +282,10 @@ impl ServeSettings {
             })?;
         for (env, value) in [
             ("FLOTILLA_GITHUB_WRITE_BURST", args.github_write_burst),
-            ("FLOTILLA_GITHUB_WRITES_PER_HOUR", args.github_writes_per_hour),
+            (
+                "FLOTILLA_GITHUB_WRITES_PER_HOUR",
+                args.github_writes_per_hour,
+            ),
         ] {
             if value == 0 {
                 return Err(SettingsError::Invalid {

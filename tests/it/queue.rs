@@ -103,7 +103,10 @@ async fn the_record_of_job_runs_shows_a_job_that_ran_twice_at_once_and_only_then
         "the first worker was alive after the second took the job: {overlaps:?}"
     );
     assert_eq!(
-        (overlaps[0].first_owner.as_str(), overlaps[0].second_owner.as_str()),
+        (
+            overlaps[0].first_owner.as_str(),
+            overlaps[0].second_owner.as_str()
+        ),
         ("worker-a", "worker-b")
     );
     assert_eq!(test.store.count_job_runs().await.unwrap(), 2);

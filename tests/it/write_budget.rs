@@ -102,7 +102,11 @@ async fn a_secondary_rate_limit_holds_every_write_until_it_passes() {
         .await
         .unwrap();
     let wait = waits(test.store.take_github_write(ACME, RATE).await.unwrap());
-    assert_eq!(wait, Duration::from_secs(60), "the bucket is full, the pause holds");
+    assert_eq!(
+        wait,
+        Duration::from_secs(60),
+        "the bucket is full, the pause holds"
+    );
 
     test.store
         .pause_github_writes(ACME, RATE, Duration::from_secs(5))
@@ -110,7 +114,11 @@ async fn a_secondary_rate_limit_holds_every_write_until_it_passes() {
         .unwrap();
     clock.advance(Duration::from_secs(30));
     let wait = waits(test.store.take_github_write(ACME, RATE).await.unwrap());
-    assert_eq!(wait, Duration::from_secs(30), "a shorter pause does not cut a longer one");
+    assert_eq!(
+        wait,
+        Duration::from_secs(30),
+        "a shorter pause does not cut a longer one"
+    );
 
     clock.advance(Duration::from_secs(30));
     assert_eq!(
@@ -187,8 +195,16 @@ async fn the_client_waits_for_the_budget_before_each_write_but_never_before_a_re
         per_hour: 7200,
     };
     let (fake, client) = budgeted_client(&test, rate).await;
-    fake.script(Method::POST, COMMENTS_PATH, vec![Canned::json(201, comment_json(1))]);
-    fake.script(Method::GET, ISSUE_PATH, vec![Canned::json(200, issue_json())]);
+    fake.script(
+        Method::POST,
+        COMMENTS_PATH,
+        vec![Canned::json(201, comment_json(1))],
+    );
+    fake.script(
+        Method::GET,
+        ISSUE_PATH,
+        vec![Canned::json(200, issue_json())],
+    );
 
     let started = Instant::now();
     for _ in 0..3 {
@@ -204,7 +220,10 @@ async fn the_client_waits_for_the_budget_before_each_write_but_never_before_a_re
     );
     let started = Instant::now();
     for _ in 0..5 {
-        client.get_issue(&repo(), IssueNumber(3)).await.expect("read");
+        client
+            .get_issue(&repo(), IssueNumber(3))
+            .await
+            .expect("read");
     }
     assert!(
         started.elapsed() < Duration::from_millis(450),
@@ -221,7 +240,11 @@ async fn a_budget_spent_for_longer_than_the_client_may_wait_is_a_rate_limit_and_
         per_hour: 60,
     };
     let (fake, client) = budgeted_client(&test, rate).await;
-    fake.script(Method::POST, COMMENTS_PATH, vec![Canned::json(201, comment_json(1))]);
+    fake.script(
+        Method::POST,
+        COMMENTS_PATH,
+        vec![Canned::json(201, comment_json(1))],
+    );
     client
         .create_issue_comment(&repo(), IssueNumber(3), "first")
         .await
@@ -238,7 +261,10 @@ async fn a_budget_spent_for_longer_than_the_client_may_wait_is_a_rate_limit_and_
         retry_after.is_some_and(|wait| wait > Duration::from_secs(50)),
         "{error:?}"
     );
-    assert!(error.transient().is_some(), "the job is postponed, not failed");
+    assert!(
+        error.transient().is_some(),
+        "the job is postponed, not failed"
+    );
     assert_eq!(
         fake.requests_to(Method::POST, COMMENTS_PATH).len(),
         1,
