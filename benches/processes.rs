@@ -291,8 +291,14 @@ async fn fleet_run(
         ("FLOTILLA_SANDBOX_RW", records.display().to_string()),
     ];
     let api = sim.api_url();
-    let web = Serve::start(&dir.path().join("web"), "web", &api, &database.url, &fleet_env)
-        .await?;
+    let web = Serve::start(
+        &dir.path().join("web"),
+        "web",
+        &api,
+        &database.url,
+        &fleet_env,
+    )
+    .await?;
     sim.set_webhook_url(APP_ID, &web.webhook_url())?;
     let mut processes = vec![web];
     for n in 1..=workers {
@@ -317,7 +323,12 @@ async fn fleet_run(
     let warm_start_ms = if warm {
         let before: Vec<String> = starts.into_iter().map(|(task, _)| task).collect();
         let issue = sim
-            .open_issue(&repo, "One more part", "- [ ] add `src/warm.txt`\n", &seed.writer)
+            .open_issue(
+                &repo,
+                "One more part",
+                "- [ ] add `src/warm.txt`\n",
+                &seed.writer,
+            )
             .await?;
         let (labelled_at, _) = label_until_merged(&sim, &seed, &store, issue).await?;
         agent_starts(&records)?
