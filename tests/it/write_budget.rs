@@ -1,21 +1,26 @@
 //! The GitHub write budget every process shares through the database (SQLite, or
 //! PostgreSQL when the suite runs on it): a bucket per installation that grants up to
 //! its burst, refills with time and holds every write while GitHub's secondary rate
-//! limit lasts; and the client that waits for it before each write.
+//! limit lasts; and the client that waits for it before each write, and tells GitHub's
+//! secondary limit from a refusal.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use flotilla::clock::ManualClock;
-use flotilla::github::{GithubError, Grant, WriteBudget, WriteRate};
+use flotilla::github::{
+    AppCredentials, GithubApp, GithubError, GithubSettings, Grant, WriteBudget, WriteRate,
+};
+use flotilla::sim::{Fault, FaultKind};
 use flotilla::types::{InstallationId, IssueNumber};
 
 use crate::github_client::{
     COMMENTS_PATH, INSTALLATION, ISSUE_PATH, app_for, comment_json, issue_json, repo,
 };
-use crate::support::TestStore;
 use crate::support::fake_github::{Canned, FakeGithub};
+use crate::support::world::{WORLD_APP_ID, seeded_sim};
+use crate::support::{TestStore, fixture_path};
 
 const ACME: InstallationId = InstallationId(41);
 const OTHER: InstallationId = InstallationId(42);
@@ -304,4 +309,40 @@ async fn a_secondary_rate_limit_pauses_the_installations_writes_in_every_process
         wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
         "another process holds its writes until GitHub's retry-after: {wait:?}"
     );
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_on_minting_a_token_is_a_rate_limit_not_a_refusal() {
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let (sim, seed) = seeded_sim(dir.path(), None).await;
+    sim.inject_fault(Fault {
+        method: Some("POST".to_owned()),
+        route: "/app/installations/{installation_id}/access_tokens".to_owned(),
+        times: 1,
+        kind: FaultKind::SecondaryRateLimit { retry_after: 1 },
+    });
+    let app = GithubApp::new(
+        AppCredentials::from_pem_file(WORLD_APP_ID, &fixture_path("keys/test-app.pem"))
+            .expect("test key"),
+        GithubSettings {
+            base_url: sim.api_url(),
+            ..GithubSettings::default()
+        },
+    )
+    .expect("App client");
+    let client = app
+        .installation(seed.installation_id)
+        .await
+        .expect("installation client");
+
+    let error = client
+        .get_issue(&seed.repo_name(), IssueNumber(1))
+        .await
+        .expect_err("no token to send it with");
+    assert!(
+        matches!(error, GithubError::RateLimited { .. }),
+        "a job that meets it is postponed, not failed: {error:?}"
+    );
+    assert!(error.transient().is_some());
+    sim.shutdown().await;
 }
