@@ -5,7 +5,9 @@
 //! queue retries it with backoff, then keeps it as dead); one that failed on a transient
 //! GitHub error (5xx, rate limit, no answer) is put back without spending an attempt, so
 //! GitHub's bad minutes never cost a task; a worker that dies leaves a lease that
-//! expires, and another worker takes the job again.
+//! expires, and another worker takes the job again. Every run of a job is recorded
+//! (its worker, its start, each heartbeat and its end) so that a job running in two
+//! places at once would show.
 //!
 //! Idle workers wait for a wake-up or the poll interval, whichever comes first: the
 //! intake wakes them after storing a job, and on PostgreSQL the pool's [`JobListener`]
