@@ -245,6 +245,16 @@ pub struct ServeArgs {
     #[arg(long, env = "FLOTILLA_JOB_LEASE", default_value = "5m")]
     pub job_lease: String,
 
+    /// GitHub writes (content-creating requests) an installation may send at once after
+    /// a quiet spell, across every process sharing the database.
+    #[arg(long, env = "FLOTILLA_GITHUB_WRITE_BURST", default_value_t = 60)]
+    pub github_write_burst: u32,
+
+    /// GitHub writes an installation may send per hour over the long run, across every
+    /// process sharing the database (with the burst: at most burst + this/60 a minute).
+    #[arg(long, env = "FLOTILLA_GITHUB_WRITES_PER_HOUR", default_value_t = 420)]
+    pub github_writes_per_hour: u32,
+
     /// A YAML file whose `pricing:` table (model → dollars per million `input`,
     /// `output`, `cache_read` and `cache_write` tokens) adds to or overrides the built-in
     /// prices used for CLIs that report tokens but no cost.

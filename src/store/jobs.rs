@@ -225,6 +225,8 @@ pub struct ClaimedJob {
     pub postponements: i64,
     /// The worker holding the lease.
     pub lease_owner: String,
+    /// This run's row in the record of job runs.
+    pub run: i64,
 }
 
 impl ClaimedJob {
@@ -377,6 +379,7 @@ impl Store {
         let Some((id, kind, key, payload, attempts, max_attempts, postponements)) = row else {
             return Ok(None);
         };
+        let run = self.start_job_run(id, owner).await?;
         Ok(Some(ClaimedJob {
             id,
             kind: kind.parse()?,
@@ -387,6 +390,7 @@ impl Store {
             max_attempts,
             postponements,
             lease_owner: owner.to_owned(),
+            run,
         }))
     }
 

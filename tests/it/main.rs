@@ -43,3 +43,4 @@ mod support;
 mod verify;
 mod webhook_events;
 mod workspace;
+mod write_budget;

@@ -41,6 +41,7 @@ pub struct TestStore {
     pub store: Store,
     url: String,
     schema: Option<String>,
+    clock: Arc<dyn Clock>,
     _dir: TempDir,
 }
 
@@ -60,13 +61,14 @@ impl TestStore {
             }
             _ => (Store::default_url(dir.path()), None),
         };
-        let store = Store::connect_with(&url, schema.as_deref(), clock)
+        let store = Store::connect_with(&url, schema.as_deref(), Arc::clone(&clock))
             .await
             .expect("test store connects and migrates");
         Self {
             store,
             url,
             schema,
+            clock,
             _dir: dir,
         }
     }
@@ -84,9 +86,9 @@ impl TestStore {
     }
 
     /// A second, independent connection pool to the same database, as another
-    /// Flotilla process on another machine would have.
+    /// Flotilla process on another machine would have (its clock reads the same time).
     pub async fn another_process(&self) -> Store {
-        Store::connect_with(&self.url, self.schema.as_deref(), Arc::new(SystemClock))
+        Store::connect_with(&self.url, self.schema.as_deref(), Arc::clone(&self.clock))
             .await
             .expect("second store connects")
     }
