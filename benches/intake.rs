@@ -11,12 +11,13 @@
 //! (64), `BENCH_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`; set it
 //! empty to skip PostgreSQL).
 
+#[path = "support/load.rs"]
+mod load;
+
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use hdrhistogram::Histogram;
 use sha2::{Digest, Sha256};
 
 use flotilla::clock::SystemClock;
@@ -25,19 +26,9 @@ use flotilla::server::{self, ServerConfig};
 use flotilla::store::Store;
 use flotilla::webhook::signature::{WebhookSecrets, sign};
 
+use load::{Load, send_all};
+
 const SECRET: &str = "bench-secret";
-
-struct Load {
-    deliveries: usize,
-    senders: usize,
-}
-
-struct Measured {
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    statuses: Vec<(u16, usize)>,
-}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -112,7 +103,7 @@ async fn intake(name: &str, store: Store, load: &Load) -> anyhow::Result<()> {
         fleet: None,
     })
     .await?;
-    let url = format!("{}/webhook", running.url());
+    let url = [format!("{}/webhook", running.url())];
     let body: Arc<Vec<u8>> = Arc::new(std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/webhooks/issues.labeled.json"
@@ -151,72 +142,4 @@ async fn intake(name: &str, store: Store, load: &Load) -> anyhow::Result<()> {
     running.shutdown().await?;
     store.close().await;
     Ok(())
-}
-
-async fn send_all(
-    url: &str,
-    body: &Arc<Vec<u8>>,
-    signature: &str,
-    load: &Load,
-    tag: &str,
-) -> anyhow::Result<Measured> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(load.senders)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let senders: Vec<_> = (0..load.senders)
-        .map(|_| {
-            let (client, next, body) = (client.clone(), Arc::clone(&next), Arc::clone(body));
-            let (url, signature, tag, total) = (
-                url.to_owned(),
-                signature.to_owned(),
-                tag.to_owned(),
-                load.deliveries,
-            );
-            tokio::spawn(async move {
-                let mut latencies = Histogram::<u64>::new(3).expect("histogram");
-                let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
-                let run = uuid::Uuid::new_v4().simple().to_string();
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= total {
-                        break;
-                    }
-                    let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .header("x-github-event", "issues")
-                        .header("x-github-delivery", format!("{tag}-{run}-{n}"))
-                        .header("x-hub-signature-256", &signature)
-                        .header("content-type", "application/json")
-                        .body(body.as_ref().clone())
-                        .send()
-                        .await;
-                    let status = response.map(|r| r.status().as_u16()).unwrap_or(0);
-                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    latencies.record(micros.max(1)).expect("in range");
-                    *statuses.entry(status).or_default() += 1;
-                }
-                (latencies, statuses)
-            })
-        })
-        .collect();
-    let mut latencies = Histogram::<u64>::new(3)?;
-    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
-    for sender in senders {
-        let (h, s) = sender.await?;
-        latencies.add(h)?;
-        for (status, count) in s {
-            *statuses.entry(status).or_default() += count;
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    Ok(Measured {
-        per_second: load.deliveries as f64 / elapsed,
-        p50_ms: latencies.value_at_quantile(0.50) as f64 / 1000.0,
-        p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
-        statuses: statuses.into_iter().collect(),
-    })
 }

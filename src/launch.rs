@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
 use crate::agent::HostEnv;
-use crate::github::{AppCredentials, GithubApp, GithubSettings};
+use crate::github::{AppCredentials, GithubApp, GithubSettings, WriteBudget, WriteRate};
 use crate::manifest::AppManifest;
 use crate::metrics::Metrics;
 use crate::orchestrator::worker::WorkerConfig;
@@ -80,6 +80,7 @@ struct FleetSettings {
     role: Role,
     dashboard: Dashboard,
     metrics_token: Option<SecretString>,
+    github_writes: WriteRate,
 }
 
 /// Starts `flotilla serve` with `settings`.
@@ -130,6 +131,7 @@ pub async fn serve(mut settings: ServeSettings) -> anyhow::Result<Serving> {
             role: settings.role,
             dashboard: settings.dashboard,
             metrics_token: settings.metrics_token,
+            github_writes: settings.github_writes,
         }),
     };
     let server = match app {
@@ -233,13 +235,19 @@ impl Parts {
     /// The server's configuration with `app`, and the App's client (for recovery).
     async fn server_config(&self, app: GivenApp) -> anyhow::Result<(ServerConfig, GithubApp)> {
         let app_id = app.credentials.app_id;
-        let github = GithubApp::new(app.credentials, self.github.clone())?;
+        let budget: Arc<dyn WriteBudget> = Arc::new(self.store.clone());
+        let rate = self.settings.github_writes;
+        let github = GithubApp::new(app.credentials, self.github.clone())?
+            .with_write_budget(Arc::clone(&budget), rate);
         let reviewer_app = self
             .reviewer
             .clone()
             .map(|credentials| {
-                GithubApp::new(credentials, self.github.clone())
-                    .map(|reviewer| reviewer.with_known_secrets(github.known_secrets().clone()))
+                GithubApp::new(credentials, self.github.clone()).map(|reviewer| {
+                    reviewer
+                        .with_known_secrets(github.known_secrets().clone())
+                        .with_write_budget(Arc::clone(&budget), rate)
+                })
             })
             .transpose()?;
         let app_slug = match &self.app_slug {

@@ -77,8 +77,13 @@ async fn prune(args: PruneArgs) -> anyhow::Result<()> {
         .context("opening the database (FLOTILLA_DATABASE_URL)")?;
     let pruned = flotilla::retention::prune_older_than(&store, age).await?;
     println!(
-        "pruned: {} delivery bodies, {} finished jobs, {} verdict outputs (older than {})",
-        pruned.delivery_bodies, pruned.jobs, pruned.verdict_outputs, args.older_than
+        "pruned: {} delivery bodies, {} finished jobs, {} verdict outputs, {} step transcripts \
+         (older than {})",
+        pruned.delivery_bodies,
+        pruned.jobs,
+        pruned.verdict_outputs,
+        pruned.step_texts,
+        args.older_than
     );
     Ok(())
 }

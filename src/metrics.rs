@@ -94,7 +94,7 @@ struct AttemptLabels {
 struct VerdictLabels {
     source: &'static str,
     name: String,
-    outcome: String,
+    outcome: &'static str,
 }
 
 /// Labels of `flotilla_github_requests_total`.
@@ -105,7 +105,7 @@ struct GithubLabels {
     status: String,
 }
 
-/// Labels of `flotilla_github_rate_limit_remaining`.
+/// Labels of `flotilla_github_rate_limit_remaining` and the write budget's waits.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InstallationLabels {
     installation: String,
@@ -145,6 +145,8 @@ struct Inner {
     merges: Counter,
     github_requests: Family<GithubLabels, Counter>,
     rate_limit_remaining: Family<InstallationLabels, Gauge>,
+    write_budget_waits: Family<InstallationLabels, Counter>,
+    write_budget_wait_seconds: Family<InstallationLabels, Counter<f64, AtomicU64>>,
     agent_tokens: Family<TokenLabels, Counter>,
     agent_spend_usd: Family<RoleLabels, Counter<f64, AtomicU64>>,
 }
@@ -236,6 +238,21 @@ impl Metrics {
             "x-ratelimit-remaining of the last GitHub answer, per installation (`app` for the App's JWT)",
             rate_limit_remaining.clone(),
         );
+        let write_budget_waits = Family::<InstallationLabels, Counter>::default();
+        registry.register(
+            "flotilla_github_write_budget_waits",
+            "Times a GitHub write waited for its installation's write budget (shared by every \
+             process on the database), per installation",
+            write_budget_waits.clone(),
+        );
+        let write_budget_wait_seconds =
+            Family::<InstallationLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "flotilla_github_write_budget_wait_seconds",
+            "Seconds GitHub writes spent waiting for their installation's write budget, per \
+             installation",
+            write_budget_wait_seconds.clone(),
+        );
         let agent_tokens = Family::<TokenLabels, Counter>::default();
         registry.register(
             "flotilla_agent_tokens",
@@ -261,6 +278,8 @@ impl Metrics {
             merges,
             github_requests,
             rate_limit_remaining,
+            write_budget_waits,
+            write_budget_wait_seconds,
             agent_tokens,
             agent_spend_usd,
         }))
@@ -308,7 +327,7 @@ impl Metrics {
             .get_or_create(&VerdictLabels {
                 source: verdict.source.as_str(),
                 name: verdict.name.clone(),
-                outcome: verdict.outcome.clone(),
+                outcome: verdict.outcome.as_str(),
             })
             .inc();
     }
@@ -339,6 +358,18 @@ impl Metrics {
                 installation: installation.map_or_else(|| "app".to_owned(), |i| i.0.to_string()),
             })
             .set(remaining);
+    }
+
+    /// A GitHub write of `installation` waits `wait` for the shared write budget.
+    pub fn write_budget_wait(&self, installation: InstallationId, wait: Duration) {
+        let labels = InstallationLabels {
+            installation: installation.0.to_string(),
+        };
+        self.0.write_budget_waits.get_or_create(&labels).inc();
+        self.0
+            .write_budget_wait_seconds
+            .get_or_create(&labels)
+            .inc_by(wait.as_secs_f64());
     }
 
     /// An agent run's usage was recorded.

@@ -1,4 +1,5 @@
-//! Identifier newtypes shared by every module (and by the GitHub simulator).
+//! Identifier newtypes shared by every module (and by the GitHub simulator), and the
+//! wire enums the REST client and the webhook events both read.
 //!
 //! They exist so a delivery id cannot be passed where a repository name is expected,
 //! and so the conversions to and from the wire live in one place.
@@ -83,4 +84,67 @@ impl RepoName {
     pub fn split(&self) -> Option<(&str, &str)> {
         self.0.split_once('/')
     }
+}
+
+/// Where a check run or suite is in its life, as GitHub's API and webhooks both say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Waiting to start.
+    Queued,
+    /// Running.
+    InProgress,
+    /// Done; a conclusion is set.
+    Completed,
+    /// `requested`, `waiting`, `pending` or a status GitHub adds later.
+    #[serde(other)]
+    Other,
+}
+
+/// How a completed check run or suite ended: what the merge gate branches on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckConclusion {
+    /// Passed.
+    Success,
+    /// Failed.
+    Failure,
+    /// Neither passed nor failed; GitHub treats it as passing.
+    Neutral,
+    /// Cancelled before it finished.
+    Cancelled,
+    /// Not run.
+    Skipped,
+    /// Ran out of time.
+    TimedOut,
+    /// Needs someone to act (e.g. click a button) before it can pass.
+    ActionRequired,
+    /// GitHub gave up waiting for it (superseded).
+    Stale,
+    /// The workflow could not start.
+    StartupFailure,
+    /// A conclusion GitHub adds later.
+    #[serde(other)]
+    Other,
+}
+
+impl CheckConclusion {
+    /// Whether a required check with this conclusion lets a pull request merge, as
+    /// branch protection counts it (success, neutral and skipped do).
+    pub fn satisfies_requirement(self) -> bool {
+        matches!(self, Self::Success | Self::Neutral | Self::Skipped)
+    }
+}
+
+/// Whether an issue is still open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueState {
+    /// Open.
+    Open,
+    /// Closed.
+    Closed,
+    /// A state GitHub adds later.
+    #[serde(other)]
+    Other,
 }

@@ -9,6 +9,7 @@
 //! not reach into the orchestrator.
 
 mod agent_cli;
+mod args;
 mod fixtures;
 mod issue;
 mod progress;
@@ -19,6 +20,7 @@ mod summary;
 mod verdicts;
 
 pub use agent_cli::AgentCli;
+pub use args::DemoArgs;
 pub use reviewer_flag::ReviewerFlag;
 
 use std::path::PathBuf;
@@ -27,7 +29,6 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::agent::HostEnv;
-use crate::cli::DemoArgs;
 use crate::config::{AgentConfig, CONFIG_PATH};
 use crate::types::RepoName;
 

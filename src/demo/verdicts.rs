@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::review::{Decision, Verdict};
-use crate::store::{Store, TaskId, TaskRecord};
+use crate::store::{Store, TaskId, TaskRecord, VerdictSource};
 use crate::types::CommitSha;
 
 /// The verdicts on one head, shaped as the summary JSON's `verdicts`: each lens's by
@@ -42,8 +42,9 @@ impl Verdicts {
     ) -> anyhow::Result<Self> {
         let mut verdicts = Self::default();
         for record in store.verdicts(task, head).await? {
-            match record.kind.as_str() {
-                "lens" => {
+            let outcome = record.outcome.as_str().to_owned();
+            match record.kind {
+                VerdictSource::Lens => {
                     if let Ok(verdict) = serde_json::from_str::<Verdict>(&record.detail)
                         && verdict.decision == Decision::Refuted
                     {
@@ -59,13 +60,13 @@ impl Verdicts {
                             }
                         }
                     }
-                    verdicts.lenses.insert(record.name, record.outcome);
+                    verdicts.lenses.insert(record.name, outcome);
                 }
-                "gate" => {
-                    verdicts.gates.insert(record.name, record.outcome);
+                VerdictSource::Gate => {
+                    verdicts.gates.insert(record.name, outcome);
                 }
-                _ => {
-                    verdicts.checks.insert(record.name, record.outcome);
+                VerdictSource::Check => {
+                    verdicts.checks.insert(record.name, outcome);
                 }
             }
         }

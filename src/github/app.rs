@@ -18,8 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use super::budget::{WriteBudget, WriteRate};
 use super::error::GithubError;
-use super::request::{self, ApiRequest, ApiResponse, Meter, RetryPolicy};
+use super::request::{self, ApiRequest, ApiResponse, Meter, RetryPolicy, WriteGate};
 use super::routes::Route;
 use super::split_repo;
 use crate::metrics::Metrics;
@@ -259,6 +260,8 @@ pub struct GithubApp {
     installations: Arc<Mutex<HashMap<InstallationId, InstallationClient>>>,
     known: KnownSecrets,
     metrics: Metrics,
+    /// The write budget installations spend from, when one is shared.
+    write_budget: Option<(Arc<dyn WriteBudget>, WriteRate)>,
 }
 
 impl fmt::Debug for GithubApp {
@@ -293,6 +296,7 @@ impl GithubApp {
             installations: Arc::new(Mutex::new(HashMap::new())),
             known: KnownSecrets::default(),
             metrics: Metrics::default(),
+            write_budget: None,
         })
     }
 
@@ -310,6 +314,23 @@ impl GithubApp {
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// The same client spending every installation's writes from `budget` at `rate`
+    /// (the database's, shared by every process), instead of writing unpaced.
+    /// Installation clients handed out afterwards spend from it, cached ones included.
+    pub fn with_write_budget(mut self, budget: Arc<dyn WriteBudget>, rate: WriteRate) -> Self {
+        self.write_budget = Some((budget, rate));
+        self
+    }
+
+    /// The gate an installation's writes pass, when a budget is shared.
+    fn write_gate(&self, installation: InstallationId) -> Option<WriteGate> {
+        self.write_budget.as_ref().map(|(budget, rate)| WriteGate {
+            budget: Arc::clone(budget),
+            rate: *rate,
+            installation,
+        })
     }
 
     /// How this App's own (JWT) requests are counted.
@@ -330,13 +351,13 @@ impl GithubApp {
         &self,
         request: &ApiRequest,
     ) -> Result<request::ApiResponse, GithubError> {
-        request::send(&self.app, &self.policy, &self.meter(), request).await
+        request::send(&self.app, &self.policy, &self.meter(), None, request).await
     }
 
     /// `GET /app`, authenticated with the App JWT.
     pub async fn app_info(&self) -> Result<AppInfo, GithubError> {
         let request = ApiRequest::new(Route::GetApp, Route::GetApp.path(&[]));
-        request::send(&self.app, &self.policy, &self.meter(), &request)
+        request::send(&self.app, &self.policy, &self.meter(), None, &request)
             .await?
             .json()
     }
@@ -352,7 +373,7 @@ impl GithubApp {
         let path = Route::GetRepoInstallation.path(&[owner, name]);
         let request = ApiRequest::new(Route::GetRepoInstallation, path);
         let wire: InstallationWire =
-            request::send(&self.app, &self.policy, &self.meter(), &request)
+            request::send(&self.app, &self.policy, &self.meter(), None, &request)
                 .await?
                 .json()?;
         Ok(wire.id)
@@ -368,6 +389,7 @@ impl GithubApp {
         if let Some(client) = cache.get(&id) {
             let mut client = client.clone();
             client.meter.metrics = self.metrics.clone();
+            client.gate = self.write_gate(id);
             return Ok(client);
         }
         let crab = self
@@ -385,6 +407,7 @@ impl GithubApp {
                 metrics: self.metrics.clone(),
                 installation: Some(id),
             },
+            gate: self.write_gate(id),
         };
         cache.insert(id, client.clone());
         Ok(client)
@@ -402,7 +425,8 @@ impl GithubApp {
 
 /// API access as one installation. Clones share one octocrab client and so one token
 /// cache (an octocrab client cloned by value would copy its cache and mint again), and
-/// one write lock: content-creating calls go one at a time per installation.
+/// one write lock: content-creating calls go one at a time per installation in this
+/// process, and each waits for the installation's write budget shared by all of them.
 #[derive(Clone)]
 pub struct InstallationClient {
     id: InstallationId,
@@ -413,6 +437,8 @@ pub struct InstallationClient {
     writes: Arc<Mutex<()>>,
     known: KnownSecrets,
     meter: Meter,
+    /// The shared write budget every write waits for, when there is one.
+    gate: Option<WriteGate>,
 }
 
 impl fmt::Debug for InstallationClient {
@@ -479,7 +505,14 @@ impl InstallationClient {
         } else {
             None
         };
-        request::send(crab, &self.policy, &self.meter, &request).await
+        request::send(
+            crab,
+            &self.policy,
+            &self.meter,
+            self.gate.as_ref(),
+            &request,
+        )
+        .await
     }
 
     /// Sends a GET and follows pagination.

@@ -9,59 +9,12 @@ use super::request::ApiRequest;
 use super::routes::{Route, query};
 use super::split_repo;
 use crate::types::{AppId, CommitSha, RepoName};
+pub use crate::types::{CheckConclusion, CheckStatus};
 
 /// A check run's id, to update the run we created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CheckRunId(pub u64);
-
-/// Where a check run is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    /// Waiting to start.
-    Queued,
-    /// Running.
-    InProgress,
-    /// Done; a conclusion is set.
-    Completed,
-    /// Any state GitHub adds later (waiting, requested, pending).
-    #[serde(other)]
-    Other,
-}
-
-/// How a completed check run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckConclusion {
-    /// Passed.
-    Success,
-    /// Failed.
-    Failure,
-    /// Neither (does not block).
-    Neutral,
-    /// Cancelled.
-    Cancelled,
-    /// Skipped.
-    Skipped,
-    /// Timed out.
-    TimedOut,
-    /// Needs someone to act.
-    ActionRequired,
-    /// Superseded.
-    Stale,
-    /// Any conclusion GitHub adds later.
-    #[serde(other)]
-    Other,
-}
-
-impl CheckConclusion {
-    /// Whether a required check with this conclusion lets a pull request merge, as
-    /// branch protection counts it (success, neutral and skipped do).
-    pub fn satisfies_requirement(self) -> bool {
-        matches!(self, Self::Success | Self::Neutral | Self::Skipped)
-    }
-}
 
 /// Severity of an annotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

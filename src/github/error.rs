@@ -187,6 +187,17 @@ impl GithubError {
     /// octocrab type reaches a caller.
     pub(crate) fn from_octocrab(error: octocrab::Error) -> Self {
         match error {
+            // octocrab's own calls (minting an installation token) keep no headers, so
+            // a secondary rate limit is told by its message, as `request.rs` also does.
+            octocrab::Error::GitHub { source, .. }
+                if source.status_code == StatusCode::FORBIDDEN
+                    && source.message.to_ascii_lowercase().contains("rate limit") =>
+            {
+                Self::RateLimited {
+                    retry_after: None,
+                    message: source.message.clone(),
+                }
+            }
             octocrab::Error::GitHub { source, .. } => {
                 Self::from_status(source.status_code, source.message.clone())
             }

@@ -9,22 +9,13 @@ use super::error::GithubError;
 use super::request::ApiRequest;
 use super::routes::{Route, query};
 use super::split_repo;
+pub use crate::types::IssueState;
 use crate::types::{IssueNumber, Login, RepoName};
 
 /// An issue comment's id, to edit a status comment in place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CommentId(pub u64);
-
-/// Whether an issue is still open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IssueState {
-    /// Open.
-    Open,
-    /// Closed.
-    Closed,
-}
 
 /// The parts of an issue Flotilla plans from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! real HTTP.
 
 mod app;
+mod budget;
 mod checks;
 mod error;
 mod graphql;
@@ -22,6 +23,7 @@ pub mod routes;
 pub use app::{
     AppCredentials, AppInfo, AppJwtClaims, GithubApp, GithubSettings, InstallationClient, KeyError,
 };
+pub use budget::{Grant, WriteBudget, WriteRate};
 pub use checks::{
     Annotation, AnnotationLevel, CheckConclusion, CheckOutput, CheckRun, CheckRunAction,
     CheckRunId, CheckRunUpdate, CheckStatus, CombinedStatus, CommitState, CommitStatus,

@@ -3,8 +3,11 @@
 //! Sends through octocrab's raw `execute` (so status and headers stay visible), sets the
 //! REST headers, classifies the answer and decides whether to retry: rate-limit refusals
 //! for any method (GitHub did not perform the request), 5xx and transport failures only
-//! for idempotent requests. No other module retries, sleeps or inspects a status line.
+//! for idempotent requests. Before every attempt at a write it waits for the
+//! installation's shared write budget, and a secondary rate limit pauses that budget for
+//! every process. No other module retries, sleeps or inspects a status line.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -16,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::budget::{Grant, WriteBudget, WriteRate};
 use super::error::{GithubError, error_message};
 use super::routes::Route;
 use crate::metrics::Metrics;
@@ -43,6 +47,66 @@ impl Meter {
         {
             self.metrics
                 .rate_limit_remaining(self.installation, remaining);
+        }
+    }
+}
+
+/// The write budget an installation's client spends from before every write.
+#[derive(Clone)]
+pub(crate) struct WriteGate {
+    /// The budget every process shares.
+    pub(crate) budget: Arc<dyn WriteBudget>,
+    /// How fast the installation may write.
+    pub(crate) rate: WriteRate,
+    /// The installation whose budget it is.
+    pub(crate) installation: InstallationId,
+}
+
+impl WriteGate {
+    /// Waits until the budget grants one write. A wait that would take the call past the
+    /// policy's `max_total_wait` is returned as a rate limit instead, so the job queue
+    /// reschedules the job rather than hold a worker. A budget that cannot be read
+    /// (the database is down) lets the write go: GitHub's own limit still stands, and
+    /// its answer pauses the budget when it is back.
+    async fn acquire(&self, policy: &RetryPolicy, meter: &Meter) -> Result<(), Failure> {
+        let mut waited = Duration::ZERO;
+        loop {
+            let wait = match self.budget.take(self.installation, self.rate).await {
+                Ok(Grant::Granted) => return Ok(()),
+                Ok(Grant::Wait(wait)) => wait,
+                Err(error) => {
+                    tracing::warn!(
+                        installation = self.installation.0,
+                        error = %format!("{error:#}"),
+                        "the GitHub write budget cannot be read; writing without it",
+                    );
+                    return Ok(());
+                }
+            };
+            if waited + wait > policy.max_total_wait {
+                return Err(Failure {
+                    error: GithubError::RateLimited {
+                        retry_after: Some(wait),
+                        message: "the installation's GitHub write budget is spent".to_owned(),
+                    },
+                    status: None,
+                    retry: Retry::Never,
+                });
+            }
+            meter.metrics.write_budget_wait(self.installation, wait);
+            tokio::time::sleep(wait).await;
+            waited += wait;
+        }
+    }
+
+    /// Holds the installation's writes in every process for `wait`.
+    async fn pause(&self, wait: Duration) {
+        if let Err(error) = self.budget.pause(self.installation, self.rate, wait).await {
+            tracing::warn!(
+                installation = self.installation.0,
+                error = %format!("{error:#}"),
+                "cannot record GitHub's secondary rate limit in the write budget",
+            );
         }
     }
 }
@@ -214,11 +278,13 @@ struct Failure {
     retry: Retry,
 }
 
-/// Sends `request`, retrying as the policy allows.
+/// Sends `request`, retrying as the policy allows; a write waits for `gate`'s budget
+/// before each attempt.
 pub(crate) async fn send(
     crab: &Octocrab,
     policy: &RetryPolicy,
     meter: &Meter,
+    gate: Option<&WriteGate>,
     request: &ApiRequest,
 ) -> Result<ApiResponse, GithubError> {
     let mut schedule = ExponentialBuilder::default()
@@ -229,7 +295,7 @@ pub(crate) async fn send(
         schedule = schedule.with_jitter();
     }
     let mut waited = Duration::ZERO;
-    (|| attempt(crab, policy, meter, request))
+    (|| attempt(crab, policy, meter, gate, request))
         .retry(schedule)
         .when(|failure: &Failure| match failure.retry {
             Retry::Never => false,
@@ -273,7 +339,7 @@ pub(crate) async fn get_all<T: DeserializeOwned>(
     let mut next = Some(first);
     let mut pages = 0;
     while let Some(path) = next.take() {
-        let response = send(crab, policy, meter, &ApiRequest::new(route, path)).await?;
+        let response = send(crab, policy, meter, None, &ApiRequest::new(route, path)).await?;
         items.extend(response.json::<Vec<T>>()?);
         pages += 1;
         if pages < MAX_PAGES {
@@ -283,13 +349,17 @@ pub(crate) async fn get_all<T: DeserializeOwned>(
     Ok(items)
 }
 
-/// One HTTP exchange, classified.
+/// One HTTP exchange, classified; a write first waits for its budget.
 async fn attempt(
     crab: &Octocrab,
     policy: &RetryPolicy,
     meter: &Meter,
+    gate: Option<&WriteGate>,
     request: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
+    if let Some(gate) = gate.filter(|_| request.is_write()) {
+        gate.acquire(policy, meter).await?;
+    }
     let builder = http::Request::builder()
         .method(request.route.method())
         .uri(request.path.as_str());
@@ -345,7 +415,13 @@ async fn attempt(
     }
     let message = error_message(&body);
     if is_rate_limited(status, &parts.headers, &message) {
-        return Err(rate_limited(status, &parts.headers, &body, policy));
+        let failure = rate_limited(status, &parts.headers, &body, policy);
+        if let (Some(gate), Retry::RateLimit(wait)) = (gate, &failure.retry)
+            && !quota_spent(&parts.headers)
+        {
+            gate.pause(*wait).await;
+        }
+        return Err(failure);
     }
     let retry = if status.is_server_error() {
         Retry::Transient
@@ -383,6 +459,13 @@ fn is_rate_limited(status: StatusCode, headers: &HeaderMap, message: &str) -> bo
         && (header_str(headers, "x-ratelimit-remaining") == Some("0")
             || headers.contains_key(header::RETRY_AFTER)
             || message.to_ascii_lowercase().contains("rate limit"))
+}
+
+/// Whether a rate-limited answer is the primary limit (the hour's quota is spent, and
+/// GitHub says when it resets) rather than a secondary limit, which pauses writes.
+fn quota_spent(headers: &HeaderMap) -> bool {
+    header_str(headers, "x-ratelimit-remaining") == Some("0")
+        && header_str(headers, "x-ratelimit-reset").is_some()
 }
 
 /// GraphQL reports its rate limit inside a 200 answer.

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use crate::config::RepoConfig;
 use crate::review::Verdict;
-use crate::store::{PatchId, Store, TaskId};
+use crate::store::{PatchId, Store, TaskId, VerdictSource};
 use crate::types::CommitSha;
 
 /// Per lens name, the verdict carried over and the head the lens was run on.
@@ -41,7 +41,7 @@ pub(super) async fn carried_over(
         .verdicts(task, head)
         .await?
         .iter()
-        .any(|v| v.kind == "lens")
+        .any(|v| v.kind == VerdictSource::Lens)
     {
         tracing::info!(%head, "this head was verified before; every lens runs again");
         return Ok(Carried::new());
@@ -54,7 +54,7 @@ pub(super) async fn carried_over(
         }
         let Some(record) = judged
             .iter()
-            .find(|v| v.kind == "lens" && v.name == lens.name && v.judged(patch))
+            .find(|v| v.kind == VerdictSource::Lens && v.name == lens.name && v.judged(patch))
         else {
             continue;
         };

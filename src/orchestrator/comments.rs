@@ -16,7 +16,9 @@ use crate::links::DashboardLinks;
 use crate::redact::Redactor;
 use crate::review::report::CheckReport;
 use crate::review::{GateResult, Verdict};
-use crate::store::{RunRecord, RunState, TaskId, TaskRecord, TaskState, VerdictRecord};
+use crate::store::{
+    DashboardAction, RunRecord, RunState, TaskId, TaskRecord, TaskState, VerdictRecord,
+};
 use crate::types::{CommitSha, IssueNumber, Login, PrNumber};
 
 use super::command::Command;
@@ -214,6 +216,14 @@ pub(crate) fn pull_body(
 /// The reply to a `/flotilla` command.
 pub(crate) fn command_reply(command: &Command, outcome: &str) -> String {
     format!("`{}`: {outcome}", command.as_text())
+}
+
+/// The reply on the issue to a button pressed on the dashboard.
+pub(crate) fn dashboard_reply(actor: &Login, action: &DashboardAction, outcome: &str) -> String {
+    format!(
+        "{actor} pressed {} on the dashboard: {outcome}",
+        action.label()
+    )
 }
 
 /// The reply to `/flotilla` with something Flotilla does not know.

@@ -17,11 +17,13 @@ mod budget;
 mod carry;
 pub mod command;
 mod comments;
+mod context;
 mod dispatcher;
 mod fleet;
 mod forget;
 mod land;
 mod on_comment;
+mod on_dashboard;
 mod pacing;
 pub mod plan;
 mod planning;
@@ -30,6 +32,7 @@ mod prompt;
 mod publish;
 mod reconcile;
 mod review_events;
+mod scheduling;
 mod task_attempt;
 mod trigger;
 pub mod untrusted;
@@ -51,7 +54,8 @@ use tracing::Instrument;
 use crate::links::DashboardLinks;
 use crate::metrics::Metrics;
 use crate::store::{
-    ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId, TaskJob,
+    ActionJob, ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId,
+    TaskJob,
 };
 use crate::types::{CommitSha, DeliveryId};
 use crate::webhook::event::{self, Parsed};
@@ -218,6 +222,15 @@ impl JobHandler for Orchestrator {
                 let span =
                     tracing::info_span!("land", task = %payload.task_id, head = %payload.head_sha);
                 self.land_task(self.fleet()?, payload.task_id, &payload.head_sha, &job)
+                    .instrument(span)
+                    .await
+            }
+            JobKind::DashboardAction => {
+                let payload: ActionJob = serde_json::from_value(job.payload.clone())
+                    .context("dashboard_action job payload")?;
+                let span =
+                    tracing::info_span!("dashboard", run = %payload.run_id, actor = %payload.actor);
+                self.on_dashboard_action(self.fleet()?, &payload)
                     .instrument(span)
                     .await
             }

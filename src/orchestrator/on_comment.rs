@@ -120,49 +120,69 @@ impl Orchestrator {
             (Command::Replan, run) => self.replan(fleet, client, event, issue, run).await,
             (_, None) => Ok(format!("Flotilla has no run for #{issue}.")),
             (Command::Retry(position), Some(run)) => {
-                if run.budget_stopped.is_some() {
-                    let loaded =
-                        load_config(client, repo, &event.repository.default_branch).await?;
-                    let raised = match loaded.config {
-                        Ok(config) => config.budget,
-                        Err(error) => return Ok(format!("not resumed: {error}")),
-                    };
-                    if let Err(still) = self.resume_budget(fleet, &run, raised).await? {
-                        return Ok(format!(
-                            "not resumed: {still}. Raise `budget:` in `.github/flotilla.yml` \
-                             on the default branch first."
-                        ));
-                    }
-                    return self.resume_after_budget(fleet, client, &run).await;
-                }
-                let attempts = run_config(&run)?.max_attempts;
-                let queued = self.store.retry_failed(run.id, *position, attempts).await?;
-                if queued.is_empty() {
-                    return Ok("there is no failed task to retry.".to_owned());
-                }
-                for task in queued.iter().copied() {
-                    if let Some(pr) = self.store.task(task).await?.and_then(|t| t.pr) {
-                        client
-                            .remove_label(&run.repo, IssueNumber(pr.0), NEEDS_HUMAN_LABEL)
-                            .await?;
-                    }
-                }
-                self.progress(fleet, run.id).await?;
-                Ok(format!("{} task(s) queued again.", queued.len()))
+                self.retry_tasks(fleet, client, &run, *position).await
             }
-            (Command::Cancel, Some(run)) => {
-                if !run.state.is_live() {
-                    return Ok(format!("the run for #{issue} is not running."));
-                }
-                let cancelled = self.store.cancel_run(run.id).await?;
-                self.progress(fleet, run.id).await?;
-                Ok(format!(
-                    "run cancelled; {} task(s) stopped. {}",
-                    cancelled.len(),
-                    self.open_pulls_note(&run).await?
-                ))
+            (Command::Cancel, Some(run)) => self.cancel_now(fleet, &run).await,
+        }
+    }
+
+    /// Queues the run's failed tasks again (all, or the one at `position`), or resumes
+    /// a run a budget stopped once its configuration raised the budget; says what it did.
+    /// `/flotilla retry` and the dashboard's Retry button both come here.
+    pub(super) async fn retry_tasks(
+        &self,
+        fleet: &Fleet,
+        client: &InstallationClient,
+        run: &RunRecord,
+        position: Option<i64>,
+    ) -> anyhow::Result<String> {
+        if run.budget_stopped.is_some() {
+            let loaded = load_config(client, &run.repo, &run.default_branch).await?;
+            let raised = match loaded.config {
+                Ok(config) => config.budget,
+                Err(error) => return Ok(format!("not resumed: {error}")),
+            };
+            if let Err(still) = self.resume_budget(fleet, run, raised).await? {
+                return Ok(format!(
+                    "not resumed: {still}. Raise `budget:` in `.github/flotilla.yml` \
+                     on the default branch first."
+                ));
+            }
+            return self.resume_after_budget(fleet, client, run).await;
+        }
+        let attempts = run_config(run)?.max_attempts;
+        let queued = self.store.retry_failed(run.id, position, attempts).await?;
+        if queued.is_empty() {
+            return Ok("there is no failed task to retry.".to_owned());
+        }
+        for task in queued.iter().copied() {
+            if let Some(pr) = self.store.task(task).await?.and_then(|t| t.pr) {
+                client
+                    .remove_label(&run.repo, IssueNumber(pr.0), NEEDS_HUMAN_LABEL)
+                    .await?;
             }
         }
+        self.progress(fleet, run.id).await?;
+        Ok(format!("{} task(s) queued again.", queued.len()))
+    }
+
+    /// Stops a live run and its agents, leaving its pull requests open; says what it
+    /// did. `/flotilla cancel` and the dashboard's Cancel button both come here.
+    pub(super) async fn cancel_now(
+        &self,
+        fleet: &Fleet,
+        run: &RunRecord,
+    ) -> anyhow::Result<String> {
+        if !run.state.is_live() {
+            return Ok(format!("the run for #{} is not running.", run.issue));
+        }
+        let cancelled = self.store.cancel_run(run.id).await?;
+        self.progress(fleet, run.id).await?;
+        Ok(format!(
+            "run cancelled; {} task(s) stopped. {}",
+            cancelled.len(),
+            self.open_pulls_note(run).await?
+        ))
     }
 
     /// Cancels the issue's live run, if any, and starts a new one from the issue as it

@@ -12,7 +12,9 @@ use super::prompt;
 use super::trigger::run_config;
 use crate::agent::Role;
 use crate::config::RepoConfig;
-use crate::store::{NewTask, RecordedPlan, RunId, RunRecord, RunState};
+use crate::store::{
+    NewStep, NewTask, RecordedPlan, RunId, RunRecord, RunState, StepEnd, StepKind, StepOutcome,
+};
 use crate::types::CommitSha;
 use crate::workspace::{GitAuth, Mirror};
 
@@ -183,12 +185,26 @@ impl Orchestrator {
                 )
                 .await?
         };
+        let prompt = prompt::planner(run, config.max_tasks);
+        let redactor = fleet.redactor();
+        let step = self
+            .store
+            .start_step(&NewStep {
+                run: run.id,
+                task: None,
+                kind: StepKind::Plan,
+                lens: None,
+                attempt: None,
+                head: None,
+                prompt: Some(redactor.text(&prompt)),
+            })
+            .await?;
         let mut agent = agent_run(
             fleet,
             planner,
             worktree.dir(),
             config.sandbox,
-            prompt::planner(run, config.max_tasks),
+            prompt,
             Role::Planner,
             TaskLabel {
                 id: checkout_id.clone(),
@@ -203,7 +219,28 @@ impl Orchestrator {
             let _git = lock.lock().await;
             worktree.remove().await?;
         }
-        let report = report.context("starting the planner agent")?;
+        let report = match report {
+            Ok(report) => report,
+            Err(error) => {
+                let end = StepEnd {
+                    outcome: StepOutcome::Failed,
+                    reason: redactor.text(&format!("the planner agent did not start: {error:#}")),
+                    transcript: String::new(),
+                };
+                self.store.finish_step(step, &end).await?;
+                return Err(anyhow::Error::new(error).context("starting the planner agent"));
+            }
+        };
+        let end = StepEnd {
+            outcome: if report.outcome.is_success() {
+                StepOutcome::Succeeded
+            } else {
+                StepOutcome::Failed
+            },
+            reason: report.outcome.reason(),
+            transcript: redactor.text(&report.transcript),
+        };
+        self.store.finish_step(step, &end).await?;
         self.record_spend(fleet, &spender, &report).await?;
         if !report.outcome.is_success() {
             return Ok(Err(format!(

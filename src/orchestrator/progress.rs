@@ -10,6 +10,7 @@ use super::Orchestrator;
 use super::comments;
 use super::fleet::Fleet;
 use super::pacing::EditSlot;
+use super::scheduling;
 use crate::github::{CommentId, InstallationClient, IssueComment};
 use crate::store::{NewJob, RunId, RunState};
 use crate::types::{IssueNumber, RepoName};
@@ -52,7 +53,11 @@ impl Orchestrator {
     /// freed slot may go to another run), settle runs whose tasks all ended, and bring
     /// the plan comments of the runs that changed up to date.
     pub(super) async fn progress(&self, fleet: &Fleet, changed: RunId) -> anyhow::Result<()> {
-        let scheduled = self.store.schedule(fleet.config.limits).await?;
+        let limits = fleet.config.limits;
+        let scheduled = self
+            .store
+            .schedule(|tasks| scheduling::decide(tasks, limits))
+            .await?;
         if !scheduled.is_empty() {
             fleet.wake_agents();
         }

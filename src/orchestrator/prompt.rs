@@ -7,8 +7,12 @@ use super::plan::PLANNER_ANSWER_FORMAT;
 use super::untrusted::fence;
 use crate::store::{RunRecord, TaskRecord};
 
-/// What a worker is asked to do for one attempt of a task.
-pub(crate) fn worker(run: &RunRecord, task: &TaskRecord, previous_failure: Option<&str>) -> String {
+/// What a worker is asked to do for the task's current attempt; from the second
+/// attempt on, it hears why the one before did not succeed.
+pub(crate) fn worker(run: &RunRecord, task: &TaskRecord) -> String {
+    let previous_failure = (task.attempts > 1)
+        .then_some(task.last_reason.as_deref())
+        .flatten();
     let mut out = String::new();
     let _ = writeln!(
         out,

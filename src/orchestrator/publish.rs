@@ -21,7 +21,7 @@ use crate::github::{
 };
 use crate::review::report::{self, CheckReport, SpentOn};
 use crate::review::{Decision, Given, VERIFY_CHECK, Verdict};
-use crate::store::{RunRecord, TaskRecord};
+use crate::store::{RunRecord, TaskRecord, VerdictSource};
 use crate::types::{CommitSha, Login, RepoName};
 
 /// GitHub takes at most this many annotations per check-run request.
@@ -212,12 +212,11 @@ impl Orchestrator {
         };
         for finding in lenses {
             let (lens, verdict) = (&finding.lens, &finding.verdict);
-            let already = recorded
+            let already = recorded.iter().any(|v| {
+                v.kind == VerdictSource::Lens && v.name == lens.name && v.review_id.is_some()
+            }) || posted_markers
                 .iter()
-                .any(|v| v.kind == "lens" && v.name == lens.name && v.review_id.is_some())
-                || posted_markers
-                    .iter()
-                    .any(|body| body.contains(&report::review_marker(&lens.name, &head.0)));
+                .any(|body| body.contains(&report::review_marker(&lens.name, &head.0)));
             if already {
                 tracing::info!(lens = %lens.name, "this head already has the lens's review");
                 continue;

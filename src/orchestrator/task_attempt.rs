@@ -13,14 +13,16 @@ use super::Orchestrator;
 use super::agents::{TaskLabel, agent_run};
 use super::budget::{Allowance, Spender};
 use super::comments;
+use super::context::TaskContext;
 use super::fleet::Fleet;
 use super::prompt;
 use super::trigger::run_config;
 use crate::agent::{AgentReport, Outcome, Role};
-use crate::config::RepoConfig;
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
+use crate::redact::Redactor;
 use crate::store::{
-    AttemptEnd, ClaimedJob, PendingProposal, RunRecord, TaskId, TaskRecord, TaskState,
+    AttemptEnd, ClaimedJob, NewStep, PendingProposal, RunRecord, StepEnd, StepKind, StepOutcome,
+    TaskId, TaskRecord, TaskState,
 };
 use crate::types::CommitSha;
 use crate::workspace::{GitAuth, Mirror, PushError, ReadBack, Worktree};
@@ -48,6 +50,23 @@ impl Attempt {
         Self {
             end: AttemptEnd::Stopped { reason },
             transcript: String::new(),
+        }
+    }
+
+    /// The attempt as the dashboard's step records it.
+    fn step_end(&self, redactor: &Redactor) -> StepEnd {
+        let (outcome, reason) = match &self.end {
+            AttemptEnd::Proposed { pr, head, .. } => (
+                StepOutcome::Succeeded,
+                format!("proposed {head} in pull request #{pr}"),
+            ),
+            AttemptEnd::Failed { reason } => (StepOutcome::Failed, reason.clone()),
+            AttemptEnd::Stopped { reason } => (StepOutcome::Failed, reason.clone()),
+        };
+        StepEnd {
+            outcome,
+            reason: redactor.text(&reason),
+            transcript: redactor.text(&self.transcript),
         }
     }
 }
@@ -90,6 +109,19 @@ impl Orchestrator {
             .await?
             .context("run not stored")?;
         let retried = job.tried_before();
+        let redactor = fleet.redactor();
+        let step = self
+            .store
+            .start_step(&NewStep {
+                run: run.id,
+                task: Some(task.id),
+                kind: StepKind::Work,
+                lens: None,
+                attempt: Some(task.attempts),
+                head: None,
+                prompt: Some(redactor.text(&prompt::worker(&run, &task))),
+            })
+            .await?;
         let attempt = match self.attempt(fleet, &run, &task, retried).await {
             Ok(attempt) => attempt,
             Err(error) if job.attempts >= job.max_attempts => {
@@ -103,6 +135,9 @@ impl Orchestrator {
         };
         let state = self.store.finish_attempt(task_id, &attempt.end).await?;
         tracing::info!(?state, "attempt recorded");
+        self.store
+            .finish_step(step, &attempt.step_end(&redactor))
+            .await?;
         if state.is_some() {
             self.metrics.attempt_finished(&attempt.end);
         }
@@ -145,11 +180,14 @@ impl Orchestrator {
         let auth = GitAuth::new(client.token().await?);
         let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
         let worktree = self.checkout(fleet, run, task, &mirror, &auth).await?;
-        let outcome = self
-            .work_in(
-                fleet, run, task, &config, &client, &auth, &worktree, retried,
-            )
-            .await;
+        let cx = TaskContext {
+            fleet,
+            client: &client,
+            run,
+            task,
+            config: &config,
+        };
+        let outcome = self.work_in(&cx, &auth, &worktree, retried).await;
         let lock = fleet.mirror_lock(&run.repo);
         let _git = lock.lock().await;
         let removed = worktree.remove().await;
@@ -207,21 +245,20 @@ impl Orchestrator {
     }
 
     /// Runs the agent in the worktree, then commits, pushes and proposes its work.
-    #[allow(clippy::too_many_arguments)]
     async fn work_in(
         &self,
-        fleet: &Fleet,
-        run: &RunRecord,
-        task: &TaskRecord,
-        config: &RepoConfig,
-        client: &InstallationClient,
+        cx: &TaskContext<'_>,
         auth: &GitAuth,
         worktree: &Worktree,
         retried: bool,
     ) -> anyhow::Result<Attempt> {
-        let previous = (task.attempts > 1)
-            .then_some(task.last_reason.as_deref())
-            .flatten();
+        let TaskContext {
+            fleet,
+            client,
+            run,
+            task,
+            config,
+        } = *cx;
         let spender = Spender {
             run,
             task: Some(task.id),
@@ -239,7 +276,7 @@ impl Orchestrator {
             &config.worker,
             worktree.dir(),
             config.sandbox,
-            prompt::worker(run, task, previous),
+            prompt::worker(run, task),
             Role::Worker,
             TaskLabel {
                 id: task.id.to_string(),

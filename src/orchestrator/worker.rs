@@ -5,7 +5,9 @@
 //! queue retries it with backoff, then keeps it as dead); one that failed on a transient
 //! GitHub error (5xx, rate limit, no answer) is put back without spending an attempt, so
 //! GitHub's bad minutes never cost a task; a worker that dies leaves a lease that
-//! expires, and another worker takes the job again.
+//! expires, and another worker takes the job again. Every run of a job is recorded
+//! (its worker, its start, each heartbeat and its end) so that a job running in two
+//! places at once would show.
 //!
 //! Idle workers wait for a wake-up or the poll interval, whichever comes first: the
 //! intake wakes them after storing a job, and on PostgreSQL the pool's [`JobListener`]
@@ -222,6 +224,9 @@ impl<H: JobHandler> Worker<H> {
                 self.run_with_heartbeat(job.clone()).await
             };
             let elapsed = started.elapsed();
+            if let Err(error) = self.store.end_job_run(&job).await {
+                tracing::warn!(error = %format!("{error:#}"), "recording the end of the job's run failed");
+            }
             let recorded = match outcome {
                 Ok(()) => self.store.complete(&job).await.map(|held| {
                     if held {
@@ -279,6 +284,9 @@ impl<H: JobHandler> Worker<H> {
                     };
                 }
                 () = tokio::time::sleep(renew_every) => {
+                    if let Err(error) = self.store.job_run_alive(&leased).await {
+                        tracing::warn!(error = %format!("{error:#}"), "recording the job's heartbeat failed");
+                    }
                     match self.store.renew_lease(&leased, self.config.lease).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!("the lease was taken over while the job ran"),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::cli::{AppArgs, ServeArgs, StorageArgs};
 use crate::config::time_limit;
 use crate::cost::{Limit, ModelPrice, Pricing, Usd};
-use crate::github::{AppCredentials, GithubSettings};
+use crate::github::{AppCredentials, GithubSettings, WriteRate};
 use crate::sandbox::SandboxSettings;
 use crate::store::{SlotLimits, Store};
 use crate::types::AppId;
@@ -181,6 +181,8 @@ pub struct ServeSettings {
     pub agents: SlotLimits,
     /// How long a job's claim holds without a heartbeat.
     pub job_lease: Duration,
+    /// How fast each installation may write to GitHub, across every process.
+    pub github_writes: WriteRate,
     /// The separate reviewer App's id and key, when one is configured.
     pub reviewer: Option<AppCredentials>,
     /// How agents are confined, and what they must never see.
@@ -290,6 +292,24 @@ impl ServeSettings {
                 env: "FLOTILLA_JOB_LEASE",
                 reason,
             })?;
+        for (env, value) in [
+            ("FLOTILLA_GITHUB_WRITE_BURST", args.github_write_burst),
+            (
+                "FLOTILLA_GITHUB_WRITES_PER_HOUR",
+                args.github_writes_per_hour,
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::Invalid {
+                    env,
+                    reason: "GitHub writes need a budget of at least 1".to_owned(),
+                });
+            }
+        }
+        let github_writes = WriteRate {
+            burst: args.github_write_burst,
+            per_hour: args.github_writes_per_hour,
+        };
         let reviewer_key = KeySource::from_settings(
             "FLOTILLA_REVIEWER_PRIVATE_KEY",
             args.reviewer_private_key,
@@ -380,6 +400,7 @@ impl ServeSettings {
                 per_repo: args.max_agents_per_repo,
             },
             job_lease,
+            github_writes,
         })
     }
 }

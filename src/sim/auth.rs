@@ -56,7 +56,12 @@ pub enum Caller {
 
 /// Extracts the credential from `Authorization: Bearer …` or `token …`.
 fn credential(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get("authorization")?.to_str().ok()?;
+    header_credential(&parts.headers)
+}
+
+/// The credential in a request's headers.
+fn header_credential(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get("authorization")?.to_str().ok()?;
     let (scheme, rest) = value.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
         Some(rest.trim().to_owned())
@@ -126,6 +131,13 @@ impl FromRequestParts<Sim> for Caller {
                 .map(Self::User),
         }
     }
+}
+
+/// The installation a request acts as, when it carries a live installation token
+/// (`None` for App JWTs, people's tokens and anonymous calls).
+pub fn installation_of(world: &World, headers: &axum::http::HeaderMap) -> Option<InstallationId> {
+    let token = header_credential(headers)?;
+    installation_for_token(world, &token).map(|auth| auth.installation)
 }
 
 /// Resolves a live installation token (also used by git's basic auth).

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use graphql_parser::query::{Definition, OperationDefinition};
 use serde::Serialize;
 
 /// The key under which the middleware counts every GraphQL call.
@@ -88,6 +89,40 @@ pub fn is_write(route: &str) -> bool {
     !(route.starts_with("GET ") || route.starts_with("HEAD "))
 }
 
+/// Whether the body of a `POST /graphql` asks for a mutation (a write). A body that
+/// cannot be read as a GraphQL request counts as one, as [`CallCounts`] counts it.
+pub(super) fn graphql_body_is_write(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        query: String,
+        #[serde(rename = "operationName", default)]
+        operation_name: Option<String>,
+    }
+    let Ok(body) = serde_json::from_slice::<Body>(body) else {
+        return true;
+    };
+    let Ok(document) = graphql_parser::parse_query::<String>(&body.query) else {
+        return true;
+    };
+    let mut operations = document.definitions.iter().filter_map(|d| match d {
+        Definition::Operation(op) => Some(op),
+        Definition::Fragment(_) => None,
+    });
+    let operation = match &body.operation_name {
+        Some(name) => operations.find(|op| match op {
+            OperationDefinition::Query(q) => q.name.as_deref() == Some(name),
+            OperationDefinition::Mutation(m) => m.name.as_deref() == Some(name),
+            OperationDefinition::Subscription(s) => s.name.as_deref() == Some(name),
+            OperationDefinition::SelectionSet(_) => false,
+        }),
+        None => operations.next(),
+    };
+    !matches!(
+        operation,
+        Some(OperationDefinition::Query(_) | OperationDefinition::SelectionSet(_))
+    )
+}
+
 /// The key of one GraphQL call: its operation kind and its root fields.
 pub(super) fn graphql_key(is_mutation: bool, root_fields: &[&str]) -> String {
     let kind = if is_mutation { "mutation" } else { "query" };
@@ -119,6 +154,13 @@ mod tests {
             3,
             "the mutation, the PATCH and the unreadable document: {counts:?}"
         );
+        assert!(!graphql_body_is_write(
+            br#"{"query": "query Q { repository(owner: \"o\", name: \"r\") { id } }"}"#
+        ));
+        assert!(graphql_body_is_write(
+            br#"{"query": "mutation { enablePullRequestAutoMerge(input: {}) { clientMutationId } }"}"#
+        ));
+        assert!(graphql_body_is_write(b"not json"));
         let later = CallCounts::new(
             &BTreeMap::from([("GET /repos/{owner}/{repo}".to_owned(), 5)]),
             &BTreeMap::new(),

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -14,9 +15,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::types::RepoName;
+use crate::types::{InstallationId, RepoName};
 
 use super::Sim;
+use super::auth::installation_of;
+use super::calls::graphql_body_is_write;
 use super::error::ApiError;
 
 /// GitHub's primary limit for an installation.
@@ -97,9 +100,19 @@ pub struct Faults {
     used: u64,
     /// Random trouble on every call, when armed.
     chaos: Option<Chaos>,
-    /// When each content-creating call (any method but GET and HEAD) arrived, for
-    /// checking a client's pace against GitHub's per-minute limits.
-    pub write_times: Vec<DateTime<Utc>>,
+    /// Every content-creating call (REST methods but GET and HEAD, GraphQL mutations)
+    /// as it arrived, for checking a client's pace against GitHub's per-minute limits.
+    pub writes: Vec<WriteCall>,
+}
+
+/// One content-creating call as it arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteCall {
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// The installation whose token it carried; `None` for the App's JWT (minting
+    /// tokens, redelivering webhooks) and for people's tokens.
+    pub installation: Option<InstallationId>,
 }
 
 /// GitHub having a bad day: each API call fails, with probability `percent`%, with a
@@ -165,9 +178,19 @@ impl Faults {
         });
     }
 
-    /// The most content-creating calls that arrived within any `window`.
-    pub fn most_writes_within(&self, window: chrono::Duration) -> usize {
-        let mut times = self.write_times.clone();
+    /// The most content-creating calls that arrived within any `window`, counting
+    /// only those `filter` keeps.
+    pub fn most_writes_within(
+        &self,
+        window: chrono::Duration,
+        filter: impl Fn(&WriteCall) -> bool,
+    ) -> usize {
+        let mut times: Vec<DateTime<Utc>> = self
+            .writes
+            .iter()
+            .filter(|call| filter(call))
+            .map(|call| call.at)
+            .collect();
         times.sort_unstable();
         let mut start = 0;
         let mut most = 0;
@@ -208,6 +231,24 @@ fn github_com_template(template: &str) -> String {
         .to_owned()
 }
 
+/// Whether a call creates content as GitHub's secondary limit counts it: every REST
+/// method but GET and HEAD, and GraphQL mutations (a GraphQL body is read here, and
+/// put back for the route).
+async fn classify_write(request: Request, method: &str, template: &str) -> (Request, bool) {
+    if method == "GET" || method == "HEAD" {
+        return (request, false);
+    }
+    if template != "/graphql" {
+        return (request, true);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let is_write = graphql_body_is_write(&bytes);
+    (Request::from_parts(parts, Body::from(bytes)), is_write)
+}
+
 /// Route middleware: counts the call, applies an armed fault, adds rate-limit headers.
 pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Response {
     let method = request.method().as_str().to_owned();
@@ -217,6 +258,7 @@ pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Resp
         .get::<MatchedPath>()
         .map(|m| github_com_template(m.as_str()))
         .unwrap_or_else(|| path.clone());
+    let (request, is_write) = classify_write(request, &method, &template).await;
     let resource = if template == "/graphql" {
         "graphql"
     } else {
@@ -226,8 +268,12 @@ pub async fn layer(State(sim): State<Sim>, request: Request, next: Next) -> Resp
         let mut world = sim.world();
         let now = world.now();
         let fault = world.faults.on_call(&method, &template, &path);
-        if method != "GET" && method != "HEAD" {
-            world.faults.write_times.push(now);
+        if is_write {
+            let installation = installation_of(&world, request.headers());
+            world.faults.writes.push(WriteCall {
+                at: now,
+                installation,
+            });
         }
         let (used, reset) = world.faults.spend(now);
         (fault, used, reset)

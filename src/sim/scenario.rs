@@ -433,10 +433,23 @@ impl Sim {
         self.world().faults.set_chaos(chaos);
     }
 
-    /// The most content-creating API calls (not GET or HEAD) that arrived within any
-    /// `window`: what GitHub's per-minute secondary limit is measured on.
+    /// The most content-creating API calls (REST methods but GET and HEAD, GraphQL
+    /// mutations) that arrived within any `window`: what GitHub's per-minute secondary
+    /// limit is measured on.
     pub fn most_writes_within(&self, window: chrono::Duration) -> usize {
-        self.world().faults.most_writes_within(window)
+        self.world().faults.most_writes_within(window, |_| true)
+    }
+
+    /// The most content-creating API calls one installation's tokens made within any
+    /// `window`: what Flotilla's per-installation write budget holds.
+    pub fn most_installation_writes_within(
+        &self,
+        installation: InstallationId,
+        window: chrono::Duration,
+    ) -> usize {
+        self.world()
+            .faults
+            .most_writes_within(window, |call| call.installation == Some(installation))
     }
 
     /// Arms a fault for the next push to `repo`.

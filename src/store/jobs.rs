@@ -31,6 +31,8 @@ pub enum JobKind {
     VerifyTask,
     /// Land a verified head: required checks, ready for review, merge.
     LandTask,
+    /// Carry out a button a person pressed on the dashboard.
+    DashboardAction,
 }
 
 /// Which workers take a job. Agents run for minutes; keeping them in their own lane
@@ -55,7 +57,11 @@ impl JobLane {
     /// The job kinds this lane takes.
     fn kinds(self) -> &'static [JobKind] {
         match self {
-            Self::Events => &[JobKind::ProcessDelivery, JobKind::LandTask],
+            Self::Events => &[
+                JobKind::ProcessDelivery,
+                JobKind::LandTask,
+                JobKind::DashboardAction,
+            ],
             Self::Agents => &[JobKind::PlanRun, JobKind::RunTask, JobKind::VerifyTask],
         }
     }
@@ -72,12 +78,13 @@ impl JobLane {
 
 impl JobKind {
     /// Every kind, for reports that list each one (zeros included).
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         Self::ProcessDelivery,
         Self::PlanRun,
         Self::RunTask,
         Self::VerifyTask,
         Self::LandTask,
+        Self::DashboardAction,
     ];
 
     /// The lane whose workers take jobs of this kind.
@@ -97,6 +104,7 @@ impl JobKind {
             Self::RunTask => "run_task",
             Self::VerifyTask => "verify_task",
             Self::LandTask => "land_task",
+            Self::DashboardAction => "dashboard_action",
         }
     }
 }
@@ -117,6 +125,7 @@ impl FromStr for JobKind {
             "run_task" => Ok(Self::RunTask),
             "verify_task" => Ok(Self::VerifyTask),
             "land_task" => Ok(Self::LandTask),
+            "dashboard_action" => Ok(Self::DashboardAction),
             other => anyhow::bail!("unknown job kind {other:?}"),
         }
     }
@@ -216,6 +225,8 @@ pub struct ClaimedJob {
     pub postponements: i64,
     /// The worker holding the lease.
     pub lease_owner: String,
+    /// This run's row in the record of job runs.
+    pub run: i64,
 }
 
 impl ClaimedJob {
@@ -368,6 +379,7 @@ impl Store {
         let Some((id, kind, key, payload, attempts, max_attempts, postponements)) = row else {
             return Ok(None);
         };
+        let run = self.start_job_run(id, owner).await?;
         Ok(Some(ClaimedJob {
             id,
             kind: kind.parse()?,
@@ -378,6 +390,7 @@ impl Store {
             max_attempts,
             postponements,
             lease_owner: owner.to_owned(),
+            run,
         }))
     }
 

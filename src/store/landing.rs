@@ -4,12 +4,16 @@
 //! per merge (GitHub writes its rate limit counts) and all but one of them would be
 //! behind again as soon as the first merged. So one task of a run at a time holds the
 //! train while it is brought up to date and lands; another that finds its base behind
-//! meanwhile waits, and is woken once the holder merged or left review.
+//! meanwhile waits, and is woken once the holder merged or left review. And one merge at
+//! a time per repository: the merge lock.
+
+use std::time::Duration;
 
 use super::runs::RunId;
 use super::tasks::TaskId;
 use super::{Store, with_pool};
-use crate::types::CommitSha;
+use crate::clock::duration_ms;
+use crate::types::{CommitSha, RepoName};
 
 /// States in which a task that was brought up to date to land still holds the train.
 const HOLDING_STATES: &str = "('proposed', 'verifying', 'verified', 'ready', 'merging')";
@@ -66,5 +70,45 @@ impl Store {
             .filter(|(_, _, state)| state == "verified" || state == "ready")
             .filter_map(|(id, head, _)| Some((TaskId(id), CommitSha(head?))))
             .collect())
+    }
+
+    /// Takes the merge lock of `repo` for `holder` until `lease` runs out; `false` when
+    /// another holder has it. Taking a lock one already holds renews it.
+    pub async fn try_lock_merges(
+        &self,
+        repo: &RepoName,
+        holder: &str,
+        lease: Duration,
+    ) -> anyhow::Result<bool> {
+        let now = self.now();
+        let expires = now.saturating_add(duration_ms(lease));
+        let taken = with_pool!(self, write, |pool| {
+            sqlx::query(
+                "INSERT INTO merge_locks (repo, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (repo) DO UPDATE SET holder = excluded.holder, \
+                 expires_at = excluded.expires_at \
+                 WHERE merge_locks.expires_at <= $4 OR merge_locks.holder = excluded.holder",
+            )
+            .bind(repo.0.as_str())
+            .bind(holder)
+            .bind(expires)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(taken == 1)
+    }
+
+    /// Gives the merge lock of `repo` back, if `holder` still has it.
+    pub async fn unlock_merges(&self, repo: &RepoName, holder: &str) -> anyhow::Result<()> {
+        with_pool!(self, write, |pool| {
+            sqlx::query("DELETE FROM merge_locks WHERE repo = $1 AND holder = $2")
+                .bind(repo.0.as_str())
+                .bind(holder)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 }

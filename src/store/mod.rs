@@ -6,17 +6,25 @@
 //! [`with_pool!`] runs it on whichever pool is configured. This module owns every SQL
 //! statement; nothing else in Flotilla talks to the database.
 
+mod actions;
 mod advisory;
 mod deliveries;
 mod job_notify;
+mod job_runs;
 mod jobs;
 mod landing;
+mod overview;
 mod recovery;
 mod retention;
 mod runs;
+mod scheduling;
+mod steps;
+mod task_state;
 mod tasks;
 mod usage;
+mod verdicts;
 mod verification;
+mod write_budget;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -30,16 +38,24 @@ use sqlx::{ConnectOptions, PgPool, SqlitePool};
 
 use crate::clock::{Clock, Millis, SystemClock};
 
+pub use actions::{ActionJob, DashboardAction};
 pub use deliveries::{DeliveryOutcome, DeliveryRecord, NewDelivery, RecordResult};
 pub use job_notify::JobListener;
+pub use job_runs::JobRunOverlap;
 pub use jobs::{ClaimedJob, JobFate, JobKind, JobLane, JobRow, JobState, NewJob, RetryPolicy};
+pub use overview::{JobListing, MergeLock, RunFilter, RunSummary, RunVersion};
 pub use retention::Pruned;
 pub use runs::{NewRun, RecordedPlan, RunId, RunRecord, RunState, StartRun};
+pub use scheduling::{ScheduleMove, SchedulingTask};
+pub use steps::{
+    NewStep, PROMPT_CAP, StepEnd, StepId, StepKind, StepOutcome, StepRecord, TRANSCRIPT_CAP,
+};
 pub use tasks::{
     AttemptEnd, NewTask, PendingProposal, SlotLimits, TaskId, TaskJob, TaskRecord, TaskState,
 };
 pub use usage::NewUsage;
-pub use verification::{HeadJob, NewVerdict, PatchId, VerdictRecord, VerdictSource, VerifyEnd};
+pub use verdicts::{NewVerdict, PatchId, VerdictOutcome, VerdictRecord, VerdictSource};
+pub use verification::{HeadJob, VerifyEnd};
 
 /// Runs `$body` with `$pool` bound to the writer pool of whichever backend is configured.
 /// The body is compiled once per backend, so the same query text serves both.

@@ -1,8 +1,9 @@
 //! Retention: what the store may forget once it is old. A delivery keeps its row and
 //! outcome (the id still deduplicates a redelivery) but loses its body; finished jobs
 //! go; a verdict of a run that is no longer active loses its output (the reviewer's
-//! transcript tail or a command's output) but keeps its decision and summary. Nothing
-//! of an active run is touched.
+//! transcript tail or a command's output) but keeps its decision and summary; a step of
+//! such a run loses its prompt and transcript but keeps its times and outcome (the
+//! timeline stays). Nothing of an active run is touched.
 
 use super::{Backend, Store, with_pool};
 use crate::clock::Millis;
@@ -16,6 +17,8 @@ pub struct Pruned {
     pub jobs: u64,
     /// Verdict outputs dropped.
     pub verdict_outputs: u64,
+    /// Step prompts and transcripts dropped.
+    pub step_texts: u64,
 }
 
 impl Store {
@@ -50,11 +53,21 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            let step_texts = sqlx::query(
+                "UPDATE steps SET prompt = NULL, transcript = NULL \
+                 WHERE (prompt IS NOT NULL OR transcript IS NOT NULL) AND finished_at < $1 \
+                 AND run_id IN (SELECT id FROM runs WHERE state IN ('settled', 'cancelled'))",
+            )
+            .bind(before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             tx.commit().await?;
             Pruned {
                 delivery_bodies,
                 jobs,
                 verdict_outputs,
+                step_texts,
             }
         });
         if let Backend::Sqlite(pools) = &self.backend {

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use super::jobs::{NewJob, insert_job};
 use super::tasks::{NewTask, TaskState};
 use super::{Store, with_pool};
+use crate::clock::Millis;
 use crate::cost::BudgetConfig;
 use crate::types::{CommitSha, InstallationId, IssueNumber, Login, RepoName};
 
@@ -38,7 +39,8 @@ pub enum RunState {
 }
 
 impl RunState {
-    fn as_str(self) -> &'static str {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Planning => "planning",
             Self::Active => "active",
@@ -135,6 +137,10 @@ pub struct RunRecord {
     pub budget_override: Option<BudgetConfig>,
     /// Why the run stopped starting agents: the budget it spent, with the figures.
     pub budget_stopped: Option<String>,
+    /// When the issue was labelled (Unix milliseconds).
+    pub created_at: Millis,
+    /// When the run last changed (Unix milliseconds).
+    pub updated_at: Millis,
 }
 
 /// What [`Store::start_run`] did.
@@ -159,13 +165,13 @@ pub struct RecordedPlan {
     pub tasks: Vec<NewTask>,
 }
 
-const RUN_COLUMNS: &str = "id, repo, issue, installation, clone_url, default_branch, title, body, \
+pub(super) const RUN_COLUMNS: &str = "id, repo, issue, installation, clone_url, default_branch, title, body, \
     force_single, config, requested_by, max_parallel, state, base_sha, plan_source, \
-    plan_decisions, plan_comment_id, budget, budget_stopped";
+    plan_decisions, plan_comment_id, budget, budget_stopped, created_at, updated_at";
 
 /// A `runs` row as the database returns it, before its values are typed.
 #[derive(sqlx::FromRow)]
-struct RunRow {
+pub(super) struct RunRow {
     id: i64,
     repo: String,
     issue: i64,
@@ -185,6 +191,8 @@ struct RunRow {
     plan_comment_id: Option<i64>,
     budget: Option<String>,
     budget_stopped: Option<String>,
+    created_at: i64,
+    updated_at: i64,
 }
 
 impl TryFrom<RunRow> for RunRecord {
@@ -217,6 +225,8 @@ impl TryFrom<RunRow> for RunRecord {
                 .map(|text| serde_json::from_str(&text))
                 .transpose()?,
             budget_stopped: row.budget_stopped,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
         })
     }
 }

@@ -6,14 +6,14 @@
 //! each started task gets. Two schedulers can then never start the same task twice
 //! or overshoot a limit.
 
-use super::advisory::AdvisoryLock;
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::runs::RunId;
-use super::{BackendKind, Store, storable, with_pool};
+pub use super::task_state::TaskState;
+use super::{Store, storable, with_pool};
+use crate::clock::Millis;
 use crate::types::{CommitSha, PrNumber, RepoName};
 
 /// A task's row id; agents see it as `FLOTILLA_TASK_ID` (`task-<id>`).
@@ -37,127 +37,6 @@ impl FromStr for TaskId {
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("{value:?} is not a task id"))?;
         Ok(Self(id))
-    }
-}
-
-/// Where a task is in its life:
-/// `planned → queued → working → proposed → verifying → verified → ready → merging →
-/// merged`, with `refuted` sending it back to a worker, and `failed`, `needs_human`
-/// and `cancelled` as the other ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    /// Waiting for the tasks it depends on.
-    Planned,
-    /// Ready; waiting for a free slot.
-    Queued,
-    /// An agent works on it (or is about to).
-    Working,
-    /// Its draft pull request is open; verification is queued.
-    Proposed,
-    /// Gates and reviewer lenses run on its head commit.
-    Verifying,
-    /// A lens or gate refuted the head; waiting for a slot to retry with the findings.
-    Refuted,
-    /// Every gate and lens holds on the head; waiting for the required checks.
-    Verified,
-    /// Marked ready for review; waiting for a person or GitHub's auto-merge.
-    Ready,
-    /// Flotilla is merging it.
-    Merging,
-    /// Merged into the base branch.
-    Merged,
-    /// It used its attempts, or what it depends on failed.
-    Failed,
-    /// Needs a person: a protected path, or still refuted after its last attempt.
-    NeedsHuman,
-    /// Stopped by a command or the issue being closed.
-    Cancelled,
-}
-
-impl TaskState {
-    /// Every state, in life order.
-    pub const ALL: [TaskState; 13] = [
-        Self::Planned,
-        Self::Queued,
-        Self::Working,
-        Self::Proposed,
-        Self::Verifying,
-        Self::Refuted,
-        Self::Verified,
-        Self::Ready,
-        Self::Merging,
-        Self::Merged,
-        Self::Failed,
-        Self::NeedsHuman,
-        Self::Cancelled,
-    ];
-
-    /// The name stored in the `state` column and shown in the plan.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Planned => "planned",
-            Self::Queued => "queued",
-            Self::Working => "working",
-            Self::Proposed => "proposed",
-            Self::Verifying => "verifying",
-            Self::Refuted => "refuted",
-            Self::Verified => "verified",
-            Self::Ready => "ready",
-            Self::Merging => "merging",
-            Self::Merged => "merged",
-            Self::Failed => "failed",
-            Self::NeedsHuman => "needs_human",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Whether nothing more happens to the task without a person (a command, a push,
-    /// a re-verify).
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Merged | Self::Failed | Self::NeedsHuman | Self::Cancelled
-        )
-    }
-
-    /// Whether the task has pushed work a dependent task may build on.
-    pub fn has_pushed_work(self) -> bool {
-        matches!(
-            self,
-            Self::Proposed
-                | Self::Verifying
-                | Self::Refuted
-                | Self::Verified
-                | Self::Ready
-                | Self::Merging
-                | Self::Merged
-        )
-    }
-
-    /// Whether its pull request is open and moving towards a merge, so a new base or
-    /// a new head means verifying again.
-    pub fn is_in_review(self) -> bool {
-        matches!(
-            self,
-            Self::Proposed
-                | Self::Verifying
-                | Self::Refuted
-                | Self::Verified
-                | Self::Ready
-                | Self::Merging
-        )
-    }
-}
-
-impl FromStr for TaskState {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown task state {value:?}"))
     }
 }
 
@@ -219,6 +98,8 @@ pub struct TaskRecord {
     pub merged_sha: Option<CommitSha>,
     /// Work pushed but not proposed yet; a retry resumes at the pull request.
     pub pending_proposal: Option<PendingProposal>,
+    /// When it last changed state (Unix milliseconds): for a merged task, when it merged.
+    pub updated_at: Millis,
 }
 
 /// What an attempt pushed and is about to propose, kept between the push and the
@@ -256,6 +137,7 @@ pub(super) struct TaskRow {
     summary: Option<String>,
     merged_sha: Option<String>,
     pending_proposal: Option<String>,
+    updated_at: i64,
 }
 
 impl TryFrom<TaskRow> for TaskRecord {
@@ -285,13 +167,15 @@ impl TryFrom<TaskRow> for TaskRecord {
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()?,
+            updated_at: row.updated_at,
         })
     }
 }
 
 pub(super) const TASK_COLUMNS: &str = "t.id, t.run_id, t.position, t.title, t.instructions, \
     t.paths, t.depends_on, t.branch, t.state, t.attempts, t.max_attempts, t.pr_number, \
-    t.pr_node_id, t.head_sha, t.last_reason, t.summary, t.merged_sha, t.pending_proposal";
+    t.pr_node_id, t.head_sha, t.last_reason, t.summary, t.merged_sha, t.pending_proposal, \
+    t.updated_at";
 
 /// How many agents may work at once, besides each run's own `max_parallel_tasks`.
 #[derive(Clone, Copy, Debug)]
@@ -354,29 +238,6 @@ impl NewJob {
 }
 
 /// A task of an active run, as the scheduler reads it.
-#[derive(sqlx::FromRow)]
-struct ScheduleRow {
-    id: i64,
-    run_id: i64,
-    repo: String,
-    max_parallel: i64,
-    state: String,
-    depends_on: String,
-    attempts: i64,
-    position: i64,
-}
-
-/// A waiting task as the scheduler sees it.
-struct Candidate {
-    id: i64,
-    run_id: i64,
-    repo: String,
-    max_parallel: i64,
-    state: TaskState,
-    depends_on: Vec<i64>,
-    attempts: i64,
-}
-
 impl Store {
     /// Every task of a run, in plan order.
     pub async fn tasks_of_run(&self, run: RunId) -> anyhow::Result<Vec<TaskRecord>> {
@@ -434,127 +295,6 @@ impl Store {
         Ok(ids.into_iter().map(TaskId).collect())
     }
 
-    /// Starts what may start (in runs not stopped by their budget): planned tasks whose
-    /// dependencies have pushed work become
-    /// queued (those whose dependencies failed, were cancelled or need a person fail),
-    /// then queued and refuted tasks become working, oldest run first, while every limit has a free slot. Each
-    /// started task gets its `run_task` job in the same transaction. Returns the runs
-    /// whose tasks changed state, oldest first.
-    pub async fn schedule(&self, limits: SlotLimits) -> anyhow::Result<Vec<RunId>> {
-        let now = self.now();
-        let backend = self.kind();
-        let changed = with_pool!(self, write, |pool| {
-            let mut tx = pool.begin().await?;
-            if backend == BackendKind::Postgres {
-                // Several processes may schedule at once; one decides at a time.
-                let (class, lock) = AdvisoryLock::Schedule.keys();
-                sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-                    .bind(class)
-                    .bind(lock)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let rows: Vec<ScheduleRow> = sqlx::query_as(
-                "SELECT t.id, t.run_id, r.repo, r.max_parallel, t.state, t.depends_on, \
-                 t.attempts, t.position FROM tasks t JOIN runs r ON r.id = t.run_id \
-                 WHERE r.state = 'active' AND r.budget_stopped IS NULL \
-                 ORDER BY t.run_id, t.position",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut by_position: HashMap<(i64, i64), TaskState> = HashMap::new();
-            let mut candidates = Vec::new();
-            for row in rows {
-                let state: TaskState = row.state.parse()?;
-                by_position.insert((row.run_id, row.position), state);
-                candidates.push(Candidate {
-                    id: row.id,
-                    run_id: row.run_id,
-                    repo: row.repo,
-                    max_parallel: row.max_parallel,
-                    state,
-                    depends_on: serde_json::from_str(&row.depends_on)?,
-                    attempts: row.attempts,
-                });
-            }
-            let mut global = 0_i64;
-            let mut per_repo: HashMap<String, i64> = HashMap::new();
-            let mut per_run: HashMap<i64, i64> = HashMap::new();
-            for task in candidates.iter().filter(|t| t.state == TaskState::Working) {
-                global += 1;
-                *per_repo.entry(task.repo.clone()).or_default() += 1;
-                *per_run.entry(task.run_id).or_default() += 1;
-            }
-            let mut changed = std::collections::BTreeSet::new();
-            for task in &mut candidates {
-                if task.state != TaskState::Planned {
-                    continue;
-                }
-                let deps: Vec<TaskState> = task
-                    .depends_on
-                    .iter()
-                    .filter_map(|p| by_position.get(&(task.run_id, *p)).copied())
-                    .collect();
-                let next = if deps.iter().any(|s| {
-                    matches!(
-                        s,
-                        TaskState::Failed | TaskState::Cancelled | TaskState::NeedsHuman
-                    )
-                }) {
-                    TaskState::Failed
-                } else if deps.iter().all(|s| s.has_pushed_work()) {
-                    TaskState::Queued
-                } else {
-                    continue;
-                };
-                let reason = (next == TaskState::Failed)
-                    .then_some("a task it depends on failed, was cancelled or needs a person");
-                sqlx::query(
-                    "UPDATE tasks SET state = $1, last_reason = COALESCE($2, last_reason), \
-                     updated_at = $3 WHERE id = $4",
-                )
-                .bind(next.as_str())
-                .bind(reason)
-                .bind(now)
-                .bind(task.id)
-                .execute(&mut *tx)
-                .await?;
-                task.state = next;
-                changed.insert(task.run_id);
-            }
-            let waiting =
-                |t: &&Candidate| matches!(t.state, TaskState::Queued | TaskState::Refuted);
-            for task in candidates.iter().filter(waiting) {
-                let repo_count = per_repo.get(&task.repo).copied().unwrap_or(0);
-                let run_count = per_run.get(&task.run_id).copied().unwrap_or(0);
-                if global >= i64::from(limits.global)
-                    || repo_count >= i64::from(limits.per_repo)
-                    || run_count >= task.max_parallel
-                {
-                    continue;
-                }
-                sqlx::query(
-                    "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
-                     landing = NULL, updated_at = $1 WHERE id = $2 AND state IN ('queued', 'refuted')",
-                )
-                .bind(now)
-                .bind(task.id)
-                .execute(&mut *tx)
-                .await?;
-                let attempt = u32::try_from(task.attempts + 1)?;
-                let job = NewJob::run_task(TaskId(task.id), attempt);
-                insert_job!(&mut *tx, job, now).await?;
-                global += 1;
-                *per_repo.entry(task.repo.clone()).or_default() += 1;
-                *per_run.entry(task.run_id).or_default() += 1;
-                changed.insert(task.run_id);
-            }
-            tx.commit().await?;
-            changed
-        });
-        Ok(changed.into_iter().map(RunId).collect())
-    }
-
     /// Records how an attempt of a working task ended. A proposal queues the
     /// verification of its head in the same transaction. A failed attempt with
     /// attempts left puts the task back in the queue; without, the task fails. Returns the
@@ -565,6 +305,7 @@ impl Store {
         end: &AttemptEnd,
     ) -> anyhow::Result<Option<TaskState>> {
         let now = self.now();
+        let working = |to: &[TaskState]| TaskState::moving_from(&[TaskState::Working], to);
         let state = with_pool!(self, write, |pool| {
             match end {
                 AttemptEnd::Proposed {
@@ -574,12 +315,13 @@ impl Store {
                     summary,
                 } => {
                     let mut tx = pool.begin().await?;
-                    let state = sqlx::query_scalar::<_, String>(
+                    let state = sqlx::query_scalar::<_, String>(&format!(
                         "UPDATE tasks SET state = 'proposed', pr_number = $1, pr_node_id = $2, \
                      head_sha = $3, summary = $4, last_reason = NULL, pending_proposal = NULL, \
                      updated_at = $5 \
-                     WHERE id = $6 AND state = 'working' RETURNING state",
-                    )
+                     WHERE id = $6 AND state IN ({}) RETURNING state",
+                        working(&[TaskState::Proposed])?
+                    ))
                     .bind(i64::try_from(pr.0)?)
                     .bind(node_id.as_str())
                     .bind(head.0.as_str())
@@ -596,11 +338,12 @@ impl Store {
                     state
                 }
                 AttemptEnd::Failed { reason } => {
-                    sqlx::query_scalar::<_, String>(
+                    sqlx::query_scalar::<_, String>(&format!(
                         "UPDATE tasks SET state = CASE WHEN attempts < max_attempts \
                      THEN 'queued' ELSE 'failed' END, last_reason = $1, updated_at = $2 \
-                     WHERE id = $3 AND state = 'working' RETURNING state",
-                    )
+                     WHERE id = $3 AND state IN ({}) RETURNING state",
+                        working(&[TaskState::Queued, TaskState::Failed])?
+                    ))
                     .bind(storable(reason))
                     .bind(now)
                     .bind(id.0)
@@ -608,11 +351,12 @@ impl Store {
                     .await?
                 }
                 AttemptEnd::Stopped { reason } => {
-                    sqlx::query_scalar::<_, String>(
+                    sqlx::query_scalar::<_, String>(&format!(
                         "UPDATE tasks SET state = 'queued', max_attempts = max_attempts + 1, \
-                     last_reason = $1, updated_at = $2 WHERE id = $3 AND state = 'working' \
+                     last_reason = $1, updated_at = $2 WHERE id = $3 AND state IN ({}) \
                      RETURNING state",
-                    )
+                        working(&[TaskState::Queued])?
+                    ))
                     .bind(storable(reason))
                     .bind(now)
                     .bind(id.0)
@@ -648,14 +392,16 @@ impl Store {
     /// under way finishes), and ends the run as cancelled. Returns the tasks that were cancelled.
     pub async fn cancel_run(&self, run: RunId) -> anyhow::Result<Vec<TaskId>> {
         let now = self.now();
+        let cancellable = TaskState::moving_from(
+            &TaskState::predecessors(TaskState::Cancelled),
+            &[TaskState::Cancelled],
+        )?;
         let ids = with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let ids: Vec<i64> = sqlx::query_scalar(
+            let ids: Vec<i64> = sqlx::query_scalar(&format!(
                 "UPDATE tasks SET state = 'cancelled', last_reason = 'cancelled', \
-                 updated_at = $1 WHERE run_id = $2 \
-                 AND state IN ('planned', 'queued', 'working', 'proposed', 'verifying', \
-                 'refuted', 'verified', 'ready') RETURNING id",
-            )
+                 updated_at = $1 WHERE run_id = $2 AND state IN ({cancellable}) RETURNING id"
+            ))
             .bind(now)
             .bind(run.0)
             .fetch_all(&mut *tx)
@@ -684,13 +430,17 @@ impl Store {
         attempts: u32,
     ) -> anyhow::Result<Vec<TaskId>> {
         let now = self.now();
+        let retryable = TaskState::moving_from(
+            &[TaskState::Failed, TaskState::NeedsHuman],
+            &[TaskState::Queued],
+        )?;
         let ids = with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
-            let ids: Vec<i64> = sqlx::query_scalar(
+            let ids: Vec<i64> = sqlx::query_scalar(&format!(
                 "UPDATE tasks SET state = 'queued', max_attempts = attempts + $1, \
-                 updated_at = $2 WHERE run_id = $3 AND state IN ('failed', 'needs_human') \
-                 AND ($4 IS NULL OR position = $4) RETURNING id",
-            )
+                 updated_at = $2 WHERE run_id = $3 AND state IN ({retryable}) \
+                 AND ($4 IS NULL OR position = $4) RETURNING id"
+            ))
             .bind(i64::from(attempts))
             .bind(now)
             .bind(run.0)

@@ -145,6 +145,44 @@ impl Store {
         Ok(row.into())
     }
 
+    /// What one worker attempt at a task spent.
+    pub async fn spend_of_attempt(&self, task: TaskId, attempt: u32) -> anyhow::Result<Spend> {
+        let sql = format!(
+            "SELECT {SPEND_SUMS} FROM agent_usage WHERE task_id = $1 AND attempt = $2 \
+             AND role = 'worker'"
+        );
+        let row: SpendRow = with_pool!(self, read, |pool| {
+            sqlx::query_as(&sql)
+                .bind(task.0)
+                .bind(i64::from(attempt))
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(row.into())
+    }
+
+    /// What one lens spent judging one head of a task.
+    pub async fn spend_of_lens(
+        &self,
+        task: TaskId,
+        head: &CommitSha,
+        lens: &str,
+    ) -> anyhow::Result<Spend> {
+        let sql = format!(
+            "SELECT {SPEND_SUMS} FROM agent_usage WHERE task_id = $1 AND head_sha = $2 \
+             AND role = 'reviewer' AND lens = $3"
+        );
+        let row: SpendRow = with_pool!(self, read, |pool| {
+            sqlx::query_as(&sql)
+                .bind(task.0)
+                .bind(head.0.as_str())
+                .bind(lens)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(row.into())
+    }
+
     /// What an installation's agents spent since `since` (the start of the UTC day).
     pub async fn spend_of_installation_since(
         &self,

@@ -1,17 +1,13 @@
-//! Verification and landing in the store: the verdicts of each lens and gate per head
-//! commit (with the change they judged, and where a lens verdict was carried over from),
-//! the task transitions past `proposed`, and the per-repository merge lock.
+//! Verification and landing in the store: the task transitions past `proposed`. The
+//! verdicts live in `verdicts`, the merge lock in `landing`.
 //!
 //! Every transition names the head commit it is about and only applies while the task
 //! still has that head: a push that happened meanwhile makes an old verdict or an old
 //! landing decision a no-op instead of a wrong merge.
 
-use std::time::Duration;
-
 use super::jobs::{JobKind, JobState, NewJob, insert_job};
 use super::tasks::{TASK_COLUMNS, TaskId, TaskRecord, TaskRow, TaskState};
 use super::{Store, storable, with_pool};
-use crate::clock::duration_ms;
 use crate::types::{CommitSha, RepoName};
 
 /// Makes the run of task `$2` active again if it had settled: one of its tasks is
@@ -57,102 +53,6 @@ impl NewJob {
             }),
             max_attempts: REVIEW_JOB_MAX_ATTEMPTS,
         }
-    }
-}
-
-/// Which part of verification a verdict comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerdictSource {
-    /// A reviewer lens.
-    Lens,
-    /// A deterministic gate.
-    Gate,
-    /// A required check (CI) read from GitHub.
-    Check,
-}
-
-impl VerdictSource {
-    /// The name stored in the `kind` column (and used as a metric label).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Lens => "lens",
-            Self::Gate => "gate",
-            Self::Check => "check",
-        }
-    }
-}
-
-/// One verdict to record.
-#[derive(Clone, Debug)]
-pub struct NewVerdict {
-    /// Lens, gate or check.
-    pub source: VerdictSource,
-    /// Its name (`security`, `secrets`, `ci`).
-    pub name: String,
-    /// `upheld`/`refuted` or `passed`/`warned`/`failed`/`needs_human`.
-    pub outcome: String,
-    /// One line for people.
-    pub summary: String,
-    /// The full result as JSON.
-    pub detail: serde_json::Value,
-    /// Transcript tail or command output.
-    pub output: Option<String>,
-    /// The patch-id of the change the verification judged (`merge-base(base,
-    /// head)..head`); none when it is not known (a required check read from GitHub).
-    pub patch_id: Option<PatchId>,
-    /// A lens verdict carried over from an earlier head of the same change: that head,
-    /// the one the lens was run on. None when the lens ran on this head.
-    pub carried_from: Option<CommitSha>,
-}
-
-/// The `git patch-id` of a change (whitespace kept): two heads with the same one
-/// carry the same change, whatever base each sits on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PatchId(pub String);
-
-impl std::fmt::Display for PatchId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A verdict as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct VerdictRecord {
-    /// `lens`, `gate` or `check`.
-    pub kind: String,
-    /// Its name.
-    pub name: String,
-    /// How it came out.
-    pub outcome: String,
-    /// One line for people.
-    pub summary: String,
-    /// The full result, as JSON text.
-    pub detail: String,
-    /// The PR review posted for it (lenses only).
-    pub review_id: Option<i64>,
-    /// The patch-id of the change judged, when recorded.
-    pub patch_id: Option<String>,
-    /// For a lens verdict carried over from an earlier head: that head.
-    pub carried_from: Option<String>,
-}
-
-impl VerdictRecord {
-    /// The head the lens was run on, when this verdict was carried over to another.
-    pub fn carried_from(&self) -> Option<CommitSha> {
-        self.carried_from.clone().map(CommitSha)
-    }
-
-    /// Whether this verdict judged the change with patch-id `patch`.
-    pub fn judged(&self, patch: &PatchId) -> bool {
-        self.patch_id.as_deref() == Some(patch.0.as_str())
-    }
-
-    /// Whether this lens, gate or check lets the change merge: upheld, passed, or a
-    /// warning.
-    pub fn holds(&self) -> bool {
-        matches!(self.outcome.as_str(), "upheld" | "passed" | "warned")
     }
 }
 
@@ -227,11 +127,15 @@ impl Store {
     /// (another head, cancelled, merged) and the job has nothing to do.
     pub async fn begin_verify(&self, id: TaskId, head: &CommitSha) -> anyhow::Result<bool> {
         let now = self.now();
+        let from = TaskState::moving_from(
+            &[TaskState::Proposed, TaskState::Verifying],
+            &[TaskState::Verifying],
+        )?;
         let changed = with_pool!(self, write, |pool| {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE tasks SET state = 'verifying', updated_at = $1 WHERE id = $2 \
-                 AND head_sha = $3 AND state IN ('proposed', 'verifying')",
-            )
+                 AND head_sha = $3 AND state IN ({from})"
+            ))
             .bind(now)
             .bind(id.0)
             .bind(head.0.as_str())
@@ -253,19 +157,25 @@ impl Store {
         end: &VerifyEnd,
     ) -> anyhow::Result<Option<TaskState>> {
         let now = self.now();
-        let (state_sql, reason) = match end {
-            VerifyEnd::Verified => ("'verified'", None),
+        let (state_sql, to, reason) = match end {
+            VerifyEnd::Verified => ("'verified'", &[TaskState::Verified][..], None),
             VerifyEnd::Refuted { feedback } => (
                 "CASE WHEN attempts < max_attempts THEN 'refuted' ELSE 'needs_human' END",
+                &[TaskState::Refuted, TaskState::NeedsHuman][..],
                 Some(feedback.as_str()),
             ),
-            VerifyEnd::NeedsHuman { reason } => ("'needs_human'", Some(reason.as_str())),
+            VerifyEnd::NeedsHuman { reason } => (
+                "'needs_human'",
+                &[TaskState::NeedsHuman][..],
+                Some(reason.as_str()),
+            ),
         };
+        let from = TaskState::moving_from(&[TaskState::Verifying], to)?;
         let state = with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let state: Option<String> = sqlx::query_scalar(&format!(
                 "UPDATE tasks SET state = {state_sql}, last_reason = COALESCE($1, last_reason), \
-                 updated_at = $2 WHERE id = $3 AND head_sha = $4 AND state = 'verifying' \
+                 updated_at = $2 WHERE id = $3 AND head_sha = $4 AND state IN ({from}) \
                  RETURNING state"
             ))
             .bind(reason.map(storable))
@@ -294,14 +204,27 @@ impl Store {
         head: &CommitSha,
         reason: &str,
     ) -> anyhow::Result<bool> {
+        let in_review = TaskState::moving_from(
+            &[
+                TaskState::Proposed,
+                TaskState::Verifying,
+                TaskState::Refuted,
+                TaskState::Verified,
+                TaskState::Ready,
+                TaskState::Merging,
+                TaskState::NeedsHuman,
+            ],
+            &[TaskState::Proposed],
+        )?;
         self.queue_verification(
             id,
             head,
             reason,
-            "UPDATE tasks SET head_sha = $1, state = 'proposed', updated_at = $2 \
-             WHERE id = $3 AND (head_sha IS NULL OR head_sha <> $1) AND state IN \
-             ('proposed', 'verifying', 'refuted', 'verified', 'ready', 'merging', \
-             'needs_human')",
+            &format!(
+                "UPDATE tasks SET head_sha = $1, state = 'proposed', updated_at = $2 \
+                 WHERE id = $3 AND (head_sha IS NULL OR head_sha <> $1) \
+                 AND state IN ({in_review})"
+            ),
         )
         .await
     }
@@ -315,13 +238,25 @@ impl Store {
         head: &CommitSha,
         reason: &str,
     ) -> anyhow::Result<bool> {
+        let verifiable = TaskState::moving_from(
+            &[
+                TaskState::Proposed,
+                TaskState::Verifying,
+                TaskState::Refuted,
+                TaskState::Verified,
+                TaskState::Ready,
+                TaskState::NeedsHuman,
+            ],
+            &[TaskState::Proposed],
+        )?;
         self.queue_verification(
             id,
             head,
             reason,
-            "UPDATE tasks SET state = 'proposed', updated_at = $2 WHERE id = $3 \
-             AND head_sha = $1 AND state IN ('proposed', 'verifying', 'refuted', \
-             'verified', 'ready', 'needs_human')",
+            &format!(
+                "UPDATE tasks SET state = 'proposed', updated_at = $2 WHERE id = $3 \
+                 AND head_sha = $1 AND state IN ({verifiable})"
+            ),
         )
         .await
     }
@@ -372,11 +307,7 @@ impl Store {
         reason: Option<&str>,
     ) -> anyhow::Result<bool> {
         let now = self.now();
-        let from_list = from
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let from_list = TaskState::moving_from(from, &[to])?;
         let changed = with_pool!(self, write, |pool| {
             sqlx::query(&format!(
                 "UPDATE tasks SET state = $1, last_reason = COALESCE($2, last_reason), \
@@ -397,11 +328,15 @@ impl Store {
     /// Records that a task's pull request merged, making `merged` on the base.
     pub async fn mark_merged(&self, id: TaskId, merged: &CommitSha) -> anyhow::Result<bool> {
         let now = self.now();
+        let mergeable = TaskState::moving_from(
+            &TaskState::predecessors(TaskState::Merged),
+            &[TaskState::Merged],
+        )?;
         let changed = with_pool!(self, write, |pool| {
-            sqlx::query(
+            sqlx::query(&format!(
                 "UPDATE tasks SET state = 'merged', merged_sha = $1, last_reason = NULL, \
-                 landing = NULL, updated_at = $2 WHERE id = $3 AND state <> 'merged'",
-            )
+                 landing = NULL, updated_at = $2 WHERE id = $3 AND state IN ({mergeable})"
+            ))
             .bind(merged.0.as_str())
             .bind(now)
             .bind(id.0)
@@ -410,126 +345,5 @@ impl Store {
             .rows_affected()
         });
         Ok(changed == 1)
-    }
-
-    /// Records (or, when re-verified, replaces) one verdict on a task's head, with the
-    /// change it judged and, for a carried lens verdict, the head it was given on. A
-    /// review already posted for it is kept.
-    pub async fn record_verdict(
-        &self,
-        task: TaskId,
-        head: &CommitSha,
-        verdict: &NewVerdict,
-    ) -> anyhow::Result<()> {
-        let now = self.now();
-        with_pool!(self, write, |pool| {
-            sqlx::query(
-                "INSERT INTO verdicts (task_id, head_sha, kind, name, outcome, summary, detail, \
-                 output, patch_id, carried_from, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-                 ON CONFLICT (task_id, head_sha, kind, name) DO UPDATE SET \
-                 outcome = excluded.outcome, summary = excluded.summary, \
-                 detail = excluded.detail, output = excluded.output, \
-                 patch_id = excluded.patch_id, carried_from = excluded.carried_from, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(task.0)
-            .bind(head.0.as_str())
-            .bind(verdict.source.as_str())
-            .bind(verdict.name.as_str())
-            .bind(verdict.outcome.as_str())
-            .bind(storable(&verdict.summary))
-            .bind(storable(&verdict.detail.to_string()).into_owned())
-            .bind(verdict.output.as_deref().map(storable))
-            .bind(verdict.patch_id.as_ref().map(|p| p.0.as_str()))
-            .bind(verdict.carried_from.as_ref().map(|h| h.0.as_str()))
-            .bind(now)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// Every verdict recorded on a task's head, lenses first, then gates and checks.
-    pub async fn verdicts(
-        &self,
-        task: TaskId,
-        head: &CommitSha,
-    ) -> anyhow::Result<Vec<VerdictRecord>> {
-        Ok(with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, VerdictRecord>(
-                "SELECT kind, name, outcome, summary, detail, review_id, patch_id, carried_from \
-                 FROM verdicts \
-                 WHERE task_id = $1 AND head_sha = $2 ORDER BY kind DESC, name",
-            )
-            .bind(task.0)
-            .bind(head.0.as_str())
-            .fetch_all(pool)
-            .await?
-        }))
-    }
-
-    /// Remembers the review posted for a lens on a head, so re-verifying the same head
-    /// does not post it twice.
-    pub async fn set_review_id(
-        &self,
-        task: TaskId,
-        head: &CommitSha,
-        lens: &str,
-        review: u64,
-    ) -> anyhow::Result<()> {
-        with_pool!(self, write, |pool| {
-            sqlx::query(
-                "UPDATE verdicts SET review_id = $1 WHERE task_id = $2 AND head_sha = $3 \
-                 AND kind = 'lens' AND name = $4",
-            )
-            .bind(i64::try_from(review)?)
-            .bind(task.0)
-            .bind(head.0.as_str())
-            .bind(lens)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// Takes the merge lock of `repo` for `holder` until `lease` runs out; `false` when
-    /// another holder has it. Taking a lock one already holds renews it.
-    pub async fn try_lock_merges(
-        &self,
-        repo: &RepoName,
-        holder: &str,
-        lease: Duration,
-    ) -> anyhow::Result<bool> {
-        let now = self.now();
-        let expires = now.saturating_add(duration_ms(lease));
-        let taken = with_pool!(self, write, |pool| {
-            sqlx::query(
-                "INSERT INTO merge_locks (repo, holder, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (repo) DO UPDATE SET holder = excluded.holder, \
-                 expires_at = excluded.expires_at \
-                 WHERE merge_locks.expires_at <= $4 OR merge_locks.holder = excluded.holder",
-            )
-            .bind(repo.0.as_str())
-            .bind(holder)
-            .bind(expires)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(taken == 1)
-    }
-
-    /// Gives the merge lock of `repo` back, if `holder` still has it.
-    pub async fn unlock_merges(&self, repo: &RepoName, holder: &str) -> anyhow::Result<()> {
-        with_pool!(self, write, |pool| {
-            sqlx::query("DELETE FROM merge_locks WHERE repo = $1 AND holder = $2")
-                .bind(repo.0.as_str())
-                .bind(holder)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! dashboard behind "Login with GitHub" ([`auth`]).
 
 pub mod auth;
+pub mod dashboard;
 mod metrics_token;
 
 use std::time::Duration;
@@ -24,6 +25,9 @@ use crate::webhook::route::{IntakeState, receive_webhook};
 /// How long a probe waits for the store before calling it unavailable.
 const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often a live dashboard page looks for changes in the store.
+const LIVE_EVERY: Duration = Duration::from_secs(1);
+
 /// What the operator's endpoints look at.
 #[derive(Clone, Debug)]
 pub struct OpsState {
@@ -41,6 +45,7 @@ pub struct OpsState {
 /// webhooks, `GET /healthz` (liveness), `GET /readyz` (readiness) and `GET /metrics`
 /// (Prometheus) always, and with `auth` the login routes and the dashboard.
 pub fn router(intake: Option<IntakeState>, ops: OpsState, auth: Option<auth::AuthState>) -> Router {
+    let store = ops.store.clone();
     let operator = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -54,7 +59,17 @@ pub fn router(intake: Option<IntakeState>, ops: OpsState, auth: Option<auth::Aut
             .merge(operator),
         None => operator,
     };
-    let dashboard = auth.map(|auth| auth::routes().route("/", get(auth::home)).with_state(auth));
+    let dashboard = auth.map(|auth| {
+        let pages = dashboard::routes().with_state(dashboard::DashboardState {
+            store,
+            auth: auth.clone(),
+            live_every: LIVE_EVERY,
+        });
+        auth::routes()
+            .route("/", get(auth::home))
+            .with_state(auth)
+            .merge(pages)
+    });
     app.merge(dashboard.unwrap_or_default())
         .layer(TraceLayer::new_for_http())
 }

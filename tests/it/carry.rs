@@ -4,7 +4,7 @@
 //! that asks to (`rerun_on_base_change`), a change to the pull request's own diff, and
 //! a merge of the base that was not clean run the lenses again.
 
-use flotilla::store::{TaskRecord, TaskState, VerdictRecord};
+use flotilla::store::{TaskRecord, TaskState, VerdictOutcome, VerdictRecord, VerdictSource};
 use flotilla::types::{CommitSha, IssueNumber};
 
 use crate::support::world::{TestWorld, WORLD_APP_ID};
@@ -25,8 +25,8 @@ async fn verdicts(
         .await
         .unwrap()
         .into_iter()
-        .filter(|v| v.kind != "check")
-        .partition(|v| v.kind == "lens")
+        .filter(|v| v.kind != VerdictSource::Check)
+        .partition(|v| v.kind == VerdictSource::Lens)
 }
 
 /// The summary and details of Flotilla's newest completed `flotilla/verify` on `sha`.
@@ -110,7 +110,7 @@ async fn a_pull_request_brought_up_to_the_new_base_keeps_its_lens_verdicts_and_r
         LENSES
     );
     for lens in &lenses {
-        assert_eq!(lens.outcome, "upheld", "{lens:?}");
+        assert_eq!(lens.outcome, VerdictOutcome::Upheld, "{lens:?}");
         assert_eq!(lens.carried_from(), Some(judged.clone()), "{lens:?}");
         assert_eq!(lens.patch_id, first_lenses[0].patch_id, "the same change");
         assert_eq!(lens.review_id, None, "no review for a carried verdict");

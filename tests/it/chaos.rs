@@ -2,14 +2,17 @@
 //! `worker`s, each with its own data dir — take a six-task issue to merge while the
 //! simulator fails a tenth of GitHub's calls (502 or secondary rate limit) and a worker
 //! is killed with SIGKILL every 20 seconds and started again. The faults are transient,
-//! so every task merges, and nothing is done twice or lost. PostgreSQL only: SQLite
-//! is one process's database.
+//! so every task merges, and nothing is done twice or lost: no job runs in two places at
+//! once, and the installation's writes, paced by the budget the three processes share
+//! in the database, never exceed it in any minute. PostgreSQL only: SQLite is one
+//! process's database.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
+use flotilla::github::WriteRate;
 use flotilla::sim::Chaos;
 use flotilla::store::{RunState, Store, TaskState};
 use flotilla::types::DeliveryId;
@@ -25,6 +28,13 @@ const PATIENCE: Duration = Duration::from_secs(300);
 const KILL_EVERY: Duration = Duration::from_secs(20);
 /// When the first kill comes: while the first agents work.
 const FIRST_KILL: Duration = Duration::from_secs(6);
+/// The installation's write budget the processes share: about the run's unpaced pace
+/// at its busiest (30-odd writes in a minute), so the budget paces its peaks without
+/// stretching the run past many kills.
+const BUDGET: WriteRate = WriteRate {
+    burst: 10,
+    per_hour: 1800,
+};
 
 /// A scratch database on the PostgreSQL server `FLOTILLA_TEST_DATABASE_URL` names,
 /// dropped at the end.
@@ -141,6 +151,14 @@ async fn three_processes_merge_every_task_through_faults_and_kills() {
         vec![
             ("FLOTILLA_ROLE", OsString::from(role)),
             ("FLOTILLA_DATABASE_URL", OsString::from(&database.url)),
+            (
+                "FLOTILLA_GITHUB_WRITE_BURST",
+                OsString::from(BUDGET.burst.to_string()),
+            ),
+            (
+                "FLOTILLA_GITHUB_WRITES_PER_HOUR",
+                OsString::from(BUDGET.per_hour.to_string()),
+            ),
         ]
     };
     let _web = Process::start(&dir.path().join("web"), &api, web_port, env("web")).await;
@@ -248,9 +266,27 @@ async fn three_processes_merge_every_task_through_faults_and_kills() {
             delivery.event
         );
     }
+    let overlaps = store.overlapping_job_runs().await.expect("store answers");
+    assert!(
+        overlaps.is_empty(),
+        "no job ran in two places at once: {overlaps:#?}"
+    );
+    let busiest_minute =
+        sim.most_installation_writes_within(seed.installation_id, chrono::Duration::seconds(60));
+    assert!(
+        busiest_minute <= BUDGET.most_per_minute() as usize,
+        "the installation wrote {busiest_minute} times within a minute; the budget is {}",
+        BUDGET.most_per_minute()
+    );
     eprintln!(
-        "chaos: every task merged in {:?} with {kills} worker kills",
-        started.elapsed()
+        "chaos: every task merged in {:?} with {kills} worker kills; {} job runs, none at \
+         once; busiest minute {busiest_minute} installation writes (budget {}), {} writes \
+         by anyone; {} writes in all",
+        started.elapsed(),
+        store.count_job_runs().await.expect("store answers"),
+        BUDGET.most_per_minute(),
+        sim.most_writes_within(chrono::Duration::seconds(60)),
+        sim.call_counts().writes(),
     );
     drop(workers);
     database.drop().await;

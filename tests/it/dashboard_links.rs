@@ -1,11 +1,13 @@
 //! Links from GitHub to the dashboard: with a dashboard, every `flotilla/verify` check
 //! run's "Details" opens the verification page of its task and head, and the plan
-//! comment links the run's page; without one, Flotilla writes no link at all.
+//! comment links the run's page (both open for a logged-in reader); without one,
+//! Flotilla writes no link at all.
 
 use flotilla::sim::CheckRunView;
 use flotilla::store::TaskState;
 
-use crate::support::world::{DASHBOARD_URL, TestWorld, WORLD_APP_ID};
+use crate::support::login::Browser;
+use crate::support::world::{TestWorld, WORLD_APP_ID};
 
 /// Flotilla's check runs on the merged task's head, and the pull request.
 fn own_checks(world: &TestWorld, head: &flotilla::types::CommitSha) -> Vec<CheckRunView> {
@@ -19,7 +21,8 @@ fn own_checks(world: &TestWorld, head: &flotilla::types::CommitSha) -> Vec<Check
 
 #[tokio::test]
 async fn check_runs_and_the_plan_comment_link_to_the_dashboard() {
-    let world = TestWorld::start_with_dashboard_links().await;
+    let world = TestWorld::start_with_dashboard().await;
+    let dashboard = world.flotilla.url();
     let issue = world.dispatch("Tidy", "- [ ] Add `tidy.txt`\n").await;
 
     let (run, tasks) = world.run_ends(issue).await;
@@ -30,7 +33,7 @@ async fn check_runs_and_the_plan_comment_link_to_the_dashboard() {
     let checks = own_checks(&world, &head);
     assert!(!checks.is_empty(), "flotilla/verify ran");
     let page = format!(
-        "{DASHBOARD_URL}/runs/{}/tasks/{}/verifications/{}",
+        "{dashboard}/runs/{}/tasks/{}/verifications/{}",
         run.id, task.position, head.0
     );
     for check in &checks {
@@ -62,9 +65,16 @@ async fn check_runs_and_the_plan_comment_link_to_the_dashboard() {
         .find(|c| c.contains("Flotilla plan for"))
         .expect("a plan comment");
     assert!(
-        plan.contains(&format!("[Dashboard]({DASHBOARD_URL}/runs/{})", run.id)),
+        plan.contains(&format!("[Dashboard]({dashboard}/runs/{})", run.id)),
         "{plan}"
     );
+
+    let mut alice = Browser::new();
+    alice.log_in_as(&dashboard, "alice").await;
+    for link in [page, format!("{dashboard}/runs/{}", run.id)] {
+        let opened = alice.get(&link).await;
+        assert_eq!(opened.status, 200, "{link} opens for alice: {opened:?}");
+    }
     world.teardown().await;
 }
 

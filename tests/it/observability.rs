@@ -9,7 +9,9 @@ use std::sync::Arc;
 use flotilla::clock::ManualClock;
 use flotilla::orchestrator::worker::{JobHandler, WorkerPool};
 use flotilla::server::{self, ServerConfig};
-use flotilla::store::{ClaimedJob, JobKind, JobState, NewJob, RunState, Store, TaskState};
+use flotilla::store::{
+    ClaimedJob, JobKind, JobState, NewJob, RunState, Store, TaskState, VerdictSource,
+};
 use flotilla::types::{DeliveryId, IssueNumber};
 use flotilla::webhook::signature::WebhookSecrets;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -313,7 +315,10 @@ async fn metrics_count_what_a_dispatched_issue_did() {
     let task = &tasks[0];
     let head = task.head_sha.as_ref().expect("a head");
     let verdicts = store.verdicts(task.id, head).await.expect("store answers");
-    let lenses = verdicts.iter().filter(|v| v.kind == "lens").count();
+    let lenses = verdicts
+        .iter()
+        .filter(|v| v.kind == VerdictSource::Lens)
+        .count();
     assert_eq!(lenses, 3, "three scripted lenses: {verdicts:?}");
     for verdict in &verdicts {
         assert_eq!(
@@ -321,9 +326,9 @@ async fn metrics_count_what_a_dispatched_issue_did() {
                 &samples,
                 "flotilla_verdicts_total",
                 &[
-                    ("source", &verdict.kind),
+                    ("source", verdict.kind.as_str()),
                     ("name", &verdict.name),
-                    ("outcome", &verdict.outcome)
+                    ("outcome", verdict.outcome.as_str())
                 ]
             ),
             1.0,

@@ -68,6 +68,51 @@ async fn a_job_whose_worker_vanished_is_taken_again_after_its_lease_expires() {
 }
 
 #[tokio::test]
+async fn the_record_of_job_runs_shows_a_job_that_ran_twice_at_once_and_only_then() {
+    let clock = ManualClock::new();
+    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    test.store.enqueue(&job("crashed")).await.unwrap();
+    let first = test
+        .store
+        .claim("worker-a", LEASE, JobLane::Events)
+        .await
+        .unwrap()
+        .unwrap();
+    clock.advance(LEASE / 3);
+    test.store.job_run_alive(&first).await.unwrap();
+    clock.advance(LEASE);
+    let second = test
+        .store
+        .claim("worker-b", LEASE, JobLane::Events)
+        .await
+        .unwrap()
+        .expect("the lease ran out after the last heartbeat");
+    assert!(
+        test.store.overlapping_job_runs().await.unwrap().is_empty(),
+        "a worker that died after its last heartbeat did not run beside its successor"
+    );
+
+    clock.advance(Duration::from_secs(1));
+    test.store.job_run_alive(&first).await.unwrap();
+    test.store.end_job_run(&first).await.unwrap();
+    test.store.end_job_run(&second).await.unwrap();
+    let overlaps = test.store.overlapping_job_runs().await.unwrap();
+    assert_eq!(
+        overlaps.len(),
+        1,
+        "the first worker was alive after the second took the job: {overlaps:?}"
+    );
+    assert_eq!(
+        (
+            overlaps[0].first_owner.as_str(),
+            overlaps[0].second_owner.as_str()
+        ),
+        ("worker-a", "worker-b")
+    );
+    assert_eq!(test.store.count_job_runs().await.unwrap(), 2);
+}
+
+#[tokio::test]
 async fn a_renewed_lease_keeps_the_job_from_other_workers() {
     let clock = ManualClock::new();
     let test = TestStore::with_clock(Arc::new(clock.clone())).await;

@@ -246,20 +246,19 @@ async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_ag
         )
         .await
         .unwrap();
-    assert!(
-        world
-            .flotilla
-            .store
-            .move_task(
-                task.id,
-                &head,
-                &[TaskState::Ready],
-                TaskState::Verifying,
-                None
-            )
-            .await
-            .unwrap()
-    );
+    for (from, to) in [
+        (TaskState::Ready, TaskState::Proposed),
+        (TaskState::Proposed, TaskState::Verifying),
+    ] {
+        assert!(
+            world
+                .flotilla
+                .store
+                .move_task(task.id, &head, &[from], to, None)
+                .await
+                .unwrap()
+        );
+    }
 
     assert_eq!(world.flotilla.reconcile().await, 1);
     let closed = world

@@ -583,7 +583,7 @@ async fn a_sibling_behind_the_new_base_is_brought_up_to_date_and_verified_again(
         if parents.len() == 2 {
             reverified += 1;
             let verdicts = world.flotilla.store.verdicts(task.id, &head).await.unwrap();
-            let kinds = |kind: &str| verdicts.iter().filter(|v| v.kind == kind).count();
+            let kinds = |kind: &str| verdicts.iter().filter(|v| v.kind.as_str() == kind).count();
             assert!(
                 kinds("gate") > 0,
                 "the gates ran on the new head: {verdicts:?}"

@@ -6,6 +6,7 @@ use super::{
     AppRef, EventParseError, InstallationRef, PrRef, Repository, Sender, action_kind, deserialize,
 };
 use crate::types::CommitSha;
+pub use crate::types::{CheckConclusion, CheckStatus};
 
 /// A `check_suite` delivery: a push asks the App to verify a head, or a suite finished.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -52,48 +53,6 @@ pub struct CheckSuite {
     /// Open PRs whose head is `head_sha` (empty for forks).
     #[serde(default)]
     pub pull_requests: Vec<PrRef>,
-}
-
-/// Progress of a check run or suite.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    /// Not started.
-    Queued,
-    /// Running.
-    InProgress,
-    /// Finished: a conclusion is set.
-    Completed,
-    /// `requested`, `waiting`, `pending` or a status GitHub adds later.
-    #[serde(other)]
-    Unknown,
-}
-
-/// The result of a completed check run or suite: what the merge gate branches on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckConclusion {
-    /// Passed.
-    Success,
-    /// Failed.
-    Failure,
-    /// Neither passed nor failed; GitHub treats it as passing.
-    Neutral,
-    /// Cancelled before it finished.
-    Cancelled,
-    /// Ran out of time.
-    TimedOut,
-    /// Needs someone to act (e.g. click a button) before it can pass.
-    ActionRequired,
-    /// GitHub gave up waiting for it.
-    Stale,
-    /// Not run.
-    Skipped,
-    /// The workflow could not start.
-    StartupFailure,
-    /// A conclusion GitHub adds later.
-    #[serde(other)]
-    Unknown,
 }
 
 /// A `check_run` delivery: a re-run or button click on Flotilla's check, or another

@@ -7,6 +7,7 @@ use super::{
     present,
 };
 use crate::types::IssueNumber;
+pub use crate::types::IssueState;
 
 /// An `issues` delivery: labelling an issue starts a run; edits, closing and
 /// reopening change what Flotilla should do with it.
@@ -59,19 +60,6 @@ pub struct Issue {
     /// `issue_comment` for both): set when the payload has `issue.pull_request`.
     #[serde(default, rename = "pull_request", deserialize_with = "present")]
     pub is_pull_request: bool,
-}
-
-/// An issue's `state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IssueState {
-    /// Open.
-    Open,
-    /// Closed.
-    Closed,
-    /// A state GitHub adds later.
-    #[serde(other)]
-    Unknown,
 }
 
 /// An `issue_comment` delivery: where `/flotilla` commands arrive.

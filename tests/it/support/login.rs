@@ -54,15 +54,9 @@ impl Browser {
     }
 
     async fn send(&mut self, request: reqwest::RequestBuilder, to_flotilla: bool) -> Page {
-        let request = if to_flotilla && !self.cookies.is_empty() {
-            let header: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect();
-            request.header(COOKIE, header.join("; "))
-        } else {
-            request
+        let request = match self.cookie_header().filter(|_| to_flotilla) {
+            Some(cookies) => request.header(COOKIE, cookies),
+            None => request,
         };
         let response = request.send().await.expect("the request is answered");
         for value in response.headers().get_all(SET_COOKIE) {
@@ -85,6 +79,16 @@ impl Browser {
                 .map(|l| l.to_str().expect("an ASCII location").to_owned()),
             body: response.text().await.expect("a text body"),
         }
+    }
+
+    /// The `Cookie` header with every cookie Flotilla set; `None` when it set none.
+    fn cookie_header(&self) -> Option<String> {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 
     /// `GET url` of Flotilla.
@@ -146,6 +150,16 @@ impl Browser {
             "a session cookie after the callback: {landed:?}"
         );
         (callback, landed)
+    }
+
+    /// `GET url` as a stream (Server-Sent Events): the response, its body unread.
+    pub async fn open_stream(&self, url: &str) -> reqwest::Response {
+        let request = self.http.get(url).header("accept", "text/event-stream");
+        let request = match self.cookie_header() {
+            Some(cookies) => request.header(COOKIE, cookies),
+            None => request,
+        };
+        request.send().await.expect("the stream is answered")
     }
 
     /// Forgets every cookie (another browser, or a forged request).

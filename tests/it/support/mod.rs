@@ -42,6 +42,7 @@ pub struct TestStore {
     pub store: Store,
     url: String,
     schema: Option<String>,
+    clock: Arc<dyn Clock>,
     _dir: TempDir,
 }
 
@@ -61,13 +62,14 @@ impl TestStore {
             }
             _ => (Store::default_url(dir.path()), None),
         };
-        let store = Store::connect_with(&url, schema.as_deref(), clock)
+        let store = Store::connect_with(&url, schema.as_deref(), Arc::clone(&clock))
             .await
             .expect("test store connects and migrates");
         Self {
             store,
             url,
             schema,
+            clock,
             _dir: dir,
         }
     }
@@ -85,9 +87,9 @@ impl TestStore {
     }
 
     /// A second, independent connection pool to the same database, as another
-    /// Flotilla process on another machine would have.
+    /// Flotilla process on another machine would have (its clock reads the same time).
     pub async fn another_process(&self) -> Store {
-        Store::connect_with(&self.url, self.schema.as_deref(), Arc::new(SystemClock))
+        Store::connect_with(&self.url, self.schema.as_deref(), Arc::clone(&self.clock))
             .await
             .expect("second store connects")
     }
@@ -110,22 +112,41 @@ impl TestApp {
 
     /// Starts Flotilla accepting a comma-separated list of secrets.
     pub async fn start_with_secrets(secrets: &str) -> Self {
-        Self::start_with(secrets, None).await
+        Self::start_with(secrets, None, None).await
     }
 
     /// Starts Flotilla with its agent fleet (a GitHub client, a data directory).
     pub async fn start_with_fleet(fleet: FleetConfig) -> Self {
-        Self::start_with(SECRET, Some(fleet)).await
+        Self::start_with(SECRET, Some(fleet), None).await
     }
 
-    async fn start_with(secrets: &str, fleet: Option<FleetConfig>) -> Self {
+    /// Like [`TestApp::start_with_fleet`], serving the dashboard behind login too, on
+    /// `listen` (GitHub's OAuth sends people back to `auth.public_url`, so the address
+    /// is chosen before the server starts).
+    pub async fn start_with_dashboard(
+        fleet: FleetConfig,
+        listen: std::net::SocketAddr,
+        auth: flotilla::web::auth::AuthConfig,
+    ) -> Self {
+        Self::start_with(SECRET, Some(fleet), Some((listen, auth))).await
+    }
+
+    async fn start_with(
+        secrets: &str,
+        fleet: Option<FleetConfig>,
+        dashboard: Option<(std::net::SocketAddr, flotilla::web::auth::AuthConfig)>,
+    ) -> Self {
         let test_store = TestStore::new().await;
         let store = test_store.store.clone();
+        let (listen, auth) = match dashboard {
+            Some((listen, auth)) => (listen, Some(auth)),
+            None => ("127.0.0.1:0".parse().expect("loopback address"), None),
+        };
         let server = server::start(ServerConfig {
             metrics_token: None,
             role: flotilla::role::Role::All,
-            auth: None,
-            listen: "127.0.0.1:0".parse().expect("loopback address"),
+            auth,
+            listen,
             secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
             store: store.clone(),
             app_slug: APP_SLUG.to_owned(),

@@ -42,9 +42,6 @@ pub const WORLD_APP_ID: AppId = AppId(1001);
 /// A GitHub token planted in Flotilla's own environment: it must never reach an agent.
 pub const PLANTED_TOKEN: &str = "ghs_plantedInFlotillasEnvironment0000000";
 
-/// Where the dashboard of [`TestWorld::start_with_dashboard_links`] is said to be.
-pub const DASHBOARD_URL: &str = "https://flotilla.test";
-
 /// The id of the separate reviewer App of [`TestWorld::start_with_reviewer_app`].
 pub const REVIEWER_APP_ID: AppId = AppId(1002);
 
@@ -150,18 +147,18 @@ impl TestWorld {
         for (name, value) in vars {
             env = env.with(*name, value);
         }
-        Self::boot_with(None, false, env, &[clis], None).await
+        Self::boot_with(None, false, env, &[clis], false).await
     }
 
-    /// Like [`TestWorld::start`], with the fleet linking to a dashboard at
-    /// [`DASHBOARD_URL`] from its check runs and plan comments.
-    pub async fn start_with_dashboard_links() -> Self {
-        let links = DashboardLinks::new(DASHBOARD_URL);
-        Self::boot_with(None, false, HostEnv::current(), &[], Some(links)).await
+    /// Like [`TestWorld::start`], with Flotilla serving its dashboard behind login with
+    /// GitHub (the simulator's OAuth) at [`TestApp::url`], its check runs and plan
+    /// comments linking to it.
+    pub async fn start_with_dashboard() -> Self {
+        Self::boot_with(None, false, HostEnv::current(), &[], true).await
     }
 
     async fn boot(ci_command: Option<&str>, reviewer_app: bool) -> Self {
-        Self::boot_with(ci_command, reviewer_app, HostEnv::current(), &[], None).await
+        Self::boot_with(ci_command, reviewer_app, HostEnv::current(), &[], false).await
     }
 
     async fn boot_with(
@@ -169,7 +166,7 @@ impl TestWorld {
         reviewer_app: bool,
         host_env: HostEnv,
         read_only: &[std::path::PathBuf],
-        dashboard: Option<DashboardLinks>,
+        dashboard: bool,
     ) -> Self {
         let dir = TempDir::new().expect("temporary directory");
         let (sim, seed) = seeded_sim(dir.path(), ci_command).await;
@@ -197,7 +194,12 @@ impl TestWorld {
             read_only,
         )
         .await;
-        let flotilla = TestApp::start_with_fleet(FleetConfig {
+        let dashboard_listen: Option<std::net::SocketAddr> = dashboard.then(|| {
+            let port = super::serve::free_port();
+            format!("127.0.0.1:{port}").parse().expect("an address")
+        });
+        let public_url = dashboard_listen.map(|listen| format!("http://{listen}"));
+        let fleet = FleetConfig {
             github: github.clone(),
             sandbox,
             data_dir: dir.path().join("flotilla-data"),
@@ -217,9 +219,15 @@ impl TestWorld {
             pricing: flotilla::cost::Pricing::default(),
             daily_budget: flotilla::cost::Limit::default(),
             pacing: GithubPacing::default(),
-            dashboard,
-        })
-        .await;
+            dashboard: public_url.as_deref().map(DashboardLinks::new),
+        };
+        let flotilla = match (dashboard_listen, public_url) {
+            (Some(listen), Some(public_url)) => {
+                let auth = super::login::auth_config(&sim, &seed, &public_url);
+                TestApp::start_with_dashboard(fleet, listen, auth).await
+            }
+            _ => TestApp::start_with_fleet(fleet).await,
+        };
         sim.set_webhook_url(WORLD_APP_ID, &format!("{}/webhook", flotilla.url()))
             .expect("webhook pointed at Flotilla");
         let world = Self {

@@ -1,0 +1,149 @@
+//! The build gate: the repository's `verify.commands` in a sandbox of their own, on a
+//! checkout of their own, recorded as a step for the dashboard.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::agent::{Adapter, AgentRun, Role, UsageFormat};
+use crate::config::RepoConfig;
+use crate::orchestrator::Orchestrator;
+use crate::orchestrator::comments;
+use crate::orchestrator::fleet::Fleet;
+use crate::review::{Gate, GateOutcome, GateResult};
+use crate::sandbox::Confinement;
+use crate::store::{NewStep, StepEnd, StepKind, StepOutcome, TaskRecord};
+use crate::types::CommitSha;
+
+/// Bytes of a build command's output kept in its gate result.
+const COMMAND_OUTPUT_TAIL: usize = 6000;
+
+impl Orchestrator {
+    /// Runs the configured build and test commands in order, stopping at the first
+    /// that fails, on `tree` (a checkout of their own, thrown away afterwards). They
+    /// run like agents: a sandbox of their own, a time limit, no credential in their
+    /// environment (the code under test is untrusted).
+    pub(super) async fn build_gate(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        head: &CommitSha,
+        config: &RepoConfig,
+        tree: &Path,
+    ) -> anyhow::Result<GateResult> {
+        if config.verify.commands.is_empty() {
+            return Ok(GateResult {
+                gate: Gate::Build,
+                outcome: GateOutcome::Passed,
+                summary: "no build or test command is configured (`verify.commands`)".into(),
+                findings: Vec::new(),
+                output: None,
+            });
+        }
+        let step = self
+            .store
+            .start_step(&NewStep {
+                run: task.run_id,
+                task: Some(task.id),
+                kind: StepKind::Build,
+                lens: None,
+                attempt: None,
+                head: Some(head.clone()),
+                prompt: None,
+            })
+            .await?;
+        let result = self.run_build_commands(fleet, task, config, tree).await;
+        let end = match &result {
+            Ok(gate) => StepEnd {
+                outcome: if gate.outcome == GateOutcome::Passed {
+                    StepOutcome::Succeeded
+                } else {
+                    StepOutcome::Failed
+                },
+                reason: gate.summary.clone(),
+                transcript: gate.output.clone().unwrap_or_default(),
+            },
+            Err(error) => StepEnd {
+                outcome: StepOutcome::Failed,
+                reason: format!("{error:#}"),
+                transcript: String::new(),
+            },
+        };
+        let redactor = fleet.redactor();
+        let end = StepEnd {
+            reason: redactor.text(&end.reason),
+            transcript: redactor.text(&end.transcript),
+            ..end
+        };
+        self.store.finish_step(step, &end).await?;
+        result
+    }
+
+    /// The build commands themselves, in order, until one fails.
+    async fn run_build_commands(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        config: &RepoConfig,
+        tree: &Path,
+    ) -> anyhow::Result<GateResult> {
+        let mut log = String::new();
+        for command in &config.verify.commands {
+            let run = AgentRun {
+                command: Adapter::Command {
+                    shell: command.clone(),
+                }
+                .command(),
+                working_dir: tree.to_owned(),
+                prompt: String::new(),
+                role: Role::Reviewer,
+                task_id: task.id.to_string(),
+                task_title: task.title.clone(),
+                lens: Some(Gate::Build.as_str().to_owned()),
+                time_limit: config.verify.time_limit,
+                kill_grace: fleet.config.kill_grace,
+                pass_env: Vec::new(),
+                transcript_cap: fleet.config.transcript_cap,
+                confinement: Confinement {
+                    tree_writable: true,
+                    views: Vec::new(),
+                    network_allow: Vec::new(),
+                    limits: config.sandbox,
+                },
+                usage_format: UsageFormat::None,
+                usage_cap: None,
+            };
+            let report = run
+                .run(&fleet.config.host_env, &fleet.config.sandbox)
+                .await
+                .with_context(|| format!("starting `{command}`"))?;
+            log.push_str(&format!("$ {command}\n{}\n", report.transcript));
+            if !report.outcome.is_success() {
+                return Ok(GateResult {
+                    gate: Gate::Build,
+                    outcome: GateOutcome::Failed,
+                    summary: format!("`{command}` {}", report.outcome.reason()),
+                    findings: Vec::new(),
+                    output: Some(comments::tail(&log, COMMAND_OUTPUT_TAIL)),
+                });
+            }
+        }
+        Ok(GateResult {
+            gate: Gate::Build,
+            outcome: GateOutcome::Passed,
+            summary: format!(
+                "{} command(s) succeeded: {}",
+                config.verify.commands.len(),
+                config
+                    .verify
+                    .commands
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            findings: Vec::new(),
+            output: Some(comments::tail(&log, COMMAND_OUTPUT_TAIL)),
+        })
+    }
+}

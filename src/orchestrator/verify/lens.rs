@@ -1,0 +1,155 @@
+//! One reviewer lens: a fresh agent asked to refute the change, its answer read as a
+//! verdict (anything else is a refutation), recorded as a step for the dashboard.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::agent::{Outcome, Role, UsageCap};
+use crate::config::Lens;
+use crate::orchestrator::Orchestrator;
+use crate::orchestrator::agents::{TaskLabel, agent_run};
+use crate::orchestrator::budget::Spender;
+use crate::orchestrator::comments;
+use crate::orchestrator::fleet::Fleet;
+use crate::review::{Decision, Verdict, verdict};
+use crate::sandbox::ResourceLimits;
+use crate::store::{NewStep, StepEnd, StepKind, StepOutcome, TaskRecord};
+
+/// Bytes of a reviewer's transcript kept with its verdict.
+const REVIEWER_OUTPUT_TAIL: usize = 4000;
+
+/// One lens's run: the lens, the read-only checkout it reviews, its prompt and the
+/// budget cap it runs under.
+pub(super) struct LensJob<'a> {
+    pub(super) lens: &'a Lens,
+    pub(super) tree: &'a Path,
+    pub(super) limits: ResourceLimits,
+    pub(super) prompt: String,
+    pub(super) cap: Option<UsageCap>,
+    pub(super) spender: Spender<'a>,
+}
+
+/// What one lens gave.
+pub(super) enum LensAnswer {
+    /// Its verdict (Flotilla's refutation when it failed to give one), and the end of
+    /// its output.
+    Verdict(Verdict, String),
+    /// A budget stopped it before it answered.
+    StoppedByBudget(String),
+}
+
+impl Orchestrator {
+    /// One lens: a fresh agent asked to refute the change. A reviewer that fails to
+    /// give a valid answer has refuted it. Returns the verdict and the end of the
+    /// reviewer's output.
+    pub(super) async fn review_with(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        job: LensJob<'_>,
+    ) -> anyhow::Result<LensAnswer> {
+        let lens = job.lens;
+        let redactor = fleet.redactor();
+        let step = self
+            .store
+            .start_step(&NewStep {
+                run: job.spender.run.id,
+                task: Some(task.id),
+                kind: StepKind::Review,
+                lens: Some(lens.name.clone()),
+                attempt: None,
+                head: job.spender.head.cloned(),
+                prompt: Some(redactor.text(&job.prompt)),
+            })
+            .await?;
+        let answer = self.ask_reviewer(fleet, task, job).await;
+        let end = match &answer {
+            Ok((LensAnswer::Verdict(verdict, _), _)) => StepEnd {
+                outcome: if verdict.decision == Decision::Upheld {
+                    StepOutcome::Succeeded
+                } else {
+                    StepOutcome::Failed
+                },
+                reason: verdict.summary.clone(),
+                transcript: String::new(),
+            },
+            Ok((LensAnswer::StoppedByBudget(reason), _)) => StepEnd {
+                outcome: StepOutcome::Failed,
+                reason: reason.clone(),
+                transcript: String::new(),
+            },
+            Err(error) => StepEnd {
+                outcome: StepOutcome::Failed,
+                reason: format!("{error:#}"),
+                transcript: String::new(),
+            },
+        };
+        let full_transcript = answer.as_ref().map(|(_, t)| t.as_str()).unwrap_or("");
+        let end = StepEnd {
+            reason: redactor.text(&end.reason),
+            transcript: redactor.text(full_transcript),
+            ..end
+        };
+        self.store.finish_step(step, &end).await?;
+        answer.map(|(answer, _)| answer)
+    }
+
+    /// Runs the reviewer agent and reads its verdict; also returns its whole
+    /// transcript, for the dashboard.
+    async fn ask_reviewer(
+        &self,
+        fleet: &Fleet,
+        task: &TaskRecord,
+        job: LensJob<'_>,
+    ) -> anyhow::Result<(LensAnswer, String)> {
+        let lens = job.lens;
+        let mut agent = agent_run(
+            fleet,
+            &lens.agent,
+            job.tree,
+            job.limits,
+            job.prompt,
+            Role::Reviewer,
+            TaskLabel {
+                id: task.id.to_string(),
+                title: task.title.clone(),
+            },
+        );
+        agent.lens = Some(lens.name.clone());
+        agent.usage_cap = job.cap;
+        let report = agent
+            .run(&fleet.config.host_env, &fleet.config.sandbox)
+            .await
+            .with_context(|| format!("starting the {} reviewer", lens.name))?;
+        self.record_spend(fleet, &job.spender, &report).await?;
+        let transcript = comments::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);
+        if let Outcome::BudgetExceeded { budget } = &report.outcome {
+            let reason = format!("the {} reviewer was stopped at {budget}", lens.name);
+            return Ok((LensAnswer::StoppedByBudget(reason), report.transcript));
+        }
+        if !report.outcome.is_success() {
+            let verdict = Verdict::refuted_by_flotilla(format!(
+                "the {} reviewer {}; counted as refuted",
+                lens.name,
+                report.outcome.reason()
+            ));
+            return Ok((LensAnswer::Verdict(verdict, transcript), report.transcript));
+        }
+        let verdict = match lens.agent.to_adapter().verdict(&report) {
+            Err(error) => Verdict::refuted_by_flotilla(format!(
+                "the {} reviewer's answer could not be read ({error}); counted as refuted",
+                lens.name
+            )),
+            Ok(answer) => match verdict::parse(&answer) {
+                Ok(verdict) => verdict,
+                Err(error) => Verdict::refuted_by_flotilla(format!(
+                    "the {} reviewer's answer is not a valid verdict ({error}); counted as refuted",
+                    lens.name
+                )),
+            },
+        };
+        tracing::info!(lens = %lens.name, decision = ?verdict.decision, "reviewer answered");
+        Ok((LensAnswer::Verdict(verdict, transcript), report.transcript))
+    }
+}

@@ -1,0 +1,183 @@
+//! Scheduling, as the store carries it out: every task of the active runs (not
+//! stopped by a budget) read, the orchestrator's policy asked what moves, and those
+//! moves made — with each started task's `run_task` job — in one transaction, one
+//! process at a time on PostgreSQL. What may start is the orchestrator's decision
+//! (`orchestrator::scheduling`); the store only reads and executes.
+
+use super::advisory::AdvisoryLock;
+use super::jobs::{NewJob, insert_job};
+use super::runs::RunId;
+use super::tasks::{TaskId, TaskState};
+use super::{BackendKind, Store, with_pool};
+use crate::types::RepoName;
+
+/// A task of an active run, as scheduling sees it.
+#[derive(Clone, Debug)]
+pub struct SchedulingTask {
+    /// The task.
+    pub id: TaskId,
+    /// Its run.
+    pub run: RunId,
+    /// The run's repository.
+    pub repo: RepoName,
+    /// Its position in the plan.
+    pub position: i64,
+    /// The run's `max_parallel_tasks`.
+    pub max_parallel: u32,
+    /// Where it is.
+    pub state: TaskState,
+    /// Positions of the tasks it builds on.
+    pub depends_on: Vec<i64>,
+    /// Attempts started so far.
+    pub attempts: u32,
+}
+
+/// One move scheduling decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScheduleMove {
+    /// A planned task whose dependencies pushed their work waits for a slot.
+    Queue(TaskId),
+    /// A planned task cannot start: what it builds on ended without work.
+    Fail {
+        /// The task.
+        task: TaskId,
+        /// Why, for the task's record.
+        reason: String,
+    },
+    /// A queued or refuted task gets a slot: its next attempt starts.
+    Start {
+        /// The task.
+        task: TaskId,
+        /// The attempt's number.
+        attempt: u32,
+    },
+}
+
+#[derive(sqlx::FromRow)]
+struct SchedulingRow {
+    id: i64,
+    run_id: i64,
+    repo: String,
+    max_parallel: i64,
+    state: String,
+    depends_on: String,
+    attempts: i64,
+    position: i64,
+}
+
+impl TryFrom<SchedulingRow> for SchedulingTask {
+    type Error = anyhow::Error;
+
+    fn try_from(row: SchedulingRow) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: TaskId(row.id),
+            run: RunId(row.run_id),
+            repo: RepoName(row.repo),
+            position: row.position,
+            max_parallel: u32::try_from(row.max_parallel)?,
+            state: row.state.parse()?,
+            depends_on: serde_json::from_str(&row.depends_on)?,
+            attempts: u32::try_from(row.attempts)?,
+        })
+    }
+}
+
+impl Store {
+    /// Reads the tasks of every active run not stopped by its budget (in run, then plan
+    /// order), asks `decide` what moves, and makes those moves in the same transaction;
+    /// each started task gets its `run_task` job. Returns the runs whose tasks changed,
+    /// oldest first. A move the task's state no longer allows (another process moved it
+    /// first) is skipped.
+    pub async fn schedule(
+        &self,
+        decide: impl FnOnce(&[SchedulingTask]) -> Vec<ScheduleMove>,
+    ) -> anyhow::Result<Vec<RunId>> {
+        let now = self.now();
+        let backend = self.kind();
+        let queue_from = TaskState::moving_from(&[TaskState::Planned], &[TaskState::Queued])?;
+        let fail_from = TaskState::moving_from(&[TaskState::Planned], &[TaskState::Failed])?;
+        let start_from = TaskState::moving_from(
+            &[TaskState::Queued, TaskState::Refuted],
+            &[TaskState::Working],
+        )?;
+        let changed = with_pool!(self, write, |pool| {
+            let mut tx = pool.begin().await?;
+            if backend == BackendKind::Postgres {
+                // Several processes may schedule at once; one decides at a time.
+                let (class, lock) = AdvisoryLock::Schedule.keys();
+                sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                    .bind(class)
+                    .bind(lock)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let rows: Vec<SchedulingRow> = sqlx::query_as(
+                "SELECT t.id, t.run_id, r.repo, r.max_parallel, t.state, t.depends_on, \
+                 t.attempts, t.position FROM tasks t JOIN runs r ON r.id = t.run_id \
+                 WHERE r.state = 'active' AND r.budget_stopped IS NULL \
+                 ORDER BY t.run_id, t.position",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let tasks = rows
+                .into_iter()
+                .map(SchedulingTask::try_from)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut changed = std::collections::BTreeSet::new();
+            for step in decide(&tasks) {
+                let (task, moved) = match &step {
+                    ScheduleMove::Queue(task) => {
+                        let moved = sqlx::query(&format!(
+                            "UPDATE tasks SET state = 'queued', updated_at = $1 \
+                             WHERE id = $2 AND state IN ({queue_from})"
+                        ))
+                        .bind(now)
+                        .bind(task.0)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        (*task, moved)
+                    }
+                    ScheduleMove::Fail { task, reason } => {
+                        let moved = sqlx::query(&format!(
+                            "UPDATE tasks SET state = 'failed', last_reason = $1, \
+                             updated_at = $2 WHERE id = $3 AND state IN ({fail_from})"
+                        ))
+                        .bind(reason.as_str())
+                        .bind(now)
+                        .bind(task.0)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        (*task, moved)
+                    }
+                    ScheduleMove::Start { task, attempt } => {
+                        let moved = sqlx::query(&format!(
+                            "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
+                             landing = NULL, updated_at = $1 WHERE id = $2 \
+                             AND state IN ({start_from})"
+                        ))
+                        .bind(now)
+                        .bind(task.0)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if moved == 1 {
+                            let job = NewJob::run_task(*task, *attempt);
+                            insert_job!(&mut *tx, job, now).await?;
+                        }
+                        (*task, moved)
+                    }
+                };
+                if moved == 1
+                    && let Some(run) = tasks.iter().find(|t| t.id == task).map(|t| t.run)
+                {
+                    changed.insert(run.0);
+                }
+            }
+            tx.commit().await?;
+            changed
+        });
+        Ok(changed.into_iter().map(RunId).collect())
+    }
+}

@@ -1,0 +1,191 @@
+//! The queue page: jobs by kind and state, the agents running now, each repository's
+//! merge lock holder, and dead jobs with their error. Counts cover every job; the
+//! lists show only jobs, agents and locks of repositories the viewer may read.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Html;
+
+use super::format::{age, duration};
+use super::{DashboardState, PageError, paths};
+use crate::store::{JobKind, JobListing, JobState, RunId};
+use crate::types::RepoName;
+use crate::web::auth::{Access, Viewer};
+
+/// Running and dead jobs listed, at most.
+const LISTED: i64 = 50;
+
+struct CountRow {
+    kind: &'static str,
+    counts: Vec<i64>,
+}
+
+struct JobView {
+    id: i64,
+    kind: &'static str,
+    repo: String,
+    run_href: Option<String>,
+    attempts: String,
+    lease_owner: String,
+    error: String,
+    when: String,
+}
+
+struct AgentView {
+    what: String,
+    repo: String,
+    run_href: String,
+    running_for: String,
+}
+
+struct LockView {
+    repo: String,
+    holder: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/queue.html")]
+struct QueuePage {
+    viewer: String,
+    csrf: String,
+    states: Vec<&'static str>,
+    counts: Vec<CountRow>,
+    agents: Vec<AgentView>,
+    running: Vec<JobView>,
+    dead: Vec<JobView>,
+    locks: Vec<LockView>,
+    hidden: usize,
+}
+
+/// `GET /queue`.
+pub(super) async fn page(
+    State(state): State<DashboardState>,
+    viewer: Viewer,
+) -> Result<Html<String>, PageError> {
+    let store = &state.store;
+    let now = store.now();
+    let mut readable: HashMap<RepoName, bool> = HashMap::new();
+    let mut may_read = async |repo: &RepoName| -> anyhow::Result<bool> {
+        if let Some(known) = readable.get(repo) {
+            return Ok(*known);
+        }
+        let read = viewer.access(&state.auth, repo).await? != Access::None;
+        readable.insert(repo.clone(), read);
+        Ok(read)
+    };
+    let states = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Dead,
+    ];
+    let all = store.job_counts().await?;
+    let counts = JobKind::ALL
+        .iter()
+        .map(|kind| CountRow {
+            kind: kind.as_str(),
+            counts: states
+                .iter()
+                .map(|s| {
+                    all.iter()
+                        .find(|(k, st, _)| k == kind && st == s)
+                        .map_or(0, |(_, _, n)| *n)
+                })
+                .collect(),
+        })
+        .collect();
+    let mut hidden = 0;
+    let mut listed = |jobs: Vec<JobListing>, readable: Vec<bool>| -> Vec<JobView> {
+        jobs.into_iter()
+            .zip(readable)
+            .filter_map(|(job, read)| {
+                if !read {
+                    hidden += 1;
+                    return None;
+                }
+                Some(JobView {
+                    id: job.id,
+                    kind: job.kind.as_str(),
+                    repo: job.repo.map(|r| r.0).unwrap_or_default(),
+                    run_href: job.run.map(paths::run),
+                    attempts: format!("{} of {}", job.attempts, job.max_attempts),
+                    lease_owner: job.lease_owner.unwrap_or_default(),
+                    error: job.last_error.unwrap_or_default(),
+                    when: age(job.finished_at.unwrap_or(job.created_at), now),
+                })
+            })
+            .collect()
+    };
+    let running_jobs = store.jobs_in_state(JobState::Running, LISTED).await?;
+    let dead_jobs = store.jobs_in_state(JobState::Dead, LISTED).await?;
+    let mut running_read = Vec::with_capacity(running_jobs.len());
+    for job in &running_jobs {
+        running_read.push(match &job.repo {
+            Some(repo) => may_read(repo).await?,
+            None => false,
+        });
+    }
+    let mut dead_read = Vec::with_capacity(dead_jobs.len());
+    for job in &dead_jobs {
+        dead_read.push(match &job.repo {
+            Some(repo) => may_read(repo).await?,
+            None => false,
+        });
+    }
+    let running = listed(running_jobs, running_read);
+    let dead = listed(dead_jobs, dead_read);
+    let mut runs: HashMap<RunId, RepoName> = HashMap::new();
+    let mut agents = Vec::new();
+    for step in store.open_steps().await? {
+        let repo = match runs.get(&step.run_id) {
+            Some(repo) => repo.clone(),
+            None => {
+                let Some(run) = store.run(step.run_id).await? else {
+                    continue;
+                };
+                if !run.state.is_live() {
+                    continue;
+                }
+                runs.insert(run.id, run.repo.clone());
+                run.repo
+            }
+        };
+        if !may_read(&repo).await? {
+            continue;
+        }
+        let what = match (&step.lens, step.attempt) {
+            (Some(lens), _) => format!("reviewer, {lens} lens"),
+            (None, Some(n)) => format!("worker, attempt {n}"),
+            (None, None) => step.kind.as_str().to_owned(),
+        };
+        agents.push(AgentView {
+            what,
+            repo: repo.0,
+            run_href: paths::run(step.run_id),
+            running_for: duration(step.started_at, Some(now)),
+        });
+    }
+    let mut locks = Vec::new();
+    for lock in store.merge_locks().await? {
+        if may_read(&lock.repo).await? {
+            locks.push(LockView {
+                repo: lock.repo.0,
+                holder: lock.holder,
+            });
+        }
+    }
+    let page = QueuePage {
+        viewer: viewer.login.clone(),
+        csrf: viewer.csrf_token().0,
+        states: states.iter().map(|s| s.as_str()).collect(),
+        counts,
+        agents,
+        running,
+        dead,
+        locks,
+        hidden,
+    };
+    Ok(Html(page.render()?))
+}
