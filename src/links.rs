@@ -3,9 +3,37 @@
 //! "Dashboard" link) and the paths the dashboard serves cannot drift apart.
 //!
 //! It only builds URLs: whether a viewer may open them is the dashboard's business.
+//! [`paths`] are the pages' paths, which the dashboard's router and its pages' own links
+//! use too.
 
 use crate::store::RunId;
 use crate::types::CommitSha;
+
+/// The dashboard's paths, relative to its root.
+pub mod paths {
+    use crate::store::RunId;
+    use crate::types::CommitSha;
+
+    /// Every run the viewer may see.
+    pub const RUNS: &str = "/runs";
+    /// The queue.
+    pub const QUEUE: &str = "/queue";
+
+    /// A run's page.
+    pub fn run(run: RunId) -> String {
+        format!("/runs/{run}")
+    }
+
+    /// A worker attempt's page.
+    pub fn attempt(run: RunId, position: i64, attempt: u32) -> String {
+        format!("/runs/{run}/tasks/{position}/attempts/{attempt}")
+    }
+
+    /// The page of a task head's verification.
+    pub fn verification(run: RunId, position: i64, head: &CommitSha) -> String {
+        format!("/runs/{run}/tasks/{position}/verifications/{head}")
+    }
+}
 
 /// The dashboard's public root, and the page of each thing Flotilla reports on GitHub.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,26 +52,23 @@ impl DashboardLinks {
 
     /// A run: its plan, tasks and timeline.
     pub fn run(&self, run: RunId) -> String {
-        format!("{}/runs/{run}", self.base)
+        format!("{}{}", self.base, paths::run(run))
     }
 
     /// One attempt (1-based `n`) of the task at `position` in a run.
     pub fn attempt(&self, run: RunId, position: i64, n: u32) -> String {
-        format!("{}/runs/{run}/tasks/{position}/attempts/{n}", self.base)
+        format!("{}{}", self.base, paths::attempt(run, position, n))
     }
 
     /// The verification of one head of the task at `position` in a run: what
     /// `flotilla/verify` on that head links to.
     pub fn verification(&self, run: RunId, position: i64, head: &CommitSha) -> String {
-        format!(
-            "{}/runs/{run}/tasks/{position}/verifications/{}",
-            self.base, head.0
-        )
+        format!("{}{}", self.base, paths::verification(run, position, head))
     }
 
     /// The job queue, agents and merge locks of the whole fleet.
     pub fn queue(&self) -> String {
-        format!("{}/queue", self.base)
+        format!("{}{}", self.base, paths::QUEUE)
     }
 }
 

@@ -65,10 +65,7 @@ pub fn router(intake: Option<IntakeState>, ops: OpsState, auth: Option<auth::Aut
             auth: auth.clone(),
             live_every: LIVE_EVERY,
         });
-        auth::routes()
-            .route("/", get(auth::home))
-            .with_state(auth)
-            .merge(pages)
+        auth::routes().with_state(auth).merge(pages)
     });
     app.merge(dashboard.unwrap_or_default())
         .layer(TraceLayer::new_for_http())

@@ -59,7 +59,7 @@ async fn an_anonymous_visitor_logs_in_with_github_and_out_again() {
     let home = browser.get(&landed).await;
     assert_eq!(home.status, 200, "{home:?}");
     assert!(
-        home.body.contains("<strong id=\"viewer\">alice</strong>"),
+        home.body.contains("<span id=\"viewer\">alice</span>"),
         "{}",
         home.body
     );

@@ -468,7 +468,7 @@ async fn after_registration_the_front_page_is_the_dashboard_behind_the_apps_own_
         let home = alice.get(&landed).await;
         assert_eq!(home.status, 200, "{round}: {home:?}");
         assert!(
-            home.body.contains("<strong id=\"viewer\">alice</strong>"),
+            home.body.contains("<span id=\"viewer\">alice</span>"),
             "{round}: {}",
             home.body
         );

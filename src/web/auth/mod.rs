@@ -9,7 +9,6 @@
 
 mod access;
 mod csrf;
-mod home;
 mod oauth;
 mod session;
 mod viewer;
@@ -24,7 +23,6 @@ use secrecy::SecretString;
 
 pub use access::Access;
 pub use csrf::{CsrfRejected, CsrfToken, verify_csrf};
-pub use home::home;
 pub use viewer::Viewer;
 
 use access::AccessCache;

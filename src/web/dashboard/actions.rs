@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{DashboardState, PageError, paths, visible_run};
+use super::{DashboardState, PageError, visible_run};
+use crate::links::paths;
 use crate::store::{ActionJob, DashboardAction, NewJob, RunId};
 use crate::types::Login;
 use crate::web::auth::{Access, Viewer, verify_csrf};

@@ -9,8 +9,9 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::format::{duration, short_sha};
-use super::{DashboardState, PageError, paths, visible_run};
+use super::{DashboardState, PageError, visible_run};
 use crate::cost::Spend;
+use crate::links::paths;
 use crate::review::{Finding, Gate};
 use crate::store::{RunId, RunRecord, StepKind, StepRecord, TaskRecord, VerdictSource};
 use crate::types::CommitSha;

@@ -8,7 +8,7 @@ mod actions;
 mod attempt;
 mod format;
 mod live;
-pub mod paths;
+
 mod queue;
 pub mod run;
 mod runs;
@@ -23,6 +23,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::auth::{Access, AuthState, Viewer};
+use crate::links::paths;
 use crate::store::{RunId, RunRecord, Store};
 
 /// What the dashboard's handlers share.
@@ -42,9 +43,10 @@ impl FromRef<DashboardState> for AuthState {
     }
 }
 
-/// The dashboard's routes; every one requires a logged-in viewer.
+/// The dashboard's routes; every one requires a logged-in viewer. `/` is the runs page.
 pub fn routes() -> Router<DashboardState> {
     Router::new()
+        .route("/", get(runs::page))
         .route(paths::RUNS, get(runs::page))
         .route("/runs/{run}", get(run::page))
         .route("/runs/{run}/events", get(live::events))

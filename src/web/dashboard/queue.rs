@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::response::Html;
 
 use super::format::{age, duration};
-use super::{DashboardState, PageError, paths};
+use super::{DashboardState, PageError};
+use crate::links::paths;
 use crate::store::{JobKind, JobListing, JobState, RunId};
 use crate::types::RepoName;
 use crate::web::auth::{Access, Viewer};

@@ -11,9 +11,10 @@ use axum::response::Html;
 
 use super::format::{age, duration, repo_url, short_sha};
 use super::timeline::{self, Bar, BarEnd, BarKind, Row};
-use super::{DashboardState, PageError, paths, visible_run};
+use super::{DashboardState, PageError, visible_run};
 use crate::clock::Millis;
 use crate::cost::Usd;
+use crate::links::paths;
 use crate::store::{
     RunId, RunRecord, StepKind, StepOutcome, StepRecord, Store, TaskRecord, TaskState,
 };

@@ -7,7 +7,8 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::format::age;
-use super::{DashboardState, PageError, paths};
+use super::{DashboardState, PageError};
+use crate::links::paths;
 use crate::store::{RunFilter, RunState};
 use crate::types::RepoName;
 use crate::web::auth::{Access, Viewer};

@@ -146,7 +146,7 @@ pub fn render(rows: &[Row], origin: Millis) -> anyhow::Result<String> {
         .unwrap_or(origin)
         .max(origin + 1000);
     let span = (last - origin) as f64;
-    let plot = WIDTH - LABEL_WIDTH - 10.0;
+    let plot = WIDTH - LABEL_WIDTH - 24.0;
     let x_of = |t: Millis| LABEL_WIDTH + ((t - origin).max(0) as f64 / span) * plot;
     let mut y = 4.0;
     let mut labels = Vec::with_capacity(rows.len());
@@ -256,7 +256,7 @@ mod tests {
         assert!(svg.contains("href=\"/runs/1?a=1&#38;b=2\""), "{svg}");
         // The first bar covers a third of the plot; the lens bar starts where the
         // second task's work ends.
-        let plot = WIDTH - LABEL_WIDTH - 10.0;
+        let plot = WIDTH - LABEL_WIDTH - 24.0;
         assert!(
             svg.contains(&format!("width=\"{:.1}\"", plot / 3.0)),
             "{svg}"
