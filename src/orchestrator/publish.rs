@@ -12,9 +12,9 @@
 use anyhow::Context;
 
 use super::Orchestrator;
+use super::context::TaskContext;
 use super::fleet::Fleet;
 use super::verify::{Findings, LensFinding, REVERIFY_ACTION};
-use crate::config::RepoConfig;
 use crate::github::{
     CheckOutput, CheckRunAction, CheckRunId, CheckRunUpdate, CheckStatus, InstallationClient,
     NewCheckRun, NewReview, ReviewEvent,
@@ -175,17 +175,17 @@ impl Orchestrator {
     /// review (re-verification, or a job retried after a crash), the lens's verdict was
     /// carried over from an earlier head (which has its review), or the review would say
     /// nothing the check run does not ([`Reviewer::has_something_to_say`]).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn post_reviews(
         &self,
+        cx: &TaskContext<'_>,
         reviewer: &Reviewer,
-        run: &RunRecord,
-        task: &TaskRecord,
-        config: &RepoConfig,
         head: &CommitSha,
         findings: &Findings,
         retried: bool,
     ) -> anyhow::Result<()> {
+        let TaskContext {
+            run, task, config, ..
+        } = *cx;
         let pr = task
             .pr
             .context("a task under verification has a pull request")?;

@@ -227,7 +227,7 @@ impl Orchestrator {
         }
         let published = findings.redacted(&fleet.redactor());
         let reviewer = self.reviewer(fleet, run, &client).await?;
-        self.post_reviews(&reviewer, run, task, &config, head, &published, retried)
+        self.post_reviews(&cx, &reviewer, head, &published, retried)
             .await?;
         self.finish_check(&client, run, task, head, &published, started)
             .await?;
