@@ -5,9 +5,10 @@
 //!    process and 1, 2 and 3 `worker` processes (a fresh database and fresh data dirs
 //!    each time, in the same run). The agents are the scripted worker, which sleeps two
 //!    seconds and appends a line, and the scripted reviewer as the one lens, all in the
-//!    default sandbox: the figure measures the harness, not an agent. Every process
-//!    gets the fleet-wide agent settings (`--max-agents 6`, `--max-agents-per-repo 6`),
-//!    as the README says to. Printed with the ratio against one worker, the time from
+//!    default sandbox: the figure measures the harness, not an agent. Every worker
+//!    process runs `BENCH_AGENTS` agents at once (`--max-agents`, per process; default
+//!    2), so the fleet's slots grow with its processes (`--max-agents-per-repo 6`).
+//!    Printed with the ratio against one worker, the time from
 //!    the label to the first agent's start (its worker builds its mirror first), and,
 //!    with three workers, the same for a one-task issue once mirrors exist.
 //! 2. Intake with 1 and 2 `web` processes: signed `issues.labeled` deliveries from 64
@@ -17,7 +18,7 @@
 //! `cargo bench --bench processes` — knobs: `BENCH_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`; scratch databases are created beside it
 //! and dropped), `BENCH_DELIVERIES` (10000), `BENCH_SENDERS` (64), `BENCH_WORKERS`
-//! (`1,2,3`).
+//! (`1,2,3`), `BENCH_AGENTS` (2).
 
 #[path = "support/load.rs"]
 mod load;
@@ -285,7 +286,10 @@ async fn fleet_run(
     let (sim, seed) = simulator(dir.path()).await?;
     let records = dir.path().join("records");
     let fleet_env = vec![
-        ("FLOTILLA_MAX_AGENTS", TASKS.to_string()),
+        (
+            "FLOTILLA_MAX_AGENTS",
+            std::env::var("BENCH_AGENTS").unwrap_or_else(|_| "2".to_owned()),
+        ),
         ("FLOTILLA_MAX_AGENTS_PER_REPO", TASKS.to_string()),
         ("FLOTILLA_SANDBOX_RO", fixture("").display().to_string()),
         ("FLOTILLA_SANDBOX_RW", records.display().to_string()),

@@ -11,8 +11,9 @@ use super::comments;
 use super::fleet::Fleet;
 use super::pacing::EditSlot;
 use super::scheduling;
+use super::worker::CAPACITY_FRESH;
 use crate::github::{CommentId, InstallationClient, IssueComment};
-use crate::store::{NewJob, RunId, RunState};
+use crate::store::{NewJob, RunId, RunState, SlotLimits};
 use crate::types::{IssueNumber, RepoName};
 
 impl Orchestrator {
@@ -53,7 +54,12 @@ impl Orchestrator {
     /// freed slot may go to another run), settle runs whose tasks all ended, and bring
     /// the plan comments of the runs that changed up to date.
     pub(super) async fn progress(&self, fleet: &Fleet, changed: RunId) -> anyhow::Result<()> {
-        let limits = fleet.config.limits;
+        let own = fleet.config.limits;
+        let fleet_slots = self.store.fleet_agent_slots(CAPACITY_FRESH).await?;
+        let limits = SlotLimits {
+            global: fleet_slots.unwrap_or(own.global),
+            ..own
+        };
         let scheduled = self
             .store
             .schedule(|tasks| scheduling::decide(tasks, limits))

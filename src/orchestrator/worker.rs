@@ -75,6 +75,37 @@ pub struct WorkerPool {
     liveness: WorkerLiveness,
     /// Wakes the workers for jobs queued by other processes (PostgreSQL only).
     listener: Option<JobListener>,
+    /// Keeps this process's agent slots announced to the fleet (the agents' pool only).
+    announcer: Option<JoinHandle<()>>,
+}
+
+/// How often a process renews the announcement of its agent slots.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
+
+/// How long an announcement counts: a process not heard from for this long (stopped,
+/// killed) no longer adds its slots to the fleet's.
+pub const CAPACITY_FRESH: Duration = Duration::from_secs(15);
+
+/// Announces `slots` for `process` every [`ANNOUNCE_EVERY`] until `stopped`, then
+/// withdraws them.
+async fn announce_capacity(
+    store: Store,
+    process: String,
+    slots: u32,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(error) = store.announce_agent_slots(&process, slots).await {
+            tracing::warn!(error = %format!("{error:#}"), "could not announce this process's agent slots");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ANNOUNCE_EVERY) => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    if let Err(error) = store.withdraw_agent_slots(&process).await {
+        tracing::warn!(error = %format!("{error:#}"), "could not withdraw this process's agent slots");
+    }
 }
 
 /// Whether a pool's workers are all still looping: what `GET /readyz` asks. A worker
@@ -127,6 +158,14 @@ impl WorkerPool {
         let expected = config.workers.max(1);
         let lane = config.lane;
         let listener = store.listen_for_jobs(lane, Arc::clone(&wake));
+        let announcer = (lane == JobLane::Agents).then(|| {
+            tokio::spawn(announce_capacity(
+                store.clone(),
+                config.process_name.clone(),
+                u32::try_from(expected).unwrap_or(u32::MAX),
+                stopped.clone(),
+            ))
+        });
         let handles = (0..expected)
             .map(|index| {
                 let worker = Worker {
@@ -151,6 +190,7 @@ impl WorkerPool {
                 lane,
             },
             listener,
+            announcer,
         }
     }
 
@@ -168,7 +208,7 @@ impl WorkerPool {
     pub async fn shutdown(self) {
         drop(self.listener);
         let _ = self.stop.send(true);
-        for handle in self.handles {
+        for handle in self.handles.into_iter().chain(self.announcer) {
             let _ = handle.await;
         }
     }

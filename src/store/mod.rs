@@ -8,6 +8,7 @@
 
 mod actions;
 mod advisory;
+mod capacity;
 mod deliveries;
 mod job_notify;
 mod job_runs;

@@ -491,3 +491,59 @@ async fn a_job_queued_by_one_process_wakes_the_idle_workers_of_another_and_survi
     pool.shutdown().await;
     admin.close().await;
 }
+
+#[tokio::test]
+async fn the_fleets_agent_slots_are_the_sum_over_the_processes_heard_from_lately() {
+    let clock = ManualClock::new();
+    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let fresh = flotilla::orchestrator::worker::CAPACITY_FRESH;
+    assert_eq!(test.store.fleet_agent_slots(fresh).await.unwrap(), None);
+
+    let other = test.another_process().await;
+    test.store
+        .announce_agent_slots("machine-a", 2)
+        .await
+        .unwrap();
+    other.announce_agent_slots("machine-b", 3).await.unwrap();
+    assert_eq!(test.store.fleet_agent_slots(fresh).await.unwrap(), Some(5));
+    assert_eq!(other.fleet_agent_slots(fresh).await.unwrap(), Some(5));
+
+    clock.advance(fresh / 2);
+    test.store
+        .announce_agent_slots("machine-a", 2)
+        .await
+        .unwrap();
+    clock.advance(fresh / 2 + Duration::from_secs(1));
+    assert_eq!(
+        other.fleet_agent_slots(fresh).await.unwrap(),
+        Some(2),
+        "machine-b went silent (killed): its slots no longer count"
+    );
+
+    test.store.withdraw_agent_slots("machine-a").await.unwrap();
+    assert_eq!(test.store.fleet_agent_slots(fresh).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_agents_pool_announces_its_slots_while_it_runs_and_withdraws_them_when_it_stops() {
+    let test = TestStore::new().await;
+    let fresh = flotilla::orchestrator::worker::CAPACITY_FRESH;
+    let pool = WorkerPool::spawn(
+        test.store.clone(),
+        Arc::new(Flaky {
+            failures: 0,
+            calls: AtomicUsize::new(0),
+        }),
+        WorkerConfig {
+            workers: 3,
+            lane: JobLane::Agents,
+            ..fast_workers()
+        },
+    );
+    wait_for("the pool announces its slots", || async {
+        (test.store.fleet_agent_slots(fresh).await.ok()? == Some(3)).then_some(())
+    })
+    .await;
+    pool.shutdown().await;
+    assert_eq!(test.store.fleet_agent_slots(fresh).await.unwrap(), None);
+}
