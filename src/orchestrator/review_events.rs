@@ -24,17 +24,6 @@ use crate::webhook::event::{
     PullRequestEvent, PullRequestReviewAction, PullRequestReviewEvent,
 };
 
-/// The states of a task whose pull request is open and awaits a merge or a person.
-const REVIEW_STATES: &[TaskState] = &[
-    TaskState::Proposed,
-    TaskState::Verifying,
-    TaskState::Refuted,
-    TaskState::Verified,
-    TaskState::Ready,
-    TaskState::Merging,
-    TaskState::NeedsHuman,
-];
-
 /// A new head on a task's pull request, as a `synchronize` event or GitHub's current
 /// state shows it.
 pub(super) struct PushedHead {
@@ -148,7 +137,7 @@ impl Orchestrator {
             .move_task(
                 task.id,
                 head,
-                REVIEW_STATES,
+                &TaskState::OPEN_PULL,
                 TaskState::Failed,
                 Some(reason),
             )

@@ -60,13 +60,10 @@ impl FromStr for StepKind {
     type Err = anyhow::Error;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "plan" => Self::Plan,
-            "work" => Self::Work,
-            "build" => Self::Build,
-            "review" => Self::Review,
-            other => anyhow::bail!("unknown step kind {other:?}"),
-        })
+        [Self::Plan, Self::Work, Self::Build, Self::Review]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or_else(|| anyhow::anyhow!("unknown step kind {value:?}"))
     }
 }
 
@@ -97,12 +94,10 @@ impl FromStr for StepOutcome {
     type Err = anyhow::Error;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "succeeded" => Self::Succeeded,
-            "failed" => Self::Failed,
-            "interrupted" => Self::Interrupted,
-            other => anyhow::bail!("unknown step outcome {other:?}"),
-        })
+        [Self::Succeeded, Self::Failed, Self::Interrupted]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == value)
+            .ok_or_else(|| anyhow::anyhow!("unknown step outcome {value:?}"))
     }
 }
 

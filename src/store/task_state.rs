@@ -86,32 +86,38 @@ impl TaskState {
         )
     }
 
+    /// The states of a task whose pull request is open and moving towards a merge: a
+    /// new base or a new head means verifying again.
+    pub const IN_REVIEW: [TaskState; 6] = [
+        Self::Proposed,
+        Self::Verifying,
+        Self::Refuted,
+        Self::Verified,
+        Self::Ready,
+        Self::Merging,
+    ];
+
+    /// [`TaskState::IN_REVIEW`] and `needs_human`: the pull request is open and awaits
+    /// a merge or a person.
+    pub const OPEN_PULL: [TaskState; 7] = [
+        Self::Proposed,
+        Self::Verifying,
+        Self::Refuted,
+        Self::Verified,
+        Self::Ready,
+        Self::Merging,
+        Self::NeedsHuman,
+    ];
+
     /// Whether the task has pushed work a dependent task may build on.
     pub fn has_pushed_work(self) -> bool {
-        matches!(
-            self,
-            Self::Proposed
-                | Self::Verifying
-                | Self::Refuted
-                | Self::Verified
-                | Self::Ready
-                | Self::Merging
-                | Self::Merged
-        )
+        self == Self::Merged || self.is_in_review()
     }
 
-    /// Whether its pull request is open and moving towards a merge, so a new base or
-    /// a new head means verifying again.
+    /// Whether its pull request is open and moving towards a merge (one of
+    /// [`TaskState::IN_REVIEW`]).
     pub fn is_in_review(self) -> bool {
-        matches!(
-            self,
-            Self::Proposed
-                | Self::Verifying
-                | Self::Refuted
-                | Self::Verified
-                | Self::Ready
-                | Self::Merging
-        )
+        Self::IN_REVIEW.contains(&self)
     }
 }
 

@@ -204,18 +204,7 @@ impl Store {
         head: &CommitSha,
         reason: &str,
     ) -> anyhow::Result<bool> {
-        let in_review = TaskState::moving_from(
-            &[
-                TaskState::Proposed,
-                TaskState::Verifying,
-                TaskState::Refuted,
-                TaskState::Verified,
-                TaskState::Ready,
-                TaskState::Merging,
-                TaskState::NeedsHuman,
-            ],
-            &[TaskState::Proposed],
-        )?;
+        let in_review = TaskState::moving_from(&TaskState::OPEN_PULL, &[TaskState::Proposed])?;
         self.queue_verification(
             id,
             head,

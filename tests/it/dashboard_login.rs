@@ -8,42 +8,23 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use flotilla::server::{self, ServerConfig};
-use flotilla::store::Store;
 use flotilla::types::RepoName;
 use flotilla::web::auth::{self, Access, AuthConfig, AuthState, Viewer, verify_csrf};
-use flotilla::webhook::signature::WebhookSecrets;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::support::login::{Browser, auth_config, csrf_field};
-use crate::support::serve::free_port;
+use crate::support::login::{Browser, DashboardServer, auth_config, csrf_field};
 use crate::support::world::seeded_sim;
-use crate::support::{APP_SLUG, SECRET, fast_workers};
 
 #[tokio::test]
 async fn an_anonymous_visitor_logs_in_with_github_and_out_again() {
-    let dir = TempDir::new().expect("temporary directory");
-    let (sim, seed) = seeded_sim(dir.path(), None).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let store = Store::connect(&Store::default_url(dir.path()))
-        .await
-        .expect("store migrates");
-    let flotilla = server::start(ServerConfig {
-        metrics_token: None,
-        role: flotilla::role::Role::All,
-        auth: Some(auth_config(&sim, &seed, &base)),
-        listen: format!("127.0.0.1:{port}").parse().expect("an address"),
-        secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
-        store,
-        app_slug: APP_SLUG.to_owned(),
-        workers: fast_workers(),
-        fleet: None,
-    })
-    .await
-    .expect("flotilla starts");
+    let DashboardServer {
+        sim,
+        flotilla,
+        base,
+        ..
+    } = DashboardServer::start().await;
     let mut browser = Browser::new();
 
     let home = browser.get(&format!("{base}/")).await;

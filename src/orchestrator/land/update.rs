@@ -133,14 +133,7 @@ impl Orchestrator {
             .move_task(
                 task.id,
                 head,
-                &[
-                    TaskState::Proposed,
-                    TaskState::Verifying,
-                    TaskState::Refuted,
-                    TaskState::Verified,
-                    TaskState::Ready,
-                    TaskState::Merging,
-                ],
+                &TaskState::IN_REVIEW,
                 TaskState::NeedsHuman,
                 Some(reason),
             )

@@ -6,8 +6,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use flotilla::server::{self, RunningServer, ServerConfig};
 use flotilla::sim::{SeedConfig, SimHandle};
+use flotilla::store::Store;
 use flotilla::web::auth::{AuthConfig, SESSION_COOKIE};
+use flotilla::webhook::signature::WebhookSecrets;
+use tempfile::TempDir;
+
+use super::serve::free_port;
+use super::world::seeded_sim;
+use super::{APP_SLUG, SECRET, fast_workers};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 
@@ -209,4 +217,54 @@ pub fn csrf_field(html: &str) -> String {
         .nth(1)
         .expect("a csrf field");
     after.split('"').next().expect("a closing quote").to_owned()
+}
+
+/// The simulator and a Flotilla serving only the dashboard (no fleet) against it, at
+/// an address chosen before it starts (GitHub's OAuth sends people back to it).
+pub struct DashboardServer {
+    _dir: TempDir,
+    /// The simulator.
+    pub sim: SimHandle,
+    /// Flotilla.
+    pub flotilla: RunningServer,
+    /// Where Flotilla answers (`http://127.0.0.1:<port>`).
+    pub base: String,
+}
+
+impl DashboardServer {
+    /// Starts both; nothing is installed but the seeded App, and no fleet runs.
+    pub async fn start() -> Self {
+        let dir = TempDir::new().expect("temporary directory");
+        let (sim, seed) = seeded_sim(dir.path(), None).await;
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let store = Store::connect(&Store::default_url(dir.path()))
+            .await
+            .expect("store migrates");
+        let flotilla = server::start(ServerConfig {
+            metrics_token: None,
+            role: flotilla::role::Role::All,
+            auth: Some(auth_config(&sim, &seed, &base)),
+            listen: format!("127.0.0.1:{port}").parse().expect("an address"),
+            secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
+            store,
+            app_slug: APP_SLUG.to_owned(),
+            workers: fast_workers(),
+            fleet: None,
+        })
+        .await
+        .expect("flotilla starts");
+        Self {
+            _dir: dir,
+            sim,
+            flotilla,
+            base,
+        }
+    }
+
+    /// Stops both.
+    pub async fn stop(self) {
+        self.flotilla.shutdown().await.expect("flotilla stops");
+        self.sim.shutdown().await;
+    }
 }
