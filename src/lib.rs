@@ -30,6 +30,7 @@ pub mod setup;
 pub mod sim;
 pub mod store;
 pub mod types;
+pub mod untrusted;
 pub mod web;
 pub mod webhook;
 pub mod workspace;

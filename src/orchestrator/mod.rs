@@ -35,7 +35,6 @@ mod review_events;
 mod scheduling;
 mod task_attempt;
 mod trigger;
-pub mod untrusted;
 mod verify;
 pub mod worker;
 

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::plan::PLANNER_ANSWER_FORMAT;
-use super::untrusted::fence;
 use crate::store::{RunRecord, TaskRecord};
+use crate::untrusted::fence;
 
 /// What a worker is asked to do for the task's current attempt; from the second
 /// attempt on, it hears why the one before did not succeed.

@@ -7,11 +7,11 @@ use anyhow::Context;
 use super::Orchestrator;
 use super::comments;
 use super::fleet::Fleet;
-use super::untrusted::sanitize;
 use crate::config::{CONFIG_PATH, ConfigError, RepoConfig, default_trigger_label};
 use crate::github::InstallationClient;
 use crate::store::{NewRun, RunRecord, StartRun};
 use crate::types::{DeliveryId, InstallationId, IssueNumber, Login, RepoName};
+use crate::untrusted::sanitize;
 use crate::webhook::event::{AccountKind, IssuesEvent, Repository};
 
 /// The label that makes one task of an issue whatever its body says.

@@ -23,8 +23,8 @@ use std::ops::Range;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::agent::result::strip_ansi;
-use crate::orchestrator::untrusted::is_invisible;
 use crate::review::{Finding, GateResult, Verdict, secrets};
+use crate::untrusted::is_invisible;
 
 /// How many times decoded text is searched for further encoded runs (base64 of hex of a
 /// token is still found; deeper nesting is not worth the work).

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use super::verdict::ANSWER_FORMAT;
 use super::{GateOutcome, GateResult};
-use crate::orchestrator::untrusted::fence;
+use crate::untrusted::fence;
 
 /// Everything a reviewer's prompt is built from, borrowed from the run's records.
 #[derive(Clone, Copy, Debug)]

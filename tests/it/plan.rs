@@ -5,7 +5,7 @@
 use flotilla::orchestrator::plan::{
     Plan, PlanInput, PlanSource, TaskDraft, has_checklist, plan, slug,
 };
-use flotilla::orchestrator::untrusted::{fence, sanitize};
+use flotilla::untrusted::{fence, sanitize};
 use serde_json::{Value, json};
 
 const TITLE: &str = "Support TOML configs";
