@@ -27,12 +27,52 @@ pub enum Parsed {
 }
 
 impl Command {
-    /// The list of valid commands, for help replies.
-    pub const HELP: &'static str = "- `/flotilla status` — show the plan and each task's state\n\
-         - `/flotilla budget` — show what the run's agents spent and what is left of each budget\n\
-         - `/flotilla retry [task]` — try failed tasks again (all, or the one numbered `task`); after a budget stop, resume under the raised budget\n\
-         - `/flotilla cancel` — stop the run and its agents (pull requests stay open)\n\
-         - `/flotilla replan` — cancel the run and plan again from the issue as it is now";
+    /// One of each command, in the order help lists them. [`Command::describe`]'s
+    /// exhaustive match gives each its line; the test `help_lists_every_command` fails
+    /// when a new command is missing here.
+    const EXAMPLES: [Command; 5] = [
+        Self::Status,
+        Self::Budget,
+        Self::Retry(None),
+        Self::Cancel,
+        Self::Replan,
+    ];
+
+    /// How the command is written in help, and what it does.
+    fn describe(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Status => ("/flotilla status", "show the plan and each task's state"),
+            Self::Budget => (
+                "/flotilla budget",
+                "show what the run's agents spent and what is left of each budget",
+            ),
+            Self::Retry(_) => (
+                "/flotilla retry [task]",
+                "try failed tasks again (all, or the one numbered `task`); after a budget \
+                 stop, resume under the raised budget",
+            ),
+            Self::Cancel => (
+                "/flotilla cancel",
+                "stop the run and its agents (pull requests stay open)",
+            ),
+            Self::Replan => (
+                "/flotilla replan",
+                "cancel the run and plan again from the issue as it is now",
+            ),
+        }
+    }
+
+    /// The list of valid commands, for help replies: one line per command.
+    pub fn help() -> String {
+        Self::EXAMPLES
+            .iter()
+            .map(|command| {
+                let (usage, what) = command.describe();
+                format!("- `{usage}` — {what}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 
     /// The command as written, for replies.
     pub fn as_text(&self) -> String {
@@ -87,4 +127,37 @@ pub fn parse(body: &str) -> Parsed {
         };
     }
     Parsed::NotACommand
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Command;
+
+    #[test]
+    fn help_lists_every_command() {
+        let listed = |command: &Command| {
+            Command::EXAMPLES
+                .iter()
+                .any(|e| std::mem::discriminant(e) == std::mem::discriminant(command))
+        };
+        // A new command makes this match fail to compile until it is handled here, and
+        // the assertion fails until it is in EXAMPLES too.
+        for command in [
+            Command::Status,
+            Command::Budget,
+            Command::Retry(Some(1)),
+            Command::Cancel,
+            Command::Replan,
+        ] {
+            match command {
+                Command::Status
+                | Command::Budget
+                | Command::Retry(_)
+                | Command::Cancel
+                | Command::Replan => assert!(listed(&command), "{command:?} is not in help"),
+            }
+        }
+        assert_eq!(Command::help().lines().count(), Command::EXAMPLES.len());
+        assert!(Command::help().contains("- `/flotilla retry [task]` — try failed tasks again"));
+    }
 }

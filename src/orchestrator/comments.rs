@@ -231,7 +231,7 @@ pub(crate) fn unknown_command(text: &str) -> String {
     format!(
         "I don't know `/flotilla {}`. Valid commands:\n\n{}",
         one_line(text, 80),
-        Command::HELP
+        Command::help()
     )
 }
 
