@@ -18,6 +18,7 @@
 mod bwrap;
 mod cgroup;
 pub mod egress;
+mod enclosure;
 pub mod forward;
 mod limits;
 
@@ -25,19 +26,15 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::Digest;
 use tokio::process::Command;
 
 use crate::agent::Outcome;
 
+pub use enclosure::{Enclosure, Finished};
 pub use limits::{LimitBreach, ResourceLimits, human};
 
-/// How often a running attempt's limits are looked at.
-const WATCH_EVERY: Duration = Duration::from_millis(250);
-/// How often the tree's size is measured (a walk of the whole tree).
-const MEASURE_TREE_EVERY: Duration = Duration::from_secs(2);
 /// The loopback address the in-sandbox forwarder listens on for the agent's proxy.
 const PROXY_LISTEN: &str = "127.0.0.1:3128";
 
@@ -451,100 +448,6 @@ impl Sandbox {
             ))),
             Err(error) => Err(SandboxError::Unusable(error.to_string())),
         }
-    }
-}
-
-/// One attempt's sandbox while it runs: the command to spawn, and what is torn down
-/// when it ends.
-#[derive(Debug)]
-pub struct Enclosure {
-    command: Command,
-    cgroup: Option<cgroup::Attempt>,
-    entry: Option<cgroup::Entry>,
-    proxy: Option<egress::EgressProxy>,
-    tree: PathBuf,
-    tree_base: u64,
-    limits: ResourceLimits,
-    confined: bool,
-}
-
-/// What an attempt's sandbox saw by the time it was torn down.
-#[derive(Debug, Default)]
-pub struct Finished {
-    /// The limit the kernel enforced, if one was hit.
-    pub breach: Option<LimitBreach>,
-    /// Connections the egress proxy refused (`target: reason`).
-    pub refused: Vec<String>,
-}
-
-impl Enclosure {
-    fn bare(command: Command, tree: &Path, limits: ResourceLimits) -> Self {
-        Self {
-            command,
-            cgroup: None,
-            entry: None,
-            proxy: None,
-            tree: tree.to_owned(),
-            tree_base: 0,
-            limits,
-            confined: false,
-        }
-    }
-
-    /// The command that starts the attempt; the caller sets stdio and spawns it.
-    pub fn command(&mut self) -> &mut Command {
-        &mut self.command
-    }
-
-    /// Resolves when the attempt breaks a limit: the kernel refused a fork or killed
-    /// a process for memory, or the tree grew past the disk limit. Never resolves for
-    /// an unconfined attempt.
-    pub async fn watch(&self) -> LimitBreach {
-        if !self.confined {
-            return std::future::pending().await;
-        }
-        let mut since_measure = Duration::ZERO;
-        loop {
-            tokio::time::sleep(WATCH_EVERY).await;
-            if let Some(breach) = self.cgroup.as_ref().and_then(|c| c.breach(&self.limits)) {
-                return breach;
-            }
-            since_measure += WATCH_EVERY;
-            if since_measure >= MEASURE_TREE_EVERY {
-                since_measure = Duration::ZERO;
-                let tree = self.tree.clone();
-                let bytes = tokio::task::spawn_blocking(move || limits::tree_bytes(&tree))
-                    .await
-                    .unwrap_or(0);
-                if bytes.saturating_sub(self.tree_base) > self.limits.disk {
-                    return LimitBreach::Disk {
-                        limit: self.limits.disk,
-                    };
-                }
-            }
-        }
-    }
-
-    /// Kills whatever is left of the attempt, removes its control group and stops its
-    /// egress proxy; reports what the kernel and the proxy saw.
-    pub async fn finish(mut self) -> Finished {
-        drop(self.entry.take());
-        let breach = self.cgroup.as_ref().and_then(|c| c.breach(&self.limits));
-        if let Some(cgroup) = self.cgroup.take() {
-            cgroup.kill_and_remove().await;
-        }
-        let refused = self
-            .proxy
-            .take()
-            .map(|proxy| {
-                proxy
-                    .refused()
-                    .into_iter()
-                    .map(|r| format!("{}: {}", r.target, r.reason))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Finished { breach, refused }
     }
 }
 
