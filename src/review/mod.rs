@@ -14,6 +14,7 @@ mod markdown;
 pub mod prompt;
 pub mod report;
 pub mod secrets;
+mod shell_words;
 pub mod tests_gate;
 pub mod verdict;
 pub mod verify_files;
