@@ -18,6 +18,7 @@ mod error;
 mod faults;
 mod git;
 mod graphql;
+mod inspect;
 mod json;
 mod merge;
 pub mod model;

@@ -1,21 +1,18 @@
 //! Scenario controls: what a person does on GitHub (open an issue, label, comment,
-//! approve, push, change protection), faults to arm, the simulated clock, and readers of
-//! GitHub's state for assertions. Tests call these on the `SimHandle` (which derefs to
+//! approve, push, change protection), faults to arm and the simulated clock (the readers
+//! of GitHub's state for assertions are in `inspect`). Tests call these on the `SimHandle` (which derefs to
 //! `Sim`); the admin HTTP API calls the same methods.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 
 use crate::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
 
-use super::calls::CallCounts;
 use super::error::ApiError;
 use super::faults::{Chaos, Fault, PushFault};
 use super::routes::{checks, comments, issues, protection, pulls, reviews};
 use super::state::{Access, MergeMethod, Protection, Ruleset};
-use super::views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
 use super::{Sim, SimHandle, auth, git, push};
 
 impl std::ops::Deref for SimHandle {
@@ -471,185 +468,5 @@ impl Sim {
         by: &Login,
     ) -> anyhow::Result<()> {
         checks::request_action(self, repo, id, identifier, by).map_err(api)
-    }
-
-    /// Comments on an issue or pull request, oldest first.
-    pub fn issue_comments(&self, repo: &RepoName, issue: u64) -> Vec<CommentView> {
-        let world = self.world();
-        world
-            .repo(repo)
-            .map(|r| {
-                r.comments
-                    .iter()
-                    .filter(|c| c.issue == issue)
-                    .map(|c| CommentView {
-                        id: c.id,
-                        user: c.user.clone(),
-                        body: c.body.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Labels of an issue or pull request.
-    pub fn issue_labels(&self, repo: &RepoName, issue: u64) -> Vec<String> {
-        self.world()
-            .repo(repo)
-            .and_then(|r| r.issues.get(&issue))
-            .map(|i| i.labels.clone())
-            .unwrap_or_default()
-    }
-
-    /// A pull request's state.
-    pub fn pull(&self, repo: &RepoName, pr: PrNumber) -> Option<PullRequestView> {
-        self.pulls(repo).into_iter().find(|p| p.number == pr)
-    }
-
-    /// Every pull request of `repo`.
-    pub fn pulls(&self, repo: &RepoName) -> Vec<PullRequestView> {
-        let world = self.world();
-        let Some(r) = world.repo(repo) else {
-            return Vec::new();
-        };
-        r.pulls
-            .values()
-            .filter_map(|p| {
-                let issue = r.issues.get(&p.number)?;
-                Some(PullRequestView {
-                    number: PrNumber(p.number),
-                    title: issue.title.clone(),
-                    user: issue.user.clone(),
-                    state: if issue.open { "open" } else { "closed" }.to_owned(),
-                    draft: p.draft,
-                    merged: p.merged,
-                    head_ref: p.head_ref.clone(),
-                    head_sha: p.head_sha.clone(),
-                    base_ref: p.base_ref.clone(),
-                    auto_merge: p.auto_merge.is_some(),
-                    merge_commit_sha: p.merge_commit_sha.clone(),
-                    labels: issue.labels.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// Check runs on a commit, oldest first.
-    pub fn check_runs(&self, repo: &RepoName, sha: &CommitSha) -> Vec<CheckRunView> {
-        let world = self.world();
-        let Some(r) = world.repo(repo) else {
-            return Vec::new();
-        };
-        r.check_runs
-            .iter()
-            .filter(|c| &c.head_sha == sha)
-            .map(|c| CheckRunView {
-                id: c.id,
-                name: c.name.clone(),
-                app_id: c.app_id,
-                head_sha: c.head_sha.clone(),
-                status: c.status.clone(),
-                conclusion: c.conclusion.clone(),
-                title: c.title.clone(),
-                summary: c.summary.clone(),
-                text: c.text.clone(),
-                annotations: c.annotations.len(),
-                details_url: c.details_url.clone(),
-            })
-            .collect()
-    }
-
-    /// Reviews of a pull request, oldest first.
-    pub fn reviews(&self, repo: &RepoName, pr: PrNumber) -> Vec<ReviewView> {
-        let world = self.world();
-        let Some(r) = world.repo(repo) else {
-            return Vec::new();
-        };
-        r.reviews
-            .iter()
-            .filter(|x| x.pull == pr.0)
-            .map(|x| ReviewView {
-                id: x.id,
-                user: x.user.clone(),
-                state: x.state.clone(),
-                body: x.body.clone(),
-                comments: r
-                    .review_comments
-                    .iter()
-                    .filter(|c| c.review_id == x.id)
-                    .map(|c| (c.path.clone(), c.line, c.body.clone()))
-                    .collect(),
-            })
-            .collect()
-    }
-
-    /// API calls per `METHOD /route/template`.
-    pub fn api_calls(&self) -> BTreeMap<String, u64> {
-        self.world().faults.calls.clone()
-    }
-
-    /// API calls by route with GraphQL calls told apart by operation, to count the
-    /// reads and content-creating writes a client made.
-    pub fn call_counts(&self) -> CallCounts {
-        let world = self.world();
-        CallCounts::new(&world.faults.calls, &world.faults.graphql)
-    }
-
-    /// Every webhook delivery attempt, oldest first.
-    pub fn deliveries(&self) -> Vec<DeliveryView> {
-        self.world()
-            .deliveries
-            .iter()
-            .map(|d| DeliveryView {
-                id: d.id,
-                guid: d.guid.clone(),
-                event: d.event.clone(),
-                action: d.action.clone(),
-                status_code: d.status_code,
-                success: d.succeeded(),
-                redelivery: d.redelivery,
-                payload: d.payload.clone(),
-            })
-            .collect()
-    }
-
-    /// The tip of a branch.
-    pub async fn branch_sha(&self, repo: &RepoName, branch: &str) -> Option<CommitSha> {
-        git::branch_sha(&self.repo_path(repo), branch)
-            .await
-            .map(CommitSha)
-    }
-
-    /// A file's text at a revision.
-    pub async fn file_at(&self, repo: &RepoName, rev: &str, path: &str) -> Option<String> {
-        let bytes = git::read_file(&self.repo_path(repo), rev, path).await?;
-        String::from_utf8(bytes).ok()
-    }
-
-    /// Parent ids of a commit (to tell merge commits from squashes).
-    pub async fn commit_parents(&self, repo: &RepoName, rev: &str) -> Vec<CommitSha> {
-        git::commit_info(&self.repo_path(repo), rev)
-            .await
-            .map(|c| c.parents.into_iter().map(CommitSha).collect())
-            .unwrap_or_default()
-    }
-
-    /// Polls `condition` every 20 ms until it holds or `timeout` passes.
-    pub async fn wait_until(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut condition: impl FnMut(&Sim) -> bool,
-    ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if condition(self) {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(anyhow!("timed out after {timeout:?} waiting for {what}"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 }
