@@ -323,8 +323,15 @@ fn claim_sql(lane: JobLane, backend: super::BackendKind) -> String {
         super::BackendKind::Sqlite => "",
         super::BackendKind::Postgres => " FOR UPDATE SKIP LOCKED",
     };
+    // A running job whose lease expired lost its worker (a crash, a kill): taking it
+    // over continues that attempt, counted as a postponement, not a new attempt, so
+    // killed processes do not use up a task's attempts — until a job has lost its
+    // worker MAX_POSTPONEMENTS times, after which each loss counts as an attempt.
+    let lost = format!("state = 'running' AND postponements < {MAX_POSTPONEMENTS}");
     format!(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, \
+        "UPDATE jobs SET state = 'running', \
+         attempts = CASE WHEN {lost} THEN attempts ELSE attempts + 1 END, \
+         postponements = CASE WHEN {lost} THEN postponements + 1 ELSE postponements END, \
          lease_owner = $1, lease_expires_at = $2 \
          WHERE id = (SELECT id FROM jobs WHERE kind IN ({kinds}) AND \
             ((state = 'queued' AND run_after <= $3) OR (state = 'running' AND lease_expires_at <= $3)) \

@@ -57,7 +57,15 @@ async fn a_job_whose_worker_vanished_is_taken_again_after_its_lease_expires() {
         .expect("the expired job");
 
     assert_eq!(second.id, first.id);
-    assert_eq!(second.attempts, 2);
+    assert_eq!(
+        (second.attempts, second.postponements),
+        (1, 1),
+        "losing a worker continues the attempt: it costs no attempt"
+    );
+    assert!(
+        second.tried_before(),
+        "its handler looks for half-done work"
+    );
     assert!(
         !test.store.complete(&first).await.unwrap(),
         "the vanished worker lost its lease"
