@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use super::auth::{Access, AuthState, Viewer};
 use crate::links::paths;
 use crate::store::{RunId, RunRecord, Store};
+use crate::types::RepoName;
 
 /// What the dashboard's handlers share.
 #[derive(Clone, Debug)]
@@ -126,4 +127,13 @@ async fn visible_run(
         Access::None => Err(PageError::NotFound),
         access => Ok((run, access)),
     }
+}
+
+/// Whether the viewer may read `repo` (GitHub's answer, cached by the login layer).
+pub(super) async fn may_read(
+    state: &DashboardState,
+    viewer: &Viewer,
+    repo: &RepoName,
+) -> anyhow::Result<bool> {
+    Ok(viewer.access(&state.auth, repo).await? != Access::None)
 }

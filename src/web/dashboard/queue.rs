@@ -9,11 +9,12 @@ use axum::extract::State;
 use axum::response::Html;
 
 use super::format::{age, duration};
-use super::{DashboardState, PageError};
+use super::{DashboardState, PageError, may_read};
+use crate::clock::Millis;
 use crate::links::paths;
 use crate::store::{JobKind, JobListing, JobState, RunId};
 use crate::types::RepoName;
-use crate::web::auth::{Access, Viewer};
+use crate::web::auth::Viewer;
 
 /// Running and dead jobs listed, at most.
 const LISTED: i64 = 50;
@@ -67,15 +68,6 @@ pub(super) async fn page(
 ) -> Result<Html<String>, PageError> {
     let store = &state.store;
     let now = store.now();
-    let mut readable: HashMap<RepoName, bool> = HashMap::new();
-    let mut may_read = async |repo: &RepoName| -> anyhow::Result<bool> {
-        if let Some(known) = readable.get(repo) {
-            return Ok(*known);
-        }
-        let read = viewer.access(&state.auth, repo).await? != Access::None;
-        readable.insert(repo.clone(), read);
-        Ok(read)
-    };
     let states = [
         JobState::Queued,
         JobState::Running,
@@ -97,46 +89,20 @@ pub(super) async fn page(
                 .collect(),
         })
         .collect();
-    let mut hidden = 0;
-    let mut listed = |jobs: Vec<JobListing>, readable: Vec<bool>| -> Vec<JobView> {
-        jobs.into_iter()
-            .zip(readable)
-            .filter_map(|(job, read)| {
-                if !read {
-                    hidden += 1;
-                    return None;
-                }
-                Some(JobView {
-                    id: job.id,
-                    kind: job.kind.as_str(),
-                    repo: job.repo.map(|r| r.0).unwrap_or_default(),
-                    run_href: job.run.map(paths::run),
-                    attempts: format!("{} of {}", job.attempts, job.max_attempts),
-                    lease_owner: job.lease_owner.unwrap_or_default(),
-                    error: job.last_error.unwrap_or_default(),
-                    when: age(job.finished_at.unwrap_or(job.created_at), now),
-                })
-            })
-            .collect()
-    };
-    let running_jobs = store.jobs_in_state(JobState::Running, LISTED).await?;
-    let dead_jobs = store.jobs_in_state(JobState::Dead, LISTED).await?;
-    let mut running_read = Vec::with_capacity(running_jobs.len());
-    for job in &running_jobs {
-        running_read.push(match &job.repo {
-            Some(repo) => may_read(repo).await?,
-            None => false,
-        });
-    }
-    let mut dead_read = Vec::with_capacity(dead_jobs.len());
-    for job in &dead_jobs {
-        dead_read.push(match &job.repo {
-            Some(repo) => may_read(repo).await?,
-            None => false,
-        });
-    }
-    let running = listed(running_jobs, running_read);
-    let dead = listed(dead_jobs, dead_read);
+    let (running, hidden_running) = visible_jobs(
+        &state,
+        &viewer,
+        store.jobs_in_state(JobState::Running, LISTED).await?,
+        now,
+    )
+    .await?;
+    let (dead, hidden_dead) = visible_jobs(
+        &state,
+        &viewer,
+        store.jobs_in_state(JobState::Dead, LISTED).await?,
+        now,
+    )
+    .await?;
     let mut runs: HashMap<RunId, RepoName> = HashMap::new();
     let mut agents = Vec::new();
     for step in store.open_steps().await? {
@@ -153,7 +119,7 @@ pub(super) async fn page(
                 run.repo
             }
         };
-        if !may_read(&repo).await? {
+        if !may_read(&state, &viewer, &repo).await? {
             continue;
         }
         let what = match (&step.lens, step.attempt) {
@@ -170,7 +136,7 @@ pub(super) async fn page(
     }
     let mut locks = Vec::new();
     for lock in store.merge_locks().await? {
-        if may_read(&lock.repo).await? {
+        if may_read(&state, &viewer, &lock.repo).await? {
             locks.push(LockView {
                 repo: lock.repo.0,
                 holder: lock.holder,
@@ -186,7 +152,40 @@ pub(super) async fn page(
         running,
         dead,
         locks,
-        hidden,
+        hidden: hidden_running + hidden_dead,
     };
     Ok(Html(page.render()?))
+}
+
+/// The jobs of repositories the viewer may read, as listed, and how many were left
+/// out (another repository's, or of no repository).
+async fn visible_jobs(
+    state: &DashboardState,
+    viewer: &Viewer,
+    jobs: Vec<JobListing>,
+    now: Millis,
+) -> anyhow::Result<(Vec<JobView>, usize)> {
+    let mut shown = Vec::with_capacity(jobs.len());
+    let mut hidden = 0;
+    for job in jobs {
+        let readable = match &job.repo {
+            Some(repo) => may_read(state, viewer, repo).await?,
+            None => false,
+        };
+        if !readable {
+            hidden += 1;
+            continue;
+        }
+        shown.push(JobView {
+            id: job.id,
+            kind: job.kind.as_str(),
+            repo: job.repo.map(|r| r.0).unwrap_or_default(),
+            run_href: job.run.map(paths::run),
+            attempts: format!("{} of {}", job.attempts, job.max_attempts),
+            lease_owner: job.lease_owner.unwrap_or_default(),
+            error: job.last_error.unwrap_or_default(),
+            when: age(job.finished_at.unwrap_or(job.created_at), now),
+        });
+    }
+    Ok((shown, hidden))
 }

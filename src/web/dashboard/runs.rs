@@ -7,11 +7,11 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::format::age;
-use super::{DashboardState, PageError};
+use super::{DashboardState, PageError, may_read};
 use crate::links::paths;
 use crate::store::{RunFilter, RunState};
 use crate::types::RepoName;
-use crate::web::auth::{Access, Viewer};
+use crate::web::auth::Viewer;
 
 /// Runs shown on one page.
 const PAGE_SIZE: i64 = 100;
@@ -75,7 +75,7 @@ pub(super) async fn page(
 ) -> Result<Html<String>, PageError> {
     let mut readable = Vec::new();
     for repo in state.store.repos_with_runs().await? {
-        if viewer.access(&state.auth, &repo).await? != Access::None {
+        if may_read(&state, &viewer, &repo).await? {
             readable.push(repo);
         }
     }
