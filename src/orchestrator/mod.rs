@@ -33,6 +33,7 @@ mod publish;
 mod reconcile;
 mod review_events;
 mod scheduling;
+mod steps;
 mod task_attempt;
 mod trigger;
 mod verify;

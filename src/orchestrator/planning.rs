@@ -9,11 +9,12 @@ use super::budget::{Allowance, Spender};
 use super::fleet::Fleet;
 use super::plan::{self, Plan, PlanInput, PlanSource};
 use super::prompt;
+use super::steps::redacted_end;
 use super::trigger::run_config;
 use crate::agent::Role;
 use crate::config::RepoConfig;
 use crate::store::{
-    NewStep, NewTask, RecordedPlan, RunId, RunRecord, RunState, StepEnd, StepKind, StepOutcome,
+    NewStep, NewTask, RecordedPlan, RunId, RunRecord, RunState, StepKind, StepOutcome,
 };
 use crate::types::CommitSha;
 use crate::workspace::{GitAuth, Mirror};
@@ -222,24 +223,27 @@ impl Orchestrator {
         let report = match report {
             Ok(report) => report,
             Err(error) => {
-                let end = StepEnd {
-                    outcome: StepOutcome::Failed,
-                    reason: redactor.text(&format!("the planner agent did not start: {error:#}")),
-                    transcript: String::new(),
-                };
+                let end = redacted_end(
+                    StepOutcome::Failed,
+                    &format!("the planner agent did not start: {error:#}"),
+                    "",
+                    &redactor,
+                );
                 self.store.finish_step(step, &end).await?;
                 return Err(anyhow::Error::new(error).context("starting the planner agent"));
             }
         };
-        let end = StepEnd {
-            outcome: if report.outcome.is_success() {
-                StepOutcome::Succeeded
-            } else {
-                StepOutcome::Failed
-            },
-            reason: report.outcome.reason(),
-            transcript: redactor.text(&report.transcript),
+        let outcome = if report.outcome.is_success() {
+            StepOutcome::Succeeded
+        } else {
+            StepOutcome::Failed
         };
+        let end = redacted_end(
+            outcome,
+            &report.outcome.reason(),
+            &report.transcript,
+            &redactor,
+        );
         self.store.finish_step(step, &end).await?;
         self.record_spend(fleet, &spender, &report).await?;
         if !report.outcome.is_success() {

@@ -16,6 +16,7 @@ use super::comments;
 use super::context::TaskContext;
 use super::fleet::Fleet;
 use super::prompt;
+use super::steps::redacted_end;
 use super::trigger::run_config;
 use crate::agent::{AgentReport, Outcome, Role};
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
@@ -63,11 +64,7 @@ impl Attempt {
             AttemptEnd::Failed { reason } => (StepOutcome::Failed, reason.clone()),
             AttemptEnd::Stopped { reason } => (StepOutcome::Failed, reason.clone()),
         };
-        StepEnd {
-            outcome,
-            reason: redactor.text(&reason),
-            transcript: redactor.text(&self.transcript),
-        }
+        redacted_end(outcome, &reason, &self.transcript, redactor)
     }
 }
 

@@ -10,9 +10,10 @@ use crate::config::RepoConfig;
 use crate::orchestrator::Orchestrator;
 use crate::orchestrator::comments;
 use crate::orchestrator::fleet::Fleet;
+use crate::orchestrator::steps::redacted_end;
 use crate::review::{Gate, GateOutcome, GateResult};
 use crate::sandbox::Confinement;
-use crate::store::{NewStep, StepEnd, StepKind, StepOutcome, TaskRecord};
+use crate::store::{NewStep, StepKind, StepOutcome, TaskRecord};
 use crate::types::CommitSha;
 
 /// Bytes of a build command's output kept in its gate result.
@@ -53,28 +54,20 @@ impl Orchestrator {
             })
             .await?;
         let result = self.run_build_commands(fleet, task, config, tree).await;
-        let end = match &result {
-            Ok(gate) => StepEnd {
-                outcome: if gate.outcome == GateOutcome::Passed {
-                    StepOutcome::Succeeded
-                } else {
-                    StepOutcome::Failed
-                },
-                reason: gate.summary.clone(),
-                transcript: gate.output.clone().unwrap_or_default(),
-            },
-            Err(error) => StepEnd {
-                outcome: StepOutcome::Failed,
-                reason: format!("{error:#}"),
-                transcript: String::new(),
-            },
+        let (outcome, reason, transcript) = match &result {
+            Ok(gate) if gate.outcome == GateOutcome::Passed => (
+                StepOutcome::Succeeded,
+                gate.summary.clone(),
+                gate.output.clone().unwrap_or_default(),
+            ),
+            Ok(gate) => (
+                StepOutcome::Failed,
+                gate.summary.clone(),
+                gate.output.clone().unwrap_or_default(),
+            ),
+            Err(error) => (StepOutcome::Failed, format!("{error:#}"), String::new()),
         };
-        let redactor = fleet.redactor();
-        let end = StepEnd {
-            reason: redactor.text(&end.reason),
-            transcript: redactor.text(&end.transcript),
-            ..end
-        };
+        let end = redacted_end(outcome, &reason, &transcript, &fleet.redactor());
         self.store.finish_step(step, &end).await?;
         result
     }

@@ -12,9 +12,10 @@ use crate::orchestrator::agents::{TaskLabel, agent_run};
 use crate::orchestrator::budget::Spender;
 use crate::orchestrator::comments;
 use crate::orchestrator::fleet::Fleet;
+use crate::orchestrator::steps::redacted_end;
 use crate::review::{Decision, Verdict, verdict};
 use crate::sandbox::ResourceLimits;
-use crate::store::{NewStep, StepEnd, StepKind, StepOutcome, TaskRecord};
+use crate::store::{NewStep, StepKind, StepOutcome, TaskRecord};
 
 /// Bytes of a reviewer's transcript kept with its verdict.
 const REVIEWER_OUTPUT_TAIL: usize = 4000;
@@ -64,33 +65,18 @@ impl Orchestrator {
             })
             .await?;
         let answer = self.ask_reviewer(fleet, task, job).await;
-        let end = match &answer {
-            Ok((LensAnswer::Verdict(verdict, _), _)) => StepEnd {
-                outcome: if verdict.decision == Decision::Upheld {
-                    StepOutcome::Succeeded
-                } else {
-                    StepOutcome::Failed
-                },
-                reason: verdict.summary.clone(),
-                transcript: String::new(),
-            },
-            Ok((LensAnswer::StoppedByBudget(reason), _)) => StepEnd {
-                outcome: StepOutcome::Failed,
-                reason: reason.clone(),
-                transcript: String::new(),
-            },
-            Err(error) => StepEnd {
-                outcome: StepOutcome::Failed,
-                reason: format!("{error:#}"),
-                transcript: String::new(),
-            },
+        let (outcome, reason) = match &answer {
+            Ok((LensAnswer::Verdict(verdict, _), _)) if verdict.decision == Decision::Upheld => {
+                (StepOutcome::Succeeded, verdict.summary.clone())
+            }
+            Ok((LensAnswer::Verdict(verdict, _), _)) => {
+                (StepOutcome::Failed, verdict.summary.clone())
+            }
+            Ok((LensAnswer::StoppedByBudget(reason), _)) => (StepOutcome::Failed, reason.clone()),
+            Err(error) => (StepOutcome::Failed, format!("{error:#}")),
         };
-        let full_transcript = answer.as_ref().map(|(_, t)| t.as_str()).unwrap_or("");
-        let end = StepEnd {
-            reason: redactor.text(&end.reason),
-            transcript: redactor.text(full_transcript),
-            ..end
-        };
+        let transcript = answer.as_ref().map(|(_, t)| t.as_str()).unwrap_or("");
+        let end = redacted_end(outcome, &reason, transcript, &redactor);
         self.store.finish_step(step, &end).await?;
         answer.map(|(answer, _)| answer)
     }
