@@ -107,6 +107,7 @@ impl Orchestrator {
             .context("run not stored")?;
         let retried = job.tried_before();
         let redactor = fleet.redactor();
+        let prompt = prompt::worker(&run, &task);
         let step = self
             .store
             .start_step(&NewStep {
@@ -116,10 +117,10 @@ impl Orchestrator {
                 lens: None,
                 attempt: Some(task.attempts),
                 head: None,
-                prompt: Some(redactor.text(&prompt::worker(&run, &task))),
+                prompt: Some(redactor.text(&prompt)),
             })
             .await?;
-        let attempt = match self.attempt(fleet, &run, &task, retried).await {
+        let attempt = match self.attempt(fleet, &run, &task, prompt, retried).await {
             Ok(attempt) => attempt,
             Err(error) if job.attempts >= job.max_attempts => {
                 tracing::error!(error = %format!("{error:#}"), "the attempt could not be completed");
@@ -153,13 +154,15 @@ impl Orchestrator {
         self.progress(fleet, run.id).await
     }
 
-    /// The attempt itself: worktree, agent, commit, push, pull request — or only the
-    /// pull request, when an earlier try pushed the work and failed after.
+    /// The attempt itself, with the agent's `prompt`: worktree, agent, commit, push,
+    /// pull request — or only the pull request, when an earlier try pushed the work and
+    /// failed after.
     async fn attempt(
         &self,
         fleet: &Fleet,
         run: &RunRecord,
         task: &TaskRecord,
+        prompt: String,
         retried: bool,
     ) -> anyhow::Result<Attempt> {
         let config = run_config(run)?;
@@ -184,7 +187,7 @@ impl Orchestrator {
             task,
             config: &config,
         };
-        let outcome = self.work_in(&cx, &auth, &worktree, retried).await;
+        let outcome = self.work_in(&cx, &auth, &worktree, prompt, retried).await;
         let lock = fleet.mirror_lock(&run.repo);
         let _git = lock.lock().await;
         let removed = worktree.remove().await;
@@ -247,6 +250,7 @@ impl Orchestrator {
         cx: &TaskContext<'_>,
         auth: &GitAuth,
         worktree: &Worktree,
+        prompt: String,
         retried: bool,
     ) -> anyhow::Result<Attempt> {
         let TaskContext {
@@ -273,7 +277,7 @@ impl Orchestrator {
             &config.worker,
             worktree.dir(),
             config.sandbox,
-            prompt::worker(run, task),
+            prompt,
             Role::Worker,
             TaskLabel {
                 id: task.id.to_string(),
