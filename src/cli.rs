@@ -72,6 +72,11 @@ pub enum Command {
     /// Unix socket while running a program. Flotilla starts it; operators do not.
     #[command(hide = true)]
     SandboxForward(SandboxForwardArgs),
+    /// Inside a reviewer's sandbox (`flotilla-run`): have Flotilla run a command on a
+    /// fresh checkout in a sandbox of its own and print its output. Flotilla starts
+    /// it; operators do not.
+    #[command(hide = true)]
+    SandboxRun(SandboxRunArgs),
 }
 
 /// What `flotilla serve --help` says of the sandbox, as bubblewrap's and gVisor's
@@ -434,6 +439,19 @@ pub struct SandboxForwardArgs {
 
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub command: Vec<OsString>,
+}
+
+/// Settings of the hidden `flotilla sandbox-run`:
+/// `--socket /run/flotilla-run/sock -- <program> <args...>`.
+#[derive(Debug, Args)]
+pub struct SandboxRunArgs {
+    /// The socket on which Flotilla takes the command, as bind-mounted into the sandbox.
+    #[arg(long)]
+    pub socket: PathBuf,
+
+    /// The program to run and its arguments, after `--`.
+    #[arg(last = true, value_name = "PROGRAM")]
     pub command: Vec<OsString>,
 }
 

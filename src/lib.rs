@@ -13,6 +13,7 @@ pub mod cost;
 pub mod demo;
 pub mod doctor;
 pub mod github;
+mod inherit;
 pub mod launch;
 pub mod links;
 pub mod manifest;

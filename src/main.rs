@@ -57,6 +57,9 @@ fn main() -> ExitCode {
                 command.collect(),
             );
         }
+        Command::SandboxRun(args) => {
+            return flotilla::sandbox::separate::run(&args.socket, args.command);
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -246,8 +246,8 @@ impl AgentRun {
             )
             .await?;
 
-        let command = enclosure.command();
-        command
+        enclosure
+            .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -255,7 +255,7 @@ impl AgentRun {
             .kill_on_drop(true);
 
         let started = Instant::now();
-        let mut child = match command.spawn() {
+        let mut child = match enclosure.spawn() {
             Ok(child) => child,
             Err(error) => {
                 let error = format!("`{}`: {error}", self.command.program());

@@ -51,6 +51,7 @@ pub(crate) fn agent_run(
             views: Vec::new(),
             network_allow: agent.network.allow.clone(),
             limits,
+            separate_runs: None,
         },
     }
 }

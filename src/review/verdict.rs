@@ -22,7 +22,7 @@ pub const MAX_SUMMARY_CHARS: usize = 4000;
 
 /// The shape a reviewer must answer with, for the reviewer's prompt. It matches what
 /// [`parse`] accepts, field for field.
-pub const ANSWER_FORMAT: &str = r#"Answer with one JSON object, printed as the last thing on standard output or written to the file named by the environment variable FLOTILLA_RESULT_FILE:
+pub const ANSWER_FORMAT: &str = r#"Answer with one JSON object, printed as the last thing on standard output (print no other object with a "verdict" field: two verdicts count as none):
 {"verdict": "refuted", "summary": "...", "findings": [{"path": "src/x.rs", "line": 42, "severity": "high", "message": "..."}]}
 - "verdict": "refuted" when you found an input, path or claim that breaks the change, or when you are unsure; "upheld" only when you tried and could not refute it.
 - "summary": one paragraph: what you checked, how, and what you found.

@@ -22,8 +22,8 @@ pub(crate) const HOME_INSIDE: &str = "/home/agent";
 pub(crate) const TMP_INSIDE: &str = "/tmp";
 /// Where the attempt's private directory (prompt, result, egress socket) appears.
 pub(crate) const PRIVATE_INSIDE: &str = "/run/flotilla";
-/// Where the egress forwarder (Flotilla's own binary) appears, when the agent may
-/// reach the network.
+/// Where Flotilla's own binary appears, when the agent may reach the network (it is
+/// the egress forwarder) or is a reviewer (it is the `flotilla-run` client).
 pub(crate) const FORWARDER_INSIDE: &str = "/run/flotilla-forward";
 
 /// Top-level system paths an agent sees read-only (or as the symlinks they are).
@@ -115,8 +115,11 @@ pub(crate) struct Layout<'a> {
     pub(crate) tree_writable: bool,
     /// The attempt's private directory on the host.
     pub(crate) private_dir: &'a Path,
-    /// Flotilla's own binary, bound in to forward egress; `None` without network.
+    /// Flotilla's own binary, bound in to forward egress and to run `flotilla-run`;
+    /// `None` when the attempt needs neither.
     pub(crate) forwarder: Option<&'a Path>,
+    /// A reviewer's `flotilla-run` directory (socket and launcher) on the host.
+    pub(crate) separate_runs: Option<&'a Path>,
     /// Paths that must never be visible (data dir, keys), hidden wherever a mount
     /// above would expose them.
     pub(crate) never: &'a [PathBuf],
@@ -171,6 +174,12 @@ pub(crate) fn argv(layout: &Layout<'_>) -> Vec<OsString> {
         layout.private_dir.to_owned(),
         PRIVATE_INSIDE.into(),
     ));
+    if let Some(dir) = layout.separate_runs {
+        mounts.push(Mount::WritableAt(
+            dir.to_owned(),
+            super::separate::DIR_INSIDE.into(),
+        ));
+    }
     if let Some(forwarder) = layout.forwarder {
         mounts.push(Mount::ReadOnlyAt(
             forwarder.to_owned(),

@@ -2,6 +2,7 @@
 //! group and egress proxy that hold it, the watch on its limits, and the teardown that
 //! leaves nothing of it behind.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ const MEASURE_TREE_EVERY: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Enclosure {
     pub(super) command: Command,
+    /// bubblewrap's options, which its process reads at start; kept open until then.
+    pub(super) options: Option<OwnedFd>,
     pub(super) cgroup: Option<cgroup::Attempt>,
     pub(super) entry: Option<cgroup::Entry>,
     pub(super) proxy: Option<egress::EgressProxy>,
@@ -41,6 +44,7 @@ impl Enclosure {
     pub(super) fn bare(command: Command, tree: &Path, limits: ResourceLimits) -> Self {
         Self {
             command,
+            options: None,
             cgroup: None,
             entry: None,
             proxy: None,
@@ -51,9 +55,18 @@ impl Enclosure {
         }
     }
 
-    /// The command that starts the attempt; the caller sets stdio and spawns it.
+    /// The command that starts the attempt; the caller sets stdio, then calls
+    /// [`Enclosure::spawn`].
     pub fn command(&mut self) -> &mut Command {
         &mut self.command
+    }
+
+    /// Starts the attempt, then closes Flotilla's copy of bubblewrap's options (the
+    /// child has its own, and reads it at once).
+    pub fn spawn(&mut self) -> std::io::Result<tokio::process::Child> {
+        let child = self.command.spawn();
+        drop(self.options.take());
+        child
     }
 
     /// Resolves when the attempt breaks a limit: the kernel refused a fork or killed

@@ -21,9 +21,11 @@ pub mod egress;
 mod enclosure;
 pub mod forward;
 mod limits;
+pub mod separate;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -175,6 +177,10 @@ pub struct Confinement {
     pub network_allow: Vec<String>,
     /// Memory, processes, disk.
     pub limits: ResourceLimits,
+    /// For a reviewer: the host directory of the socket on which Flotilla runs
+    /// commands apart from it ([`separate`]); the sandbox adds the `flotilla-run`
+    /// launcher there and puts it first on `PATH`.
+    pub separate_runs: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -300,6 +306,9 @@ impl Sandbox {
             args,
             mut env,
         } = launch;
+        if let Some(dir) = &confinement.separate_runs {
+            self.offer_separate_runs(dir, &mut env)?;
+        }
         let Some(bwrap) = &self.inner.bwrap else {
             tracing::warn!(
                 attempt = label,
@@ -356,12 +365,31 @@ impl Sandbox {
             tree,
             tree_writable: confinement.tree_writable,
             private_dir,
-            forwarder: proxy.as_ref().and(settings.forwarder.as_deref()),
+            forwarder: (proxy.is_some() || confinement.separate_runs.is_some())
+                .then_some(settings.forwarder.as_deref())
+                .flatten(),
+            separate_runs: confinement.separate_runs.as_deref(),
             never: &settings.never,
             tmp_bytes: confinement.limits.tmp,
         };
+        // bubblewrap's options name host paths (the data dir's checkouts, hidden keys,
+        // Flotilla's binary); on its command line they would be readable inside, in
+        // the sandbox's own `/proc/1/cmdline`. It reads them from a descriptor instead
+        // (and closes it before the agent starts).
+        let options = bwrap::argv(&layout)
+            .iter()
+            .flat_map(|arg| [arg.as_encoded_bytes(), b"\0"])
+            .flatten()
+            .copied()
+            .collect::<Vec<u8>>();
+        let options = crate::inherit::memory_file(c"flotilla-bwrap-args", &options)
+            .map_err(|e| SandboxError::Setup(anyhow::Error::new(e).context("passing bubblewrap its options")))?;
         let mut command = Command::new(bwrap);
-        command.args(bwrap::argv(&layout)).arg("--");
+        crate::inherit::inherit_in_child(&mut command, &options);
+        command
+            .arg("--args")
+            .arg(options.as_raw_fd().to_string())
+            .arg("--");
         if proxy.is_some() {
             command
                 .arg(bwrap::FORWARDER_INSIDE)
@@ -402,6 +430,7 @@ impl Sandbox {
         }
         Ok(Enclosure {
             command,
+            options: Some(options),
             cgroup,
             entry,
             proxy,
@@ -410,6 +439,44 @@ impl Sandbox {
             limits,
             confined: true,
         })
+    }
+
+    /// Writes the `flotilla-run` launcher into `dir` and names it in `env`
+    /// (`FLOTILLA_RUN`, and first on `PATH`), with the paths the agent will see.
+    fn offer_separate_runs(
+        &self,
+        dir: &Path,
+        env: &mut BTreeMap<OsString, OsString>,
+    ) -> Result<(), SandboxError> {
+        let binary = self
+            .inner
+            .settings
+            .forwarder
+            .as_deref()
+            .ok_or(SandboxError::NoForwarder)?;
+        let (binary, seen) = match self.engine() {
+            Engine::Bwrap => (
+                Path::new(bwrap::FORWARDER_INSIDE),
+                PathBuf::from(separate::DIR_INSIDE),
+            ),
+            Engine::None => (binary, dir.to_owned()),
+        };
+        let launcher = dir.join(separate::LAUNCHER_NAME);
+        let write = || -> std::io::Result<()> {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&launcher, separate::launcher_script(binary, &seen))?;
+            std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755))
+        };
+        write().map_err(|e| {
+            SandboxError::Setup(anyhow::Error::new(e).context("writing the flotilla-run launcher"))
+        })?;
+        let path = env.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+        let mut dirs = vec![seen.clone()];
+        dirs.extend(std::env::split_paths(&path));
+        let path = std::env::join_paths(dirs).map_err(|e| SandboxError::Setup(e.into()))?;
+        env.insert("PATH".into(), path);
+        env.insert("FLOTILLA_RUN".into(), seen.join(separate::LAUNCHER_NAME).into());
+        Ok(())
     }
 
     /// Runs a trivial command in a sandbox built like an attempt's.
@@ -433,11 +500,15 @@ impl Sandbox {
                 },
             )
             .await?;
-        let output = enclosure
+        enclosure
             .command()
             .stdin(std::process::Stdio::null())
-            .output()
-            .await;
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let output = match enclosure.spawn() {
+            Ok(child) => child.wait_with_output().await,
+            Err(error) => Err(error),
+        };
         enclosure.finish().await;
         match output {
             Ok(output) if output.status.success() => Ok(()),

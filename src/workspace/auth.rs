@@ -16,12 +16,12 @@
 //! guards `/proc/<pid>/environ`) can open `/proc/<pid>/fd/<n>`.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::process::Command;
+
+use crate::inherit::{inherit_in_child, memory_file};
 
 /// The user GitHub expects with an installation token as the password.
 const TOKEN_USER: &str = "x-access-token";
@@ -85,9 +85,12 @@ impl GitAuth {
         );
         // Held as a secret so the copy is wiped from memory once written.
         let contents = SecretString::from(format!("username={TOKEN_USER}\npassword={token}\n"));
-        let file = memory_file(contents.expose_secret().as_bytes())?;
+        let file = CredentialFile(memory_file(
+            c"flotilla-git-credential",
+            contents.expose_secret().as_bytes(),
+        )?);
         let fd = file.0.as_raw_fd();
-        inherit_in_child(command, fd);
+        inherit_in_child(command, &file.0);
         command.args([
             "-c".to_owned(),
             format!("credential.{origin}.helper={}", helper(fd)),
@@ -131,47 +134,4 @@ fn origin(scheme: &str, rest: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
     (valid_scheme && valid_host).then(|| format!("{scheme}://{host}"))
-}
-
-/// A close-on-exec anonymous memory file holding `contents`, on a descriptor above 2
-/// (descriptors 0–2 are replaced by the child's stdio before it could inherit one).
-fn memory_file(contents: &[u8]) -> io::Result<CredentialFile> {
-    // SAFETY: the name is a NUL-terminated literal; memfd_create returns a new
-    // descriptor or -1.
-    let raw = unsafe { libc::memfd_create(c"flotilla-git-credential".as_ptr(), libc::MFD_CLOEXEC) };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-    let mut fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    if raw <= 2 {
-        // SAFETY: F_DUPFD_CLOEXEC duplicates a descriptor we own onto the lowest free
-        // number >= 3 and returns it or -1.
-        let high = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 3) };
-        if high < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `high` is a fresh descriptor that nothing else owns.
-        fd = unsafe { OwnedFd::from_raw_fd(high) };
-    }
-    let mut file = File::from(fd);
-    file.write_all(contents)?;
-    Ok(CredentialFile(OwnedFd::from(file)))
-}
-
-/// Has the child of `command` keep `fd` across exec. The descriptor is close-on-exec in
-/// Flotilla, so children spawned concurrently by other threads never get it; only this
-/// child clears the flag on its own copy, between fork and exec.
-fn inherit_in_child(command: &mut Command, fd: RawFd) {
-    // SAFETY: the closure runs in the forked child and calls only fcntl, which is
-    // async-signal-safe; it neither allocates nor takes a lock. `fd` stays open until
-    // the command is spawned (the caller holds its `CredentialFile` until then).
-    unsafe {
-        command.pre_exec(move || {
-            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }

@@ -6,7 +6,8 @@
 //!
 //! The repository's test asks for `answer=42` in `answer.txt`; `check.sh` runs every
 //! `tests/test_*.py` and is both the build gate (`verify.commands`) and what the honest
-//! reviewer (`fixtures/agents/honest-reviewer.sh`) runs before it answers.
+//! reviewer (`fixtures/agents/honest-reviewer.sh`) runs, through `flotilla-run`, before
+//! it answers.
 
 use futures_util::future::join_all;
 
@@ -23,6 +24,9 @@ for t in tests/test_*.py; do [ -e \"$t\" ] || continue; python3 \"$t\" || status
 /// The test a right answer passes.
 const TEST_ANSWER: &str = "def test_answer():\n    with open(\"answer.txt\") as f:\n        \
 assert f.read().strip() == \"answer=42\", \"the answer must be 42\"\n\n\ntest_answer()\n";
+
+/// The reviewer that runs `check.sh` through `flotilla-run` and answers by its status.
+const HONEST_REVIEWER: &str = "agents/honest-reviewer.sh";
 
 /// How a dispatched task ended, in the words of the closing table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,9 +49,10 @@ enum BuildGate {
 }
 
 /// A world whose repository holds the answer, its test and `check.sh`, with the
-/// hostile worker and one honest reviewer lens, and `sh check.sh` as the build gate
-/// when `gate` says so.
-async fn hostile_world(gate: BuildGate) -> TestWorld {
+/// hostile worker and one reviewer lens (the honest reviewer unless `reviewer` names
+/// another fixture; it gets `CARGO_PKG_NAME` through `pass_env`), and `sh check.sh` as
+/// the build gate when `gate` says so.
+async fn hostile_world(gate: BuildGate, reviewer: &str) -> TestWorld {
     let world = TestWorld::start().await;
     world
         .sim
@@ -71,10 +76,11 @@ async fn hostile_world(gate: BuildGate) -> TestWorld {
     let config = format!(
         "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 10s\n\
          max_attempts: 1\n\
-         reviewers:\n  runs:\n    adapter: command\n    command: exec sh {}\n    time_limit: 10s\n\
+         reviewers:\n  runs:\n    adapter: command\n    command: exec sh {}\n    time_limit: 20s\n\
+         \x20   pass_env: [CARGO_PKG_NAME]\n\
          verify:\n{commands}  time_limit: 10s\n",
         fixture_path("agents/hostile-worker.sh").display(),
-        fixture_path("agents/honest-reviewer.sh").display(),
+        fixture_path(reviewer).display(),
     );
     world.set_repo_config(&config).await;
     world
@@ -83,7 +89,7 @@ async fn hostile_world(gate: BuildGate) -> TestWorld {
 /// Dispatches `title` as the only task of a fresh world and returns its fate, the
 /// task and the world (to look further, then tear down).
 async fn fate_of(gate: BuildGate, title: &str) -> (Fate, TaskRecord, TestWorld) {
-    let world = hostile_world(gate).await;
+    let world = hostile_world(gate, HONEST_REVIEWER).await;
     let issue = world.dispatch(title, "Set the answer.").await;
     let (_, tasks) = world.run_ends(issue).await;
     let task = tasks.into_iter().next().expect("one task");
@@ -161,6 +167,7 @@ async fn a_test_that_forges_the_reviewers_verdict_cannot_uphold_a_wrong_answer()
         &[
             ("forge-result answer=41", Fate::Refuted),
             ("kill-reviewer answer=41", Fate::Refuted),
+            ("rewrite-reviewer answer=41", Fate::Refuted),
         ],
     )
     .await;
@@ -246,4 +253,28 @@ async fn a_loud_summary_lands_without_closing_mentioning_or_leaking() {
         );
     }
     teardown(worlds).await;
+}
+
+#[tokio::test]
+async fn a_command_a_reviewer_runs_apart_cannot_reach_the_reviewer_and_its_answer_comes_back() {
+    let world = hostile_world(BuildGate::Absent, "agents/separation-reviewer.sh").await;
+    let issue = world.dispatch("plain answer=42", "Set the answer.").await;
+    let (_, tasks) = world.run_ends(issue).await;
+    let task = &tasks[0];
+    let head = task.head_sha.as_ref().expect("pushed");
+    let verdict = world
+        .flotilla
+        .store
+        .verdicts(task.id, head)
+        .await
+        .expect("verdicts")
+        .into_iter()
+        .find(|v| v.name == "runs")
+        .expect("the lens answered");
+    assert_eq!(
+        verdict.summary, "flotilla-run kept every promise.",
+        "{verdict:?}"
+    );
+    assert_eq!(fate(&world, issue, task), Fate::Merged);
+    world.teardown().await;
 }

@@ -389,9 +389,14 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
                 && !data.contains("verify/"),
             "{name} saw the database, a mirror, the verification store or the other task's places:\n{text}"
         );
+        let processes = section(text, "processes");
         assert!(
-            !section(text, "processes").contains(flotilla_bin),
+            !processes.contains(flotilla_bin),
             "{name} saw Flotilla's process:\n{text}"
+        );
+        assert!(
+            !processes.contains("--ro-bind") && !processes.contains("--tmpfs"),
+            "{name} read the sandbox's own options (host paths, hidden keys) in /proc:\n{text}"
         );
     }
     assert!(

@@ -102,6 +102,7 @@ impl Orchestrator {
                     views: Vec::new(),
                     network_allow: Vec::new(),
                     limits: config.sandbox,
+                    separate_runs: None,
                 },
                 usage_format: UsageFormat::None,
                 usage_cap: None,

@@ -22,6 +22,7 @@ use crate::types::CommitSha;
 use crate::workspace::{GitAuth, VerifyStore};
 
 use super::lens::{LensAnswer, LensJob};
+use super::separate::SeparateRuns;
 use super::{Change, Findings, LensFinding, StoppedByBudget};
 
 /// How many rounds of base files are read to resolve what `verify.commands` run (each
@@ -185,6 +186,13 @@ impl Orchestrator {
                     spender: Spender {
                         lens: Some(&lens.name),
                         ..spender
+                    },
+                    runs: SeparateRuns {
+                        store,
+                        head,
+                        base,
+                        time_limit: config.verify.time_limit,
+                        limits: config.sandbox,
                     },
                 };
                 self.review_with(fleet, task, job).instrument(span)

@@ -17,6 +17,8 @@ use crate::review::{Decision, Verdict, verdict};
 use crate::sandbox::ResourceLimits;
 use crate::store::{NewStep, StepKind, StepOutcome, TaskRecord};
 
+use super::separate::{Asker, Broker, SeparateRuns};
+
 /// Bytes of a reviewer's transcript kept with its verdict.
 const REVIEWER_OUTPUT_TAIL: usize = 4000;
 
@@ -29,6 +31,8 @@ pub(super) struct LensJob<'a> {
     pub(super) prompt: String,
     pub(super) cap: Option<UsageCap>,
     pub(super) spender: Spender<'a>,
+    /// Where the commands it hands to `flotilla-run` run.
+    pub(super) runs: SeparateRuns<'a>,
 }
 
 /// What one lens gave.
@@ -104,10 +108,19 @@ impl Orchestrator {
         );
         agent.lens = Some(lens.name.clone());
         agent.usage_cap = job.cap;
-        let report = agent
-            .run(&fleet.config.host_env, &fleet.config.sandbox)
-            .await
-            .with_context(|| format!("starting the {} reviewer", lens.name))?;
+        let broker = Broker::open()?;
+        agent.confinement.separate_runs = Some(broker.dir().to_owned());
+        let asker = Asker {
+            fleet,
+            task,
+            lens: &lens.name,
+            reviewer_tree: job.tree,
+        };
+        let report = tokio::select! {
+            report = agent.run(&fleet.config.host_env, &fleet.config.sandbox) => report,
+            never = job.runs.serve(&broker, &asker) => match never {},
+        }
+        .with_context(|| format!("starting the {} reviewer", lens.name))?;
         self.record_spend(fleet, &job.spender, &report).await?;
         let transcript = comments::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);
         if let Outcome::BudgetExceeded { budget } = &report.outcome {

@@ -19,6 +19,7 @@
 mod build;
 mod examine;
 mod lens;
+mod separate;
 
 use anyhow::Context;
 
