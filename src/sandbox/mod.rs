@@ -382,8 +382,10 @@ impl Sandbox {
             .flatten()
             .copied()
             .collect::<Vec<u8>>();
-        let options = crate::inherit::memory_file(c"flotilla-bwrap-args", &options)
-            .map_err(|e| SandboxError::Setup(anyhow::Error::new(e).context("passing bubblewrap its options")))?;
+        let options =
+            crate::inherit::memory_file(c"flotilla-bwrap-args", &options).map_err(|e| {
+                SandboxError::Setup(anyhow::Error::new(e).context("passing bubblewrap its options"))
+            })?;
         let mut command = Command::new(bwrap);
         crate::inherit::inherit_in_child(&mut command, &options);
         command
@@ -475,7 +477,10 @@ impl Sandbox {
         dirs.extend(std::env::split_paths(&path));
         let path = std::env::join_paths(dirs).map_err(|e| SandboxError::Setup(e.into()))?;
         env.insert("PATH".into(), path);
-        env.insert("FLOTILLA_RUN".into(), seen.join(separate::LAUNCHER_NAME).into());
+        env.insert(
+            "FLOTILLA_RUN".into(),
+            seen.join(separate::LAUNCHER_NAME).into(),
+        );
         Ok(())
     }
 

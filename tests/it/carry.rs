@@ -331,7 +331,9 @@ async fn a_base_update_that_conflicts_carries_nothing_and_the_persons_resolution
         lenses.iter().all(|v| v.carried_from.is_none()),
         "{lenses:?}"
     );
-    world.bot_comments(IssueNumber(pr.0));
+    world
+        .bot_comments_are(IssueNumber(pr.0), &["conflicts with `main`"])
+        .await;
     world.teardown().await;
 }
 

@@ -276,8 +276,12 @@ async fn an_issue_without_a_task_list_is_one_task_and_the_single_label_forces_on
         forced_run.plan_source.as_deref(),
         Some("the `flotilla:single` label (one task)")
     );
-    world.bot_comments(plain);
-    world.bot_comments(forced);
+    world
+        .bot_comments_are(plain, &["the whole issue as one task", "are merged into"])
+        .await;
+    world
+        .bot_comments_are(forced, &["the `flotilla:single` label", "are merged into"])
+        .await;
     world.teardown().await;
 }
 
@@ -319,7 +323,12 @@ async fn a_planner_agent_splits_an_issue_and_a_broken_plan_falls_back_to_one_tas
             .is_some(),
         "the dependent task starts from the work it depends on"
     );
-    world.bot_comments(issue);
+    world
+        .bot_comments_are(
+            issue,
+            &["the planner agent's plan", "All 2 task(s) of #1 are merged"],
+        )
+        .await;
 
     world
         .set_repo_config(
@@ -334,7 +343,9 @@ async fn a_planner_agent_splits_an_issue_and_a_broken_plan_falls_back_to_one_tas
         "{:?}",
         run.plan_decisions
     );
-    world.bot_comments(broken);
+    world
+        .bot_comments_are(broken, &["| merged |", "are merged into"])
+        .await;
     world.teardown().await;
 }
 
@@ -528,6 +539,8 @@ async fn the_token_appears_in_no_worktree_file_git_config_agent_environment_or_l
         );
     }
     assert!(!logs.text().contains(token), "the token is in the log");
-    world.bot_comments(issue);
+    world
+        .bot_comments_are(issue, &["| merged |", "are merged into"])
+        .await;
     world.teardown().await;
 }

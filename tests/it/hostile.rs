@@ -97,10 +97,24 @@ async fn fate_of(gate: BuildGate, title: &str) -> (Fate, TaskRecord, TestWorld) 
 }
 
 /// What became of `task`, reading every comment the App left on its issue and PR.
+/// The issue's plan comment shows the task's state, and its pull request carries the
+/// hand-over comment exactly when the task needs a person.
 fn fate(world: &TestWorld, issue: IssueNumber, task: &TaskRecord) -> Fate {
-    world.bot_comments(issue);
+    let state = task.state.as_str();
+    let on_issue = world.bot_comments(issue);
+    assert!(
+        on_issue
+            .first()
+            .is_some_and(|plan| plan.contains(&format!("| {state}"))),
+        "the plan comment shows the task {state}: {on_issue:#?}"
+    );
     let merged = task.pr.is_some_and(|pr| {
-        world.bot_comments(IssueNumber(pr.0));
+        let on_pull = world.bot_comments(IssueNumber(pr.0));
+        assert_eq!(
+            on_pull.iter().any(|c| c.contains("needs a person")),
+            task.state == TaskState::NeedsHuman,
+            "a hand-over comment exactly when {state}: {on_pull:#?}"
+        );
         world.sim.pull(&world.repo, pr).is_some_and(|p| p.merged)
     });
     let refuted = task

@@ -247,13 +247,13 @@ async fn metrics_count_what_a_dispatched_issue_did() {
     let (run, tasks) = world.run_ends(issue).await;
     assert_eq!(run.state, RunState::Settled);
     assert!(tasks.iter().all(|t| t.state == TaskState::Merged));
-    let comments = world.bot_comments(issue);
-    assert!(
-        comments.iter().any(|c| c.contains("are merged into")),
-        "{comments:?}"
-    );
+    world
+        .bot_comments_are(issue, &["| merged |", "are merged into"])
+        .await;
     for pull in world.sim.pulls(&world.repo) {
-        world.bot_comments(IssueNumber(pull.number.0));
+        world
+            .bot_comments_are(IssueNumber(pull.number.0), &[])
+            .await;
     }
     // Flotilla has gone quiet; whatever it does next is not part of this scenario.
     let before = world.sim.call_counts();

@@ -152,7 +152,7 @@ async fn a_repository_removed_from_the_installation_stops_its_runs_and_loses_its
         || async { (!mirror.exists() && !verify_store.exists()).then_some(()) },
     )
     .await;
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 
@@ -206,6 +206,6 @@ async fn an_uninstall_that_lists_no_repositories_forgets_the_ones_the_store_know
         (!mirror.exists()).then_some(())
     })
     .await;
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }

@@ -116,7 +116,10 @@ impl SeparateRuns<'_> {
         };
         let mut text = serde_json::to_vec(&answer)?;
         text.push(b'\n');
-        writer.write_all(&text).await.context("sending the answer")?;
+        writer
+            .write_all(&text)
+            .await
+            .context("sending the answer")?;
         Ok(())
     }
 

@@ -393,7 +393,9 @@ async fn claude_code_plans_works_and_reviews_an_issue_through_to_merge_and_the_r
         spent.usd > Usd::ZERO && spent.unpriced_runs == 0,
         "Claude Code reports what each run cost: {spent:?}"
     );
-    world.bot_comments(issue);
+    world
+        .bot_comments_are(issue, &["| merged |", "are merged into"])
+        .await;
     world.teardown().await;
 }
 

@@ -373,7 +373,9 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
             "{name} never talked to the model: {conversations:?}"
         );
     }
-    world.bot_comments(issue);
+    world
+        .bot_comments_are(issue, &["| merged |", "are merged into"])
+        .await;
     world.teardown().await;
 }
 

@@ -520,6 +520,32 @@ impl TestWorld {
             .collect()
     }
 
+    /// Waits until the App's comments on `issue` are as many as `expected`, then
+    /// asserts each contains its text, in order, and returns them: a scenario's whole
+    /// conversation, read and checked.
+    pub async fn bot_comments_are(&self, issue: IssueNumber, expected: &[&str]) -> Vec<String> {
+        let comments = wait_for(
+            &format!("{} App comment(s) on #{issue}", expected.len()),
+            || async {
+                let comments = self.bot_comments(issue);
+                (comments.len() >= expected.len()).then_some(comments)
+            },
+        )
+        .await;
+        assert_eq!(
+            comments.len(),
+            expected.len(),
+            "the App's comments on #{issue}: {comments:#?}"
+        );
+        for (comment, needle) in comments.iter().zip(expected) {
+            assert!(
+                comment.contains(needle),
+                "expected a comment on #{issue} saying {needle:?}, found:\n{comment}\n\nall: {comments:#?}"
+            );
+        }
+        comments
+    }
+
     /// A fresh clone of the repository, fetched over smart HTTP with an installation
     /// token passed per command (never written to the clone's config).
     pub async fn clone_repo(&self, name: &str) -> std::path::PathBuf {

@@ -49,7 +49,7 @@ async fn red_ci_keeps_a_verified_change_out_while_green_ci_lets_its_sibling_merg
     );
     let ci = outcome(&world, red, &head, "ci").await;
     assert!(ci.starts_with("failed"), "{ci}");
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 
@@ -233,7 +233,7 @@ async fn siblings_that_conflict_leave_the_second_to_a_person() {
         .await
         .unwrap();
     assert_eq!(issue_now.state, IssueState::Open, "not everything merged");
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 
@@ -272,7 +272,7 @@ async fn a_merge_group_gets_flotilla_verify_so_the_queue_never_waits() {
         let newest = runs.iter().max_by_key(|c| c.id).unwrap();
         assert_eq!(newest.conclusion.as_deref(), Some(expected), "{newest:?}");
     }
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 

@@ -215,7 +215,7 @@ async fn a_reviewer_that_prints_garbage_has_refuted_the_change_and_a_retry_gets_
         conclusion(&world, &head, "flotilla/verify").as_deref(),
         Some("failure")
     );
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
 
     world.comment(issue, "/flotilla retry").await;
 
@@ -278,7 +278,7 @@ async fn a_reviewer_that_hangs_is_stopped_and_has_refuted_the_change() {
         verdict.starts_with("refuted") && verdict.contains("time limit"),
         "{verdict}"
     );
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 
@@ -305,7 +305,7 @@ async fn a_change_to_agent_instructions_needs_a_person_without_a_retry() {
         "{gate}"
     );
     assert!(evidence.contains("protected_paths"), "{evidence}");
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 
@@ -350,7 +350,7 @@ async fn a_change_to_a_script_the_base_makefile_runs_needs_a_person_without_a_re
             && gate.contains("`tools/check.sh` is run by `verify.commands` (`make check`)"),
         "read from the Makefile at the base: {gate}"
     );
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 
@@ -381,7 +381,7 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
     assert!(verify.annotations >= 1, "the line is annotated: {verify:?}");
     let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
     assert_eq!(main, None, "nothing reached main");
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
 
     world
         .sim
@@ -455,7 +455,7 @@ async fn re_run_and_re_verify_verify_the_head_again_without_a_second_review() {
     assert_eq!(reviews.len(), 3, "no duplicate review for the same head");
     let task = world.task_reaches(issue, TaskState::NeedsHuman).await;
     assert_eq!(task.head_sha.as_ref(), Some(&head));
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
 
@@ -513,6 +513,6 @@ async fn more_than_fifty_findings_reach_the_check_run_and_the_review_keeps_its_c
         review.body.contains("many.txt:21"),
         "the rest are listed in the body"
     );
-    world.bot_comments(issue);
+    world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
