@@ -186,8 +186,7 @@ pub(crate) fn argv(layout: &Layout<'_>) -> Vec<OsString> {
             FORWARDER_INSIDE.into(),
         ));
     }
-    let hidden = hidden_under(&mounts, layout.never);
-    mounts.extend(hidden);
+    let mounts = without_secrets(mounts, layout.never);
 
     args.extend(["--proc", "/proc", "--dev", "/dev"].map(OsString::from));
     for mount in &mounts {
@@ -205,26 +204,66 @@ pub(crate) fn argv(layout: &Layout<'_>) -> Vec<OsString> {
     args
 }
 
-/// Mounts hiding each `never` path that one of `mounts` would expose.
-fn hidden_under(mounts: &[Mount], never: &[PathBuf]) -> Vec<Mount> {
-    let exposed = |path: &Path| {
-        mounts.iter().any(|mount| match mount {
-            Mount::ReadOnly(root) | Mount::Writable(root) => path.starts_with(root),
-            _ => false,
-        })
+/// `mounts` with every `never` path gone without a trace. A mount that would expose
+/// one is replaced by mounts of its entries that leave the way to it out, and masks of
+/// such paths are dropped: a mount over the secret itself (an empty directory, or
+/// `/dev/null` over a key) would name it in the sandbox's `/proc/self/mountinfo`.
+fn without_secrets(mounts: Vec<Mount>, never: &[PathBuf]) -> Vec<Mount> {
+    let mut kept = Vec::new();
+    for mount in mounts {
+        match mount {
+            Mount::ReadOnly(root) if holds_secret(&root, never) => {
+                splay(&root, Mount::ReadOnly, never, &mut kept);
+            }
+            Mount::Writable(root) if holds_secret(&root, never) => {
+                splay(&root, Mount::Writable, never, &mut kept);
+            }
+            Mount::HideDir(path) | Mount::HideFile(path) if is_secret(&path, never) => {}
+            mount => kept.push(mount),
+        }
+    }
+    kept
+}
+
+/// Whether `path` is a `never` path or lies under one.
+fn is_secret(path: &Path, never: &[PathBuf]) -> bool {
+    never.iter().any(|secret| path.starts_with(secret))
+}
+
+/// Whether a `never` path is `path` or lies under it.
+fn holds_secret(path: &Path, never: &[PathBuf]) -> bool {
+    never.iter().any(|secret| secret.starts_with(path))
+}
+
+/// Mounts (made by `bind`) showing `path` without the `never` paths: the whole of it
+/// when it holds none, nothing when it is one, else each entry on its own (symlinks as
+/// symlinks), so the directories on the way to a secret are the sandbox's own and list
+/// everything but the secret. An unreadable directory shows nothing.
+fn splay(path: &Path, bind: fn(PathBuf) -> Mount, never: &[PathBuf], out: &mut Vec<Mount>) {
+    if is_secret(path, never) {
+        return;
+    }
+    if !holds_secret(path, never) {
+        out.push(bind(path.to_owned()));
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
     };
-    never
-        .iter()
-        .filter(|path| exposed(path))
-        .filter_map(|path| {
-            let meta = std::fs::metadata(path).ok()?;
-            Some(if meta.is_dir() {
-                Mount::HideDir(path.clone())
-            } else {
-                Mount::HideFile(path.clone())
-            })
-        })
-        .collect()
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|entry| entry.path()).collect();
+    entries.sort();
+    for entry in entries {
+        let Ok(meta) = std::fs::symlink_metadata(&entry) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            if let Ok(target) = std::fs::read_link(&entry) {
+                out.push(Mount::Symlink(target, entry));
+            }
+        } else {
+            splay(&entry, bind, never, out);
+        }
+    }
 }
 
 fn push_mount(args: &mut Vec<OsString>, mount: &Mount) {

@@ -389,6 +389,11 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
                 && !data.contains("verify/"),
             "{name} saw the database, a mirror, the verification store or the other task's places:\n{text}"
         );
+        let key_path = fixture_path("keys/test-app.pem");
+        assert!(
+            !section(text, "mounts").contains(&*key_path.to_string_lossy()),
+            "{name} learnt where the key is from its mounts:\n{text}"
+        );
         let processes = section(text, "processes");
         assert!(
             !processes.contains(flotilla_bin),
