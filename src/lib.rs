@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod cli;
 pub mod clock;
+pub mod commonmark;
 pub mod config;
 pub mod cost;
 pub mod demo;

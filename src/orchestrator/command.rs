@@ -87,19 +87,11 @@ impl Command {
     }
 }
 
-/// Reads the command in a comment: the first line that starts with `/flotilla`.
-/// Quoted lines (`> /flotilla …`) and code are not commands.
+/// Reads the command in a comment: the first line of prose that starts with
+/// `/flotilla`. Quotes (`> /flotilla …`), code and HTML are not commands, as GitHub
+/// renders them ([`crate::commonmark::prose_lines`]).
 pub fn parse(body: &str) -> Parsed {
-    let mut in_fence = false;
-    for line in body.lines() {
-        let line = line.trim();
-        if line.starts_with("```") || line.starts_with("~~~") {
-            in_fence = !in_fence;
-            continue;
-        }
-        if in_fence {
-            continue;
-        }
+    for line in crate::commonmark::prose_lines(body) {
         let Some(rest) = line.strip_prefix("/flotilla") else {
             continue;
         };

@@ -1,8 +1,5 @@
-//! Reads the task list of an issue body: the unchecked items a person wrote as the plan.
-//!
-//! It follows GitHub's rendering closely enough that what a reader sees as a checkbox is
-//! an item and what sits in a fenced code block is not; it does not interpret the rest
-//! of the markdown.
+//! Reads the task list of an issue body: the unchecked items a person wrote as the plan,
+//! found by the shared Markdown reader, each with a title and the paths it names.
 
 /// One unchecked task-list item.
 #[derive(Debug)]
@@ -21,77 +18,18 @@ pub fn has_checklist(body: &str) -> bool {
     !unchecked_items(body).is_empty()
 }
 
-/// The unchecked items of `body`, in order; checked items and code blocks are skipped.
+/// The unchecked items of `body`, in order, as GitHub renders its task list
+/// ([`crate::commonmark::task_items`]): checked items, code and quotes are skipped.
 pub(super) fn unchecked_items(body: &str) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut fence: Option<Fence> = None;
-    for line in body.lines() {
-        if let Some(open) = &fence {
-            if open.is_closed_by(line) {
-                fence = None;
-            }
-            continue;
-        }
-        if let Some(opened) = Fence::opened_by(line) {
-            fence = Some(opened);
-            continue;
-        }
-        if let Some(text) = unchecked_text(line) {
-            let text = text.trim();
-            if !text.is_empty() {
-                items.push(Item {
-                    text: text.to_owned(),
-                    title: plain_title(text),
-                    paths: path_tokens(text),
-                });
-            }
-        }
-    }
-    items
-}
-
-/// An open fenced code block: its fence character and length.
-struct Fence {
-    marker: char,
-    len: usize,
-}
-
-impl Fence {
-    /// The fence a line opens, if it opens one (``` or ~~~, three or more).
-    fn opened_by(line: &str) -> Option<Self> {
-        let trimmed = line.trim_start();
-        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~')?;
-        let len = trimmed.chars().take_while(|c| *c == marker).count();
-        let info = &trimmed[len..];
-        (len >= 3 && !(marker == '`' && info.contains('`'))).then_some(Self { marker, len })
-    }
-
-    /// Whether `line` closes this fence: the same character, at least as many, nothing after.
-    fn is_closed_by(&self, line: &str) -> bool {
-        let trimmed = line.trim();
-        let len = trimmed.chars().take_while(|c| *c == self.marker).count();
-        len >= self.len && len == trimmed.chars().count()
-    }
-}
-
-/// The text after `[ ]` when `line` is an unchecked task-list item (`-`, `*`, `+` or
-/// `1.`/`1)` bullets, at any indentation).
-fn unchecked_text(line: &str) -> Option<&str> {
-    let rest = line.trim_start();
-    let rest = if let Some(after) = rest.strip_prefix(['-', '*', '+']) {
-        after
-    } else {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if digits == 0 || digits > 9 {
-            return None;
-        }
-        rest[digits..].strip_prefix(['.', ')'])?
-    };
-    if !rest.starts_with([' ', '\t']) {
-        return None;
-    }
-    let rest = rest.trim_start().strip_prefix("[ ]")?;
-    (rest.is_empty() || rest.starts_with([' ', '\t'])).then_some(rest)
+    crate::commonmark::task_items(body)
+        .into_iter()
+        .filter(|item| !item.checked)
+        .map(|item| Item {
+            title: plain_title(&item.text),
+            paths: path_tokens(&item.text),
+            text: item.text,
+        })
+        .collect()
 }
 
 /// The text without bold markers outside code spans, nor emphasis wrapping all of it.
