@@ -1,11 +1,13 @@
 //! Reading what a person wrote in Markdown the way GitHub renders it, with one parser
 //! (pulldown-cmark, CommonMark plus GitHub's task lists) for every reader: the task
-//! list of an issue (`orchestrator::plan`) and the `/flotilla` command of a comment
-//! (`orchestrator::command`). What a reader sees as code, a quote or HTML is never a
+//! list of an issue (`orchestrator::plan`), the `/flotilla` command of a comment
+//! (`orchestrator::command`) and the code `untrusted` leaves as written. What a reader sees as code, a quote or HTML is never a
 //! task or a command; what renders as a checkbox or a line of prose is.
 //!
 //! Only reading lives here. Escaping what Flotilla writes is `review::markdown`, and
 //! removing what a reader would not see before text reaches an agent is `untrusted`.
+
+use std::ops::Range;
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
@@ -58,7 +60,7 @@ pub fn task_items(body: &str) -> Vec<TaskItem> {
 /// The lines of `body` a reader sees as prose, trimmed: every line outside code
 /// blocks, HTML blocks, block quotes and tables.
 pub fn prose_lines(body: &str) -> Vec<&str> {
-    let hidden: Vec<std::ops::Range<usize>> = parser(body)
+    let hidden: Vec<Range<usize>> = parser(body)
         .into_offset_iter()
         .filter_map(|(event, range)| match event {
             Event::Start(
@@ -76,6 +78,18 @@ pub fn prose_lines(body: &str) -> Vec<&str> {
         offset += line.len();
     }
     lines
+}
+
+/// Byte ranges of what renders as code: code blocks (fenced or indented) and code
+/// spans.
+pub fn code_ranges(text: &str) -> Vec<Range<usize>> {
+    parser(text)
+        .into_offset_iter()
+        .filter_map(|(event, range)| match event {
+            Event::Start(Tag::CodeBlock(_)) | Event::Code(_) => Some(range),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `text` trimmed, its line breaks (and the indentation after them) made single spaces.

@@ -163,8 +163,8 @@ fn remove_hidden(text: &str) -> String {
 
 /// The text without the remaining tags, comments and declarations outside code.
 fn strip_tags(text: &str) -> String {
-    let code = code_ranges(text);
-    let in_code = |at: usize| code.iter().any(|(start, end)| (*start..*end).contains(&at));
+    let code = crate::commonmark::code_ranges(text);
+    let in_code = |at: usize| code.iter().any(|range| range.contains(&at));
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
@@ -365,78 +365,6 @@ fn hides(attr: &str, value: &str) -> bool {
             "display:none" | "visibility:hidden" | "visibility:collapse"
         )
     })
-}
-
-/// Byte ranges of fenced code blocks and same-line inline code spans.
-fn code_ranges(text: &str) -> Vec<(usize, usize)> {
-    let mut ranges = Vec::new();
-    let mut fence: Option<(char, usize, usize)> = None;
-    let mut line_start = 0;
-    for line in text.split_inclusive('\n') {
-        let line_end = line_start + line.len();
-        let trimmed = line.trim();
-        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~');
-        let run = marker.map_or(0, |m| trimmed.chars().take_while(|c| *c == m).count());
-        match fence {
-            Some((open, len, start)) => {
-                if marker == Some(open) && run >= len && run == trimmed.chars().count() {
-                    ranges.push((start, line_end));
-                    fence = None;
-                }
-            }
-            None if run >= 3 && !(marker == Some('`') && trimmed[run..].contains('`')) => {
-                fence = marker.map(|m| (m, run, line_start));
-            }
-            None => ranges.extend(
-                inline_code(line)
-                    .into_iter()
-                    .map(|(s, e)| (line_start + s, line_start + e)),
-            ),
-        }
-        line_start = line_end;
-    }
-    if let Some((_, _, start)) = fence {
-        ranges.push((start, text.len()));
-    }
-    ranges
-}
-
-/// Byte ranges of the code spans of one line: a run of backticks up to the next run of
-/// the same length.
-fn inline_code(line: &str) -> Vec<(usize, usize)> {
-    let bytes = line.as_bytes();
-    let run_at = |i: usize| bytes[i..].iter().take_while(|b| **b == b'`').count();
-    let mut ranges = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'`' {
-            i += 1;
-            continue;
-        }
-        let open = run_at(i);
-        let mut j = i + open;
-        let mut closed = None;
-        while j < bytes.len() {
-            if bytes[j] == b'`' {
-                let run = run_at(j);
-                if run == open {
-                    closed = Some(j + run);
-                    break;
-                }
-                j += run;
-            } else {
-                j += 1;
-            }
-        }
-        match closed {
-            Some(end) => {
-                ranges.push((i, end));
-                i = end;
-            }
-            None => i += open,
-        }
-    }
-    ranges
 }
 
 /// The text without markdown comment idioms: link reference definitions that point
