@@ -107,9 +107,10 @@ pub enum SandboxError {
         "bubblewrap cannot create a sandbox on this machine ({0}); allow unprivileged user namespaces, or start with `--sandbox none` (FLOTILLA_SANDBOX=none) to run agents unconfined"
     )]
     Unusable(String),
-    /// The attempt asked for network access but the forwarder is unknown.
+    /// The attempt needs Flotilla's own binary inside (the egress forwarder, a
+    /// reviewer's `flotilla-run`) but it is unknown.
     #[error(
-        "the agent's `network.allow` needs Flotilla's own binary as the egress forwarder, and it could not be found"
+        "the agent's `network.allow` (its egress forwarder) or a reviewer's `flotilla-run` needs Flotilla's own binary, and it could not be found"
     )]
     NoForwarder,
     /// A `network.allow` entry is not `host:port`.

@@ -22,7 +22,7 @@ use crate::sandbox::separate::{MAX_LINE, RunAnswer, RunRequest, SOCKET_NAME};
 use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::TaskRecord;
 use crate::types::CommitSha;
-use crate::workspace::VerifyStore;
+use crate::workspace::{Checkout, VerifyStore};
 
 /// The most commands one lens may run apart; later requests are refused.
 pub(super) const MAX_RUNS_PER_LENS: usize = 32;
@@ -135,8 +135,11 @@ impl SeparateRuns<'_> {
             asker.task.id,
             self.head.0.get(..12).unwrap_or(&self.head.0)
         );
-        let checkout = self.store.checkout(&name, self.head, self.base).await?;
-        let within = relative_dir(&request.cwd, asker.reviewer_tree, checkout.dir());
+        let mut checkout = Discard(Some(
+            self.store.checkout(&name, self.head, self.base).await?,
+        ));
+        let dir = checkout.dir().to_owned();
+        let within = relative_dir(&request.cwd, asker.reviewer_tree, &dir);
         tracing::info!(lens = asker.lens, argv = ?request.argv, "running a command apart from its lens");
         let mut args = vec![
             Arg::Text("-c".to_owned()),
@@ -151,7 +154,7 @@ impl SeparateRuns<'_> {
                 args,
                 env: Vec::new(),
             },
-            working_dir: checkout.dir().to_owned(),
+            working_dir: dir,
             prompt: String::new(),
             role: Role::Reviewer,
             task_id: asker.task.id.to_string(),
@@ -174,7 +177,9 @@ impl SeparateRuns<'_> {
         let report = run
             .run(&asker.fleet.config.host_env, &asker.fleet.config.sandbox)
             .await;
-        checkout.remove().await?;
+        if let Some(checkout) = checkout.0.take() {
+            checkout.remove().await?;
+        }
         let report = report.context("starting a command apart from its lens")?;
         Ok(RunAnswer {
             code: exit_code(&report.outcome),
@@ -184,6 +189,32 @@ impl SeparateRuns<'_> {
                 outcome => Some(outcome.reason()),
             },
         })
+    }
+}
+
+/// A command's checkout, removed in the background when the lens ends while the
+/// command runs (its future is dropped then) instead of waiting for the start-up
+/// reaper.
+struct Discard(Option<Checkout>);
+
+impl Discard {
+    fn dir(&self) -> &Path {
+        self.0.as_ref().map_or(Path::new(""), Checkout::dir)
+    }
+}
+
+impl Drop for Discard {
+    fn drop(&mut self) {
+        if let Some(checkout) = self.0.take() {
+            tokio::spawn(async move {
+                if let Err(error) = checkout.remove().await {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "flotilla-run: a checkout was left behind"
+                    );
+                }
+            });
+        }
     }
 }
 
