@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Conformance with GitHub: runs every typed call of Flotilla's GitHub client against the
-# simulator through a recording proxy (tests/it/conformance.rs), then checks the recorded
+# simulator through a recording proxy (tests/it/conformance/), then checks the recorded
 # requests and answers, the client's full route list and its GraphQL documents against
 # GitHub's published OpenAPI description and GraphQL schema (validate.mjs).
 #
