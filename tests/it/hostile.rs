@@ -14,8 +14,8 @@ use futures_util::future::join_all;
 use flotilla::store::{TaskRecord, TaskState};
 use flotilla::types::IssueNumber;
 
-use crate::support::fixture_path;
 use crate::support::world::TestWorld;
+use crate::support::{fixture_path, wait_for};
 
 /// The repository's checks: every test runs, and any failure fails the whole.
 const CHECK_SH: &str = "#!/bin/sh\n# Runs every test; fails when any fails.\nstatus=0\n\
@@ -290,5 +290,27 @@ async fn a_command_a_reviewer_runs_apart_cannot_reach_the_reviewer_and_its_answe
         "{verdict:?}"
     );
     assert_eq!(fate(&world, issue, task), Fate::Merged);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_command_still_running_when_its_reviewer_leaves_is_stopped_and_its_checkout_removed() {
+    let world = hostile_world(BuildGate::Absent, "agents/leaving-reviewer.sh").await;
+    let issue = world.dispatch("plain answer=42", "Set the answer.").await;
+    let (_, tasks) = world.run_ends(issue).await;
+    assert_eq!(fate(&world, issue, &tasks[0]), Fate::Refuted);
+    let verifications = world.data_dir().join("verifications");
+    wait_for("the command's checkout to be removed", || async {
+        let left: Vec<String> = std::fs::read_dir(&verifications)
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.contains("-run"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        left.is_empty().then_some(())
+    })
+    .await;
     world.teardown().await;
 }
