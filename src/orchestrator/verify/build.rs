@@ -2,17 +2,18 @@
 //! checkout of their own, recorded as a step for the dashboard.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::agent::{Adapter, AgentRun, Role, UsageFormat};
+use crate::agent::{Adapter, AgentCommand, AgentRun, Role, UsageFormat};
 use crate::config::RepoConfig;
 use crate::orchestrator::Orchestrator;
 use crate::orchestrator::comments;
 use crate::orchestrator::fleet::Fleet;
 use crate::orchestrator::steps::redacted_end;
 use crate::review::{Gate, GateOutcome, GateResult};
-use crate::sandbox::Confinement;
+use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::{NewStep, StepKind, StepOutcome, TaskRecord};
 use crate::types::CommitSha;
 
@@ -82,31 +83,18 @@ impl Orchestrator {
     ) -> anyhow::Result<GateResult> {
         let mut log = String::new();
         for command in &config.verify.commands {
-            let run = AgentRun {
-                command: Adapter::Command {
+            let run = change_code_run(
+                fleet,
+                task,
+                Gate::Build.as_str(),
+                Adapter::Command {
                     shell: command.clone(),
                 }
                 .command(),
-                working_dir: tree.to_owned(),
-                prompt: String::new(),
-                role: Role::Reviewer,
-                task_id: task.id.to_string(),
-                task_title: task.title.clone(),
-                lens: Some(Gate::Build.as_str().to_owned()),
-                time_limit: config.verify.time_limit,
-                kill_grace: fleet.config.kill_grace,
-                pass_env: Vec::new(),
-                transcript_cap: fleet.config.transcript_cap,
-                confinement: Confinement {
-                    tree_writable: true,
-                    views: Vec::new(),
-                    network_allow: Vec::new(),
-                    limits: config.sandbox,
-                    separate_runs: None,
-                },
-                usage_format: UsageFormat::None,
-                usage_cap: None,
-            };
+                tree,
+                config.verify.time_limit,
+                config.sandbox,
+            );
             let report = run
                 .run(&fleet.config.host_env, &fleet.config.sandbox)
                 .await
@@ -139,5 +127,42 @@ impl Orchestrator {
             findings: Vec::new(),
             output: Some(comments::tail(&log, COMMAND_OUTPUT_TAIL)),
         })
+    }
+}
+
+/// The change's own code (a build command, or a command a lens hands to `flotilla-run`)
+/// run like an agent on `tree`, a writable checkout of its own: a sandbox of its own, no
+/// network, no credential and no `pass_env` (the code under test is untrusted), with
+/// `time_limit` and the repository's `limits`. `label` names it as `FLOTILLA_LENS`.
+pub(super) fn change_code_run(
+    fleet: &Fleet,
+    task: &TaskRecord,
+    label: &str,
+    command: AgentCommand,
+    tree: &Path,
+    time_limit: Duration,
+    limits: ResourceLimits,
+) -> AgentRun {
+    AgentRun {
+        command,
+        working_dir: tree.to_owned(),
+        prompt: String::new(),
+        role: Role::Reviewer,
+        task_id: task.id.to_string(),
+        task_title: task.title.clone(),
+        lens: Some(label.to_owned()),
+        time_limit,
+        kill_grace: fleet.config.kill_grace,
+        pass_env: Vec::new(),
+        transcript_cap: fleet.config.transcript_cap,
+        confinement: Confinement {
+            tree_writable: true,
+            views: Vec::new(),
+            network_allow: Vec::new(),
+            limits,
+            separate_runs: None,
+        },
+        usage_format: UsageFormat::None,
+        usage_cap: None,
     }
 }

@@ -16,13 +16,15 @@ use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::agent::{AgentCommand, AgentRun, Arg, Outcome, Role, UsageFormat};
+use crate::agent::{AgentCommand, Arg, Outcome};
 use crate::orchestrator::fleet::Fleet;
+use crate::sandbox::ResourceLimits;
 use crate::sandbox::separate::{MAX_LINE, RunAnswer, RunRequest, SOCKET_NAME};
-use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::TaskRecord;
 use crate::types::CommitSha;
 use crate::workspace::{Checkout, VerifyStore};
+
+use super::build::change_code_run;
 
 /// The most commands one lens may run apart; later requests are refused.
 pub(super) const MAX_RUNS_PER_LENS: usize = 32;
@@ -148,32 +150,19 @@ impl SeparateRuns<'_> {
             Arg::Text(within.to_string_lossy().into_owned()),
         ];
         args.extend(request.argv.into_iter().map(Arg::Text));
-        let run = AgentRun {
-            command: AgentCommand::Program {
+        let run = change_code_run(
+            asker.fleet,
+            asker.task,
+            asker.lens,
+            AgentCommand::Program {
                 program: "sh".to_owned(),
                 args,
                 env: Vec::new(),
             },
-            working_dir: dir,
-            prompt: String::new(),
-            role: Role::Reviewer,
-            task_id: asker.task.id.to_string(),
-            task_title: asker.task.title.clone(),
-            lens: Some(asker.lens.to_owned()),
-            time_limit: self.time_limit,
-            kill_grace: asker.fleet.config.kill_grace,
-            pass_env: Vec::new(),
-            transcript_cap: asker.fleet.config.transcript_cap,
-            confinement: Confinement {
-                tree_writable: true,
-                views: Vec::new(),
-                network_allow: Vec::new(),
-                limits: self.limits,
-                separate_runs: None,
-            },
-            usage_format: UsageFormat::None,
-            usage_cap: None,
-        };
+            &dir,
+            self.time_limit,
+            self.limits,
+        );
         let report = run
             .run(&asker.fleet.config.host_env, &asker.fleet.config.sandbox)
             .await;
