@@ -258,12 +258,21 @@ pub fn fast_workers() -> WorkerConfig {
 }
 
 /// Polls `probe` until it yields a value, failing the test with `what` after 20 s.
-pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    wait_for_within(what, Duration::from_secs(20), probe).await
+}
+
+/// Polls `probe` until it yields a value, failing the test with `what` after `limit`.
+pub async fn wait_for_within<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(value) = probe().await {
             return value;

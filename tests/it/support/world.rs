@@ -34,7 +34,9 @@ use flotilla::workspace::BotIdentity;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
-use super::{APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox_exposing, wait_for};
+use super::{
+    APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox_exposing, wait_for, wait_for_within,
+};
 
 /// The App id the simulator registers for the test key.
 pub const WORLD_APP_ID: AppId = AppId(1001);
@@ -44,6 +46,9 @@ pub const PLANTED_TOKEN: &str = "ghs_plantedInFlotillasEnvironment0000000";
 
 /// The id of the separate reviewer App of [`TestWorld::start_with_reviewer_app`].
 pub const REVIEWER_APP_ID: AppId = AppId(1002);
+
+/// How long [`TestWorld::run_ends`] waits for a whole run.
+const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A client of the App `app`, authenticated with the test key, pointed at `sim`.
 fn app_client(app: AppId, sim: &SimHandle) -> GithubApp {
@@ -594,13 +599,19 @@ impl TestWorld {
     /// the run with its tasks.
     pub async fn run_ends(&self, issue: IssueNumber) -> (RunRecord, Vec<TaskRecord>) {
         let store = &self.flotilla.store;
-        let run = wait_for(&format!("the run of #{issue} to end"), || async {
-            store
-                .latest_run(&self.repo, issue)
-                .await
-                .expect("store answers")
-                .filter(|run| !run.state.is_live())
-        })
+        // A whole run (agents, verification, landing) outlasts one step's 20 s on a
+        // loaded machine, such as CI running the suite on PostgreSQL.
+        let run = wait_for_within(
+            &format!("the run of #{issue} to end"),
+            RUN_LIMIT,
+            || async {
+                store
+                    .latest_run(&self.repo, issue)
+                    .await
+                    .expect("store answers")
+                    .filter(|run| !run.state.is_live())
+            },
+        )
         .await;
         let shown = format!(
             "({})",
