@@ -103,6 +103,15 @@ impl Process {
         self.child = serve(&self.dir, api, self.port, &self.env);
         healthy(self.port).await;
     }
+
+    /// SIGKILL and wait until it is gone, so that it holds no database connection.
+    async fn stop(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child
+            .wait()
+            .await
+            .expect("the killed process is reaped");
+    }
 }
 
 /// The last warnings and errors each process logged, for a failure message (the
@@ -161,7 +170,7 @@ async fn three_processes_merge_every_task_through_faults_and_kills() {
             ),
         ]
     };
-    let _web = Process::start(&dir.path().join("web"), &api, web_port, env("web")).await;
+    let web = Process::start(&dir.path().join("web"), &api, web_port, env("web")).await;
     let mut workers = Vec::new();
     for name in ["worker-1", "worker-2"] {
         workers
@@ -288,6 +297,9 @@ async fn three_processes_merge_every_task_through_faults_and_kills() {
         sim.most_writes_within(chrono::Duration::seconds(60)),
         sim.call_counts().writes(),
     );
-    drop(workers);
+    for process in workers.into_iter().chain([web]) {
+        process.stop().await;
+    }
+    store.close().await;
     database.drop().await;
 }
