@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::Orchestrator;
-use super::comments::{self, RunSpend};
+use super::FleetHandlers;
 use super::fleet::Fleet;
+use super::text::{self, Outcome, RunSpend};
 use super::trigger::run_config;
 use super::verify::NEEDS_HUMAN_LABEL;
 use crate::agent::{AgentReport, Role, UsageCap};
@@ -56,12 +56,11 @@ pub(super) fn budget_of(run: &RunRecord) -> anyhow::Result<BudgetConfig> {
     }
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Every budget that applies to an agent run of `spender`, each with what its scope
     /// spent so far.
     pub(super) async fn budgets(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         task: Option<TaskId>,
     ) -> anyhow::Result<Budget> {
@@ -75,7 +74,7 @@ impl Orchestrator {
             )
             .with(
                 Scope::InstallationDay,
-                fleet.config.daily_budget,
+                self.fleet.config.daily_budget,
                 self.store
                     .spend_of_installation_since(run.installation, now - now.rem_euclid(DAY_MS))
                     .await?,
@@ -98,7 +97,6 @@ impl Orchestrator {
     /// a budget can be overrun by what they spend in parallel.
     pub(super) async fn allowance(
         &self,
-        fleet: &Fleet,
         spender: &Spender<'_>,
         count: u64,
     ) -> anyhow::Result<Allowance> {
@@ -106,7 +104,7 @@ impl Orchestrator {
         if let Some(reason) = &run.budget_stopped {
             return Ok(Allowance::Refused(reason.clone()));
         }
-        let budget = self.budgets(fleet, run, spender.task).await?;
+        let budget = self.budgets(run, spender.task).await?;
         let mut projected = Spend::default();
         if let Some(mean) = self.store.mean_spend(run.id, spender.role).await? {
             for _ in 0..count {
@@ -116,10 +114,10 @@ impl Orchestrator {
         match budget.check(projected) {
             Ok(headroom) => Ok(Allowance::Granted(usage_cap(
                 headroom.shared_by(count),
-                fleet,
+                &self.fleet,
             ))),
             Err(exhausted) => {
-                self.stop_for_budget(fleet, run, &exhausted).await?;
+                self.stop_for_budget(run, &exhausted).await?;
                 Ok(Allowance::Refused(exhausted.to_string()))
             }
         }
@@ -129,11 +127,10 @@ impl Orchestrator {
     /// Returns the spend.
     pub(super) async fn record_spend(
         &self,
-        fleet: &Fleet,
         spender: &Spender<'_>,
         report: &AgentReport,
     ) -> anyhow::Result<Spend> {
-        let spend = Spend::of(&report.usage, &fleet.config.pricing);
+        let spend = Spend::of(&report.usage, &self.fleet.config.pricing);
         self.store
             .record_usage(&NewUsage {
                 run: spender.run.id,
@@ -156,7 +153,7 @@ impl Orchestrator {
             "agent usage recorded"
         );
         if matches!(report.outcome, crate::agent::Outcome::BudgetExceeded { .. }) {
-            let budget = self.budgets(fleet, spender.run, spender.task).await?;
+            let budget = self.budgets(spender.run, spender.task).await?;
             let exhausted = budget.exhausted_by(Spend::default()).unwrap_or_else(|| {
                 Box::new(Exhausted {
                     scope: Scope::Run,
@@ -165,7 +162,7 @@ impl Orchestrator {
                     projected: spend,
                 })
             });
-            self.stop_for_budget(fleet, spender.run, &exhausted).await?;
+            self.stop_for_budget(spender.run, &exhausted).await?;
         }
         Ok(spend)
     }
@@ -175,7 +172,6 @@ impl Orchestrator {
     /// person.
     pub(super) async fn stop_for_budget(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         exhausted: &Exhausted,
     ) -> anyhow::Result<()> {
@@ -184,7 +180,7 @@ impl Orchestrator {
             return Ok(());
         }
         tracing::warn!(%reason, "the run's budget is spent; it starts no more agents");
-        let client = fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.installation).await?;
         let tasks = self.store.tasks_of_run(run.id).await?;
         for task in &tasks {
             if let Some(pr) = task.pr.filter(|_| !task.state.is_final()) {
@@ -199,7 +195,7 @@ impl Orchestrator {
             &run.repo,
             run.issue,
             &format!("budget-stopped run={}", run.id),
-            &comments::budget_stopped(exhausted, &spent),
+            &text::budget_stopped(exhausted, &spent),
         )
         .await
     }
@@ -214,11 +210,7 @@ impl Orchestrator {
 
     /// `/flotilla budget`: what the run, each task and the installation today spent,
     /// and what is left of each budget.
-    pub(super) async fn budget_report(
-        &self,
-        fleet: &Fleet,
-        run: &RunRecord,
-    ) -> anyhow::Result<String> {
+    pub(super) async fn budget_report(&self, run: &RunRecord) -> anyhow::Result<String> {
         let config = budget_of(run)?;
         let now = self.store.now();
         let today = self
@@ -227,14 +219,14 @@ impl Orchestrator {
             .await?;
         let tasks = self.store.tasks_of_run(run.id).await?;
         let by_task = self.store.spend_by_task(run.id).await?;
-        Ok(comments::budget_report(
+        Ok(text::budget_report(
             run,
             &tasks,
             &by_task,
             &self.store.spend_of_run(run.id).await?,
             &config,
-            (&today, &fleet.config.daily_budget),
-            &fleet.redactor(),
+            (&today, &self.fleet.config.daily_budget),
+            &self.fleet.redactor(),
         ))
     }
 
@@ -242,7 +234,6 @@ impl Orchestrator {
     /// gives; `Err` with the figures when that budget is spent as well.
     pub(super) async fn resume_budget(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         raised: BudgetConfig,
     ) -> anyhow::Result<Result<(), String>> {
@@ -251,7 +242,7 @@ impl Orchestrator {
             budget_stopped: None,
             ..run.clone()
         };
-        let budget = self.budgets(fleet, &resumed, None).await?;
+        let budget = self.budgets(&resumed, None).await?;
         if let Some(exhausted) = budget.exhausted_by(Spend::default()) {
             return Ok(Err(exhausted.to_string()));
         }
@@ -266,10 +257,9 @@ impl Orchestrator {
     /// verification the stop skipped are verified, and queued work starts again.
     pub(super) async fn resume_after_budget(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Outcome> {
         let tasks = self.store.tasks_of_run(run.id).await?;
         let mut reverified = 0;
         for task in tasks.iter().filter(|t| !t.state.is_final()) {
@@ -285,11 +275,8 @@ impl Orchestrator {
                 reverified += 1;
             }
         }
-        self.progress(fleet, run.id).await?;
-        Ok(format!(
-            "resumed under the raised budget: queued tasks start again and {reverified} \
-             head(s) are verified."
-        ))
+        self.progress(run.id).await?;
+        Ok(Outcome::Resumed { reverified })
     }
 }
 

@@ -62,6 +62,12 @@ impl Command {
         }
     }
 
+    /// How each command is written, in help's order: for the short list under the
+    /// plan comment.
+    pub fn usages() -> impl Iterator<Item = &'static str> {
+        Self::EXAMPLES.iter().map(|command| command.describe().0)
+    }
+
     /// The list of valid commands, for help replies: one line per command.
     pub fn help() -> String {
         Self::EXAMPLES

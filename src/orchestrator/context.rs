@@ -1,8 +1,7 @@
-//! What a job handler working on one task needs, in one value: the fleet, the
-//! installation's GitHub client, the run, the task and the run's configuration — passed
-//! as one argument instead of five.
+//! What a job handler working on one task needs besides the fleet's handlers, in one
+//! value: the installation's GitHub client, the run, the task and the run's
+//! configuration — passed as one argument instead of four.
 
-use super::fleet::Fleet;
 use crate::config::RepoConfig;
 use crate::github::InstallationClient;
 use crate::store::{RunRecord, TaskRecord};
@@ -10,8 +9,6 @@ use crate::store::{RunRecord, TaskRecord};
 /// One task's job, as its handler sees it.
 #[derive(Clone, Copy)]
 pub(super) struct TaskContext<'a> {
-    /// The fleet: settings, agents, GitHub access.
-    pub(super) fleet: &'a Fleet,
     /// The client acting as the run's installation.
     pub(super) client: &'a InstallationClient,
     /// The run the task belongs to.

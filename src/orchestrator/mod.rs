@@ -16,7 +16,6 @@ mod branch_rules;
 mod budget;
 mod carry;
 pub mod command;
-mod comments;
 mod context;
 mod dispatcher;
 mod fleet;
@@ -35,6 +34,7 @@ mod review_events;
 mod scheduling;
 mod steps;
 mod task_attempt;
+pub mod text;
 mod trigger;
 mod verify;
 pub mod worker;
@@ -62,13 +62,26 @@ use crate::webhook::event::{self, Parsed};
 use fleet::Fleet;
 use worker::JobHandler;
 
-/// Shared context of every handler.
+/// What every process does with a job: a delivery is parsed, recorded and handed to
+/// the fleet's handlers, when this process runs a fleet; without one (an intake-only
+/// process) events are recorded and logged, and no run starts.
 #[derive(Clone, Debug)]
 pub struct Orchestrator {
     store: Store,
     app_slug: String,
-    fleet: Option<Arc<Fleet>>,
     metrics: Metrics,
+    handlers: Option<FleetHandlers>,
+}
+
+/// The handlers of a process that runs a fleet: what a label, a comment, a push or a
+/// check result does, and the `plan_run`, `run_task`, `verify_task`, `land_task` and
+/// dashboard jobs. The fleet is always there, so no handler asks whether it is.
+#[derive(Clone, Debug)]
+pub(crate) struct FleetHandlers {
+    store: Store,
+    app_slug: String,
+    metrics: Metrics,
+    fleet: Arc<Fleet>,
 }
 
 /// The payload of a `plan_run` job.
@@ -84,53 +97,59 @@ struct DeliveryJob {
 }
 
 impl Orchestrator {
-    /// A context over the store, recognising the App's own bot by `app_slug`. Without
-    /// a fleet, events are recorded and logged but no run starts (an intake-only
-    /// process). What it handles is counted in `metrics`.
+    /// A context over the store, recognising the App's own bot by `app_slug`, with
+    /// the fleet's handlers when `fleet` is given. What it handles is counted in
+    /// `metrics`.
     pub fn new(
         store: Store,
         app_slug: String,
         fleet: Option<FleetConfig>,
         metrics: Metrics,
     ) -> Self {
+        let handlers = fleet.map(|config| FleetHandlers {
+            store: store.clone(),
+            app_slug: app_slug.clone(),
+            metrics: metrics.clone(),
+            fleet: Arc::new(Fleet::new(config)),
+        });
         Self {
             store,
             app_slug,
-            fleet: fleet.map(|config| Arc::new(Fleet::new(config))),
             metrics,
+            handlers,
         }
-    }
-
-    /// Records a verdict on a task's head and counts it.
-    async fn record_verdict(
-        &self,
-        task: TaskId,
-        head: &CommitSha,
-        verdict: &NewVerdict,
-    ) -> anyhow::Result<()> {
-        self.store.record_verdict(task, head, verdict).await?;
-        self.metrics.verdict_recorded(verdict);
-        Ok(())
     }
 
     /// Lets the orchestrator wake the agent workers when it starts a task.
     pub fn set_agent_waker(&self, waker: Arc<Notify>) {
-        if let Some(fleet) = &self.fleet {
-            fleet.set_agent_waker(waker);
+        if let Some(handlers) = &self.handlers {
+            handlers.fleet.set_agent_waker(waker);
         }
     }
 
-    /// The fleet, for jobs that only exist when there is one.
-    fn fleet(&self) -> anyhow::Result<&Fleet> {
-        self.fleet
-            .as_deref()
-            .context("this process runs no fleet (no GitHub App configured)")
+    /// Writes every plan-comment edit still waiting for its slot, so a process that
+    /// stops leaves the last state on GitHub.
+    pub async fn flush_plans(&self) -> anyhow::Result<()> {
+        match &self.handlers {
+            Some(handlers) => handlers.flush_plans().await,
+            None => Ok(()),
+        }
     }
 
-    /// The dashboard's pages, for the links Flotilla writes on GitHub; `None` without
-    /// a fleet or a dashboard.
-    fn dashboard(&self) -> Option<&DashboardLinks> {
-        self.fleet.as_deref()?.config.dashboard.as_ref()
+    /// Compares every live run with GitHub and repairs what changed while Flotilla
+    /// was away; returns how many repairs were made (none without a fleet).
+    pub async fn reconcile(&self) -> anyhow::Result<usize> {
+        match &self.handlers {
+            Some(handlers) => handlers.reconcile().await,
+            None => Ok(0),
+        }
+    }
+
+    /// The fleet's handlers, for jobs that only exist when there is a fleet.
+    fn handlers(&self) -> anyhow::Result<&FleetHandlers> {
+        self.handlers
+            .as_ref()
+            .context("this process runs no fleet (no GitHub App configured)")
     }
 
     /// Parses a stored delivery and dispatches it. A payload that cannot be understood
@@ -184,6 +203,26 @@ impl Orchestrator {
     }
 }
 
+impl FleetHandlers {
+    /// Records a verdict on a task's head and counts it.
+    async fn record_verdict(
+        &self,
+        task: TaskId,
+        head: &CommitSha,
+        verdict: &NewVerdict,
+    ) -> anyhow::Result<()> {
+        self.store.record_verdict(task, head, verdict).await?;
+        self.metrics.verdict_recorded(verdict);
+        Ok(())
+    }
+
+    /// The dashboard's pages, for the links Flotilla writes on GitHub; `None` without
+    /// a dashboard.
+    fn dashboard(&self) -> Option<&DashboardLinks> {
+        self.fleet.config.dashboard.as_ref()
+    }
+}
+
 impl JobHandler for Orchestrator {
     async fn run(&self, job: ClaimedJob) -> anyhow::Result<()> {
         match job.kind {
@@ -196,7 +235,8 @@ impl JobHandler for Orchestrator {
                 let payload: PlanJob =
                     serde_json::from_value(job.payload.clone()).context("plan_run job payload")?;
                 let span = tracing::info_span!("run", run = %payload.run_id);
-                self.plan_run(self.fleet()?, payload.run_id, job.tried_before())
+                self.handlers()?
+                    .plan_run(payload.run_id, job.tried_before())
                     .instrument(span)
                     .await
             }
@@ -204,7 +244,8 @@ impl JobHandler for Orchestrator {
                 let payload: TaskJob =
                     serde_json::from_value(job.payload.clone()).context("run_task job payload")?;
                 let span = tracing::info_span!("task", task = %payload.task_id);
-                self.run_task(self.fleet()?, payload.task_id, &job)
+                self.handlers()?
+                    .run_task(payload.task_id, &job)
                     .instrument(span)
                     .await
             }
@@ -212,7 +253,8 @@ impl JobHandler for Orchestrator {
                 let payload: HeadJob = serde_json::from_value(job.payload.clone())
                     .context("verify_task job payload")?;
                 let span = tracing::info_span!("verify", task = %payload.task_id, head = %payload.head_sha);
-                self.verify_task(self.fleet()?, payload.task_id, &payload.head_sha, &job)
+                self.handlers()?
+                    .verify_task(payload.task_id, &payload.head_sha, &job)
                     .instrument(span)
                     .await
             }
@@ -221,7 +263,8 @@ impl JobHandler for Orchestrator {
                     serde_json::from_value(job.payload.clone()).context("land_task job payload")?;
                 let span =
                     tracing::info_span!("land", task = %payload.task_id, head = %payload.head_sha);
-                self.land_task(self.fleet()?, payload.task_id, &payload.head_sha, &job)
+                self.handlers()?
+                    .land_task(payload.task_id, &payload.head_sha, &job)
                     .instrument(span)
                     .await
             }
@@ -230,7 +273,8 @@ impl JobHandler for Orchestrator {
                     .context("dashboard_action job payload")?;
                 let span =
                     tracing::info_span!("dashboard", run = %payload.run_id, actor = %payload.actor);
-                self.on_dashboard_action(self.fleet()?, &payload)
+                self.handlers()?
+                    .on_dashboard_action(&payload)
                     .instrument(span)
                     .await
             }

@@ -1,9 +1,8 @@
 //! `issue_comment.created`: the `/flotilla` commands, from people with write access.
 
-use super::Orchestrator;
+use super::FleetHandlers;
 use super::command::{self, Command, Parsed};
-use super::comments;
-use super::fleet::Fleet;
+use super::text::{self, Outcome};
 use super::trigger::{IssueSnapshot, SINGLE_TASK_LABEL, load_config, new_run, run_config};
 use super::verify::NEEDS_HUMAN_LABEL;
 use crate::github::InstallationClient;
@@ -11,11 +10,10 @@ use crate::store::{RunRecord, StartRun};
 use crate::types::{DeliveryId, IssueNumber, PrNumber, RepoName};
 use crate::webhook::event::{AccountKind, IssueCommentAction, IssueCommentEvent};
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Reads a comment for a command and carries it out, answering on the same thread.
     pub(super) async fn on_comment(
         &self,
-        fleet: &Fleet,
         delivery: &DeliveryId,
         event: &IssueCommentEvent,
     ) -> anyhow::Result<()> {
@@ -30,7 +28,7 @@ impl Orchestrator {
             .installation
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("the delivery names no installation"))?;
-        let client = fleet.client(installation.id).await?;
+        let client = self.fleet.client(installation.id).await?;
         let repo = &event.repository.full_name;
         let thread = event.issue.number;
         if !self
@@ -49,18 +47,13 @@ impl Orchestrator {
         let reply_key = format!("reply comment={}", event.comment.id);
         let reply = match parsed {
             Parsed::NotACommand => return Ok(()),
-            Parsed::Unknown(text) => comments::unknown_command(&text),
+            Parsed::Unknown(text) => text::unknown_command(&text),
             Parsed::Command(command) => {
                 let issue = self
                     .issue_of_thread(repo, thread, event.issue.is_pull_request)
                     .await?;
-                let outcome = self
-                    .carry_out(fleet, &client, event, issue, &command)
-                    .await?;
-                match command {
-                    Command::Status | Command::Budget => outcome,
-                    _ => comments::command_reply(&command, &outcome),
-                }
+                let outcome = self.carry_out(&client, event, issue, &command).await?;
+                text::command_reply(&command, &outcome)
             }
         };
         self.post_once(&client, repo, thread, &reply_key, &reply)
@@ -92,12 +85,11 @@ impl Orchestrator {
     /// Does what the command asks and says what happened.
     async fn carry_out(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         event: &IssueCommentEvent,
         issue: IssueNumber,
         command: &Command,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Outcome> {
         let repo = &event.repository.full_name;
         let run = self.store.latest_run(repo, issue).await?;
         match (command, run) {
@@ -109,20 +101,20 @@ impl Orchestrator {
                     ),
                     None => Default::default(),
                 };
-                Ok(comments::status(
+                Ok(Outcome::Report(text::status(
                     run.as_ref().map(|r| (r, tasks.as_slice(), &spend)),
                     issue,
-                    fleet.config.dashboard.as_ref(),
-                    &fleet.redactor(),
-                ))
+                    self.fleet.config.dashboard.as_ref(),
+                    &self.fleet.redactor(),
+                )))
             }
-            (Command::Budget, Some(run)) => self.budget_report(fleet, &run).await,
-            (Command::Replan, run) => self.replan(fleet, client, event, issue, run).await,
-            (_, None) => Ok(format!("Flotilla has no run for #{issue}.")),
+            (Command::Budget, Some(run)) => Ok(Outcome::Report(self.budget_report(&run).await?)),
+            (Command::Replan, run) => self.replan(client, event, issue, run).await,
+            (_, None) => Ok(Outcome::NoRun(issue)),
             (Command::Retry(position), Some(run)) => {
-                self.retry_tasks(fleet, client, &run, *position).await
+                self.retry_tasks(client, &run, *position).await
             }
-            (Command::Cancel, Some(run)) => self.cancel_now(fleet, &run).await,
+            (Command::Cancel, Some(run)) => self.cancel_now(&run).await,
         }
     }
 
@@ -131,29 +123,25 @@ impl Orchestrator {
     /// `/flotilla retry` and the dashboard's Retry button both come here.
     pub(super) async fn retry_tasks(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
         position: Option<i64>,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Outcome> {
         if run.budget_stopped.is_some() {
             let loaded = load_config(client, &run.repo, &run.default_branch).await?;
             let raised = match loaded.config {
                 Ok(config) => config.budget,
-                Err(error) => return Ok(format!("not resumed: {error}")),
+                Err(error) => return Ok(Outcome::NotResumed(error.to_string())),
             };
-            if let Err(still) = self.resume_budget(fleet, run, raised).await? {
-                return Ok(format!(
-                    "not resumed: {still}. Raise `budget:` in `.github/flotilla.yml` \
-                     on the default branch first."
-                ));
+            if let Err(still) = self.resume_budget(run, raised).await? {
+                return Ok(Outcome::StillSpent(still.to_string()));
             }
-            return self.resume_after_budget(fleet, client, run).await;
+            return self.resume_after_budget(client, run).await;
         }
         let attempts = run_config(run)?.max_attempts;
         let queued = self.store.retry_failed(run.id, position, attempts).await?;
         if queued.is_empty() {
-            return Ok("there is no failed task to retry.".to_owned());
+            return Ok(Outcome::NothingToRetry);
         }
         for task in queued.iter().copied() {
             if let Some(pr) = self.store.task(task).await?.and_then(|t| t.pr) {
@@ -162,53 +150,44 @@ impl Orchestrator {
                     .await?;
             }
         }
-        self.progress(fleet, run.id).await?;
-        Ok(format!("{} task(s) queued again.", queued.len()))
+        self.progress(run.id).await?;
+        Ok(Outcome::Queued(queued.len()))
     }
 
     /// Stops a live run and its agents, leaving its pull requests open; says what it
     /// did. `/flotilla cancel` and the dashboard's Cancel button both come here.
-    pub(super) async fn cancel_now(
-        &self,
-        fleet: &Fleet,
-        run: &RunRecord,
-    ) -> anyhow::Result<String> {
+    pub(super) async fn cancel_now(&self, run: &RunRecord) -> anyhow::Result<Outcome> {
         if !run.state.is_live() {
-            return Ok(format!("the run for #{} is not running.", run.issue));
+            return Ok(Outcome::NotRunning(run.issue));
         }
         let cancelled = self.store.cancel_run(run.id).await?;
-        self.progress(fleet, run.id).await?;
-        Ok(format!(
-            "run cancelled; {} task(s) stopped. {}",
-            cancelled.len(),
-            self.open_pulls_note(run).await?
-        ))
+        self.progress(run.id).await?;
+        Ok(Outcome::Cancelled {
+            stopped: cancelled.len(),
+            pulls: self.pulls_of(run).await?,
+        })
     }
 
     /// Cancels the issue's live run, if any, and starts a new one from the issue as it
     /// is now.
     async fn replan(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         event: &IssueCommentEvent,
         issue: IssueNumber,
         run: Option<RunRecord>,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Outcome> {
         let repo = &event.repository.full_name;
         let loaded = load_config(client, repo, &event.repository.default_branch).await?;
         let config = match loaded.config {
             Ok(config) => config,
-            Err(error) => return Ok(format!("not replanned: {error}")),
+            Err(error) => return Ok(Outcome::NotReplanned(error.to_string())),
         };
-        let mut note = String::new();
+        let mut cancelled = None;
         if let Some(run) = run.filter(|r| r.state.is_live()) {
             self.store.cancel_run(run.id).await?;
-            self.progress(fleet, run.id).await?;
-            note = format!(
-                "The previous run was cancelled. {}",
-                self.open_pulls_note(&run).await?
-            );
+            self.progress(run.id).await?;
+            cancelled = Some(self.pulls_of(&run).await?);
         }
         let current = client.get_issue(repo, issue).await?;
         let new_run = new_run(
@@ -226,26 +205,21 @@ impl Orchestrator {
         );
         Ok(match self.store.start_run(&new_run).await? {
             StartRun::Started(id) => {
-                fleet.wake_agents();
-                format!("planning again (run {id}). {note}")
+                self.fleet.wake_agents();
+                Outcome::Replanning { run: id, cancelled }
             }
-            StartRun::AlreadyLive => "the issue already has a live run.".to_owned(),
+            StartRun::AlreadyLive => Outcome::AlreadyLive,
         })
     }
 
-    /// Names the run's pull requests, which stay open: Flotilla closes nothing silently.
-    async fn open_pulls_note(&self, run: &RunRecord) -> anyhow::Result<String> {
-        let pulls: Vec<String> = self
+    /// The run's pull requests, which a cancel leaves open.
+    async fn pulls_of(&self, run: &RunRecord) -> anyhow::Result<Vec<PrNumber>> {
+        Ok(self
             .store
             .tasks_of_run(run.id)
             .await?
             .iter()
-            .filter_map(|t| t.pr.map(|pr| format!("#{pr}")))
-            .collect();
-        Ok(if pulls.is_empty() {
-            "No pull request was opened.".to_owned()
-        } else {
-            format!("Its pull requests stay open: {}.", pulls.join(", "))
-        })
+            .filter_map(|t| t.pr)
+            .collect())
     }
 }

@@ -3,43 +3,36 @@
 
 use anyhow::Context;
 
-use super::Orchestrator;
-use super::comments;
-use super::fleet::Fleet;
+use super::FleetHandlers;
+use super::text::{self, Outcome};
 use crate::store::{ActionJob, DashboardAction, RunRecord};
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Carries out one press of Retry, Cancel or Re-verify (the web process checked
     /// that its author has write access) and answers on the run's issue, once.
-    pub(super) async fn on_dashboard_action(
-        &self,
-        fleet: &Fleet,
-        job: &ActionJob,
-    ) -> anyhow::Result<()> {
+    pub(super) async fn on_dashboard_action(&self, job: &ActionJob) -> anyhow::Result<()> {
         let run = self
             .store
             .run(job.run_id)
             .await?
             .context("run not stored")?;
-        let client = fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.installation).await?;
         let outcome = match &job.action {
             DashboardAction::Retry { position } => {
-                self.retry_tasks(fleet, &client, &run, Some(*position))
-                    .await?
+                self.retry_tasks(&client, &run, Some(*position)).await?
             }
-            DashboardAction::Cancel => self.cancel_now(fleet, &run).await?,
+            DashboardAction::Cancel => self.cancel_now(&run).await?,
             DashboardAction::Reverify { position } => {
-                self.reverify_task(fleet, &run, *position, &job.request)
-                    .await?
+                self.reverify_task(&run, *position, &job.request).await?
             }
         };
-        tracing::info!(action = ?job.action, %outcome, "dashboard action carried out");
+        tracing::info!(action = ?job.action, ?outcome, "dashboard action carried out");
         self.post_once(
             &client,
             &run.repo,
             run.issue,
             &format!("dashboard request={}", job.request),
-            &comments::dashboard_reply(&job.actor, &job.action, &outcome),
+            &text::dashboard_reply(&job.actor, &job.action, &outcome),
         )
         .await
     }
@@ -47,29 +40,28 @@ impl Orchestrator {
     /// Verifies the current head of the task at `position` again.
     async fn reverify_task(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         position: i64,
         request: &str,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Outcome> {
         let tasks = self.store.tasks_of_run(run.id).await?;
         let Some(task) = tasks.iter().find(|t| t.position == position) else {
-            return Ok(format!("the run has no task {position}."));
+            return Ok(Outcome::NoSuchTask(position));
         };
         let Some(head) = &task.head_sha else {
-            return Ok(format!("task {position} has no pull request to verify."));
+            return Ok(Outcome::NoHead(position));
         };
         if !self
             .store
             .reverify(task.id, head, &format!("dashboard-{request}"))
             .await?
         {
-            return Ok(format!(
-                "task {position} is {}; only a proposed or verified head can be verified again.",
-                task.state.as_str()
-            ));
+            return Ok(Outcome::CannotReverify {
+                position,
+                state: task.state,
+            });
         }
-        self.progress(fleet, run.id).await?;
-        Ok(format!("task {position} will be verified again."))
+        self.progress(run.id).await?;
+        Ok(Outcome::Reverifying(position))
     }
 }

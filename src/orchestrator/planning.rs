@@ -3,10 +3,9 @@
 
 use anyhow::Context;
 
-use super::Orchestrator;
+use super::FleetHandlers;
 use super::agents::{TaskLabel, agent_run};
 use super::budget::{Allowance, Spender};
-use super::fleet::Fleet;
 use super::plan::{self, Plan, PlanInput, PlanSource};
 use super::prompt;
 use super::steps::redacted_end;
@@ -59,19 +58,14 @@ fn allocate_branches(
         .collect()
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Plans a run once; a rerun of the job after a crash finishes what is missing
     /// (the plan comment, starting tasks) without planning twice.
-    pub(super) async fn plan_run(
-        &self,
-        fleet: &Fleet,
-        run_id: RunId,
-        retried: bool,
-    ) -> anyhow::Result<()> {
+    pub(super) async fn plan_run(&self, run_id: RunId, retried: bool) -> anyhow::Result<()> {
         let run = self.store.run(run_id).await?.context("run not stored")?;
         if run.state == RunState::Planning {
             let config = run_config(&run)?;
-            let (base_sha, plan) = self.decide_plan(fleet, &run, &config).await?;
+            let (base_sha, plan) = self.decide_plan(&run, &config).await?;
             let branches = allocate_branches(
                 &run,
                 &config,
@@ -107,22 +101,21 @@ impl Orchestrator {
                 tracing::info!(tasks = recorded.tasks.len(), "plan recorded");
             }
         }
-        self.publish_plan(fleet, run_id, retried).await?;
-        self.progress(fleet, run_id).await
+        self.publish_plan(run_id, retried).await?;
+        self.progress(run_id).await
     }
 
     /// Fetches the repository and decides the tasks, running the planner agent on a
     /// checkout of the default branch when the issue has no task list.
     async fn decide_plan(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         config: &RepoConfig,
     ) -> anyhow::Result<(CommitSha, Plan)> {
-        let client = fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.installation).await?;
         let auth = GitAuth::new(client.token().await?);
-        let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
-        let lock = fleet.mirror_lock(&run.repo);
+        let mirror = Mirror::open(&self.fleet.config.data_dir, &run.repo)?;
+        let lock = self.fleet.mirror_lock(&run.repo);
         let base_sha = {
             let _git = lock.lock().await;
             mirror.ensure(&run.clone_url, &auth).await?;
@@ -131,7 +124,7 @@ impl Orchestrator {
         let wants_planner = !run.force_single && !plan::has_checklist(&run.body);
         let planner_answer = match (&config.planner, wants_planner) {
             (Some(planner), true) => Some(
-                self.ask_planner(fleet, run, config, planner, &mirror, &base_sha)
+                self.ask_planner(run, config, planner, &mirror, &base_sha)
                     .await?,
             ),
             _ => None,
@@ -150,7 +143,6 @@ impl Orchestrator {
     /// (`Err(reason)`), which planning turns into one task.
     async fn ask_planner(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         config: &RepoConfig,
         planner: &crate::config::AgentConfig,
@@ -165,14 +157,14 @@ impl Orchestrator {
             attempt: None,
             head: None,
         };
-        let cap = match self.allowance(fleet, &spender, 1).await? {
+        let cap = match self.allowance(&spender, 1).await? {
             Allowance::Granted(cap) => cap,
             Allowance::Refused(reason) => {
                 return Ok(Err(format!("the planner agent did not start: {reason}")));
             }
         };
         let checkout_id = format!("plan-{}", run.id);
-        let lock = fleet.mirror_lock(&run.repo);
+        let lock = self.fleet.mirror_lock(&run.repo);
         let worktree = {
             let _git = lock.lock().await;
             mirror.remove_stale_worktree(&checkout_id).await?;
@@ -182,12 +174,12 @@ impl Orchestrator {
                     &format!("flotilla-plan/run-{}", run.id),
                     &base_sha.0,
                     &[],
-                    &fleet.config.bot,
+                    &self.fleet.config.bot,
                 )
                 .await?
         };
         let prompt = prompt::planner(run, config.max_tasks);
-        let redactor = fleet.redactor();
+        let redactor = self.fleet.redactor();
         let step = self
             .store
             .start_step(&NewStep {
@@ -201,7 +193,7 @@ impl Orchestrator {
             })
             .await?;
         let mut agent = agent_run(
-            fleet,
+            &self.fleet,
             planner,
             worktree.dir(),
             config.sandbox,
@@ -214,7 +206,7 @@ impl Orchestrator {
         );
         agent.usage_cap = cap;
         let report = agent
-            .run(&fleet.config.host_env, &fleet.config.sandbox)
+            .run(&self.fleet.config.host_env, &self.fleet.config.sandbox)
             .await;
         {
             let _git = lock.lock().await;
@@ -245,7 +237,7 @@ impl Orchestrator {
             &redactor,
         );
         self.store.finish_step(step, &end).await?;
-        self.record_spend(fleet, &spender, &report).await?;
+        self.record_spend(&spender, &report).await?;
         if !report.outcome.is_success() {
             return Ok(Err(format!(
                 "the planner agent {}",

@@ -6,17 +6,16 @@ use std::collections::BTreeSet;
 
 use anyhow::Context;
 
-use super::Orchestrator;
-use super::comments;
-use super::fleet::Fleet;
+use super::FleetHandlers;
 use super::pacing::EditSlot;
 use super::scheduling;
+use super::text;
 use super::worker::CAPACITY_FRESH;
 use crate::github::{CommentId, InstallationClient, IssueComment};
 use crate::store::{NewJob, RunId, RunState, SlotLimits};
 use crate::types::{IssueNumber, RepoName};
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Posts `body` on an issue unless a comment carrying the marker for `key` is already
     /// there from the App's own bot (a previous attempt of the same job posted it before
     /// it crashed). The same marker in anyone else's comment is ignored, so nobody can
@@ -29,7 +28,7 @@ impl Orchestrator {
         key: &str,
         body: &str,
     ) -> anyhow::Result<()> {
-        let marker = comments::marker(key);
+        let marker = text::marker(key);
         let existing = client.list_issue_comments(repo, issue).await?;
         if existing
             .iter()
@@ -53,8 +52,8 @@ impl Orchestrator {
     /// After any change to a run's tasks: start what may start (in every run, since a
     /// freed slot may go to another run), settle runs whose tasks all ended, and bring
     /// the plan comments of the runs that changed up to date.
-    pub(super) async fn progress(&self, fleet: &Fleet, changed: RunId) -> anyhow::Result<()> {
-        let own = fleet.config.limits;
+    pub(super) async fn progress(&self, changed: RunId) -> anyhow::Result<()> {
+        let own = self.fleet.config.limits;
         let fleet_slots = self.store.fleet_agent_slots(CAPACITY_FRESH).await?;
         let limits = SlotLimits {
             global: fleet_slots.unwrap_or(own.global),
@@ -65,7 +64,7 @@ impl Orchestrator {
             .schedule(|tasks| scheduling::decide(tasks, limits))
             .await?;
         if !scheduled.is_empty() {
-            fleet.wake_agents();
+            self.fleet.wake_agents();
         }
         let runs: BTreeSet<i64> = scheduled
             .into_iter()
@@ -81,7 +80,7 @@ impl Orchestrator {
         }
         for run in runs {
             self.settle_if_done(RunId(run)).await?;
-            self.write_plan(fleet, RunId(run), PlanWrite::Paced).await?;
+            self.write_plan(RunId(run), PlanWrite::Paced).await?;
         }
         Ok(())
     }
@@ -106,32 +105,23 @@ impl Orchestrator {
     /// Creates or edits the run's plan comment from the stored state, now. `retried`
     /// says the calling job may have posted it before a crash: then an existing comment
     /// with the plan's marker is adopted instead of posting a second one.
-    pub(super) async fn publish_plan(
-        &self,
-        fleet: &Fleet,
-        run: RunId,
-        retried: bool,
-    ) -> anyhow::Result<()> {
-        self.write_plan(fleet, run, PlanWrite::Now { retried })
-            .await
+    pub(super) async fn publish_plan(&self, run: RunId, retried: bool) -> anyhow::Result<()> {
+        self.write_plan(run, PlanWrite::Now { retried }).await
     }
 
     /// Writes every plan-comment edit still waiting for its slot, so a process that
     /// stops leaves the last state on GitHub.
-    pub async fn flush_plans(&self) -> anyhow::Result<()> {
-        let Some(fleet) = self.fleet.as_deref() else {
-            return Ok(());
-        };
-        for run in fleet.plan_edits.waiting() {
-            self.flush_plan(fleet, run).await?;
+    pub(super) async fn flush_plans(&self) -> anyhow::Result<()> {
+        for run in self.fleet.plan_edits.waiting() {
+            self.flush_plan(run).await?;
         }
         Ok(())
     }
 
     /// The scheduled edit of a run's plan comment, unless a flush already wrote it.
-    async fn flush_plan(&self, fleet: &Fleet, run: RunId) -> anyhow::Result<()> {
-        if fleet.plan_edits.take_scheduled(run) {
-            self.write_plan(fleet, run, PlanWrite::Now { retried: false })
+    async fn flush_plan(&self, run: RunId) -> anyhow::Result<()> {
+        if self.fleet.plan_edits.take_scheduled(run) {
+            self.write_plan(run, PlanWrite::Now { retried: false })
                 .await?;
         }
         Ok(())
@@ -139,13 +129,10 @@ impl Orchestrator {
 
     /// Sends the scheduled edit of a run's plan comment at `at`, in the background.
     fn schedule_plan_flush(&self, run: RunId, at: tokio::time::Instant) {
-        let orchestrator = self.clone();
+        let handlers = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            let Ok(fleet) = orchestrator.fleet() else {
-                return;
-            };
-            if let Err(error) = orchestrator.flush_plan(fleet, run).await {
+            if let Err(error) = handlers.flush_plan(run).await {
                 tracing::warn!(%run, error = %format!("{error:#}"), "the plan comment could not be edited; the next change tries again");
             }
         });
@@ -154,8 +141,8 @@ impl Orchestrator {
     /// Renders the plan comment and writes it when `how` allows: a paced write of a live
     /// run's existing comment waits for its slot ([`PlanEdits`](super::pacing::PlanEdits));
     /// text identical to the last write is never sent again.
-    async fn write_plan(&self, fleet: &Fleet, run: RunId, how: PlanWrite) -> anyhow::Result<()> {
-        let lock = fleet.comment_lock(run);
+    async fn write_plan(&self, run: RunId, how: PlanWrite) -> anyhow::Result<()> {
+        let lock = self.fleet.comment_lock(run);
         let _one_editor = lock.lock().await;
         let record = self.store.run(run).await?.context("run vanished")?;
         if record.plan_source.is_none() {
@@ -165,23 +152,24 @@ impl Orchestrator {
         let spend = self.run_spend(run).await?;
         let body = format!(
             "{}\n{}",
-            comments::plan_marker(&record),
-            comments::plan(
+            text::plan_marker(&record),
+            text::plan(
                 &record,
                 &tasks,
                 &spend,
-                fleet.config.dashboard.as_ref(),
-                &fleet.redactor()
+                self.fleet.config.dashboard.as_ref(),
+                &self.fleet.redactor()
             )
         );
         let retried = how == PlanWrite::Now { retried: true };
         let mut comment = record.plan_comment_id.map(CommentId);
-        if comment.is_some() && fleet.plan_edits.unchanged(run, &body) {
+        if comment.is_some() && self.fleet.plan_edits.unchanged(run, &body) {
             return Ok(());
         }
         if how == PlanWrite::Paced && comment.is_some() && record.state.is_live() {
-            let interval = fleet.config.pacing.plan_edit_interval;
-            match fleet
+            let interval = self.fleet.config.pacing.plan_edit_interval;
+            match self
+                .fleet
                 .plan_edits
                 .slot(run, tokio::time::Instant::now(), interval)
             {
@@ -193,9 +181,9 @@ impl Orchestrator {
                 EditSlot::Scheduled => return Ok(()),
             }
         }
-        let client = fleet.client(record.installation).await?;
+        let client = self.fleet.client(record.installation).await?;
         if comment.is_none() && retried {
-            let marker = comments::plan_marker(&record);
+            let marker = text::plan_marker(&record);
             comment = client
                 .list_issue_comments(&record.repo, record.issue)
                 .await?
@@ -217,7 +205,7 @@ impl Orchestrator {
                 self.store.set_plan_comment(run, posted.id.0).await?;
             }
         }
-        fleet
+        self.fleet
             .plan_edits
             .written(run, body, tokio::time::Instant::now());
         Ok(())

@@ -11,15 +11,14 @@
 
 use anyhow::Context;
 
-use super::Orchestrator;
+use super::FleetHandlers;
 use super::context::TaskContext;
-use super::fleet::Fleet;
+use super::text::{self, CheckReport, SpentOn};
 use super::verify::{Findings, LensFinding, REVERIFY_ACTION};
 use crate::github::{
     CheckOutput, CheckRunAction, CheckRunId, CheckRunUpdate, CheckStatus, InstallationClient,
     NewCheckRun, NewReview, ReviewEvent,
 };
-use crate::review::report::{self, CheckReport, SpentOn};
 use crate::review::{Decision, Given, VERIFY_CHECK, Verdict};
 use crate::store::{RunRecord, TaskRecord, VerdictSource};
 use crate::types::{CommitSha, Login, RepoName};
@@ -44,7 +43,7 @@ pub(crate) enum CheckTarget {
     },
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Shows the verification's `flotilla/verify` in progress, for a verification that
     /// outlasted `pacing.check_in_progress_after`.
     pub(super) async fn start_check(
@@ -92,7 +91,7 @@ impl Orchestrator {
             head: self.store.spend_of_head(task.id, head).await?,
             task: self.store.spend_of_task(task.id).await?,
         };
-        let report = report::verification_report(&lenses, &findings.gates, &spent);
+        let report = text::verification_report(&lenses, &findings.gates, &spent);
         let target = match started {
             Some(id) => CheckTarget::Started(id),
             None => CheckTarget::New {
@@ -133,7 +132,7 @@ impl Orchestrator {
             client,
             &run.repo,
             CheckTarget::Started(started),
-            report::stopped_by_budget(reason),
+            text::stopped_by_budget(reason),
             Vec::new(),
         )
         .await
@@ -144,11 +143,10 @@ impl Orchestrator {
     /// can only be comments on its own pull requests.
     pub(super) async fn reviewer(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         own: &InstallationClient,
     ) -> anyhow::Result<Reviewer> {
-        let Some(app) = &fleet.config.reviewer_app else {
+        let Some(app) = &self.fleet.config.reviewer_app else {
             return Ok(Reviewer {
                 client: own.clone(),
                 decides: false,
@@ -216,12 +214,12 @@ impl Orchestrator {
                 v.kind == VerdictSource::Lens && v.name == lens.name && v.review_id.is_some()
             }) || posted_markers
                 .iter()
-                .any(|body| body.contains(&report::review_marker(&lens.name, &head.0)));
+                .any(|body| body.contains(&text::review_marker(&lens.name, &head.0)));
             if already {
                 tracing::info!(lens = %lens.name, "this head already has the lens's review");
                 continue;
             }
-            let draft = report::review(
+            let draft = text::review(
                 &lens.name,
                 head,
                 verdict,

@@ -14,11 +14,10 @@
 
 use tracing::Instrument;
 
-use super::Orchestrator;
-use super::comments;
-use super::fleet::Fleet;
+use super::FleetHandlers;
 use super::publish::{CheckTarget, complete_check};
 use super::review_events::PushedHead;
+use super::text;
 use crate::github::{CheckStatus, InstallationClient, IssueState};
 use crate::review::VERIFY_CHECK;
 use crate::store::{JobState, RunRecord, RunState, TaskRecord, TaskState};
@@ -78,20 +77,17 @@ impl Repair {
     }
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Compares every live run with GitHub and repairs what changed while Flotilla
     /// was away; returns how many repairs were made. A run whose comparison fails is
     /// logged and left for the next pass.
-    pub async fn reconcile(&self) -> anyhow::Result<usize> {
-        let Some(fleet) = self.fleet.as_deref() else {
-            return Ok(0);
-        };
+    pub(super) async fn reconcile(&self) -> anyhow::Result<usize> {
         let mut runs = self.store.runs_in_state(RunState::Planning).await?;
         runs.extend(self.store.runs_in_state(RunState::Active).await?);
         let mut repaired = 0;
         for run in runs {
             let span = tracing::info_span!("reconcile", run = %run.id, repo = %run.repo, issue = %run.issue);
-            match self.reconcile_run(fleet, &run).instrument(span).await {
+            match self.reconcile_run(&run).instrument(span).await {
                 Ok(repairs) => repaired += repairs,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "reconciling the run failed; trying again at the next pass");
@@ -103,16 +99,16 @@ impl Orchestrator {
 
     /// One run: the issue first (closed means cancelled), then each task whose pull
     /// request is in review.
-    async fn reconcile_run(&self, fleet: &Fleet, run: &RunRecord) -> anyhow::Result<usize> {
-        let client = fleet.client(run.installation).await?;
+    async fn reconcile_run(&self, run: &RunRecord) -> anyhow::Result<usize> {
+        let client = self.fleet.client(run.installation).await?;
         let issue = client.get_issue(&run.repo, run.issue).await?;
         let mut repairs = Vec::new();
         if issue.state == IssueState::Closed {
-            self.on_issue_closed(fleet, &run.repo, run.issue).await?;
+            self.on_issue_closed(&run.repo, run.issue).await?;
             repairs.push(Repair::IssueClosed);
         } else {
             for task in self.store.tasks_of_run(run.id).await? {
-                repairs.extend(self.reconcile_task(fleet, &client, run, &task).await?);
+                repairs.extend(self.reconcile_task(&client, run, &task).await?);
             }
         }
         if repairs.is_empty() {
@@ -125,7 +121,7 @@ impl Orchestrator {
             &run.repo,
             run.issue,
             &format!("reconciled run={} {}", run.id, keys.join(" ")),
-            &comments::caught_up(&repairs),
+            &text::caught_up(&repairs),
         )
         .await?;
         Ok(repairs.len())
@@ -135,7 +131,6 @@ impl Orchestrator {
     /// a check left in progress.
     async fn reconcile_task(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
@@ -149,18 +144,18 @@ impl Orchestrator {
         let position = task.position;
         let pull = client.get_pull(&run.repo, pr).await?;
         if pull.merged {
-            self.pull_merged(fleet, task, pull.merge_commit_sha).await?;
+            self.pull_merged(task, pull.merge_commit_sha).await?;
             return Ok(Some(Repair::Merged { task: position, pr }));
         }
         let reason = if !client.branch_exists(&run.repo, &task.branch).await? {
-            Some(comments::branch_deleted_reason(&task.branch, pr))
+            Some(text::branch_deleted_reason(&task.branch, pr))
         } else if !pull.open {
-            Some(comments::pull_closed_reason(pr, None))
+            Some(text::pull_closed_reason(pr, None))
         } else {
             None
         };
         if let Some(reason) = reason {
-            let failed = self.pull_cannot_land(fleet, task, &reason).await?;
+            let failed = self.pull_cannot_land(task, &reason).await?;
             return Ok(failed.then_some(Repair::CannotLand {
                 task: position,
                 reason,
@@ -172,15 +167,14 @@ impl Orchestrator {
                 head: pull.head_sha.clone(),
                 auto_merge: AutoMergeState::Unknown,
             };
-            let queued = self.head_pushed(fleet, task, &pushed).await?;
+            let queued = self.head_pushed(task, &pushed).await?;
             return Ok(queued.then_some(Repair::Pushed {
                 task: position,
                 pr,
                 head: pull.head_sha,
             }));
         }
-        self.close_interrupted_checks(fleet, client, run, task, head)
-            .await
+        self.close_interrupted_checks(client, run, task, head).await
     }
 
     /// Closes the `flotilla/verify` check runs left in progress on `head` while no
@@ -189,7 +183,6 @@ impl Orchestrator {
     /// being verified, the head is verified again.
     async fn close_interrupted_checks(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
@@ -200,7 +193,7 @@ impl Orchestrator {
             .await?
             .into_iter()
             .filter(|c| {
-                c.app_id == Some(fleet.config.app_id)
+                c.app_id == Some(self.fleet.config.app_id)
                     && c.name == VERIFY_CHECK
                     && c.status != CheckStatus::Completed
             })
@@ -220,7 +213,7 @@ impl Orchestrator {
                 client,
                 &run.repo,
                 CheckTarget::Started(check.id),
-                comments::check_interrupted(again),
+                text::check_interrupted(again),
                 Vec::new(),
             )
             .await?;
@@ -232,7 +225,7 @@ impl Orchestrator {
                 .reverify(task.id, head, &format!("interrupted-{}", left[0].id.0))
                 .await?
         {
-            self.progress(fleet, run.id).await?;
+            self.progress(run.id).await?;
         }
         Ok(Some(Repair::CheckInterrupted {
             task: task.position,

@@ -8,15 +8,12 @@
 //! Each handler only reads the event to find the task and the head; what it does
 //! next is decided from the store and, for anything that merges, from GitHub itself.
 
-use super::Orchestrator;
-use super::comments;
-use super::fleet::Fleet;
+use super::FleetHandlers;
 use super::publish::{CheckTarget, complete_check};
+use super::text;
 use super::verify::{NEEDS_HUMAN_LABEL, REVERIFY_ACTION};
-use crate::github::{CheckConclusion, CheckOutput};
 use crate::links::DashboardLinks;
 use crate::review::VERIFY_CHECK;
-use crate::review::report::CheckReport;
 use crate::store::{NewJob, TaskRecord, TaskState, VerdictRecord};
 use crate::types::{CommitSha, DeliveryId, InstallationId, IssueNumber, PrNumber, RepoName};
 use crate::webhook::event::{
@@ -35,17 +32,13 @@ pub(super) struct PushedHead {
     pub(super) auto_merge: AutoMergeState,
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// A pull request changed: a new head on a task's branch first loses any
     /// auto-merge (unless Flotilla verified that very head), then is verified again (a
     /// person's fix of a task that needed one loses the `flotilla:needs-human` label);
     /// a merged task is recorded (once; the payload names the merge commit); a task
     /// whose pull request a person closed unmerged fails, saying so in the plan.
-    pub(super) async fn on_pull_request(
-        &self,
-        fleet: &Fleet,
-        event: &PullRequestEvent,
-    ) -> anyhow::Result<()> {
+    pub(super) async fn on_pull_request(&self, event: &PullRequestEvent) -> anyhow::Result<()> {
         let repo = &event.repository.full_name;
         let Some(task) = self.store.task_by_pr(repo, event.number).await? else {
             return Ok(());
@@ -57,15 +50,15 @@ impl Orchestrator {
                     head: event.pull_request.head.sha.clone(),
                     auto_merge: event.pull_request.auto_merge,
                 };
-                self.head_pushed(fleet, &task, &pushed).await?;
+                self.head_pushed(&task, &pushed).await?;
             }
             PullRequestAction::Closed if event.pull_request.merged == Some(true) => {
                 let merged = event.pull_request.merge_commit_sha.clone();
-                self.pull_merged(fleet, &task, merged).await?;
+                self.pull_merged(&task, merged).await?;
             }
             PullRequestAction::Closed => {
-                let reason = comments::pull_closed_reason(event.number, Some(&event.sender.login));
-                self.pull_cannot_land(fleet, &task, &reason).await?;
+                let reason = text::pull_closed_reason(event.number, Some(&event.sender.login));
+                self.pull_cannot_land(&task, &reason).await?;
             }
             _ => {}
         }
@@ -78,24 +71,22 @@ impl Orchestrator {
     /// reconciliation after downtime.
     pub(super) async fn head_pushed(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         pushed: &PushedHead,
     ) -> anyhow::Result<bool> {
-        self.stop_auto_merge_unless_verified(fleet, task, pushed)
-            .await?;
+        self.stop_auto_merge_unless_verified(task, pushed).await?;
         let queued = self.store.new_head(task.id, &pushed.head, "pushed").await?;
         if queued {
             tracing::info!(task = %task.id, head = %pushed.head, "new head pushed; verifying it");
             if task.state == TaskState::NeedsHuman
                 && let Some(run) = self.store.run(task.run_id).await?
             {
-                let client = fleet.client(run.installation).await?;
+                let client = self.fleet.client(run.installation).await?;
                 client
                     .remove_label(&run.repo, IssueNumber(pushed.pr.0), NEEDS_HUMAN_LABEL)
                     .await?;
             }
-            self.progress(fleet, task.run_id).await?;
+            self.progress(task.run_id).await?;
         }
         Ok(queued)
     }
@@ -105,7 +96,6 @@ impl Orchestrator {
     /// `merged` is the merge commit when the caller knows it.
     pub(super) async fn pull_merged(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         merged: Option<CommitSha>,
     ) -> anyhow::Result<()> {
@@ -115,8 +105,8 @@ impl Orchestrator {
         let Some(run) = self.store.run(task.run_id).await? else {
             return Ok(());
         };
-        let client = fleet.client(run.installation).await?;
-        self.record_merge(fleet, &client, &run, task, merged).await
+        let client = self.fleet.client(run.installation).await?;
+        self.record_merge(&client, &run, task, merged).await
     }
 
     /// A task's pull request can no longer land (closed unmerged, its branch
@@ -125,7 +115,6 @@ impl Orchestrator {
     /// that already ended or has no pull request in review.
     pub(super) async fn pull_cannot_land(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         reason: &str,
     ) -> anyhow::Result<bool> {
@@ -144,7 +133,7 @@ impl Orchestrator {
             .await?;
         if failed {
             tracing::info!(task = %task.id, reason, "the task's pull request cannot land");
-            self.progress(fleet, task.run_id).await?;
+            self.progress(task.run_id).await?;
         }
         Ok(failed)
     }
@@ -157,7 +146,6 @@ impl Orchestrator {
     /// pull request without auto-merge costs no mutation.
     async fn stop_auto_merge_unless_verified(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         pushed: &PushedHead,
     ) -> anyhow::Result<()> {
@@ -172,7 +160,7 @@ impl Orchestrator {
         let Some(run) = self.store.run(task.run_id).await? else {
             return Ok(());
         };
-        let client = fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.installation).await?;
         let state = client.pull_merge_state(&run.repo, pushed.pr).await?;
         if state.auto_merge_enabled {
             client.disable_auto_merge(&state.node_id).await?;
@@ -204,19 +192,18 @@ impl Orchestrator {
     /// head land.
     pub(super) async fn on_check_run(
         &self,
-        fleet: &Fleet,
         delivery: &DeliveryId,
         event: &CheckRunEvent,
     ) -> anyhow::Result<()> {
         let repo = &event.repository.full_name;
         let head = &event.check_run.head_sha;
-        let ours = event.check_run.app.id == fleet.config.app_id;
+        let ours = event.check_run.app.id == self.fleet.config.app_id;
         match &event.action {
-            CheckRunAction::Rerequested if ours => self.reverify(fleet, repo, head, delivery).await,
+            CheckRunAction::Rerequested if ours => self.reverify(repo, head, delivery).await,
             CheckRunAction::RequestedAction { identifier }
                 if ours && identifier.as_deref() == Some(REVERIFY_ACTION) =>
             {
-                self.reverify(fleet, repo, head, delivery).await
+                self.reverify(repo, head, delivery).await
             }
             CheckRunAction::Completed if !ours => self.try_land(repo, head, delivery).await,
             _ => Ok(()),
@@ -245,7 +232,6 @@ impl Orchestrator {
     /// Verifies the tasks with head `head` again, as a person asked.
     async fn reverify(
         &self,
-        fleet: &Fleet,
         repo: &RepoName,
         head: &CommitSha,
         delivery: &DeliveryId,
@@ -254,7 +240,7 @@ impl Orchestrator {
             let reason = format!("reverify-{delivery}");
             if self.store.reverify(task.id, head, &reason).await? {
                 tracing::info!(task = %task.id, %head, "re-verification requested");
-                self.progress(fleet, task.run_id).await?;
+                self.progress(task.run_id).await?;
             }
         }
         Ok(())
@@ -266,7 +252,6 @@ impl Orchestrator {
     /// a check Flotilla would not send.
     pub(super) async fn on_merge_group(
         &self,
-        fleet: &Fleet,
         installation: InstallationId,
         event: &MergeGroupEvent,
     ) -> anyhow::Result<()> {
@@ -291,56 +276,26 @@ impl Orchestrator {
                 blocking.push(format!("#{pr} ({})", task.state.as_str()));
             }
         }
-        let client = fleet.client(installation).await?;
+        let client = self.fleet.client(installation).await?;
         tracing::info!(group = %group.head_ref, ?blocking, "merge group checked");
         let target = CheckTarget::New {
             name: VERIFY_CHECK.to_owned(),
             head_sha: group.head_sha.clone(),
             external_id: format!("merge-group:{}", group.head_ref),
-            details_url: fleet.config.dashboard.as_ref().map(DashboardLinks::queue),
+            details_url: self
+                .fleet
+                .config
+                .dashboard
+                .as_ref()
+                .map(DashboardLinks::queue),
         };
         complete_check(
             &client,
             repo,
             target,
-            merge_group_report(&blocking),
+            text::merge_group_report(&blocking),
             Vec::new(),
         )
         .await
-    }
-}
-
-/// `flotilla/verify` on a merge group: which pull requests in it do not hold.
-fn merge_group_report(blocking: &[String]) -> CheckReport {
-    let (conclusion, title, summary) = if blocking.is_empty() {
-        (
-            CheckConclusion::Success,
-            "Every Flotilla change in this merge group is verified".to_owned(),
-            "Each pull request in the group is either not Flotilla's or a task whose \
-             current head passed every gate and reviewer."
-                .to_owned(),
-        )
-    } else {
-        (
-            CheckConclusion::Failure,
-            format!(
-                "{} pull request(s) in this group are not verified",
-                blocking.len()
-            ),
-            format!(
-                "Not verified on their current head: {}.",
-                blocking.join(", ")
-            ),
-        )
-    };
-    CheckReport {
-        conclusion,
-        output: CheckOutput {
-            title,
-            summary,
-            text: None,
-            annotations: Vec::new(),
-        },
-        annotations: Vec::new(),
     }
 }

@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::Orchestrator;
+use super::FleetHandlers;
 use super::agents::{TaskLabel, agent_run};
 use super::budget::{Allowance, Spender};
-use super::comments;
 use super::context::TaskContext;
-use super::fleet::Fleet;
 use super::prompt;
 use super::steps::redacted_end;
+use super::text;
 use super::trigger::run_config;
 use crate::agent::{AgentReport, Outcome, Role};
 use crate::github::{InstallationClient, NewPull, PullRequest, PullUpdate};
@@ -82,16 +81,11 @@ fn looks_like_garbage(text: &str) -> bool {
     total > 0 && bad * 4 > total
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Runs one attempt of a task and records how it ended. Failures of Flotilla's own
     /// steps fail the job (retried by the queue); on the job's last attempt they end
     /// the task's attempt instead, so a task never stays `working` forever.
-    pub(super) async fn run_task(
-        &self,
-        fleet: &Fleet,
-        task_id: TaskId,
-        job: &ClaimedJob,
-    ) -> anyhow::Result<()> {
+    pub(super) async fn run_task(&self, task_id: TaskId, job: &ClaimedJob) -> anyhow::Result<()> {
         let task = self.store.task(task_id).await?.context("task not stored")?;
         if task.state != TaskState::Working {
             tracing::info!(
@@ -106,7 +100,7 @@ impl Orchestrator {
             .await?
             .context("run not stored")?;
         let retried = job.tried_before();
-        let redactor = fleet.redactor();
+        let redactor = self.fleet.redactor();
         let prompt = prompt::worker(&run, &task);
         let step = self
             .store
@@ -120,7 +114,7 @@ impl Orchestrator {
                 prompt: Some(redactor.text(&prompt)),
             })
             .await?;
-        let attempt = match self.attempt(fleet, &run, &task, prompt, retried).await {
+        let attempt = match self.attempt(&run, &task, prompt, retried).await {
             Ok(attempt) => attempt,
             Err(error) if job.attempts >= job.max_attempts => {
                 tracing::error!(error = %format!("{error:#}"), "the attempt could not be completed");
@@ -141,17 +135,17 @@ impl Orchestrator {
         }
         if state == Some(TaskState::Failed) {
             let task = self.store.task(task_id).await?.context("task not stored")?;
-            let client = fleet.client(run.installation).await?;
+            let client = self.fleet.client(run.installation).await?;
             self.post_once(
                 &client,
                 &run.repo,
                 run.issue,
                 &format!("failed {} attempt={}", task.id, task.attempts),
-                &comments::task_failed(&run, &task, &attempt.transcript, &fleet.redactor()),
+                &text::task_failed(&run, &task, &attempt.transcript, &self.fleet.redactor()),
             )
             .await?;
         }
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 
     /// The attempt itself, with the agent's `prompt`: worktree, agent, commit, push,
@@ -159,14 +153,13 @@ impl Orchestrator {
     /// failed after.
     async fn attempt(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         task: &TaskRecord,
         prompt: String,
         retried: bool,
     ) -> anyhow::Result<Attempt> {
         let config = run_config(run)?;
-        let client = fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.installation).await?;
         if let Some(pushed) = task
             .pending_proposal
             .clone()
@@ -178,17 +171,16 @@ impl Orchestrator {
                 .await;
         }
         let auth = GitAuth::new(client.token().await?);
-        let mirror = Mirror::open(&fleet.config.data_dir, &run.repo)?;
-        let worktree = self.checkout(fleet, run, task, &mirror, &auth).await?;
+        let mirror = Mirror::open(&self.fleet.config.data_dir, &run.repo)?;
+        let worktree = self.checkout(run, task, &mirror, &auth).await?;
         let cx = TaskContext {
-            fleet,
             client: &client,
             run,
             task,
             config: &config,
         };
         let outcome = self.work_in(&cx, &auth, &worktree, prompt, retried).await;
-        let lock = fleet.mirror_lock(&run.repo);
+        let lock = self.fleet.mirror_lock(&run.repo);
         let _git = lock.lock().await;
         let removed = worktree.remove().await;
         let attempt = outcome?;
@@ -202,7 +194,6 @@ impl Orchestrator {
     /// when it lacks those commits (planning fetched it moments ago, on this machine).
     async fn checkout(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         task: &TaskRecord,
         mirror: &Mirror,
@@ -216,7 +207,7 @@ impl Orchestrator {
             .filter_map(|t| t.head_sha.clone())
             .collect();
         let run_base = run.base_sha.clone().context("the run has no base commit")?;
-        let lock = fleet.mirror_lock(&run.repo);
+        let lock = self.fleet.mirror_lock(&run.repo);
         let _git = lock.lock().await;
         let own_head = task.head_sha.clone().map(|head| vec![head]);
         let needed = match &own_head {
@@ -239,7 +230,13 @@ impl Orchestrator {
             None => bases.get(1..).unwrap_or_default(),
         };
         let worktree = mirror
-            .add_worktree(&task_dir, &task.branch, &first.0, merges, &fleet.config.bot)
+            .add_worktree(
+                &task_dir,
+                &task.branch,
+                &first.0,
+                merges,
+                &self.fleet.config.bot,
+            )
             .await?;
         Ok(worktree)
     }
@@ -254,7 +251,6 @@ impl Orchestrator {
         retried: bool,
     ) -> anyhow::Result<Attempt> {
         let TaskContext {
-            fleet,
             client,
             run,
             task,
@@ -268,12 +264,12 @@ impl Orchestrator {
             attempt: Some(task.attempts),
             head: None,
         };
-        let cap = match self.allowance(fleet, &spender, 1).await? {
+        let cap = match self.allowance(&spender, 1).await? {
             Allowance::Granted(cap) => cap,
             Allowance::Refused(reason) => return Ok(Attempt::stopped_by_budget(reason)),
         };
         let mut agent = agent_run(
-            fleet,
+            &self.fleet,
             &config.worker,
             worktree.dir(),
             config.sandbox,
@@ -286,12 +282,12 @@ impl Orchestrator {
         );
         agent.usage_cap = cap;
         let report: AgentReport = tokio::select! {
-            report = agent.run(&fleet.config.host_env, &fleet.config.sandbox) => report.context("starting the worker agent")?,
-            () = self.cancelled(task.id, fleet.config.cancel_poll) => {
+            report = agent.run(&self.fleet.config.host_env, &self.fleet.config.sandbox) => report.context("starting the worker agent")?,
+            () = self.cancelled(task.id, self.fleet.config.cancel_poll) => {
                 return Ok(Attempt::failed("cancelled while the agent was working", ""));
             }
         };
-        self.record_spend(fleet, &spender, &report).await?;
+        self.record_spend(&spender, &report).await?;
         if let Outcome::BudgetExceeded { budget } = &report.outcome {
             return Ok(Attempt::stopped_by_budget(format!(
                 "stopped at {budget}; its work was not kept"
@@ -318,8 +314,8 @@ impl Orchestrator {
         };
         // The title may be a planner agent's words: the commit message that lands on the
         // default branch must not close or mention anything either.
-        let title = fleet.redactor().text(&task.title);
-        match worktree.read_back(&title, &fleet.config.bot).await? {
+        let title = self.fleet.redactor().text(&task.title);
+        match worktree.read_back(&title, &self.fleet.config.bot).await? {
             ReadBack::Committed(_) => {}
             ReadBack::NoChange => {
                 return Ok(Attempt::failed("the agent made no change", &transcript));
@@ -330,13 +326,20 @@ impl Orchestrator {
             Ok(head) => head,
             Err(reason) => return Ok(Attempt::failed(reason, &transcript)),
         };
-        let excerpt = comments::tail(&transcript, TRANSCRIPT_EXCERPT);
+        let excerpt = text::tail(&transcript, TRANSCRIPT_EXCERPT);
         let spent = self.store.spend_of_task(task.id).await?;
         let pushed = PendingProposal {
             head,
             title,
-            body: comments::pull_body(run, task, &summary, &excerpt, &spent, &fleet.redactor()),
-            summary: comments::tail(summary.trim(), 2000),
+            body: text::pull_body(
+                run,
+                task,
+                &summary,
+                &excerpt,
+                &spent,
+                &self.fleet.redactor(),
+            ),
+            summary: text::tail(summary.trim(), 2000),
         };
         self.store.record_push(task.id, &pushed).await?;
         self.propose_pushed(client, run, task, pushed, transcript, retried)

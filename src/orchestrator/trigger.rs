@@ -4,9 +4,8 @@
 
 use anyhow::Context;
 
-use super::Orchestrator;
-use super::comments;
-use super::fleet::Fleet;
+use super::FleetHandlers;
+use super::text;
 use crate::config::{CONFIG_PATH, ConfigError, RepoConfig, default_trigger_label};
 use crate::github::InstallationClient;
 use crate::store::{NewRun, RunRecord, StartRun};
@@ -106,11 +105,10 @@ fn intended_trigger_label(text: &str) -> String {
         .unwrap_or_else(default_trigger_label)
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// `issues.labeled`: maybe start a run.
     pub(super) async fn on_issue_labeled(
         &self,
-        fleet: &Fleet,
         delivery: &DeliveryId,
         event: &IssuesEvent,
         label: &str,
@@ -127,7 +125,7 @@ impl Orchestrator {
             .installation
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("the delivery names no installation"))?;
-        let client = fleet.client(installation.id).await?;
+        let client = self.fleet.client(installation.id).await?;
         let repo = &event.repository.full_name;
         let issue = event.issue.number;
         let loaded = load_config(&client, repo, &event.repository.default_branch).await?;
@@ -141,7 +139,7 @@ impl Orchestrator {
                         repo,
                         issue,
                         &format!("invalid-config delivery={delivery}"),
-                        &comments::invalid_config(&error),
+                        &text::invalid_config(&error),
                     )
                     .await?;
                 }
@@ -184,7 +182,7 @@ impl Orchestrator {
         match self.store.start_run(&run).await? {
             StartRun::Started(id) => {
                 tracing::info!(run = %id, "run started");
-                fleet.wake_agents();
+                self.fleet.wake_agents();
             }
             StartRun::AlreadyLive => tracing::info!("the issue already has a live run"),
         }
@@ -194,7 +192,6 @@ impl Orchestrator {
     /// `issues.closed`: the issue's live run is cancelled (its pull requests stay).
     pub(super) async fn on_issue_closed(
         &self,
-        fleet: &Fleet,
         repo: &RepoName,
         issue: IssueNumber,
     ) -> anyhow::Result<()> {
@@ -206,7 +203,7 @@ impl Orchestrator {
         }
         let cancelled = self.store.cancel_run(run.id).await?;
         tracing::info!(run = %run.id, tasks = cancelled.len(), "issue closed: run cancelled");
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 
     /// Whether `who` has write access; if not, they get one polite comment (once per
@@ -230,7 +227,7 @@ impl Orchestrator {
             repo,
             issue,
             &format!("refused delivery={delivery}"),
-            &comments::not_allowed(who, what),
+            &text::not_allowed(who, what),
         )
         .await?;
         Ok(false)

@@ -4,15 +4,13 @@
 //! Everything here is a pure function of its inputs (a diff, a reviewer's answer, the
 //! gate settings): reading the change (`diff`), the deterministic gates that need no
 //! process (`gates`, `secrets`, `tests_gate`), the files the build commands run
-//! (`verify_files`), a reviewer lens's brief and answer (`prompt`,
-//! `verdict`), and what maintainers see of the result (`report`: PR reviews and
-//! check-run outputs). The orchestrator runs the processes and talks to GitHub.
+//! (`verify_files`), and a reviewer lens's brief and answer (`prompt`, `verdict`). The
+//! orchestrator runs the processes, talks to GitHub, and words what maintainers see of
+//! the result (`orchestrator::text`).
 
 pub mod diff;
 pub mod gates;
-mod markdown;
 pub mod prompt;
-pub mod report;
 pub mod secrets;
 mod shell_words;
 pub mod tests_gate;

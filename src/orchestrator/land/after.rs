@@ -4,14 +4,13 @@
 use anyhow::Context;
 
 use crate::github::InstallationClient;
-use crate::orchestrator::Orchestrator;
-use crate::orchestrator::comments;
-use crate::orchestrator::fleet::Fleet;
+use crate::orchestrator::FleetHandlers;
+use crate::orchestrator::text;
 use crate::orchestrator::trigger::run_config;
 use crate::store::{NewJob, RunRecord, TaskRecord, TaskState};
 use crate::types::CommitSha;
 
-impl Orchestrator {
+impl FleetHandlers {
     /// A merge happened (by Flotilla, or by GitHub's auto-merge): record it, and close
     /// the issue when the whole run merged. Where a person approves each head
     /// (`landing.require_human_approval`), the run's other pull requests are brought up
@@ -21,7 +20,6 @@ impl Orchestrator {
     /// merge before it, each a GitHub write its rate limit counts.
     pub(in crate::orchestrator) async fn record_merge(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
@@ -66,7 +64,7 @@ impl Orchestrator {
         if tasks.iter().all(|t| t.state == TaskState::Merged) {
             self.close_run(client, run, &tasks).await?;
         }
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 
     /// Tries again to land the verified tasks that waited for `merged` to merge first
@@ -106,11 +104,11 @@ impl Orchestrator {
             &run.repo,
             run.issue,
             &format!("merged run={}", run.id),
-            &comments::all_merged(
+            &text::all_merged(
                 run,
                 tasks,
                 &self.run_spend(run.id).await?,
-                &self.fleet()?.redactor(),
+                &self.fleet.redactor(),
             ),
         )
         .await?;

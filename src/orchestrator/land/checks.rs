@@ -7,33 +7,33 @@ use anyhow::Context;
 use crate::config::RepoConfig;
 use crate::config::RequiredCheckName;
 use crate::github::{CheckConclusion, CheckStatus, CommitState, InstallationClient, Review};
-use crate::orchestrator::Orchestrator;
-use crate::orchestrator::fleet::Fleet;
+use crate::orchestrator::FleetHandlers;
+use crate::orchestrator::text::reasons;
 use crate::review::VERIFY_CHECK;
 use crate::store::{NewVerdict, RunRecord, TaskRecord, TaskState, VerdictOutcome, VerdictSource};
 use crate::types::{AppId, CommitSha, Login, PrNumber};
 
 use super::{RequiredChecks, Requirements, Source};
-impl Orchestrator {
+impl FleetHandlers {
     /// What the base branch requires: its rulesets' required checks (any App may read
     /// them), classic protection's where the App may read it (`administration: read`,
     /// which Flotilla's manifest does not ask for) — both as `branch_rules` last read
     /// them — and the configured checks.
     pub(super) async fn requirements(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
         config: &RepoConfig,
     ) -> anyhow::Result<Requirements> {
-        let own_app = fleet.config.app_id;
-        let found = fleet
+        let own_app = self.fleet.config.app_id;
+        let found = self
+            .fleet
             .branch_rules
             .required_checks(
                 client,
                 &run.repo,
                 &run.default_branch,
-                fleet.config.pacing.branch_rules_ttl,
+                self.fleet.config.pacing.branch_rules_ttl,
             )
             .await?;
         let verify_required = found
@@ -87,10 +87,7 @@ impl Orchestrator {
                 (Some(check), _) if check.status == CheckStatus::Completed => {
                     match check.conclusion {
                         Some(conclusion) if conclusion.satisfies_requirement() => {}
-                        other => failed.push((
-                            name,
-                            format!("check run concluded {}", conclusion_word(other)),
-                        )),
+                        other => failed.push((name, reasons::check_concluded(other))),
                     }
                 }
                 (Some(_), _) => pending.push(name),
@@ -98,7 +95,7 @@ impl Orchestrator {
                     CommitState::Success => {}
                     CommitState::Pending => pending.push(name),
                     CommitState::Failure | CommitState::Error => {
-                        failed.push((name, "commit status is failing".to_owned()));
+                        failed.push((name, reasons::status_failing()));
                     }
                 },
                 (None, _) => pending.push(name),
@@ -118,7 +115,6 @@ impl Orchestrator {
     /// after the last one.
     pub(super) async fn checks_failed(
         &self,
-        fleet: &Fleet,
         client: &InstallationClient,
         run: &RunRecord,
         task: &TaskRecord,
@@ -142,15 +138,7 @@ impl Orchestrator {
             )
             .await?;
         }
-        let feedback = format!(
-            "required checks failed on the previous change: {}. Make them pass on the same \
-             branch.",
-            failures
-                .iter()
-                .map(|(name, summary)| format!("`{name}` ({summary})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let feedback = reasons::required_checks_failed(failures);
         let next = if task.attempts < task.max_attempts {
             TaskState::Refuted
         } else {
@@ -176,7 +164,7 @@ impl Orchestrator {
             let task = self.store.task(task.id).await?.context("task not stored")?;
             self.hand_to_human(client, run, &task, head).await?;
         }
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 
     /// With `require_human_approval` and no approval of this head yet: the task waits
@@ -184,7 +172,6 @@ impl Orchestrator {
     /// config does). A review submitted later tries to land it again.
     pub(super) async fn wait_for_person(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         task: &TaskRecord,
         head: &CommitSha,
@@ -200,7 +187,7 @@ impl Orchestrator {
             )
             .await?;
         tracing::info!(note, "waiting for a person");
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 }
 
@@ -255,12 +242,4 @@ pub(super) async fn approved_by(
         }
     }
     Ok(None)
-}
-
-/// A check conclusion as people read it.
-fn conclusion_word(conclusion: Option<crate::github::CheckConclusion>) -> String {
-    conclusion
-        .and_then(|c| serde_json::to_value(c).ok())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "without a conclusion".to_owned())
 }

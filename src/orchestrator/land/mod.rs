@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::Orchestrator;
+use super::FleetHandlers;
 use super::context::TaskContext;
-use super::fleet::Fleet;
+use super::text::reasons::{self, ConflictSeen};
 use super::trigger::run_config;
 use crate::github::{CheckRun, GithubError, MergeOutcome, MergeStateStatus, PullState};
 use crate::review::VERIFY_CHECK;
@@ -84,13 +84,12 @@ enum RequiredChecks {
     /// Some failed: `(name, what it said)`.
     Failed(Vec<(String, String)>),
 }
-impl Orchestrator {
+impl FleetHandlers {
     /// Lands `head` of a task if it is verified and everything required holds. A task
     /// left `merging` by a job that died is taken up again: GitHub is asked first
     /// whether the merge already happened.
     pub(super) async fn land_task(
         &self,
-        fleet: &Fleet,
         task_id: TaskId,
         head: &CommitSha,
         job: &ClaimedJob,
@@ -126,8 +125,8 @@ impl Orchestrator {
             tracing::info!(?waiting_for, "waiting for the tasks it builds on to merge");
             return Ok(());
         }
-        let client = fleet.client(run.installation).await?;
-        let requirements = self.requirements(fleet, &client, &run, &config).await?;
+        let client = self.fleet.client(run.installation).await?;
+        let requirements = self.requirements(&client, &run, &config).await?;
         match self
             .required_checks(&client, &run, &requirements, head)
             .await?
@@ -138,7 +137,7 @@ impl Orchestrator {
             }
             RequiredChecks::Failed(failures) => {
                 return self
-                    .checks_failed(fleet, &client, &run, &task, head, &failures)
+                    .checks_failed(&client, &run, &task, head, &failures)
                     .await;
             }
             RequiredChecks::Passed => {}
@@ -147,7 +146,7 @@ impl Orchestrator {
         let pull = client.pull_merge_state(&run.repo, pr).await?;
         match pull.state {
             PullState::Merged => {
-                return self.record_merge(fleet, &client, &run, &task, None).await;
+                return self.record_merge(&client, &run, &task, None).await;
             }
             PullState::Closed => {
                 tracing::info!(%pr, "the pull request was closed by someone; not landing it");
@@ -159,7 +158,7 @@ impl Orchestrator {
             self.store
                 .new_head(task.id, &pull.head_sha, "head-moved")
                 .await?;
-            return self.progress(fleet, run.id).await;
+            return self.progress(run.id).await;
         }
         if pull.is_draft {
             client.mark_ready_for_review(&pull.node_id).await?;
@@ -169,13 +168,12 @@ impl Orchestrator {
                 Some(person) => {
                     tracing::info!(%person, "a person with write access approved this head")
                 }
-                None => return self.wait_for_person(fleet, &run, &task, head).await,
+                None => return self.wait_for_person(&run, &task, head).await,
             }
         }
         let holder = format!("{}:{}:job-{}", task.id, head, job.id);
         self.lock_merges(&run, &holder).await?;
         let cx = TaskContext {
-            fleet,
             client: &client,
             run: &run,
             task: &task,
@@ -184,7 +182,7 @@ impl Orchestrator {
         let merged = self.merge(&cx, head, &pull.node_id, &requirements).await;
         self.store.unlock_merges(&run.repo, &holder).await?;
         merged?;
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 
     /// Takes the repository's merge lock, waiting for another merge to finish.
@@ -219,7 +217,6 @@ impl Orchestrator {
         requirements: &Requirements,
     ) -> anyhow::Result<()> {
         let TaskContext {
-            fleet,
             client,
             run,
             task,
@@ -228,7 +225,7 @@ impl Orchestrator {
         let pr = task.pr.context("a verified task has a pull request")?;
         let state = client.pull_merge_state(&run.repo, pr).await?;
         if state.state == PullState::Merged {
-            return self.record_merge(fleet, client, run, task, None).await;
+            return self.record_merge(client, run, task, None).await;
         }
         if state.head_sha != *head {
             self.store
@@ -254,7 +251,7 @@ impl Orchestrator {
                 return self.bring_up_to_date_to_land(client, run, task, head).await;
             }
             MergeStateStatus::Dirty => {
-                let reason = format!("#{pr} conflicts with `{}`", run.default_branch);
+                let reason = reasons::conflicts(pr, &run.default_branch, ConflictSeen::Before);
                 return self.conflict(client, run, task, head, &reason).await;
             }
             _ => {}
@@ -291,7 +288,7 @@ impl Orchestrator {
                 }
             }
         }
-        if !own_verify_passed(client, run, head, fleet.config.app_id).await? {
+        if !own_verify_passed(client, run, head, self.fleet.config.app_id).await? {
             self.back_to_verified(task, head).await?;
             tracing::warn!(%head, "Flotilla's own {VERIFY_CHECK} does not read as passed on this head; not merging");
             return Ok(());
@@ -299,7 +296,7 @@ impl Orchestrator {
         match client.merge_pull(&run.repo, pr, head, method).await {
             Ok(MergeOutcome::Merged { sha }) => {
                 tracing::info!(merged = %sha, "merged");
-                self.record_merge(fleet, client, run, task, Some(sha)).await
+                self.record_merge(client, run, task, Some(sha)).await
             }
             Ok(MergeOutcome::NotMerged { message }) => {
                 self.back_to_verified(task, head).await?;
@@ -309,7 +306,7 @@ impl Orchestrator {
                 tracing::info!(%message, "the head moved during the merge");
                 let pull = client.get_pull(&run.repo, pr).await?;
                 if pull.merged {
-                    return self.record_merge(fleet, client, run, task, None).await;
+                    return self.record_merge(client, run, task, None).await;
                 }
                 if !self
                     .store

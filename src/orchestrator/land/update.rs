@@ -3,12 +3,14 @@
 
 use anyhow::Context;
 
+use crate::orchestrator::text::reasons::{self, ConflictSeen};
+
 use crate::github::{GithubError, InstallationClient, MergeStateStatus};
-use crate::orchestrator::Orchestrator;
+use crate::orchestrator::FleetHandlers;
 use crate::store::{RunRecord, TaskRecord, TaskState};
 use crate::types::CommitSha;
 
-impl Orchestrator {
+impl FleetHandlers {
     /// GitHub refused the merge (405): find out why and act on it.
     pub(super) async fn not_mergeable(
         &self,
@@ -23,9 +25,10 @@ impl Orchestrator {
         tracing::info!(%message, status = ?state.merge_state_status, "GitHub refused the merge");
         match state.merge_state_status {
             MergeStateStatus::Dirty => {
-                let reason = format!(
-                    "#{pr} conflicts with `{}`; GitHub refused the merge: {message}",
-                    run.default_branch
+                let reason = reasons::conflicts(
+                    pr,
+                    &run.default_branch,
+                    ConflictSeen::MergeRefused(&message),
                 );
                 self.conflict(client, run, task, head, &reason).await
             }
@@ -99,9 +102,10 @@ impl Orchestrator {
                 if state.merge_state_status == MergeStateStatus::Dirty
                     || message.to_lowercase().contains("conflict")
                 {
-                    let reason = format!(
-                        "#{pr} conflicts with `{}` after another task merged: {message}",
-                        run.default_branch
+                    let reason = reasons::conflicts(
+                        pr,
+                        &run.default_branch,
+                        ConflictSeen::AfterAnotherMerged(&message),
                     );
                     return self.conflict(client, run, task, head, &reason).await;
                 }

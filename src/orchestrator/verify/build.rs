@@ -8,10 +8,10 @@ use anyhow::Context;
 
 use crate::agent::{Adapter, AgentCommand, AgentRun, Role, UsageFormat};
 use crate::config::RepoConfig;
-use crate::orchestrator::Orchestrator;
-use crate::orchestrator::comments;
+use crate::orchestrator::FleetHandlers;
 use crate::orchestrator::fleet::Fleet;
 use crate::orchestrator::steps::redacted_end;
+use crate::orchestrator::text::{self, reasons};
 use crate::review::{Gate, GateOutcome, GateResult};
 use crate::sandbox::{Confinement, ResourceLimits};
 use crate::store::{NewStep, StepKind, StepOutcome, TaskRecord};
@@ -20,14 +20,13 @@ use crate::types::CommitSha;
 /// Bytes of a build command's output kept in its gate result.
 const COMMAND_OUTPUT_TAIL: usize = 6000;
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Runs the configured build and test commands in order, stopping at the first
     /// that fails, on `tree` (a checkout of their own, thrown away afterwards). They
     /// run like agents: a sandbox of their own, a time limit, no credential in their
     /// environment (the code under test is untrusted).
     pub(super) async fn build_gate(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         head: &CommitSha,
         config: &RepoConfig,
@@ -37,7 +36,7 @@ impl Orchestrator {
             return Ok(GateResult {
                 gate: Gate::Build,
                 outcome: GateOutcome::Passed,
-                summary: "no build or test command is configured (`verify.commands`)".into(),
+                summary: reasons::no_build_commands(),
                 findings: Vec::new(),
                 output: None,
             });
@@ -54,7 +53,7 @@ impl Orchestrator {
                 prompt: None,
             })
             .await?;
-        let result = self.run_build_commands(fleet, task, config, tree).await;
+        let result = self.run_build_commands(task, config, tree).await;
         let (outcome, reason, transcript) = match &result {
             Ok(gate) if gate.outcome == GateOutcome::Passed => (
                 StepOutcome::Succeeded,
@@ -68,7 +67,7 @@ impl Orchestrator {
             ),
             Err(error) => (StepOutcome::Failed, format!("{error:#}"), String::new()),
         };
-        let end = redacted_end(outcome, &reason, &transcript, &fleet.redactor());
+        let end = redacted_end(outcome, &reason, &transcript, &self.fleet.redactor());
         self.store.finish_step(step, &end).await?;
         result
     }
@@ -76,7 +75,6 @@ impl Orchestrator {
     /// The build commands themselves, in order, until one fails.
     async fn run_build_commands(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         config: &RepoConfig,
         tree: &Path,
@@ -84,7 +82,7 @@ impl Orchestrator {
         let mut log = String::new();
         for command in &config.verify.commands {
             let run = change_code_run(
-                fleet,
+                &self.fleet,
                 task,
                 Gate::Build.as_str(),
                 Adapter::Command {
@@ -96,7 +94,7 @@ impl Orchestrator {
                 config.sandbox,
             );
             let report = run
-                .run(&fleet.config.host_env, &fleet.config.sandbox)
+                .run(&self.fleet.config.host_env, &self.fleet.config.sandbox)
                 .await
                 .with_context(|| format!("starting `{command}`"))?;
             log.push_str(&format!("$ {command}\n{}\n", report.transcript));
@@ -104,28 +102,18 @@ impl Orchestrator {
                 return Ok(GateResult {
                     gate: Gate::Build,
                     outcome: GateOutcome::Failed,
-                    summary: format!("`{command}` {}", report.outcome.reason()),
+                    summary: reasons::build_command_failed(command, &report.outcome.reason()),
                     findings: Vec::new(),
-                    output: Some(comments::tail(&log, COMMAND_OUTPUT_TAIL)),
+                    output: Some(text::tail(&log, COMMAND_OUTPUT_TAIL)),
                 });
             }
         }
         Ok(GateResult {
             gate: Gate::Build,
             outcome: GateOutcome::Passed,
-            summary: format!(
-                "{} command(s) succeeded: {}",
-                config.verify.commands.len(),
-                config
-                    .verify
-                    .commands
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            summary: reasons::build_succeeded(&config.verify.commands),
             findings: Vec::new(),
-            output: Some(comments::tail(&log, COMMAND_OUTPUT_TAIL)),
+            output: Some(text::tail(&log, COMMAND_OUTPUT_TAIL)),
         })
     }
 }

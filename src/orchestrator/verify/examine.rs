@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use crate::agent::Role;
 use crate::config::{Lens, ScopeMode};
-use crate::orchestrator::Orchestrator;
+use crate::orchestrator::FleetHandlers;
 use crate::orchestrator::budget::{Allowance, Spender};
 use crate::orchestrator::carry::{Carried, carried_over};
 use crate::orchestrator::context::TaskContext;
@@ -29,7 +29,7 @@ use super::{Change, Findings, LensFinding, StoppedByBudget};
 /// round follows one more file: a makefile whose recipe runs `npm test`, …).
 const VERIFY_FILE_ROUNDS: usize = 4;
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Runs the gates and the lenses on `head`, fetched by sha into the verification
     /// store; a lens whose verdict on the same change can be carried over is not run.
     pub(super) async fn examine(
@@ -38,15 +38,14 @@ impl Orchestrator {
         head: &CommitSha,
     ) -> anyhow::Result<Findings> {
         let TaskContext {
-            fleet,
             client,
             run,
             task,
             config,
         } = *cx;
         let auth = GitAuth::new(client.token().await?);
-        let store = VerifyStore::open(&fleet.config.data_dir, &run.repo)?;
-        let lock = fleet.mirror_lock(&run.repo);
+        let store = VerifyStore::open(&self.fleet.config.data_dir, &run.repo)?;
+        let lock = self.fleet.mirror_lock(&run.repo);
         let (change, earlier) = {
             let _git = lock.lock().await;
             store
@@ -88,11 +87,7 @@ impl Orchestrator {
         mut carried: Carried,
     ) -> anyhow::Result<Findings> {
         let TaskContext {
-            fleet,
-            run,
-            task,
-            config,
-            ..
+            run, task, config, ..
         } = *cx;
         let Change {
             head,
@@ -114,9 +109,7 @@ impl Orchestrator {
         let build = store
             .checkout(&format!("{checkout_name}-build"), head, base)
             .await?;
-        let built = self
-            .build_gate(fleet, task, head, config, build.dir())
-            .await;
+        let built = self.build_gate(task, head, config, build.dir()).await;
         build.remove().await?;
         let mut gates = vec![built?];
         gates.extend(static_gates(&diff, &settings));
@@ -154,7 +147,7 @@ impl Orchestrator {
             None
         } else {
             let lens_count = u64::try_from(to_run.len()).unwrap_or(u64::MAX);
-            match self.allowance(fleet, &spender, lens_count).await? {
+            match self.allowance(&spender, lens_count).await? {
                 Allowance::Granted(cap) => cap,
                 Allowance::Refused(reason) => return Err(StoppedByBudget(reason).into()),
             }
@@ -195,7 +188,7 @@ impl Orchestrator {
                         limits: config.sandbox,
                     },
                 };
-                self.review_with(fleet, task, job).instrument(span)
+                self.review_with(task, job).instrument(span)
             });
         let mut answers: HashMap<String, anyhow::Result<LensAnswer>> = to_run
             .iter()

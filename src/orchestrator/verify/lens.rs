@@ -7,12 +7,11 @@ use anyhow::Context;
 
 use crate::agent::{Outcome, Role, UsageCap};
 use crate::config::Lens;
-use crate::orchestrator::Orchestrator;
+use crate::orchestrator::FleetHandlers;
 use crate::orchestrator::agents::{TaskLabel, agent_run};
 use crate::orchestrator::budget::Spender;
-use crate::orchestrator::comments;
-use crate::orchestrator::fleet::Fleet;
 use crate::orchestrator::steps::redacted_end;
+use crate::orchestrator::text::{self, reasons};
 use crate::review::{Decision, Verdict, verdict};
 use crate::sandbox::ResourceLimits;
 use crate::store::{NewStep, StepKind, StepOutcome, TaskRecord};
@@ -44,18 +43,17 @@ pub(super) enum LensAnswer {
     StoppedByBudget(String),
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// One lens: a fresh agent asked to refute the change. A reviewer that fails to
     /// give a valid answer has refuted it. Returns the verdict and the end of the
     /// reviewer's output.
     pub(super) async fn review_with(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         job: LensJob<'_>,
     ) -> anyhow::Result<LensAnswer> {
         let lens = job.lens;
-        let redactor = fleet.redactor();
+        let redactor = self.fleet.redactor();
         let step = self
             .store
             .start_step(&NewStep {
@@ -68,7 +66,7 @@ impl Orchestrator {
                 prompt: Some(redactor.text(&job.prompt)),
             })
             .await?;
-        let answer = self.ask_reviewer(fleet, task, job).await;
+        let answer = self.ask_reviewer(task, job).await;
         let (outcome, reason) = match &answer {
             Ok((LensAnswer::Verdict(verdict, _), _)) if verdict.decision == Decision::Upheld => {
                 (StepOutcome::Succeeded, verdict.summary.clone())
@@ -89,13 +87,12 @@ impl Orchestrator {
     /// transcript, for the dashboard.
     async fn ask_reviewer(
         &self,
-        fleet: &Fleet,
         task: &TaskRecord,
         job: LensJob<'_>,
     ) -> anyhow::Result<(LensAnswer, String)> {
         let lens = job.lens;
         let mut agent = agent_run(
-            fleet,
+            &self.fleet,
             &lens.agent,
             job.tree,
             job.limits,
@@ -111,40 +108,39 @@ impl Orchestrator {
         let broker = Broker::open()?;
         agent.confinement.separate_runs = Some(broker.dir().to_owned());
         let asker = Asker {
-            fleet,
+            fleet: &self.fleet,
             task,
             lens: &lens.name,
             reviewer_tree: job.tree,
         };
         let report = tokio::select! {
-            report = agent.run(&fleet.config.host_env, &fleet.config.sandbox) => report,
+            report = agent.run(&self.fleet.config.host_env, &self.fleet.config.sandbox) => report,
             never = job.runs.serve(&broker, &asker) => match never {},
         }
         .with_context(|| format!("starting the {} reviewer", lens.name))?;
-        self.record_spend(fleet, &job.spender, &report).await?;
-        let transcript = comments::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);
+        self.record_spend(&job.spender, &report).await?;
+        let transcript = text::tail(&report.transcript, REVIEWER_OUTPUT_TAIL);
         if let Outcome::BudgetExceeded { budget } = &report.outcome {
-            let reason = format!("the {} reviewer was stopped at {budget}", lens.name);
+            let reason = reasons::reviewer_stopped(&lens.name, &budget.to_string());
             return Ok((LensAnswer::StoppedByBudget(reason), report.transcript));
         }
         if !report.outcome.is_success() {
-            let verdict = Verdict::refuted_by_flotilla(format!(
-                "the {} reviewer {}; counted as refuted",
-                lens.name,
-                report.outcome.reason()
+            let verdict = Verdict::refuted_by_flotilla(reasons::reviewer_failed(
+                &lens.name,
+                &report.outcome.reason(),
             ));
             return Ok((LensAnswer::Verdict(verdict, transcript), report.transcript));
         }
         let verdict = match lens.agent.to_adapter().verdict(&report) {
-            Err(error) => Verdict::refuted_by_flotilla(format!(
-                "the {} reviewer's answer could not be read ({error}); counted as refuted",
-                lens.name
+            Err(error) => Verdict::refuted_by_flotilla(reasons::answer_unreadable(
+                &lens.name,
+                &error.to_string(),
             )),
             Ok(answer) => match verdict::parse(&answer) {
                 Ok(verdict) => verdict,
-                Err(error) => Verdict::refuted_by_flotilla(format!(
-                    "the {} reviewer's answer is not a valid verdict ({error}); counted as refuted",
-                    lens.name
+                Err(error) => Verdict::refuted_by_flotilla(reasons::answer_invalid(
+                    &lens.name,
+                    &error.to_string(),
                 )),
             },
         };

@@ -23,10 +23,9 @@ mod separate;
 
 use anyhow::Context;
 
-use super::Orchestrator;
-use super::comments;
+use super::FleetHandlers;
 use super::context::TaskContext;
-use super::fleet::Fleet;
+use super::text::{self, reasons};
 use super::trigger::run_config;
 use crate::config::Lens;
 use crate::github::InstallationClient;
@@ -114,7 +113,7 @@ impl Findings {
             .find(|g| g.outcome == GateOutcome::NeedsHuman)
         {
             return VerifyEnd::NeedsHuman {
-                reason: format!("{}: {}", gate.gate.as_str(), gate.summary),
+                reason: reasons::gate_needs_person(gate),
             };
         }
         let failed_gates: Vec<&GateResult> = self
@@ -132,18 +131,17 @@ impl Findings {
             return VerifyEnd::Verified;
         }
         VerifyEnd::Refuted {
-            feedback: comments::refutation_feedback(&failed_gates, &refuted),
+            feedback: text::refutation_feedback(&failed_gates, &refuted),
         }
     }
 }
 
-impl Orchestrator {
+impl FleetHandlers {
     /// Verifies `head` of a task, unless the task moved on meanwhile. When Flotilla's
     /// own steps keep failing (the job's last attempt), the task goes to a person with
     /// the error rather than staying `verifying` forever.
     pub(super) async fn verify_task(
         &self,
-        fleet: &Fleet,
         task_id: TaskId,
         head: &CommitSha,
         job: &ClaimedJob,
@@ -158,20 +156,20 @@ impl Orchestrator {
             .run(task.run_id)
             .await?
             .context("run not stored")?;
-        match self.verify_head(fleet, &run, &task, head, job).await {
+        match self.verify_head(&run, &task, head, job).await {
             Err(error) if job.attempts >= job.max_attempts => {
                 tracing::error!(error = %format!("{error:#}"), "verification could not be completed");
                 let end = VerifyEnd::NeedsHuman {
-                    reason: format!("Flotilla could not verify this head: {error:#}"),
+                    reason: reasons::could_not_verify(&error),
                 };
                 if self.store.finish_verify(task.id, head, &end).await?
                     == Some(TaskState::NeedsHuman)
                 {
-                    let client = fleet.client(run.installation).await?;
+                    let client = self.fleet.client(run.installation).await?;
                     let task = self.store.task(task.id).await?.context("task not stored")?;
                     self.hand_to_human(&client, &run, &task, head).await?;
                 }
-                self.progress(fleet, run.id).await
+                self.progress(run.id).await
             }
             outcome => outcome,
         }
@@ -182,7 +180,6 @@ impl Orchestrator {
     /// recorded and published, the task moved on.
     async fn verify_head(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         task: &TaskRecord,
         head: &CommitSha,
@@ -190,9 +187,8 @@ impl Orchestrator {
     ) -> anyhow::Result<()> {
         let retried = job.tried_before();
         let config = run_config(run)?;
-        let client = fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.installation).await?;
         let cx = TaskContext {
-            fleet,
             client: &client,
             run,
             task,
@@ -202,7 +198,7 @@ impl Orchestrator {
         tokio::pin!(examined);
         let (examined, started) = tokio::select! {
             findings = &mut examined => (findings, None),
-            () = tokio::time::sleep(fleet.config.pacing.check_in_progress_after) => {
+            () = tokio::time::sleep(self.fleet.config.pacing.check_in_progress_after) => {
                 let started = self.start_check(&client, run, task, head).await?;
                 (examined.await, Some(started))
             }
@@ -213,7 +209,7 @@ impl Orchestrator {
                 if let Some(started) = started {
                     self.stop_check(&client, run, started, &reason).await?;
                 }
-                return self.skip_for_budget(fleet, run, task, head, &reason).await;
+                return self.skip_for_budget(run, task, head, &reason).await;
             }
             findings => findings?,
         };
@@ -226,8 +222,8 @@ impl Orchestrator {
             self.record_verdict(task.id, head, &gate_verdict(gate, patch_id))
                 .await?;
         }
-        let published = findings.redacted(&fleet.redactor());
-        let reviewer = self.reviewer(fleet, run, &client).await?;
+        let published = findings.redacted(&self.fleet.redactor());
+        let reviewer = self.reviewer(run, &client).await?;
         self.post_reviews(&cx, &reviewer, head, &published, retried)
             .await?;
         self.finish_check(&client, run, task, head, &published, started)
@@ -239,7 +235,7 @@ impl Orchestrator {
             let task = self.store.task(task.id).await?.context("task not stored")?;
             self.hand_to_human(&client, run, &task, head).await?;
         }
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 
     /// A verification a budget stopped: no verdict is recorded, the task waits as
@@ -247,7 +243,6 @@ impl Orchestrator {
     /// stopped with the figures.
     async fn skip_for_budget(
         &self,
-        fleet: &Fleet,
         run: &RunRecord,
         task: &TaskRecord,
         head: &CommitSha,
@@ -263,7 +258,7 @@ impl Orchestrator {
                 Some(reason),
             )
             .await?;
-        self.progress(fleet, run.id).await
+        self.progress(run.id).await
     }
 
     /// A task no retry can fix: label its pull request and say why, once. The pull
@@ -288,7 +283,7 @@ impl Orchestrator {
             &run.repo,
             as_issue,
             &format!("needs-human {} head={head}", task.id),
-            &comments::needs_human(run, task, head, &verdicts, &self.fleet()?.redactor()),
+            &text::needs_human(run, task, head, &verdicts, &self.fleet.redactor()),
         )
         .await
     }
@@ -309,7 +304,7 @@ fn lens_verdict(lens: &LensFinding, patch_id: Option<&PatchId>) -> NewVerdict {
             Decision::Upheld => VerdictOutcome::Upheld,
             Decision::Refuted => VerdictOutcome::Refuted,
         },
-        summary: comments::one_line(&verdict.summary, 300),
+        summary: text::one_line(&verdict.summary, 300),
         detail: serde_json::to_value(verdict).unwrap_or_default(),
         output: carried_from.is_none().then(|| lens.transcript.clone()),
         patch_id: patch_id.cloned(),
@@ -328,7 +323,7 @@ fn gate_verdict(gate: &GateResult, patch_id: Option<&PatchId>) -> NewVerdict {
             GateOutcome::Failed => VerdictOutcome::Failed,
             GateOutcome::NeedsHuman => VerdictOutcome::NeedsHuman,
         },
-        summary: comments::one_line(&gate.summary, 300),
+        summary: text::one_line(&gate.summary, 300),
         detail: serde_json::to_value(gate).unwrap_or_default(),
         output: gate.output.clone(),
         patch_id: patch_id.cloned(),

@@ -14,10 +14,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use flotilla::github::{AnnotationLevel, CheckConclusion, ReviewSide};
+use flotilla::orchestrator::text::{
+    gates_output, lens_output, review, review_marker, verify_output,
+};
 use flotilla::review::diff::{ChangeStatus, Diff};
 use flotilla::review::gates::{GateSettings, static_gates, validate_glob};
 use flotilla::review::prompt::{ReviewBrief, reviewer_prompt};
-use flotilla::review::report::{gates_output, lens_output, review, review_marker, verify_output};
 use flotilla::review::verdict::{self, ANSWER_FORMAT, VerdictError};
 use flotilla::review::{
     Decision, Finding, Gate, GateOutcome, GateResult, Given, Severity, Verdict, secrets,

@@ -1,9 +1,11 @@
-//! Untrusted text (a reviewer's findings, a build's output) made safe inside the
-//! Markdown Flotilla posts: no HTML, no forged hidden marker, no code fence the text
-//! can close, table cells that stay cells. Only escaping lives here; `report` decides
-//! what to say.
+//! Markdown for text Flotilla did not write (a reviewer's findings, a build's output,
+//! an agent's summary) and the sizes GitHub accepts: no HTML, no forged hidden marker,
+//! no code fence the text can close, table cells that stay cells, every text under
+//! GitHub's limit with a note where it was cut. The one set of escaping rules every
+//! message uses; the messages themselves say what to say.
 
 use crate::agent::result::strip_ansi;
+use crate::types::CommitSha;
 
 /// The most characters of a summary shown in one table cell.
 const CELL_CHARS: usize = 200;
@@ -15,7 +17,7 @@ const CELL_CHARS: usize = 200;
 /// GitHub's could differ, the text is treated as prose and escaped. With
 /// `first_line_inline`, the first line follows other text on its line and so cannot
 /// open a code fence.
-pub(super) fn escape(text: &str, first_line_inline: bool) -> String {
+pub(crate) fn escape(text: &str, first_line_inline: bool) -> String {
     let text = text.replace("\r\n", "\n");
     let mut out = String::with_capacity(text.len());
     let mut fence: Option<Fence> = None;
@@ -173,12 +175,12 @@ fn break_comments(code: &str) -> String {
 }
 
 /// Untrusted text on one line, for a heading or a sentence of ours.
-pub(super) fn escape_line(text: &str) -> String {
+pub(crate) fn escape_line(text: &str) -> String {
     escape(&text.replace('\n', " "), true)
 }
 
 /// Untrusted text for a table cell: one line, `|` escaped, shortened.
-pub(super) fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     let first: String = text.chars().take(CELL_CHARS).collect();
     let shortened = if text.chars().count() > CELL_CHARS {
         format!("{first}…")
@@ -189,7 +191,7 @@ pub(super) fn cell(text: &str) -> String {
 }
 
 /// Text as a code span, whatever backticks it holds.
-pub(super) fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let text: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -213,7 +215,7 @@ fn longest_run(text: &str, c: char) -> usize {
 
 /// A command's output as a fenced block no line of it can close, cut to its last part
 /// when it does not fit in `budget` bytes.
-pub(super) fn output_block(output: &str, budget: usize) -> String {
+pub(crate) fn output_block(output: &str, budget: usize) -> String {
     let clean = strip_ansi(output).replace("\r\n", "\n").replace('\r', "\n");
     let fence = "`".repeat(longest_run(&clean, '`').max(2) + 1);
     let overhead = 2 * fence.len() + 64;
@@ -236,4 +238,94 @@ pub(super) fn output_block(output: &str, budget: usize) -> String {
         "{note}{fence}text\n{}\n{fence}",
         tail.trim_end_matches('\n')
     )
+}
+
+/// The most bytes of one text we send: under GitHub's 65,535-character limit whatever it
+/// counts, with room to spare.
+pub(crate) const TEXT_LIMIT: usize = 65_000;
+
+/// The text cut to [`TEXT_LIMIT`], with a note saying so.
+pub(crate) fn fit(text: String) -> String {
+    fit_within(text, TEXT_LIMIT)
+}
+
+/// The text cut to `limit` bytes at a line break, with a note at the start of a line
+/// (which ends any list item or quote, and any code block inside them).
+pub(crate) fn fit_within(text: String, limit: usize) -> String {
+    if text.len() <= limit {
+        return text;
+    }
+    let note = format!(
+        "\n\n*(Cut here: the full text is {} bytes, over the {limit} this report may use.)*\n",
+        text.len()
+    );
+    let mut end = limit.saturating_sub(note.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = text[..end].rfind('\n').unwrap_or(end);
+    format!("{}{note}", &text[..end])
+}
+
+/// The first line of `text`, cut to `max` characters.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() > max {
+        format!("{}…", line.chars().take(max).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+/// The last `max` bytes of `text` (on a character boundary).
+pub(crate) fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &text[start..])
+}
+
+/// Text as a block quote: a code fence opened inside it ends with the quote.
+pub(crate) fn quote(text: &str) -> String {
+    escape(text, false)
+        .split('\n')
+        .map(|line| {
+            if line.is_empty() {
+                ">".to_owned()
+            } else {
+                format!("> {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// A marker field: only characters that cannot end the comment or forge another field.
+pub(crate) fn marker_word(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A commit as people read it in a sentence: its first seven hex digits.
+pub(crate) fn short_sha(sha: &CommitSha) -> &str {
+    &sha.0[..sha.0.len().min(7)]
 }

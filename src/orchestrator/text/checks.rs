@@ -1,39 +1,19 @@
-//! What maintainers see of a review: the PR review a lens posts, and the output of the
-//! `flotilla/verify` check run, made of each lens's and the gates' reports.
-//!
-//! Every word here is built by one function per message, so the wording is reviewable
-//! in one place. Reviewer and gate text is untrusted: it is escaped so it cannot inject
-//! HTML or the review marker, and placed inside list items and quotes so an unclosed
-//! code fence cannot swallow the rest of the message. Every text is kept under GitHub's
-//! 65,535-character limit, with a note where it was cut. This module only builds text;
-//! posting it is the orchestrator's job.
+//! The check runs Flotilla concludes: `flotilla/verify` with each lens's and the gates'
+//! reports, a verification a budget stopped or a restart interrupted, and
+//! `flotilla/merge-group`.
 
 use std::fmt::Write;
 
-use super::diff::Diff;
-use super::markdown::{cell, code, escape, escape_line, output_block};
-use super::{Decision, Finding, GateOutcome, GateResult, Given, Severity, Verdict, lens_check};
-use crate::cost::Spend;
-use crate::github::{
-    Annotation, AnnotationLevel, CheckConclusion, CheckOutput, ReviewComment, ReviewSide,
+use super::findings::{annotations, decision_cell, items, outcome_mark, severity_counts};
+use super::markdown::{
+    TEXT_LIMIT, cell, code, count, escape_line, fit, fit_within, output_block, quote,
 };
-use crate::types::CommitSha;
-
-/// The most bytes of one text we send: under GitHub's 65,535-character limit whatever it
-/// counts, with room to spare.
-const TEXT_LIMIT: usize = 65_000;
+use crate::cost::Spend;
+use crate::github::{Annotation, CheckConclusion, CheckOutput};
+use crate::review::{Decision, GateOutcome, GateResult, Given, Verdict, lens_check};
 
 /// Room an output block takes besides the output itself: heading, fences, notes.
 const OUTPUT_OVERHEAD: usize = 256;
-
-/// A lens's review of one head commit, ready to post as a PR review.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReviewDraft {
-    /// The review's body, starting with [`review_marker`].
-    pub body: String,
-    /// Findings on lines of the diff, as inline comments.
-    pub comments: Vec<ReviewComment>,
-}
 
 /// A check run's conclusion and output, with its annotations apart so the caller can
 /// send them in batches of 50.
@@ -45,92 +25,6 @@ pub struct CheckReport {
     pub output: CheckOutput,
     /// One per finding that has a path and a line, uncapped.
     pub annotations: Vec<Annotation>,
-}
-
-/// The hidden first line of a lens's review, so a review already posted for this lens
-/// and head is found instead of posted twice.
-pub fn review_marker(lens: &str, sha: &str) -> String {
-    format!(
-        "<!-- flotilla:review lens={} sha={} -->",
-        marker_word(lens),
-        marker_word(sha)
-    )
-}
-
-/// A lens's verdict as a PR review: findings on commentable lines of the diff become
-/// inline comments (at most `inline_cap`), every other finding is listed in the body.
-pub fn review(
-    lens: &str,
-    sha: &CommitSha,
-    verdict: &Verdict,
-    diff: &Diff,
-    inline_cap: usize,
-) -> ReviewDraft {
-    let mut comments = Vec::new();
-    let mut listed = Vec::new();
-    for finding in &verdict.findings {
-        match (&finding.path, finding.line) {
-            (Some(path), Some(line))
-                if comments.len() < inline_cap && diff.commentable(path, line) =>
-            {
-                comments.push(ReviewComment {
-                    path: path.clone(),
-                    line,
-                    side: ReviewSide::Right,
-                    body: fit(format!(
-                        "{} · {}\n\n{}",
-                        badge(finding.severity),
-                        escape_line(&lens_check(lens)),
-                        escape(&finding.message, false)
-                    )),
-                });
-            }
-            _ => listed.push(finding),
-        }
-    }
-    let mut body = review_marker(lens, &sha.0);
-    let _ = write!(
-        body,
-        "\n### {} {}: {}\n\n",
-        decision_mark(verdict.decision),
-        escape_line(&lens_check(lens)),
-        decision_word(verdict.decision)
-    );
-    let _ = writeln!(
-        body,
-        "The {} reviewer {} commit {}.\n",
-        escape_line(lens),
-        match verdict.decision {
-            Decision::Upheld => "tried and could not refute",
-            Decision::Refuted => "refuted",
-        },
-        code(&sha.0)
-    );
-    let _ = writeln!(body, "{}\n", quote(&verdict.summary));
-    if !comments.is_empty() {
-        let _ = writeln!(
-            body,
-            "{} on lines of the diff {}.\n",
-            count(comments.len(), "finding", "findings"),
-            if comments.len() == 1 {
-                "is an inline comment"
-            } else {
-                "are inline comments"
-            }
-        );
-    }
-    if !listed.is_empty() {
-        let heading = if comments.is_empty() {
-            "Findings"
-        } else {
-            "Other findings"
-        };
-        let _ = writeln!(body, "#### {heading}\n\n{}", items(listed));
-    }
-    ReviewDraft {
-        body: fit(body.trim_end().to_owned()),
-        comments,
-    }
 }
 
 /// A lens's check run: success when upheld, failure when refuted; a verdict carried
@@ -410,182 +304,68 @@ fn output(title: String, summary: String) -> CheckOutput {
     }
 }
 
-/// One annotation per finding that has a path and a line.
-fn annotations(source: &str, findings: &[Finding]) -> Vec<Annotation> {
-    findings
-        .iter()
-        .filter_map(|finding| {
-            let path = finding.path.clone()?;
-            let line = finding.line?;
-            Some(Annotation {
-                path,
-                start_line: line,
-                end_line: line,
-                annotation_level: match finding.severity {
-                    Severity::Critical | Severity::High => AnnotationLevel::Failure,
-                    Severity::Medium => AnnotationLevel::Warning,
-                    Severity::Low | Severity::Info => AnnotationLevel::Notice,
-                },
-                message: fit(finding.message.clone()),
-                title: Some(format!("{source}: {}", finding.severity.as_str())),
-            })
-        })
-        .collect()
-}
-
-/// The findings as a Markdown list, each message inside its own item.
-fn items<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> String {
-    let mut out = String::new();
-    for finding in findings {
-        let _ = write!(out, "- {}", badge(finding.severity));
-        match (&finding.path, finding.line) {
-            (Some(path), Some(line)) => {
-                let _ = write!(out, " {}", code(&format!("{path}:{line}")));
-            }
-            (Some(path), None) => {
-                let _ = write!(out, " {}", code(path));
-            }
-            (None, _) => {}
-        }
-        let message = escape(&finding.message, true);
-        let mut lines = message.split('\n');
-        let _ = writeln!(out, ": {}", lines.next().unwrap_or_default());
-        for line in lines {
-            if line.is_empty() {
-                out.push('\n');
-            } else {
-                let _ = writeln!(out, "  {line}");
-            }
-        }
-    }
-    out
-}
-
-/// Text as a block quote: a code fence opened inside it ends with the quote.
-fn quote(text: &str) -> String {
-    escape(text, false)
-        .split('\n')
-        .map(|line| {
-            if line.is_empty() {
-                ">".to_owned()
-            } else {
-                format!("> {line}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// `3 (1 critical, 2 medium)`, or `none`.
-fn severity_counts(findings: &[Finding]) -> String {
-    if findings.is_empty() {
-        return "none".to_owned();
-    }
-    let levels = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
-    let parts: Vec<String> = levels
-        .iter()
-        .filter_map(|level| {
-            let n = findings.iter().filter(|f| f.severity == *level).count();
-            (n > 0).then(|| format!("{n} {}", level.as_str()))
-        })
-        .collect();
-    format!("{} ({})", findings.len(), parts.join(", "))
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
+/// Ends a `flotilla/verify` a stopped Flotilla left in progress, so it never stays
+/// pending: cancelled (it never satisfies branch protection) when the head is being
+/// verified again, neutral when a later check run of that head holds the result.
+pub fn check_interrupted(verifying_again: bool) -> CheckReport {
+    let (conclusion, title, summary) = if verifying_again {
+        (
+            CheckConclusion::Cancelled,
+            "Interrupted: verifying this head again",
+            "Flotilla stopped while this verification ran. The head is being verified \
+             again; the result will be a new `flotilla/verify` check run.",
+        )
     } else {
-        format!("{n} {many}")
+        (
+            CheckConclusion::Neutral,
+            "Interrupted: superseded",
+            "Flotilla stopped while this verification ran. A later verification of the \
+             same head published its result in another `flotilla/verify` check run.",
+        )
+    };
+    CheckReport {
+        conclusion,
+        output: CheckOutput {
+            title: title.to_owned(),
+            summary: summary.to_owned(),
+            text: None,
+            annotations: Vec::new(),
+        },
+        annotations: Vec::new(),
     }
 }
 
-fn badge(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Critical => "🛑 **critical**",
-        Severity::High => "🔴 **high**",
-        Severity::Medium => "🟠 **medium**",
-        Severity::Low => "🟡 **low**",
-        Severity::Info => "ℹ️ **info**",
+/// `flotilla/verify` on a merge group: which pull requests in it do not hold.
+pub fn merge_group_report(blocking: &[String]) -> CheckReport {
+    let (conclusion, title, summary) = if blocking.is_empty() {
+        (
+            CheckConclusion::Success,
+            "Every Flotilla change in this merge group is verified".to_owned(),
+            "Each pull request in the group is either not Flotilla's or a task whose \
+             current head passed every gate and reviewer."
+                .to_owned(),
+        )
+    } else {
+        (
+            CheckConclusion::Failure,
+            format!(
+                "{} pull request(s) in this group are not verified",
+                blocking.len()
+            ),
+            format!(
+                "Not verified on their current head: {}.",
+                blocking.join(", ")
+            ),
+        )
+    };
+    CheckReport {
+        conclusion,
+        output: CheckOutput {
+            title,
+            summary,
+            text: None,
+            annotations: Vec::new(),
+        },
+        annotations: Vec::new(),
     }
-}
-
-fn decision_mark(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Upheld => "✅",
-        Decision::Refuted => "❌",
-    }
-}
-
-/// `✅ Upheld`, or `✅ Upheld (carried over from `abc1234def0`)` for a verdict given on
-/// an earlier head.
-fn decision_cell(decision: Decision, given: &Given) -> String {
-    let word = format!("{} {}", decision_mark(decision), decision_word(decision));
-    match given {
-        Given::Here => word,
-        Given::CarriedFrom(sha) => format!("{word} (carried over from {})", short(sha)),
-    }
-}
-
-/// A commit as people read it in a table: its first 12 hex digits, as code.
-fn short(sha: &CommitSha) -> String {
-    code(sha.0.get(..12).unwrap_or(&sha.0))
-}
-
-fn decision_word(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Upheld => "Upheld",
-        Decision::Refuted => "Refuted",
-    }
-}
-
-fn outcome_mark(outcome: GateOutcome) -> &'static str {
-    match outcome {
-        GateOutcome::Passed => "✅ passed",
-        GateOutcome::Warned => "⚠️ warned",
-        GateOutcome::Failed => "❌ failed",
-        GateOutcome::NeedsHuman => "❌ needs a person",
-    }
-}
-
-/// A marker field: only characters that cannot end the comment or forge another field.
-fn marker_word(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// The text cut to [`TEXT_LIMIT`], with a note saying so.
-fn fit(text: String) -> String {
-    fit_within(text, TEXT_LIMIT)
-}
-
-/// The text cut to `limit` bytes at a line break, with a note at the start of a line
-/// (which ends any list item or quote, and any code block inside them).
-fn fit_within(text: String, limit: usize) -> String {
-    if text.len() <= limit {
-        return text;
-    }
-    let note = format!(
-        "\n\n*(Cut here: the full text is {} bytes, over the {limit} this report may use.)*\n",
-        text.len()
-    );
-    let mut end = limit.saturating_sub(note.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let end = text[..end].rfind('\n').unwrap_or(end);
-    format!("{}{note}", &text[..end])
 }
