@@ -1,8 +1,8 @@
 //! The rules a parsed configuration must satisfy beyond its types: ranges, the git
 //! ref syntax of `branch_prefix`, `command` with `adapter: command`, `codex` with
 //! `adapter: codex`, `pass_env` names an agent may receive, and lens-only keys
-//! (`rerun_on_base_change`) on lenses only. It must not parse YAML; errors are located
-//! by a scan.
+//! (`rerun_on_base_change`) on lenses only. It must not parse YAML itself: an error
+//! names the path of the key it is about, and [`locate`] finds where that is written.
 
 use crate::agent::env::check_pass_env;
 use crate::review::gates::validate_glob;
@@ -196,19 +196,14 @@ impl AgentConfig {
         {
             return fail("model", format!("`{section}.model` must not be empty"));
         }
-        for name in &self.pass_env {
+        for (index, name) in self.pass_env.iter().enumerate() {
             if let Err(refused) = check_pass_env(std::slice::from_ref(name)) {
-                let line = locate::pass_env_line(text, section, name);
-                let mut error = locate::error_at(
+                return Err(locate::item_error_at(
                     text,
                     &[path, &["pass_env"]].concat(),
+                    index,
                     format!("`{section}.pass_env`: {refused}"),
-                );
-                if line.is_some() {
-                    error.line = line;
-                    error.column = None;
-                }
-                return Err(error);
+                ));
             }
         }
         for entry in &self.network.allow {

@@ -459,6 +459,44 @@ fn passing_a_github_token_to_an_agent_is_refused_on_its_line() {
 }
 
 #[test]
+fn a_rule_broken_in_flow_style_is_refused_on_the_line_the_parser_read_it() {
+    let error = refused("trigger_label: go\nworker: {adapter: codex, max_turns: 5}\n");
+    assert_error(&error, 2, &["worker.max_turns", "claude-code"]);
+    assert_eq!(error.column, Some(26), "{error}");
+
+    let error = refused("reviewers: {security: {adapter: command}}\n");
+    assert_error(&error, 1, &["reviewers.security.command", "required"]);
+    assert_eq!(error.column, Some(24), "{error}");
+
+    let error = refused("# limits\n{max_tasks: 2, max_parallel_tasks: 3}\n");
+    assert_error(&error, 2, &["max_parallel_tasks", "max_tasks"]);
+    assert_eq!(error.column, Some(16), "{error}");
+
+    let error = refused("worker:\n  pass_env: [OPENAI_API_KEY,\n    GITHUB_TOKEN]\n");
+    assert_error(&error, 3, &["worker.pass_env", "GITHUB_TOKEN"]);
+    assert_eq!(error.column, Some(5), "{error}");
+
+    assert_error(&refused("worker: {time_limit: 0s}\n"), 1, &["0s", "zero"]);
+}
+
+#[test]
+fn a_rule_broken_by_an_aliased_value_is_refused_where_the_alias_uses_it() {
+    let error = refused("verify:\n  max_changed_lines: &big 50\nmax_tasks: *big\n");
+    assert_error(&error, 3, &["max_tasks", "1 to 20"]);
+
+    let lens = "reviewers:\n  runs: &rerun\n    adapter: codex\n    rerun_on_base_change: true\n";
+    let error = refused(&format!("{lens}planner: *rerun\n"));
+    assert_error(
+        &error,
+        5,
+        &["planner.rerun_on_base_change", "reviewer lenses"],
+    );
+
+    let error = refused(&format!("{lens}planner:\n  model: o3\n  <<: *rerun\n"));
+    assert_error(&error, 7, &["planner.rerun_on_base_change"]);
+}
+
+#[test]
 fn passing_flotilla_variables_or_invalid_names_is_refused() {
     assert_error(
         &refused("worker:\n  pass_env: [FLOTILLA_WEBHOOK_SECRET]\n"),
