@@ -28,7 +28,7 @@ impl FleetHandlers {
                 let reason = reasons::conflicts(
                     pr,
                     &run.default_branch,
-                    ConflictSeen::MergeRefused(&message),
+                    ConflictSeen::MergeRefused(message),
                 );
                 self.conflict(client, run, task, head, &reason).await
             }

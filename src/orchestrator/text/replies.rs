@@ -96,9 +96,9 @@ fn outcome(outcome: &Outcome) -> String {
         Outcome::NotReplanned(error) => format!("not replanned: {error}"),
         Outcome::Replanning { run, cancelled } => {
             let note = cancelled.as_ref().map_or(String::new(), |pulls| {
-                format!("The previous run was cancelled. {}", open_pulls(pulls))
+                format!(" The previous run was cancelled. {}", open_pulls(pulls))
             });
-            format!("planning again (run {run}). {note}")
+            format!("planning again (run {run}).{note}")
         }
         Outcome::AlreadyLive => "the issue already has a live run.".to_owned(),
         Outcome::NoSuchTask(position) => format!("the run has no task {position}."),

@@ -12,13 +12,9 @@ use std::collections::HashMap;
 use crate::config::{AgentConfig, Lens};
 use crate::cost::{Spend, Usd};
 use crate::redact::{KnownSecrets, Redactor};
-use crate::review::{
-    Decision, Finding, Gate, GateOutcome, GateResult, Severity, Verdict,
-};
+use crate::review::{Decision, Finding, Gate, GateOutcome, GateResult, Severity, Verdict};
 use crate::store::{RunId, RunRecord, RunState, TaskId, TaskRecord, TaskState};
-use crate::types::{
-    CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName,
-};
+use crate::types::{CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
 
 use super::RunSpend;
 

@@ -7,8 +7,8 @@ use super::{dollars, gate, head, lens, redactor, refuted, run, task, upheld};
 use crate::github::CheckConclusion;
 use crate::orchestrator::text::reasons::{self, ConflictSeen};
 use crate::orchestrator::text::{
-    branch_deleted_reason, needs_human, pull_body, pull_closed_reason, refutation_feedback,
-    review, task_failed,
+    branch_deleted_reason, needs_human, pull_body, pull_closed_reason, refutation_feedback, review,
+    task_failed,
 };
 use crate::review::diff::Diff;
 use crate::review::{Gate, GateOutcome};
@@ -25,7 +25,30 @@ fn a_draft_pull_request_says_what_the_task_is_and_what_the_agent_did() {
         &dollars(0.25),
         &redactor(),
     );
-    assert_snapshot!(body, @"");
+    assert_snapshot!(body, @"
+    Part of #7
+
+    Flotilla task 1 (`task-1`), attempt 1. Agents spent $0.25 (0 tokens) on this task so far.
+
+    ### Task
+
+    Make the parser cache its tokens.
+
+    Expected to touch: `src/parser.rs`
+
+    ### Agent's summary
+
+    Cached tokens per line.
+
+    <details><summary>Transcript excerpt</summary>
+
+    ````text
+    $ cargo test
+    ```
+    ok
+    ````
+    </details>
+    ");
 }
 
 #[test]
@@ -33,7 +56,18 @@ fn a_failed_task_shows_the_end_of_its_output() {
     let mut failed = task(2, TaskState::Failed);
     failed.attempts = 3;
     failed.last_reason = Some("the agent exited with status 1".to_owned());
-    assert_snapshot!(task_failed(&run(), &failed, "panic: index out of range", &redactor()), @"");
+    assert_snapshot!(task_failed(&run(), &failed, "panic: index out of range", &redactor()), @"
+    Task 2 of #7 (skip blank lines) failed after 3 attempt(s): the agent exited with status 1
+
+    <details><summary>End of the agent's output</summary>
+
+    ```text
+    panic: index out of range
+    ```
+    </details>
+
+    `/flotilla retry 2` tries it again.
+    ");
 }
 
 #[test]
@@ -64,16 +98,43 @@ fn a_task_that_needs_a_person_lists_what_failed() {
             output: None,
         },
     ];
-    assert_snapshot!(needs_human(&run(), &stuck, &head(), &verdicts, &redactor()), @"");
+    assert_snapshot!(needs_human(&run(), &stuck, &head(), &verdicts, &redactor()), @r"
+    Flotilla stopped here: task 1 of #7 needs a person. This pull request stays a draft and will not be merged automatically.
+
+    Tried: 1 attempt(s) of 3; last verified head `0123456789abcdef0123456789abcdef01234567`.
+
+    Why: protected-paths: `.github/workflows/ci.yml` changed
+
+    | Part | Result | Evidence |
+    |---|---|---|
+    | gate `protected-paths` | needs_human | `.github/workflows/ci.yml` \| changed |
+
+    Push a fix to `flotilla/7-1` (Flotilla verifies it again), or comment `/flotilla retry 1` on #7 to give the worker more attempts.
+    ");
 }
 
 #[test]
 fn the_next_attempt_is_told_each_failed_gate_and_refuting_lens() {
-    let mut build = gate(Gate::Build, GateOutcome::Failed, "`cargo test` exited with status 101");
+    let mut build = gate(
+        Gate::Build,
+        GateOutcome::Failed,
+        "`cargo test` exited with status 101",
+    );
     build.output = Some("test parser::cache ... FAILED".to_owned());
     let correctness = lens("correctness");
     let verdict = refuted();
-    assert_snapshot!(refutation_feedback(&[&build], &[(&correctness, &verdict)]), @"");
+    assert_snapshot!(refutation_feedback(&[&build], &[(&correctness, &verdict)]), @"
+    verification refuted the previous change.
+    - gate `build`: `cargo test` exited with status 101
+      Output (end):
+    ```text
+    test parser::cache ... FAILED
+    ```
+    - reviewer `correctness` refuted it: The cache is never invalidated.
+      - `src/parser.rs:12` [high] stale tokens after an edit
+      - `src/parser.rs` [low] no test covers the cache
+    Fix these on the same branch; keep what was right.
+    ");
 }
 
 #[test]
@@ -83,7 +144,11 @@ fn a_closed_pull_request_and_a_deleted_branch_say_who_and_what() {
         pull_closed_reason(PrNumber(21), None),
         branch_deleted_reason("flotilla/7-1", PrNumber(21)),
     ];
-    assert_snapshot!(reasons.join("\n"), @"");
+    assert_snapshot!(reasons.join("\n"), @"
+    pull request #21 was closed without merging by @bob
+    pull request #21 was closed without merging
+    branch `flotilla/7-1` was deleted, so pull request #21 cannot land
+    ");
 }
 
 #[test]
@@ -98,13 +163,37 @@ fn a_refuting_review_puts_findings_on_diff_lines_inline() {
         .iter()
         .map(|c| format!("{}:{} {}", c.path, c.line, c.body))
         .collect();
-    assert_snapshot!(format!("{}\n---\n{}", draft.body, inline.join("\n")), @"");
+    assert_snapshot!(format!("{}\n---\n{}", draft.body, inline.join("\n")), @"
+    <!-- flotilla:review lens=correctness sha=0123456789abcdef0123456789abcdef01234567 -->
+    ### ❌ flotilla/correctness: Refuted
+
+    The correctness reviewer refuted commit `0123456789abcdef0123456789abcdef01234567`.
+
+    > The cache is never invalidated.
+
+    1 finding on lines of the diff is an inline comment.
+
+    #### Other findings
+
+    - 🟡 **low** `src/parser.rs`: no test covers the cache
+    ---
+    src/parser.rs:12 🔴 **high** · flotilla/correctness
+
+    stale tokens after an edit
+    ");
 }
 
 #[test]
 fn an_upholding_review_says_the_lens_could_not_refute() {
     let draft = review("security", &head(), &upheld(), &Diff::parse(""), 10);
-    assert_snapshot!(draft.body, @"");
+    assert_snapshot!(draft.body, @"
+    <!-- flotilla:review lens=security sha=0123456789abcdef0123456789abcdef01234567 -->
+    ### ✅ flotilla/security: Upheld
+
+    The security reviewer tried and could not refute commit `0123456789abcdef0123456789abcdef01234567`.
+
+    > Tried edits and reloads; the cache holds.
+    ");
 }
 
 #[test]
@@ -114,12 +203,23 @@ fn every_reason_reads_as_a_short_sentence() {
         reasons::check_concluded(None),
         reasons::status_failing(),
         reasons::required_checks_failed(&[
-            ("ci/test".to_owned(), "check run concluded failure".to_owned()),
+            (
+                "ci/test".to_owned(),
+                "check run concluded failure".to_owned(),
+            ),
             ("lint".to_owned(), "commit status is failing".to_owned()),
         ]),
         reasons::conflicts(PrNumber(21), "main", ConflictSeen::Before),
-        reasons::conflicts(PrNumber(21), "main", ConflictSeen::MergeRefused("Merge conflict")),
-        reasons::conflicts(PrNumber(21), "main", ConflictSeen::AfterAnotherMerged("conflict")),
+        reasons::conflicts(
+            PrNumber(21),
+            "main",
+            ConflictSeen::MergeRefused("Merge conflict"),
+        ),
+        reasons::conflicts(
+            PrNumber(21),
+            "main",
+            ConflictSeen::AfterAnotherMerged("conflict"),
+        ),
         reasons::reviewer_stopped("security", "the run's budget of $1.00"),
         reasons::reviewer_failed("security", "timed out after 10m"),
         reasons::answer_unreadable("security", "no JSON object in the output"),
@@ -134,5 +234,22 @@ fn every_reason_reads_as_a_short_sentence() {
         )),
         reasons::could_not_verify(&anyhow::anyhow!("fetching the head failed")),
     ];
-    assert_snapshot!(lines.join("\n"), @"");
+    assert_snapshot!(lines.join("\n"), @"
+    check run concluded timed_out
+    check run concluded without a conclusion
+    commit status is failing
+    required checks failed on the previous change: `ci/test` (check run concluded failure), `lint` (commit status is failing). Make them pass on the same branch.
+    #21 conflicts with `main`
+    #21 conflicts with `main`; GitHub refused the merge: Merge conflict
+    #21 conflicts with `main` after another task merged: conflict
+    the security reviewer was stopped at the run's budget of $1.00
+    the security reviewer timed out after 10m; counted as refuted
+    the security reviewer's answer could not be read (no JSON object in the output); counted as refuted
+    the security reviewer's answer is not a valid verdict (`decision` must be upheld or refuted); counted as refuted
+    no build or test command is configured (`verify.commands`)
+    `cargo test` exited with status 101
+    2 command(s) succeeded: `cargo build`, `cargo test`
+    protected_paths: `Makefile` changed
+    Flotilla could not verify this head: fetching the head failed
+    ");
 }
