@@ -1,7 +1,7 @@
 //! Checks and statuses: check runs (create, update, get, rerequest, list for a ref),
 //! check suites, commit statuses and the combined status.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,7 +16,7 @@ use super::super::check_events::{
 };
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::{CI_APP_ID, Sim, ci, git, json};
-use super::{RepoPath, repo_for};
+use super::{InRepo, RepoPath};
 
 /// Check and status routes.
 pub fn router() -> Router<Sim> {
@@ -46,18 +46,13 @@ pub fn router() -> Router<Sim> {
 
 #[derive(Deserialize)]
 struct IdPath {
-    owner: String,
-    repo: String,
     id: u64,
 }
 
-/// `{owner}/{repo}/.../{reference}` path parameters.
+/// The `{reference}` of a `{owner}/{repo}/.../{reference}` path (the repository comes
+/// through [`InRepo`](super::InRepo)).
 #[derive(Deserialize)]
 pub struct RefPath {
-    /// Owner login.
-    pub owner: String,
-    /// Repository name.
-    pub repo: String,
     /// Branch, tag or sha.
     pub reference: String,
 }
@@ -156,11 +151,9 @@ fn apply(sim: &Sim, name: &RepoName, id: u64, body: &CheckRunBody) -> ApiResult<
 
 async fn create_check_run(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, auth, .. }: InRepo<RepoPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let body: CheckRunBody = parse_body(&body)?;
     let (Some(run_name), Some(head_sha)) = (body.name.clone(), body.head_sha.clone()) else {
         return Err(ApiError::unprocessable(
@@ -226,11 +219,13 @@ fn run_json(sim: &Sim, name: &RepoName, id: u64) -> ApiResult<Value> {
 
 async fn update_check_run(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<IdPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<IdPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let body: CheckRunBody = parse_body(&body)?;
     let owner = {
         let world = sim.world();
@@ -256,10 +251,8 @@ async fn update_check_run(
 
 async fn get_check_run(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<IdPath>,
+    InRepo { name, path: p, .. }: InRepo<IdPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     Ok(Json(run_json(&sim, &name, p.id)?))
 }
 
@@ -330,20 +323,20 @@ pub fn request_action(
 
 async fn rerequest(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<IdPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<IdPath>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     rerequest_run(&sim, &name, p.id, &auth.bot)?;
     Ok((StatusCode::CREATED, Json(json!({}))))
 }
 
 async fn get_check_suite(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<IdPath>,
+    InRepo { name, path: p, .. }: InRepo<IdPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let suite = r
@@ -370,11 +363,9 @@ struct RunsQuery {
 
 async fn runs_for_ref(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RefPath>,
+    InRepo { name, path: p, .. }: InRepo<RefPath>,
     Query(q): Query<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let sha = resolve(&sim, &name, &p.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
@@ -395,10 +386,8 @@ async fn runs_for_ref(
 
 async fn suites_for_ref(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RefPath>,
+    InRepo { name, path: p, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let sha = resolve(&sim, &name, &p.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;

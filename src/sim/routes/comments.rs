@@ -1,7 +1,7 @@
 //! Conversation comments on issues and pull requests: create, edit (author only),
 //! get, list, and the `issue_comment` events they cause.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -10,12 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{Login, RepoName};
 
-use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::Comment;
 use super::super::webhooks::announce;
 use super::super::{Sim, json};
-use super::{NumberPath, Page, repo_for};
+use super::{InRepo, NumberPath, Page};
 
 /// Comment routes.
 pub fn router() -> Router<Sim> {
@@ -139,11 +138,9 @@ pub fn edit_comment(
 
 async fn list_comments(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     if !r.issues.contains_key(&p.number) {
@@ -165,11 +162,13 @@ struct CommentBody {
 
 async fn create_comment_route(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let new: CommentBody = parse_body(&body)?;
     let id = add_comment(&sim, &name, p.number, &new.body, &auth.bot).await?;
     let world = sim.world();
@@ -184,17 +183,13 @@ async fn create_comment_route(
 
 #[derive(Deserialize)]
 struct CommentPath {
-    owner: String,
-    repo: String,
     comment_id: u64,
 }
 
 async fn get_comment(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<CommentPath>,
+    InRepo { name, path: p, .. }: InRepo<CommentPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let c = r
@@ -207,11 +202,13 @@ async fn get_comment(
 
 async fn edit_comment_route(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<CommentPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<CommentPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let new: CommentBody = parse_body(&body)?;
     Ok(Json(edit_comment(
         &sim,

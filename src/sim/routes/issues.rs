@@ -1,7 +1,7 @@
 //! Issue routes: issues and labels (comments are in `comments`). The operations are public so
 //! the scenario API (a person acting) and the REST routes (the App acting) share them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -10,12 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{Login, RepoName};
 
-use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::Issue;
 use super::super::webhooks::announce;
 use super::super::{Sim, json, merge};
-use super::{NumberPath, Page, RepoPath, repo_for};
+use super::{InRepo, NumberPath, Page, RepoPath};
 
 /// Issue routes.
 pub fn router() -> Router<Sim> {
@@ -202,11 +201,9 @@ struct ListQuery {
 
 async fn list_issues(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, .. }: InRepo<RepoPath>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let wanted: Vec<&str> = q
@@ -246,11 +243,9 @@ struct NewIssue {
 
 async fn create_issue(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, auth, .. }: InRepo<RepoPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let new: NewIssue = parse_body(&body)?;
     let number = open_issue(&sim, &name, &new.title, new.body, new.labels, &auth.bot).await?;
     Ok((StatusCode::CREATED, Json(issue_json(&sim, &name, number)?)))
@@ -265,10 +260,8 @@ fn issue_json(sim: &Sim, name: &RepoName, number: u64) -> ApiResult<Value> {
 
 async fn get_issue(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     Ok(Json(issue_json(&sim, &name, p.number)?))
 }
 
@@ -343,11 +336,13 @@ pub async fn update_issue(
 
 async fn update_issue_route(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let patch: Value = parse_body(&body)?;
     update_issue(&sim, &name, p.number, patch, &auth.bot).await?;
     Ok(Json(issue_json(&sim, &name, p.number)?))
@@ -355,10 +350,8 @@ async fn update_issue_route(
 
 async fn list_labels(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let labels = labels_of(&sim, &name, p.number)?;
     Ok(Json(labels_json(&sim, &name, &labels)))
 }
@@ -379,11 +372,13 @@ enum LabelName {
 
 async fn add_labels_route(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let labels = match parse_body::<LabelsBody>(&body)? {
         LabelsBody::Object { labels } | LabelsBody::List(labels) => labels,
     };
@@ -399,18 +394,18 @@ async fn add_labels_route(
 
 #[derive(Deserialize)]
 struct LabelPath {
-    owner: String,
-    repo: String,
     number: u64,
     name: String,
 }
 
 async fn remove_label_route(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<LabelPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<LabelPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let all = remove_label(&sim, &name, p.number, &p.name, &auth.bot).await?;
     Ok(Json(labels_json(&sim, &name, &all)))
 }

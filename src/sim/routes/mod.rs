@@ -15,7 +15,10 @@ pub mod rules;
 pub mod statuses;
 
 use axum::Router;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::types::RepoName;
 
@@ -49,13 +52,10 @@ pub struct RepoPath {
     pub repo: String,
 }
 
-/// `{owner}/{repo}/{number}` path parameters.
+/// The `{number}` of a `{owner}/{repo}/.../{number}` path (the repository comes through
+/// [`InRepo`]).
 #[derive(Deserialize)]
 pub struct NumberPath {
-    /// Owner login.
-    pub owner: String,
-    /// Repository name.
-    pub repo: String,
     /// Issue or pull request number.
     pub number: u64,
 }
@@ -77,6 +77,34 @@ pub fn repo_for(
         return Err(ApiError::not_found());
     }
     Ok(name)
+}
+
+/// A request by an installation's bot about one repository: its name, checked by
+/// [`repo_for`] (the installation covers it and it exists, else 404), the path's
+/// parameters `P`, and who asks. GitHub answers a path it cannot read with 404 too.
+pub struct InRepo<P> {
+    /// `owner/name`, as the path spells it.
+    pub name: RepoName,
+    /// Every parameter of the path (`owner` and `repo` included).
+    pub path: P,
+    /// The installation token's bot.
+    pub auth: InstallationAuth,
+}
+
+impl<P: DeserializeOwned + Send> FromRequestParts<Sim> for InRepo<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, ApiError> {
+        let auth = InstallationAuth::from_request_parts(parts, sim).await?;
+        let Path(repo) = Path::<RepoPath>::from_request_parts(parts, sim)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        let Path(path) = Path::<P>::from_request_parts(parts, sim)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        let name = repo_for(sim, &auth, &repo.owner, &repo.repo)?;
+        Ok(Self { name, path, auth })
+    }
 }
 
 /// 403 as GitHub answers an installation token whose App lacks `permission` at `level`

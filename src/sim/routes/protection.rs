@@ -2,7 +2,7 @@
 //! app-bound `checks`, required reviews, strictness) and delete. Reading needs the
 //! App's `administration: read`, changing it `administration: write` (403 otherwise).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -11,12 +11,11 @@ use serde_json::{Value, json};
 
 use crate::types::{AppId, RepoName};
 
-use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::Access;
 use super::super::state::{Protection, RequiredCheck};
 use super::super::{Sim, git};
-use super::{repo_for, require_permission};
+use super::{InRepo, require_permission};
 
 /// Protection routes.
 pub fn router() -> Router<Sim> {
@@ -30,8 +29,6 @@ pub fn router() -> Router<Sim> {
 
 #[derive(Deserialize)]
 struct BranchPath {
-    owner: String,
-    repo: String,
     branch: String,
 }
 
@@ -89,10 +86,12 @@ fn protection_json(base: &str, repo: &RepoName, branch: &str, p: &Protection) ->
 
 async fn get_protection(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<BranchPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<BranchPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     require_permission(&sim, &auth, "administration", Access::Read)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
@@ -182,11 +181,13 @@ pub fn parse_protection(body: &Value) -> ApiResult<Protection> {
 
 async fn put_protection(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<BranchPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<BranchPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     require_permission(&sim, &auth, "administration", Access::Write)?;
     let body: Value = parse_body(&body)?;
     let protection = parse_protection(&body)?;
@@ -200,10 +201,12 @@ async fn put_protection(
 
 async fn delete_protection(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<BranchPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<BranchPath>,
 ) -> ApiResult<StatusCode> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     require_permission(&sim, &auth, "administration", Access::Write)?;
     set_protection(&sim, &name, &p.branch, None)?;
     Ok(StatusCode::NO_CONTENT)

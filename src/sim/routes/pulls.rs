@@ -1,7 +1,7 @@
 //! Pull request routes: create (head must be a pushed branch), get, list, update,
 //! files, commits, merge (sha guard, protection) and update-branch.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -10,12 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{CommitSha, Login, RepoName};
 
-use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::{Issue, MergeMethod, Pull};
 use super::super::{Sim, ci, git, merge, push};
 use super::repos::{commit_json, files_json};
-use super::{NumberPath, Page, RepoPath, repo_for};
+use super::{InRepo, NumberPath, Page, RepoPath};
 
 /// Pull request routes.
 pub fn router() -> Router<Sim> {
@@ -179,11 +178,9 @@ pub struct NewPull {
 
 async fn create_pull_route(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, auth, .. }: InRepo<RepoPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let new: NewPull = parse_body(&body)?;
     let number = create_pull(&sim, &name, new, &auth.bot).await?;
     Ok((
@@ -203,11 +200,9 @@ struct ListQuery {
 
 async fn list_pulls(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, .. }: InRepo<RepoPath>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let numbers: Vec<u64> = {
         let world = sim.world();
         let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
@@ -246,20 +241,20 @@ async fn list_pulls(
 
 async fn get_pull(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     Ok(Json(merge::pull_json(&sim, &name, p.number).await?))
 }
 
 async fn update_pull(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let patch: Value = parse_body(&body)?;
     if let Some(base) = patch.get("base").and_then(Value::as_str) {
         if git::branch_sha(&sim.repo_path(&name), base).await.is_none() {
@@ -289,11 +284,9 @@ async fn update_pull(
 
 async fn list_files(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let snap = merge::snapshot(&sim, &name, p.number)?;
     let bare = sim.repo_path(&name);
     let base = git::branch_sha(&bare, &snap.base_ref)
@@ -308,10 +301,8 @@ async fn list_files(
 
 async fn list_commits(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let snap = merge::snapshot(&sim, &name, p.number)?;
     let bare = sim.repo_path(&name);
     let base = git::branch_sha(&bare, &snap.base_ref)
@@ -378,11 +369,13 @@ pub async fn merge_pull(
 
 async fn merge_route(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let req: MergeBody = parse_body(&body)?;
     let method = match req.merge_method.as_deref() {
         None => MergeMethod::Merge,
@@ -403,10 +396,8 @@ async fn merge_route(
 
 async fn is_merged(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
 ) -> ApiResult<StatusCode> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let snap = merge::snapshot(&sim, &name, p.number)?;
     if snap.merged {
         Ok(StatusCode::NO_CONTENT)
@@ -422,11 +413,13 @@ struct UpdateBranchBody {
 
 async fn update_branch(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let req: UpdateBranchBody = parse_body(&body)?;
     let snap = merge::snapshot(&sim, &name, p.number)?;
     if req

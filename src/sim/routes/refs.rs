@@ -1,7 +1,7 @@
 //! Git references over REST: read one (`GET …/git/ref/{ref}`), create one
 //! (`POST …/git/refs`) and delete one (`DELETE …/git/refs/{ref}`, e.g. a merged branch).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -10,10 +10,9 @@ use serde_json::{Value, json};
 
 use crate::types::RepoName;
 
-use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::{Sim, git, push};
-use super::{RepoPath, repo_for};
+use super::{InRepo, RepoPath};
 
 /// Reference routes.
 pub fn router() -> Router<Sim> {
@@ -28,8 +27,6 @@ pub fn router() -> Router<Sim> {
 
 #[derive(Deserialize)]
 struct RefPath {
-    owner: String,
-    repo: String,
     reference: String,
 }
 
@@ -45,10 +42,8 @@ fn ref_json(sim: &Sim, name: &RepoName, full: &str, sha: &str) -> Value {
 
 async fn get_ref(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RefPath>,
+    InRepo { name, path: p, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let full = format!("refs/{}", p.reference.trim_start_matches('/'));
     let sha = git::rev_parse(&sim.repo_path(&name), &full)
         .await
@@ -65,11 +60,9 @@ struct NewRef {
 
 async fn create_ref(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, auth, .. }: InRepo<RepoPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let new: NewRef = parse_body(&body)?;
     let Some(branch) = new.reference.strip_prefix("refs/heads/") else {
         return Err(ApiError::unprocessable(
@@ -102,10 +95,8 @@ async fn create_ref(
 
 async fn delete_ref(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RefPath>,
+    InRepo { name, path: p, .. }: InRepo<RefPath>,
 ) -> ApiResult<StatusCode> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let full = format!("refs/{}", p.reference.trim_start_matches('/'));
     let bare = sim.repo_path(&name);
     let _guard = sim.0.git_lock.lock().await;

@@ -13,7 +13,7 @@ use crate::types::{Login, RepoName};
 use super::super::auth::{Caller, InstallationAuth};
 use super::super::error::{ApiError, ApiResult};
 use super::super::{Sim, git, json};
-use super::{Page, RepoPath, repo_for};
+use super::{InRepo, Page, RepoPath, repo_for};
 
 /// Repository routes.
 pub fn router() -> Router<Sim> {
@@ -215,11 +215,9 @@ fn branch_json(sim: &Sim, name: &RepoName, branch: &str, sha: &str) -> Value {
 
 async fn list_branches(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, .. }: InRepo<RepoPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let branches = git::branches(&sim.repo_path(&name)).await?;
     let list = branches
         .iter()
@@ -230,17 +228,13 @@ async fn list_branches(
 
 #[derive(Deserialize)]
 struct BranchPath {
-    owner: String,
-    repo: String,
     branch: String,
 }
 
 async fn get_branch(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<BranchPath>,
+    InRepo { name, path: p, .. }: InRepo<BranchPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let sha = git::branch_sha(&sim.repo_path(&name), &p.branch)
         .await
         .ok_or_else(|| ApiError::not_found().with_message("Branch not found".to_owned()))?;
@@ -279,11 +273,9 @@ struct CommitsQuery {
 
 async fn list_commits(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RepoPath>,
+    InRepo { name, .. }: InRepo<RepoPath>,
     Query(q): Query<CommitsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let start = q.sha.unwrap_or_else(|| default_branch(&sim, &name));
     let bare = sim.repo_path(&name);
     let tip = git::rev_parse(&bare, &start)
@@ -309,17 +301,13 @@ async fn list_commits(
 
 #[derive(Deserialize)]
 struct CommitPath {
-    owner: String,
-    repo: String,
     reference: String,
 }
 
 async fn get_commit(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<CommitPath>,
+    InRepo { name, path: p, .. }: InRepo<CommitPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let mut value = commit_json(&sim, &name, &p.reference)
         .await
         .ok_or_else(|| {
@@ -356,17 +344,13 @@ pub fn files_json(files: &[git::FileDiff]) -> Value {
 
 #[derive(Deserialize)]
 struct ComparePath {
-    owner: String,
-    repo: String,
     basehead: String,
 }
 
 async fn compare(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<ComparePath>,
+    InRepo { name, path: p, .. }: InRepo<ComparePath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let (base, head) = p
         .basehead
         .split_once("...")
@@ -411,17 +395,13 @@ async fn compare(
 
 #[derive(Deserialize)]
 struct PermissionPath {
-    owner: String,
-    repo: String,
     username: String,
 }
 
 async fn permission(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<PermissionPath>,
+    InRepo { name, path: p, .. }: InRepo<PermissionPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let mut world = sim.world();
     let login = Login(p.username.clone());
     if !world.users.contains_key(&login) {

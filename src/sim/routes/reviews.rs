@@ -1,7 +1,7 @@
 //! Review routes: submit a review with inline comments (GitHub's author and diff-line
 //! rules), list reviews and review comments.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -10,12 +10,11 @@ use serde_json::{Map, Value};
 
 use crate::types::{CommitSha, Login, RepoName};
 
-use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::{Review, ReviewComment};
 use super::super::webhooks::announce;
 use super::super::{Sim, git, json, merge};
-use super::{NumberPath, Page, repo_for};
+use super::{InRepo, NumberPath, Page};
 
 /// Review routes.
 pub fn router() -> Router<Sim> {
@@ -189,11 +188,13 @@ pub async fn submit_review(
 
 async fn create_review(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let req: NewReview = parse_body(&body)?;
     let id = submit_review(&sim, &name, p.number, &auth.bot, req).await?;
     let world = sim.world();
@@ -208,11 +209,13 @@ async fn create_review(
 
 async fn list_reviews(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     r.pulls.get(&p.number).ok_or_else(ApiError::not_found)?;
@@ -228,10 +231,8 @@ async fn list_reviews(
 
 async fn list_review_comments(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<NumberPath>,
+    InRepo { name, path: p, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     r.pulls.get(&p.number).ok_or_else(ApiError::not_found)?;

@@ -2,17 +2,16 @@
 //! `metadata: read` is needed, so an App that cannot read classic protection can still
 //! learn which checks a ruleset requires. Classic protection does not appear here.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::Sim;
-use super::super::auth::InstallationAuth;
 use super::super::error::{ApiError, ApiResult};
 use super::super::state::Access;
-use super::{Page, repo_for, require_permission};
+use super::{InRepo, Page, require_permission};
 
 /// The rules route.
 pub fn router() -> Router<Sim> {
@@ -24,18 +23,18 @@ pub fn router() -> Router<Sim> {
 
 #[derive(Deserialize)]
 struct BranchPath {
-    owner: String,
-    repo: String,
     branch: String,
 }
 
 async fn branch_rules(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<BranchPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<BranchPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     require_permission(&sim, &auth, "metadata", Access::Read)?;
     let world = sim.world();
     let repo = world.repo(&name).ok_or_else(ApiError::not_found)?;

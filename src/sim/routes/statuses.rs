@@ -1,6 +1,6 @@
 //! Commit statuses: create (with the `status` event), list, and the combined status.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,14 +9,13 @@ use serde_json::{Value, json};
 
 use crate::types::CommitSha;
 
-use super::super::auth::InstallationAuth;
 use super::super::check_events::fields;
 use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::Status;
 use super::super::webhooks::announce;
 use super::super::{Sim, json};
+use super::InRepo;
 use super::checks::{RefPath, resolve};
-use super::repo_for;
 
 /// Status routes.
 pub fn router() -> Router<Sim> {
@@ -34,8 +33,6 @@ pub fn router() -> Router<Sim> {
 
 #[derive(Deserialize)]
 struct StatusPath {
-    owner: String,
-    repo: String,
     sha: String,
 }
 
@@ -49,11 +46,13 @@ struct NewStatus {
 
 async fn create_status(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<StatusPath>,
+    InRepo {
+        name,
+        path: p,
+        auth,
+    }: InRepo<StatusPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let req: NewStatus = parse_body(&body)?;
     if !["error", "failure", "pending", "success"].contains(&req.state.as_str()) {
         return Err(ApiError::unprocessable(format!(
@@ -109,10 +108,8 @@ async fn create_status(
 
 async fn list_statuses(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RefPath>,
+    InRepo { name, path: p, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let sha = resolve(&sim, &name, &p.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
@@ -128,10 +125,8 @@ async fn list_statuses(
 
 async fn combined_status(
     State(sim): State<Sim>,
-    auth: InstallationAuth,
-    Path(p): Path<RefPath>,
+    InRepo { name, path: p, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let name = repo_for(&sim, &auth, &p.owner, &p.repo)?;
     let sha = resolve(&sim, &name, &p.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
