@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla::agent::{AgentCommand, AgentRun, Role, UsageFormat};
-use flotilla::clock::{Clock, SystemClock};
+use flotilla::clock::{Clock, ManualClock, SystemClock};
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::sandbox::{Confinement, Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, RunningServer, ServerConfig};
-use flotilla::store::{DeliveryOutcome, DeliveryRecord, RetryPolicy, Store};
+use flotilla::store::{ClaimedJob, DeliveryOutcome, DeliveryRecord, JobLane, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
 use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
@@ -92,6 +92,21 @@ impl TestStore {
         Store::connect_with(&self.url, self.schema.as_deref(), Arc::clone(&self.clock))
             .await
             .expect("second store connects")
+    }
+
+    /// A fresh store on a clock the test moves by hand, and that clock: for leases,
+    /// backoffs and heartbeats that would take minutes of real time.
+    pub async fn on_manual_clock() -> (Self, ManualClock) {
+        let clock = ManualClock::new();
+        (Self::with_clock(Arc::new(clock.clone())).await, clock)
+    }
+
+    /// `worker` claims the next due job of the events lane for `lease`, if there is one.
+    pub async fn claim_event(&self, worker: &str, lease: Duration) -> Option<ClaimedJob> {
+        self.store
+            .claim(worker, lease, JobLane::Events)
+            .await
+            .expect("store answers")
     }
 }
 

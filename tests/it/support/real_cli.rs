@@ -119,8 +119,7 @@ pub fn agent_clis_bin() -> PathBuf {
 pub fn verify_summary(world: &TestWorld, task: &TaskRecord) -> String {
     let head = task.head_sha.clone().expect("a verified head");
     world
-        .sim
-        .check_runs(&world.repo, &head)
+        .check_runs(&head)
         .into_iter()
         .filter(|c| c.name == "flotilla/verify")
         .filter_map(|c| c.summary)

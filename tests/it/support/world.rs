@@ -4,10 +4,10 @@
 //!
 //! Scenarios act as people do (`open_issue`, `label_issue`, `comment`) and assert on
 //! GitHub's state and Flotilla's database together. [`TestWorld::teardown`] fails the
-//! test if the App posted a comment the test never read, if a webhook delivery failed,
-//! or if Flotilla left a failed delivery or a dead job behind.
+//! test if the App posted a comment, a review that does not uphold or a check run that
+//! did not pass which the test never read, if a webhook delivery failed, or if Flotilla
+//! left a failed delivery or a dead job behind.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,10 +19,7 @@ use flotilla::github::{
 };
 use flotilla::links::DashboardLinks;
 use flotilla::orchestrator::{FleetConfig, GithubPacing};
-use flotilla::sim::{
-    Access, CI_APP_ID, CallCounts, DeliveryView, Protection, RequiredCheck, Ruleset, SeedConfig,
-    SimConfig, SimHandle,
-};
+use flotilla::sim::{CI_APP_ID, CallCounts, DeliveryView, SeedConfig, SimConfig, SimHandle};
 use flotilla::store::{
     DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskId, TaskRecord,
     TaskState,
@@ -33,6 +30,12 @@ use flotilla::types::{
 use flotilla::workspace::BotIdentity;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
+
+mod admin;
+mod outcomes;
+mod reading;
+
+pub use admin::required;
 
 use super::{
     APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox_exposing, wait_for, wait_for_within,
@@ -84,7 +87,7 @@ pub struct TestWorld {
     pub reader: Login,
     installation: InstallationId,
     issues: Mutex<Vec<IssueNumber>>,
-    read_comments: Mutex<HashSet<u64>>,
+    read: Mutex<reading::Read>,
     dir: TempDir,
 }
 
@@ -244,7 +247,7 @@ impl TestWorld {
             flotilla,
             github,
             issues: Mutex::new(Vec::new()),
-            read_comments: Mutex::new(HashSet::new()),
+            read: Mutex::default(),
             dir,
         };
         world.set_repo_config(&world.scripted_config("")).await;
@@ -321,16 +324,27 @@ impl TestWorld {
 
     /// A maintainer commits `yaml` as the repository's `.github/flotilla.yml` on `main`.
     pub async fn set_repo_config(&self, yaml: &str) {
+        self.writer_pushes(
+            "main",
+            &[(".github/flotilla.yml", yaml)],
+            "Configure Flotilla",
+        )
+        .await;
+    }
+
+    /// The writer pushes one commit of `files` (path, content) onto `branch`, the way a
+    /// person adds to a pull request or to `main` from their own clone; returns the
+    /// new head.
+    pub async fn writer_pushes(
+        &self,
+        branch: &str,
+        files: &[(&str, &str)],
+        message: &str,
+    ) -> CommitSha {
         self.sim
-            .push_commit(
-                &self.repo,
-                "main",
-                &[(".github/flotilla.yml", yaml)],
-                "Configure Flotilla",
-                &self.writer,
-            )
+            .push_commit(&self.repo, branch, files, message, &self.writer)
             .await
-            .expect("config committed");
+            .expect("pushed")
     }
 
     /// The App's bot account.
@@ -375,50 +389,6 @@ impl TestWorld {
             .expect("label added");
     }
 
-    /// An admin protects `main`, requiring `context` from the App `app_id`.
-    pub fn require_check_on_main(&self, context: &str, app_id: AppId) {
-        self.sim
-            .set_protection(
-                &self.repo,
-                "main",
-                Some(Protection {
-                    required_checks: Some(vec![RequiredCheck {
-                        context: context.to_owned(),
-                        app_id: Some(app_id),
-                    }]),
-                    ..Protection::default()
-                }),
-            )
-            .expect("protection set");
-    }
-
-    /// An admin adds a ruleset on the default branch requiring `flotilla/verify` from
-    /// this App: a requirement the App can read (unlike classic protection).
-    pub fn require_verify_by_ruleset(&self) {
-        self.sim
-            .add_ruleset(
-                &self.repo,
-                Ruleset {
-                    name: "Flotilla gate".to_owned(),
-                    branches: vec!["~DEFAULT_BRANCH".to_owned()],
-                    required_checks: vec![RequiredCheck {
-                        context: "flotilla/verify".to_owned(),
-                        app_id: Some(WORLD_APP_ID),
-                    }],
-                    ..Ruleset::default()
-                },
-            )
-            .expect("ruleset added");
-    }
-
-    /// The App's owner grants it `permission` (e.g. `administration: read`, so that
-    /// classic branch protection becomes readable).
-    pub fn grant_app(&self, permission: &str, access: Access) {
-        self.sim
-            .set_app_permission(WORLD_APP_ID, permission, Some(access))
-            .expect("permission granted");
-    }
-
     /// Waits until the simulator delivered the webhook `which` picks, Flotilla processed
     /// it, and the landing job it queued for `task` at `head` ended — so a test can
     /// assert what that try did not do.
@@ -459,8 +429,7 @@ impl TestWorld {
     /// Waits for the repository's CI to finish on `sha` and returns its conclusion.
     pub async fn ci_result(&self, sha: &CommitSha) -> String {
         wait_for(&format!("CI to finish on {sha}"), || async {
-            self.sim
-                .check_runs(&self.repo, sha)
+            self.check_runs(sha)
                 .into_iter()
                 .find(|run| run.app_id == CI_APP_ID && run.status == "completed")
                 .and_then(|run| run.conclusion)
@@ -503,52 +472,6 @@ impl TestWorld {
                 .filter(|d| d.outcome != DeliveryOutcome::Pending)
         })
         .await
-    }
-
-    /// The App's comments on an issue or pull request; reading them is what
-    /// [`TestWorld::teardown`] checks.
-    pub fn bot_comments(&self, issue: IssueNumber) -> Vec<String> {
-        let bot = self.bot();
-        let comments: Vec<_> = self
-            .sim
-            .issue_comments(&self.repo, issue.0)
-            .into_iter()
-            .filter(|c| c.user == bot)
-            .collect();
-        let mut read = self.read_comments.lock().expect("read comments");
-        comments
-            .into_iter()
-            .map(|c| {
-                read.insert(c.id);
-                c.body
-            })
-            .collect()
-    }
-
-    /// Waits until the App's comments on `issue` are as many as `expected`, then
-    /// asserts each contains its text, in order, and returns them: a scenario's whole
-    /// conversation, read and checked.
-    pub async fn bot_comments_are(&self, issue: IssueNumber, expected: &[&str]) -> Vec<String> {
-        let comments = wait_for(
-            &format!("{} App comment(s) on #{issue}", expected.len()),
-            || async {
-                let comments = self.bot_comments(issue);
-                (comments.len() >= expected.len()).then_some(comments)
-            },
-        )
-        .await;
-        assert_eq!(
-            comments.len(),
-            expected.len(),
-            "the App's comments on #{issue}: {comments:#?}"
-        );
-        for (comment, needle) in comments.iter().zip(expected) {
-            assert!(
-                comment.contains(needle),
-                "expected a comment on #{issue} saying {needle:?}, found:\n{comment}\n\nall: {comments:#?}"
-            );
-        }
-        comments
     }
 
     /// A fresh clone of the repository, fetched over smart HTTP with an installation
@@ -723,22 +646,6 @@ impl TestWorld {
             .expect("approved");
     }
 
-    /// Waits until the App has posted a comment on `issue` containing `needle`, and
-    /// returns every App comment on it.
-    pub async fn bot_comment_with(&self, issue: IssueNumber, needle: &str) -> Vec<String> {
-        wait_for(
-            &format!("a comment on #{issue} saying {needle:?}"),
-            || async {
-                let comments = self.bot_comments(issue);
-                comments
-                    .iter()
-                    .any(|c| c.contains(needle))
-                    .then_some(comments)
-            },
-        )
-        .await
-    }
-
     /// The writer opens an issue and labels it `flotilla`.
     pub async fn dispatch(&self, title: &str, body: &str) -> IssueNumber {
         let issue = self.open_issue(title, body).await;
@@ -760,27 +667,12 @@ impl TestWorld {
         }
     }
 
-    /// Checks that nothing was left unexamined, then stops both sides.
+    /// Checks that nothing was left unexamined, then stops both sides: fails the test
+    /// when the App left something the test never read (see
+    /// [`TestWorld::assert_nothing_unread`]), when a webhook delivery failed, or when
+    /// Flotilla left a failed delivery or a dead job behind.
     pub async fn teardown(self) {
-        let bot = self.bot();
-        let read = self.read_comments.lock().expect("read comments").clone();
-        let mut threads: Vec<u64> = self
-            .issues
-            .lock()
-            .expect("issues")
-            .iter()
-            .map(|i| i.0)
-            .collect();
-        threads.extend(self.sim.pulls(&self.repo).into_iter().map(|p| p.number.0));
-        for thread in threads {
-            for comment in self.sim.issue_comments(&self.repo, thread) {
-                assert!(
-                    comment.user != bot || read.contains(&comment.id),
-                    "the App commented on #{thread} and the test never read it:\n{}",
-                    comment.body
-                );
-            }
-        }
+        self.assert_nothing_unread();
         for delivery in self.sim.deliveries() {
             assert!(
                 delivery.success,
