@@ -50,6 +50,9 @@ pub const PLANTED_TOKEN: &str = "ghs_plantedInFlotillasEnvironment0000000";
 /// The id of the separate reviewer App of [`TestWorld::start_with_reviewer_app`].
 pub const REVIEWER_APP_ID: AppId = AppId(1002);
 
+/// The slug of the separate reviewer App; its bot is `flotilla-reviewer[bot]`.
+pub const REVIEWER_APP_SLUG: &str = "flotilla-reviewer";
+
 /// How long [`TestWorld::run_ends`] waits for a whole run.
 const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -127,7 +130,7 @@ impl TestWorld {
     }
 
     /// Like [`TestWorld::start`], with a second App ([`REVIEWER_APP_ID`], slug
-    /// `flotilla-reviewer`, the same test key) installed on the repository and
+    /// [`REVIEWER_APP_SLUG`], the same test key) installed on the repository and
     /// configured as Flotilla's separate reviewer App.
     pub async fn start_with_reviewer_app() -> Self {
         Self::boot(None, true).await
@@ -184,7 +187,7 @@ impl TestWorld {
                 .expect("test public key");
             sim.install_app(
                 REVIEWER_APP_ID,
-                "flotilla-reviewer",
+                REVIEWER_APP_SLUG,
                 &public_key,
                 InstallationId(3003),
                 &seed.repo_name(),
@@ -667,10 +670,19 @@ impl TestWorld {
         }
     }
 
-    /// Checks that nothing was left unexamined, then stops both sides: fails the test
-    /// when the App left something the test never read (see
-    /// [`TestWorld::assert_nothing_unread`]), when a webhook delivery failed, or when
-    /// Flotilla left a failed delivery or a dead job behind.
+    /// Checks that nothing was left unexamined, then stops both sides. Fails the test
+    /// when a webhook delivery failed, when Flotilla left a failed delivery or a dead
+    /// job behind, or when Flotilla said on GitHub that something went wrong and the
+    /// test never read it through [`TestWorld::bot_comments`], [`TestWorld::reviews`]
+    /// or [`TestWorld::check_runs`] (or a helper built on them):
+    ///
+    /// - any comment of the App on an issue the test opened or on a pull request;
+    /// - a review by the App or its reviewer App that does not uphold the change: a
+    ///   change request, or a comment in which a lens refuted it (an approval, or the
+    ///   comment of a lens that tried and could not refute, is routine and may go
+    ///   unread);
+    /// - a completed check run of either App, on any commit, concluding anything but
+    ///   success, skipped or neutral (a check still in progress has said nothing yet).
     pub async fn teardown(self) {
         self.assert_nothing_unread();
         for delivery in self.sim.deliveries() {

@@ -14,7 +14,7 @@ use flotilla::store::{RunState, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
 use crate::support::wait_for;
-use crate::support::world::{TestWorld, WORLD_APP_ID, required};
+use crate::support::world::{REVIEWER_APP_SLUG, TestWorld, WORLD_APP_ID, required};
 
 /// The conclusion of Flotilla's newest check run `name` on `sha`.
 fn conclusion(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<String> {
@@ -435,7 +435,9 @@ async fn a_separate_reviewer_app_approves_what_holds_and_requests_changes_on_wha
     let reviews = world.reviews(task.pr.unwrap());
     assert_eq!(reviews.len(), 6, "{reviews:?}");
     assert!(
-        reviews.iter().all(|r| r.user.0 == "flotilla-reviewer[bot]"),
+        reviews
+            .iter()
+            .all(|r| r.user.0 == format!("{REVIEWER_APP_SLUG}[bot]")),
         "the reviews come from the reviewer App: {reviews:?}"
     );
     let head = task.head_sha.clone().unwrap();

@@ -105,7 +105,7 @@ impl TestWorld {
             .iter()
             .rev()
             .find(|r| {
-                r.user.0.ends_with("[bot]") && r.state != "APPROVED" && r.body.contains(&heading)
+                self.is_flotillas(&r.user) && r.state != "APPROVED" && r.body.contains(&heading)
             })
             .cloned()
             .unwrap_or_else(|| panic!("no review of #{pr} saying {heading:?}: {reviews:#?}"))

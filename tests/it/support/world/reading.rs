@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use flotilla::sim::{CheckRunView, ReviewView};
 use flotilla::types::{CommitSha, IssueNumber, Login, PrNumber};
 
-use super::{REVIEWER_APP_ID, TestWorld, WORLD_APP_ID};
+use super::{REVIEWER_APP_ID, REVIEWER_APP_SLUG, TestWorld, WORLD_APP_ID};
 use crate::support::wait_for;
 
 /// The ids of the App's comments, the reviews and the check runs a scenario has read.
@@ -33,8 +33,8 @@ fn upholds(review: &ReviewView) -> bool {
 
 impl TestWorld {
     /// Whether `login` is Flotilla's: its own App's bot or its separate reviewer App's.
-    fn is_flotillas(&self, login: &Login) -> bool {
-        *login == self.bot() || login.0 == "flotilla-reviewer[bot]"
+    pub(super) fn is_flotillas(&self, login: &Login) -> bool {
+        *login == self.bot() || login.0 == format!("{REVIEWER_APP_SLUG}[bot]")
     }
 
     /// The App's comments on an issue or pull request; reading them is what
@@ -125,16 +125,9 @@ impl TestWorld {
         .await
     }
 
-    /// Fails the test when Flotilla left on GitHub something that says a thing went
-    /// wrong and the test never read it through [`TestWorld::bot_comments`],
-    /// [`TestWorld::reviews`] or [`TestWorld::check_runs`]:
-    ///
-    /// - any comment of the App on an issue the test opened or on a pull request;
-    /// - a review by the App or its reviewer App that does not uphold the change: a
-    ///   change request, or a comment in which the lens refuted it (an approval, or a
-    ///   comment of a lens that could not refute, is routine and may go unread);
-    /// - a completed check run of either App concluding anything but success, skipped
-    ///   or neutral (a check still in progress has said nothing yet).
+    /// The reading half of [`TestWorld::teardown`], whose comment gives the rule:
+    /// fails on a comment, a review that does not uphold, or a check run that did not
+    /// pass, which no reader returned.
     pub(super) fn assert_nothing_unread(&self) {
         let read = self.read.lock().expect("read");
         let mut threads: Vec<u64> = self
