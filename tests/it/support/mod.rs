@@ -110,6 +110,24 @@ impl TestStore {
     }
 }
 
+/// The settings of a Flotilla on `store` as the suite runs one: every role, accepting
+/// [`SECRET`] as the App [`APP_SLUG`], with [`fast_workers`], no dashboard login, no
+/// metrics token, no agent fleet, on a free loopback port. A scenario changes what it
+/// needs (`ServerConfig { auth, ..server_config(store) }`).
+pub fn server_config(store: Store) -> ServerConfig {
+    ServerConfig {
+        metrics_token: None,
+        role: flotilla::role::Role::All,
+        auth: None,
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
+        store,
+        app_slug: APP_SLUG.to_owned(),
+        workers: fast_workers(),
+        fleet: None,
+    }
+}
+
 /// A running Flotilla (router, group commit, workers) on a free loopback port.
 pub struct TestApp {
     /// The server's store.
@@ -158,15 +176,11 @@ impl TestApp {
             None => ("127.0.0.1:0".parse().expect("loopback address"), None),
         };
         let server = server::start(ServerConfig {
-            metrics_token: None,
-            role: flotilla::role::Role::All,
             auth,
             listen,
             secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
-            store: store.clone(),
-            app_slug: APP_SLUG.to_owned(),
-            workers: fast_workers(),
             fleet,
+            ..server_config(store.clone())
         })
         .await
         .expect("flotilla starts");
