@@ -56,8 +56,9 @@ pub const REVIEWER_APP_SLUG: &str = "flotilla-reviewer";
 /// How long [`TestWorld::run_ends`] waits for a whole run.
 const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// A client of the App `app`, authenticated with the test key, pointed at `sim`.
-fn app_client(app: AppId, sim: &SimHandle) -> GithubApp {
+/// A client of the App `app`, authenticated with the test key, pointed at `sim`, that
+/// gives up retrying after 5 s.
+pub fn app_client(app: AppId, sim: &SimHandle) -> GithubApp {
     let credentials =
         AppCredentials::from_pem_file(app, &fixture_path("keys/test-app.pem")).expect("test key");
     GithubApp::new(
