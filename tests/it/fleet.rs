@@ -50,8 +50,7 @@ async fn three_checklist_items_become_three_prs_on_three_branches_that_all_merge
         assert_eq!(pr.head_ref, task.branch);
         assert_eq!(pr.user, world.bot());
         let content = world
-            .sim
-            .file_at(&world.repo, "main", file)
+            .on_main(file)
             .await
             .expect("the task's file is on main");
         assert!(

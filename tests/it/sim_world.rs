@@ -187,11 +187,7 @@ async fn flotillas_client_clones_pushes_opens_a_draft_reviews_checks_and_merges_
 
     assert!(matches!(merged, MergeOutcome::Merged { .. }), "{merged:?}");
     assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
+        world.on_main("greeting.txt").await.as_deref(),
         Some("hello\nworld\n")
     );
     let reviews = world.reviews(pull.number);
@@ -262,11 +258,7 @@ async fn the_repositorys_ci_runs_on_pushed_heads_and_its_required_check_gates_th
         .await
         .unwrap();
     assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
+        world.on_main("greeting.txt").await.as_deref(),
         Some("hello\n")
     );
     world.teardown().await;

@@ -239,11 +239,7 @@ pub async fn planned_greeting_merges(world: &TestWorld) -> (IssueNumber, RunReco
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
     assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
+        world.on_main("greeting.txt").await.as_deref(),
         Some("hello\n")
     );
     assert_eq!(

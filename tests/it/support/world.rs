@@ -351,6 +351,11 @@ impl TestWorld {
             .expect("pushed")
     }
 
+    /// The file at `path` on `main` now, if there is one: what landed.
+    pub async fn on_main(&self, path: &str) -> Option<String> {
+        self.sim.file_at(&self.repo, "main", path).await
+    }
+
     /// The App's bot account.
     pub fn bot(&self) -> Login {
         Login(format!("{APP_SLUG}[bot]"))

@@ -80,13 +80,7 @@ async fn a_head_that_moves_during_the_merge_is_verified_again_and_merged_once() 
         Some("success"),
         "the maintainer's head was verified before it merged"
     );
-    assert!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "reviewed-by-hand.txt")
-            .await
-            .is_some()
-    );
+    assert!(world.on_main("reviewed-by-hand.txt").await.is_some());
     world.teardown().await;
 }
 

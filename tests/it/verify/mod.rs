@@ -160,11 +160,7 @@ async fn a_refuted_change_goes_back_to_its_worker_with_the_findings_and_then_mer
         prompt.contains("This line says WRONG") && prompt.contains("answer.txt"),
         "the retry's prompt carries the findings: {prompt}"
     );
-    let answer = world
-        .sim
-        .file_at(&world.repo, "main", "answer.txt")
-        .await
-        .unwrap();
+    let answer = world.on_main("answer.txt").await.unwrap();
     assert!(
         answer.contains("FIXED") && !answer.contains("WRONG"),
         "{answer}"
@@ -353,7 +349,7 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
         "{verify:?}"
     );
     assert!(verify.annotations >= 1, "the line is annotated: {verify:?}");
-    let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
+    let main = world.on_main("settings.txt").await;
     assert_eq!(main, None, "nothing reached main");
     world.bot_comments_are(issue, &["### Flotilla plan"]).await;
 
@@ -371,7 +367,7 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
         !pr.labels.iter().any(|l| l == NEEDS_HUMAN_LABEL),
         "the person's fix took the label off: {pr:?}"
     );
-    let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
+    let main = world.on_main("settings.txt").await;
     assert_eq!(main.as_deref(), Some("region = eu-west-1\n"));
     world.run_ends(issue).await;
     world.teardown().await;
