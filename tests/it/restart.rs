@@ -10,7 +10,7 @@ use flotilla::webhook::recovery::Recovery;
 
 use crate::support::serve::{
     Served, a_person_pushes, dispatch_on, kill, ready_at, run_settles, scripted_serve_config,
-    serve_healthy, task_waits_for_approval, verified_once,
+    serve_healthy, verified_once,
 };
 use crate::support::world::{TestWorld, WORLD_APP_ID};
 use crate::support::{APP_SLUG, TestStore, wait_for};
@@ -99,21 +99,18 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
 
 #[tokio::test]
 async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
-    let Served {
-        dir,
-        sim,
-        seed,
-        repo,
-        port,
-        store,
-    } = Served::start(&scripted_serve_config(
-        "landing:\n  require_human_approval: true\n",
-    ))
-    .await;
-    let mut first = serve_healthy(dir.path(), &sim, port).await;
-    let before = dispatch_on(&sim, &seed, "Before", "- [ ] Add `before.txt`").await;
-    let waiting = task_waits_for_approval(&store, &repo, before).await;
-    kill(&mut first).await;
+    let (
+        Served {
+            dir,
+            sim,
+            seed,
+            repo,
+            port,
+            store,
+        },
+        before,
+        waiting,
+    ) = Served::down_with_a_task_waiting("Before", "before.txt").await;
 
     let during = dispatch_on(&sim, &seed, "While down", "- [ ] Add `during.txt`").await;
     let pushed = a_person_pushes(&sim, &seed, &waiting.branch, "before-too.txt").await;
@@ -186,21 +183,18 @@ async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
 
 #[tokio::test]
 async fn a_push_github_never_announced_is_verified_after_a_restart_by_reconciliation() {
-    let Served {
-        dir,
-        sim,
-        seed,
-        repo,
-        port,
-        store,
-    } = Served::start(&scripted_serve_config(
-        "landing:\n  require_human_approval: true\n",
-    ))
-    .await;
-    let mut first = serve_healthy(dir.path(), &sim, port).await;
-    let issue = dispatch_on(&sim, &seed, "Waiting", "- [ ] Add `waiting.txt`").await;
-    let waiting = task_waits_for_approval(&store, &repo, issue).await;
-    kill(&mut first).await;
+    let (
+        Served {
+            dir,
+            sim,
+            seed,
+            repo,
+            port,
+            store,
+        },
+        issue,
+        waiting,
+    ) = Served::down_with_a_task_waiting("Waiting", "waiting.txt").await;
 
     // The App's webhook is inactive meanwhile: GitHub keeps no delivery to send again.
     sim.set_webhook_active(seed.app_id, false).unwrap();

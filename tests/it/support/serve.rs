@@ -154,11 +154,7 @@ pub async fn run_settles(store: &Store, repo: &RepoName, issue: IssueNumber) -> 
 
 /// Waits until the issue's first task is ready and waiting for a person's approval
 /// (a configuration with `require_human_approval`), and returns it.
-pub async fn task_waits_for_approval(
-    store: &Store,
-    repo: &RepoName,
-    issue: IssueNumber,
-) -> TaskRecord {
+async fn task_waits_for_approval(store: &Store, repo: &RepoName, issue: IssueNumber) -> TaskRecord {
     wait_for("the task to wait for a person's approval", || async {
         let run = store
             .latest_run(repo, issue)
@@ -257,6 +253,31 @@ impl Served {
             port,
             store,
         }
+    }
+
+    /// A served Flotilla that lands nothing without a person's approval verified the
+    /// one task of the issue `title` (adding `file`) and was then killed (`kill -9`)
+    /// while the task waits: where the scenarios about what happens while Flotilla is
+    /// down start. Returns the ground, the issue and the waiting task.
+    pub async fn down_with_a_task_waiting(
+        title: &str,
+        file: &str,
+    ) -> (Self, IssueNumber, TaskRecord) {
+        let served = Self::start(&scripted_serve_config(
+            "landing:\n  require_human_approval: true\n",
+        ))
+        .await;
+        let mut process = serve_healthy(served.dir.path(), &served.sim, served.port).await;
+        let issue = dispatch_on(
+            &served.sim,
+            &served.seed,
+            title,
+            &format!("- [ ] Add `{file}`"),
+        )
+        .await;
+        let waiting = task_waits_for_approval(&served.store, &served.repo, issue).await;
+        kill(&mut process).await;
+        (served, issue, waiting)
     }
 }
 
