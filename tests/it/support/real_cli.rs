@@ -113,6 +113,22 @@ pub fn agent_clis_bin() -> PathBuf {
     bin
 }
 
+/// Asserts every agent of a run — the planner, the worker and the three lenses — talked
+/// to the scripted model server: each CLI was really driven, none skipped.
+pub fn every_agent_talked_to(server: &ModelServerHandle) {
+    let conversations: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.conversation)
+        .collect();
+    for name in ["planner", "worker", "correctness", "security", "runs"] {
+        assert!(
+            conversations.iter().any(|c| c == name),
+            "{name} never talked to the model: {conversations:?}"
+        );
+    }
+}
+
 /// The `flotilla/verify` summaries on a task's verified head, joined: what each lens
 /// said and what the task's agents spent, as a maintainer reads them on the PR (a lens
 /// that upholds with nothing to say posts no review).
