@@ -1,11 +1,11 @@
-//! How a dispatched issue ended, checked the way most scenarios need it: the run's one
-//! task ended in a given state, every task merged, or the task was handed to a person;
-//! and the task that stops short of landing, waiting for a person's approval; and what
-//! a maintainer sees on a pull request verification kept out.
+//! How a dispatched issue ends, checked the way most scenarios need it: the run's one
+//! task ended in a given state, every task merged, the task was handed to a person, or
+//! it stopped short of landing to wait for a person's approval; and what a maintainer
+//! sees on a pull request that verification kept out.
 //!
-//! Dozens of scenarios dispatch a one-item issue and then wait for the run to end and
-//! take its first task; these endings say so in one line and check more (that there
-//! was one task) than the copies did.
+//! Dozens of scenarios dispatch a one-item issue, wait for the run to end and take its
+//! first task; these endings say so in one line, and check more than those copies did
+//! (that there was one task).
 
 use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
 use flotilla::sim::{CheckRunView, ReviewView};
