@@ -77,13 +77,20 @@ impl Sim {
 
     /// Check runs on a commit, oldest first.
     pub fn check_runs(&self, repo: &RepoName, sha: &CommitSha) -> Vec<CheckRunView> {
+        self.all_check_runs(repo)
+            .into_iter()
+            .filter(|c| &c.head_sha == sha)
+            .collect()
+    }
+
+    /// Every check run in the repository, on whatever commit, oldest first.
+    pub fn all_check_runs(&self, repo: &RepoName) -> Vec<CheckRunView> {
         let world = self.world();
         let Some(r) = world.repo(repo) else {
             return Vec::new();
         };
         r.check_runs
             .iter()
-            .filter(|c| &c.head_sha == sha)
             .map(|c| CheckRunView {
                 id: c.id,
                 name: c.name.clone(),

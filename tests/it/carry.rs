@@ -32,8 +32,7 @@ async fn verdicts(
 /// The summary and details of Flotilla's newest completed `flotilla/verify` on `sha`.
 fn verify_report(world: &TestWorld, sha: &CommitSha) -> String {
     world
-        .sim
-        .check_runs(&world.repo, sha)
+        .check_runs(sha)
         .into_iter()
         .filter(|c| {
             c.name == "flotilla/verify" && c.app_id == WORLD_APP_ID && c.status == "completed"
@@ -80,11 +79,7 @@ async fn second_task_after_the_first_merged(
 /// Approves the task's current head and waits until every task merged.
 async fn approve_and_all_merge(world: &TestWorld, issue: IssueNumber, task: &TaskRecord) {
     world.writer_approves(task.pr.unwrap()).await;
-    let (_, tasks) = world.run_ends(issue).await;
-    assert!(
-        tasks.iter().all(|t| t.state == TaskState::Merged),
-        "{tasks:?}"
-    );
+    world.every_task_merges(issue).await;
 }
 
 #[tokio::test]
@@ -140,7 +135,7 @@ async fn a_pull_request_brought_up_to_the_new_base_keeps_its_lens_verdicts_and_r
         details.contains(&format!("`{}`", judged.0)),
         "each lens's report names the head it ran on:\n{details}"
     );
-    let reviews = world.sim.reviews(&world.repo, after.pr.unwrap());
+    let reviews = world.reviews(after.pr.unwrap());
     assert!(
         reviews.iter().all(|r| !r.body.contains(&updated.0)),
         "no review of the updated head for a carried verdict: {reviews:?}"
@@ -191,7 +186,7 @@ async fn a_lens_set_to_rerun_on_base_change_runs_again_while_the_others_carry_ov
             ("security", Some(judged.clone())),
         ]
     );
-    let reviews = world.sim.reviews(&world.repo, after.pr.unwrap());
+    let reviews = world.reviews(after.pr.unwrap());
     assert!(
         reviews
             .iter()
@@ -212,24 +207,16 @@ async fn a_lens_set_to_rerun_on_base_change_runs_again_while_the_others_carry_ov
 #[tokio::test]
 async fn a_push_that_changes_the_pull_requests_own_diff_runs_every_lens_again() {
     let world = TestWorld::start().await;
-    world
-        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
-        .await;
-    let issue = world.dispatch("Careful", "- [ ] Add `careful.txt`\n").await;
-    let task = world.task_reaches(issue, TaskState::Ready).await;
+    let (issue, task) = world.task_awaits_approval("Careful", "careful.txt").await;
     let judged = task.head_sha.clone().unwrap();
 
     world
-        .sim
-        .push_commit(
-            &world.repo,
+        .writer_pushes(
             &task.branch,
             &[("careful-too.txt", "a person's addition\n")],
             "A person adds a file",
-            &world.writer,
         )
-        .await
-        .unwrap();
+        .await;
     let task = world
         .task_moves_on(task.id, &judged, TaskState::Ready)
         .await;
@@ -361,11 +348,7 @@ async fn a_sibling_whose_lenses_are_still_running_when_another_merges_is_not_upd
     let first = world.task_reaches(issue, TaskState::Merged).await;
     std::fs::write(world.agent_record().join("release"), "").unwrap();
 
-    let (_, tasks) = world.run_ends(issue).await;
-    assert!(
-        tasks.iter().all(|t| t.state == TaskState::Merged),
-        "{tasks:?}"
-    );
+    let tasks = world.every_task_merges(issue).await;
     let second = tasks.iter().find(|t| t.id != first.id).unwrap();
     let lenses: Vec<String> = world
         .reviewer_runs(second.id)

@@ -19,8 +19,9 @@ use flotilla::types::DeliveryId;
 use tempfile::TempDir;
 use tokio::process::Child;
 
-use crate::support::fixture_path;
-use crate::support::serve::{free_port, healthy, serve, sim_for_serve};
+use crate::support::serve::{
+    dispatch_on, free_port, healthy, scripted_serve_config, serve, sim_for_serve,
+};
 
 /// How long the fleet gets to merge every task before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(300);
@@ -150,13 +151,7 @@ async fn three_processes_merge_every_task_through_faults_and_kills() {
     };
     let database = ScratchDatabase::create(&admin_url).await;
     let dir = TempDir::new().expect("temporary directory");
-    let yaml = format!(
-        "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
-         max_tasks: 6\nmax_parallel_tasks: 6\n\
-         reviewers:\n  correctness:\n    adapter: command\n    command: exec sh {}\n",
-        fixture_path("agents/scripted-worker.sh").display(),
-        fixture_path("agents/scripted-reviewer.sh").display()
-    );
+    let yaml = scripted_serve_config("max_tasks: 6\nmax_parallel_tasks: 6\n");
     let (sim, seed, web_port) = sim_for_serve(dir.path(), &yaml).await;
     let repo = seed.repo_name();
     let api = sim.api_url();
@@ -190,13 +185,7 @@ async fn three_processes_merge_every_task_through_faults_and_kills() {
         .iter()
         .map(|f| format!("- [ ] slowly add `{f}`\n"))
         .collect();
-    let issue = sim
-        .open_issue(&repo, "Six independent parts", &body, &seed.writer)
-        .await
-        .expect("issue opened");
-    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
-        .await
-        .expect("issue labelled");
+    let issue = dispatch_on(&sim, &seed, "Six independent parts", &body).await;
 
     let store = Store::connect(&database.url)
         .await

@@ -12,8 +12,7 @@ use crate::support::world::{TestWorld, WORLD_APP_ID};
 /// Flotilla's check runs on the merged task's head, and the pull request.
 fn own_checks(world: &TestWorld, head: &flotilla::types::CommitSha) -> Vec<CheckRunView> {
     world
-        .sim
-        .check_runs(&world.repo, head)
+        .check_runs(head)
         .into_iter()
         .filter(|c| c.app_id == WORLD_APP_ID)
         .collect()

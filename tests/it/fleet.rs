@@ -50,8 +50,7 @@ async fn three_checklist_items_become_three_prs_on_three_branches_that_all_merge
         assert_eq!(pr.head_ref, task.branch);
         assert_eq!(pr.user, world.bot());
         let content = world
-            .sim
-            .file_at(&world.repo, "main", file)
+            .on_main(file)
             .await
             .expect("the task's file is on main");
         assert!(
@@ -497,21 +496,18 @@ async fn the_token_appears_in_no_worktree_file_git_config_agent_environment_or_l
         )
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged);
+    let task = world.sole_task_ends(issue, TaskState::Merged).await;
     let token = world.client().await.token().await.unwrap();
     let token = token.expose_secret();
     let record = world.agent_record();
-    let env = std::fs::read_to_string(record.join(format!("env-{}", tasks[0].id))).unwrap();
+    let env = std::fs::read_to_string(record.join(format!("env-{}", task.id))).unwrap();
     assert!(env.contains("FLOTILLA_ROLE=worker"), "{env}");
     assert!(
-        env.contains(&format!("FLOTILLA_TASK_ID={}", tasks[0].id)),
+        env.contains(&format!("FLOTILLA_TASK_ID={}", task.id)),
         "{env}"
     );
     let reviewer_env =
-        std::fs::read_to_string(record.join(format!("review-env-security-{}", tasks[0].id)))
-            .unwrap();
+        std::fs::read_to_string(record.join(format!("review-env-security-{}", task.id))).unwrap();
     assert!(
         reviewer_env.contains("FLOTILLA_ROLE=reviewer"),
         "{reviewer_env}"
@@ -522,7 +518,7 @@ async fn the_token_appears_in_no_worktree_file_git_config_agent_environment_or_l
             "a GitHub credential reached an agent: {line}"
         );
     }
-    let prompt = std::fs::read_to_string(record.join(format!("prompt-{}", tasks[0].id))).unwrap();
+    let prompt = std::fs::read_to_string(record.join(format!("prompt-{}", task.id))).unwrap();
     assert!(prompt.contains("<untrusted-data"), "{prompt}");
     assert!(
         !prompt.contains("ignore the task"),

@@ -2,11 +2,11 @@
 //! requests a minute and 500 an hour, so the writes per merged task, not the hardware,
 //! cap how many tasks the fleet lands. Counted by the simulator, route by route.
 
-use flotilla::sim::{CallCounts, Protection, RequiredCheck};
-use flotilla::store::{TaskRecord, TaskState};
+use flotilla::sim::{CallCounts, Protection};
+use flotilla::store::TaskRecord;
 use flotilla::types::IssueNumber;
 
-use crate::support::world::{TestWorld, WORLD_APP_ID};
+use crate::support::world::{TestWorld, WORLD_APP_ID, required};
 
 /// Content-creating requests (POST, PATCH, PUT, DELETE, GraphQL mutations) a merged
 /// task may cost, everything the run does included.
@@ -25,11 +25,7 @@ async fn every_task_merges(
 ) -> (IssueNumber, Vec<TaskRecord>, CallCounts) {
     let before = world.sim.call_counts();
     let issue = world.dispatch(title, body).await;
-    let (_, tasks) = world.run_ends(issue).await;
-    assert!(
-        tasks.iter().all(|t| t.state == TaskState::Merged),
-        "{tasks:?}"
-    );
+    let tasks = world.every_task_merges(issue).await;
     let merged = u64::try_from(tasks.len()).expect("a few tasks");
     let spent = world.github_calls_since(&before).await;
     assert!(
@@ -77,21 +73,11 @@ async fn a_three_task_issue_merges_within_eight_writes_and_fifteen_calls_per_tas
 async fn behind_a_strict_base_tasks_are_brought_up_to_date_one_at_a_time_within_eight_writes_each()
 {
     let world = TestWorld::start().await;
-    world
-        .sim
-        .set_protection(
-            &world.repo,
-            "main",
-            Some(Protection {
-                required_checks: Some(vec![RequiredCheck {
-                    context: "flotilla/verify".to_owned(),
-                    app_id: Some(WORLD_APP_ID),
-                }]),
-                strict: true,
-                ..Protection::default()
-            }),
-        )
-        .expect("protection set");
+    world.protect_main(Protection {
+        required_checks: Some(vec![required("flotilla/verify", WORLD_APP_ID)]),
+        strict: true,
+        ..Protection::default()
+    });
     let (_, tasks, spent) = every_task_merges(
         &world,
         "Three at once",

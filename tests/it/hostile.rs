@@ -55,9 +55,7 @@ enum BuildGate {
 async fn hostile_world(gate: BuildGate, reviewer: &str) -> TestWorld {
     let world = TestWorld::start().await;
     world
-        .sim
-        .push_commit(
-            &world.repo,
+        .writer_pushes(
             "main",
             &[
                 ("answer.txt", "answer=0\n"),
@@ -65,10 +63,8 @@ async fn hostile_world(gate: BuildGate, reviewer: &str) -> TestWorld {
                 ("tests/test_answer.py", TEST_ANSWER),
             ],
             "The answer and its test",
-            &world.writer,
         )
-        .await
-        .expect("seeded");
+        .await;
     let commands = match gate {
         BuildGate::Runs => "  commands:\n    - sh check.sh\n",
         BuildGate::Absent => "",
@@ -96,9 +92,11 @@ async fn fate_of(gate: BuildGate, title: &str) -> (Fate, TaskRecord, TestWorld) 
     (fate(&world, issue, &task), task, world)
 }
 
-/// What became of `task`, reading every comment the App left on its issue and PR.
-/// The issue's plan comment shows the task's state, and its pull request carries the
-/// hand-over comment exactly when the task needs a person.
+/// What became of `task`, reading every comment, review and check run the App left on
+/// its issue, PR and head. The issue's plan comment shows the task's state, and its
+/// pull request carries the hand-over comment exactly when the task needs a person. A
+/// fate counts only when what a maintainer sees agrees: `flotilla/verify` on the head
+/// passed and no review refuted what merged, and failed on what was kept out.
 fn fate(world: &TestWorld, issue: IssueNumber, task: &TaskRecord) -> Fate {
     let state = task.state.as_str();
     let on_issue = world.bot_comments(issue);
@@ -121,12 +119,27 @@ fn fate(world: &TestWorld, issue: IssueNumber, task: &TaskRecord) -> Fate {
         .last_reason
         .as_deref()
         .is_some_and(|r| r.starts_with("verification refuted"));
+    let verify = task
+        .head_sha
+        .as_ref()
+        .and_then(|head| world.flotilla_check(head, "flotilla/verify"))
+        .and_then(|c| c.conclusion);
+    let refuting_reviews = task.pr.map_or(0, |pr| {
+        world
+            .reviews(pr)
+            .iter()
+            .filter(|r| r.body.contains(": Refuted"))
+            .count()
+    });
+    let passed = verify.as_deref() == Some("success") && refuting_reviews == 0;
+    let blocked = verify.as_deref() == Some("failure");
     match task.state {
-        TaskState::Merged if merged => Fate::Merged,
-        TaskState::NeedsHuman | TaskState::Failed if !merged && refuted => Fate::Refuted,
-        TaskState::NeedsHuman if !merged => Fate::NeedsPerson,
+        TaskState::Merged if merged && passed => Fate::Merged,
+        TaskState::NeedsHuman | TaskState::Failed if !merged && refuted && blocked => Fate::Refuted,
+        TaskState::NeedsHuman if !merged && blocked => Fate::NeedsPerson,
         state => Fate::Other(format!(
-            "{} (merged: {merged}): {:?}",
+            "{} (merged: {merged}, flotilla/verify: {verify:?}, refuting reviews: \
+             {refuting_reviews}): {:?}",
             state.as_str(),
             task.last_reason
         )),

@@ -25,11 +25,7 @@ fn announced(world: &TestWorld, action: &str) -> usize {
 /// Flotilla's own `flotilla/verify` conclusion on `sha`.
 fn verify_conclusion(world: &TestWorld, sha: &CommitSha) -> Option<String> {
     world
-        .sim
-        .check_runs(&world.repo, sha)
-        .into_iter()
-        .filter(|c| c.name == "flotilla/verify" && c.app_id == WORLD_APP_ID)
-        .max_by_key(|c| c.id)
+        .flotilla_check(sha, "flotilla/verify")
         .and_then(|c| c.conclusion)
 }
 
@@ -59,17 +55,10 @@ async fn task_at(
 /// An admin's classic protection of `main` requiring one approval: GitHub blocks the
 /// merge, but the App (without `administration`) cannot read why.
 fn require_an_approval(world: &TestWorld) {
-    world
-        .sim
-        .set_protection(
-            &world.repo,
-            "main",
-            Some(Protection {
-                required_approvals: Some(1),
-                ..Protection::default()
-            }),
-        )
-        .expect("protection set");
+    world.protect_main(Protection {
+        required_approvals: Some(1),
+        ..Protection::default()
+    });
 }
 
 /// Asserts that the merge `merged` carries `path` exactly as `head` has it: the head
@@ -102,12 +91,10 @@ async fn with_a_ruleset_requiring_flotilla_verify_it_uses_auto_merge() {
     assert_eq!(announced(&world, "auto_merge_enabled"), 1);
     world.writer_approves(pr).await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged);
+    let task = world.sole_task_ends(issue, TaskState::Merged).await;
     landed(
         &world,
-        tasks[0].merged_sha.as_ref().unwrap(),
+        task.merged_sha.as_ref().unwrap(),
         &view.head_sha,
         "ruled.txt",
     )
@@ -124,10 +111,7 @@ async fn without_readable_protection_flotilla_merges_by_rest_with_the_verified_s
     world.require_check_on_main("flotilla/verify", WORLD_APP_ID);
     let issue = world.dispatch("Plain", "- [ ] Add `plain.txt`\n").await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    assert_eq!(task.state, TaskState::Merged, "{task:?}");
+    let task = &world.sole_task_ends(issue, TaskState::Merged).await;
     assert_eq!(
         announced(&world, "auto_merge_enabled"),
         0,
@@ -169,16 +153,12 @@ async fn a_persons_push_after_verification_disables_auto_merge_and_nothing_merge
     assert!(world.sim.pull(&world.repo, pr).unwrap().auto_merge);
 
     let pushed = world
-        .sim
-        .push_commit(
-            &world.repo,
+        .writer_pushes(
             &task.branch,
             &[("by-hand.txt", "a person's addition\n")],
             "A person adds a file",
-            &world.writer,
         )
-        .await
-        .unwrap();
+        .await;
     wait_for("auto-merge to be disabled", || async {
         (announced(&world, "auto_merge_disabled") == 1).then_some(())
     })
@@ -187,7 +167,7 @@ async fn a_persons_push_after_verification_disables_auto_merge_and_nothing_merge
     assert!(!view.merged, "the unverified head did not merge: {view:?}");
     assert_eq!(view.head_sha, pushed);
 
-    let task = task_at(&world, issue, TaskState::Ready, &pushed).await;
+    task_at(&world, issue, TaskState::Ready, &pushed).await;
     assert_eq!(
         verify_conclusion(&world, &pushed).as_deref(),
         Some("success")
@@ -200,12 +180,10 @@ async fn a_persons_push_after_verification_disables_auto_merge_and_nothing_merge
     assert_eq!(announced(&world, "auto_merge_enabled"), 2);
     world.writer_approves(pr).await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged, "{task:?}");
+    let task = world.sole_task_ends(issue, TaskState::Merged).await;
     landed(
         &world,
-        tasks[0].merged_sha.as_ref().unwrap(),
+        task.merged_sha.as_ref().unwrap(),
         &pushed,
         "by-hand.txt",
     )
@@ -218,26 +196,18 @@ async fn a_persons_push_after_verification_disables_auto_merge_and_nothing_merge
 async fn human_approval_of_an_older_head_or_by_a_bot_does_not_count_and_a_writers_approval_of_the_head_lands()
  {
     let world = TestWorld::start().await;
-    world
-        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
-        .await;
-    let issue = world.dispatch("Careful", "- [ ] Add `careful.txt`\n").await;
-    let task = world.task_reaches(issue, TaskState::Ready).await;
+    let (issue, task) = world.task_awaits_approval("Careful", "careful.txt").await;
     let pr = task.pr.unwrap();
     let older = task.head_sha.clone().unwrap();
     let view = world.sim.pull(&world.repo, pr).unwrap();
     assert!(!view.auto_merge && !view.merged, "{view:?}");
     let head = world
-        .sim
-        .push_commit(
-            &world.repo,
+        .writer_pushes(
             &task.branch,
             &[("careful-too.txt", "one more line\n")],
             "A person adds a file",
-            &world.writer,
         )
-        .await
-        .unwrap();
+        .await;
     let task = task_at(&world, issue, TaskState::Ready, &head).await;
 
     let stale = world
@@ -264,12 +234,10 @@ async fn human_approval_of_an_older_head_or_by_a_bot_does_not_count_and_a_writer
     );
 
     world.writer_approves(pr).await;
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged);
+    let task = world.sole_task_ends(issue, TaskState::Merged).await;
     landed(
         &world,
-        tasks[0].merged_sha.as_ref().unwrap(),
+        task.merged_sha.as_ref().unwrap(),
         &head,
         "careful-too.txt",
     )
@@ -337,9 +305,7 @@ async fn a_required_check_bound_to_another_app_is_not_satisfied_by_a_same_named_
 
     std::fs::write(&release, "").unwrap();
     world.ci_passes(&head).await;
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged);
+    world.sole_task_ends(issue, TaskState::Merged).await;
     world.teardown().await;
 }
 
@@ -351,10 +317,7 @@ async fn a_push_touching_workflows_is_refused_without_the_permission_and_the_tas
         .dispatch("Workflow", "- [ ] Add `.github/workflows/x.yml`\n")
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    assert_eq!(task.state, TaskState::Failed, "{task:?}");
+    let task = world.sole_task_ends(issue, TaskState::Failed).await;
     let reason = task.last_reason.clone().unwrap_or_default();
     assert!(
         reason.contains(

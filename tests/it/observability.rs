@@ -8,18 +8,17 @@ use std::sync::Arc;
 
 use flotilla::clock::ManualClock;
 use flotilla::orchestrator::worker::{JobHandler, WorkerPool};
-use flotilla::server::{self, ServerConfig};
+use flotilla::server;
 use flotilla::store::{
     ClaimedJob, JobKind, JobState, NewJob, RunState, Store, TaskState, VerdictSource,
 };
 use flotilla::types::{DeliveryId, IssueNumber};
-use flotilla::webhook::signature::WebhookSecrets;
 use sqlx::sqlite::SqlitePoolOptions;
 use tempfile::TempDir;
 
 use crate::support::serve::{free_port, healthy, serve};
 use crate::support::world::TestWorld;
-use crate::support::{APP_SLUG, SECRET, fast_workers, wait_for, webhook_fixture};
+use crate::support::{SECRET, fast_workers, server_config, wait_for, webhook_fixture};
 
 /// `GET path` on `base`: status and body.
 async fn get(base: &str, path: &str) -> (u16, String) {
@@ -35,19 +34,9 @@ async fn readyz_answers_503_with_the_reason_while_migrations_or_the_store_are_wr
     let dir = TempDir::new().expect("temporary directory");
     let url = Store::default_url(dir.path());
     let store = Store::connect(&url).await.expect("store migrates");
-    let server = server::start(ServerConfig {
-        metrics_token: None,
-        role: flotilla::role::Role::All,
-        auth: None,
-        listen: "127.0.0.1:0".parse().expect("loopback address"),
-        secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
-        store: store.clone(),
-        app_slug: APP_SLUG.to_owned(),
-        workers: fast_workers(),
-        fleet: None,
-    })
-    .await
-    .expect("flotilla starts");
+    let server = server::start(server_config(store.clone()))
+        .await
+        .expect("flotilla starts");
     let base = server.url();
     assert_eq!(get(&base, "/readyz").await, (200, "ready".to_owned()));
 
@@ -172,19 +161,9 @@ async fn the_queue_gauges_show_a_job_no_worker_takes_and_how_long_it_has_waited(
     .await
     .expect("store migrates");
     // Intake only: no agent workers, so a plan_run job waits.
-    let server = server::start(ServerConfig {
-        metrics_token: None,
-        role: flotilla::role::Role::All,
-        auth: None,
-        listen: "127.0.0.1:0".parse().expect("loopback address"),
-        secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
-        store: store.clone(),
-        app_slug: APP_SLUG.to_owned(),
-        workers: fast_workers(),
-        fleet: None,
-    })
-    .await
-    .expect("flotilla starts");
+    let server = server::start(server_config(store.clone()))
+        .await
+        .expect("flotilla starts");
     store
         .enqueue(&NewJob {
             kind: JobKind::PlanRun,

@@ -1,11 +1,7 @@
 //! `flotilla protect`: a repository's branch ends up requiring `flotilla/verify` from
 //! this App — and only from this App — with everything it required before.
 
-use std::time::Duration;
-
-use flotilla::github::{
-    AppCredentials, BranchProtection, GithubApp, GithubSettings, RequiredCheck, RetryPolicy,
-};
+use flotilla::github::{BranchProtection, GithubApp, RequiredCheck};
 use flotilla::protect::{ProtectError, ProtectRequest, VERIFY_CHECK, protect};
 use flotilla::sim::RequiredCheck as SimCheck;
 use flotilla::sim::{Access, CI_APP_ID, Fault, FaultKind, MergeMethod, Protection, SimHandle};
@@ -14,7 +10,7 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use crate::support::fixture_path;
-use crate::support::world::{WORLD_APP_ID, seeded_sim};
+use crate::support::world::{WORLD_APP_ID, app_client, seeded_sim};
 
 /// The simulator with the test App installed, and the App's client pointed at it.
 struct Setup {
@@ -30,21 +26,7 @@ async fn setup() -> Setup {
     let (sim, seed) = seeded_sim(dir.path(), None).await;
     sim.set_app_permission(WORLD_APP_ID, "administration", Some(Access::Write))
         .expect("the operator granted `administration: write` for `flotilla protect`");
-    let credentials =
-        AppCredentials::from_pem_file(WORLD_APP_ID, &fixture_path("keys/test-app.pem"))
-            .expect("test key");
-    let app = GithubApp::new(
-        credentials,
-        GithubSettings {
-            base_url: sim.api_url(),
-            retry: RetryPolicy {
-                max_total_wait: Duration::from_secs(5),
-                ..RetryPolicy::default()
-            },
-            ..GithubSettings::default()
-        },
-    )
-    .expect("GitHub client");
+    let app = app_client(WORLD_APP_ID, &sim);
     Setup {
         repo: seed.repo_name(),
         writer: seed.writer.clone(),

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use flotilla::clock::ManualClock;
 use flotilla::orchestrator::worker::{JobHandler, WorkerConfig, WorkerPool};
 use flotilla::store::{ClaimedJob, JobFate, JobLane, JobState, NewJob, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
@@ -29,31 +28,22 @@ async fn enqueueing_the_same_key_twice_creates_one_job() {
 
 #[tokio::test]
 async fn a_job_whose_worker_vanished_is_taken_again_after_its_lease_expires() {
-    let clock = ManualClock::new();
-    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let (test, clock) = TestStore::on_manual_clock().await;
     test.store.enqueue(&job("lost")).await.unwrap();
 
     let first = test
-        .store
-        .claim("worker-a", LEASE, JobLane::Events)
+        .claim_event("worker-a", LEASE)
         .await
-        .unwrap()
         .expect("a job to claim");
     assert!(
-        test.store
-            .claim("worker-b", LEASE, JobLane::Events)
-            .await
-            .unwrap()
-            .is_none(),
+        test.claim_event("worker-b", LEASE).await.is_none(),
         "leased jobs are not claimed twice"
     );
 
     clock.advance(LEASE + Duration::from_secs(1));
     let second = test
-        .store
-        .claim("worker-b", LEASE, JobLane::Events)
+        .claim_event("worker-b", LEASE)
         .await
-        .unwrap()
         .expect("the expired job");
 
     assert_eq!(second.id, first.id);
@@ -77,23 +67,15 @@ async fn a_job_whose_worker_vanished_is_taken_again_after_its_lease_expires() {
 
 #[tokio::test]
 async fn the_record_of_job_runs_shows_a_job_that_ran_twice_at_once_and_only_then() {
-    let clock = ManualClock::new();
-    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let (test, clock) = TestStore::on_manual_clock().await;
     test.store.enqueue(&job("crashed")).await.unwrap();
-    let first = test
-        .store
-        .claim("worker-a", LEASE, JobLane::Events)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = test.claim_event("worker-a", LEASE).await.unwrap();
     clock.advance(LEASE / 3);
     test.store.job_run_alive(&first).await.unwrap();
     clock.advance(LEASE);
     let second = test
-        .store
-        .claim("worker-b", LEASE, JobLane::Events)
+        .claim_event("worker-b", LEASE)
         .await
-        .unwrap()
         .expect("the lease ran out after the last heartbeat");
     assert!(
         test.store.overlapping_job_runs().await.unwrap().is_empty(),
@@ -122,33 +104,20 @@ async fn the_record_of_job_runs_shows_a_job_that_ran_twice_at_once_and_only_then
 
 #[tokio::test]
 async fn a_renewed_lease_keeps_the_job_from_other_workers() {
-    let clock = ManualClock::new();
-    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let (test, clock) = TestStore::on_manual_clock().await;
     test.store.enqueue(&job("long")).await.unwrap();
-    let claimed = test
-        .store
-        .claim("worker-a", LEASE, JobLane::Events)
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = test.claim_event("worker-a", LEASE).await.unwrap();
 
     clock.advance(LEASE / 2);
     assert!(test.store.renew_lease(&claimed, LEASE).await.unwrap());
     clock.advance(LEASE / 2 + Duration::from_secs(1));
 
-    assert!(
-        test.store
-            .claim("worker-b", LEASE, JobLane::Events)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(test.claim_event("worker-b", LEASE).await.is_none());
 }
 
 #[tokio::test]
 async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error() {
-    let clock = ManualClock::new();
-    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let (test, clock) = TestStore::on_manual_clock().await;
     let policy = RetryPolicy {
         base: Duration::from_secs(10),
         max: Duration::from_secs(15),
@@ -157,12 +126,7 @@ async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error(
     let max_attempts = job("doomed").max_attempts;
 
     for attempt in 1..=max_attempts {
-        let claimed = test
-            .store
-            .claim("worker", LEASE, JobLane::Events)
-            .await
-            .unwrap()
-            .expect("due job");
+        let claimed = test.claim_event("worker", LEASE).await.expect("due job");
         assert_eq!(claimed.attempts, attempt);
         let fate = test
             .store
@@ -175,11 +139,7 @@ async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error(
                 "attempt {attempt}: {fate:?}"
             );
             assert!(
-                test.store
-                    .claim("worker", LEASE, JobLane::Events)
-                    .await
-                    .unwrap()
-                    .is_none(),
+                test.claim_event("worker", LEASE).await.is_none(),
                 "not due before its backoff"
             );
             clock.advance(policy.delay(attempt));
@@ -190,11 +150,7 @@ async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error(
 
     clock.advance(Duration::from_secs(3600));
     assert!(
-        test.store
-            .claim("worker", LEASE, JobLane::Events)
-            .await
-            .unwrap()
-            .is_none(),
+        test.claim_event("worker", LEASE).await.is_none(),
         "dead jobs are never claimed"
     );
     let row = test
@@ -370,8 +326,7 @@ async fn a_panicking_handler_fails_its_job_until_dead_and_the_workers_survive() 
 
 #[tokio::test]
 async fn the_merge_lock_of_a_repository_holds_across_processes_until_released_or_expired() {
-    let clock = ManualClock::new();
-    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let (test, clock) = TestStore::on_manual_clock().await;
     let other = test.another_process().await;
     let repo = flotilla::types::RepoName("acme/widgets".into());
     let elsewhere = flotilla::types::RepoName("acme/gadgets".into());
@@ -502,8 +457,7 @@ async fn a_job_queued_by_one_process_wakes_the_idle_workers_of_another_and_survi
 
 #[tokio::test]
 async fn the_fleets_agent_slots_are_the_sum_over_the_processes_heard_from_lately() {
-    let clock = ManualClock::new();
-    let test = TestStore::with_clock(Arc::new(clock.clone())).await;
+    let (test, clock) = TestStore::on_manual_clock().await;
     let fresh = flotilla::orchestrator::worker::CAPACITY_FRESH;
     assert_eq!(test.store.fleet_agent_slots(fresh).await.unwrap(), None);
 

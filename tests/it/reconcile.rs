@@ -8,7 +8,7 @@
 use flotilla::github::{CheckStatus, NewCheckRun};
 use flotilla::review::VERIFY_CHECK;
 use flotilla::sim::MergeMethod;
-use flotilla::store::{RunState, TaskRecord, TaskState};
+use flotilla::store::{RunState, TaskState};
 use flotilla::types::{CommitSha, IssueNumber};
 
 use crate::support::wait_for;
@@ -17,33 +17,19 @@ use crate::support::world::{TestWorld, WORLD_APP_ID};
 /// What the comment about a reconciliation starts with.
 const CAUGHT_UP: &str = "Flotilla caught up with changes made on GitHub";
 
-/// A one-task run whose task is verified and waits for a person's approval: its pull
-/// request stays open, so a person can act on it.
-async fn waiting_task(world: &TestWorld, file: &str) -> (IssueNumber, TaskRecord) {
-    world
-        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
-        .await;
-    let issue = world
-        .dispatch("Reconcile me", &format!("- [ ] Add `{file}`\n"))
-        .await;
-    let task = world.task_reaches(issue, TaskState::Ready).await;
-    (issue, task)
-}
-
-/// Flotilla stops hearing from GitHub (its webhook unticked).
-fn flotilla_stops_listening(world: &TestWorld) {
+/// A person does `act` on GitHub while Flotilla hears nothing: the App's webhook is
+/// unticked meanwhile, so GitHub keeps no delivery that recovery could ask for again.
+async fn while_away<T>(world: &TestWorld, act: impl Future<Output = T>) -> T {
     world
         .sim
         .set_webhook_active(WORLD_APP_ID, false)
         .expect("webhook unticked");
-}
-
-/// Flotilla hears from GitHub again.
-fn flotilla_listens_again(world: &TestWorld) {
+    let done = act.await;
     world
         .sim
         .set_webhook_active(WORLD_APP_ID, true)
         .expect("webhook ticked");
+    done
 }
 
 /// The bot's comments on `issue` that report a reconciliation.
@@ -58,8 +44,7 @@ fn caught_up_comments(world: &TestWorld, issue: IssueNumber) -> Vec<String> {
 /// The completed `flotilla/verify` check runs on `head`, by conclusion.
 fn verify_conclusions(world: &TestWorld, head: &CommitSha) -> Vec<Option<String>> {
     world
-        .sim
-        .check_runs(&world.repo, head)
+        .check_runs(head)
         .into_iter()
         .filter(|c| c.name == VERIFY_CHECK && c.app_id == WORLD_APP_ID)
         .map(|c| c.conclusion)
@@ -69,22 +54,20 @@ fn verify_conclusions(world: &TestWorld, head: &CommitSha) -> Vec<Option<String>
 #[tokio::test]
 async fn a_push_made_while_away_is_verified_once_and_a_second_pass_changes_nothing() {
     let world = TestWorld::start().await;
-    let (issue, task) = waiting_task(&world, "pushed.txt").await;
+    let (issue, task) = world
+        .task_awaits_approval("Reconcile me", "pushed.txt")
+        .await;
     let pr = task.pr.expect("the task has a pull request");
 
-    flotilla_stops_listening(&world);
-    let pushed = world
-        .sim
-        .push_commit(
-            &world.repo,
+    let pushed = while_away(
+        &world,
+        world.writer_pushes(
             &task.branch,
             &[("pushed-too.txt", "a person's addition\n")],
             "A person adds a file",
-            &world.writer,
-        )
-        .await
-        .unwrap();
-    flotilla_listens_again(&world);
+        ),
+    )
+    .await;
 
     assert_eq!(world.flotilla.reconcile().await, 1);
     wait_for("the pushed head to be verified", || async {
@@ -126,16 +109,19 @@ async fn a_push_made_while_away_is_verified_once_and_a_second_pass_changes_nothi
 #[tokio::test]
 async fn a_pull_request_merged_by_a_person_while_away_is_recorded_as_flotilla_would() {
     let world = TestWorld::start().await;
-    let (issue, task) = waiting_task(&world, "merged.txt").await;
+    let (issue, task) = world
+        .task_awaits_approval("Reconcile me", "merged.txt")
+        .await;
     let pr = task.pr.expect("the task has a pull request");
 
-    flotilla_stops_listening(&world);
-    let merged = world
-        .sim
-        .merge_pr(&world.repo, pr, MergeMethod::Merge, &world.writer)
-        .await
-        .unwrap();
-    flotilla_listens_again(&world);
+    let merged = while_away(
+        &world,
+        world
+            .sim
+            .merge_pr(&world.repo, pr, MergeMethod::Merge, &world.writer),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(world.flotilla.reconcile().await, 1);
     let (run, tasks) = world.run_ends(issue).await;
@@ -164,16 +150,14 @@ async fn a_pull_request_merged_by_a_person_while_away_is_recorded_as_flotilla_wo
 #[tokio::test]
 async fn a_pull_request_closed_while_away_fails_its_task_with_the_reason_in_the_plan() {
     let world = TestWorld::start().await;
-    let (issue, task) = waiting_task(&world, "closed.txt").await;
+    let (issue, task) = world
+        .task_awaits_approval("Reconcile me", "closed.txt")
+        .await;
     let pr = task.pr.expect("the task has a pull request");
 
-    flotilla_stops_listening(&world);
-    world
-        .sim
-        .close_pr(&world.repo, pr, &world.writer)
+    while_away(&world, world.sim.close_pr(&world.repo, pr, &world.writer))
         .await
         .unwrap();
-    flotilla_listens_again(&world);
 
     assert_eq!(world.flotilla.reconcile().await, 1);
     let (run, tasks) = world.run_ends(issue).await;
@@ -194,26 +178,28 @@ async fn a_pull_request_closed_while_away_fails_its_task_with_the_reason_in_the_
 #[tokio::test]
 async fn a_branch_deleted_while_away_fails_its_task_saying_so() {
     let world = TestWorld::start().await;
-    let (issue, task) = waiting_task(&world, "deleted.txt").await;
+    let (issue, task) = world
+        .task_awaits_approval("Reconcile me", "deleted.txt")
+        .await;
 
-    flotilla_stops_listening(&world);
-    world
-        .sim
-        .delete_branch(&world.repo, &task.branch, &world.writer)
-        .await
-        .unwrap();
-    flotilla_listens_again(&world);
+    while_away(
+        &world,
+        world
+            .sim
+            .delete_branch(&world.repo, &task.branch, &world.writer),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(world.flotilla.reconcile().await, 1);
-    let (_, tasks) = world.run_ends(issue).await;
-    assert_eq!(tasks[0].state, TaskState::Failed);
+    let failed = world.sole_task_ends(issue, TaskState::Failed).await;
     assert!(
-        tasks[0]
+        failed
             .last_reason
             .as_deref()
             .is_some_and(|r| r.contains(&format!("branch `{}` was deleted", task.branch))),
         "{:?}",
-        tasks[0].last_reason
+        failed.last_reason
     );
     let said = caught_up_comments(&world, issue);
     assert_eq!(said.len(), 1, "{said:?}");
@@ -224,7 +210,9 @@ async fn a_branch_deleted_while_away_fails_its_task_saying_so() {
 #[tokio::test]
 async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_again() {
     let world = TestWorld::start().await;
-    let (issue, task) = waiting_task(&world, "interrupted.txt").await;
+    let (issue, task) = world
+        .task_awaits_approval("Reconcile me", "interrupted.txt")
+        .await;
     let head = task.head_sha.clone().expect("the task has a head");
     // What a crash mid-verification leaves: the check shown in progress, the task
     // verifying, and no job that will finish either.
@@ -262,8 +250,7 @@ async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_ag
 
     assert_eq!(world.flotilla.reconcile().await, 1);
     let closed = world
-        .sim
-        .check_runs(&world.repo, &head)
+        .check_runs(&head)
         .into_iter()
         .find(|c| c.id == left.0)
         .expect("the check run is still there");
@@ -271,8 +258,7 @@ async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_ag
     assert_eq!(closed.conclusion.as_deref(), Some("cancelled"));
     let newest = wait_for("a new flotilla/verify to report the head", || async {
         world
-            .sim
-            .check_runs(&world.repo, &head)
+            .check_runs(&head)
             .into_iter()
             .filter(|c| c.name == VERIFY_CHECK && c.id > left.0 && c.status == "completed")
             .max_by_key(|c| c.id)
@@ -295,7 +281,9 @@ async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_ag
 #[tokio::test]
 async fn a_pull_request_closed_while_listening_fails_its_task_naming_who_closed_it() {
     let world = TestWorld::start().await;
-    let (issue, task) = waiting_task(&world, "closed-live.txt").await;
+    let (issue, task) = world
+        .task_awaits_approval("Reconcile me", "closed-live.txt")
+        .await;
     let pr = task.pr.expect("the task has a pull request");
 
     world
@@ -304,13 +292,12 @@ async fn a_pull_request_closed_while_listening_fails_its_task_naming_who_closed_
         .await
         .unwrap();
 
-    let (_, tasks) = world.run_ends(issue).await;
-    assert_eq!(tasks[0].state, TaskState::Failed);
+    let failed = world.sole_task_ends(issue, TaskState::Failed).await;
     let reason = format!(
         "pull request #{pr} was closed without merging by @{}",
         world.writer
     );
-    assert_eq!(tasks[0].last_reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(failed.last_reason.as_deref(), Some(reason.as_str()));
     assert_eq!(
         world.flotilla.reconcile().await,
         0,
@@ -323,15 +310,18 @@ async fn a_pull_request_closed_while_listening_fails_its_task_naming_who_closed_
 #[tokio::test]
 async fn a_trigger_label_removed_while_away_leaves_the_run_going_as_it_does_live() {
     let world = TestWorld::start().await;
-    let (issue, task) = waiting_task(&world, "unlabelled.txt").await;
+    let (issue, task) = world
+        .task_awaits_approval("Reconcile me", "unlabelled.txt")
+        .await;
 
-    flotilla_stops_listening(&world);
-    world
-        .sim
-        .unlabel_issue(&world.repo, issue.0, "flotilla", &world.writer)
-        .await
-        .unwrap();
-    flotilla_listens_again(&world);
+    while_away(
+        &world,
+        world
+            .sim
+            .unlabel_issue(&world.repo, issue.0, "flotilla", &world.writer),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(world.flotilla.reconcile().await, 0);
     let now = world.flotilla.store.task(task.id).await.unwrap().unwrap();

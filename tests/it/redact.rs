@@ -49,12 +49,10 @@ async fn a_summary_with_a_mention_a_closing_keyword_and_an_encoded_token_publish
     .expect("planted summary");
 
     let issue = world.dispatch("Tidy up summary-planted", "").await;
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
+    let task = world.sole_task_ends(issue, TaskState::Merged).await;
     let client = world.client().await;
     let body = client
-        .get_pull(&world.repo, tasks[0].pr.expect("a PR"))
+        .get_pull(&world.repo, task.pr.expect("a PR"))
         .await
         .expect("the PR")
         .body;
@@ -91,7 +89,7 @@ async fn a_hex_encoded_webhook_secret_in_findings_is_redacted_in_reviews_and_che
 
     let pr = task.pr.expect("a PR");
     let head = task.head_sha.clone().expect("a head");
-    let reviews = world.sim.reviews(&world.repo, pr);
+    let reviews = world.reviews(pr);
     assert_eq!(reviews.len(), 3, "one review per lens: {reviews:?}");
     for review in &reviews {
         let mut texts = vec![review.body.clone()];
@@ -106,7 +104,7 @@ async fn a_hex_encoded_webhook_secret_in_findings_is_redacted_in_reviews_and_che
             assert!(!text.contains("@bob") && !closes_something(&text), "{text}");
         }
     }
-    let runs = world.sim.check_runs(&world.repo, &head);
+    let runs = world.check_runs(&head);
     let ours: Vec<_> = runs.iter().filter(|r| r.app_id == WORLD_APP_ID).collect();
     assert_eq!(ours.len(), 1, "flotilla/verify alone: {runs:?}");
     let text = format!(

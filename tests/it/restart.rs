@@ -5,43 +5,34 @@
 //! stopped reading is kept in the store, and never passes an attempt still to ask for.
 
 use flotilla::sim::{Fault, FaultKind};
-use flotilla::store::{RunState, Store, TaskState};
+use flotilla::store::TaskState;
 use flotilla::webhook::recovery::Recovery;
-use tempfile::TempDir;
 
-use crate::support::serve::{healthy, serve, sim_for_serve};
+use crate::support::serve::{
+    Served, a_person_pushes, dispatch_on, kill, ready_at, run_settles, scripted_serve_config,
+    serve_healthy, verified_once,
+};
 use crate::support::world::{TestWorld, WORLD_APP_ID};
-use crate::support::{APP_SLUG, TestStore, fixture_path, wait_for};
+use crate::support::{APP_SLUG, TestStore, wait_for};
 
 #[tokio::test]
 async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
-    let dir = TempDir::new().unwrap();
-    let yaml = format!(
-        "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
-         max_parallel_tasks: 1\nreviewers:\n  correctness:\n    adapter: command\n    \
-         command: exec sh {}\n",
-        fixture_path("agents/scripted-worker.sh").display(),
-        fixture_path("agents/scripted-reviewer.sh").display()
-    );
-    let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
-    let repo = seed.repo_name();
-    let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
-    let issue = sim
-        .open_issue(
-            &repo,
-            "Three slow things",
-            "- [ ] slowly add `one.txt`\n- [ ] slowly add `two.txt`\n- [ ] slowly add `three.txt`",
-            &seed.writer,
-        )
-        .await
-        .unwrap();
-    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
-        .await
-        .unwrap();
-    let store = Store::connect(&Store::default_url(&dir.path().join("data")))
-        .await
-        .unwrap();
+    let Served {
+        dir,
+        sim,
+        seed,
+        repo,
+        port,
+        store,
+    } = Served::start(&scripted_serve_config("max_parallel_tasks: 1\n")).await;
+    let mut first = serve_healthy(dir.path(), &sim, port).await;
+    let issue = dispatch_on(
+        &sim,
+        &seed,
+        "Three slow things",
+        "- [ ] slowly add `one.txt`\n- [ ] slowly add `two.txt`\n- [ ] slowly add `three.txt`",
+    )
+    .await;
     wait_for("the first task pushed and the second working", || async {
         let run = store.latest_run(&repo, issue).await.unwrap()?;
         let tasks = store.tasks_of_run(run.id).await.unwrap();
@@ -52,17 +43,10 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     })
     .await;
 
-    first.start_kill().unwrap();
-    first.wait().await.unwrap();
-    let mut second = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
+    kill(&mut first).await;
+    let mut second = serve_healthy(dir.path(), &sim, port).await;
 
-    let tasks = wait_for("the run to settle after the restart", || async {
-        let run = store.latest_run(&repo, issue).await.unwrap()?;
-        (run.state == RunState::Settled).then_some(())?;
-        Some(store.tasks_of_run(run.id).await.unwrap())
-    })
-    .await;
+    let tasks = run_settles(&store, &repo, issue).await;
     assert!(
         tasks.iter().all(|t| t.state == TaskState::Merged),
         "{tasks:?}"
@@ -99,8 +83,7 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
         "{}",
         comments[0].body
     );
-    second.start_kill().unwrap();
-    second.wait().await.unwrap();
+    kill(&mut second).await;
     let log = std::fs::read_to_string(dir.path().join("flotilla.log")).unwrap();
     assert!(
         log.contains("agent started"),
@@ -116,54 +99,21 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
 
 #[tokio::test]
 async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
-    let dir = TempDir::new().unwrap();
-    let yaml = format!(
-        "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
-         landing:\n  require_human_approval: true\nreviewers:\n  correctness:\n    \
-         adapter: command\n    command: exec sh {}\n",
-        fixture_path("agents/scripted-worker.sh").display(),
-        fixture_path("agents/scripted-reviewer.sh").display()
-    );
-    let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
-    let repo = seed.repo_name();
-    let store = Store::connect(&Store::default_url(&dir.path().join("data")))
-        .await
-        .unwrap();
-    let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
-    let before = sim
-        .open_issue(&repo, "Before", "- [ ] Add `before.txt`", &seed.writer)
-        .await
-        .unwrap();
-    sim.label_issue(&repo, before.0, "flotilla", &seed.writer)
-        .await
-        .unwrap();
-    let waiting = wait_for("the task to wait for a person's approval", || async {
-        let run = store.latest_run(&repo, before).await.unwrap()?;
-        let tasks = store.tasks_of_run(run.id).await.unwrap();
-        (tasks.first()?.state == TaskState::Ready).then(|| tasks[0].clone())
-    })
-    .await;
-    first.start_kill().unwrap();
-    first.wait().await.unwrap();
+    let (
+        Served {
+            dir,
+            sim,
+            seed,
+            repo,
+            port,
+            store,
+        },
+        before,
+        waiting,
+    ) = Served::down_with_a_task_waiting("Before", "before.txt").await;
 
-    let during = sim
-        .open_issue(&repo, "While down", "- [ ] Add `during.txt`", &seed.writer)
-        .await
-        .unwrap();
-    sim.label_issue(&repo, during.0, "flotilla", &seed.writer)
-        .await
-        .unwrap();
-    let pushed = sim
-        .push_commit(
-            &repo,
-            &waiting.branch,
-            &[("before-too.txt", "a person's addition\n")],
-            "A person adds a file",
-            &seed.writer,
-        )
-        .await
-        .unwrap();
+    let during = dispatch_on(&sim, &seed, "While down", "- [ ] Add `during.txt`").await;
+    let pushed = a_person_pushes(&sim, &seed, &waiting.branch, "before-too.txt").await;
     wait_for("the webhooks to fail while Flotilla is down", || async {
         let failed = sim
             .deliveries()
@@ -173,17 +123,18 @@ async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
         (failed >= 2).then_some(())
     })
     .await;
-    let mut second = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
+    let mut second = serve_healthy(dir.path(), &sim, port).await;
 
     let run = wait_for("the run of the issue labelled while down", || async {
         store.latest_run(&repo, during).await.unwrap()
     })
     .await;
-    wait_for("the person's push to be verified", || async {
-        let task = store.task(waiting.id).await.unwrap()?;
-        (task.head_sha.as_ref() == Some(&pushed) && task.state == TaskState::Ready).then_some(())
-    })
+    ready_at(
+        &store,
+        waiting.id,
+        &pushed,
+        "the person's push to be verified",
+    )
     .await;
     assert_eq!(run.issue, during);
     let bot = format!("{APP_SLUG}[bot]");
@@ -197,13 +148,7 @@ async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
     })
     .await;
     assert_eq!(plans, 1, "one plan comment, not one per attempt");
-    let verify_runs: Vec<_> = sim
-        .check_runs(&repo, &pushed)
-        .into_iter()
-        .filter(|c| c.name == "flotilla/verify")
-        .collect();
-    assert_eq!(verify_runs.len(), 1, "{verify_runs:?}");
-    assert_eq!(verify_runs[0].conclusion.as_deref(), Some("success"));
+    verified_once(&sim, &repo, &pushed);
     for issue in [before, during] {
         let mut bodies: Vec<String> = sim
             .issue_comments(&repo, issue.0)
@@ -233,71 +178,38 @@ async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
         cursor >= Some(missed),
         "the store keeps where recovery stopped reading ({cursor:?}), past the missed attempts ({missed})"
     );
-    second.start_kill().unwrap();
-    second.wait().await.unwrap();
+    kill(&mut second).await;
 }
 
 #[tokio::test]
 async fn a_push_github_never_announced_is_verified_after_a_restart_by_reconciliation() {
-    let dir = TempDir::new().unwrap();
-    let yaml = format!(
-        "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
-         landing:\n  require_human_approval: true\nreviewers:\n  correctness:\n    \
-         adapter: command\n    command: exec sh {}\n",
-        fixture_path("agents/scripted-worker.sh").display(),
-        fixture_path("agents/scripted-reviewer.sh").display()
-    );
-    let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
-    let repo = seed.repo_name();
-    let store = Store::connect(&Store::default_url(&dir.path().join("data")))
-        .await
-        .unwrap();
-    let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
-    let issue = sim
-        .open_issue(&repo, "Waiting", "- [ ] Add `waiting.txt`", &seed.writer)
-        .await
-        .unwrap();
-    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
-        .await
-        .unwrap();
-    let waiting = wait_for("the task to wait for a person's approval", || async {
-        let run = store.latest_run(&repo, issue).await.unwrap()?;
-        let tasks = store.tasks_of_run(run.id).await.unwrap();
-        (tasks.first()?.state == TaskState::Ready).then(|| tasks[0].clone())
-    })
-    .await;
-    first.start_kill().unwrap();
-    first.wait().await.unwrap();
+    let (
+        Served {
+            dir,
+            sim,
+            seed,
+            repo,
+            port,
+            store,
+        },
+        issue,
+        waiting,
+    ) = Served::down_with_a_task_waiting("Waiting", "waiting.txt").await;
 
     // The App's webhook is inactive meanwhile: GitHub keeps no delivery to send again.
     sim.set_webhook_active(seed.app_id, false).unwrap();
-    let pushed = sim
-        .push_commit(
-            &repo,
-            &waiting.branch,
-            &[("waiting-too.txt", "a person's addition\n")],
-            "A person adds a file",
-            &seed.writer,
-        )
-        .await
-        .unwrap();
+    let pushed = a_person_pushes(&sim, &seed, &waiting.branch, "waiting-too.txt").await;
     sim.set_webhook_active(seed.app_id, true).unwrap();
-    let mut second = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
+    let mut second = serve_healthy(dir.path(), &sim, port).await;
 
-    wait_for("the unannounced push to be verified", || async {
-        let task = store.task(waiting.id).await.unwrap()?;
-        (task.head_sha.as_ref() == Some(&pushed) && task.state == TaskState::Ready).then_some(())
-    })
+    ready_at(
+        &store,
+        waiting.id,
+        &pushed,
+        "the unannounced push to be verified",
+    )
     .await;
-    let verify_runs: Vec<_> = sim
-        .check_runs(&repo, &pushed)
-        .into_iter()
-        .filter(|c| c.name == "flotilla/verify")
-        .collect();
-    assert_eq!(verify_runs.len(), 1, "{verify_runs:?}");
-    assert_eq!(verify_runs[0].conclusion.as_deref(), Some("success"));
+    verified_once(&sim, &repo, &pushed);
     let bot = format!("{APP_SLUG}[bot]");
     let caught_up = sim
         .issue_comments(&repo, issue.0)
@@ -308,8 +220,7 @@ async fn a_push_github_never_announced_is_verified_after_a_restart_by_reconcilia
         caught_up, 1,
         "the issue is told once what reconciliation did"
     );
-    second.start_kill().unwrap();
-    second.wait().await.unwrap();
+    kill(&mut second).await;
     store.close().await;
     sim.shutdown().await;
 }

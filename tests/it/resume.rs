@@ -170,7 +170,7 @@ async fn a_write_github_did_although_it_answered_502_is_found_not_made_twice() {
         let issue = every_task_merges_with_one_agent_run(&world, &["src/alpha.txt"]).await;
 
         let pr = world.sim.pulls(&world.repo)[0].number;
-        let reviews = world.sim.reviews(&world.repo, pr);
+        let reviews = world.reviews(pr);
         let mut bodies: Vec<&str> = reviews.iter().map(|r| r.body.as_str()).collect();
         bodies.sort_unstable();
         let before = bodies.len();

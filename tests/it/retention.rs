@@ -2,7 +2,7 @@
 //! are forgotten, the database gets smaller, and a live run is left exactly as it was.
 
 use flotilla::store::{JobState, RunState, TaskState};
-use flotilla::types::DeliveryId;
+use flotilla::types::{DeliveryId, IssueNumber};
 
 use crate::support::world::TestWorld;
 use crate::support::{fixture_path, wait_for};
@@ -22,11 +22,7 @@ async fn pruning_forgets_what_finished_shrinks_the_database_and_leaves_a_live_ru
     let merged_head = done_tasks[0].head_sha.clone().unwrap();
     let landed_job = format!("{}:land:{merged_head}:verified", done_tasks[0].id);
     assert!(store.job_by_key(&landed_job).await.unwrap().is_some());
-    world
-        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
-        .await;
-    let live = world.dispatch("Live", "- [ ] Add `live.txt`\n").await;
-    let waiting = world.task_reaches(live, TaskState::Ready).await;
+    let (live, waiting) = world.task_awaits_approval("Live", "live.txt").await;
     let head = waiting.head_sha.clone().unwrap();
     let live_verdicts = store.verdicts(waiting.id, &head).await.unwrap();
     let done_jobs = store.count_jobs(JobState::Done).await.unwrap();
@@ -95,20 +91,37 @@ fn file_size(path: &std::path::Path) -> u64 {
     size(path) + size(std::path::Path::new(&wal))
 }
 
+/// Flotilla's bare copy of the seeded repository under `kind`: `mirrors` (the
+/// workers' mirror) or `verify` (the verification store).
+fn repo_copy(world: &TestWorld, kind: &str) -> std::path::PathBuf {
+    let (owner, name) = world.repo.split().expect("owner/name");
+    world
+        .data_dir()
+        .join(kind)
+        .join(owner)
+        .join(format!("{name}.git"))
+}
+
+/// Waits until the issue's run is cancelled: with the repository gone from the
+/// installation, the store is the only place the run can end.
+async fn run_cancelled(world: &TestWorld, issue: IssueNumber) {
+    wait_for("the run to be cancelled", || async {
+        let run = world
+            .flotilla
+            .store
+            .latest_run(&world.repo, issue)
+            .await
+            .unwrap()?;
+        (run.state == RunState::Cancelled).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_repository_removed_from_the_installation_stops_its_runs_and_loses_its_mirror() {
     let world = TestWorld::start().await;
-    world
-        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
-        .await;
-    let issue = world.dispatch("Live", "- [ ] Add `live.txt`\n").await;
-    world.task_reaches(issue, TaskState::Ready).await;
-    let (owner, name) = world.repo.split().unwrap();
-    let mirror = world
-        .data_dir()
-        .join("mirrors")
-        .join(owner)
-        .join(format!("{name}.git"));
+    let (issue, _) = world.task_awaits_approval("Live", "live.txt").await;
+    let mirror = repo_copy(&world, "mirrors");
     assert!(mirror.exists(), "{}", mirror.display());
 
     let mut event: serde_json::Value = serde_json::from_str(
@@ -130,22 +143,8 @@ async fn a_repository_removed_from_the_installation_stops_its_runs_and_loses_its
         .await;
     assert!(answer.status().is_success(), "{}", answer.status());
 
-    // The App can no longer write to the repository: the run ends in the store only.
-    wait_for("the run to be cancelled", || async {
-        let run = world
-            .flotilla
-            .store
-            .latest_run(&world.repo, issue)
-            .await
-            .unwrap()?;
-        (run.state == RunState::Cancelled).then_some(())
-    })
-    .await;
-    let verify_store = world
-        .data_dir()
-        .join("verify")
-        .join(owner)
-        .join(format!("{name}.git"));
+    run_cancelled(&world, issue).await;
+    let verify_store = repo_copy(&world, "verify");
     // The mirror goes first, then the verification store: wait for both.
     wait_for(
         "the mirror and the verification store to be deleted",
@@ -159,17 +158,8 @@ async fn a_repository_removed_from_the_installation_stops_its_runs_and_loses_its
 #[tokio::test]
 async fn an_uninstall_that_lists_no_repositories_forgets_the_ones_the_store_knows() {
     let world = TestWorld::start().await;
-    world
-        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
-        .await;
-    let issue = world.dispatch("Live", "- [ ] Add `live.txt`\n").await;
-    world.task_reaches(issue, TaskState::Ready).await;
-    let (owner, name) = world.repo.split().unwrap();
-    let mirror = world
-        .data_dir()
-        .join("mirrors")
-        .join(owner)
-        .join(format!("{name}.git"));
+    let (issue, _) = world.task_awaits_approval("Live", "live.txt").await;
+    let mirror = repo_copy(&world, "mirrors");
     assert!(mirror.exists(), "{}", mirror.display());
 
     let mut event: serde_json::Value = serde_json::from_str(
@@ -192,16 +182,7 @@ async fn an_uninstall_that_lists_no_repositories_forgets_the_ones_the_store_know
         .await;
     assert!(answer.status().is_success(), "{}", answer.status());
 
-    wait_for("the run to be cancelled", || async {
-        let run = world
-            .flotilla
-            .store
-            .latest_run(&world.repo, issue)
-            .await
-            .unwrap()?;
-        (run.state == RunState::Cancelled).then_some(())
-    })
-    .await;
+    run_cancelled(&world, issue).await;
     wait_for("the mirror to be deleted", || async {
         (!mirror.exists()).then_some(())
     })

@@ -3,21 +3,17 @@
 
 use std::ffi::OsString;
 
-use flotilla::store::{RunState, Store, TaskState};
+use flotilla::store::{Store, TaskState};
 use tempfile::TempDir;
 
-use crate::support::serve::{free_port, healthy, serve, sim_for_serve};
-use crate::support::{fixture_path, wait_for};
+use crate::support::serve::{
+    dispatch_on, free_port, healthy, run_settles, scripted_serve_config, serve, sim_for_serve,
+};
 
 #[tokio::test]
 async fn a_web_process_and_a_worker_process_share_one_database_from_label_to_merge() {
     let dir = TempDir::new().unwrap();
-    let yaml = format!(
-        "worker:\n  adapter: command\n  command: exec sh {}\n  time_limit: 30s\n\
-         reviewers:\n  correctness:\n    adapter: command\n    command: exec sh {}\n",
-        fixture_path("agents/scripted-worker.sh").display(),
-        fixture_path("agents/scripted-reviewer.sh").display()
-    );
+    let yaml = scripted_serve_config("");
     let (sim, seed, web_port) = sim_for_serve(dir.path(), &yaml).await;
     let repo = seed.repo_name();
     let shared = dir.path().join("shared");
@@ -51,25 +47,15 @@ async fn a_web_process_and_a_worker_process_share_one_database_from_label_to_mer
         "a worker does not take webhooks"
     );
 
-    let issue = sim
-        .open_issue(
-            &repo,
-            "Two things",
-            "- [ ] add `a.txt`\n- [ ] add `b.txt`",
-            &seed.writer,
-        )
-        .await
-        .unwrap();
-    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
-        .await
-        .unwrap();
-    let store = Store::connect(&database).await.unwrap();
-    let tasks = wait_for("the run to settle", || async {
-        let run = store.latest_run(&repo, issue).await.unwrap()?;
-        (run.state == RunState::Settled).then_some(())?;
-        Some(store.tasks_of_run(run.id).await.unwrap())
-    })
+    let issue = dispatch_on(
+        &sim,
+        &seed,
+        "Two things",
+        "- [ ] add `a.txt`\n- [ ] add `b.txt`",
+    )
     .await;
+    let store = Store::connect(&database).await.unwrap();
+    let tasks = run_settles(&store, &repo, issue).await;
     assert!(
         tasks.iter().all(|t| t.state == TaskState::Merged),
         "{tasks:?}"

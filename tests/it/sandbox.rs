@@ -15,7 +15,7 @@ use flotilla::store::{RunState, Store};
 use tempfile::TempDir;
 
 use crate::support::proc_scan::{Needle, ProcScanner, running_with};
-use crate::support::serve::{healthy, serve, sim_for_serve};
+use crate::support::serve::{dispatch_on, healthy, serve, sim_for_serve};
 use crate::support::{SECRET, agent_run, fixture_path, test_sandbox, wait_for};
 
 /// The shell command that runs one attack of the hostile agent.
@@ -320,18 +320,13 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
         &[("FLOTILLA_SANDBOX_RW", OsString::from(&loot))],
     );
     healthy(port).await;
-    let issue = sim
-        .open_issue(
-            &repo,
-            "Look around",
-            "- [ ] look around in `one.txt`\n- [ ] look around in `two.txt`",
-            &seed.writer,
-        )
-        .await
-        .expect("issue");
-    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
-        .await
-        .expect("label");
+    let issue = dispatch_on(
+        &sim,
+        &seed,
+        "Look around",
+        "- [ ] look around in `one.txt`\n- [ ] look around in `two.txt`",
+    )
+    .await;
     let store = Store::connect(&Store::default_url(&data_dir))
         .await
         .expect("store");
@@ -461,16 +456,9 @@ async fn nothing_survives_kill_9_of_flotilla_and_the_restart_reaps_what_is_left(
         hostile("linger 600.91")
     );
     let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
-    let repo = seed.repo_name();
     let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
     healthy(port).await;
-    let issue = sim
-        .open_issue(&repo, "Linger", "- [ ] linger in `one.txt`", &seed.writer)
-        .await
-        .expect("issue");
-    sim.label_issue(&repo, issue.0, "flotilla", &seed.writer)
-        .await
-        .expect("label");
+    dispatch_on(&sim, &seed, "Linger", "- [ ] linger in `one.txt`").await;
     wait_for("the agent and what it left behind to run", || async {
         (running_with("600.91").len() >= 3).then_some(())
     })

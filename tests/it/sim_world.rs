@@ -187,14 +187,10 @@ async fn flotillas_client_clones_pushes_opens_a_draft_reviews_checks_and_merges_
 
     assert!(matches!(merged, MergeOutcome::Merged { .. }), "{merged:?}");
     assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
+        world.on_main("greeting.txt").await.as_deref(),
         Some("hello\nworld\n")
     );
-    let reviews = world.sim.reviews(&world.repo, pull.number);
+    let reviews = world.reviews(pull.number);
     assert_eq!(reviews.len(), 1, "the refused approval left no review");
     assert_eq!(reviews[0].comments[0].1, 2);
     world.flotilla_processed("pull_request", "closed").await;
@@ -232,27 +228,11 @@ async fn the_repositorys_ci_runs_on_pushed_heads_and_its_required_check_gates_th
     let world = TestWorld::start_with_ci(Some("grep -q hello greeting.txt")).await;
     world.require_check_on_main("ci", CI_APP_ID);
     let bad = world
-        .sim
-        .push_commit(
-            &world.repo,
-            "wrong",
-            &[("greeting.txt", "bye\n")],
-            "Wrong",
-            &world.writer,
-        )
-        .await
-        .unwrap();
+        .writer_pushes("wrong", &[("greeting.txt", "bye\n")], "Wrong")
+        .await;
     let good = world
-        .sim
-        .push_commit(
-            &world.repo,
-            "right",
-            &[("greeting.txt", "hello\n")],
-            "Right",
-            &world.writer,
-        )
-        .await
-        .unwrap();
+        .writer_pushes("right", &[("greeting.txt", "hello\n")], "Right")
+        .await;
     let bad_pr = world
         .sim
         .open_pr(&world.repo, "wrong", "main", "Wrong", false, &world.writer)
@@ -278,11 +258,7 @@ async fn the_repositorys_ci_runs_on_pushed_heads_and_its_required_check_gates_th
         .await
         .unwrap();
     assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
+        world.on_main("greeting.txt").await.as_deref(),
         Some("hello\n")
     );
     world.teardown().await;

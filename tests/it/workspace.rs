@@ -97,16 +97,8 @@ async fn the_mirror_clones_once_then_fetches_what_a_person_pushed() {
         .await
         .unwrap();
     let pushed = world
-        .sim
-        .push_commit(
-            &world.repo,
-            "main",
-            &[("NEWS.md", "news\n")],
-            "Add news",
-            &world.writer,
-        )
-        .await
-        .unwrap();
+        .writer_pushes("main", &[("NEWS.md", "news\n")], "Add news")
+        .await;
     mirror.ensure(&url, &auth).await.unwrap();
     assert_eq!(git(mirror.path(), &["rev-parse", "main"]).await, pushed.0);
     // The fetch prunes branches GitHub does not have, but not a task's unpushed one.

@@ -11,7 +11,8 @@ use tempfile::TempDir;
 
 use crate::support::real_cli::{
     DUMMY_API_KEY, a_dead_model_api_fails_the_task_with_a_comment_and_no_pr, agent_clis_bin,
-    agent_clis_dir, model_server, planned_greeting_merges, reported_tokens, verify_summary,
+    agent_clis_dir, every_agent_talked_to, model_server, planned_greeting_merges, reported_tokens,
+    verify_summary,
 };
 use crate::support::world::TestWorld;
 use crate::support::{agent_run, test_sandbox_exposing};
@@ -362,17 +363,7 @@ async fn codex_plans_works_and_reviews_an_issue_through_to_merge_and_its_git_pus
         verify.contains(&format!("the task's agents spent {task_spent} in all")),
         "flotilla/verify shows what the task cost: {verify}"
     );
-    let conversations: Vec<_> = model
-        .requests()
-        .into_iter()
-        .filter_map(|r| r.conversation)
-        .collect();
-    for name in ["planner", "worker", "correctness", "security", "runs"] {
-        assert!(
-            conversations.iter().any(|c| c == name),
-            "{name} never talked to the model: {conversations:?}"
-        );
-    }
+    every_agent_talked_to(&model);
     world
         .bot_comments_are(issue, &["| merged |", "are merged into"])
         .await;

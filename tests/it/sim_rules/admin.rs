@@ -68,33 +68,10 @@ async fn faults_fail_the_next_calls_then_clear() {
             message: "pushes are paused".into(),
         },
     );
-    let work = w.dir.path().join("clone-main");
-    git_ok(
-        w.dir.path(),
-        &w.git_auth(),
-        &[
-            "clone",
-            "--quiet",
-            &w.sim.git_url(&w.repo),
-            work.to_str().expect("utf-8"),
-        ],
-    );
+    let work = w.clone_as_app("main");
     std::fs::write(work.join("x.txt"), "x").expect("write");
     git_ok(&work, &[], &["add", "-A"]);
-    git_ok(
-        &work,
-        &[],
-        &[
-            "-c",
-            "user.name=a",
-            "-c",
-            "user.email=a@b",
-            "commit",
-            "--quiet",
-            "-m",
-            "x",
-        ],
-    );
+    commit_all(&work, "x");
     let refused = git(
         &work,
         &w.git_auth(),
@@ -128,21 +105,7 @@ async fn the_seed_imports_a_folder_or_a_git_repository() {
     let upstream = tempfile::tempdir().expect("tempdir");
     git_ok(upstream.path(), &[], &["init", "--quiet", "-b", "trunk"]);
     std::fs::write(upstream.path().join("lib.rs"), "// lib\n").expect("write");
-    git_ok(upstream.path(), &[], &["add", "-A"]);
-    git_ok(
-        upstream.path(),
-        &[],
-        &[
-            "-c",
-            "user.name=a",
-            "-c",
-            "user.email=a@b",
-            "commit",
-            "--quiet",
-            "-m",
-            "init",
-        ],
-    );
+    commit_all(upstream.path(), "init");
     let repo_dir = upstream.path().to_owned();
     let w = world_with(move |c| {
         if let Some(seed) = c.seed.as_mut() {

@@ -145,34 +145,11 @@ async fn git_smart_http_needs_a_live_installation_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_app_cannot_push_workflow_files() {
     let w = world().await;
-    let work = w.dir.path().join("clone-wf");
-    git_ok(
-        w.dir.path(),
-        &w.git_auth(),
-        &[
-            "clone",
-            "--quiet",
-            &w.sim.git_url(&w.repo),
-            work.to_str().expect("utf-8"),
-        ],
-    );
+    let work = w.clone_as_app("wf");
     std::fs::create_dir_all(work.join(".github/workflows")).expect("mkdir");
     std::fs::write(work.join(".github/workflows/ci.yml"), "on: push\n").expect("write");
     git_ok(&work, &[], &["add", "-A"]);
-    git_ok(
-        &work,
-        &[],
-        &[
-            "-c",
-            "user.name=a",
-            "-c",
-            "user.email=a@b",
-            "commit",
-            "--quiet",
-            "-m",
-            "ci",
-        ],
-    );
+    commit_all(&work, "ci");
     let refused = git(
         &work,
         &w.git_auth(),

@@ -8,7 +8,7 @@ mod checks;
 mod pulls;
 mod webhooks;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -121,20 +121,28 @@ impl World {
         Login(format!("{}[bot]", self.seed.app_slug))
     }
 
+    /// A fresh clone of the seeded repository at `dir/clone-{name}`, fetched as the App
+    /// over smart HTTP: where a scenario makes the commits it pushes.
+    fn clone_as_app(&self, name: &str) -> PathBuf {
+        let work = self.dir.path().join(format!("clone-{name}"));
+        git_ok(
+            self.dir.path(),
+            &self.git_auth(),
+            &[
+                "clone",
+                "--quiet",
+                &self.sim.git_url(&self.repo),
+                work.to_str().expect("utf-8"),
+            ],
+        );
+        work
+    }
+
     /// Pushes a branch with one file change as the App, over smart HTTP.
     fn push_branch(&self, branch: &str, file: &str, content: &str) -> CommitSha {
         let work = self.dir.path().join(format!("clone-{branch}"));
         if !work.exists() {
-            git_ok(
-                self.dir.path(),
-                &self.git_auth(),
-                &[
-                    "clone",
-                    "--quiet",
-                    &self.sim.git_url(&self.repo),
-                    work.to_str().expect("utf-8"),
-                ],
-            );
+            self.clone_as_app(branch);
             git_ok(&work, &[], &["checkout", "--quiet", "-b", branch]);
         }
         std::fs::write(work.join(file), content).expect("write file");
@@ -192,6 +200,26 @@ impl World {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+/// Stages everything in the work tree `dir` and commits it as a throwaway author: the
+/// commit a scenario then tries to push.
+pub(super) fn commit_all(dir: &Path, message: &str) {
+    git_ok(dir, &[], &["add", "-A"]);
+    git_ok(
+        dir,
+        &[],
+        &[
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@b",
+            "commit",
+            "--quiet",
+            "-m",
+            message,
+        ],
+    );
 }
 
 /// Runs git with an isolated configuration; panics with stderr on failure.

@@ -304,20 +304,7 @@ async fn a_conflicting_push_is_rejected_because_someone_pushed_first() {
     w.sim.inject_push_fault(&w.repo, PushFault::Conflict);
     let work = w.dir.path().join("clone-busy");
     std::fs::write(work.join("a.txt"), "2\n").expect("write");
-    git_ok(
-        &work,
-        &[],
-        &[
-            "-c",
-            "user.name=a",
-            "-c",
-            "user.email=a@b",
-            "commit",
-            "--quiet",
-            "-am",
-            "two",
-        ],
-    );
+    commit_all(&work, "two");
     let refused = git(&work, &w.git_auth(), &["push", "origin", "busy"]);
     assert!(!refused.status.success(), "the push must be rejected");
     let tip = w.sim.branch_sha(&w.repo, "busy").await.expect("branch");

@@ -10,12 +10,11 @@ use flotilla::server::{self, RunningServer, ServerConfig};
 use flotilla::sim::{SeedConfig, SimHandle};
 use flotilla::store::Store;
 use flotilla::web::auth::{AuthConfig, SESSION_COOKIE};
-use flotilla::webhook::signature::WebhookSecrets;
 use tempfile::TempDir;
 
 use super::serve::free_port;
+use super::server_config;
 use super::world::seeded_sim;
-use super::{APP_SLUG, SECRET, fast_workers};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 
@@ -242,15 +241,9 @@ impl DashboardServer {
             .await
             .expect("store migrates");
         let flotilla = server::start(ServerConfig {
-            metrics_token: None,
-            role: flotilla::role::Role::All,
             auth: Some(auth_config(&sim, &seed, &base)),
             listen: format!("127.0.0.1:{port}").parse().expect("an address"),
-            secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
-            store,
-            app_slug: APP_SLUG.to_owned(),
-            workers: fast_workers(),
-            fleet: None,
+            ..server_config(store)
         })
         .await
         .expect("flotilla starts");

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flotilla::agent::{AgentCommand, AgentRun, Role, UsageFormat};
-use flotilla::clock::{Clock, SystemClock};
+use flotilla::clock::{Clock, ManualClock, SystemClock};
 use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::sandbox::{Confinement, Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, RunningServer, ServerConfig};
-use flotilla::store::{DeliveryOutcome, DeliveryRecord, RetryPolicy, Store};
+use flotilla::store::{ClaimedJob, DeliveryOutcome, DeliveryRecord, JobLane, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
 use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
@@ -93,6 +93,39 @@ impl TestStore {
             .await
             .expect("second store connects")
     }
+
+    /// A fresh store on a clock the test moves by hand, and that clock: for leases,
+    /// backoffs and heartbeats that would take minutes of real time.
+    pub async fn on_manual_clock() -> (Self, ManualClock) {
+        let clock = ManualClock::new();
+        (Self::with_clock(Arc::new(clock.clone())).await, clock)
+    }
+
+    /// `worker` claims the next due job of the events lane for `lease`, if there is one.
+    pub async fn claim_event(&self, worker: &str, lease: Duration) -> Option<ClaimedJob> {
+        self.store
+            .claim(worker, lease, JobLane::Events)
+            .await
+            .expect("store answers")
+    }
+}
+
+/// The settings of a Flotilla on `store` as the suite runs one: every role, accepting
+/// [`SECRET`] as the App [`APP_SLUG`], with [`fast_workers`], no dashboard login, no
+/// metrics token, no agent fleet, on a free loopback port. A scenario changes what it
+/// needs (`ServerConfig { auth, ..server_config(store) }`).
+pub fn server_config(store: Store) -> ServerConfig {
+    ServerConfig {
+        metrics_token: None,
+        role: flotilla::role::Role::All,
+        auth: None,
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        secrets: WebhookSecrets::from_comma_separated(SECRET).expect("a secret"),
+        store,
+        app_slug: APP_SLUG.to_owned(),
+        workers: fast_workers(),
+        fleet: None,
+    }
 }
 
 /// A running Flotilla (router, group commit, workers) on a free loopback port.
@@ -143,15 +176,11 @@ impl TestApp {
             None => ("127.0.0.1:0".parse().expect("loopback address"), None),
         };
         let server = server::start(ServerConfig {
-            metrics_token: None,
-            role: flotilla::role::Role::All,
             auth,
             listen,
             secrets: WebhookSecrets::from_comma_separated(secrets).expect("a secret"),
-            store: store.clone(),
-            app_slug: APP_SLUG.to_owned(),
-            workers: fast_workers(),
             fleet,
+            ..server_config(store.clone())
         })
         .await
         .expect("flotilla starts");

@@ -113,14 +113,29 @@ pub fn agent_clis_bin() -> PathBuf {
     bin
 }
 
+/// Asserts every agent of a run — the planner, the worker and the three lenses — talked
+/// to the scripted model server: each CLI was really driven, none skipped.
+pub fn every_agent_talked_to(server: &ModelServerHandle) {
+    let conversations: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.conversation)
+        .collect();
+    for name in ["planner", "worker", "correctness", "security", "runs"] {
+        assert!(
+            conversations.iter().any(|c| c == name),
+            "{name} never talked to the model: {conversations:?}"
+        );
+    }
+}
+
 /// The `flotilla/verify` summaries on a task's verified head, joined: what each lens
 /// said and what the task's agents spent, as a maintainer reads them on the PR (a lens
 /// that upholds with nothing to say posts no review).
 pub fn verify_summary(world: &TestWorld, task: &TaskRecord) -> String {
     let head = task.head_sha.clone().expect("a verified head");
     world
-        .sim
-        .check_runs(&world.repo, &head)
+        .check_runs(&head)
         .into_iter()
         .filter(|c| c.name == "flotilla/verify")
         .filter_map(|c| c.summary)
@@ -240,11 +255,7 @@ pub async fn planned_greeting_merges(world: &TestWorld) -> (IssueNumber, RunReco
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].state, TaskState::Merged, "{:?}", tasks[0]);
     assert_eq!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "greeting.txt")
-            .await
-            .as_deref(),
+        world.on_main("greeting.txt").await.as_deref(),
         Some("hello\n")
     );
     assert_eq!(

@@ -4,10 +4,10 @@
 //!
 //! Scenarios act as people do (`open_issue`, `label_issue`, `comment`) and assert on
 //! GitHub's state and Flotilla's database together. [`TestWorld::teardown`] fails the
-//! test if the App posted a comment the test never read, if a webhook delivery failed,
-//! or if Flotilla left a failed delivery or a dead job behind.
+//! test if the App posted a comment, a review that does not uphold or a check run that
+//! did not pass which the test never read, if a webhook delivery failed, or if Flotilla
+//! left a failed delivery or a dead job behind.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,10 +19,7 @@ use flotilla::github::{
 };
 use flotilla::links::DashboardLinks;
 use flotilla::orchestrator::{FleetConfig, GithubPacing};
-use flotilla::sim::{
-    Access, CI_APP_ID, CallCounts, DeliveryView, Protection, RequiredCheck, Ruleset, SeedConfig,
-    SimConfig, SimHandle,
-};
+use flotilla::sim::{CI_APP_ID, CallCounts, DeliveryView, SeedConfig, SimConfig, SimHandle};
 use flotilla::store::{
     DeliveryOutcome, DeliveryRecord, JobState, RunRecord, RunState, SlotLimits, TaskId, TaskRecord,
     TaskState,
@@ -33,6 +30,12 @@ use flotilla::types::{
 use flotilla::workspace::BotIdentity;
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
+
+mod admin;
+mod outcomes;
+mod reading;
+
+pub use admin::required;
 
 use super::{
     APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox_exposing, wait_for, wait_for_within,
@@ -47,11 +50,15 @@ pub const PLANTED_TOKEN: &str = "ghs_plantedInFlotillasEnvironment0000000";
 /// The id of the separate reviewer App of [`TestWorld::start_with_reviewer_app`].
 pub const REVIEWER_APP_ID: AppId = AppId(1002);
 
+/// The slug of the separate reviewer App; its bot is `flotilla-reviewer[bot]`.
+pub const REVIEWER_APP_SLUG: &str = "flotilla-reviewer";
+
 /// How long [`TestWorld::run_ends`] waits for a whole run.
 const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// A client of the App `app`, authenticated with the test key, pointed at `sim`.
-fn app_client(app: AppId, sim: &SimHandle) -> GithubApp {
+/// A client of the App `app`, authenticated with the test key, pointed at `sim`, that
+/// gives up retrying after 5 s.
+pub fn app_client(app: AppId, sim: &SimHandle) -> GithubApp {
     let credentials =
         AppCredentials::from_pem_file(app, &fixture_path("keys/test-app.pem")).expect("test key");
     GithubApp::new(
@@ -84,7 +91,7 @@ pub struct TestWorld {
     pub reader: Login,
     installation: InstallationId,
     issues: Mutex<Vec<IssueNumber>>,
-    read_comments: Mutex<HashSet<u64>>,
+    read: Mutex<reading::Read>,
     dir: TempDir,
 }
 
@@ -124,7 +131,7 @@ impl TestWorld {
     }
 
     /// Like [`TestWorld::start`], with a second App ([`REVIEWER_APP_ID`], slug
-    /// `flotilla-reviewer`, the same test key) installed on the repository and
+    /// [`REVIEWER_APP_SLUG`], the same test key) installed on the repository and
     /// configured as Flotilla's separate reviewer App.
     pub async fn start_with_reviewer_app() -> Self {
         Self::boot(None, true).await
@@ -181,7 +188,7 @@ impl TestWorld {
                 .expect("test public key");
             sim.install_app(
                 REVIEWER_APP_ID,
-                "flotilla-reviewer",
+                REVIEWER_APP_SLUG,
                 &public_key,
                 InstallationId(3003),
                 &seed.repo_name(),
@@ -244,7 +251,7 @@ impl TestWorld {
             flotilla,
             github,
             issues: Mutex::new(Vec::new()),
-            read_comments: Mutex::new(HashSet::new()),
+            read: Mutex::default(),
             dir,
         };
         world.set_repo_config(&world.scripted_config("")).await;
@@ -321,16 +328,32 @@ impl TestWorld {
 
     /// A maintainer commits `yaml` as the repository's `.github/flotilla.yml` on `main`.
     pub async fn set_repo_config(&self, yaml: &str) {
+        self.writer_pushes(
+            "main",
+            &[(".github/flotilla.yml", yaml)],
+            "Configure Flotilla",
+        )
+        .await;
+    }
+
+    /// The writer pushes one commit of `files` (path, content) onto `branch`, the way a
+    /// person adds to a pull request or to `main` from their own clone; returns the
+    /// new head.
+    pub async fn writer_pushes(
+        &self,
+        branch: &str,
+        files: &[(&str, &str)],
+        message: &str,
+    ) -> CommitSha {
         self.sim
-            .push_commit(
-                &self.repo,
-                "main",
-                &[(".github/flotilla.yml", yaml)],
-                "Configure Flotilla",
-                &self.writer,
-            )
+            .push_commit(&self.repo, branch, files, message, &self.writer)
             .await
-            .expect("config committed");
+            .expect("pushed")
+    }
+
+    /// The file at `path` on `main` now, if there is one: what landed.
+    pub async fn on_main(&self, path: &str) -> Option<String> {
+        self.sim.file_at(&self.repo, "main", path).await
     }
 
     /// The App's bot account.
@@ -375,50 +398,6 @@ impl TestWorld {
             .expect("label added");
     }
 
-    /// An admin protects `main`, requiring `context` from the App `app_id`.
-    pub fn require_check_on_main(&self, context: &str, app_id: AppId) {
-        self.sim
-            .set_protection(
-                &self.repo,
-                "main",
-                Some(Protection {
-                    required_checks: Some(vec![RequiredCheck {
-                        context: context.to_owned(),
-                        app_id: Some(app_id),
-                    }]),
-                    ..Protection::default()
-                }),
-            )
-            .expect("protection set");
-    }
-
-    /// An admin adds a ruleset on the default branch requiring `flotilla/verify` from
-    /// this App: a requirement the App can read (unlike classic protection).
-    pub fn require_verify_by_ruleset(&self) {
-        self.sim
-            .add_ruleset(
-                &self.repo,
-                Ruleset {
-                    name: "Flotilla gate".to_owned(),
-                    branches: vec!["~DEFAULT_BRANCH".to_owned()],
-                    required_checks: vec![RequiredCheck {
-                        context: "flotilla/verify".to_owned(),
-                        app_id: Some(WORLD_APP_ID),
-                    }],
-                    ..Ruleset::default()
-                },
-            )
-            .expect("ruleset added");
-    }
-
-    /// The App's owner grants it `permission` (e.g. `administration: read`, so that
-    /// classic branch protection becomes readable).
-    pub fn grant_app(&self, permission: &str, access: Access) {
-        self.sim
-            .set_app_permission(WORLD_APP_ID, permission, Some(access))
-            .expect("permission granted");
-    }
-
     /// Waits until the simulator delivered the webhook `which` picks, Flotilla processed
     /// it, and the landing job it queued for `task` at `head` ended — so a test can
     /// assert what that try did not do.
@@ -459,8 +438,7 @@ impl TestWorld {
     /// Waits for the repository's CI to finish on `sha` and returns its conclusion.
     pub async fn ci_result(&self, sha: &CommitSha) -> String {
         wait_for(&format!("CI to finish on {sha}"), || async {
-            self.sim
-                .check_runs(&self.repo, sha)
+            self.check_runs(sha)
                 .into_iter()
                 .find(|run| run.app_id == CI_APP_ID && run.status == "completed")
                 .and_then(|run| run.conclusion)
@@ -503,52 +481,6 @@ impl TestWorld {
                 .filter(|d| d.outcome != DeliveryOutcome::Pending)
         })
         .await
-    }
-
-    /// The App's comments on an issue or pull request; reading them is what
-    /// [`TestWorld::teardown`] checks.
-    pub fn bot_comments(&self, issue: IssueNumber) -> Vec<String> {
-        let bot = self.bot();
-        let comments: Vec<_> = self
-            .sim
-            .issue_comments(&self.repo, issue.0)
-            .into_iter()
-            .filter(|c| c.user == bot)
-            .collect();
-        let mut read = self.read_comments.lock().expect("read comments");
-        comments
-            .into_iter()
-            .map(|c| {
-                read.insert(c.id);
-                c.body
-            })
-            .collect()
-    }
-
-    /// Waits until the App's comments on `issue` are as many as `expected`, then
-    /// asserts each contains its text, in order, and returns them: a scenario's whole
-    /// conversation, read and checked.
-    pub async fn bot_comments_are(&self, issue: IssueNumber, expected: &[&str]) -> Vec<String> {
-        let comments = wait_for(
-            &format!("{} App comment(s) on #{issue}", expected.len()),
-            || async {
-                let comments = self.bot_comments(issue);
-                (comments.len() >= expected.len()).then_some(comments)
-            },
-        )
-        .await;
-        assert_eq!(
-            comments.len(),
-            expected.len(),
-            "the App's comments on #{issue}: {comments:#?}"
-        );
-        for (comment, needle) in comments.iter().zip(expected) {
-            assert!(
-                comment.contains(needle),
-                "expected a comment on #{issue} saying {needle:?}, found:\n{comment}\n\nall: {comments:#?}"
-            );
-        }
-        comments
     }
 
     /// A fresh clone of the repository, fetched over smart HTTP with an installation
@@ -723,22 +655,6 @@ impl TestWorld {
             .expect("approved");
     }
 
-    /// Waits until the App has posted a comment on `issue` containing `needle`, and
-    /// returns every App comment on it.
-    pub async fn bot_comment_with(&self, issue: IssueNumber, needle: &str) -> Vec<String> {
-        wait_for(
-            &format!("a comment on #{issue} saying {needle:?}"),
-            || async {
-                let comments = self.bot_comments(issue);
-                comments
-                    .iter()
-                    .any(|c| c.contains(needle))
-                    .then_some(comments)
-            },
-        )
-        .await
-    }
-
     /// The writer opens an issue and labels it `flotilla`.
     pub async fn dispatch(&self, title: &str, body: &str) -> IssueNumber {
         let issue = self.open_issue(title, body).await;
@@ -760,27 +676,21 @@ impl TestWorld {
         }
     }
 
-    /// Checks that nothing was left unexamined, then stops both sides.
+    /// Checks that nothing was left unexamined, then stops both sides. Fails the test
+    /// when a webhook delivery failed, when Flotilla left a failed delivery or a dead
+    /// job behind, or when Flotilla said on GitHub that something went wrong and the
+    /// test never read it through [`TestWorld::bot_comments`], [`TestWorld::reviews`]
+    /// or [`TestWorld::check_runs`] (or a helper built on them):
+    ///
+    /// - any comment of the App on an issue the test opened or on a pull request;
+    /// - a review by the App or its reviewer App that does not uphold the change: a
+    ///   change request, or a comment in which a lens refuted it (an approval, or the
+    ///   comment of a lens that tried and could not refute, is routine and may go
+    ///   unread);
+    /// - a completed check run of either App, on any commit, concluding anything but
+    ///   success, skipped or neutral (a check still in progress has said nothing yet).
     pub async fn teardown(self) {
-        let bot = self.bot();
-        let read = self.read_comments.lock().expect("read comments").clone();
-        let mut threads: Vec<u64> = self
-            .issues
-            .lock()
-            .expect("issues")
-            .iter()
-            .map(|i| i.0)
-            .collect();
-        threads.extend(self.sim.pulls(&self.repo).into_iter().map(|p| p.number.0));
-        for thread in threads {
-            for comment in self.sim.issue_comments(&self.repo, thread) {
-                assert!(
-                    comment.user != bot || read.contains(&comment.id),
-                    "the App commented on #{thread} and the test never read it:\n{}",
-                    comment.body
-                );
-            }
-        }
+        self.assert_nothing_unread();
         for delivery in self.sim.deliveries() {
             assert!(
                 delivery.success,

@@ -9,26 +9,13 @@ async fn red_ci_keeps_a_verified_change_out_while_green_ci_lets_its_sibling_merg
     let world = TestWorld::start_with_ci(Some("! grep -rq CIFAIL --exclude-dir=.git .")).await;
     // Classic protection names the required CI; the App may read it here.
     world.grant_app("administration", Access::Read);
-    world
-        .sim
-        .set_protection(
-            &world.repo,
-            "main",
-            Some(Protection {
-                required_checks: Some(vec![
-                    RequiredCheck {
-                        context: "ci".into(),
-                        app_id: Some(CI_APP_ID),
-                    },
-                    RequiredCheck {
-                        context: "flotilla/verify".into(),
-                        app_id: Some(WORLD_APP_ID),
-                    },
-                ]),
-                ..Protection::default()
-            }),
-        )
-        .unwrap();
+    world.protect_main(Protection {
+        required_checks: Some(vec![
+            required("ci", CI_APP_ID),
+            required("flotilla/verify", WORLD_APP_ID),
+        ]),
+        ..Protection::default()
+    });
     let issue = world
         .dispatch(
             "CI",
@@ -40,7 +27,7 @@ async fn red_ci_keeps_a_verified_change_out_while_green_ci_lets_its_sibling_merg
 
     let (red, green) = (&tasks[0], &tasks[1]);
     assert_eq!(green.state, TaskState::Merged, "{green:?}");
-    assert_handed_to_a_person(&world, red, Some(true)).await;
+    world.handed_to_a_person(red, Some(true)).await;
     let head = red.head_sha.clone().unwrap();
     assert_eq!(
         conclusion(&world, &head, "flotilla/verify").as_deref(),
@@ -74,21 +61,14 @@ async fn a_head_that_moves_during_the_merge_is_verified_again_and_merged_once() 
     .await;
     let task = world.task_reaches(issue, TaskState::Merging).await;
     world
-        .sim
-        .push_commit(
-            &world.repo,
+        .writer_pushes(
             &task.branch,
             &[("reviewed-by-hand.txt", "a maintainer's addition\n")],
             "A maintainer adds a file",
-            &world.writer,
         )
-        .await
-        .unwrap();
+        .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    assert_eq!(task.state, TaskState::Merged, "{task:?}");
+    let task = &world.sole_task_ends(issue, TaskState::Merged).await;
     assert_eq!(
         world.sim.api_calls().get(&format!("PUT {merge_route}")),
         Some(&2),
@@ -100,13 +80,7 @@ async fn a_head_that_moves_during_the_merge_is_verified_again_and_merged_once() 
         Some("success"),
         "the maintainer's head was verified before it merged"
     );
-    assert!(
-        world
-            .sim
-            .file_at(&world.repo, "main", "reviewed-by-hand.txt")
-            .await
-            .is_some()
-    );
+    assert!(world.on_main("reviewed-by-hand.txt").await.is_some());
     world.teardown().await;
 }
 
@@ -115,21 +89,11 @@ async fn with_an_approval_required_auto_merge_waits_for_a_person_and_the_merge_i
     let world = TestWorld::start().await;
     // Readable protection requiring flotilla/verify from this App: auto-merge is safe.
     world.grant_app("administration", Access::Read);
-    world
-        .sim
-        .set_protection(
-            &world.repo,
-            "main",
-            Some(Protection {
-                required_checks: Some(vec![RequiredCheck {
-                    context: "flotilla/verify".into(),
-                    app_id: Some(WORLD_APP_ID),
-                }]),
-                required_approvals: Some(1),
-                ..Protection::default()
-            }),
-        )
-        .unwrap();
+    world.protect_main(Protection {
+        required_checks: Some(vec![required("flotilla/verify", WORLD_APP_ID)]),
+        required_approvals: Some(1),
+        ..Protection::default()
+    });
     let issue = world
         .dispatch("Approve", "- [ ] Add `approved.txt`\n")
         .await;
@@ -140,9 +104,7 @@ async fn with_an_approval_required_auto_merge_waits_for_a_person_and_the_merge_i
     assert!(!view.draft && view.auto_merge && !view.merged, "{view:?}");
     world.writer_approves(pr).await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged);
+    world.sole_task_ends(issue, TaskState::Merged).await;
     assert!(world.sim.pull(&world.repo, pr).unwrap().merged);
     world.teardown().await;
 }
@@ -150,31 +112,16 @@ async fn with_an_approval_required_auto_merge_waits_for_a_person_and_the_merge_i
 #[tokio::test]
 async fn a_sibling_behind_the_new_base_is_brought_up_to_date_and_verified_again() {
     let world = TestWorld::start().await;
-    world
-        .sim
-        .set_protection(
-            &world.repo,
-            "main",
-            Some(Protection {
-                required_checks: Some(vec![RequiredCheck {
-                    context: "flotilla/verify".into(),
-                    app_id: Some(WORLD_APP_ID),
-                }]),
-                strict: true,
-                ..Protection::default()
-            }),
-        )
-        .unwrap();
+    world.protect_main(Protection {
+        required_checks: Some(vec![required("flotilla/verify", WORLD_APP_ID)]),
+        strict: true,
+        ..Protection::default()
+    });
     let issue = world
         .dispatch("Pair", "- [ ] Add `first.txt`\n- [ ] Add `second.txt`\n")
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert!(
-        tasks.iter().all(|t| t.state == TaskState::Merged),
-        "{tasks:?}"
-    );
+    let tasks = world.every_task_merges(issue).await;
     let mut reverified = 0;
     for task in &tasks {
         let head = task.head_sha.clone().unwrap();
@@ -224,7 +171,7 @@ async fn siblings_that_conflict_leave_the_second_to_a_person() {
         .filter(|t| t.state == TaskState::NeedsHuman)
         .collect();
     assert_eq!((merged.len(), stuck.len()), (1, 1), "{tasks:?}");
-    let evidence = assert_handed_to_a_person(&world, stuck[0], None).await;
+    let evidence = world.handed_to_a_person(stuck[0], None).await;
     assert!(evidence.contains("conflicts"), "{evidence}");
     let issue_now = world
         .client()
@@ -241,9 +188,12 @@ async fn siblings_that_conflict_leave_the_second_to_a_person() {
 async fn a_merge_group_gets_flotilla_verify_so_the_queue_never_waits() {
     let world = TestWorld::start().await;
     let issue = world.dispatch("Queue", "- [ ] Update `.mcp.json`\n").await;
-    let (_, tasks) = world.run_ends(issue).await;
-    let stuck = tasks[0].pr.unwrap();
-    assert_handed_to_a_person(&world, &tasks[0], Some(true)).await;
+    let (task, _) = world.sole_task_needs_a_person(issue).await;
+    let stuck = task.pr.unwrap();
+    world.verify_blocked(
+        task.head_sha.as_ref().unwrap(),
+        "protected_paths needs a person",
+    );
     let main = world.sim.branch_sha(&world.repo, "main").await.unwrap();
 
     for (n, pr, expected) in [(1, PrNumber(999), "success"), (2, stuck, "failure")] {
@@ -261,8 +211,7 @@ async fn a_merge_group_gets_flotilla_verify_so_the_queue_never_waits() {
         world.flotilla.processed(&delivery).await;
         let runs = wait_for("flotilla/verify on the merge group", || async {
             let runs: Vec<_> = world
-                .sim
-                .check_runs(&world.repo, &main)
+                .check_runs(&main)
                 .into_iter()
                 .filter(|c| c.name == "flotilla/verify" && c.status == "completed")
                 .collect();
@@ -279,12 +228,7 @@ async fn a_merge_group_gets_flotilla_verify_so_the_queue_never_waits() {
 #[tokio::test]
 async fn with_human_approval_required_flotilla_stops_at_ready_for_review() {
     let world = TestWorld::start().await;
-    world
-        .set_repo_config(&world.scripted_config("landing:\n  require_human_approval: true\n"))
-        .await;
-    let issue = world.dispatch("Careful", "- [ ] Add `careful.txt`\n").await;
-
-    let task = world.task_reaches(issue, TaskState::Ready).await;
+    let (issue, task) = world.task_awaits_approval("Careful", "careful.txt").await;
     let pr = task.pr.unwrap();
     let view = world.sim.pull(&world.repo, pr).unwrap();
     assert!(
@@ -297,12 +241,7 @@ async fn with_human_approval_required_flotilla_stops_at_ready_for_review() {
         .await
         .unwrap();
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    assert_eq!(tasks[0].state, TaskState::Merged);
-    assert!(
-        tasks[0].merged_sha.is_some(),
-        "the person's merge is recorded"
-    );
+    let task = world.sole_task_ends(issue, TaskState::Merged).await;
+    assert!(task.merged_sha.is_some(), "the person's merge is recorded");
     world.teardown().await;
 }

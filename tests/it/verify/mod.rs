@@ -8,27 +8,17 @@ mod landing;
 use flotilla::github::IssueState;
 use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
 use flotilla::sim::{
-    Access, CI_APP_ID, CheckRunView, Fault, FaultKind, MergeMethod, Protection, RequiredCheck,
+    Access, CI_APP_ID, CheckRunView, Fault, FaultKind, MergeMethod, Protection, ReviewView,
 };
 use flotilla::store::{RunState, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
 use crate::support::wait_for;
-use crate::support::world::{TestWorld, WORLD_APP_ID};
-
-/// Flotilla's newest check run `name` on `sha`.
-fn check_run(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<CheckRunView> {
-    world
-        .sim
-        .check_runs(&world.repo, sha)
-        .into_iter()
-        .filter(|c| c.name == name && c.app_id == WORLD_APP_ID)
-        .max_by_key(|c| c.id)
-}
+use crate::support::world::{REVIEWER_APP_SLUG, TestWorld, WORLD_APP_ID, required};
 
 /// The conclusion of Flotilla's newest check run `name` on `sha`.
 fn conclusion(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<String> {
-    check_run(world, sha, name).and_then(|c| c.conclusion)
+    world.flotilla_check(sha, name).and_then(|c| c.conclusion)
 }
 
 /// The recorded outcome of a lens, gate or check on a task's head, with its summary
@@ -46,35 +36,19 @@ async fn outcome(world: &TestWorld, task: &TaskRecord, head: &CommitSha, name: &
         .unwrap_or_else(|| panic!("no verdict {name} on {head}"))
 }
 
-/// Asserts a task ended needing a person: its PR labelled, unmerged, still a draft
-/// when `draft` says so (a conflict may be found after the PR was marked ready), with
-/// one evidence comment (which is returned).
-async fn assert_handed_to_a_person(
-    world: &TestWorld,
-    task: &TaskRecord,
-    draft: Option<bool>,
-) -> String {
-    assert_eq!(task.state, TaskState::NeedsHuman, "{task:?}");
-    let pr = task.pr.expect("a PR");
-    let view = world.sim.pull(&world.repo, pr).unwrap();
-    assert!(!view.merged, "never merged: {view:?}");
-    if let Some(draft) = draft {
-        assert_eq!(view.draft, draft, "{view:?}");
-    }
-    assert!(
-        view.labels.iter().any(|l| l == NEEDS_HUMAN_LABEL),
-        "{view:?}"
-    );
-    let comments = world
-        .bot_comment_with(IssueNumber(pr.0), "needs a person")
-        .await;
-    assert_eq!(comments.len(), 1, "one evidence comment: {comments:?}");
-    comments[0].clone()
+/// The head a review by Flotilla judged, read from the marker that opens it.
+fn reviewed_head(review: &ReviewView) -> CommitSha {
+    let sha = review
+        .body
+        .split_once(" sha=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a review marker naming its head: {}", review.body));
+    CommitSha(sha.to_owned())
 }
 
 /// With two attempts allowed, dispatches one task whose first change the scripted
 /// reviewer refutes (a WRONG line in `file`) and returns it once the run ended, after
-/// checking the retry merged.
+/// checking the first head was blocked by the refuting lens and the retry merged.
 async fn refuted_once_then_merged(world: &TestWorld, file: &str) -> TaskRecord {
     world
         .set_repo_config(&world.scripted_config("max_attempts: 2\n"))
@@ -82,10 +56,16 @@ async fn refuted_once_then_merged(world: &TestWorld, file: &str) -> TaskRecord {
     let issue = world
         .dispatch("Answer", &format!("- [ ] wrong-first answer in `{file}`\n"))
         .await;
-    let (_, tasks) = world.run_ends(issue).await;
-    let task = tasks[0].clone();
-    assert_eq!(task.state, TaskState::Merged, "{task:?}");
+    let task = world.sole_task_ends(issue, TaskState::Merged).await;
     assert_eq!(task.attempts, 2);
+    let refuting = world.lens_refuted(task.pr.unwrap(), "correctness");
+    let first = reviewed_head(&refuting);
+    assert_ne!(
+        Some(&first),
+        task.head_sha.as_ref(),
+        "the retry is a new head"
+    );
+    world.verify_blocked(&first, "correctness refuted");
     task
 }
 
@@ -101,8 +81,7 @@ async fn a_change_that_holds_gets_one_check_run_with_every_lens_and_gate_and_mer
     assert_eq!(task.state, TaskState::Merged, "{task:?}");
     let head = task.head_sha.clone().unwrap();
     let ours: Vec<CheckRunView> = world
-        .sim
-        .check_runs(&world.repo, &head)
+        .check_runs(&head)
         .into_iter()
         .filter(|c| c.app_id == WORLD_APP_ID)
         .collect();
@@ -123,7 +102,7 @@ async fn a_change_that_holds_gets_one_check_run_with_every_lens_and_gate_and_mer
         );
     }
     assert!(text.contains("### Gates: All gates passed"), "{text}");
-    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    let reviews = world.reviews(task.pr.unwrap());
     assert!(
         reviews.is_empty(),
         "lenses that upheld with nothing found are rows of the check run, not reviews: {reviews:?}"
@@ -163,7 +142,7 @@ async fn a_refuted_change_goes_back_to_its_worker_with_the_findings_and_then_mer
 
     let task = &refuted_once_then_merged(&world, "answer.txt").await;
 
-    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    let reviews = world.reviews(task.pr.unwrap());
     assert_eq!(
         reviews.len(),
         3,
@@ -181,11 +160,7 @@ async fn a_refuted_change_goes_back_to_its_worker_with_the_findings_and_then_mer
         prompt.contains("This line says WRONG") && prompt.contains("answer.txt"),
         "the retry's prompt carries the findings: {prompt}"
     );
-    let answer = world
-        .sim
-        .file_at(&world.repo, "main", "answer.txt")
-        .await
-        .unwrap();
+    let answer = world.on_main("answer.txt").await.unwrap();
     assert!(
         answer.contains("FIXED") && !answer.contains("WRONG"),
         "{answer}"
@@ -200,10 +175,7 @@ async fn a_reviewer_that_prints_garbage_has_refuted_the_change_and_a_retry_gets_
         .dispatch("Noise", "- [ ] reviewer-noise in `noise.txt`\n")
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    let evidence = assert_handed_to_a_person(&world, task, Some(true)).await;
+    let (task, evidence) = &world.sole_task_needs_a_person(issue).await;
     let head = task.head_sha.clone().unwrap();
     let verdict = outcome(&world, task, &head, "security").await;
     assert!(
@@ -215,6 +187,8 @@ async fn a_reviewer_that_prints_garbage_has_refuted_the_change_and_a_retry_gets_
         conclusion(&world, &head, "flotilla/verify").as_deref(),
         Some("failure")
     );
+    let review = world.lens_refuted(task.pr.unwrap(), "security");
+    assert!(review.body.contains(&head.0), "{review:?}");
     world.bot_comments_are(issue, &["### Flotilla plan"]).await;
 
     world.comment(issue, "/flotilla retry").await;
@@ -239,6 +213,13 @@ async fn a_reviewer_that_prints_garbage_has_refuted_the_change_and_a_retry_gets_
         (evidence == 2).then_some(())
     })
     .await;
+    let new_head = retried.head_sha.clone().unwrap();
+    world.verify_blocked(&new_head, "security refuted");
+    let again = world.lens_refuted(pr, "security");
+    assert!(
+        again.body.contains(&new_head.0),
+        "the retry's head is refuted the same way: {again:?}"
+    );
     assert_eq!(
         world
             .sim
@@ -268,16 +249,16 @@ async fn a_reviewer_that_hangs_is_stopped_and_has_refuted_the_change() {
         .dispatch("Slow", "- [ ] reviewer-stall over `slow.txt`\n")
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let (task, _) = &world.sole_task_needs_a_person(issue).await;
     let head = task.head_sha.clone().unwrap();
     let verdict = outcome(&world, task, &head, "correctness").await;
     assert!(
         verdict.starts_with("refuted") && verdict.contains("time limit"),
         "{verdict}"
     );
+    world.verify_blocked(&head, "correctness refuted");
+    let review = world.lens_refuted(task.pr.unwrap(), "correctness");
+    assert!(review.body.contains(&head.0), "{review:?}");
     world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
@@ -290,10 +271,7 @@ async fn a_change_to_agent_instructions_needs_a_person_without_a_retry() {
         .await;
     let issue = world.dispatch("Rules", "- [ ] Update `AGENTS.md`\n").await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    let evidence = assert_handed_to_a_person(&world, task, Some(true)).await;
+    let (task, evidence) = &world.sole_task_needs_a_person(issue).await;
     assert_eq!(
         task.attempts, 1,
         "no retry can make a protected path mergeable"
@@ -304,6 +282,7 @@ async fn a_change_to_agent_instructions_needs_a_person_without_a_retry() {
         gate.starts_with("needs_human") && gate.contains("AGENTS.md"),
         "{gate}"
     );
+    world.verify_blocked(&head, "protected_paths needs a person");
     assert!(evidence.contains("protected_paths"), "{evidence}");
     world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
@@ -313,19 +292,15 @@ async fn a_change_to_agent_instructions_needs_a_person_without_a_retry() {
 async fn a_change_to_a_script_the_base_makefile_runs_needs_a_person_without_a_retry() {
     let world = TestWorld::start().await;
     world
-        .sim
-        .push_commit(
-            &world.repo,
+        .writer_pushes(
             "main",
             &[
                 ("Makefile", "check:\n\tsh tools/check.sh\n"),
                 ("tools/check.sh", "exit 0\n"),
             ],
             "Add the checks",
-            &world.writer,
         )
-        .await
-        .expect("checks committed");
+        .await;
     world
         .set_repo_config(
             &world.scripted_config("max_attempts: 3\nverify:\n  commands:\n    - make check\n"),
@@ -335,10 +310,7 @@ async fn a_change_to_a_script_the_base_makefile_runs_needs_a_person_without_a_re
         .dispatch("Checks", "- [ ] Relax `tools/check.sh`\n")
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let (task, _) = &world.sole_task_needs_a_person(issue).await;
     assert_eq!(
         task.attempts, 1,
         "no retry can make the judge's script mergeable"
@@ -350,6 +322,7 @@ async fn a_change_to_a_script_the_base_makefile_runs_needs_a_person_without_a_re
             && gate.contains("`tools/check.sh` is run by `verify.commands` (`make check`)"),
         "read from the Makefile at the base: {gate}"
     );
+    world.verify_blocked(&head, "protected_paths needs a person");
     world.bot_comments_are(issue, &["### Flotilla plan"]).await;
     world.teardown().await;
 }
@@ -361,14 +334,11 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
         .dispatch("Config", "- [ ] leaks-secret into `settings.txt`\n")
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let (task, _) = &world.sole_task_needs_a_person(issue).await;
     let head = task.head_sha.clone().unwrap();
     let gate = outcome(&world, task, &head, "secrets").await;
     assert!(gate.starts_with("failed"), "{gate}");
-    let verify = check_run(&world, &head, "flotilla/verify").unwrap();
+    let verify = world.flotilla_check(&head, "flotilla/verify").unwrap();
     assert_eq!(verify.conclusion.as_deref(), Some("failure"));
     assert!(
         verify
@@ -379,21 +349,17 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
         "{verify:?}"
     );
     assert!(verify.annotations >= 1, "the line is annotated: {verify:?}");
-    let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
+    let main = world.on_main("settings.txt").await;
     assert_eq!(main, None, "nothing reached main");
     world.bot_comments_are(issue, &["### Flotilla plan"]).await;
 
     world
-        .sim
-        .push_commit(
-            &world.repo,
+        .writer_pushes(
             &task.branch,
             &[("settings.txt", "region = eu-west-1\n")],
             "Drop the key; it belongs in the vault",
-            &world.writer,
         )
-        .await
-        .unwrap();
+        .await;
 
     let task = world.task_reaches(issue, TaskState::Merged).await;
     let pr = world.sim.pull(&world.repo, task.pr.unwrap()).unwrap();
@@ -401,7 +367,7 @@ async fn a_secret_in_the_diff_never_merges_until_a_person_pushes_a_fix() {
         !pr.labels.iter().any(|l| l == NEEDS_HUMAN_LABEL),
         "the person's fix took the label off: {pr:?}"
     );
-    let main = world.sim.file_at(&world.repo, "main", "settings.txt").await;
+    let main = world.on_main("settings.txt").await;
     assert_eq!(main.as_deref(), Some("region = eu-west-1\n"));
     world.run_ends(issue).await;
     world.teardown().await;
@@ -414,19 +380,16 @@ async fn re_run_and_re_verify_verify_the_head_again_without_a_second_review() {
     let issue = world
         .dispatch("Guarded", "- [ ] Update `CLAUDE.md`\n")
         .await;
-    let (_, tasks) = world.run_ends(issue).await;
-    let task = &tasks[0];
-    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let (task, _) = &world.sole_task_needs_a_person(issue).await;
     let head = task.head_sha.clone().unwrap();
-    let verify = check_run(&world, &head, "flotilla/verify").unwrap();
+    let verify = world.flotilla_check(&head, "flotilla/verify").unwrap();
 
     let completed_verify_runs = |n: usize| {
         let world = &world;
         let head = &head;
         async move {
             let runs = world
-                .sim
-                .check_runs(&world.repo, head)
+                .check_runs(head)
                 .into_iter()
                 .filter(|c| c.name == "flotilla/verify" && c.status == "completed")
                 .count();
@@ -451,7 +414,7 @@ async fn re_run_and_re_verify_verify_the_head_again_without_a_second_review() {
         || completed_verify_runs(3),
     )
     .await;
-    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    let reviews = world.reviews(task.pr.unwrap());
     assert_eq!(reviews.len(), 3, "no duplicate review for the same head");
     let task = world.task_reaches(issue, TaskState::NeedsHuman).await;
     assert_eq!(task.head_sha.as_ref(), Some(&head));
@@ -465,10 +428,12 @@ async fn a_separate_reviewer_app_approves_what_holds_and_requests_changes_on_wha
 
     let task = &refuted_once_then_merged(&world, "reviewed.txt").await;
 
-    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    let reviews = world.reviews(task.pr.unwrap());
     assert_eq!(reviews.len(), 6, "{reviews:?}");
     assert!(
-        reviews.iter().all(|r| r.user.0 == "flotilla-reviewer[bot]"),
+        reviews
+            .iter()
+            .all(|r| r.user.0 == format!("{REVIEWER_APP_SLUG}[bot]")),
         "the reviews come from the reviewer App: {reviews:?}"
     );
     let head = task.head_sha.clone().unwrap();
@@ -493,17 +458,14 @@ async fn more_than_fifty_findings_reach_the_check_run_and_the_review_keeps_its_c
         .dispatch("Many", "- [ ] many-wrong lines in `many.txt`\n")
         .await;
 
-    let (_, tasks) = world.run_ends(issue).await;
-
-    let task = &tasks[0];
-    assert_handed_to_a_person(&world, task, Some(true)).await;
+    let (task, _) = &world.sole_task_needs_a_person(issue).await;
     let head = task.head_sha.clone().unwrap();
-    let verify = check_run(&world, &head, "flotilla/verify").unwrap();
+    let verify = world.flotilla_check(&head, "flotilla/verify").unwrap();
     assert_eq!(
         verify.annotations, 300,
         "every finding kept (100 of 120 per lens, three lenses) is annotated, 50 per request: {verify:?}"
     );
-    let reviews = world.sim.reviews(&world.repo, task.pr.unwrap());
+    let reviews = world.reviews(task.pr.unwrap());
     let review = reviews
         .iter()
         .find(|r| r.body.contains("lens=correctness"))
