@@ -6,6 +6,7 @@
 //! unauthenticated request never reaches a handler.
 
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Validation};
@@ -54,6 +55,11 @@ pub enum Caller {
     User(UserAuth),
 }
 
+/// GitHub's 401 for a request that carries no token.
+fn requires_authentication() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "Requires authentication")
+}
+
 /// Extracts the credential from `Authorization: Bearer …` or `token …`.
 fn credential(parts: &Parts) -> Option<String> {
     header_credential(&parts.headers)
@@ -76,7 +82,7 @@ impl FromRequestParts<Sim> for AppAuth {
     async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, ApiError> {
         let jwt = credential(parts).ok_or_else(|| {
             ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
                 "A JSON web token could not be decoded",
             )
         })?;
@@ -89,12 +95,7 @@ impl FromRequestParts<Sim> for InstallationAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, ApiError> {
-        let token = credential(parts).ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "Requires authentication",
-            )
-        })?;
+        let token = credential(parts).ok_or_else(requires_authentication)?;
         let world = sim.world();
         installation_for_token(&world, &token).ok_or_else(ApiError::bad_credentials)
     }
@@ -104,12 +105,7 @@ impl FromRequestParts<Sim> for UserAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, ApiError> {
-        let token = credential(parts).ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "Requires authentication",
-            )
-        })?;
+        let token = credential(parts).ok_or_else(requires_authentication)?;
         let world = sim.world();
         world
             .oauth
@@ -159,7 +155,7 @@ pub fn installation_for_token(world: &World, token: &str) -> Option<Installation
 pub fn verify_jwt(world: &World, jwt: &str) -> Result<AppId, ApiError> {
     let undecodable = || {
         ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
             "A JSON web token could not be decoded",
         )
     };
@@ -189,7 +185,7 @@ pub fn verify_jwt(world: &World, jwt: &str) -> Result<AppId, ApiError> {
         .find(|(app, claims)| issuer(claims) == Some(app.0))
         .ok_or_else(|| {
             ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
                 "'Issuer' claim ('iss') must be an Integer",
             )
         })?;
@@ -200,13 +196,13 @@ pub fn verify_jwt(world: &World, jwt: &str) -> Result<AppId, ApiError> {
         (Some(iat), Some(exp)) => {
             if iat > now + DRIFT_SECS {
                 return Err(ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
+                    StatusCode::UNAUTHORIZED,
                     "'Issued at' claim ('iat') must be an Integer representing a time in the past",
                 ));
             }
             if exp <= now {
                 return Err(ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
+                    StatusCode::UNAUTHORIZED,
                     "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires",
                 ));
             }
@@ -214,7 +210,7 @@ pub fn verify_jwt(world: &World, jwt: &str) -> Result<AppId, ApiError> {
                 || exp - iat > MAX_JWT_LIFETIME_SECS + DRIFT_SECS
             {
                 return Err(ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
+                    StatusCode::UNAUTHORIZED,
                     "'Expiration time' claim ('exp') is too far in the future",
                 ));
             }

@@ -183,9 +183,7 @@ impl Sim {
             event: Some("APPROVE".to_owned()),
             ..Default::default()
         };
-        reviews::submit_review(self, repo, pr.0, by, review)
-            .await
-            .map_err(api)
+        self.review_as(repo, pr, by, review).await
     }
 
     /// `by` approves a pull request as it was at `commit` (a review of an older head,
@@ -202,6 +200,17 @@ impl Sim {
             event: Some("APPROVE".to_owned()),
             ..Default::default()
         };
+        self.review_as(repo, pr, by, review).await
+    }
+
+    /// `by` submits `review` on a pull request, as a person does on its page.
+    async fn review_as(
+        &self,
+        repo: &RepoName,
+        pr: PrNumber,
+        by: &Login,
+        review: reviews::NewReview,
+    ) -> anyhow::Result<u64> {
         reviews::submit_review(self, repo, pr.0, by, review)
             .await
             .map_err(api)
@@ -220,9 +229,7 @@ impl Sim {
             body: Some(body.to_owned()),
             ..Default::default()
         };
-        reviews::submit_review(self, repo, pr.0, by, review)
-            .await
-            .map_err(api)
+        self.review_as(repo, pr, by, review).await
     }
 
     /// `by` opens a pull request from an existing branch.
