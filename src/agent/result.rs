@@ -68,7 +68,7 @@ pub fn parse_result_file(bytes: &[u8]) -> Result<Value, ResultError> {
     let invalid = |reason: String| ResultError::InvalidResultFile { reason };
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(other) => Err(invalid(format!("found {}", kind(&other)))),
+        Ok(other) => Err(invalid(format!("found {}", json_kind(&other)))),
         Err(error) => Err(invalid(error.to_string())),
     }
 }
@@ -147,7 +147,8 @@ pub fn strip_ansi(text: &str) -> String {
     out
 }
 
-fn kind(value: &Value) -> &'static str {
+/// What a JSON value is, for errors: "a string", "an object"…
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -51,14 +51,15 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use crate::github::InstallationClient;
 use crate::links::DashboardLinks;
 use crate::metrics::Metrics;
 use crate::store::{
-    ActionJob, ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, Store, TaskId,
-    TaskJob,
+    ActionJob, ClaimedJob, DeliveryOutcome, HeadJob, JobKind, NewVerdict, RunId, RunRecord, Store,
+    TaskId, TaskJob, TaskRecord,
 };
 use crate::types::{CommitSha, DeliveryId};
-use crate::webhook::event::{self, Parsed};
+use crate::webhook::event::{self, InstallationRef, Parsed};
 use fleet::Fleet;
 use worker::JobHandler;
 
@@ -214,6 +215,20 @@ impl FleetHandlers {
         self.store.record_verdict(task, head, verdict).await?;
         self.metrics.verdict_recorded(verdict);
         Ok(())
+    }
+
+    /// The run a task belongs to, which the store always holds.
+    async fn run_of(&self, task: &TaskRecord) -> anyhow::Result<RunRecord> {
+        self.store.run(task.run_id).await?.context("run not stored")
+    }
+
+    /// The client of the installation an event came through.
+    async fn client_of(
+        &self,
+        installation: Option<&InstallationRef>,
+    ) -> anyhow::Result<InstallationClient> {
+        let installation = installation.context("the delivery names no installation")?;
+        self.fleet.client(installation.id).await
     }
 
     /// The dashboard's pages, for the links Flotilla writes on GitHub; `None` without

@@ -24,11 +24,7 @@ impl FleetHandlers {
         if parsed == Parsed::NotACommand {
             return Ok(());
         }
-        let installation = event
-            .installation
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("the delivery names no installation"))?;
-        let client = self.fleet.client(installation.id).await?;
+        let client = self.client_of(event.installation.as_ref()).await?;
         let repo = &event.repository.full_name;
         let thread = event.issue.number;
         if !self

@@ -94,11 +94,7 @@ impl FleetHandlers {
             );
             return Ok(());
         }
-        let run = self
-            .store
-            .run(task.run_id)
-            .await?
-            .context("run not stored")?;
+        let run = self.run_of(&task).await?;
         let retried = job.tried_before();
         let redactor = self.fleet.redactor();
         let prompt = prompt::worker(&run, &task);

@@ -121,11 +121,7 @@ impl FleetHandlers {
             tracing::info!(sender = %event.sender.login, "label added by a bot: never starts a run");
             return Ok(());
         }
-        let installation = event
-            .installation
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("the delivery names no installation"))?;
-        let client = self.fleet.client(installation.id).await?;
+        let client = self.client_of(event.installation.as_ref()).await?;
         let repo = &event.repository.full_name;
         let issue = event.issue.number;
         let loaded = load_config(&client, repo, &event.repository.default_branch).await?;
@@ -164,7 +160,7 @@ impl FleetHandlers {
         }
         let run = new_run(
             &event.repository,
-            installation.id,
+            client.id(),
             IssueSnapshot {
                 number: issue,
                 title: &event.issue.title,

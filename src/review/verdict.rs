@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::{Decision, Finding, Severity, Verdict};
+use crate::agent::result::json_kind;
 
 /// The most findings kept from one answer.
 pub const MAX_FINDINGS: usize = 100;
@@ -80,7 +81,7 @@ pub enum VerdictError {
 /// summary over its limit is cut, each with a note saying so.
 pub fn parse(answer: &Value) -> Result<Verdict, VerdictError> {
     let fields = answer.as_object().ok_or(VerdictError::NotAnObject {
-        found: kind(answer),
+        found: json_kind(answer),
     })?;
     let decision = match required(fields, "verdict", "a string", Value::as_str)? {
         "upheld" => Decision::Upheld,
@@ -131,7 +132,7 @@ fn required<'v, T>(
     convert(value).ok_or(VerdictError::WrongType {
         field,
         expected,
-        found: kind(value),
+        found: json_kind(value),
     })
 }
 
@@ -139,12 +140,12 @@ fn required<'v, T>(
 fn parse_finding(value: &Value) -> Result<Finding, String> {
     let fields = value
         .as_object()
-        .ok_or_else(|| format!("expected an object, found {}", kind(value)))?;
+        .ok_or_else(|| format!("expected an object, found {}", json_kind(value)))?;
     let message = match fields.get("message") {
         None => return Err("`message` is missing".to_owned()),
         Some(Value::String(message)) if !message.trim().is_empty() => message,
         Some(Value::String(_)) => return Err("`message` is empty".to_owned()),
-        Some(other) => return Err(format!("`message` is {}, not a string", kind(other))),
+        Some(other) => return Err(format!("`message` is {}, not a string", json_kind(other))),
     };
     let severity = match fields.get("severity") {
         None => return Err("`severity` is missing".to_owned()),
@@ -154,7 +155,7 @@ fn parse_finding(value: &Value) -> Result<Finding, String> {
                 quoted_start(name)
             )
         })?,
-        Some(other) => return Err(format!("`severity` is {}, not a string", kind(other))),
+        Some(other) => return Err(format!("`severity` is {}, not a string", json_kind(other))),
     };
     let path = match fields.get("path") {
         None | Some(Value::Null) => None,
@@ -163,7 +164,7 @@ fn parse_finding(value: &Value) -> Result<Finding, String> {
             let path = path.strip_prefix("./").unwrap_or(path);
             (!path.is_empty()).then(|| path.to_owned())
         }
-        Some(other) => return Err(format!("`path` is {}, not a string", kind(other))),
+        Some(other) => return Err(format!("`path` is {}, not a string", json_kind(other))),
     };
     let line = match fields.get("line") {
         None | Some(Value::Null) => None,
@@ -221,18 +222,6 @@ fn shown(value: &Value) -> String {
     match value {
         Value::String(text) => quoted_start(text),
         Value::Number(_) | Value::Bool(_) | Value::Null => value.to_string(),
-        Value::Array(_) | Value::Object(_) => kind(value).to_owned(),
-    }
-}
-
-/// What a JSON value is, for errors.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        Value::Array(_) | Value::Object(_) => json_kind(value).to_owned(),
     }
 }

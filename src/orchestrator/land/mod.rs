@@ -104,11 +104,7 @@ impl FleetHandlers {
             tracing::info!(state = task.state.as_str(), "nothing to land for this head");
             return Ok(());
         }
-        let run = self
-            .store
-            .run(task.run_id)
-            .await?
-            .context("run not stored")?;
+        let run = self.run_of(&task).await?;
         let config = run_config(&run)?;
         let tasks = self.store.tasks_of_run(run.id).await?;
         let waiting_for: Vec<i64> = task

@@ -151,11 +151,7 @@ impl FleetHandlers {
             return Ok(());
         }
         let task = self.store.task(task_id).await?.context("task not stored")?;
-        let run = self
-            .store
-            .run(task.run_id)
-            .await?
-            .context("run not stored")?;
+        let run = self.run_of(&task).await?;
         match self.verify_head(&run, &task, head, job).await {
             Err(error) if job.attempts >= job.max_attempts => {
                 tracing::error!(error = %format!("{error:#}"), "verification could not be completed");
