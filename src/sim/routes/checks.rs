@@ -219,11 +219,7 @@ fn run_json(sim: &Sim, name: &RepoName, id: u64) -> ApiResult<Value> {
 
 async fn update_check_run(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<IdPath>,
+    InRepo { name, path, auth }: InRepo<IdPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let body: CheckRunBody = parse_body(&body)?;
@@ -231,7 +227,7 @@ async fn update_check_run(
         let world = sim.world();
         world
             .repo(&name)
-            .and_then(|r| r.check_runs.iter().find(|c| c.id == p.id))
+            .and_then(|r| r.check_runs.iter().find(|c| c.id == path.id))
             .map(|c| c.app_id)
             .ok_or_else(ApiError::not_found)?
     };
@@ -244,16 +240,16 @@ async fn update_check_run(
             ),
         ));
     }
-    let done = apply(&sim, &name, p.id, &body)?;
-    finish_change(&sim, &name, p.id, &auth, None, done);
-    Ok(Json(run_json(&sim, &name, p.id)?))
+    let done = apply(&sim, &name, path.id, &body)?;
+    finish_change(&sim, &name, path.id, &auth, None, done);
+    Ok(Json(run_json(&sim, &name, path.id)?))
 }
 
 async fn get_check_run(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<IdPath>,
+    InRepo { name, path, .. }: InRepo<IdPath>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(run_json(&sim, &name, p.id)?))
+    Ok(Json(run_json(&sim, &name, path.id)?))
 }
 
 /// Someone asks to re-run check run `id`: its App hears `check_run.rerequested`; the
@@ -323,26 +319,22 @@ pub fn request_action(
 
 async fn rerequest(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<IdPath>,
+    InRepo { name, path, auth }: InRepo<IdPath>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    rerequest_run(&sim, &name, p.id, &auth.bot)?;
+    rerequest_run(&sim, &name, path.id, &auth.bot)?;
     Ok((StatusCode::CREATED, Json(json!({}))))
 }
 
 async fn get_check_suite(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<IdPath>,
+    InRepo { name, path, .. }: InRepo<IdPath>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let suite = r
         .check_suites
         .iter()
-        .find(|s| s.id == p.id)
+        .find(|s| s.id == path.id)
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(json::check_suite(&world, r, suite)))
 }
@@ -363,10 +355,10 @@ struct RunsQuery {
 
 async fn runs_for_ref(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<RefPath>,
+    InRepo { name, path, .. }: InRepo<RefPath>,
     Query(q): Query<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &p.reference).await?;
+    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let mut runs: Vec<_> = r
@@ -386,9 +378,9 @@ async fn runs_for_ref(
 
 async fn suites_for_ref(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<RefPath>,
+    InRepo { name, path, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &p.reference).await?;
+    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let suites: Vec<Value> = r

@@ -138,18 +138,18 @@ pub fn edit_comment(
 
 async fn list_comments(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
-    if !r.issues.contains_key(&p.number) {
+    if !r.issues.contains_key(&path.number) {
         return Err(ApiError::not_found());
     }
     let list = r
         .comments
         .iter()
-        .filter(|c| c.issue == p.number)
+        .filter(|c| c.issue == path.number)
         .map(|c| json::comment(&world, r, c))
         .collect();
     Ok(Json(Value::Array(page.apply(list))))
@@ -162,15 +162,11 @@ struct CommentBody {
 
 async fn create_comment_route(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let new: CommentBody = parse_body(&body)?;
-    let id = add_comment(&sim, &name, p.number, &new.body, &auth.bot).await?;
+    let id = add_comment(&sim, &name, path.number, &new.body, &auth.bot).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let c = r
@@ -188,32 +184,28 @@ struct CommentPath {
 
 async fn get_comment(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<CommentPath>,
+    InRepo { name, path, .. }: InRepo<CommentPath>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let c = r
         .comments
         .iter()
-        .find(|c| c.id == p.comment_id)
+        .find(|c| c.id == path.comment_id)
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(json::comment(&world, r, c)))
 }
 
 async fn edit_comment_route(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<CommentPath>,
+    InRepo { name, path, auth }: InRepo<CommentPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let new: CommentBody = parse_body(&body)?;
     Ok(Json(edit_comment(
         &sim,
         &name,
-        p.comment_id,
+        path.comment_id,
         &new.body,
         &auth.bot,
     )?))

@@ -260,9 +260,9 @@ fn issue_json(sim: &Sim, name: &RepoName, number: u64) -> ApiResult<Value> {
 
 async fn get_issue(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(issue_json(&sim, &name, p.number)?))
+    Ok(Json(issue_json(&sim, &name, path.number)?))
 }
 
 #[derive(Deserialize)]
@@ -336,23 +336,19 @@ pub async fn update_issue(
 
 async fn update_issue_route(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let patch: Value = parse_body(&body)?;
-    update_issue(&sim, &name, p.number, patch, &auth.bot).await?;
-    Ok(Json(issue_json(&sim, &name, p.number)?))
+    update_issue(&sim, &name, path.number, patch, &auth.bot).await?;
+    Ok(Json(issue_json(&sim, &name, path.number)?))
 }
 
 async fn list_labels(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let labels = labels_of(&sim, &name, p.number)?;
+    let labels = labels_of(&sim, &name, path.number)?;
     Ok(Json(labels_json(&sim, &name, &labels)))
 }
 
@@ -372,11 +368,7 @@ enum LabelName {
 
 async fn add_labels_route(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let labels = match parse_body::<LabelsBody>(&body)? {
@@ -388,7 +380,7 @@ async fn add_labels_route(
             LabelName::Plain(n) | LabelName::Named { name: n } => n,
         })
         .collect();
-    let all = add_labels(&sim, &name, p.number, labels, &auth.bot).await?;
+    let all = add_labels(&sim, &name, path.number, labels, &auth.bot).await?;
     Ok(Json(labels_json(&sim, &name, &all)))
 }
 
@@ -400,12 +392,8 @@ struct LabelPath {
 
 async fn remove_label_route(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<LabelPath>,
+    InRepo { name, path, auth }: InRepo<LabelPath>,
 ) -> ApiResult<Json<Value>> {
-    let all = remove_label(&sim, &name, p.number, &p.name, &auth.bot).await?;
+    let all = remove_label(&sim, &name, path.number, &path.name, &auth.bot).await?;
     Ok(Json(labels_json(&sim, &name, &all)))
 }

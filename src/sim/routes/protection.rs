@@ -86,23 +86,19 @@ fn protection_json(base: &str, repo: &RepoName, branch: &str, p: &Protection) ->
 
 async fn get_protection(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<BranchPath>,
+    InRepo { name, path, auth }: InRepo<BranchPath>,
 ) -> ApiResult<Json<Value>> {
     require_permission(&sim, &auth, "administration", Access::Read)?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let protection = r
         .protection
-        .get(&p.branch)
+        .get(&path.branch)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not protected"))?;
     Ok(Json(protection_json(
         &world.base_url,
         &name,
-        &p.branch,
+        &path.branch,
         protection,
     )))
 }
@@ -181,33 +177,30 @@ pub fn parse_protection(body: &Value) -> ApiResult<Protection> {
 
 async fn put_protection(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<BranchPath>,
+    InRepo { name, path, auth }: InRepo<BranchPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     require_permission(&sim, &auth, "administration", Access::Write)?;
     let body: Value = parse_body(&body)?;
     let protection = parse_protection(&body)?;
-    git::branch_sha(&sim.repo_path(&name), &p.branch)
+    git::branch_sha(&sim.repo_path(&name), &path.branch)
         .await
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "Branch not found"))?;
-    set_protection(&sim, &name, &p.branch, Some(protection.clone()))?;
+    set_protection(&sim, &name, &path.branch, Some(protection.clone()))?;
     let base = sim.world().base_url.clone();
-    Ok(Json(protection_json(&base, &name, &p.branch, &protection)))
+    Ok(Json(protection_json(
+        &base,
+        &name,
+        &path.branch,
+        &protection,
+    )))
 }
 
 async fn delete_protection(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<BranchPath>,
+    InRepo { name, path, auth }: InRepo<BranchPath>,
 ) -> ApiResult<StatusCode> {
     require_permission(&sim, &auth, "administration", Access::Write)?;
-    set_protection(&sim, &name, &p.branch, None)?;
+    set_protection(&sim, &name, &path.branch, None)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -241,18 +241,14 @@ async fn list_pulls(
 
 async fn get_pull(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(merge::pull_json(&sim, &name, p.number).await?))
+    Ok(Json(merge::pull_json(&sim, &name, path.number).await?))
 }
 
 async fn update_pull(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let patch: Value = parse_body(&body)?;
@@ -266,7 +262,7 @@ async fn update_pull(
         if let Some(pull) = world
             .repos
             .get_mut(&name)
-            .and_then(|r| r.pulls.get_mut(&p.number))
+            .and_then(|r| r.pulls.get_mut(&path.number))
         {
             pull.base_ref = base.to_owned();
         }
@@ -277,17 +273,23 @@ async fn update_pull(
             issue_patch.insert(key.to_owned(), v.clone());
         }
     }
-    super::issues::update_issue(&sim, &name, p.number, Value::Object(issue_patch), &auth.bot)
-        .await?;
-    Ok(Json(merge::pull_json(&sim, &name, p.number).await?))
+    super::issues::update_issue(
+        &sim,
+        &name,
+        path.number,
+        Value::Object(issue_patch),
+        &auth.bot,
+    )
+    .await?;
+    Ok(Json(merge::pull_json(&sim, &name, path.number).await?))
 }
 
 async fn list_files(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let snap = merge::snapshot(&sim, &name, p.number)?;
+    let snap = merge::snapshot(&sim, &name, path.number)?;
     let bare = sim.repo_path(&name);
     let base = git::branch_sha(&bare, &snap.base_ref)
         .await
@@ -301,9 +303,9 @@ async fn list_files(
 
 async fn list_commits(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let snap = merge::snapshot(&sim, &name, p.number)?;
+    let snap = merge::snapshot(&sim, &name, path.number)?;
     let bare = sim.repo_path(&name);
     let base = git::branch_sha(&bare, &snap.base_ref)
         .await
@@ -369,11 +371,7 @@ pub async fn merge_pull(
 
 async fn merge_route(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let req: MergeBody = parse_body(&body)?;
@@ -388,7 +386,7 @@ async fn merge_route(
         title: req.commit_title,
         message: req.commit_message,
     };
-    let sha = merge_pull(&sim, &name, p.number, request, &auth.bot).await?;
+    let sha = merge_pull(&sim, &name, path.number, request, &auth.bot).await?;
     Ok(Json(
         json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}),
     ))
@@ -396,9 +394,9 @@ async fn merge_route(
 
 async fn is_merged(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<StatusCode> {
-    let snap = merge::snapshot(&sim, &name, p.number)?;
+    let snap = merge::snapshot(&sim, &name, path.number)?;
     if snap.merged {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -413,15 +411,11 @@ struct UpdateBranchBody {
 
 async fn update_branch(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: UpdateBranchBody = parse_body(&body)?;
-    let snap = merge::snapshot(&sim, &name, p.number)?;
+    let snap = merge::snapshot(&sim, &name, path.number)?;
     if req
         .expected_head_sha
         .as_deref()
@@ -477,7 +471,7 @@ async fn update_branch(
     Ok((
         StatusCode::ACCEPTED,
         Json(
-            json!({"message": "Updating pull request branch.", "url": format!("{}/{}/pull/{}", sim.world().base_url, name, p.number)}),
+            json!({"message": "Updating pull request branch.", "url": format!("{}/{}/pull/{}", sim.world().base_url, name, path.number)}),
         ),
     ))
 }

@@ -42,9 +42,9 @@ fn ref_json(sim: &Sim, name: &RepoName, full: &str, sha: &str) -> Value {
 
 async fn get_ref(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<RefPath>,
+    InRepo { name, path, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let full = format!("refs/{}", p.reference.trim_start_matches('/'));
+    let full = format!("refs/{}", path.reference.trim_start_matches('/'));
     let sha = git::rev_parse(&sim.repo_path(&name), &full)
         .await
         .ok_or_else(ApiError::not_found)?;
@@ -95,9 +95,9 @@ async fn create_ref(
 
 async fn delete_ref(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<RefPath>,
+    InRepo { name, path, .. }: InRepo<RefPath>,
 ) -> ApiResult<StatusCode> {
-    let full = format!("refs/{}", p.reference.trim_start_matches('/'));
+    let full = format!("refs/{}", path.reference.trim_start_matches('/'));
     let bare = sim.repo_path(&name);
     let _guard = sim.0.git_lock.lock().await;
     let Some(sha) = git::rev_parse(&bare, &full).await else {

@@ -233,12 +233,12 @@ struct BranchPath {
 
 async fn get_branch(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<BranchPath>,
+    InRepo { name, path, .. }: InRepo<BranchPath>,
 ) -> ApiResult<Json<Value>> {
-    let sha = git::branch_sha(&sim.repo_path(&name), &p.branch)
+    let sha = git::branch_sha(&sim.repo_path(&name), &path.branch)
         .await
         .ok_or_else(|| ApiError::not_found().with_message("Branch not found".to_owned()))?;
-    Ok(Json(branch_json(&sim, &name, &p.branch, &sha)))
+    Ok(Json(branch_json(&sim, &name, &path.branch, &sha)))
 }
 
 /// A commit object as the commits API returns it.
@@ -306,12 +306,12 @@ struct CommitPath {
 
 async fn get_commit(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<CommitPath>,
+    InRepo { name, path, .. }: InRepo<CommitPath>,
 ) -> ApiResult<Json<Value>> {
-    let mut value = commit_json(&sim, &name, &p.reference)
+    let mut value = commit_json(&sim, &name, &path.reference)
         .await
         .ok_or_else(|| {
-            ApiError::unprocessable(format!("No commit found for SHA: {}", p.reference))
+            ApiError::unprocessable(format!("No commit found for SHA: {}", path.reference))
         })?;
     let bare = sim.repo_path(&name);
     let sha = value["sha"].as_str().unwrap_or_default().to_owned();
@@ -349,12 +349,12 @@ struct ComparePath {
 
 async fn compare(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<ComparePath>,
+    InRepo { name, path, .. }: InRepo<ComparePath>,
 ) -> ApiResult<Json<Value>> {
-    let (base, head) = p
+    let (base, head) = path
         .basehead
         .split_once("...")
-        .or_else(|| p.basehead.split_once(".."))
+        .or_else(|| path.basehead.split_once(".."))
         .ok_or_else(ApiError::not_found)?;
     let bare = sim.repo_path(&name);
     let (Some(base_sha), Some(head_sha)) = (
@@ -400,10 +400,10 @@ struct PermissionPath {
 
 async fn permission(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<PermissionPath>,
+    InRepo { name, path, .. }: InRepo<PermissionPath>,
 ) -> ApiResult<Json<Value>> {
     let mut world = sim.world();
-    let login = Login(p.username.clone());
+    let login = Login(path.username.clone());
     if !world.users.contains_key(&login) {
         return Err(ApiError::not_found());
     }

@@ -188,15 +188,11 @@ pub async fn submit_review(
 
 async fn create_review(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let req: NewReview = parse_body(&body)?;
-    let id = submit_review(&sim, &name, p.number, &auth.bot, req).await?;
+    let id = submit_review(&sim, &name, path.number, &auth.bot, req).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let review = r
@@ -209,21 +205,17 @@ async fn create_review(
 
 async fn list_reviews(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<NumberPath>,
+    InRepo { name, path, auth }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
-    r.pulls.get(&p.number).ok_or_else(ApiError::not_found)?;
+    r.pulls.get(&path.number).ok_or_else(ApiError::not_found)?;
     // A pending review is visible to its author only.
     let list = r
         .reviews
         .iter()
-        .filter(|x| x.pull == p.number && (x.state != "PENDING" || x.user == auth.bot))
+        .filter(|x| x.pull == path.number && (x.state != "PENDING" || x.user == auth.bot))
         .map(|x| json::review(&world, r, x))
         .collect();
     Ok(Json(Value::Array(page.apply(list))))
@@ -231,15 +223,15 @@ async fn list_reviews(
 
 async fn list_review_comments(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<NumberPath>,
+    InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
-    r.pulls.get(&p.number).ok_or_else(ApiError::not_found)?;
+    r.pulls.get(&path.number).ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Array(
         r.review_comments
             .iter()
-            .filter(|x| x.pull == p.number)
+            .filter(|x| x.pull == path.number)
             .map(|x| json::review_comment(&world, r, x))
             .collect(),
     )))

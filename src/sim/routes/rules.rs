@@ -28,11 +28,7 @@ struct BranchPath {
 
 async fn branch_rules(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<BranchPath>,
+    InRepo { name, path, auth }: InRepo<BranchPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     require_permission(&sim, &auth, "metadata", Access::Read)?;
@@ -41,7 +37,7 @@ async fn branch_rules(
     let rules: Vec<Value> = repo
         .rulesets
         .iter()
-        .filter(|r| r.applies_to(&p.branch, repo) && !r.required_checks.is_empty())
+        .filter(|r| r.applies_to(&path.branch, repo) && !r.required_checks.is_empty())
         .map(|r| {
             json!({
                 "type": "required_status_checks",

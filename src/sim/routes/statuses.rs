@@ -46,11 +46,7 @@ struct NewStatus {
 
 async fn create_status(
     State(sim): State<Sim>,
-    InRepo {
-        name,
-        path: p,
-        auth,
-    }: InRepo<StatusPath>,
+    InRepo { name, path, auth }: InRepo<StatusPath>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewStatus = parse_body(&body)?;
@@ -60,7 +56,7 @@ async fn create_status(
             req.state
         )));
     }
-    let sha = resolve(&sim, &name, &p.sha).await?;
+    let sha = resolve(&sim, &name, &path.sha).await?;
     let value = {
         let mut world = sim.world();
         let id = world.id();
@@ -108,9 +104,9 @@ async fn create_status(
 
 async fn list_statuses(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<RefPath>,
+    InRepo { name, path, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &p.reference).await?;
+    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Array(
@@ -125,9 +121,9 @@ async fn list_statuses(
 
 async fn combined_status(
     State(sim): State<Sim>,
-    InRepo { name, path: p, .. }: InRepo<RefPath>,
+    InRepo { name, path, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &p.reference).await?;
+    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let mut latest: Vec<&Status> = Vec::new();
