@@ -31,13 +31,7 @@ async fn a_spent_run_budget_starts_no_agent_and_a_writers_retry_after_raising_it
             && notice.contains("/flotilla retry"),
         "the figures and the way on: {notice}"
     );
-    let run = world
-        .flotilla
-        .store
-        .latest_run(&world.repo, issue)
-        .await
-        .unwrap()
-        .unwrap();
+    let run = world.latest_run(issue).await.unwrap();
     assert!(run.budget_stopped.is_some(), "{run:?}");
     let task = wait_for(
         "the stopped attempt to put its task back in the queue",

@@ -256,15 +256,7 @@ async fn a_live_run_page_hears_of_each_change_and_the_stream_ends_with_the_run()
     let issue = world
         .dispatch("Slow work", "- [ ] Write `src/alpha.txt` slowly\n")
         .await;
-    let run = wait_for("the run is stored", || async {
-        world
-            .flotilla
-            .store
-            .latest_run(&world.repo, issue)
-            .await
-            .expect("store")
-    })
-    .await;
+    let run = wait_for("the run is stored", || world.latest_run(issue)).await;
     let mut stream = alice
         .open_stream(&format!("{base}/runs/{}/events", run.id))
         .await;

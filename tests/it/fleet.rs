@@ -164,16 +164,7 @@ async fn a_labeller_without_write_access_gets_one_polite_refusal_and_nothing_els
     let comments = world.bot_comment_with(issue, "write access").await;
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(comments[0].contains(&format!("@{}", world.reader)));
-    assert!(
-        world
-            .flotilla
-            .store
-            .latest_run(&world.repo, issue)
-            .await
-            .unwrap()
-            .is_none(),
-        "no run"
-    );
+    assert!(world.latest_run(issue).await.is_none(), "no run");
     assert!(world.sim.pulls(&world.repo).is_empty());
     world.teardown().await;
 }
@@ -360,15 +351,7 @@ async fn an_invalid_repository_config_gets_one_comment_naming_the_line_and_no_ru
 
     assert_eq!(comments.len(), 1);
     assert!(comments[0].contains("max_taks"), "{}", comments[0]);
-    assert!(
-        world
-            .flotilla
-            .store
-            .latest_run(&world.repo, issue)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(world.latest_run(issue).await.is_none());
     world.teardown().await;
 }
 
@@ -449,12 +432,7 @@ async fn commands_are_answered_for_writers_refused_for_readers_and_retry_runs_a_
         .await;
 
     let task = wait_for("the retried attempt to fail again", || async {
-        let run = world
-            .flotilla
-            .store
-            .latest_run(&world.repo, issue)
-            .await
-            .unwrap()?;
+        let run = world.latest_run(issue).await?;
         let task = world
             .flotilla
             .store

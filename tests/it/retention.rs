@@ -106,12 +106,7 @@ fn repo_copy(world: &TestWorld, kind: &str) -> std::path::PathBuf {
 /// installation, the store is the only place the run can end.
 async fn run_cancelled(world: &TestWorld, issue: IssueNumber) {
     wait_for("the run to be cancelled", || async {
-        let run = world
-            .flotilla
-            .store
-            .latest_run(&world.repo, issue)
-            .await
-            .unwrap()?;
+        let run = world.latest_run(issue).await?;
         (run.state == RunState::Cancelled).then_some(())
     })
     .await;

@@ -109,13 +109,7 @@ pub fn gates_output(results: &[GateResult]) -> CheckReport {
     };
     let mut head = String::from("| Gate | Result | Summary |\n| --- | --- | --- |\n");
     for result in results {
-        let _ = writeln!(
-            head,
-            "| {} | {} | {} |",
-            result.gate.as_str(),
-            outcome_mark(result.outcome),
-            cell(&result.summary)
-        );
+        head.push_str(&gate_row(result.gate.as_str(), result));
     }
     for result in results.iter().filter(|r| !r.findings.is_empty()) {
         let _ = write!(
@@ -250,13 +244,10 @@ pub fn verify_output(
         Some(results) => {
             blockers.extend(gate_blockers(results));
             for result in results {
-                let _ = writeln!(
-                    rows,
-                    "| gate: {} | {} | {} |",
-                    result.gate.as_str(),
-                    outcome_mark(result.outcome),
-                    cell(&result.summary)
-                );
+                rows.push_str(&gate_row(
+                    &format!("gate: {}", result.gate.as_str()),
+                    result,
+                ));
             }
         }
         None => {
@@ -280,6 +271,15 @@ pub fn verify_output(
         output: output(title, fit(rows)),
         annotations: Vec::new(),
     }
+}
+
+/// A gate's row in a table of parts: its name as `label`, its outcome and its summary.
+fn gate_row(label: &str, result: &GateResult) -> String {
+    format!(
+        "| {label} | {} | {} |\n",
+        outcome_mark(result.outcome),
+        cell(&result.summary)
+    )
 }
 
 /// Why the gates block the merge, one phrase per blocking gate.

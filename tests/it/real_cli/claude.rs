@@ -467,13 +467,7 @@ conversations:
         .bot_comment_with(issue, "Flotilla stopped starting agents")
         .await;
 
-    let run = world
-        .flotilla
-        .store
-        .latest_run(&world.repo, issue)
-        .await
-        .unwrap()
-        .unwrap();
+    let run = world.latest_run(issue).await.unwrap();
     let stop = run.budget_stopped.clone().expect("the run is stopped");
     assert!(
         stop.contains("the task's budget of 10,000 tokens is spent"),

@@ -526,6 +526,15 @@ impl TestWorld {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// The issue's newest run as the store holds it now, if there is one.
+    pub async fn latest_run(&self, issue: IssueNumber) -> Option<RunRecord> {
+        self.flotilla
+            .store
+            .latest_run(&self.repo, issue)
+            .await
+            .expect("store answers")
+    }
+
     /// Waits until the issue's newest run has ended (settled or cancelled), its plan
     /// comment shows it, and — when every task merged — the summary is posted; returns
     /// the run with its tasks.
