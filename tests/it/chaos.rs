@@ -20,7 +20,7 @@ use tempfile::TempDir;
 use tokio::process::Child;
 
 use crate::support::serve::{
-    dispatch_on, free_port, healthy, scripted_serve_config, serve, sim_for_serve,
+    dispatch_on, free_port, healthy, kill, scripted_serve_config, serve, sim_for_serve,
 };
 
 /// How long the fleet gets to merge every task before the test gives up.
@@ -100,22 +100,14 @@ impl Process {
 
     /// SIGKILL, then the same process again on its data dir and port.
     async fn kill_and_restart(&mut self, api: &str) {
-        self.child.start_kill().expect("SIGKILL");
-        self.child
-            .wait()
-            .await
-            .expect("the killed process is reaped");
+        kill(&mut self.child).await;
         self.child = serve(&self.dir, api, self.port, &self.env);
         healthy(self.port).await;
     }
 
     /// SIGKILL and wait until it is gone, so that it holds no database connection.
     async fn stop(mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        self.child
-            .wait()
-            .await
-            .expect("the killed process is reaped");
+        kill(&mut self.child).await;
     }
 }
 

@@ -15,7 +15,7 @@ use flotilla::store::{RunState, Store};
 use tempfile::TempDir;
 
 use crate::support::proc_scan::{Needle, ProcScanner, running_with};
-use crate::support::serve::{dispatch_on, healthy, serve, sim_for_serve};
+use crate::support::serve::{dispatch_on, healthy, kill, serve, serve_healthy, sim_for_serve};
 use crate::support::{SECRET, agent_run, fixture_path, test_sandbox, wait_for};
 
 /// The shell command that runs one attack of the hostile agent.
@@ -335,8 +335,7 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
         (run.state == RunState::Settled).then_some(())
     })
     .await;
-    flotilla.start_kill().expect("kill");
-    flotilla.wait().await.expect("stopped");
+    kill(&mut flotilla).await;
     let scan = scanner.stop();
 
     let workers = loot_of(&loot, "worker-");
@@ -456,8 +455,7 @@ async fn nothing_survives_kill_9_of_flotilla_and_the_restart_reaps_what_is_left(
         hostile("linger 600.91")
     );
     let (sim, seed, port) = sim_for_serve(dir.path(), &yaml).await;
-    let mut first = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
+    let mut first = serve_healthy(dir.path(), &sim, port).await;
     dispatch_on(&sim, &seed, "Linger", "- [ ] linger in `one.txt`").await;
     wait_for("the agent and what it left behind to run", || async {
         (running_with("600.91").len() >= 3).then_some(())
@@ -465,21 +463,18 @@ async fn nothing_survives_kill_9_of_flotilla_and_the_restart_reaps_what_is_left(
     .await;
     let groups = attempt_groups(&data_dir);
 
-    first.start_kill().expect("kill -9");
-    first.wait().await.expect("killed");
+    kill(&mut first).await;
     wait_for(
         "every process of the attempt to die with Flotilla",
         || async { running_with("600.91").is_empty().then_some(()) },
     )
     .await;
-    let mut second = serve(dir.path(), &sim.api_url(), port, &[]);
-    healthy(port).await;
+    let mut second = serve_healthy(dir.path(), &sim, port).await;
 
     for group in &groups {
         assert!(!group.exists(), "{} was not reaped", group.display());
     }
-    second.start_kill().expect("kill -9");
-    second.wait().await.expect("killed");
+    kill(&mut second).await;
     wait_for(
         "the retried attempt to die with the second Flotilla",
         || async { running_with("600.91").is_empty().then_some(()) },
