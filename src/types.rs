@@ -62,6 +62,14 @@ string_id!(
     /// A GitHub login, of a user or of a bot (`<slug>[bot]`).
     Login
 );
+impl CommitSha {
+    /// The first `digits` hex digits, as people read a commit (the whole id when it is
+    /// shorter).
+    pub fn abbreviated(&self, digits: usize) -> &str {
+        self.0.get(..digits).unwrap_or(&self.0)
+    }
+}
+
 number_id!(
     /// A GitHub App's numeric id (the JWT `iss`).
     AppId

@@ -33,7 +33,7 @@ pub fn lens_output(lens: &str, verdict: &Verdict, given: &Given) -> CheckReport 
     let carried = match given {
         Given::Here => String::new(),
         Given::CarriedFrom(sha) => {
-            format!(" (carried over from {})", sha.0.get(..12).unwrap_or(&sha.0))
+            format!(" (carried over from {})", sha.abbreviated(12))
         }
     };
     let (conclusion, title) = match verdict.decision {

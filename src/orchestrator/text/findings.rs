@@ -6,7 +6,6 @@ use std::fmt::Write;
 use super::markdown::{code, escape, fit};
 use crate::github::{Annotation, AnnotationLevel};
 use crate::review::{Decision, Finding, GateOutcome, Given, Severity};
-use crate::types::CommitSha;
 
 /// One annotation per finding that has a path and a line.
 pub(super) fn annotations(source: &str, findings: &[Finding]) -> Vec<Annotation> {
@@ -104,13 +103,10 @@ pub(super) fn decision_cell(decision: Decision, given: &Given) -> String {
     let word = format!("{} {}", decision_mark(decision), decision_word(decision));
     match given {
         Given::Here => word,
-        Given::CarriedFrom(sha) => format!("{word} (carried over from {})", short_code(sha)),
+        Given::CarriedFrom(sha) => {
+            format!("{word} (carried over from {})", code(sha.abbreviated(12)))
+        }
     }
-}
-
-/// A commit as people read it in a table: its first 12 hex digits, as code.
-pub(super) fn short_code(sha: &CommitSha) -> String {
-    code(sha.0.get(..12).unwrap_or(&sha.0))
 }
 
 pub(super) fn decision_word(decision: Decision) -> &'static str {

@@ -5,7 +5,6 @@
 //! message uses; the messages themselves say what to say.
 
 use crate::agent::result::strip_ansi;
-use crate::types::CommitSha;
 
 /// The most characters of a summary shown in one table cell.
 const CELL_CHARS: usize = 200;
@@ -323,9 +322,4 @@ pub(crate) fn marker_word(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// A commit as people read it in a sentence: its first seven hex digits.
-pub(crate) fn short_sha(sha: &CommitSha) -> &str {
-    &sha.0[..sha.0.len().min(7)]
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::markdown::{cell, one_line, short_sha};
+use super::markdown::{cell, one_line};
 use crate::cost::Spend;
 use crate::links::DashboardLinks;
 use crate::orchestrator::command::Command;
@@ -152,7 +152,7 @@ pub(crate) fn all_merged(
         let merged = task
             .merged_sha
             .as_ref()
-            .map(|sha| format!(" as `{}`", sha.0.get(..12).unwrap_or(&sha.0)))
+            .map(|sha| format!(" as `{}`", sha.abbreviated(12)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -181,11 +181,11 @@ pub(crate) fn caught_up(repairs: &[Repair]) -> String {
             Repair::CannotLand { task, reason } => format!("task {task} failed: {reason}"),
             Repair::Pushed { task, pr, head } => format!(
                 "task {task}: a new head {} was pushed to #{pr}; it is being verified",
-                short_sha(head)
+                head.abbreviated(7)
             ),
             Repair::CheckInterrupted { task, head, again } => format!(
                 "task {task}: the `flotilla/verify` check left in progress on {} is closed{}",
-                short_sha(head),
+                head.abbreviated(7),
                 if *again {
                     " and the head is being verified again"
                 } else {

@@ -97,7 +97,7 @@ impl FleetHandlers {
             patch_id,
         } = change;
         let diff = Diff::parse(diff_text);
-        let checkout_name = format!("{}-verify-{}", task.id, head.0.get(..12).unwrap_or(&head.0));
+        let checkout_name = format!("{}-verify-{}", task.id, head.abbreviated(12));
         let verify_files = files_run_by(store, base, &config.verify.commands).await?;
         let settings = GateSettings {
             protected_paths: config.verify.protected_paths.clone(),

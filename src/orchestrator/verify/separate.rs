@@ -135,7 +135,7 @@ impl SeparateRuns<'_> {
         let name = format!(
             "{}-{}-run{number}",
             asker.task.id,
-            self.head.0.get(..12).unwrap_or(&self.head.0)
+            self.head.abbreviated(12)
         );
         let mut checkout = Discard(Some(
             self.store.checkout(&name, self.head, self.base).await?,

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::response::Html;
 use serde::Deserialize;
 
-use super::format::{duration, short_sha};
+use super::format::duration;
 use super::{DashboardState, PageError, visible_run};
 use crate::cost::Spend;
 use crate::links::paths;
@@ -236,7 +236,7 @@ pub(super) async fn verification_page(
         run_id: run.id,
         position,
         task_title: task.title,
-        short_head: short_sha(&head.0).to_owned(),
+        short_head: head.abbreviated(10).to_owned(),
         head: head.0,
         judges,
     };

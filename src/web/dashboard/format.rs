@@ -26,8 +26,3 @@ pub fn repo_url(run: &RunRecord) -> String {
         .unwrap_or(&run.clone_url)
         .to_owned()
 }
-
-/// The first 10 characters of a commit sha.
-pub fn short_sha(sha: &str) -> &str {
-    sha.get(..10).unwrap_or(sha)
-}

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Html;
 
-use super::format::{age, duration, repo_url, short_sha};
+use super::format::{age, duration, repo_url};
 use super::timeline::{self, Bar, BarEnd, BarKind, Row};
 use super::{DashboardState, PageError, visible_run};
 use crate::clock::Millis;
@@ -164,7 +164,7 @@ pub async fn render(
             attempt_links,
             head: task.head_sha.as_ref().map(|head| {
                 (
-                    short_sha(&head.0).to_owned(),
+                    head.abbreviated(10).to_owned(),
                     paths::verification(run.id, task.position, head),
                 )
             }),
