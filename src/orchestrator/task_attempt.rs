@@ -247,10 +247,7 @@ impl FleetHandlers {
         retried: bool,
     ) -> anyhow::Result<Attempt> {
         let TaskContext {
-            client,
-            run,
-            task,
-            config,
+            run, task, config, ..
         } = *cx;
         let spender = Spender {
             run,
@@ -338,7 +335,7 @@ impl FleetHandlers {
             summary: text::tail(summary.trim(), 2000),
         };
         self.store.record_push(task.id, &pushed).await?;
-        self.propose_pushed(client, run, task, pushed, transcript, retried)
+        self.propose_pushed(cx.client, run, task, pushed, transcript, retried)
             .await
     }
 

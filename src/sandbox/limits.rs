@@ -69,43 +69,35 @@ impl Default for ResourceLimits {
 impl ResourceLimits {
     /// The first value out of its bounds, as `(field, message)`, for config errors.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        let out = |field, value: String, low: String, high: String| {
-            Err((field, format!("{value} is out of range ({low} to {high})")))
-        };
-        if !MEMORY_RANGE.contains(&self.memory) {
-            return out(
-                "memory",
-                human(self.memory),
-                human(*MEMORY_RANGE.start()),
-                human(*MEMORY_RANGE.end()),
-            );
-        }
-        if !PROCESSES_RANGE.contains(&self.processes) {
-            return out(
-                "processes",
-                self.processes.to_string(),
-                PROCESSES_RANGE.start().to_string(),
-                PROCESSES_RANGE.end().to_string(),
-            );
-        }
-        if !DISK_RANGE.contains(&self.disk) {
-            return out(
-                "disk",
-                human(self.disk),
-                human(*DISK_RANGE.start()),
-                human(*DISK_RANGE.end()),
-            );
-        }
-        if !TMP_RANGE.contains(&self.tmp) {
-            return out(
-                "tmp",
-                human(self.tmp),
-                human(*TMP_RANGE.start()),
-                human(*TMP_RANGE.end()),
-            );
-        }
-        Ok(())
+        within("memory", self.memory, &MEMORY_RANGE, human)?;
+        within("processes", self.processes, &PROCESSES_RANGE, |n| {
+            n.to_string()
+        })?;
+        within("disk", self.disk, &DISK_RANGE, human)?;
+        within("tmp", self.tmp, &TMP_RANGE, human)
     }
+}
+
+/// `Ok` when `value` is in `range`, else `(field, message)` with the value and the
+/// bounds as `show` writes them.
+fn within<T: PartialOrd + Copy>(
+    field: &'static str,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+    show: fn(T) -> String,
+) -> Result<(), (&'static str, String)> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err((
+        field,
+        format!(
+            "{} is out of range ({} to {})",
+            show(value),
+            show(*range.start()),
+            show(*range.end())
+        ),
+    ))
 }
 
 /// Which limit a run hit; the attempt fails with this as its reason.

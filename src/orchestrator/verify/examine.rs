@@ -37,13 +37,8 @@ impl FleetHandlers {
         cx: &TaskContext<'_>,
         head: &CommitSha,
     ) -> anyhow::Result<Findings> {
-        let TaskContext {
-            client,
-            run,
-            task,
-            config,
-        } = *cx;
-        let auth = GitAuth::new(client.token().await?);
+        let run = cx.run;
+        let auth = GitAuth::new(cx.client.token().await?);
         let store = VerifyStore::open(&self.fleet.config.data_dir, &run.repo)?;
         let lock = self.fleet.mirror_lock(&run.repo);
         let (change, earlier) = {
@@ -67,8 +62,8 @@ impl FleetHandlers {
         };
         let carried = carried_over(
             &self.store,
-            task.id,
-            config,
+            cx.task.id,
+            cx.config,
             head,
             earlier.as_ref(),
             change.patch_id.as_ref(),

@@ -20,21 +20,28 @@ pub(super) struct ButtonForm {
     csrf: Option<String>,
 }
 
-/// `POST /runs/{run}/tasks/{position}/retry`.
-pub(super) async fn retry(
+/// The buttons on a task's row, as the last segment of their path.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum TaskButton {
+    /// `…/retry`: queue a failed task again.
+    Retry,
+    /// `…/reverify`: verify the task's current head again.
+    Reverify,
+}
+
+/// `POST /runs/{run}/tasks/{position}/{retry|reverify}`.
+pub(super) async fn task_button(
     State(state): State<DashboardState>,
     viewer: Viewer,
-    Path((run, position)): Path<(i64, i64)>,
+    Path((run, position, button)): Path<(i64, i64, TaskButton)>,
     Form(form): Form<ButtonForm>,
 ) -> Response {
-    press(
-        &state,
-        &viewer,
-        RunId(run),
-        form,
-        DashboardAction::Retry { position },
-    )
-    .await
+    let action = match button {
+        TaskButton::Retry => DashboardAction::Retry { position },
+        TaskButton::Reverify => DashboardAction::Reverify { position },
+    };
+    press(&state, &viewer, RunId(run), form, action).await
 }
 
 /// `POST /runs/{run}/cancel`.
@@ -45,23 +52,6 @@ pub(super) async fn cancel(
     Form(form): Form<ButtonForm>,
 ) -> Response {
     press(&state, &viewer, RunId(run), form, DashboardAction::Cancel).await
-}
-
-/// `POST /runs/{run}/tasks/{position}/reverify`.
-pub(super) async fn reverify(
-    State(state): State<DashboardState>,
-    viewer: Viewer,
-    Path((run, position)): Path<(i64, i64)>,
-    Form(form): Form<ButtonForm>,
-) -> Response {
-    press(
-        &state,
-        &viewer,
-        RunId(run),
-        form,
-        DashboardAction::Reverify { position },
-    )
-    .await
 }
 
 /// Checks the press and queues its job.

@@ -13,7 +13,7 @@ use super::{DashboardState, PageError, visible_run};
 use crate::cost::Spend;
 use crate::links::paths;
 use crate::review::{Finding, Gate};
-use crate::store::{RunId, RunRecord, StepKind, StepRecord, TaskRecord, VerdictSource};
+use crate::store::{RunId, StepKind, StepRecord, TaskRecord, VerdictSource};
 use crate::types::CommitSha;
 use crate::web::auth::Viewer;
 
@@ -68,10 +68,7 @@ impl StepView {
 struct AttemptPage {
     viewer: String,
     csrf: String,
-    run_href: String,
-    run_id: RunId,
-    position: i64,
-    task_title: String,
+    task: TaskHeading,
     attempt: u32,
     step: StepView,
     spend: SpendView,
@@ -83,16 +80,10 @@ pub(super) async fn attempt_page(
     viewer: Viewer,
     Path((run, position, attempt)): Path<(i64, i64, u32)>,
 ) -> Result<Html<String>, PageError> {
-    let (run, _) = visible_run(&state, &viewer, RunId(run)).await?;
-    let task = task_at(&state, &run, position).await?;
-    let listed = state
-        .store
-        .steps_of_run(run.id)
-        .await?
+    let (task, heading, steps) = task_page(&state, &viewer, RunId(run), position).await?;
+    let listed = steps
         .into_iter()
-        .rfind(|s| {
-            s.task_id == Some(task.id) && s.kind == StepKind::Work && s.attempt == Some(attempt)
-        })
+        .rfind(|s| s.kind == StepKind::Work && s.attempt == Some(attempt))
         .ok_or(PageError::NotFound)?;
     let step = state
         .store
@@ -103,10 +94,7 @@ pub(super) async fn attempt_page(
     let page = AttemptPage {
         viewer: viewer.login.clone(),
         csrf: viewer.csrf_token().0,
-        run_href: paths::run(run.id),
-        run_id: run.id,
-        position,
-        task_title: task.title,
+        task: heading,
         attempt,
         step: StepView::new(&step),
         spend: spend.into(),
@@ -146,10 +134,7 @@ struct JudgeView {
 struct VerificationPage {
     viewer: String,
     csrf: String,
-    run_href: String,
-    run_id: RunId,
-    position: i64,
-    task_title: String,
+    task: TaskHeading,
     head: String,
     short_head: String,
     judges: Vec<JudgeView>,
@@ -161,16 +146,12 @@ pub(super) async fn verification_page(
     viewer: Viewer,
     Path((run, position, head)): Path<(i64, i64, String)>,
 ) -> Result<Html<String>, PageError> {
-    let (run, _) = visible_run(&state, &viewer, RunId(run)).await?;
-    let task = task_at(&state, &run, position).await?;
+    let (task, heading, steps) = task_page(&state, &viewer, RunId(run), position).await?;
     let head = CommitSha(head);
     let verdicts = state.store.verdicts(task.id, &head).await?;
-    let steps: Vec<StepRecord> = state
-        .store
-        .steps_of_run(run.id)
-        .await?
+    let steps: Vec<StepRecord> = steps
         .into_iter()
-        .filter(|s| s.task_id == Some(task.id) && s.head.as_ref() == Some(&head))
+        .filter(|s| s.head.as_ref() == Some(&head))
         .collect();
     if verdicts.is_empty() && steps.is_empty() {
         return Err(PageError::NotFound);
@@ -232,10 +213,7 @@ pub(super) async fn verification_page(
     let page = VerificationPage {
         viewer: viewer.login.clone(),
         csrf: viewer.csrf_token().0,
-        run_href: paths::run(run.id),
-        run_id: run.id,
-        position,
-        task_title: task.title,
+        task: heading,
         short_head: head.abbreviated(10).to_owned(),
         head: head.0,
         judges,
@@ -243,17 +221,42 @@ pub(super) async fn verification_page(
     Ok(Html(page.render()?))
 }
 
-/// The run's task at `position`.
-async fn task_at(
-    state: &DashboardState,
-    run: &RunRecord,
+/// What both task pages show above their content: the run and the task.
+struct TaskHeading {
+    run_href: String,
+    run_id: RunId,
     position: i64,
-) -> Result<TaskRecord, PageError> {
-    state
+    title: String,
+}
+
+/// The task at `position` in a run the viewer may see, its heading, and its steps
+/// (both task pages pick theirs from these).
+async fn task_page(
+    state: &DashboardState,
+    viewer: &Viewer,
+    run: RunId,
+    position: i64,
+) -> Result<(TaskRecord, TaskHeading, Vec<StepRecord>), PageError> {
+    let (run, _) = visible_run(state, viewer, run).await?;
+    let task = state
         .store
         .tasks_of_run(run.id)
         .await?
         .into_iter()
         .find(|t| t.position == position)
-        .ok_or(PageError::NotFound)
+        .ok_or(PageError::NotFound)?;
+    let steps = state
+        .store
+        .steps_of_run(run.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.task_id == Some(task.id))
+        .collect();
+    let heading = TaskHeading {
+        run_href: paths::run(run.id),
+        run_id: run.id,
+        position,
+        title: task.title.clone(),
+    };
+    Ok((task, heading, steps))
 }

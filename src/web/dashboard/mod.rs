@@ -52,10 +52,9 @@ pub fn routes() -> Router<DashboardState> {
         .route("/runs/{run}", get(run::page))
         .route("/runs/{run}/events", get(live::events))
         .route("/runs/{run}/cancel", post(actions::cancel))
-        .route("/runs/{run}/tasks/{position}/retry", post(actions::retry))
         .route(
-            "/runs/{run}/tasks/{position}/reverify",
-            post(actions::reverify),
+            "/runs/{run}/tasks/{position}/{button}",
+            post(actions::task_button),
         )
         .route(
             "/runs/{run}/tasks/{position}/attempts/{attempt}",
