@@ -3,7 +3,7 @@
 
 use insta::assert_snapshot;
 
-use super::{gate, head, refuted, upheld};
+use super::{failed_build, gate, head, refuted, upheld};
 use crate::cost::Spend;
 use crate::orchestrator::text::{
     CheckReport, SpentOn, check_interrupted, gates_output, lens_output, merge_group_report,
@@ -71,12 +71,7 @@ fn a_lens_check_succeeds_when_upheld_and_fails_when_refuted() {
 
 #[test]
 fn the_gates_check_shows_each_gate_and_the_build_output() {
-    let mut build = gate(
-        Gate::Build,
-        GateOutcome::Failed,
-        "`cargo test` exited with status 101",
-    );
-    build.output = Some("running 3 tests\ntest parser ... FAILED".to_owned());
+    let build = failed_build("running 3 tests\ntest parser ... FAILED");
     let results = [
         build,
         gate(

@@ -135,6 +135,18 @@ fn lens(name: &str) -> Lens {
     }
 }
 
+/// The build gate failed by `cargo test`, with the tail of its output.
+fn failed_build(output: &str) -> GateResult {
+    GateResult {
+        output: Some(output.to_owned()),
+        ..gate(
+            Gate::Build,
+            GateOutcome::Failed,
+            "`cargo test` exited with status 101",
+        )
+    }
+}
+
 /// A gate's result.
 fn gate(gate: Gate, outcome: GateOutcome, summary: &str) -> GateResult {
     GateResult {

@@ -3,7 +3,7 @@
 
 use insta::assert_snapshot;
 
-use super::{dollars, gate, head, lens, redactor, refuted, run, task, upheld};
+use super::{dollars, failed_build, gate, head, lens, redactor, refuted, run, task, upheld};
 use crate::github::CheckConclusion;
 use crate::orchestrator::text::reasons::{self, ConflictSeen};
 use crate::orchestrator::text::{
@@ -115,12 +115,7 @@ fn a_task_that_needs_a_person_lists_what_failed() {
 
 #[test]
 fn the_next_attempt_is_told_each_failed_gate_and_refuting_lens() {
-    let mut build = gate(
-        Gate::Build,
-        GateOutcome::Failed,
-        "`cargo test` exited with status 101",
-    );
-    build.output = Some("test parser::cache ... FAILED".to_owned());
+    let build = failed_build("test parser::cache ... FAILED");
     let correctness = lens("correctness");
     let verdict = refuted();
     assert_snapshot!(refutation_feedback(&[&build], &[(&correctness, &verdict)]), @"
