@@ -62,7 +62,7 @@ impl ClaudeUsage {
             .and_then(Value::as_str)
             .unwrap_or_default();
         self.messages
-            .insert(id.to_owned(), (model.to_owned(), api_tokens(usage)));
+            .insert(id.to_owned(), (model.to_owned(), tokens(usage, API_USAGE)));
     }
 
     fn result(&mut self, event: &Value) {
@@ -75,7 +75,7 @@ impl ClaudeUsage {
                 for (model, usage) in models {
                     settled
                         .by_model
-                        .insert(model.clone(), model_usage_tokens(usage));
+                        .insert(model.clone(), tokens(usage, MODEL_USAGE));
                 }
             }
             None => {
@@ -86,7 +86,7 @@ impl ClaudeUsage {
                         .map(|(model, _)| model.clone())
                         .next()
                         .unwrap_or_default();
-                    settled.by_model.insert(model, api_tokens(usage));
+                    settled.by_model.insert(model, tokens(usage, API_USAGE));
                 }
             }
         }
@@ -103,25 +103,32 @@ impl ClaudeUsage {
     }
 }
 
-/// Tokens from an Anthropic API `usage` object.
-fn api_tokens(usage: &Value) -> Tokens {
-    let count = |name: &str| usage.get(name).and_then(Value::as_u64).unwrap_or(0);
-    Tokens {
-        input: count("input_tokens"),
-        output: count("output_tokens"),
-        cache_read: count("cache_read_input_tokens"),
-        cache_write: count("cache_creation_input_tokens"),
-    }
-}
+/// The names of input, output, cache-read and cache-write tokens in an Anthropic API
+/// `usage` object.
+const API_USAGE: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+];
 
-/// Tokens from one model's entry in the result's `modelUsage`.
-fn model_usage_tokens(usage: &Value) -> Tokens {
-    let count = |name: &str| usage.get(name).and_then(Value::as_u64).unwrap_or(0);
+/// The same names in one model's entry of the result's `modelUsage`.
+const MODEL_USAGE: [&str; 4] = [
+    "inputTokens",
+    "outputTokens",
+    "cacheReadInputTokens",
+    "cacheCreationInputTokens",
+];
+
+/// Tokens from a usage object whose counts have the names `names` (a missing count is 0).
+fn tokens(usage: &Value, names: [&str; 4]) -> Tokens {
+    let [input, output, cache_read, cache_write] =
+        names.map(|name| usage.get(name).and_then(Value::as_u64).unwrap_or(0));
     Tokens {
-        input: count("inputTokens"),
-        output: count("outputTokens"),
-        cache_read: count("cacheReadInputTokens"),
-        cache_write: count("cacheCreationInputTokens"),
+        input,
+        output,
+        cache_read,
+        cache_write,
     }
 }
 
