@@ -254,6 +254,22 @@ impl Shared {
         text(StatusCode::FORBIDDEN, body)
     }
 
+    /// Checks `target` against the policy and connects to it; a refusal or a failed
+    /// connection comes back as the answer to send instead.
+    async fn reach(
+        &self,
+        target: &HostPort,
+        via: &'static str,
+    ) -> Result<TcpStream, Response<ProxyBody>> {
+        if let Err(refusal) = self.policy.check(target) {
+            return Err(self.refuse(&target.to_string(), refusal.to_string()));
+        }
+        self.allow(target, via);
+        connect(target)
+            .await
+            .map_err(|error| bad_gateway(target, &error))
+    }
+
     /// Runs `work` in its own task until it ends or the proxy is dropped.
     fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
         let mut stopped = self.stopped.clone();
@@ -365,13 +381,9 @@ async fn open_tunnel(
         Ok(target) => target,
         Err(error) => return shared.refuse(&named, error.to_string()),
     };
-    if let Err(refusal) = shared.policy.check(&target) {
-        return shared.refuse(&target.to_string(), refusal.to_string());
-    }
-    shared.allow(&target, "connect");
-    let upstream = match connect(&target).await {
+    let upstream = match shared.reach(&target, "connect").await {
         Ok(upstream) => upstream,
-        Err(error) => return bad_gateway(&target, &error),
+        Err(answer) => return answer,
     };
     let tunnel = Tunnel {
         client: hyper::upgrade::on(&mut request),
@@ -390,13 +402,9 @@ async fn forward(mut request: Request<Incoming>, shared: &Shared) -> Response<Pr
         Ok(target) => target,
         Err(reason) => return shared.refuse(&named, reason),
     };
-    if let Err(refusal) = shared.policy.check(&target) {
-        return shared.refuse(&target.to_string(), refusal.to_string());
-    }
-    shared.allow(&target, "http");
-    let upstream = match connect(&target).await {
+    let upstream = match shared.reach(&target, "http").await {
         Ok(upstream) => upstream,
-        Err(error) => return bad_gateway(&target, &error),
+        Err(answer) => return answer,
     };
     let (mut sender, connection) =
         match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {

@@ -41,13 +41,20 @@ pub struct HostPort {
     port: u16,
 }
 
+impl EgressConfigError {
+    /// The error for the target or pattern `input`, given what is wrong with it.
+    fn target(input: String) -> impl Fn(&'static str) -> Self {
+        move |problem| Self::Target {
+            input: input.clone(),
+            problem,
+        }
+    }
+}
+
 impl HostPort {
     /// A target from a host (IPv6 in brackets or not) and a port.
     pub fn new(host: &str, port: u16) -> Result<Self, EgressConfigError> {
-        let problem = |problem| EgressConfigError::Target {
-            input: format!("{host}:{port}"),
-            problem,
-        };
+        let problem = EgressConfigError::target(format!("{host}:{port}"));
         if port == 0 {
             return Err(problem("the port must be 1-65535"));
         }
@@ -81,10 +88,7 @@ impl FromStr for HostPort {
 
     /// Reads `host:port`, `[v6]:port` or `1.2.3.4:port`.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let problem = |problem| EgressConfigError::Target {
-            input: input.to_owned(),
-            problem,
-        };
+        let problem = EgressConfigError::target(input.to_owned());
         let (host, port) = input
             .rsplit_once(':')
             .filter(|_| !input.ends_with(']'))
@@ -142,10 +146,7 @@ impl FromStr for HostPattern {
     type Err = EgressConfigError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let problem = |problem| EgressConfigError::Target {
-            input: input.to_owned(),
-            problem,
-        };
+        let problem = EgressConfigError::target(input.to_owned());
         if let Some(domain) = input.strip_prefix("*.") {
             return Ok(Self(Pattern::Subdomains(
                 normalize_host(domain).map_err(problem)?,
