@@ -244,7 +244,7 @@ impl FleetHandlers {
         }
         match state.merge_state_status {
             MergeStateStatus::Behind => {
-                return self.bring_up_to_date_to_land(client, run, task, head).await;
+                return self.bring_up_to_date_to_land(cx, head).await;
             }
             MergeStateStatus::Dirty => {
                 let reason = reasons::conflicts(pr, &run.default_branch, ConflictSeen::Before);
@@ -314,7 +314,7 @@ impl FleetHandlers {
                 Ok(())
             }
             Err(GithubError::NotMergeable { message }) => {
-                self.not_mergeable(client, run, task, head, &message).await
+                self.not_mergeable(cx, head, &message).await
             }
             Err(error) => {
                 self.back_to_verified(task, head).await?;

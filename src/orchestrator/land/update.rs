@@ -7,6 +7,7 @@ use crate::orchestrator::text::reasons::{self, ConflictSeen};
 
 use crate::github::{GithubError, InstallationClient, MergeStateStatus};
 use crate::orchestrator::FleetHandlers;
+use crate::orchestrator::context::TaskContext;
 use crate::store::{RunRecord, TaskRecord, TaskState};
 use crate::types::CommitSha;
 
@@ -14,12 +15,13 @@ impl FleetHandlers {
     /// GitHub refused the merge (405): find out why and act on it.
     pub(super) async fn not_mergeable(
         &self,
-        client: &InstallationClient,
-        run: &RunRecord,
-        task: &TaskRecord,
+        cx: &TaskContext<'_>,
         head: &CommitSha,
         message: &str,
     ) -> anyhow::Result<()> {
+        let TaskContext {
+            client, run, task, ..
+        } = *cx;
         let pr = task.pr.context("a verified task has a pull request")?;
         let state = client.pull_merge_state(&run.repo, pr).await?;
         tracing::info!(%message, status = ?state.merge_state_status, "GitHub refused the merge");
@@ -32,9 +34,7 @@ impl FleetHandlers {
                 );
                 self.conflict(client, run, task, head, &reason).await
             }
-            MergeStateStatus::Behind => {
-                self.bring_up_to_date_to_land(client, run, task, head).await
-            }
+            MergeStateStatus::Behind => self.bring_up_to_date_to_land(cx, head).await,
             _ => {
                 self.back_to_verified(task, head).await?;
                 tracing::warn!(%message, "not mergeable yet; the next check event tries again");
@@ -49,11 +49,12 @@ impl FleetHandlers {
     /// wakes it), instead of being brought up to date again after every merge.
     pub(super) async fn bring_up_to_date_to_land(
         &self,
-        client: &InstallationClient,
-        run: &RunRecord,
-        task: &TaskRecord,
+        cx: &TaskContext<'_>,
         head: &CommitSha,
     ) -> anyhow::Result<()> {
+        let TaskContext {
+            client, run, task, ..
+        } = *cx;
         if !self.store.take_landing_train(run.id, task.id).await? {
             tracing::info!(
                 "behind its base while another task of the run is brought up to date to \
