@@ -21,6 +21,7 @@ use tempfile::TempDir;
 
 pub mod browser;
 pub mod fake_github;
+pub mod git;
 pub mod html_form;
 pub mod login;
 pub mod proc_scan;

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::Engine;
 use flotilla::agent::HostEnv;
 use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
@@ -37,6 +36,7 @@ mod reading;
 
 pub use admin::required;
 
+use super::git::git_with_token;
 use super::{
     APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox_exposing, wait_for, wait_for_within,
 };
@@ -501,29 +501,7 @@ impl TestWorld {
             .installation_token(self.installation)
             .await
             .expect("installation token");
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("x-access-token:{}", token.expose_secret()));
-        let output = tokio::process::Command::new("git")
-            .current_dir(dir)
-            .arg("-c")
-            .arg(format!("http.extraHeader=Authorization: Basic {basic}"))
-            .args([
-                "-c",
-                "user.name=Flotilla",
-                "-c",
-                "user.email=bot@flotilla.invalid",
-            ])
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .await
-            .expect("git runs");
-        assert!(
-            output.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        git_with_token(dir, token.expose_secret(), args).await
     }
 
     /// The newest run as the store holds it now, if there is one.
