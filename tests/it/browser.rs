@@ -93,13 +93,12 @@ async fn alice_reads_a_run_and_retries_its_failed_task_while_bob_may_only_look()
     };
     let world = TestWorld::start_with_dashboard().await;
     let base = world.flotilla.url();
-    let issue = world
-        .dispatch(
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends(
             "Two small things",
             "- [ ] Add `src/alpha.txt`\n- [ ] Do nothing at all in `src/beta.txt`\n",
         )
         .await;
-    let (run, tasks) = world.run_ends(issue).await;
     let merged = tasks
         .iter()
         .find(|t| t.state == TaskState::Merged)

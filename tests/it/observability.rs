@@ -220,10 +220,9 @@ fn float(n: i64) -> f64 {
 #[tokio::test]
 async fn metrics_count_what_a_dispatched_issue_did() {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch("One small thing", "- [ ] Add `src/metrics-note.txt`\n")
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends("One small thing", "- [ ] Add `src/metrics-note.txt`\n")
         .await;
-    let (run, tasks) = world.run_ends(issue).await;
     assert_eq!(run.state, RunState::Settled);
     assert!(tasks.iter().all(|t| t.state == TaskState::Merged));
     world

@@ -72,9 +72,9 @@ async fn refuted_once_then_merged(world: &TestWorld, file: &str) -> TaskRecord {
 #[tokio::test]
 async fn a_change_that_holds_gets_one_check_run_with_every_lens_and_gate_and_merges() {
     let world = TestWorld::start().await;
-    let issue = world.dispatch("Tidy", "- [ ] Add `tidy.txt`\n").await;
-
-    let (run, tasks) = world.run_ends(issue).await;
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends("Tidy", "- [ ] Add `tidy.txt`\n")
+        .await;
 
     assert_eq!(run.state, RunState::Settled);
     let task = &tasks[0];
