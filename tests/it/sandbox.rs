@@ -398,15 +398,7 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
             "{name} read the sandbox's own options (host paths, hidden keys) in /proc:\n{text}"
         );
     }
-    assert!(
-        scan.leaks.is_empty(),
-        "a credential was readable in /proc: {:?}",
-        scan.leaks
-    );
-    assert!(
-        scan.fetches > 0 && scan.pushes > 0,
-        "the scan saw git fetch and push at work: {scan:?}"
-    );
+    scan.assert_clean_while_git_worked();
     for marker in ["600.7", "600.8"] {
         assert!(
             running_with(marker).is_empty(),

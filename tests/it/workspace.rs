@@ -237,15 +237,7 @@ async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fe
     }
     let report = scanner.stop();
 
-    assert!(
-        report.leaks.is_empty(),
-        "secrets visible in /proc: {:#?}",
-        report.leaks
-    );
-    assert!(
-        report.fetches > 0 && report.pushes > 0,
-        "the watcher never caught git fetching and pushing: {report:?}"
-    );
+    report.assert_clean_while_git_worked();
     assert_eq!(
         world.sim.branch_sha(&world.repo, "flotilla/1-scan").await,
         pushed
