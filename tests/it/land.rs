@@ -10,7 +10,7 @@ use flotilla::types::{AppId, CommitSha, InstallationId, IssueNumber, Login};
 use serde_json::json;
 
 use crate::support::world::{TestWorld, WORLD_APP_ID};
-use crate::support::{fixture_path, wait_for};
+use crate::support::{fixture_path, post_as_installation, wait_for};
 
 /// Whether the simulator sent `pull_request.<action>` for `pr`.
 fn announced(world: &TestWorld, action: &str) -> usize {
@@ -267,19 +267,14 @@ async fn a_required_check_bound_to_another_app_is_not_satisfied_by_a_same_named_
     let task = world.task_reaches(issue, TaskState::Verified).await;
     let head = task.head_sha.clone().unwrap();
 
-    let token = world.sim.installation_token(impostor);
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/repos/{}/check-runs",
-            world.sim.api_url(),
-            world.repo
-        ))
-        .bearer_auth(token)
-        .header("user-agent", "impostor")
-        .json(&json!({"name": "ci", "head_sha": head, "status": "completed", "conclusion": "success"}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_as_installation(
+        &world.sim,
+        impostor,
+        &world.repo,
+        "/check-runs",
+        json!({"name": "ci", "head_sha": head, "status": "completed", "conclusion": "success"}),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let run: serde_json::Value = response.json().await.unwrap();
     world
