@@ -35,6 +35,7 @@ mod outcomes;
 mod reading;
 
 pub use admin::required;
+pub use outcomes::{GATES, LENSES};
 
 use super::git::git_with_token;
 use super::{

@@ -14,6 +14,19 @@ use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
 use super::TestWorld;
 
+/// The review lenses a change is judged by, as the default configuration names them.
+pub const LENSES: [&str; 3] = ["correctness", "security", "runs"];
+
+/// Every gate verification puts a change through.
+pub const GATES: [&str; 6] = [
+    "build",
+    "protected_paths",
+    "scope",
+    "tests",
+    "secrets",
+    "diff_size",
+];
+
 /// How Flotilla's comment that a spent budget stopped a run begins.
 const BUDGET_STOP: &str = "Flotilla stopped starting agents";
 
