@@ -36,15 +36,12 @@ async fn task_at(
     state: TaskState,
     head: &CommitSha,
 ) -> TaskRecord {
-    let store = &world.flotilla.store;
     wait_for(
         &format!("the task of #{issue} to be {} at {head}", state.as_str()),
         || async {
-            let run = store.latest_run(&world.repo, issue).await.expect("store")?;
-            store
-                .tasks_of_run(run.id)
-                .await
-                .expect("store")
+            world
+                .latest_tasks(issue)
+                .await?
                 .into_iter()
                 .find(|t| t.state == state && t.head_sha.as_ref() == Some(head))
         },

@@ -514,6 +514,18 @@ impl TestWorld {
             .expect("store answers")
     }
 
+    /// The tasks of the issue's newest run as the store holds them now, if there is a run.
+    pub async fn latest_tasks(&self, issue: IssueNumber) -> Option<Vec<TaskRecord>> {
+        let run = self.latest_run(issue).await?;
+        Some(
+            self.flotilla
+                .store
+                .tasks_of_run(run.id)
+                .await
+                .expect("store answers"),
+        )
+    }
+
     /// Waits until the issue's newest run has ended (settled or cancelled), its plan
     /// comment shows it, and — when every task merged — the summary is posted; returns
     /// the run with its tasks.
@@ -525,10 +537,8 @@ impl TestWorld {
             &format!("the run of #{issue} to end"),
             RUN_LIMIT,
             || async {
-                store
-                    .latest_run(&self.repo, issue)
+                self.latest_run(issue)
                     .await
-                    .expect("store answers")
                     .filter(|run| !run.state.is_live())
             },
         )
@@ -564,18 +574,11 @@ impl TestWorld {
 
     /// Waits until a task of the issue's newest run is in `state`, and returns it.
     pub async fn task_reaches(&self, issue: IssueNumber, state: TaskState) -> TaskRecord {
-        let store = &self.flotilla.store;
         wait_for(
             &format!("a task of #{issue} to be {}", state.as_str()),
             || async {
-                let run = store
-                    .latest_run(&self.repo, issue)
-                    .await
-                    .expect("store answers")?;
-                store
-                    .tasks_of_run(run.id)
-                    .await
-                    .expect("store answers")
+                self.latest_tasks(issue)
+                    .await?
                     .into_iter()
                     .find(|t| t.state == state)
             },
@@ -585,15 +588,10 @@ impl TestWorld {
 
     /// Waits until every task of the issue's newest run is in `state`, and returns them.
     pub async fn all_tasks_reach(&self, issue: IssueNumber, state: TaskState) -> Vec<TaskRecord> {
-        let store = &self.flotilla.store;
         wait_for(
             &format!("every task of #{issue} to be {}", state.as_str()),
             || async {
-                let run = store
-                    .latest_run(&self.repo, issue)
-                    .await
-                    .expect("store answers")?;
-                let tasks = store.tasks_of_run(run.id).await.expect("store answers");
+                let tasks = self.latest_tasks(issue).await?;
                 (!tasks.is_empty() && tasks.iter().all(|t| t.state == state)).then_some(tasks)
             },
         )
