@@ -73,6 +73,15 @@ impl Scenario {
     }
 }
 
+/// Asserts no process whose command line holds `marker` outlived the agent's run.
+fn none_left_running(marker: &str) {
+    let survivors = running_with(marker);
+    assert!(
+        survivors.is_empty(),
+        "processes {survivors:?} holding {marker} survived the run"
+    );
+}
+
 fn command(line: &str) -> Adapter {
     Adapter::Command {
         shell: line.to_owned(),
@@ -281,11 +290,7 @@ async fn a_hanging_agent_times_out_and_its_whole_group_dies_including_grandchild
     assert!(report.transcript.contains("hanging"));
     let pids = scenario.read("pids");
     assert_eq!(pids.lines().count(), 4, "{pids}");
-    let survivors = running_with("1000.111");
-    assert!(
-        survivors.is_empty(),
-        "processes {survivors:?} survived the time limit"
-    );
+    none_left_running("1000.111");
 }
 
 #[tokio::test]
@@ -302,11 +307,7 @@ async fn processes_an_agent_leaves_behind_are_stopped_when_it_exits() {
         report.elapsed
     );
     assert!(report.stdout.contains("finished"));
-    let survivors = running_with("1000.222");
-    assert!(
-        survivors.is_empty(),
-        "left-behind processes {survivors:?} survived"
-    );
+    none_left_running("1000.222");
 }
 
 #[tokio::test]

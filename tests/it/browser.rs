@@ -7,7 +7,7 @@
 use fantoccini::Locator;
 use flotilla::store::TaskState;
 
-use crate::support::browser::{Chrome, login_as, screenshot};
+use crate::support::browser::{Chrome, click, login_as, screenshot};
 use crate::support::login::DashboardServer;
 use crate::support::wait_for;
 use crate::support::world::TestWorld;
@@ -59,14 +59,7 @@ async fn alice_logs_in_with_github_and_sees_her_dashboard() {
     let shot = screenshot(&chrome.client, "dashboard-home-alice").await;
     assert!(shot.is_file());
 
-    chrome
-        .client
-        .find(Locator::Id("logout"))
-        .await
-        .expect("a logout button")
-        .click()
-        .await
-        .expect("logged out");
+    click(&chrome.client, Locator::Id("logout"), "a logout button").await;
     wait_for("the logged-out browser to be on the login page", || async {
         let url = chrome.client.current_url().await.ok()?;
         (url.path() == "/login").then_some(())
@@ -93,13 +86,12 @@ async fn alice_reads_a_run_and_retries_its_failed_task_while_bob_may_only_look()
     };
     let world = TestWorld::start_with_dashboard().await;
     let base = world.flotilla.url();
-    let issue = world
-        .dispatch(
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends(
             "Two small things",
             "- [ ] Add `src/alpha.txt`\n- [ ] Do nothing at all in `src/beta.txt`\n",
         )
         .await;
-    let (run, tasks) = world.run_ends(issue).await;
     let merged = tasks
         .iter()
         .find(|t| t.state == TaskState::Merged)
@@ -129,17 +121,12 @@ async fn alice_reads_a_run_and_retries_its_failed_task_while_bob_may_only_look()
     );
     screenshot(&chrome.client, "run-page-alice").await;
 
-    chrome
-        .client
-        .find(Locator::Css(&format!(
-            "#task-{} a.attempt",
-            merged.position
-        )))
-        .await
-        .expect("an attempt link")
-        .click()
-        .await
-        .expect("the attempt opens");
+    click(
+        &chrome.client,
+        Locator::Css(&format!("#task-{} a.attempt", merged.position)),
+        "an attempt link",
+    )
+    .await;
     let transcript = chrome
         .client
         .find(Locator::Id("transcript"))
@@ -164,17 +151,12 @@ async fn alice_reads_a_run_and_retries_its_failed_task_while_bob_may_only_look()
     screenshot(&chrome.client, "attempt-page-alice").await;
 
     chrome.client.goto(&run_url).await.expect("the run opens");
-    chrome
-        .client
-        .find(Locator::Css(&format!(
-            "#task-{} button.retry",
-            failed.position
-        )))
-        .await
-        .expect("a Retry button for alice")
-        .click()
-        .await
-        .expect("Retry is pressed");
+    click(
+        &chrome.client,
+        Locator::Css(&format!("#task-{} button.retry", failed.position)),
+        "a Retry button for alice",
+    )
+    .await;
     let failed_id = failed.id;
     wait_for("the retried task to start its second attempt", || async {
         let task = world.flotilla.store.task(failed_id).await.ok()??;
@@ -189,14 +171,7 @@ async fn alice_reads_a_run_and_retries_its_failed_task_while_bob_may_only_look()
     .await;
     screenshot(&chrome.client, "run-page-after-retry").await;
 
-    chrome
-        .client
-        .find(Locator::Id("logout"))
-        .await
-        .expect("a logout button")
-        .click()
-        .await
-        .expect("logged out");
+    click(&chrome.client, Locator::Id("logout"), "a logout button").await;
     login_as(&chrome.client, &base, &world.reader.0).await;
     chrome
         .client

@@ -18,13 +18,7 @@ async fn a_spent_run_budget_starts_no_agent_and_a_writers_retry_after_raising_it
         .dispatch("Budgeted", "- [ ] Add `budgeted.txt`\n")
         .await;
 
-    let stopped = world
-        .bot_comment_with(issue, "Flotilla stopped starting agents")
-        .await;
-    let notice = stopped
-        .iter()
-        .find(|c| c.contains("Flotilla stopped starting agents"))
-        .unwrap();
+    let notice = world.budget_stop_notice(issue).await;
     assert!(
         notice.contains("the run's budget of 0 tokens is spent")
             && notice.contains("$0.00 (0 tokens)")
@@ -99,12 +93,7 @@ async fn a_spent_run_budget_starts_no_agent_and_a_writers_retry_after_raising_it
             .any(|c| c.contains("Flotilla plan") && c.contains("Spent so far: $0.00 (0 tokens)")),
         "{plan:?}"
     );
-    let stops = world
-        .bot_comments(issue)
-        .iter()
-        .filter(|c| c.contains("Flotilla stopped starting agents"))
-        .count();
-    assert_eq!(stops, 1, "the stop was said once");
+    world.budget_stop_said_once(issue);
     wait_for("the usage of every agent run to be recorded", || async {
         let spent = world.flotilla.store.spend_of_run(run.id).await.unwrap();
         (spent.tokens.total() == 0 && spent.unpriced_runs == 0).then_some(())

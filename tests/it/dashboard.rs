@@ -14,13 +14,12 @@ use crate::support::world::TestWorld;
 #[tokio::test]
 async fn alice_and_bob_read_a_finished_run_and_only_alice_may_retry_its_failed_task() {
     let world = TestWorld::start_with_dashboard().await;
-    let issue = world
-        .dispatch(
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends(
             "Two small things",
             "- [ ] Add `src/alpha.txt`\n- [ ] Do nothing at all in `src/beta.txt`\n",
         )
         .await;
-    let (run, tasks) = world.run_ends(issue).await;
     assert_eq!(run.state, RunState::Settled);
     let merged = tasks
         .iter()

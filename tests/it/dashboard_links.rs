@@ -22,9 +22,9 @@ fn own_checks(world: &TestWorld, head: &flotilla::types::CommitSha) -> Vec<Check
 async fn check_runs_and_the_plan_comment_link_to_the_dashboard() {
     let world = TestWorld::start_with_dashboard().await;
     let dashboard = world.flotilla.url();
-    let issue = world.dispatch("Tidy", "- [ ] Add `tidy.txt`\n").await;
-
-    let (run, tasks) = world.run_ends(issue).await;
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends("Tidy", "- [ ] Add `tidy.txt`\n")
+        .await;
 
     let task = &tasks[0];
     assert_eq!(task.state, TaskState::Merged, "{task:?}");
@@ -80,9 +80,9 @@ async fn check_runs_and_the_plan_comment_link_to_the_dashboard() {
 #[tokio::test]
 async fn without_a_dashboard_nothing_links_to_one() {
     let world = TestWorld::start().await;
-    let issue = world.dispatch("Tidy", "- [ ] Add `tidy.txt`\n").await;
-
-    let (_, tasks) = world.run_ends(issue).await;
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends("Tidy", "- [ ] Add `tidy.txt`\n")
+        .await;
 
     let head = tasks[0].head_sha.clone().expect("a head");
     let checks = own_checks(&world, &head);

@@ -7,6 +7,8 @@ use std::process::Output;
 
 use serde_json::Value;
 
+use crate::support::world::{GATES, LENSES};
+
 /// Generous: a demo run takes about a second, but CI machines are busy.
 const TIMEOUT: &str = "5m";
 
@@ -108,20 +110,13 @@ async fn the_default_demo_reviews_retries_the_wrong_task_and_merges_every_task()
         assert!(task["id"].as_str().unwrap().starts_with("task-"), "{task}");
         let expected_attempts = if task["title"] == USAGE_TASK { 2 } else { 1 };
         assert_eq!(task["attempts"], expected_attempts, "{task}");
-        for lens in ["correctness", "security", "runs"] {
+        for lens in LENSES {
             assert_eq!(
                 task["verdicts"][lens], "upheld",
                 "{lens} on the final head: {task}"
             );
         }
-        for gate in [
-            "build",
-            "protected_paths",
-            "scope",
-            "tests",
-            "secrets",
-            "diff_size",
-        ] {
+        for gate in GATES {
             assert_eq!(task["verdicts"]["gates"][gate], "passed", "{gate}: {task}");
         }
         assert!(
@@ -239,7 +234,7 @@ async fn a_reviewer_that_always_refutes_merges_nothing_and_hands_every_task_to_a
         assert_eq!(task["state"], "needs_human", "{task}");
         assert_eq!(task["merged"], false, "{task}");
         assert_eq!(task["attempts"], 2, "{task}");
-        for lens in ["correctness", "security", "runs"] {
+        for lens in LENSES {
             assert_eq!(task["verdicts"][lens], "refuted", "{lens}: {task}");
         }
     }
@@ -389,7 +384,7 @@ async fn the_demo_with_claude_code_merges_every_task_after_one_retry_and_spends_
         assert_eq!(task["merged"], true, "{task}");
         let expected_attempts = if task["title"] == USAGE_TASK { 2 } else { 1 };
         assert_eq!(task["attempts"], expected_attempts, "{task}\n{stdout}");
-        for lens in ["correctness", "security", "runs"] {
+        for lens in LENSES {
             assert_eq!(task["verdicts"][lens], "upheld", "{lens}: {task}");
         }
         assert!(

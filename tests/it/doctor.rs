@@ -55,6 +55,18 @@ fn line<'a>(lines: &'a [String], item: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {item} line: {lines:#?}"))
 }
 
+/// Runs the doctor against `world` and asserts it fails, its database line saying
+/// `reason`.
+async fn database_fails(world: &TestWorld, data_dir: &TempDir, reason: &str) {
+    let (output, lines) = doctor(data_dir, &world.sim.api_url(), &world.flotilla.url()).await;
+    assert!(!output.status.success());
+    let database = line(&lines, "database");
+    assert!(
+        database.starts_with("FAIL ") && database.contains(reason),
+        "{lines:#?}"
+    );
+}
+
 #[tokio::test]
 async fn a_working_deployment_gets_one_ok_line_per_item() {
     let world = TestWorld::start().await;
@@ -119,23 +131,11 @@ async fn a_database_nobody_migrated_fails_and_the_doctor_leaves_it_as_it_was() {
     let data_dir = TempDir::new().unwrap();
     let database = data_dir.path().join("flotilla.db");
 
-    let (output, lines) = doctor(&data_dir, &world.sim.api_url(), &world.flotilla.url()).await;
-    assert!(!output.status.success());
-    assert!(
-        line(&lines, "database").starts_with("FAIL ")
-            && line(&lines, "database").contains("no database at"),
-        "{lines:#?}"
-    );
+    database_fails(&world, &data_dir, "no database at").await;
     assert!(!database.exists(), "the doctor created a database");
 
     std::fs::File::create(&database).unwrap();
-    let (output, lines) = doctor(&data_dir, &world.sim.api_url(), &world.flotilla.url()).await;
-    assert!(!output.status.success());
-    assert!(
-        line(&lines, "database").starts_with("FAIL ")
-            && line(&lines, "database").contains("not migrated"),
-        "{lines:#?}"
-    );
+    database_fails(&world, &data_dir, "not migrated").await;
     let after = Store::connect_unmigrated(&Store::default_url(data_dir.path()))
         .await
         .unwrap();

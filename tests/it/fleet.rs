@@ -15,15 +15,13 @@ use crate::support::{LogCapture, files_containing, wait_for};
 #[tokio::test]
 async fn three_checklist_items_become_three_prs_on_three_branches_that_all_merge() {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch(
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends(
             "Spring cleaning",
             "Three small things:\n\n- [ ] Add `src/alpha.txt`\n- [ ] Add `src/beta.txt`\n\
              - [ ] Write `docs/gamma.md`\n- [x] Already done in `done.txt`\n",
         )
         .await;
-
-    let (run, tasks) = world.run_ends(issue).await;
 
     assert_eq!(run.state, RunState::Settled);
     assert_eq!(tasks.len(), 3);
@@ -131,15 +129,13 @@ async fn three_checklist_items_become_three_prs_on_three_branches_that_all_merge
 #[tokio::test]
 async fn two_items_touching_the_same_file_become_one_task() {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch(
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends(
             "Shared file",
             "- [ ] Fix the header in `src/shared.txt`\n- [ ] Fix the footer in `src/shared.txt`\n\
              - [ ] Add `notes.txt`\n",
         )
         .await;
-
-    let (_, tasks) = world.run_ends(issue).await;
 
     assert_eq!(tasks.len(), 2, "{tasks:?}");
     assert!(tasks[0].title.contains("header"), "{}", tasks[0].title);
@@ -172,15 +168,13 @@ async fn a_labeller_without_write_access_gets_one_polite_refusal_and_nothing_els
 #[tokio::test]
 async fn a_crashing_and_a_hanging_agent_fail_their_tasks_with_a_comment_while_the_other_finishes() {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch(
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends(
             "Mixed fortunes",
             "- [ ] crash while editing `a.txt`\n- [ ] hang while editing `b.txt`\n\
              - [ ] Add `c.txt`\n",
         )
         .await;
-
-    let (_, tasks) = world.run_ends(issue).await;
 
     let states: Vec<_> = tasks.iter().map(|t| t.state).collect();
     assert_eq!(
@@ -215,14 +209,12 @@ async fn a_crashing_and_a_hanging_agent_fail_their_tasks_with_a_comment_while_th
 #[tokio::test]
 async fn an_agent_that_changes_nothing_or_prints_garbage_ends_its_attempt_with_that_reason() {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch(
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends(
             "Lazy and noisy",
             "- [ ] do nothing about `a.txt`\n- [ ] print garbage after editing `b.txt`\n",
         )
         .await;
-
-    let (_, tasks) = world.run_ends(issue).await;
 
     assert_eq!(tasks[0].state, TaskState::Failed);
     assert_eq!(
@@ -291,11 +283,9 @@ async fn a_planner_agent_splits_an_issue_and_a_broken_plan_falls_back_to_one_tas
             plan.display()
         )))
         .await;
-    let issue = world
-        .dispatch("Two files", "Add two files, in order.")
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends("Two files", "Add two files, in order.")
         .await;
-
-    let (run, tasks) = world.run_ends(issue).await;
 
     assert_eq!(run.plan_source.as_deref(), Some("the planner agent's plan"));
     assert_eq!(tasks.len(), 2);
@@ -405,10 +395,9 @@ async fn a_second_label_event_while_the_run_is_live_starts_no_second_run() {
 async fn commands_are_answered_for_writers_refused_for_readers_and_retry_runs_a_failed_task_again()
 {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch("Retry me", "- [ ] do nothing to `a.txt`")
+    let (issue, _, _) = world
+        .dispatch_until_run_ends("Retry me", "- [ ] do nothing to `a.txt`")
         .await;
-    world.run_ends(issue).await;
 
     world.comment(issue, "/flotilla frobnicate").await;
     let help = world

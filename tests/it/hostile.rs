@@ -86,8 +86,9 @@ async fn hostile_world(gate: BuildGate, reviewer: &str) -> TestWorld {
 /// task and the world (to look further, then tear down).
 async fn fate_of(gate: BuildGate, title: &str) -> (Fate, TaskRecord, TestWorld) {
     let world = hostile_world(gate, HONEST_REVIEWER).await;
-    let issue = world.dispatch(title, "Set the answer.").await;
-    let (_, tasks) = world.run_ends(issue).await;
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends(title, "Set the answer.")
+        .await;
     let task = tasks.into_iter().next().expect("one task");
     (fate(&world, issue, &task), task, world)
 }
@@ -285,8 +286,9 @@ async fn a_loud_summary_lands_without_closing_mentioning_or_leaking() {
 #[tokio::test]
 async fn a_command_a_reviewer_runs_apart_cannot_reach_the_reviewer_and_its_answer_comes_back() {
     let world = hostile_world(BuildGate::Absent, "agents/separation-reviewer.sh").await;
-    let issue = world.dispatch("plain answer=42", "Set the answer.").await;
-    let (_, tasks) = world.run_ends(issue).await;
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends("plain answer=42", "Set the answer.")
+        .await;
     let task = &tasks[0];
     let head = task.head_sha.as_ref().expect("pushed");
     let verdict = world
@@ -309,8 +311,9 @@ async fn a_command_a_reviewer_runs_apart_cannot_reach_the_reviewer_and_its_answe
 #[tokio::test]
 async fn a_command_still_running_when_its_reviewer_leaves_is_stopped_and_its_checkout_removed() {
     let world = hostile_world(BuildGate::Absent, "agents/leaving-reviewer.sh").await;
-    let issue = world.dispatch("plain answer=42", "Set the answer.").await;
-    let (_, tasks) = world.run_ends(issue).await;
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends("plain answer=42", "Set the answer.")
+        .await;
     assert_eq!(fate(&world, issue, &tasks[0]), Fate::Refuted);
     let verifications = world.data_dir().join("verifications");
     wait_for("the command's checkout to be removed", || async {

@@ -10,7 +10,7 @@ use flotilla::types::{AppId, CommitSha, InstallationId, IssueNumber, Login};
 use serde_json::json;
 
 use crate::support::world::{TestWorld, WORLD_APP_ID};
-use crate::support::{fixture_path, wait_for};
+use crate::support::{fixture_path, post_as_installation, wait_for};
 
 /// Whether the simulator sent `pull_request.<action>` for `pr`.
 fn announced(world: &TestWorld, action: &str) -> usize {
@@ -36,15 +36,12 @@ async fn task_at(
     state: TaskState,
     head: &CommitSha,
 ) -> TaskRecord {
-    let store = &world.flotilla.store;
     wait_for(
         &format!("the task of #{issue} to be {} at {head}", state.as_str()),
         || async {
-            let run = store.latest_run(&world.repo, issue).await.expect("store")?;
-            store
-                .tasks_of_run(run.id)
-                .await
-                .expect("store")
+            world
+                .latest_tasks(issue)
+                .await?
                 .into_iter()
                 .find(|t| t.state == state && t.head_sha.as_ref() == Some(head))
         },
@@ -267,19 +264,14 @@ async fn a_required_check_bound_to_another_app_is_not_satisfied_by_a_same_named_
     let task = world.task_reaches(issue, TaskState::Verified).await;
     let head = task.head_sha.clone().unwrap();
 
-    let token = world.sim.installation_token(impostor);
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/repos/{}/check-runs",
-            world.sim.api_url(),
-            world.repo
-        ))
-        .bearer_auth(token)
-        .header("user-agent", "impostor")
-        .json(&json!({"name": "ci", "head_sha": head, "status": "completed", "conclusion": "success"}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_as_installation(
+        &world.sim,
+        impostor,
+        &world.repo,
+        "/check-runs",
+        json!({"name": "ci", "head_sha": head, "status": "completed", "conclusion": "success"}),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let run: serde_json::Value = response.json().await.unwrap();
     world

@@ -220,10 +220,9 @@ fn float(n: i64) -> f64 {
 #[tokio::test]
 async fn metrics_count_what_a_dispatched_issue_did() {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch("One small thing", "- [ ] Add `src/metrics-note.txt`\n")
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends("One small thing", "- [ ] Add `src/metrics-note.txt`\n")
         .await;
-    let (run, tasks) = world.run_ends(issue).await;
     assert_eq!(run.state, RunState::Settled);
     assert!(tasks.iter().all(|t| t.state == TaskState::Merged));
     world
@@ -415,6 +414,14 @@ fn lines_in_span<'a>(
         .collect()
 }
 
+/// The first of `lines` whose message is `message`.
+fn line_saying<'a>(lines: &[&'a serde_json::Value], message: &str) -> &'a serde_json::Value {
+    lines
+        .iter()
+        .find(|line| line["fields"]["message"] == message)
+        .unwrap_or_else(|| panic!("no line saying {message:?}: {lines:#?}"))
+}
+
 #[tokio::test]
 async fn json_logs_are_one_object_a_line_carrying_the_delivery_id_of_its_span() {
     let dir = TempDir::new().expect("temporary directory");
@@ -482,10 +489,7 @@ async fn json_logs_are_one_object_a_line_carrying_the_delivery_id_of_its_span() 
         );
     }
     let ping = lines_in_span(&lines, "delivery", "guid-json-logs");
-    let handled = ping
-        .iter()
-        .find(|line| line["fields"]["message"] == "ping")
-        .expect("the ping line");
+    let handled = line_saying(&ping, "ping");
     assert_eq!(handled["span"]["delivery"], "guid-json-logs", "{handled}");
     assert_eq!(handled["span"]["event"], "ping", "{handled}");
     let job = handled["spans"]
@@ -495,10 +499,7 @@ async fn json_logs_are_one_object_a_line_carrying_the_delivery_id_of_its_span() 
     assert_eq!(job["kind"], "process_delivery", "{handled}");
     assert_eq!(job["attempt"], 1, "{handled}");
     // The intake's line (FLOTILLA_LOG=debug) is in its own span with the same id.
-    let stored = ping
-        .iter()
-        .find(|line| line["fields"]["message"] == "delivery stored")
-        .expect("the intake's line");
+    let stored = line_saying(&ping, "delivery stored");
     assert_eq!(stored["span"]["name"], "webhook", "{stored}");
     assert_eq!(stored["span"]["event"], "ping", "{stored}");
 }

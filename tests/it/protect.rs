@@ -9,8 +9,8 @@ use flotilla::types::{AppId, CommitSha, Login, PrNumber, RepoName};
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::support::fixture_path;
 use crate::support::world::{WORLD_APP_ID, app_client, seeded_sim};
+use crate::support::{fixture_path, post_as_installation};
 
 /// The simulator with the test App installed, and the App's client pointed at it.
 struct Setup {
@@ -76,18 +76,14 @@ impl Setup {
             .installation_for_repo(&self.repo)
             .await
             .expect("installation");
-        let token = self.sim.installation_token(seed_installation);
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/repos/{}/statuses/{sha}",
-                self.sim.api_url(),
-                self.repo
-            ))
-            .header("authorization", format!("token {token}"))
-            .json(&json!({"state": "success", "context": context}))
-            .send()
-            .await
-            .expect("status sent");
+        let response = post_as_installation(
+            &self.sim,
+            seed_installation,
+            &self.repo,
+            &format!("/statuses/{sha}"),
+            json!({"state": "success", "context": context}),
+        )
+        .await;
         assert!(response.status().is_success(), "{}", response.status());
     }
 

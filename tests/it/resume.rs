@@ -26,9 +26,9 @@ async fn every_task_merges_with_one_agent_run(world: &TestWorld, files: &[&str])
         .iter()
         .map(|file| format!("- [ ] Add `{file}`\n"))
         .collect();
-    let issue = world.dispatch("Transient GitHub trouble", &body).await;
-
-    let (run, tasks) = world.run_ends(issue).await;
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends("Transient GitHub trouble", &body)
+        .await;
 
     assert_eq!(run.state, RunState::Settled);
     assert_eq!(tasks.len(), files.len());

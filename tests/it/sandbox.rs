@@ -114,32 +114,35 @@ async fn a_fork_bomb_a_memory_hog_and_a_disk_filler_are_stopped_while_a_neighbou
         ),
     );
 
-    assert_eq!(
-        bomb.outcome,
-        Outcome::LimitExceeded {
-            breach: LimitBreach::Processes { limit: 64 }
-        },
-        "{}",
-        bomb.transcript
-    );
-    assert!(bomb.outcome.reason().contains("limit of 64 processes"));
-    assert_eq!(
-        hog.outcome,
-        Outcome::LimitExceeded {
-            breach: LimitBreach::Memory { limit: 64 << 20 }
-        },
-        "{}",
-        hog.transcript
-    );
-    assert!(hog.outcome.reason().contains("memory limit of 64 MiB"));
-    assert_eq!(
-        filler.outcome,
-        Outcome::LimitExceeded {
-            breach: LimitBreach::Disk { limit: 16 << 20 }
-        },
-        "{}",
-        filler.transcript
-    );
+    for (report, breach, reason) in [
+        (
+            &bomb,
+            LimitBreach::Processes { limit: 64 },
+            "limit of 64 processes",
+        ),
+        (
+            &hog,
+            LimitBreach::Memory { limit: 64 << 20 },
+            "memory limit of 64 MiB",
+        ),
+        (
+            &filler,
+            LimitBreach::Disk { limit: 16 << 20 },
+            "disk limit of 16 MiB",
+        ),
+    ] {
+        assert_eq!(
+            report.outcome,
+            Outcome::LimitExceeded { breach },
+            "{}",
+            report.transcript
+        );
+        assert!(
+            report.outcome.reason().contains(reason),
+            "{:?}",
+            report.outcome
+        );
+    }
     assert_eq!(
         neighbour.outcome,
         Outcome::Exited,
@@ -398,15 +401,7 @@ async fn a_hostile_worker_reviewer_and_build_command_find_nothing_of_flotilla() 
             "{name} read the sandbox's own options (host paths, hidden keys) in /proc:\n{text}"
         );
     }
-    assert!(
-        scan.leaks.is_empty(),
-        "a credential was readable in /proc: {:?}",
-        scan.leaks
-    );
-    assert!(
-        scan.fetches > 0 && scan.pushes > 0,
-        "the scan saw git fetch and push at work: {scan:?}"
-    );
+    scan.assert_clean_while_git_worked();
     for marker in ["600.7", "600.8"] {
         assert!(
             running_with(marker).is_empty(),

@@ -22,6 +22,15 @@ fn serve_settings(args: &[&str]) -> Result<ServeSettings, String> {
     ServeSettings::from_args(*serve).map_err(|error| error.to_string())
 }
 
+/// [`serve_settings`] for the App 1001 with the test key named by `--private-key`,
+/// then `rest`: where only the webhook secret's flags vary.
+fn serve_settings_with_test_key(rest: &[&str]) -> Result<ServeSettings, String> {
+    let key = fixture_path("keys/test-app.pem");
+    let mut args = vec!["--app-id", "1001", "--private-key", key.to_str().unwrap()];
+    args.extend_from_slice(rest);
+    serve_settings(&args)
+}
+
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).expect("secret file written");
@@ -97,11 +106,7 @@ fn a_key_file_named_by_the_file_variant_is_loaded_and_hidden_from_agents() {
 fn a_secret_and_its_file_variant_together_are_refused() {
     let dir = TempDir::new().unwrap();
     let secret_file = write(dir.path(), "webhook-secret", SECRET);
-    let error = serve_settings(&[
-        "--app-id",
-        "1001",
-        "--private-key",
-        fixture_path("keys/test-app.pem").to_str().unwrap(),
+    let error = serve_settings_with_test_key(&[
         "--webhook-secret",
         SECRET,
         "--webhook-secret-file",
@@ -137,16 +142,10 @@ fn an_inline_key_that_is_not_a_private_key_is_refused_without_echoing_it() {
 
 #[test]
 fn an_unreadable_secret_file_names_the_setting_and_the_file() {
-    let error = serve_settings(&[
-        "--app-id",
-        "1001",
-        "--private-key",
-        fixture_path("keys/test-app.pem").to_str().unwrap(),
-        "--webhook-secret-file",
-        "/nonexistent/webhook-secret",
-    ])
-    .err()
-    .expect("refused");
+    let error =
+        serve_settings_with_test_key(&["--webhook-secret-file", "/nonexistent/webhook-secret"])
+            .err()
+            .expect("refused");
 
     assert!(
         error.contains("FLOTILLA_WEBHOOK_SECRET_FILE")

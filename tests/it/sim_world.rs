@@ -127,14 +127,16 @@ async fn flotillas_client_clones_pushes_opens_a_draft_reviews_checks_and_merges_
     );
 
     world.require_check_on_main("flotilla/verify", WORLD_APP_ID);
-    let before_check = client
-        .merge_pull(
+    // The same squash merge, tried again as the pull request's state changes.
+    let squash = || {
+        client.merge_pull(
             &world.repo,
             pull.number,
             &pull.head_sha,
             MergeMethod::Squash,
         )
-        .await;
+    };
+    let before_check = squash().await;
     assert!(
         matches!(before_check, Err(GithubError::NotMergeable { .. })),
         "{before_check:?}"
@@ -161,29 +163,14 @@ async fn flotillas_client_clones_pushes_opens_a_draft_reviews_checks_and_merges_
         )
         .await
         .unwrap();
-    let still_draft = client
-        .merge_pull(
-            &world.repo,
-            pull.number,
-            &pull.head_sha,
-            MergeMethod::Squash,
-        )
-        .await;
+    let still_draft = squash().await;
     assert!(
         matches!(still_draft, Err(GithubError::NotMergeable { .. })),
         "drafts never merge: {still_draft:?}"
     );
     client.mark_ready_for_review(&pull.node_id).await.unwrap();
 
-    let merged = client
-        .merge_pull(
-            &world.repo,
-            pull.number,
-            &pull.head_sha,
-            MergeMethod::Squash,
-        )
-        .await
-        .unwrap();
+    let merged = squash().await.unwrap();
 
     assert!(matches!(merged, MergeOutcome::Merged { .. }), "{merged:?}");
     assert_eq!(

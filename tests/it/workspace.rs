@@ -13,6 +13,7 @@ use flotilla::workspace::{
 use secrecy::{ExposeSecret, SecretString};
 use tempfile::TempDir;
 
+use crate::support::git::git;
 use crate::support::proc_scan::{Needle, ProcScanner};
 use crate::support::wait_for;
 use crate::support::world::TestWorld;
@@ -41,22 +42,6 @@ async fn fetched_mirror(world: &TestWorld, data: &Path) -> Mirror {
     let mirror = Mirror::open(data, &world.repo).unwrap();
     mirror.ensure(&url, &auth).await.unwrap();
     mirror
-}
-
-/// Runs plain git (no credentials) in `dir` and returns its stdout.
-async fn git(dir: &Path, args: &[&str]) -> String {
-    let out = tokio::process::Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .await
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Every file under `dir` whose bytes contain `needle`.
@@ -252,15 +237,7 @@ async fn no_process_shows_the_token_in_its_arguments_or_environment_while_git_fe
     }
     let report = scanner.stop();
 
-    assert!(
-        report.leaks.is_empty(),
-        "secrets visible in /proc: {:#?}",
-        report.leaks
-    );
-    assert!(
-        report.fetches > 0 && report.pushes > 0,
-        "the watcher never caught git fetching and pushing: {report:?}"
-    );
+    report.assert_clean_while_git_worked();
     assert_eq!(
         world.sim.branch_sha(&world.repo, "flotilla/1-scan").await,
         pushed

@@ -284,10 +284,7 @@ async fn a_secondary_rate_limit_pauses_the_installations_writes_in_every_process
     fake.script(
         Method::POST,
         COMMENTS_PATH,
-        vec![
-            Canned::error(403, "You have exceeded a secondary rate limit.")
-                .header("retry-after", "30"),
-        ],
+        vec![Canned::secondary_rate_limit("30")],
     );
     let error = client
         .create_issue_comment(&repo(), IssueNumber(3), "hello")

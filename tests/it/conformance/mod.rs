@@ -19,8 +19,6 @@ use std::time::Duration;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use flotilla::github::routes::graphql_documents;
 use flotilla::github::{
     Annotation, AnnotationLevel, AppCredentials, BranchProtection, CheckConclusion, CheckOutput,
@@ -36,6 +34,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use crate::support::git::git_with_token;
 use crate::support::{fixture_path, wait_for};
 
 /// Where the exchanges go unless `FLOTILLA_CONFORMANCE_OUT` says otherwise.
@@ -110,52 +109,26 @@ fn write_exchanges(exchanges: &[Exchange]) -> PathBuf {
     out
 }
 
-/// Runs git in `dir`, authenticating as the installation exactly as Flotilla does: the
-/// token goes in a per-command header, never into a config file.
-async fn git(dir: &Path, token: &str, args: &[&str]) {
-    let basic = STANDARD.encode(format!("x-access-token:{token}"));
-    let output = tokio::process::Command::new("git")
-        .arg("-c")
-        .arg(format!("http.extraHeader=Authorization: Basic {basic}"))
-        .args([
-            "-c",
-            "user.name=flotilla",
-            "-c",
-            "user.email=flotilla@example.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .await
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// Clones the repository, commits a new file on [`BRANCH`] and pushes it over smart HTTP.
 async fn push_task_branch(sim: &SimHandle, repo: &RepoName, token: &str, work: &Path) {
     let url = sim.git_url(repo);
-    git(work, token, &["clone", "--quiet", &url, "checkout"]).await;
+    git_with_token(work, token, &["clone", "--quiet", &url, "checkout"]).await;
     let checkout = work.join("checkout");
-    git(&checkout, token, &["checkout", "--quiet", "-b", BRANCH]).await;
+    git_with_token(&checkout, token, &["checkout", "--quiet", "-b", BRANCH]).await;
     std::fs::create_dir_all(checkout.join("src")).expect("src dir");
     std::fs::write(
         checkout.join("src/widget.rs"),
         "/// A widget.\npub struct Widget;\n\nimpl Widget {\n    pub fn spin(&self) {}\n}\n",
     )
     .expect("file written");
-    git(&checkout, token, &["add", "-A"]).await;
-    git(
+    git_with_token(&checkout, token, &["add", "-A"]).await;
+    git_with_token(
         &checkout,
         token,
         &["commit", "--quiet", "-m", "Add a widget"],
     )
     .await;
-    git(&checkout, token, &["push", "--quiet", "origin", BRANCH]).await;
+    git_with_token(&checkout, token, &["push", "--quiet", "origin", BRANCH]).await;
 }
 
 fn settings(base_url: String) -> GithubSettings {

@@ -79,8 +79,7 @@ async fn secondary_rate_limit_on_post_is_retried_after_retry_after() {
         Method::POST,
         COMMENTS_PATH,
         vec![
-            Canned::error(403, "You have exceeded a secondary rate limit.")
-                .header("retry-after", "1"),
+            Canned::secondary_rate_limit("1"),
             Canned::json(201, comment_json(11)),
         ],
     );
@@ -106,9 +105,7 @@ async fn exhausted_quota_waits_for_the_reset() {
         Method::GET,
         ISSUE_PATH,
         vec![
-            Canned::error(403, "API rate limit exceeded")
-                .header("x-ratelimit-remaining", "0")
-                .header("x-ratelimit-reset", &reset),
+            Canned::primary_rate_limit(&reset),
             Canned::json(200, issue_json()),
         ],
     );
@@ -127,11 +124,7 @@ async fn a_reset_beyond_the_wait_budget_is_returned_at_once() {
     fake.script(
         Method::GET,
         ISSUE_PATH,
-        vec![
-            Canned::error(403, "API rate limit exceeded")
-                .header("x-ratelimit-remaining", "0")
-                .header("x-ratelimit-reset", &reset),
-        ],
+        vec![Canned::primary_rate_limit(&reset)],
     );
     let error = client
         .get_issue(&repo(), IssueNumber(3))

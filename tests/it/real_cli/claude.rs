@@ -463,9 +463,7 @@ conversations:
         .await;
 
     let issue = world.dispatch("Expensive", "Add `never.txt`.").await;
-    let stopped = world
-        .bot_comment_with(issue, "Flotilla stopped starting agents")
-        .await;
+    let notice = world.budget_stop_notice(issue).await;
 
     let run = world.latest_run(issue).await.unwrap();
     let stop = run.budget_stopped.clone().expect("the run is stopped");
@@ -486,10 +484,6 @@ conversations:
         "the input the server reported was streamed and recorded before the stop"
     );
     assert!(spent.tokens.total() >= 10_000, "{spent:?}");
-    let notice = stopped
-        .iter()
-        .find(|c| c.contains("Flotilla stopped starting agents"))
-        .unwrap();
     assert!(
         notice.contains(&format!(
             "the task's budget of 10,000 tokens is spent: {spent} used"
@@ -514,11 +508,6 @@ conversations:
     assert_ne!(task.state, TaskState::Failed, "{task:?}");
     assert!(task.pr.is_none(), "{task:?}");
     assert!(world.sim.pulls(&world.repo).is_empty());
-    let stops = world
-        .bot_comments(issue)
-        .iter()
-        .filter(|c| c.contains("Flotilla stopped starting agents"))
-        .count();
-    assert_eq!(stops, 1, "the stop was said once");
+    world.budget_stop_said_once(issue);
     world.teardown().await;
 }

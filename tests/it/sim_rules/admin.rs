@@ -22,20 +22,10 @@ async fn faults_fail_the_next_calls_then_clear() {
         kind: FaultKind::SecondaryRateLimit { retry_after: 7 },
     });
     let response = w
-        .http
-        .get(w.repo_url("/issues"))
-        .bearer_auth(&w.token)
-        .send()
-        .await
-        .expect("sent");
+        .send_as(reqwest::Method::GET, w.repo_url("/issues"), &w.token)
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        Some("7")
-    );
+    assert_eq!(header(&response, "retry-after"), Some("7"));
     assert_eq!(w.get("/issues").await.0, StatusCode::OK);
     w.sim.inject_fault(Fault {
         method: None,
@@ -44,20 +34,10 @@ async fn faults_fail_the_next_calls_then_clear() {
         kind: FaultKind::RateLimitExhausted,
     });
     let response = w
-        .http
-        .get(w.repo_url("/pulls"))
-        .bearer_auth(&w.token)
-        .send()
-        .await
-        .expect("sent");
+        .send_as(reqwest::Method::GET, w.repo_url("/pulls"), &w.token)
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        response
-            .headers()
-            .get("x-ratelimit-remaining")
-            .and_then(|v| v.to_str().ok()),
-        Some("0")
-    );
+    assert_eq!(header(&response, "x-ratelimit-remaining"), Some("0"));
     let calls = w.sim.api_calls();
     assert_eq!(calls.get("GET /repos/{owner}/{repo}"), Some(&3));
     assert_eq!(calls.get("GET /repos/{owner}/{repo}/issues"), Some(&2));
@@ -70,13 +50,8 @@ async fn faults_fail_the_next_calls_then_clear() {
     );
     let work = w.clone_as_app("main");
     std::fs::write(work.join("x.txt"), "x").expect("write");
-    git_ok(&work, &[], &["add", "-A"]);
     commit_all(&work, "x");
-    let refused = git(
-        &work,
-        &w.git_auth(),
-        &["push", "origin", "HEAD:refs/heads/paused"],
-    );
+    let refused = w.push_as_app(&work, "HEAD:refs/heads/paused");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("pushes are paused"));
     git_ok(
@@ -123,46 +98,44 @@ async fn the_seed_imports_a_folder_or_a_git_repository() {
     );
 }
 
+/// Calls the simulator's admin API at `/_sim{path}` as a script would, without a
+/// token, and returns the status and the JSON answer (`null` when there is none).
+async fn admin(
+    w: &World,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let url = format!("{}/_sim{path}", w.sim.base_url());
+    send_json(w.http.request(method, url), body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_admin_api_drives_scenarios_over_http() {
     let w = world().await;
-    let admin = |path: &str| format!("{}/_sim{path}", w.sim.base_url());
-    let opened: Value = w
-        .http
-        .post(admin("/repos/acme/widgets/issues"))
-        .json(&json!({"title": "From a script", "body": "b", "user": "alice"}))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let (_, opened) = admin(
+        &w,
+        reqwest::Method::POST,
+        "/repos/acme/widgets/issues",
+        Some(json!({"title": "From a script", "body": "b", "user": "alice"})),
+    )
+    .await;
     let number = opened["number"].as_u64().expect("number");
-    let response = w
-        .http
-        .post(admin(&format!(
-            "/repos/acme/widgets/issues/{number}/labels"
-        )))
-        .json(&json!({"label": "flotilla", "user": "alice"}))
-        .send()
-        .await
-        .expect("sent");
-    assert!(response.status().is_success());
+    let (status, _) = admin(
+        &w,
+        reqwest::Method::POST,
+        &format!("/repos/acme/widgets/issues/{number}/labels"),
+        Some(json!({"label": "flotilla", "user": "alice"})),
+    )
+    .await;
+    assert!(status.is_success());
     assert_eq!(w.sim.issue_labels(&w.repo, number), ["flotilla"]);
     let (status, permission) = w.get("/collaborators/bob/permission").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(permission["permission"], "read");
     let (_, permission) = w.get("/collaborators/alice/permission").await;
     assert_eq!(permission["permission"], "write");
-    let calls: Value = w
-        .http
-        .get(admin("/calls"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let (_, calls) = admin(&w, reqwest::Method::GET, "/calls", None).await;
     assert_eq!(
         calls["GET /repos/{owner}/{repo}/collaborators/{username}/permission"],
         2

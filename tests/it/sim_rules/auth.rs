@@ -30,13 +30,7 @@ async fn app_jwt_is_verified_with_the_apps_key_issuer_and_lifetime() {
     let too_long = jwt("keys/test-app.pem", app, -60, 20 * 60);
     let (status, body) = app_get(&w, "/app", &too_long).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("too far in the future"),
-        "{body}"
-    );
+    assert!(message(&body).contains("too far in the future"), "{body}");
     let expired = jwt("keys/test-app.pem", app, -700, -60);
     assert_eq!(
         app_get(&w, "/app", &expired).await.0,
@@ -57,13 +51,7 @@ async fn installation_tokens_are_minted_with_a_jwt_and_expire() {
         "/app/installations/{}/access_tokens",
         w.seed.installation_id
     );
-    let response = w
-        .http
-        .post(w.url(&path))
-        .bearer_auth(&good)
-        .send()
-        .await
-        .expect("sent");
+    let response = w.send_as(reqwest::Method::POST, w.url(&path), &good).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.expect("json");
     let token = body["token"].as_str().expect("token").to_owned();
@@ -71,12 +59,8 @@ async fn installation_tokens_are_minted_with_a_jwt_and_expire() {
     assert!(body["expires_at"].is_string());
 
     let response = w
-        .http
-        .get(w.repo_url(""))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent");
+        .send_as(reqwest::Method::GET, w.repo_url(""), &token)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     for header in [
         "x-ratelimit-limit",
@@ -92,12 +76,8 @@ async fn installation_tokens_are_minted_with_a_jwt_and_expire() {
 
     w.sim.advance_clock(Duration::from_secs(61 * 60));
     let response = w
-        .http
-        .get(w.repo_url(""))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent");
+        .send_as(reqwest::Method::GET, w.repo_url(""), &token)
+        .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -148,13 +128,8 @@ async fn an_app_cannot_push_workflow_files() {
     let work = w.clone_as_app("wf");
     std::fs::create_dir_all(work.join(".github/workflows")).expect("mkdir");
     std::fs::write(work.join(".github/workflows/ci.yml"), "on: push\n").expect("write");
-    git_ok(&work, &[], &["add", "-A"]);
     commit_all(&work, "ci");
-    let refused = git(
-        &work,
-        &w.git_auth(),
-        &["push", "origin", "HEAD:refs/heads/wf"],
-    );
+    let refused = w.push_as_app(&work, "HEAD:refs/heads/wf");
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(

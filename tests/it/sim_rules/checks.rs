@@ -28,9 +28,7 @@ async fn an_app_bound_required_check_ignores_another_apps_check_of_the_same_name
         .await;
     let (n2, sha2) = flotilla_only.open_pr("impostor", false).await;
     flotilla_only.check_run("verify", &sha2, "success").await;
-    let (status, body) = flotilla_only
-        .put(&format!("/pulls/{n2}/merge"), json!({"sha": sha2}))
-        .await;
+    let (status, body) = flotilla_only.merge(n2, json!({"sha": sha2})).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
     // ...while the CI App's passing run does.
     let runs = w.sim.check_runs(&w.repo, &head);
@@ -42,10 +40,7 @@ async fn an_app_bound_required_check_ignores_another_apps_check_of_the_same_name
         Some("success")
     );
     let (status, body) = w
-        .put(
-            &format!("/pulls/{number}/merge"),
-            json!({"sha": sha, "merge_method": "squash"}),
-        )
+        .merge(number, json!({"sha": sha, "merge_method": "squash"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let tip = w.sim.branch_sha(&w.repo, "main").await.expect("main");
@@ -118,20 +113,11 @@ async fn classic_protection_read_without_administration_is_403_while_rulesets_ar
     // The ruleset gates merges: CI's passing `ci` is not enough without the App's check.
     let (number, sha) = w.open_pr("ruled", false).await;
     w.check_run("ci", &sha, "success").await;
-    let (status, body) = w
-        .put(&format!("/pulls/{number}/merge"), json!({"sha": sha}))
-        .await;
+    let (status, body) = w.merge(number, json!({"sha": sha})).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("flotilla/verify")),
-        "{body}"
-    );
+    assert!(message(&body).contains("flotilla/verify"), "{body}");
     w.check_run("flotilla/verify", &sha, "success").await;
-    let (status, body) = w
-        .put(&format!("/pulls/{number}/merge"), json!({"sha": sha}))
-        .await;
+    let (status, body) = w.merge(number, json!({"sha": sha})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 

@@ -84,18 +84,28 @@ impl World {
         url: String,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
+        let request = self
             .http
             .request(method, url)
             .bearer_auth(&self.token)
             .header("user-agent", "sim-test");
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        let value = response.json::<Value>().await.unwrap_or(Value::Null);
-        (status, value)
+        send_json(request, body).await
+    }
+
+    /// A bare request with `token` as the bearer, for scenarios that read a response's
+    /// status and headers themselves, or authenticate as someone other than the App.
+    async fn send_as(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        token: &str,
+    ) -> reqwest::Response {
+        self.http
+            .request(method, url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent")
     }
 
     async fn get(&self, rest: &str) -> (StatusCode, Value) {
@@ -111,6 +121,12 @@ impl World {
     async fn put(&self, rest: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::PUT, self.repo_url(rest), Some(body))
             .await
+    }
+
+    /// Asks to merge pull request `number` with `body` (the expected head `sha`, the
+    /// method): where the simulator enforces drafts, checks and reviews.
+    async fn merge(&self, number: u64, body: Value) -> (StatusCode, Value) {
+        self.put(&format!("/pulls/{number}/merge"), body).await
     }
 
     fn writer(&self) -> Login {
@@ -167,6 +183,12 @@ impl World {
             &["push", "--quiet", "origin", branch],
         );
         CommitSha(git_ok(&work, &[], &["rev-parse", "HEAD"]).trim().to_owned())
+    }
+
+    /// Pushes `refspec` from the work tree `work` as the App and returns git's output,
+    /// for scenarios in which the simulator may refuse the push.
+    fn push_as_app(&self, work: &Path, refspec: &str) -> std::process::Output {
+        git(work, &self.git_auth(), &["push", "origin", refspec])
     }
 
     fn git_auth(&self) -> Vec<String> {
@@ -258,13 +280,29 @@ pub(super) fn jwt(key_path: &str, iss: u64, iat_offset: i64, exp_offset: i64) ->
 }
 
 pub(super) async fn app_get(w: &World, path: &str, jwt: &str) -> (StatusCode, Value) {
-    let response = w
-        .http
-        .get(w.url(path))
-        .bearer_auth(jwt)
-        .send()
-        .await
-        .expect("sent");
+    send_json(w.http.get(w.url(path)).bearer_auth(jwt), None).await
+}
+
+/// Sends `request` with `body` as JSON, if there is one, and returns the status and the
+/// JSON answer (`null` when there is none).
+pub(super) async fn send_json(
+    mut request: reqwest::RequestBuilder,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request sent");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// GitHub's error message in a response `body`, empty when it has none.
+pub(super) fn message(body: &Value) -> &str {
+    body["message"].as_str().unwrap_or_default()
+}
+
+/// The header `name` of `response` as text, if it has a readable one.
+pub(super) fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
 }

@@ -66,22 +66,16 @@ async fn the_author_cannot_approve_and_comments_must_be_in_the_diff() {
 async fn merge_is_guarded_by_sha_draft_and_required_checks_then_really_merges() {
     let w = world().await;
     let (number, sha) = w.open_pr("guarded", true).await;
-    let merge = format!("/pulls/{number}/merge");
     let (status, _) = w
-        .put(
-            &merge,
+        .merge(
+            number,
             json!({"sha": "0000000000000000000000000000000000000000"}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, body) = w.put(&merge, json!({"sha": sha})).await;
+    let (status, body) = w.merge(number, json!({"sha": sha})).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("draft")
-    );
+    assert!(message(&body).contains("draft"));
 
     w.call(
         reqwest::Method::PATCH,
@@ -104,28 +98,16 @@ async fn merge_is_guarded_by_sha_draft_and_required_checks_then_really_merges() 
     );
 
     w.protect(json!([{"context": "ci"}])).await;
-    let (status, body) = w.put(&merge, json!({"sha": sha})).await;
+    let (status, body) = w.merge(number, json!({"sha": sha})).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("expected"),
-        "{body}"
-    );
+    assert!(message(&body).contains("expected"), "{body}");
     w.check_run("ci", &sha, "failure").await;
-    let (status, body) = w.put(&merge, json!({"sha": sha})).await;
+    let (status, body) = w.merge(number, json!({"sha": sha})).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("failing"),
-        "{body}"
-    );
+    assert!(message(&body).contains("failing"), "{body}");
     w.check_run("ci", &sha, "success").await;
     let (status, body) = w
-        .put(&merge, json!({"sha": sha, "merge_method": "merge"}))
+        .merge(number, json!({"sha": sha, "merge_method": "merge"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["merged"], true);
@@ -336,29 +318,22 @@ async fn required_reviews_count_only_approvals_from_people_with_write_access() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let merge = format!("/pulls/{number}/merge");
-    let (status, body) = w.put(&merge, json!({"sha": sha})).await;
+    let (status, body) = w.merge(number, json!({"sha": sha})).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("approving review"),
-        "{body}"
-    );
+    assert!(message(&body).contains("approving review"), "{body}");
     w.sim
         .approve_pr(&w.repo, PrNumber(number), &w.seed.reader)
         .await
         .expect("a reader may review");
     assert_eq!(
-        w.put(&merge, json!({"sha": sha})).await.0,
+        w.merge(number, json!({"sha": sha})).await.0,
         StatusCode::METHOD_NOT_ALLOWED
     );
     w.sim
         .approve_pr(&w.repo, PrNumber(number), &w.writer())
         .await
         .expect("a writer approves");
-    let (status, body) = w.put(&merge, json!({"sha": sha})).await;
+    let (status, body) = w.merge(number, json!({"sha": sha})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 

@@ -100,18 +100,13 @@ async fn webhooks_are_signed_recorded_and_redelivered() {
     let (status, failures) = app_get(&w, "/app/hook/deliveries?status=failure", &app_jwt).await;
     assert_eq!(status, StatusCode::OK);
     let paged = w
-        .http
-        .get(w.url("/app/hook/deliveries?per_page=1"))
-        .bearer_auth(&app_jwt)
-        .send()
-        .await
-        .expect("sent");
-    let link = paged
-        .headers()
-        .get("link")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .send_as(
+            reqwest::Method::GET,
+            w.url("/app/hook/deliveries?per_page=1"),
+            &app_jwt,
+        )
+        .await;
+    let link = header(&paged, "link").unwrap_or_default().to_owned();
     assert!(
         link.contains("cursor=") && link.contains("rel=\"next\""),
         "{link}"
@@ -122,12 +117,12 @@ async fn webhooks_are_signed_recorded_and_redelivered() {
     let id = failed[0]["id"].as_u64().expect("id");
     let guid = failed[0]["guid"].as_str().expect("guid").to_owned();
     let response = w
-        .http
-        .post(w.url(&format!("/app/hook/deliveries/{id}/attempts")))
-        .bearer_auth(&app_jwt)
-        .send()
-        .await
-        .expect("sent");
+        .send_as(
+            reqwest::Method::POST,
+            w.url(&format!("/app/hook/deliveries/{id}/attempts")),
+            &app_jwt,
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     w.sim
         .wait_until("redelivery", WAIT, |s| {

@@ -130,6 +130,18 @@ impl Chrome {
     }
 }
 
+/// Finds the element `locator` names (`what` says which, for the failure message) and
+/// clicks it.
+pub async fn click(client: &Client, locator: Locator<'_>, what: &str) {
+    client
+        .find(locator)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {what}: {e}"));
+}
+
 /// Logs in at the dashboard served at `base` as `login`: opens the login page, follows
 /// "Log in with GitHub" to the simulator's authorize page, signs in there, and waits
 /// until GitHub has sent the browser back to Flotilla.
@@ -138,26 +150,24 @@ pub async fn login_as(client: &Client, base: &str, login: &str) {
         .goto(&format!("{base}/login"))
         .await
         .expect("the login page opens");
-    client
-        .find(Locator::Id("login"))
-        .await
-        .expect("a \"Log in with GitHub\" link")
-        .click()
-        .await
-        .expect("the link is followed");
+    click(
+        client,
+        Locator::Id("login"),
+        "a \"Log in with GitHub\" link",
+    )
+    .await;
     let field = client
         .find(Locator::Id("login_field"))
         .await
         .expect("GitHub's sign-in field");
     field.clear().await.expect("the field clears");
     field.send_keys(login).await.expect("the login is typed");
-    client
-        .find(Locator::Css("input[type=submit]"))
-        .await
-        .expect("GitHub's sign-in button")
-        .click()
-        .await
-        .expect("signed in");
+    click(
+        client,
+        Locator::Css("input[type=submit]"),
+        "GitHub's sign-in button",
+    )
+    .await;
     wait_for("GitHub to send the browser back to Flotilla", || async {
         client
             .current_url()

@@ -54,6 +54,19 @@ impl Canned {
         Self::json(status, json!({ "message": message }))
     }
 
+    /// GitHub's secondary rate limit: a 403 that says to wait `retry_after` seconds.
+    pub fn secondary_rate_limit(retry_after: &str) -> Self {
+        Self::error(403, "You have exceeded a secondary rate limit.")
+            .header("retry-after", retry_after)
+    }
+
+    /// GitHub's primary rate limit: a 403 with no requests left until the `reset` epoch.
+    pub fn primary_rate_limit(reset: &str) -> Self {
+        Self::error(403, "API rate limit exceeded")
+            .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", reset)
+    }
+
     /// Answers only after `delay`, to let requests overlap.
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;

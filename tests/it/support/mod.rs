@@ -14,13 +14,15 @@ use flotilla::orchestrator::FleetConfig;
 use flotilla::orchestrator::worker::WorkerConfig;
 use flotilla::sandbox::{Confinement, Engine, Sandbox, SandboxSettings};
 use flotilla::server::{self, RunningServer, ServerConfig};
+use flotilla::sim::SimHandle;
 use flotilla::store::{ClaimedJob, DeliveryOutcome, DeliveryRecord, JobLane, RetryPolicy, Store};
-use flotilla::types::DeliveryId;
+use flotilla::types::{DeliveryId, InstallationId, RepoName};
 use flotilla::webhook::signature::{WebhookSecrets, sign};
 use tempfile::TempDir;
 
 pub mod browser;
 pub mod fake_github;
+pub mod git;
 pub mod html_form;
 pub mod login;
 pub mod proc_scan;
@@ -463,4 +465,22 @@ pub fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// POSTs `body` to the simulator's `/repos/{repo}{path}` as `installation`: what another
+/// App or a CI acting beside Flotilla does to the repository.
+pub async fn post_as_installation(
+    sim: &SimHandle,
+    installation: InstallationId,
+    repo: &RepoName,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/repos/{repo}{path}", sim.api_url()))
+        .bearer_auth(sim.installation_token(installation))
+        .json(&body)
+        .send()
+        .await
+        .expect("the simulator answers")
 }

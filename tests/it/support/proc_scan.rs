@@ -65,6 +65,22 @@ pub struct ScanReport {
     pub pushes: usize,
 }
 
+impl ScanReport {
+    /// Asserts no needle was readable in `/proc`, and that the watcher did catch git
+    /// fetching and pushing: a scan that never saw git at work proves nothing.
+    pub fn assert_clean_while_git_worked(&self) {
+        assert!(
+            self.leaks.is_empty(),
+            "a secret was readable in /proc: {:#?}",
+            self.leaks
+        );
+        assert!(
+            self.fetches > 0 && self.pushes > 0,
+            "the watcher never caught git fetching and pushing: {self:?}"
+        );
+    }
+}
+
 /// A running watcher; [`ProcScanner::stop`] ends it and returns its report.
 pub struct ProcScanner {
     stop: Arc<AtomicBool>,

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::Engine;
 use flotilla::agent::HostEnv;
 use flotilla::github::{
     AppCredentials, GithubApp, GithubSettings, InstallationClient, RetryPolicy,
@@ -36,7 +35,9 @@ mod outcomes;
 mod reading;
 
 pub use admin::required;
+pub use outcomes::{GATES, LENSES};
 
+use super::git::git_with_token;
 use super::{
     APP_SLUG, SECRET, TestApp, fixture_path, test_sandbox_exposing, wait_for, wait_for_within,
 };
@@ -501,29 +502,7 @@ impl TestWorld {
             .installation_token(self.installation)
             .await
             .expect("installation token");
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("x-access-token:{}", token.expose_secret()));
-        let output = tokio::process::Command::new("git")
-            .current_dir(dir)
-            .arg("-c")
-            .arg(format!("http.extraHeader=Authorization: Basic {basic}"))
-            .args([
-                "-c",
-                "user.name=Flotilla",
-                "-c",
-                "user.email=bot@flotilla.invalid",
-            ])
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()
-            .await
-            .expect("git runs");
-        assert!(
-            output.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        git_with_token(dir, token.expose_secret(), args).await
     }
 
     /// The issue's newest run as the store holds it now, if there is one.
@@ -533,6 +512,18 @@ impl TestWorld {
             .latest_run(&self.repo, issue)
             .await
             .expect("store answers")
+    }
+
+    /// The tasks of the issue's newest run as the store holds them now, if there is a run.
+    pub async fn latest_tasks(&self, issue: IssueNumber) -> Option<Vec<TaskRecord>> {
+        let run = self.latest_run(issue).await?;
+        Some(
+            self.flotilla
+                .store
+                .tasks_of_run(run.id)
+                .await
+                .expect("store answers"),
+        )
     }
 
     /// Waits until the issue's newest run has ended (settled or cancelled), its plan
@@ -546,10 +537,8 @@ impl TestWorld {
             &format!("the run of #{issue} to end"),
             RUN_LIMIT,
             || async {
-                store
-                    .latest_run(&self.repo, issue)
+                self.latest_run(issue)
                     .await
-                    .expect("store answers")
                     .filter(|run| !run.state.is_live())
             },
         )
@@ -585,18 +574,11 @@ impl TestWorld {
 
     /// Waits until a task of the issue's newest run is in `state`, and returns it.
     pub async fn task_reaches(&self, issue: IssueNumber, state: TaskState) -> TaskRecord {
-        let store = &self.flotilla.store;
         wait_for(
             &format!("a task of #{issue} to be {}", state.as_str()),
             || async {
-                let run = store
-                    .latest_run(&self.repo, issue)
-                    .await
-                    .expect("store answers")?;
-                store
-                    .tasks_of_run(run.id)
-                    .await
-                    .expect("store answers")
+                self.latest_tasks(issue)
+                    .await?
                     .into_iter()
                     .find(|t| t.state == state)
             },
@@ -606,15 +588,10 @@ impl TestWorld {
 
     /// Waits until every task of the issue's newest run is in `state`, and returns them.
     pub async fn all_tasks_reach(&self, issue: IssueNumber, state: TaskState) -> Vec<TaskRecord> {
-        let store = &self.flotilla.store;
         wait_for(
             &format!("every task of #{issue} to be {}", state.as_str()),
             || async {
-                let run = store
-                    .latest_run(&self.repo, issue)
-                    .await
-                    .expect("store answers")?;
-                let tasks = store.tasks_of_run(run.id).await.expect("store answers");
+                let tasks = self.latest_tasks(issue).await?;
                 (!tasks.is_empty() && tasks.iter().all(|t| t.state == state)).then_some(tasks)
             },
         )

@@ -16,14 +16,12 @@ async fn red_ci_keeps_a_verified_change_out_while_green_ci_lets_its_sibling_merg
         ]),
         ..Protection::default()
     });
-    let issue = world
-        .dispatch(
+    let (issue, _, tasks) = world
+        .dispatch_until_run_ends(
             "CI",
             "- [ ] ci-red edit in `red.txt`\n- [ ] Add `green.txt`\n",
         )
         .await;
-
-    let (_, tasks) = world.run_ends(issue).await;
 
     let (red, green) = (&tasks[0], &tasks[1]);
     assert_eq!(green.state, TaskState::Merged, "{green:?}");
@@ -152,14 +150,12 @@ async fn a_sibling_behind_the_new_base_is_brought_up_to_date_and_verified_again(
 #[tokio::test]
 async fn siblings_that_conflict_leave_the_second_to_a_person() {
     let world = TestWorld::start().await;
-    let issue = world
-        .dispatch(
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends(
             "Clash",
             "- [ ] also-shared edit of `one.txt`\n- [ ] also-shared edit of `two.txt`\n",
         )
         .await;
-
-    let (run, tasks) = world.run_ends(issue).await;
 
     assert_eq!(run.state, RunState::Settled);
     let merged: Vec<_> = tasks

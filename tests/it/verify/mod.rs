@@ -14,7 +14,7 @@ use flotilla::store::{RunState, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
 use crate::support::wait_for;
-use crate::support::world::{REVIEWER_APP_SLUG, TestWorld, WORLD_APP_ID, required};
+use crate::support::world::{GATES, LENSES, REVIEWER_APP_SLUG, TestWorld, WORLD_APP_ID, required};
 
 /// The conclusion of Flotilla's newest check run `name` on `sha`.
 fn conclusion(world: &TestWorld, sha: &CommitSha, name: &str) -> Option<String> {
@@ -72,9 +72,9 @@ async fn refuted_once_then_merged(world: &TestWorld, file: &str) -> TaskRecord {
 #[tokio::test]
 async fn a_change_that_holds_gets_one_check_run_with_every_lens_and_gate_and_merges() {
     let world = TestWorld::start().await;
-    let issue = world.dispatch("Tidy", "- [ ] Add `tidy.txt`\n").await;
-
-    let (run, tasks) = world.run_ends(issue).await;
+    let (issue, run, tasks) = world
+        .dispatch_until_run_ends("Tidy", "- [ ] Add `tidy.txt`\n")
+        .await;
 
     assert_eq!(run.state, RunState::Settled);
     let task = &tasks[0];
@@ -91,7 +91,7 @@ async fn a_change_that_holds_gets_one_check_run_with_every_lens_and_gate_and_mer
     assert_eq!(verify.conclusion.as_deref(), Some("success"), "{verify:?}");
     let summary = verify.summary.clone().unwrap_or_default();
     let text = verify.text.clone().unwrap_or_default();
-    for lens in ["correctness", "security", "runs"] {
+    for lens in LENSES {
         assert!(
             summary.contains(&format!("| flotilla/{lens} | ✅ Upheld |")),
             "each lens is a row of the summary: {summary}"
@@ -107,14 +107,7 @@ async fn a_change_that_holds_gets_one_check_run_with_every_lens_and_gate_and_mer
         reviews.is_empty(),
         "lenses that upheld with nothing found are rows of the check run, not reviews: {reviews:?}"
     );
-    for gate in [
-        "build",
-        "protected_paths",
-        "scope",
-        "tests",
-        "secrets",
-        "diff_size",
-    ] {
+    for gate in GATES {
         let result = outcome(&world, task, &head, gate).await;
         assert!(result.starts_with("passed"), "{gate}: {result}");
     }

@@ -9,12 +9,60 @@
 
 use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
 use flotilla::sim::{CheckRunView, ReviewView};
-use flotilla::store::{TaskRecord, TaskState};
+use flotilla::store::{RunRecord, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
 use super::TestWorld;
 
+/// The review lenses a change is judged by, as the default configuration names them.
+pub const LENSES: [&str; 3] = ["correctness", "security", "runs"];
+
+/// Every gate verification puts a change through.
+pub const GATES: [&str; 6] = [
+    "build",
+    "protected_paths",
+    "scope",
+    "tests",
+    "secrets",
+    "diff_size",
+];
+
+/// How Flotilla's comment that a spent budget stopped a run begins.
+const BUDGET_STOP: &str = "Flotilla stopped starting agents";
+
 impl TestWorld {
+    /// Dispatches an issue (`title`, `body`) and waits until its run has ended: the
+    /// opening of every scenario that looks at a whole run's outcome.
+    pub async fn dispatch_until_run_ends(
+        &self,
+        title: &str,
+        body: &str,
+    ) -> (IssueNumber, RunRecord, Vec<TaskRecord>) {
+        let issue = self.dispatch(title, body).await;
+        let (run, tasks) = self.run_ends(issue).await;
+        (issue, run, tasks)
+    }
+
+    /// Waits for Flotilla's comment on `issue` that a spent budget stopped its run, and
+    /// returns it (for the figures it gives).
+    pub async fn budget_stop_notice(&self, issue: IssueNumber) -> String {
+        self.bot_comment_with(issue, BUDGET_STOP)
+            .await
+            .into_iter()
+            .find(|c| c.contains(BUDGET_STOP))
+            .expect("the stop notice")
+    }
+
+    /// Asserts Flotilla said on `issue` exactly once that a spent budget stopped its run.
+    pub fn budget_stop_said_once(&self, issue: IssueNumber) {
+        let stops = self
+            .bot_comments(issue)
+            .iter()
+            .filter(|c| c.contains(BUDGET_STOP))
+            .count();
+        assert_eq!(stops, 1, "the stop was said once");
+    }
+
     /// Waits until the issue's newest run has ended, asserts it had exactly one task
     /// and that task ended in `state`, and returns it.
     pub async fn sole_task_ends(&self, issue: IssueNumber, state: TaskState) -> TaskRecord {
