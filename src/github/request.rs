@@ -21,9 +21,10 @@ use serde::de::DeserializeOwned;
 
 use super::budget::{Grant, WriteBudget, WriteRate};
 use super::error::{GithubError, error_message};
-use super::routes::Route;
+use super::routes::{Route, query};
+use super::split_repo;
 use crate::metrics::Metrics;
-use crate::types::InstallationId;
+use crate::types::{InstallationId, RepoName};
 
 /// Where the answers to a client's requests are counted: its metrics, and the
 /// installation it acts as (`None` for the App's JWT).
@@ -183,6 +184,31 @@ impl ApiRequest {
         }
     }
 
+    /// A request on `route` with its placeholders filled, in order, by `params`.
+    pub(crate) fn to(route: Route, params: &[&str]) -> Self {
+        Self::new(route, route.path(params))
+    }
+
+    /// A request on a `/repos/{owner}/{repo}/…` route: `repo` fills the owner and the
+    /// name, `params` the placeholders after them. A `repo` that is not `owner/name` is
+    /// refused before anything is sent.
+    pub(crate) fn on_repo(
+        route: Route,
+        repo: &RepoName,
+        params: &[&str],
+    ) -> Result<Self, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let mut all = vec![owner, name];
+        all.extend_from_slice(params);
+        Ok(Self::to(route, &all))
+    }
+
+    /// Appends a query string built from `pairs` (values percent-encoded).
+    pub(crate) fn query(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.path.push_str(&query(pairs));
+        self
+    }
+
     /// Authenticates the request with `token` itself (for an absolute URL).
     pub(crate) fn with_bearer(mut self, token: SecretString) -> Self {
         self.bearer = Some(token);
@@ -278,6 +304,17 @@ struct Failure {
     retry: Retry,
 }
 
+impl Failure {
+    /// A request that could not be built: never sent, never retried.
+    fn invalid(message: String) -> Self {
+        Self {
+            error: GithubError::InvalidInput { message },
+            status: None,
+            retry: Retry::Never,
+        }
+    }
+}
+
 /// Sends `request`, retrying as the policy allows; a write waits for `gate`'s budget
 /// before each attempt.
 pub(crate) async fn send(
@@ -327,23 +364,25 @@ pub(crate) async fn send(
         .map_err(|failure| failure.error)
 }
 
-/// Sends a GET and follows `Link: rel="next"` pages, concatenating the arrays.
+/// Sends `first` (a GET) and follows `Link: rel="next"` pages, concatenating the arrays.
 pub(crate) async fn get_all<T: DeserializeOwned>(
     crab: &Octocrab,
     policy: &RetryPolicy,
     meter: &Meter,
-    route: Route,
-    first: String,
+    first: ApiRequest,
 ) -> Result<Vec<T>, GithubError> {
+    let route = first.route;
     let mut items = Vec::new();
     let mut next = Some(first);
     let mut pages = 0;
-    while let Some(path) = next.take() {
-        let response = send(crab, policy, meter, None, &ApiRequest::new(route, path)).await?;
+    while let Some(request) = next.take() {
+        let response = send(crab, policy, meter, None, &request).await?;
         items.extend(response.json::<Vec<T>>()?);
         pages += 1;
         if pages < MAX_PAGES {
-            next = response.next_page();
+            next = response
+                .next_page()
+                .map(|path| ApiRequest::new(route, path));
         }
     }
     Ok(items)
@@ -365,13 +404,7 @@ async fn attempt(
         .uri(request.path.as_str());
     let mut http_request = crab
         .build_request(builder, request.body.as_ref())
-        .map_err(|e| Failure {
-            error: GithubError::InvalidInput {
-                message: format!("cannot build {}: {e}", request.route.template()),
-            },
-            status: None,
-            retry: Retry::Never,
-        })?;
+        .map_err(|e| Failure::invalid(format!("cannot build {}: {e}", request.route.template())))?;
     let headers = http_request.headers_mut();
     headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
     headers.insert(
@@ -380,13 +413,7 @@ async fn attempt(
     );
     if let Some(token) = &request.bearer {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-            .map_err(|e| Failure {
-                error: GithubError::InvalidInput {
-                    message: format!("unusable installation token: {e}"),
-                },
-                status: None,
-                retry: Retry::Never,
-            })?;
+            .map_err(|e| Failure::invalid(format!("unusable installation token: {e}")))?;
         value.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, value);
     }
