@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 
 use super::budget::{WriteBudget, WriteRate};
 use super::error::GithubError;
-use super::request::{self, ApiRequest, ApiResponse, Meter, RetryPolicy, WriteGate};
+use super::request::{self, ApiRequest, ApiResponse, Channel, Meter, RetryPolicy, WriteGate};
 use super::routes::Route;
 use crate::metrics::Metrics;
 use crate::redact::{KnownSecrets, SecretKind};
@@ -350,7 +350,13 @@ impl GithubApp {
         &self,
         request: &ApiRequest,
     ) -> Result<request::ApiResponse, GithubError> {
-        request::send(&self.app, &self.policy, &self.meter(), None, request).await
+        let via = Channel {
+            crab: &self.app,
+            policy: &self.policy,
+            meter: &self.meter(),
+            gate: None,
+        };
+        request::send(via, request).await
     }
 
     /// `GET /app`, authenticated with the App JWT.
@@ -498,14 +504,7 @@ impl InstallationClient {
         } else {
             None
         };
-        request::send(
-            crab,
-            &self.policy,
-            &self.meter,
-            self.gate.as_ref(),
-            &request,
-        )
-        .await
+        request::send(self.channel(crab), &request).await
     }
 
     /// Sends `request`; a 404 is `None`, for reads where absence is an answer (no such
@@ -526,6 +525,16 @@ impl InstallationClient {
         &self,
         first: ApiRequest,
     ) -> Result<Vec<T>, GithubError> {
-        request::get_all(&self.crab, &self.policy, &self.meter, first).await
+        request::get_all(self.channel(&self.crab), first).await
+    }
+
+    /// This installation's way to GitHub through `crab`.
+    fn channel<'a>(&'a self, crab: &'a Octocrab) -> Channel<'a> {
+        Channel {
+            crab,
+            policy: &self.policy,
+            meter: &self.meter,
+            gate: self.gate.as_ref(),
+        }
     }
 }

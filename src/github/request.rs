@@ -315,15 +315,27 @@ impl Failure {
     }
 }
 
-/// Sends `request`, retrying as the policy allows; a write waits for `gate`'s budget
-/// before each attempt.
+/// What every call goes through: the octocrab client, the one retry policy, where
+/// answers are counted and, for an installation's writes, its write budget.
+#[derive(Clone, Copy)]
+pub(crate) struct Channel<'a> {
+    /// The client that authenticates and carries the request.
+    pub(crate) crab: &'a Octocrab,
+    /// How hard to try.
+    pub(crate) policy: &'a RetryPolicy,
+    /// Where answers are counted.
+    pub(crate) meter: &'a Meter,
+    /// The write budget a write waits for; `None` for the App's own calls.
+    pub(crate) gate: Option<&'a WriteGate>,
+}
+
+/// Sends `request`, retrying as the policy allows; a write waits for the channel's
+/// budget before each attempt.
 pub(crate) async fn send(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
-    meter: &Meter,
-    gate: Option<&WriteGate>,
+    via: Channel<'_>,
     request: &ApiRequest,
 ) -> Result<ApiResponse, GithubError> {
+    let policy = via.policy;
     let mut schedule = ExponentialBuilder::default()
         .with_min_delay(policy.min_backoff)
         .with_max_delay(policy.max_backoff)
@@ -332,7 +344,7 @@ pub(crate) async fn send(
         schedule = schedule.with_jitter();
     }
     let mut waited = Duration::ZERO;
-    (|| attempt(crab, policy, meter, gate, request))
+    (|| attempt(via, request))
         .retry(schedule)
         .when(|failure: &Failure| match failure.retry {
             Retry::Never => false,
@@ -365,18 +377,18 @@ pub(crate) async fn send(
 }
 
 /// Sends `first` (a GET) and follows `Link: rel="next"` pages, concatenating the arrays.
+/// Reads spend no write budget, and their rate limits do not pause it.
 pub(crate) async fn get_all<T: DeserializeOwned>(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
-    meter: &Meter,
+    via: Channel<'_>,
     first: ApiRequest,
 ) -> Result<Vec<T>, GithubError> {
+    let via = Channel { gate: None, ..via };
     let route = first.route;
     let mut items = Vec::new();
     let mut next = Some(first);
     let mut pages = 0;
     while let Some(request) = next.take() {
-        let response = send(crab, policy, meter, None, &request).await?;
+        let response = send(via, &request).await?;
         items.extend(response.json::<Vec<T>>()?);
         pages += 1;
         if pages < MAX_PAGES {
@@ -389,13 +401,13 @@ pub(crate) async fn get_all<T: DeserializeOwned>(
 }
 
 /// One HTTP exchange, classified; a write first waits for its budget.
-async fn attempt(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
-    meter: &Meter,
-    gate: Option<&WriteGate>,
-    request: &ApiRequest,
-) -> Result<ApiResponse, Failure> {
+async fn attempt(via: Channel<'_>, request: &ApiRequest) -> Result<ApiResponse, Failure> {
+    let Channel {
+        crab,
+        policy,
+        meter,
+        gate,
+    } = via;
     if let Some(gate) = gate.filter(|_| request.is_write()) {
         gate.acquire(policy, meter).await?;
     }
