@@ -20,9 +20,8 @@ use tokio::sync::Mutex;
 
 use super::budget::{WriteBudget, WriteRate};
 use super::error::GithubError;
-use super::request::{self, ApiRequest, ApiResponse, Meter, RetryPolicy, WriteGate};
+use super::request::{self, ApiRequest, ApiResponse, Channel, Meter, RetryPolicy, WriteGate};
 use super::routes::Route;
-use super::split_repo;
 use crate::metrics::Metrics;
 use crate::redact::{KnownSecrets, SecretKind};
 use crate::types::{AppId, InstallationId, RepoName};
@@ -351,13 +350,18 @@ impl GithubApp {
         &self,
         request: &ApiRequest,
     ) -> Result<request::ApiResponse, GithubError> {
-        request::send(&self.app, &self.policy, &self.meter(), None, request).await
+        let via = Channel {
+            crab: &self.app,
+            policy: &self.policy,
+            meter: &self.meter(),
+            gate: None,
+        };
+        request::send(via, request).await
     }
 
     /// `GET /app`, authenticated with the App JWT.
     pub async fn app_info(&self) -> Result<AppInfo, GithubError> {
-        let request = ApiRequest::new(Route::GetApp, Route::GetApp.path(&[]));
-        request::send(&self.app, &self.policy, &self.meter(), None, &request)
+        self.send_as_app(&ApiRequest::to(Route::GetApp, &[]))
             .await?
             .json()
     }
@@ -369,13 +373,8 @@ impl GithubApp {
         &self,
         repo: &RepoName,
     ) -> Result<InstallationId, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetRepoInstallation.path(&[owner, name]);
-        let request = ApiRequest::new(Route::GetRepoInstallation, path);
-        let wire: InstallationWire =
-            request::send(&self.app, &self.policy, &self.meter(), None, &request)
-                .await?
-                .json()?;
+        let request = ApiRequest::on_repo(Route::GetRepoInstallation, repo, &[])?;
+        let wire: InstallationWire = self.send_as_app(&request).await?.json()?;
         Ok(wire.id)
     }
 
@@ -505,22 +504,37 @@ impl InstallationClient {
         } else {
             None
         };
-        request::send(
-            crab,
-            &self.policy,
-            &self.meter,
-            self.gate.as_ref(),
-            &request,
-        )
-        .await
+        request::send(self.channel(crab), &request).await
+    }
+
+    /// Sends `request`; a 404 is `None`, for reads where absence is an answer (no such
+    /// file, branch, label, protection or collaborator).
+    pub(crate) async fn send_if_found(
+        &self,
+        request: ApiRequest,
+    ) -> Result<Option<ApiResponse>, GithubError> {
+        match self.send(request).await {
+            Ok(response) => Ok(Some(response)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends a GET and follows pagination.
     pub(crate) async fn get_all<T: serde::de::DeserializeOwned>(
         &self,
-        route: Route,
-        path: String,
+        first: ApiRequest,
     ) -> Result<Vec<T>, GithubError> {
-        request::get_all(&self.crab, &self.policy, &self.meter, route, path).await
+        request::get_all(self.channel(&self.crab), first).await
+    }
+
+    /// This installation's way to GitHub through `crab`.
+    fn channel<'a>(&'a self, crab: &'a Octocrab) -> Channel<'a> {
+        Channel {
+            crab,
+            policy: &self.policy,
+            meter: &self.meter,
+            gate: self.gate.as_ref(),
+        }
     }
 }

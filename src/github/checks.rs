@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::app::InstallationClient;
 use super::error::GithubError;
 use super::request::ApiRequest;
-use super::routes::{Route, query};
-use super::split_repo;
+use super::routes::Route;
 use crate::types::{AppId, CommitSha, RepoName};
 pub use crate::types::{CheckConclusion, CheckStatus};
 
@@ -247,10 +246,8 @@ impl InstallationClient {
         repo: &RepoName,
         run: &NewCheckRun,
     ) -> Result<CheckRunId, GithubError> {
-        let (owner, name) = split_repo(repo)?;
         CheckRunAction::check_all(&run.actions)?;
-        let path = Route::CreateCheckRun.path(&[owner, name]);
-        let request = ApiRequest::new(Route::CreateCheckRun, path).json(run)?;
+        let request = ApiRequest::on_repo(Route::CreateCheckRun, repo, &[])?.json(run)?;
         Ok(self.send(request).await?.json::<CheckRunWire>()?.id)
     }
 
@@ -262,10 +259,9 @@ impl InstallationClient {
         id: CheckRunId,
         update: &CheckRunUpdate,
     ) -> Result<(), GithubError> {
-        let (owner, name) = split_repo(repo)?;
         CheckRunAction::check_all(&update.actions)?;
-        let path = Route::UpdateCheckRun.path(&[owner, name, &id.0.to_string()]);
-        let request = ApiRequest::new(Route::UpdateCheckRun, path).json(update)?;
+        let request =
+            ApiRequest::on_repo(Route::UpdateCheckRun, repo, &[&id.0.to_string()])?.json(update)?;
         self.send(request).await.map(drop)
     }
 
@@ -275,13 +271,9 @@ impl InstallationClient {
         repo: &RepoName,
         git_ref: &str,
     ) -> Result<Vec<CheckRun>, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::ListCheckRunsForRef.path(&[owner, name, git_ref])
-            + &query(&[("filter", "latest"), ("per_page", "100")]);
-        let list: CheckRunList = self
-            .send(ApiRequest::new(Route::ListCheckRunsForRef, path))
-            .await?
-            .json()?;
+        let request = ApiRequest::on_repo(Route::ListCheckRunsForRef, repo, &[git_ref])?
+            .query(&[("filter", "latest"), ("per_page", "100")]);
+        let list: CheckRunList = self.send(request).await?.json()?;
         Ok(list.check_runs.into_iter().map(CheckRun::from).collect())
     }
 
@@ -291,11 +283,8 @@ impl InstallationClient {
         repo: &RepoName,
         git_ref: &str,
     ) -> Result<CombinedStatus, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::CombinedStatusForRef.path(&[owner, name, git_ref])
-            + &query(&[("per_page", "100")]);
-        self.send(ApiRequest::new(Route::CombinedStatusForRef, path))
-            .await?
-            .json()
+        let request = ApiRequest::on_repo(Route::CombinedStatusForRef, repo, &[git_ref])?
+            .query(&[("per_page", "100")]);
+        self.send(request).await?.json()
     }
 }

@@ -149,15 +149,20 @@ impl InstallationClient {
         })
     }
 
+    /// Sends a mutation whose only variable is the PR's node id, ignoring its answer.
+    async fn mutate_pull(
+        &self,
+        document: &'static str,
+        pr_node_id: &str,
+    ) -> Result<(), GithubError> {
+        self.graphql::<serde_json::Value>(document, json!({ "pullRequestId": pr_node_id }), false)
+            .await
+            .map(drop)
+    }
+
     /// Turns a draft PR into one ready for review (REST cannot).
     pub async fn mark_ready_for_review(&self, pr_node_id: &str) -> Result<(), GithubError> {
-        self.graphql::<serde_json::Value>(
-            MARK_READY_FOR_REVIEW,
-            json!({ "pullRequestId": pr_node_id }),
-            false,
-        )
-        .await
-        .map(drop)
+        self.mutate_pull(MARK_READY_FOR_REVIEW, pr_node_id).await
     }
 
     /// Enables auto-merge, guarded by the head we verified. When GitHub answers that the
@@ -194,13 +199,7 @@ impl InstallationClient {
     /// Disables auto-merge (a no-op when it is not enabled): called whenever a head
     /// Flotilla did not verify appears, so GitHub cannot merge it on an earlier request.
     pub async fn disable_auto_merge(&self, pr_node_id: &str) -> Result<(), GithubError> {
-        self.graphql::<serde_json::Value>(
-            DISABLE_AUTO_MERGE,
-            json!({ "pullRequestId": pr_node_id }),
-            false,
-        )
-        .await
-        .map(drop)
+        self.mutate_pull(DISABLE_AUTO_MERGE, pr_node_id).await
     }
 
     /// Draft flag, state, merge state, auto-merge and head of a PR, in one query.

@@ -45,21 +45,19 @@ impl GithubApp {
         after: Option<u64>,
     ) -> Result<Vec<HookDelivery>, GithubError> {
         let mut found = Vec::new();
-        let mut next = Some(format!(
-            "{}?per_page=100",
-            Route::ListHookDeliveries.path(&[])
-        ));
+        let mut next =
+            Some(ApiRequest::to(Route::ListHookDeliveries, &[]).query(&[("per_page", "100")]));
         let mut pages = 0;
-        while let Some(path) = next.take() {
-            let response = self
-                .send_as_app(&ApiRequest::new(Route::ListHookDeliveries, path))
-                .await?;
+        while let Some(request) = next.take() {
+            let response = self.send_as_app(&request).await?;
             let page: Vec<HookDelivery> = response.json()?;
             let reached_known = after.is_some_and(|a| page.iter().any(|d| d.id <= a));
             found.extend(page.into_iter().filter(|d| after.is_none_or(|a| d.id > a)));
             pages += 1;
             if !reached_known && pages < MAX_PAGES {
-                next = response.next_page();
+                next = response
+                    .next_page()
+                    .map(|path| ApiRequest::new(Route::ListHookDeliveries, path));
             }
         }
         Ok(found)
@@ -67,8 +65,7 @@ impl GithubApp {
 
     /// Asks GitHub to send delivery attempt `id` again (a new attempt, same GUID).
     pub async fn redeliver(&self, id: u64) -> Result<(), GithubError> {
-        let path = Route::RedeliverHook.path(&[&id.to_string()]);
-        self.send_as_app(&ApiRequest::new(Route::RedeliverHook, path))
+        self.send_as_app(&ApiRequest::to(Route::RedeliverHook, &[&id.to_string()]))
             .await?;
         Ok(())
     }

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::app::InstallationClient;
 use super::error::GithubError;
 use super::request::ApiRequest;
-use super::routes::{Route, query};
-use super::split_repo;
+use super::routes::Route;
 pub use crate::types::IssueState;
 use crate::types::{IssueNumber, Login, RepoName};
 
@@ -108,12 +107,8 @@ impl InstallationClient {
         repo: &RepoName,
         issue: IssueNumber,
     ) -> Result<Issue, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetIssue.path(&[owner, name, &issue.to_string()]);
-        let wire: IssueWire = self
-            .send(ApiRequest::new(Route::GetIssue, path))
-            .await?
-            .json()?;
+        let request = ApiRequest::on_repo(Route::GetIssue, repo, &[&issue.to_string()])?;
+        let wire: IssueWire = self.send(request).await?.json()?;
         Ok(Issue {
             number: wire.number,
             title: wire.title,
@@ -131,10 +126,9 @@ impl InstallationClient {
         repo: &RepoName,
         issue: IssueNumber,
     ) -> Result<Vec<IssueComment>, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::ListIssueComments.path(&[owner, name, &issue.to_string()])
-            + &query(&[("per_page", "100")]);
-        let wires: Vec<CommentWire> = self.get_all(Route::ListIssueComments, path).await?;
+        let request = ApiRequest::on_repo(Route::ListIssueComments, repo, &[&issue.to_string()])?
+            .query(&[("per_page", "100")]);
+        let wires: Vec<CommentWire> = self.get_all(request).await?;
         Ok(wires.into_iter().map(IssueComment::from).collect())
     }
 
@@ -145,9 +139,8 @@ impl InstallationClient {
         issue: IssueNumber,
         body: &str,
     ) -> Result<IssueComment, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::CreateIssueComment.path(&[owner, name, &issue.to_string()]);
-        let request = ApiRequest::new(Route::CreateIssueComment, path).json(&BodyOnly { body })?;
+        let request = ApiRequest::on_repo(Route::CreateIssueComment, repo, &[&issue.to_string()])?
+            .json(&BodyOnly { body })?;
         Ok(self.send(request).await?.json::<CommentWire>()?.into())
     }
 
@@ -158,9 +151,9 @@ impl InstallationClient {
         comment: CommentId,
         body: &str,
     ) -> Result<IssueComment, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::UpdateIssueComment.path(&[owner, name, &comment.0.to_string()]);
-        let request = ApiRequest::new(Route::UpdateIssueComment, path).json(&BodyOnly { body })?;
+        let request =
+            ApiRequest::on_repo(Route::UpdateIssueComment, repo, &[&comment.0.to_string()])?
+                .json(&BodyOnly { body })?;
         Ok(self.send(request).await?.json::<CommentWire>()?.into())
     }
 
@@ -171,9 +164,8 @@ impl InstallationClient {
         issue: IssueNumber,
         labels: &[&str],
     ) -> Result<(), GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::AddLabels.path(&[owner, name, &issue.to_string()]);
-        let request = ApiRequest::new(Route::AddLabels, path).json(&Labels { labels })?;
+        let request = ApiRequest::on_repo(Route::AddLabels, repo, &[&issue.to_string()])?
+            .json(&Labels { labels })?;
         self.send(request).await.map(drop)
     }
 
@@ -184,13 +176,8 @@ impl InstallationClient {
         issue: IssueNumber,
         label: &str,
     ) -> Result<(), GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::RemoveLabel.path(&[owner, name, &issue.to_string(), label]);
-        match self.send(ApiRequest::new(Route::RemoveLabel, path)).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(e),
-        }
+        let request = ApiRequest::on_repo(Route::RemoveLabel, repo, &[&issue.to_string(), label])?;
+        self.send_if_found(request).await.map(drop)
     }
 
     /// Closes an issue once every task has landed.
@@ -199,11 +186,11 @@ impl InstallationClient {
         repo: &RepoName,
         issue: IssueNumber,
     ) -> Result<(), GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::UpdateIssue.path(&[owner, name, &issue.to_string()]);
-        let request = ApiRequest::new(Route::UpdateIssue, path).json(&StateOnly {
-            state: IssueState::Closed,
-        })?;
+        let request = ApiRequest::on_repo(Route::UpdateIssue, repo, &[&issue.to_string()])?.json(
+            &StateOnly {
+                state: IssueState::Closed,
+            },
+        )?;
         self.send(request).await.map(drop)
     }
 }

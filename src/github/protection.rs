@@ -12,7 +12,6 @@ use super::app::InstallationClient;
 use super::error::GithubError;
 use super::request::ApiRequest;
 use super::routes::Route;
-use super::split_repo;
 use crate::types::{AppId, Login, RepoName};
 
 /// A required check bound, where possible, to the App that must report it.
@@ -350,10 +349,9 @@ impl InstallationClient {
         repo: &RepoName,
         branch: &str,
     ) -> Result<BranchRules, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetBranchRules.path(&[owner, name, branch])
-            + &super::routes::query(&[("per_page", "100")]);
-        let rules: Vec<RuleWire> = self.get_all(Route::GetBranchRules, path).await?;
+        let request = ApiRequest::on_repo(Route::GetBranchRules, repo, &[branch])?
+            .query(&[("per_page", "100")]);
+        let rules: Vec<RuleWire> = self.get_all(request).await?;
         let mut out = BranchRules::default();
         for rule in rules {
             if rule.kind != "required_status_checks" {
@@ -382,16 +380,11 @@ impl InstallationClient {
         repo: &RepoName,
         branch: &str,
     ) -> Result<Option<BranchProtection>, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetBranchProtection.path(&[owner, name, branch]);
-        match self
-            .send(ApiRequest::new(Route::GetBranchProtection, path))
-            .await
-        {
-            Ok(response) => Ok(Some(response.json::<ProtectionWire>()?.into())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        let request = ApiRequest::on_repo(Route::GetBranchProtection, repo, &[branch])?;
+        let Some(response) = self.send_if_found(request).await? else {
+            return Ok(None);
+        };
+        Ok(Some(response.json::<ProtectionWire>()?.into()))
     }
 
     /// Replaces the branch's protection (needs `administration: write`; without it,
@@ -404,9 +397,7 @@ impl InstallationClient {
         branch: &str,
         protection: &BranchProtection,
     ) -> Result<(), GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::PutBranchProtection.path(&[owner, name, branch]);
-        let request = ApiRequest::new(Route::PutBranchProtection, path)
+        let request = ApiRequest::on_repo(Route::PutBranchProtection, repo, &[branch])?
             .json(&ProtectionBody::from(protection))?;
         self.send(request).await.map(drop)
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::app::InstallationClient;
 use super::error::GithubError;
 use super::request::ApiRequest;
-use super::routes::{Route, query};
+use super::routes::Route;
 use super::split_repo;
 use crate::types::{CommitSha, Login, PrNumber, RepoName};
 
@@ -282,9 +282,7 @@ impl InstallationClient {
         repo: &RepoName,
         pull: &NewPull,
     ) -> Result<PullRequest, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let request = ApiRequest::new(Route::CreatePull, Route::CreatePull.path(&[owner, name]))
-            .json(pull)?;
+        let request = ApiRequest::on_repo(Route::CreatePull, repo, &[])?.json(pull)?;
         Ok(self.send(request).await?.json::<PullWire>()?.into())
     }
 
@@ -295,9 +293,8 @@ impl InstallationClient {
         pr: PrNumber,
         update: &PullUpdate,
     ) -> Result<PullRequest, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::UpdatePull.path(&[owner, name, &pr.to_string()]);
-        let request = ApiRequest::new(Route::UpdatePull, path).json(update)?;
+        let request =
+            ApiRequest::on_repo(Route::UpdatePull, repo, &[&pr.to_string()])?.json(update)?;
         Ok(self.send(request).await?.json::<PullWire>()?.into())
     }
 
@@ -307,13 +304,8 @@ impl InstallationClient {
         repo: &RepoName,
         pr: PrNumber,
     ) -> Result<PullRequest, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetPull.path(&[owner, name, &pr.to_string()]);
-        Ok(self
-            .send(ApiRequest::new(Route::GetPull, path))
-            .await?
-            .json::<PullWire>()?
-            .into())
+        let request = ApiRequest::on_repo(Route::GetPull, repo, &[&pr.to_string()])?;
+        Ok(self.send(request).await?.json::<PullWire>()?.into())
     }
 
     /// PRs (open or closed) whose head is `branch` in this repository: finds the PR a
@@ -323,11 +315,14 @@ impl InstallationClient {
         repo: &RepoName,
         branch: &str,
     ) -> Result<Vec<PullRequest>, GithubError> {
-        let (owner, name) = split_repo(repo)?;
+        let (owner, _) = split_repo(repo)?;
         let head = format!("{owner}:{branch}");
-        let path = Route::ListPulls.path(&[owner, name])
-            + &query(&[("head", &head), ("state", "all"), ("per_page", "100")]);
-        let wires: Vec<PullWire> = self.get_all(Route::ListPulls, path).await?;
+        let request = ApiRequest::on_repo(Route::ListPulls, repo, &[])?.query(&[
+            ("head", &head),
+            ("state", "all"),
+            ("per_page", "100"),
+        ]);
+        let wires: Vec<PullWire> = self.get_all(request).await?;
         Ok(wires.into_iter().map(PullRequest::from).collect())
     }
 
@@ -338,9 +333,8 @@ impl InstallationClient {
         pr: PrNumber,
         review: &NewReview,
     ) -> Result<ReviewId, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::CreateReview.path(&[owner, name, &pr.to_string()]);
-        let request = ApiRequest::new(Route::CreateReview, path).json(review)?;
+        let request =
+            ApiRequest::on_repo(Route::CreateReview, repo, &[&pr.to_string()])?.json(review)?;
         Ok(self.send(request).await?.json::<IdWire>()?.id)
     }
 
@@ -350,10 +344,9 @@ impl InstallationClient {
         repo: &RepoName,
         pr: PrNumber,
     ) -> Result<Vec<Review>, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::ListReviews.path(&[owner, name, &pr.to_string()])
-            + &query(&[("per_page", "100")]);
-        let wires: Vec<ReviewWire> = self.get_all(Route::ListReviews, path).await?;
+        let request = ApiRequest::on_repo(Route::ListReviews, repo, &[&pr.to_string()])?
+            .query(&[("per_page", "100")]);
+        let wires: Vec<ReviewWire> = self.get_all(request).await?;
         Ok(wires.into_iter().map(Review::from).collect())
     }
 
@@ -367,12 +360,11 @@ impl InstallationClient {
         expected_head: &CommitSha,
         method: MergeMethod,
     ) -> Result<MergeOutcome, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::MergePull.path(&[owner, name, &pr.to_string()]);
-        let request = ApiRequest::new(Route::MergePull, path).json(&MergeBody {
-            sha: expected_head,
-            merge_method: method,
-        })?;
+        let request =
+            ApiRequest::on_repo(Route::MergePull, repo, &[&pr.to_string()])?.json(&MergeBody {
+                sha: expected_head,
+                merge_method: method,
+            })?;
         let wire: MergeWire = self.send(request).await?.json()?;
         Ok(match (wire.merged, wire.sha) {
             (true, Some(sha)) => MergeOutcome::Merged { sha },
@@ -390,11 +382,10 @@ impl InstallationClient {
         pr: PrNumber,
         expected_head: &CommitSha,
     ) -> Result<(), GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::UpdatePullBranch.path(&[owner, name, &pr.to_string()]);
-        let request = ApiRequest::new(Route::UpdatePullBranch, path).json(&UpdateBranchBody {
-            expected_head_sha: expected_head,
-        })?;
+        let request = ApiRequest::on_repo(Route::UpdatePullBranch, repo, &[&pr.to_string()])?
+            .json(&UpdateBranchBody {
+                expected_head_sha: expected_head,
+            })?;
         self.send(request).await.map(drop)
     }
 }

@@ -8,8 +8,7 @@ use serde::Deserialize;
 use super::app::InstallationClient;
 use super::error::GithubError;
 use super::request::ApiRequest;
-use super::routes::{Route, query};
-use super::split_repo;
+use super::routes::Route;
 use crate::types::{Login, RepoName};
 
 /// A user's effective access to a repository, as Flotilla's authorization sees it.
@@ -81,22 +80,15 @@ impl InstallationClient {
         repo: &RepoName,
         user: &Login,
     ) -> Result<Permission, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::CollaboratorPermission.path(&[owner, name, &user.0]);
-        match self
-            .send(ApiRequest::new(Route::CollaboratorPermission, path))
-            .await
-        {
-            Ok(response) => {
-                let wire: PermissionWire = response.json()?;
-                Ok(Permission::from_wire(
-                    wire.role_name.as_deref(),
-                    &wire.permission,
-                ))
-            }
-            Err(e) if e.is_not_found() => Ok(Permission::None),
-            Err(e) => Err(e),
-        }
+        let request = ApiRequest::on_repo(Route::CollaboratorPermission, repo, &[&user.0])?;
+        let Some(response) = self.send_if_found(request).await? else {
+            return Ok(Permission::None);
+        };
+        let wire: PermissionWire = response.json()?;
+        Ok(Permission::from_wire(
+            wire.role_name.as_deref(),
+            &wire.permission,
+        ))
     }
 
     /// A file's bytes at `git_ref`, or `None` when there is no such file (404).
@@ -106,13 +98,11 @@ impl InstallationClient {
         file: &str,
         git_ref: &str,
     ) -> Result<Option<Vec<u8>>, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetContents.path(&[owner, name, file.trim_start_matches('/')])
-            + &query(&[("ref", git_ref)]);
-        let response = match self.send(ApiRequest::new(Route::GetContents, path)).await {
-            Ok(response) => response,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
+        let request =
+            ApiRequest::on_repo(Route::GetContents, repo, &[file.trim_start_matches('/')])?
+                .query(&[("ref", git_ref)]);
+        let Some(response) = self.send_if_found(request).await? else {
+            return Ok(None);
         };
         let wire: ContentWire = response.json()?;
         if wire.encoding != "base64" {
@@ -134,22 +124,14 @@ impl InstallationClient {
 
     /// Default branch and auto-merge setting.
     pub async fn get_repository(&self, repo: &RepoName) -> Result<RepoInfo, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetRepository.path(&[owner, name]);
-        self.send(ApiRequest::new(Route::GetRepository, path))
-            .await?
-            .json()
+        let request = ApiRequest::on_repo(Route::GetRepository, repo, &[])?;
+        self.send(request).await?.json()
     }
 
     /// Whether branch `branch` exists: a person may delete a task's branch while
     /// Flotilla is away, and then its pull request can never land.
     pub async fn branch_exists(&self, repo: &RepoName, branch: &str) -> Result<bool, GithubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = Route::GetRef.path(&[owner, name, &format!("heads/{branch}")]);
-        match self.send(ApiRequest::new(Route::GetRef, path)).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
+        let request = ApiRequest::on_repo(Route::GetRef, repo, &[&format!("heads/{branch}")])?;
+        Ok(self.send_if_found(request).await?.is_some())
     }
 }

@@ -21,9 +21,10 @@ use serde::de::DeserializeOwned;
 
 use super::budget::{Grant, WriteBudget, WriteRate};
 use super::error::{GithubError, error_message};
-use super::routes::Route;
+use super::routes::{Route, query};
+use super::split_repo;
 use crate::metrics::Metrics;
-use crate::types::InstallationId;
+use crate::types::{InstallationId, RepoName};
 
 /// Where the answers to a client's requests are counted: its metrics, and the
 /// installation it acts as (`None` for the App's JWT).
@@ -183,6 +184,31 @@ impl ApiRequest {
         }
     }
 
+    /// A request on `route` with its placeholders filled, in order, by `params`.
+    pub(crate) fn to(route: Route, params: &[&str]) -> Self {
+        Self::new(route, route.path(params))
+    }
+
+    /// A request on a `/repos/{owner}/{repo}/…` route: `repo` fills the owner and the
+    /// name, `params` the placeholders after them. A `repo` that is not `owner/name` is
+    /// refused before anything is sent.
+    pub(crate) fn on_repo(
+        route: Route,
+        repo: &RepoName,
+        params: &[&str],
+    ) -> Result<Self, GithubError> {
+        let (owner, name) = split_repo(repo)?;
+        let mut all = vec![owner, name];
+        all.extend_from_slice(params);
+        Ok(Self::to(route, &all))
+    }
+
+    /// Appends a query string built from `pairs` (values percent-encoded).
+    pub(crate) fn query(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.path.push_str(&query(pairs));
+        self
+    }
+
     /// Authenticates the request with `token` itself (for an absolute URL).
     pub(crate) fn with_bearer(mut self, token: SecretString) -> Self {
         self.bearer = Some(token);
@@ -278,15 +304,38 @@ struct Failure {
     retry: Retry,
 }
 
-/// Sends `request`, retrying as the policy allows; a write waits for `gate`'s budget
-/// before each attempt.
+impl Failure {
+    /// A request that could not be built: never sent, never retried.
+    fn invalid(message: String) -> Self {
+        Self {
+            error: GithubError::InvalidInput { message },
+            status: None,
+            retry: Retry::Never,
+        }
+    }
+}
+
+/// What every call goes through: the octocrab client, the one retry policy, where
+/// answers are counted and, for an installation's writes, its write budget.
+#[derive(Clone, Copy)]
+pub(crate) struct Channel<'a> {
+    /// The client that authenticates and carries the request.
+    pub(crate) crab: &'a Octocrab,
+    /// How hard to try.
+    pub(crate) policy: &'a RetryPolicy,
+    /// Where answers are counted.
+    pub(crate) meter: &'a Meter,
+    /// The write budget a write waits for; `None` for the App's own calls.
+    pub(crate) gate: Option<&'a WriteGate>,
+}
+
+/// Sends `request`, retrying as the policy allows; a write waits for the channel's
+/// budget before each attempt.
 pub(crate) async fn send(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
-    meter: &Meter,
-    gate: Option<&WriteGate>,
+    via: Channel<'_>,
     request: &ApiRequest,
 ) -> Result<ApiResponse, GithubError> {
+    let policy = via.policy;
     let mut schedule = ExponentialBuilder::default()
         .with_min_delay(policy.min_backoff)
         .with_max_delay(policy.max_backoff)
@@ -295,7 +344,7 @@ pub(crate) async fn send(
         schedule = schedule.with_jitter();
     }
     let mut waited = Duration::ZERO;
-    (|| attempt(crab, policy, meter, gate, request))
+    (|| attempt(via, request))
         .retry(schedule)
         .when(|failure: &Failure| match failure.retry {
             Retry::Never => false,
@@ -327,36 +376,38 @@ pub(crate) async fn send(
         .map_err(|failure| failure.error)
 }
 
-/// Sends a GET and follows `Link: rel="next"` pages, concatenating the arrays.
+/// Sends `first` (a GET) and follows `Link: rel="next"` pages, concatenating the arrays.
+/// Reads spend no write budget, and their rate limits do not pause it.
 pub(crate) async fn get_all<T: DeserializeOwned>(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
-    meter: &Meter,
-    route: Route,
-    first: String,
+    via: Channel<'_>,
+    first: ApiRequest,
 ) -> Result<Vec<T>, GithubError> {
+    let via = Channel { gate: None, ..via };
+    let route = first.route;
     let mut items = Vec::new();
     let mut next = Some(first);
     let mut pages = 0;
-    while let Some(path) = next.take() {
-        let response = send(crab, policy, meter, None, &ApiRequest::new(route, path)).await?;
+    while let Some(request) = next.take() {
+        let response = send(via, &request).await?;
         items.extend(response.json::<Vec<T>>()?);
         pages += 1;
         if pages < MAX_PAGES {
-            next = response.next_page();
+            next = response
+                .next_page()
+                .map(|path| ApiRequest::new(route, path));
         }
     }
     Ok(items)
 }
 
 /// One HTTP exchange, classified; a write first waits for its budget.
-async fn attempt(
-    crab: &Octocrab,
-    policy: &RetryPolicy,
-    meter: &Meter,
-    gate: Option<&WriteGate>,
-    request: &ApiRequest,
-) -> Result<ApiResponse, Failure> {
+async fn attempt(via: Channel<'_>, request: &ApiRequest) -> Result<ApiResponse, Failure> {
+    let Channel {
+        crab,
+        policy,
+        meter,
+        gate,
+    } = via;
     if let Some(gate) = gate.filter(|_| request.is_write()) {
         gate.acquire(policy, meter).await?;
     }
@@ -365,13 +416,7 @@ async fn attempt(
         .uri(request.path.as_str());
     let mut http_request = crab
         .build_request(builder, request.body.as_ref())
-        .map_err(|e| Failure {
-            error: GithubError::InvalidInput {
-                message: format!("cannot build {}: {e}", request.route.template()),
-            },
-            status: None,
-            retry: Retry::Never,
-        })?;
+        .map_err(|e| Failure::invalid(format!("cannot build {}: {e}", request.route.template())))?;
     let headers = http_request.headers_mut();
     headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT));
     headers.insert(
@@ -380,13 +425,7 @@ async fn attempt(
     );
     if let Some(token) = &request.bearer {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-            .map_err(|e| Failure {
-                error: GithubError::InvalidInput {
-                    message: format!("unusable installation token: {e}"),
-                },
-                status: None,
-                retry: Retry::Never,
-            })?;
+            .map_err(|e| Failure::invalid(format!("unusable installation token: {e}")))?;
         value.set_sensitive(true);
         headers.insert(header::AUTHORIZATION, value);
     }

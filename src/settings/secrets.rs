@@ -18,6 +18,35 @@ pub struct SecretValue {
     pub file: Option<PathBuf>,
 }
 
+/// A setting given one of its two ways: in its flag or variable, or in the file its
+/// `_FILE` variant names.
+enum Given {
+    /// The flag's or variable's value.
+    Inline(String),
+    /// The `_FILE` variant's path.
+    File(PathBuf),
+}
+
+impl Given {
+    /// Which way the setting `env` was given; `None` when neither, an error when both
+    /// (clap refuses that first).
+    fn of(
+        env: &'static str,
+        inline: Option<String>,
+        file: Option<PathBuf>,
+    ) -> Result<Option<Self>, SettingsError> {
+        match (inline, file) {
+            (Some(_), Some(_)) => Err(SettingsError::Invalid {
+                env,
+                reason: format!("set either {env} or {env}_FILE, not both"),
+            }),
+            (Some(value), None) => Ok(Some(Self::Inline(value))),
+            (None, Some(path)) => Ok(Some(Self::File(path))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 /// The value of the setting `env`: `inline` (its flag or variable), or the content of
 /// the file `file` names (its `_FILE` variant) without the one trailing newline files
 /// end with. `None` when neither is set; both set is an error (clap refuses it first).
@@ -26,29 +55,24 @@ pub fn read_secret(
     inline: Option<String>,
     file: Option<PathBuf>,
 ) -> Result<Option<SecretValue>, SettingsError> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(SettingsError::Invalid {
-            env,
-            reason: format!("set either {env} or {env}_FILE, not both"),
-        }),
-        (Some(value), None) => Ok(Some(SecretValue { value, file: None })),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|error| SettingsError::Invalid {
-                env,
-                reason: format!("{env}_FILE {}: {error}", path.display()),
-            })?;
-            let value = text
-                .strip_suffix('\n')
-                .map(|v| v.strip_suffix('\r').unwrap_or(v))
-                .unwrap_or(&text)
-                .to_owned();
-            Ok(Some(SecretValue {
-                value,
-                file: Some(path),
-            }))
-        }
-        (None, None) => Ok(None),
-    }
+    let path = match Given::of(env, inline, file)? {
+        None => return Ok(None),
+        Some(Given::Inline(value)) => return Ok(Some(SecretValue { value, file: None })),
+        Some(Given::File(path)) => path,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|error| SettingsError::Invalid {
+        env,
+        reason: format!("{env}_FILE {}: {error}", path.display()),
+    })?;
+    let value = text
+        .strip_suffix('\n')
+        .map(|v| v.strip_suffix('\r').unwrap_or(v))
+        .unwrap_or(&text)
+        .to_owned();
+    Ok(Some(SecretValue {
+        value,
+        file: Some(path),
+    }))
 }
 
 /// An App's private key as the settings give it.
@@ -67,18 +91,11 @@ impl KeySource {
         given: Option<String>,
         file: Option<PathBuf>,
     ) -> Result<Option<Self>, SettingsError> {
-        match (given, file) {
-            (Some(_), Some(_)) => Err(SettingsError::Invalid {
-                env,
-                reason: format!("set either {env} or {env}_FILE, not both"),
-            }),
-            (Some(given), None) if given.trim_start().starts_with("-----BEGIN") => {
-                Ok(Some(Self::Inline(given)))
-            }
-            (Some(path), None) => Ok(Some(Self::File(PathBuf::from(path)))),
-            (None, Some(file)) => Ok(Some(Self::File(file))),
-            (None, None) => Ok(None),
-        }
+        Ok(Given::of(env, given, file)?.map(|given| match given {
+            Given::Inline(pem) if pem.trim_start().starts_with("-----BEGIN") => Self::Inline(pem),
+            Given::Inline(path) => Self::File(PathBuf::from(path)),
+            Given::File(file) => Self::File(file),
+        }))
     }
 
     /// The file the key is in, which no agent may see; `None` for an inline key.

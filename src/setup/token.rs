@@ -9,6 +9,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use subtle::ConstantTimeEq;
 
 /// A random token (244 bits from the OS's generator, hex) that unlocks the setup page.
 pub struct SetupToken {
@@ -71,13 +72,7 @@ impl SetupToken {
 
     /// Whether `given` is the token, compared in time independent of where they differ.
     pub fn matches(&self, given: &str) -> bool {
-        let (expected, given) = (self.value.as_bytes(), given.as_bytes());
-        expected.len() == given.len()
-            && expected
-                .iter()
-                .zip(given)
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
+        self.value.as_bytes().ct_eq(given.as_bytes()).into()
     }
 
     /// Deletes the token's file: the App is registered and the token unlocks nothing.

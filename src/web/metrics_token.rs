@@ -7,6 +7,7 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 
 /// Whether `headers` may read `/metrics` when `token` is required (`None`: anyone may).
 pub(crate) fn allows(token: Option<&SecretString>, headers: &HeaderMap) -> bool {
@@ -19,15 +20,7 @@ pub(crate) fn allows(token: Option<&SecretString>, headers: &HeaderMap) -> bool 
         .iter()
         .filter_map(|value| value.to_str().ok())
         .filter_map(|value| value.strip_prefix("Bearer "))
-        .any(|given| {
-            let given = given.trim().as_bytes();
-            given.len() == expected.len()
-                && given
-                    .iter()
-                    .zip(expected)
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        })
+        .any(|given| given.trim().as_bytes().ct_eq(expected).into())
 }
 
 /// The answer to a scrape without the token.

@@ -89,53 +89,43 @@ impl WebhookEvent {
 
     /// Who caused the event; `None` only for a ping that carries no sender.
     pub fn sender(&self) -> Option<&Sender> {
-        match self {
-            Self::Issues(e) => Some(&e.sender),
-            Self::IssueComment(e) => Some(&e.sender),
-            Self::PullRequest(e) => Some(&e.sender),
-            Self::PullRequestReview(e) => Some(&e.sender),
-            Self::CheckSuite(e) => Some(&e.sender),
-            Self::CheckRun(e) => Some(&e.sender),
-            Self::Status(e) => Some(&e.sender),
-            Self::MergeGroup(e) => Some(&e.sender),
-            Self::Installation(e) => Some(&e.sender),
-            Self::InstallationRepositories(e) => Some(&e.sender),
-            Self::Ping(e) => e.sender.as_ref(),
-        }
+        self.origin().sender
     }
 
     /// The repository the event is about; `None` for installation-level events.
     pub fn repository(&self) -> Option<&Repository> {
-        match self {
-            Self::Issues(e) => Some(&e.repository),
-            Self::IssueComment(e) => Some(&e.repository),
-            Self::PullRequest(e) => Some(&e.repository),
-            Self::PullRequestReview(e) => Some(&e.repository),
-            Self::CheckSuite(e) => Some(&e.repository),
-            Self::CheckRun(e) => Some(&e.repository),
-            Self::Status(e) => Some(&e.repository),
-            Self::MergeGroup(e) => Some(&e.repository),
-            Self::Installation(_) | Self::InstallationRepositories(_) => None,
-            Self::Ping(e) => e.repository.as_ref(),
-        }
+        self.origin().repository
     }
 
     /// The installation whose token must be used to act on this event.
     pub fn installation_id(&self) -> Option<InstallationId> {
-        let lite = match self {
-            Self::Issues(e) => e.installation.as_ref(),
-            Self::IssueComment(e) => e.installation.as_ref(),
-            Self::PullRequest(e) => e.installation.as_ref(),
-            Self::PullRequestReview(e) => e.installation.as_ref(),
-            Self::CheckSuite(e) => e.installation.as_ref(),
-            Self::CheckRun(e) => e.installation.as_ref(),
-            Self::Status(e) => e.installation.as_ref(),
-            Self::MergeGroup(e) => e.installation.as_ref(),
-            Self::Installation(e) => return Some(e.installation.id),
-            Self::InstallationRepositories(e) => return Some(e.installation.id),
-            Self::Ping(e) => e.installation.as_ref(),
-        };
-        lite.map(|i| i.id)
+        self.origin().installation
+    }
+
+    /// Who, where and as which installation, as each event carries them: one list of
+    /// which payload has what.
+    fn origin(&self) -> Origin<'_> {
+        match self {
+            Self::Issues(e) => Origin::of_repo(&e.sender, &e.repository, &e.installation),
+            Self::IssueComment(e) => Origin::of_repo(&e.sender, &e.repository, &e.installation),
+            Self::PullRequest(e) => Origin::of_repo(&e.sender, &e.repository, &e.installation),
+            Self::PullRequestReview(e) => {
+                Origin::of_repo(&e.sender, &e.repository, &e.installation)
+            }
+            Self::CheckSuite(e) => Origin::of_repo(&e.sender, &e.repository, &e.installation),
+            Self::CheckRun(e) => Origin::of_repo(&e.sender, &e.repository, &e.installation),
+            Self::Status(e) => Origin::of_repo(&e.sender, &e.repository, &e.installation),
+            Self::MergeGroup(e) => Origin::of_repo(&e.sender, &e.repository, &e.installation),
+            Self::Installation(e) => Origin::of_installation(&e.sender, &e.installation),
+            Self::InstallationRepositories(e) => {
+                Origin::of_installation(&e.sender, &e.installation)
+            }
+            Self::Ping(e) => Origin {
+                sender: e.sender.as_ref(),
+                repository: e.repository.as_ref(),
+                installation: e.installation.as_ref().map(|i| i.id),
+            },
+        }
     }
 
     /// Whether Flotilla itself caused this event, so it does not react to its own
@@ -156,6 +146,37 @@ impl WebhookEvent {
         matches!(self, Self::PullRequest(e)
             if e.action == PullRequestAction::Synchronize
                 || (e.action == PullRequestAction::Closed && e.pull_request.merged == Some(true)))
+    }
+}
+
+/// The parts of an event that say who caused it, where, and as which installation.
+struct Origin<'a> {
+    sender: Option<&'a Sender>,
+    repository: Option<&'a Repository>,
+    installation: Option<InstallationId>,
+}
+
+impl<'a> Origin<'a> {
+    /// A repository event's: all three present (the installation when GitHub sends it).
+    fn of_repo(
+        sender: &'a Sender,
+        repository: &'a Repository,
+        installation: &Option<InstallationRef>,
+    ) -> Self {
+        Self {
+            sender: Some(sender),
+            repository: Some(repository),
+            installation: installation.as_ref().map(|i| i.id),
+        }
+    }
+
+    /// An installation event's: no repository, the installation always.
+    fn of_installation(sender: &'a Sender, installation: &Installation) -> Self {
+        Self {
+            sender: Some(sender),
+            repository: None,
+            installation: Some(installation.id),
+        }
     }
 }
 

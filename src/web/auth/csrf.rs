@@ -7,9 +7,9 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
 
 use super::AuthState;
-use super::session::constant_time_eq;
 use super::viewer::{NotLoggedIn, Viewer};
 
 /// The token to put in a form's hidden `csrf` field.
@@ -44,9 +44,7 @@ impl IntoResponse for CsrfRejected {
 /// Checks a submitted `csrf` field against the viewer's session (constant time).
 pub fn verify_csrf(viewer: &Viewer, submitted: Option<&str>) -> Result<(), CsrfRejected> {
     match submitted {
-        Some(submitted) if constant_time_eq(submitted.as_bytes(), viewer.csrf().as_bytes()) => {
-            Ok(())
-        }
+        Some(submitted) if submitted.as_bytes().ct_eq(viewer.csrf().as_bytes()).into() => Ok(()),
         _ => Err(CsrfRejected),
     }
 }

@@ -22,6 +22,7 @@ use hkdf::Hkdf;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use super::{LOGIN_COOKIE, SESSION_COOKIE};
 
@@ -187,7 +188,7 @@ impl SessionCookies {
     pub fn finish_login(&self, headers: &HeaderMap, state: &str) -> Option<String> {
         let cookie = self.jar(headers).get(LOGIN_COOKIE)?;
         let wire: PendingWire = serde_json::from_str(cookie.value()).ok()?;
-        let matches = constant_time_eq(wire.state.as_bytes(), state.as_bytes());
+        let matches = bool::from(wire.state.as_bytes().ct_eq(state.as_bytes()));
         (matches && wire.expires > now_ms()).then_some(wire.next)
     }
 
@@ -210,9 +211,4 @@ impl SessionCookies {
 /// A `Duration` as the cookie crate's `Max-Age`.
 fn time_from(duration: Duration) -> time::Duration {
     time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
