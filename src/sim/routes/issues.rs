@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{Login, RepoName};
 
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::state::Issue;
 use super::super::webhooks::announce;
 use super::super::{Sim, json, merge};
@@ -244,9 +244,8 @@ struct NewIssue {
 async fn create_issue(
     State(sim): State<Sim>,
     InRepo { name, auth, .. }: InRepo<RepoPath>,
-    body: axum::body::Bytes,
+    JsonBody(new): JsonBody<NewIssue>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let new: NewIssue = parse_body(&body)?;
     let number = open_issue(&sim, &name, &new.title, new.body, new.labels, &auth.bot).await?;
     Ok((StatusCode::CREATED, Json(issue_json(&sim, &name, number)?)))
 }
@@ -337,9 +336,8 @@ pub async fn update_issue(
 async fn update_issue_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let patch: Value = parse_body(&body)?;
     update_issue(&sim, &name, path.number, patch, &auth.bot).await?;
     Ok(Json(issue_json(&sim, &name, path.number)?))
 }
@@ -369,9 +367,9 @@ enum LabelName {
 async fn add_labels_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(labels): JsonBody<LabelsBody>,
 ) -> ApiResult<Json<Value>> {
-    let labels = match parse_body::<LabelsBody>(&body)? {
+    let labels = match labels {
         LabelsBody::Object { labels } | LabelsBody::List(labels) => labels,
     };
     let labels = labels

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{CommitSha, Login, RepoName};
 
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::state::{Issue, MergeMethod, Pull};
 use super::super::{Sim, ci, git, merge, push};
 use super::repos::{commit_json, files_json};
@@ -179,9 +179,8 @@ pub struct NewPull {
 async fn create_pull_route(
     State(sim): State<Sim>,
     InRepo { name, auth, .. }: InRepo<RepoPath>,
-    body: axum::body::Bytes,
+    JsonBody(new): JsonBody<NewPull>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let new: NewPull = parse_body(&body)?;
     let number = create_pull(&sim, &name, new, &auth.bot).await?;
     Ok((
         StatusCode::CREATED,
@@ -249,9 +248,8 @@ async fn get_pull(
 async fn update_pull(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let patch: Value = parse_body(&body)?;
     if let Some(base) = patch.get("base").and_then(Value::as_str) {
         if git::branch_sha(&sim.repo_path(&name), base).await.is_none() {
             return Err(ApiError::unprocessable(
@@ -372,9 +370,8 @@ pub async fn merge_pull(
 async fn merge_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<MergeBody>,
 ) -> ApiResult<Json<Value>> {
-    let req: MergeBody = parse_body(&body)?;
     let method = match req.merge_method.as_deref() {
         None => MergeMethod::Merge,
         Some(m) => MergeMethod::parse(m)
@@ -412,9 +409,8 @@ struct UpdateBranchBody {
 async fn update_branch(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<UpdateBranchBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: UpdateBranchBody = parse_body(&body)?;
     let snap = merge::snapshot(&sim, &name, path.number)?;
     if req
         .expected_head_sha
