@@ -1,6 +1,8 @@
 //! Pull request routes: create (head must be a pushed branch), get, list, update,
 //! files, commits, merge (sha guard, protection) and update-branch.
 
+use std::path::PathBuf;
+
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
@@ -282,17 +284,28 @@ async fn update_pull(
     Ok(Json(merge::pull_json(&sim, &name, path.number).await?))
 }
 
+/// What a pull request's files and commits are read from: the bare repository, the
+/// base branch's sha (404 when the branch is gone) and the head sha.
+async fn commit_range(
+    sim: &Sim,
+    name: &RepoName,
+    number: u64,
+) -> ApiResult<(PathBuf, String, String)> {
+    let snap = merge::snapshot(sim, name, number)?;
+    let bare = sim.repo_path(name);
+    let base = git::branch_sha(&bare, &snap.base_ref)
+        .await
+        .ok_or_else(ApiError::not_found)?;
+    Ok((bare, base, snap.head_sha))
+}
+
 async fn list_files(
     State(sim): State<Sim>,
     InRepo { name, path, .. }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let snap = merge::snapshot(&sim, &name, path.number)?;
-    let bare = sim.repo_path(&name);
-    let base = git::branch_sha(&bare, &snap.base_ref)
-        .await
-        .ok_or_else(ApiError::not_found)?;
-    let files = git::diff(&bare, &base, &snap.head_sha).await?;
+    let (bare, base, head) = commit_range(&sim, &name, path.number).await?;
+    let files = git::diff(&bare, &base, &head).await?;
     let Value::Array(list) = files_json(&files) else {
         return Ok(Json(json!([])));
     };
@@ -303,13 +316,9 @@ async fn list_commits(
     State(sim): State<Sim>,
     InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let snap = merge::snapshot(&sim, &name, path.number)?;
-    let bare = sim.repo_path(&name);
-    let base = git::branch_sha(&bare, &snap.base_ref)
-        .await
-        .ok_or_else(ApiError::not_found)?;
+    let (bare, base, head) = commit_range(&sim, &name, path.number).await?;
     let mut list = Vec::new();
-    for sha in git::commits_between(&bare, &base, &snap.head_sha).await? {
+    for sha in git::commits_between(&bare, &base, &head).await? {
         if let Some(c) = commit_json(&sim, &name, &sha).await {
             list.push(c);
         }
