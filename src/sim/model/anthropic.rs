@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::script::{Action, FaultKind, ScriptUsage};
-use super::{Api, Asked, RecordedRequest, Said, Shared, event_stream, fault_response};
+use super::{Api, Asked, RecordedRequest, Said, Shared, event_stream, fault_response, offers_tool};
 
 /// Where Claude Code's request states the working directory.
 const WORKING_DIRECTORY: &str = "Primary working directory: ";
@@ -233,13 +233,6 @@ fn last_tool_result(request: &Value) -> String {
         .find(|block| block["type"] == "tool_result")
         .map(|block| content_text(&block["content"]))
         .unwrap_or_default()
-}
-
-fn offers_tool(request: &Value, name: &str) -> bool {
-    request
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
 }
 
 /// The text of the first user message (string content or its text blocks).

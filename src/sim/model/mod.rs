@@ -108,6 +108,14 @@ impl Asked {
     }
 }
 
+/// Whether the request offers the tool `name`: both APIs list a request's tools by name.
+fn offers_tool(request: &Value, name: &str) -> bool {
+    request
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
+}
+
 /// A streamed answer: the server-sent events both APIs answer `stream: true` with.
 fn event_stream(events: String) -> Response {
     let mut response = Response::new(Body::from(events));

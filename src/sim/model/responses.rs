@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::script::{Action, FaultKind, ScriptUsage};
-use super::{Api, Asked, Said, Shared, event_stream, fault_response};
+use super::{Api, Asked, Said, Shared, event_stream, fault_response, offers_tool};
 
 /// Shell tools Codex has offered across versions, most recent first.
 const SHELL_TOOLS: [&str; 3] = ["exec_command", "shell_command", "shell"];
@@ -291,13 +291,6 @@ fn update_file(path: &str, old: &str, new: &str) -> String {
     }
     patch.push_str("*** End Patch\n");
     patch
-}
-
-fn offers_tool(request: &Value, name: &str) -> bool {
-    request
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
 }
 
 /// Whether an input item was produced by the model rather than the client.
