@@ -61,6 +61,14 @@ pub struct NumberPath {
     pub number: u64,
 }
 
+/// The `{branch}` of a `{owner}/{repo}/.../{branch}` path (the repository comes through
+/// [`InRepo`]).
+#[derive(Deserialize)]
+pub struct BranchPath {
+    /// Branch name.
+    pub branch: String,
+}
+
 /// Resolves `owner/repo` for a token: 404 unless it exists and the installation covers it.
 pub fn repo_for(
     sim: &Sim,
