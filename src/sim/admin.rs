@@ -33,6 +33,7 @@ use crate::types::{CommitSha, InstallationId, Login, PrNumber, RepoName};
 
 use super::Sim;
 use super::faults::{Fault, PushFault};
+use super::routes::RepoPath;
 use super::routes::protection::parse_protection;
 use super::state::MergeMethod;
 
@@ -98,12 +99,6 @@ fn respond(result: anyhow::Result<Value>) -> Response {
 
 fn repo(owner: &str, name: &str) -> RepoName {
     RepoName(format!("{owner}/{name}"))
-}
-
-#[derive(Deserialize)]
-struct RepoPath {
-    owner: String,
-    repo: String,
 }
 
 #[derive(Deserialize)]

@@ -24,7 +24,7 @@ use super::Sim;
 use super::error::{ApiError, ApiResult};
 use super::json;
 use super::oauth::OAuthClient;
-use super::state::{Access, App, Installation, User, UserKind, WebhookTarget};
+use super::state::{Access, App, Installation, UserKind, WebhookTarget};
 
 /// How long a manifest code can be exchanged, as GitHub documents.
 const CODE_TTL_HOURS: i64 = 1;
@@ -242,15 +242,7 @@ async fn confirm(State(sim): State<Sim>, Form(form): Form<ConfirmForm>) -> Respo
             UserKind::Organization
         };
         if !world.users.contains_key(&owner) {
-            let id = world.id();
-            world.users.insert(
-                owner.clone(),
-                User {
-                    id,
-                    login: owner.clone(),
-                    kind: owner_kind,
-                },
-            );
+            world.add_user(&owner, owner_kind);
         }
         let app_id = loop {
             let id = AppId(world.id());
@@ -259,15 +251,7 @@ async fn confirm(State(sim): State<Sim>, Form(form): Form<ConfirmForm>) -> Respo
             }
         };
         let bot = Login(format!("{slug}[bot]"));
-        let bot_id = world.id();
-        world.users.insert(
-            bot.clone(),
-            User {
-                id: bot_id,
-                login: bot.clone(),
-                kind: UserKind::Bot,
-            },
-        );
+        world.add_user(&bot, UserKind::Bot);
         let hook_id = world.id();
         let webhook = manifest.hook_attributes.as_ref().map(|hook| WebhookTarget {
             url: hook.url.clone(),

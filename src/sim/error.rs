@@ -3,8 +3,11 @@
 //! Every route returns `Result<_, ApiError>`; bad input from a client becomes a 4xx here,
 //! never a panic.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 /// An error answered the way GitHub answers it.
@@ -90,7 +93,7 @@ impl IntoResponse for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Parses a JSON body into `T`, answering 400/422 as GitHub does for bad bodies.
-pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.is_empty() {
         return serde_json::from_slice(b"{}")
             .map_err(|e| ApiError::unprocessable(format!("Invalid request.\n\n{e}")));
@@ -102,4 +105,21 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
             ApiError::unprocessable(format!("Invalid request.\n\n{e}"))
         }
     })
+}
+
+/// A route's JSON body, parsed by [`parse_body`]: a body GitHub would refuse is answered
+/// 400 or 422 before the route runs.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        parse_body(&body)
+            .map(Self)
+            .map_err(IntoResponse::into_response)
+    }
 }

@@ -16,7 +16,7 @@ use crate::types::{Login, RepoName};
 
 use super::auth::InstallationAuth;
 use super::calls;
-use super::error::{ApiResult, parse_body};
+use super::error::{ApiResult, JsonBody};
 use super::merge::{self, MergeState};
 use super::routes::pulls::mark_ready;
 use super::state::{AutoMerge, MergeMethod};
@@ -73,9 +73,8 @@ type GqlResult<T> = Result<T, GqlError>;
 async fn graphql(
     State(sim): State<Sim>,
     auth: InstallationAuth,
-    body: axum::body::Bytes,
+    JsonBody(request): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let request: Value = parse_body(&body)?;
     let query = request
         .get("query")
         .and_then(Value::as_str)

@@ -10,27 +10,24 @@ use anyhow::anyhow;
 use crate::types::{CommitSha, PrNumber, RepoName};
 
 use super::calls::CallCounts;
+use super::state::Repo;
 use super::views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
 use super::{Sim, git};
 
 impl Sim {
     /// Comments on an issue or pull request, oldest first.
     pub fn issue_comments(&self, repo: &RepoName, issue: u64) -> Vec<CommentView> {
-        let world = self.world();
-        world
-            .repo(repo)
-            .map(|r| {
-                r.comments
-                    .iter()
-                    .filter(|c| c.issue == issue)
-                    .map(|c| CommentView {
-                        id: c.id,
-                        user: c.user.clone(),
-                        body: c.body.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.read_repo(repo, |r| {
+            r.comments
+                .iter()
+                .filter(|c| c.issue == issue)
+                .map(|c| CommentView {
+                    id: c.id,
+                    user: c.user.clone(),
+                    body: c.body.clone(),
+                })
+                .collect()
+        })
     }
 
     /// Labels of an issue or pull request.
@@ -49,30 +46,28 @@ impl Sim {
 
     /// Every pull request of `repo`.
     pub fn pulls(&self, repo: &RepoName) -> Vec<PullRequestView> {
-        let world = self.world();
-        let Some(r) = world.repo(repo) else {
-            return Vec::new();
-        };
-        r.pulls
-            .values()
-            .filter_map(|p| {
-                let issue = r.issues.get(&p.number)?;
-                Some(PullRequestView {
-                    number: PrNumber(p.number),
-                    title: issue.title.clone(),
-                    user: issue.user.clone(),
-                    state: if issue.open { "open" } else { "closed" }.to_owned(),
-                    draft: p.draft,
-                    merged: p.merged,
-                    head_ref: p.head_ref.clone(),
-                    head_sha: p.head_sha.clone(),
-                    base_ref: p.base_ref.clone(),
-                    auto_merge: p.auto_merge.is_some(),
-                    merge_commit_sha: p.merge_commit_sha.clone(),
-                    labels: issue.labels.clone(),
+        self.read_repo(repo, |r| {
+            r.pulls
+                .values()
+                .filter_map(|p| {
+                    let issue = r.issues.get(&p.number)?;
+                    Some(PullRequestView {
+                        number: PrNumber(p.number),
+                        title: issue.title.clone(),
+                        user: issue.user.clone(),
+                        state: if issue.open { "open" } else { "closed" }.to_owned(),
+                        draft: p.draft,
+                        merged: p.merged,
+                        head_ref: p.head_ref.clone(),
+                        head_sha: p.head_sha.clone(),
+                        base_ref: p.base_ref.clone(),
+                        auto_merge: p.auto_merge.is_some(),
+                        merge_commit_sha: p.merge_commit_sha.clone(),
+                        labels: issue.labels.clone(),
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Check runs on a commit, oldest first.
@@ -85,50 +80,52 @@ impl Sim {
 
     /// Every check run in the repository, on whatever commit, oldest first.
     pub fn all_check_runs(&self, repo: &RepoName) -> Vec<CheckRunView> {
-        let world = self.world();
-        let Some(r) = world.repo(repo) else {
-            return Vec::new();
-        };
-        r.check_runs
-            .iter()
-            .map(|c| CheckRunView {
-                id: c.id,
-                name: c.name.clone(),
-                app_id: c.app_id,
-                head_sha: c.head_sha.clone(),
-                status: c.status.clone(),
-                conclusion: c.conclusion.clone(),
-                title: c.title.clone(),
-                summary: c.summary.clone(),
-                text: c.text.clone(),
-                annotations: c.annotations.len(),
-                details_url: c.details_url.clone(),
-            })
-            .collect()
+        self.read_repo(repo, |r| {
+            r.check_runs
+                .iter()
+                .map(|c| CheckRunView {
+                    id: c.id,
+                    name: c.name.clone(),
+                    app_id: c.app_id,
+                    head_sha: c.head_sha.clone(),
+                    status: c.status.clone(),
+                    conclusion: c.conclusion.clone(),
+                    title: c.title.clone(),
+                    summary: c.summary.clone(),
+                    text: c.text.clone(),
+                    annotations: c.annotations.len(),
+                    details_url: c.details_url.clone(),
+                })
+                .collect()
+        })
     }
 
     /// Reviews of a pull request, oldest first.
     pub fn reviews(&self, repo: &RepoName, pr: PrNumber) -> Vec<ReviewView> {
-        let world = self.world();
-        let Some(r) = world.repo(repo) else {
-            return Vec::new();
-        };
-        r.reviews
-            .iter()
-            .filter(|x| x.pull == pr.0)
-            .map(|x| ReviewView {
-                id: x.id,
-                user: x.user.clone(),
-                state: x.state.clone(),
-                body: x.body.clone(),
-                comments: r
-                    .review_comments
-                    .iter()
-                    .filter(|c| c.review_id == x.id)
-                    .map(|c| (c.path.clone(), c.line, c.body.clone()))
-                    .collect(),
-            })
-            .collect()
+        self.read_repo(repo, |r| {
+            r.reviews
+                .iter()
+                .filter(|x| x.pull == pr.0)
+                .map(|x| ReviewView {
+                    id: x.id,
+                    user: x.user.clone(),
+                    state: x.state.clone(),
+                    body: x.body.clone(),
+                    comments: r
+                        .review_comments
+                        .iter()
+                        .filter(|c| c.review_id == x.id)
+                        .map(|c| (c.path.clone(), c.line, c.body.clone()))
+                        .collect(),
+                })
+                .collect()
+        })
+    }
+
+    /// What `read` finds in `repo`; nothing (the default) when there is no such
+    /// repository.
+    fn read_repo<T: Default>(&self, repo: &RepoName, read: impl FnOnce(&Repo) -> T) -> T {
+        self.world().repo(repo).map(read).unwrap_or_default()
     }
 
     /// API calls per `METHOD /route/template`.

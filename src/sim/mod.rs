@@ -50,7 +50,7 @@ pub use faults::{Chaos, Fault, FaultKind, PushFault};
 pub use state::{Access, MergeMethod, Protection, RequiredCheck, Ruleset};
 pub use views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
 
-use state::{App, Installation, Permission, Repo, User, UserKind, WebhookTarget, World};
+use state::{App, Installation, Permission, Repo, UserKind, WebhookTarget, World};
 
 /// The App id GitHub Actions has on github.com; the simulated CI reports as it.
 pub const CI_APP_ID: AppId = AppId(15368);
@@ -390,15 +390,7 @@ fn router(sim: Sim) -> Router {
 /// The "CI" App that reports simulated CI results (GitHub Actions' stand-in).
 fn register_ci_app(world: &mut World) {
     let bot = Login::from("github-actions[bot]");
-    let id = world.id();
-    world.users.insert(
-        bot.clone(),
-        User {
-            id,
-            login: bot.clone(),
-            kind: UserKind::Bot,
-        },
-    );
+    world.add_user(&bot, UserKind::Bot);
     world.apps.insert(
         CI_APP_ID,
         App {
@@ -430,24 +422,8 @@ async fn apply_seed(sim: &Sim, seed: &SeedConfig, config: &SimConfig) -> anyhow:
         .unwrap_or_else(|_| seed.default_branch.clone());
     let mut world = sim.world();
     let bot = Login(format!("{}[bot]", seed.app_slug));
-    let bot_id = world.id();
-    world.users.insert(
-        bot.clone(),
-        User {
-            id: bot_id,
-            login: bot.clone(),
-            kind: UserKind::Bot,
-        },
-    );
-    let owner_id = world.id();
-    world.users.insert(
-        seed.owner.clone(),
-        User {
-            id: owner_id,
-            login: seed.owner.clone(),
-            kind: UserKind::Organization,
-        },
-    );
+    world.add_user(&bot, UserKind::Bot);
+    world.add_user(&seed.owner, UserKind::Organization);
     let hook_id = world.id();
     world.apps.insert(
         seed.app_id,

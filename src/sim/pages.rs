@@ -80,35 +80,41 @@ fn conversation(repo: &Repo, number: u64) -> Option<(String, String)> {
     Some((issue.title.clone(), html))
 }
 
-/// `GET /{owner}/{repo}/issues/{number}`.
-async fn issue_page(
-    State(sim): State<Sim>,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
+/// The page `write` makes of `number` in the repository `owner/repo` names; 404 when
+/// there is no such repository.
+fn repo_page(
+    sim: &Sim,
+    (owner, repo, number): (String, String, u64),
+    write: impl FnOnce(&Repo, u64) -> Response,
 ) -> Response {
     let world = sim.world();
-    let name = RepoName(format!("{owner}/{repo}"));
-    let Some(repo) = world.repo(&name) else {
-        return not_found();
-    };
-    if repo.pulls.contains_key(&number) {
-        return axum::response::Redirect::to(&format!("/{name}/pull/{number}")).into_response();
-    }
-    match conversation(repo, number) {
-        Some((title, html)) => page(&title, &html),
+    match world.repo(&RepoName(format!("{owner}/{repo}"))) {
+        Some(repo) => write(repo, number),
         None => not_found(),
     }
 }
 
+/// `GET /{owner}/{repo}/issues/{number}`.
+async fn issue_page(State(sim): State<Sim>, Path(path): Path<(String, String, u64)>) -> Response {
+    repo_page(&sim, path, |repo, number| {
+        if repo.pulls.contains_key(&number) {
+            let pull = format!("/{}/pull/{number}", repo.name);
+            return axum::response::Redirect::to(&pull).into_response();
+        }
+        match conversation(repo, number) {
+            Some((title, html)) => page(&title, &html),
+            None => not_found(),
+        }
+    })
+}
+
 /// `GET /{owner}/{repo}/pull/{number}`.
-async fn pull_page(
-    State(sim): State<Sim>,
-    Path((owner, repo, number)): Path<(String, String, u64)>,
-) -> Response {
-    let world = sim.world();
-    let name = RepoName(format!("{owner}/{repo}"));
-    let Some(repo) = world.repo(&name) else {
-        return not_found();
-    };
+async fn pull_page(State(sim): State<Sim>, Path(path): Path<(String, String, u64)>) -> Response {
+    repo_page(&sim, path, pull_html)
+}
+
+/// A pull request's page: its conversation, branches, merge state, reviews and checks.
+fn pull_html(repo: &Repo, number: u64) -> Response {
     let (Some(pull), Some((title, header))) = (repo.pulls.get(&number), conversation(repo, number))
     else {
         return not_found();

@@ -61,21 +61,13 @@ impl Sim {
         installation: InstallationId,
         repo: &RepoName,
     ) -> anyhow::Result<()> {
-        use super::state::{App, Installation, User, UserKind};
+        use super::state::{App, Installation, UserKind};
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
             .context("parsing the App's public key PEM")?;
         let owner = Login(repo.0.split('/').next().unwrap_or_default().to_owned());
         let bot = Login(format!("{slug}[bot]"));
         let mut world = self.world();
-        let bot_id = world.id();
-        world.users.insert(
-            bot.clone(),
-            User {
-                id: bot_id,
-                login: bot.clone(),
-                kind: UserKind::Bot,
-            },
-        );
+        world.add_user(&bot, UserKind::Bot);
         world.apps.insert(
             app,
             App {

@@ -117,14 +117,7 @@ pub async fn import(source: Option<&Path>, dest: &Path, branch: &str) -> Result<
                     run(dest, &["write-tree"], &env).await?
                 }
                 None => {
-                    let blob = hash_object(dest, b"# Sample repository\n").await?;
-                    let entry = format!("100644,{blob},README.md");
-                    run(
-                        dest,
-                        &["update-index", "--add", "--cacheinfo", &entry],
-                        &env,
-                    )
-                    .await?;
+                    stage_file(dest, "README.md", b"# Sample repository\n", &env).await?;
                     run(dest, &["write-tree"], &env).await?
                 }
             };
@@ -402,6 +395,15 @@ pub async fn update_ref(repo: &Path, refname: &str, new: &str, old: Option<&str>
     run(repo, &args, &[]).await.map(|_| ())
 }
 
+/// Writes `content` as a blob and stages it at `path` in the index `env` names.
+async fn stage_file(repo: &Path, path: &str, content: &[u8], env: &[(&str, &str)]) -> Result<()> {
+    let blob = hash_object(repo, content).await?;
+    let entry = format!("100644,{blob},{path}");
+    run(repo, &["update-index", "--add", "--cacheinfo", &entry], env)
+        .await
+        .map(|_| ())
+}
+
 /// Creates a commit on top of `parent` that writes `files` (path, content).
 pub async fn commit_files(
     repo: &Path,
@@ -418,14 +420,7 @@ pub async fn commit_files(
             run(repo, &["read-tree", parent], &env).await?;
         }
         for (path, content) in files {
-            let blob = hash_object(repo, content.as_bytes()).await?;
-            let entry = format!("100644,{blob},{path}");
-            run(
-                repo,
-                &["update-index", "--add", "--cacheinfo", &entry],
-                &env,
-            )
-            .await?;
+            stage_file(repo, path, content.as_bytes(), &env).await?;
         }
         let tree = run(repo, &["write-tree"], &env).await?;
         let parents: Vec<&str> = parent.into_iter().collect();

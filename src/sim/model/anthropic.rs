@@ -9,14 +9,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::script::{Action, FaultKind, ScriptUsage};
-use super::{Api, Asked, RecordedRequest, Said, Shared, model_and_stream};
+use super::{Api, Asked, RecordedRequest, Said, Shared, event_stream, fault_response, offers_tool};
 
 /// Where Claude Code's request states the working directory.
 const WORKING_DIRECTORY: &str = "Primary working directory: ";
@@ -27,23 +25,22 @@ pub(super) async fn messages(
     OriginalUri(uri): OriginalUri,
     Json(request): Json<Value>,
 ) -> Response {
-    let (model, stream) = model_and_stream(&request, "claude-scripted");
-    let asked = Asked {
-        api: Api::AnthropicMessages,
-        target: format!("POST {uri}"),
-        model: model.clone(),
-        stream,
-        first_user: first_user_text(&request),
-        step: assistant_turns(&request),
-    };
-    let (content, usage) = match shared.play(asked) {
+    let asked = Asked::new(
+        Api::AnthropicMessages,
+        &uri,
+        &request,
+        "claude-scripted",
+        first_user_text(&request),
+        assistant_turns(&request),
+    );
+    let (content, usage) = match shared.play(&asked) {
         Err(kind) => return fault(kind),
         Ok((Said::Act(action), usage)) => (blocks(&action, &request), usage),
         Ok((Said::Text(text), usage)) => (vec![json!({"type": "text", "text": text})], usage),
     };
     let message = Message {
         id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
-        model,
+        model: asked.model,
         stop_reason: if content.iter().any(|b| b["type"] == "tool_use") {
             "tool_use"
         } else {
@@ -52,7 +49,7 @@ pub(super) async fn messages(
         content,
         usage,
     };
-    if stream {
+    if asked.stream {
         message.events()
     } else {
         Json(message.whole()).into_response()
@@ -156,12 +153,7 @@ impl Message {
                 "usage": {"output_tokens": self.usage.output}}),
         );
         event("message_stop", json!({"type": "message_stop"}));
-        let mut response = Response::new(Body::from(out));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
-        response
+        event_stream(out)
     }
 }
 
@@ -182,19 +174,12 @@ fn fault(kind: FaultKind) -> Response {
         FaultKind::RateLimited => "Number of request tokens has exceeded your rate limit",
         FaultKind::Overloaded => "Overloaded",
     };
-    let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({
         "type": "error",
         "error": {"type": kind.error_type(), "message": message},
         "request_id": format!("req_{}", uuid::Uuid::new_v4().simple()),
     });
-    let mut response = (status, Json(body)).into_response();
-    if kind == FaultKind::RateLimited {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
+    fault_response(kind, body)
 }
 
 /// The content blocks of a scripted turn, using the tools the request offers.
@@ -248,13 +233,6 @@ fn last_tool_result(request: &Value) -> String {
         .find(|block| block["type"] == "tool_result")
         .map(|block| content_text(&block["content"]))
         .unwrap_or_default()
-}
-
-fn offers_tool(request: &Value, name: &str) -> bool {
-    request
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
 }
 
 /// The text of the first user message (string content or its text blocks).

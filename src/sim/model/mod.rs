@@ -16,10 +16,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -78,16 +81,62 @@ struct Asked {
     step: usize,
 }
 
-/// The model a request asks for (`default` when it names none) and whether it asks
-/// for a stream: read the same way from both APIs' request bodies.
-fn model_and_stream(request: &serde_json::Value, default: &str) -> (String, bool) {
-    let model = request
-        .get("model")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or(default)
-        .to_owned();
-    let stream = request.get("stream").and_then(serde_json::Value::as_bool) == Some(true);
-    (model, stream)
+impl Asked {
+    /// A request to `api` at `uri`: the model it asks for (`default_model` when it
+    /// names none) and whether it asks for a stream, read the same way from both APIs'
+    /// request bodies.
+    fn new(
+        api: Api,
+        uri: &Uri,
+        request: &Value,
+        default_model: &str,
+        first_user: String,
+        step: usize,
+    ) -> Self {
+        Self {
+            api,
+            target: format!("POST {uri}"),
+            model: request
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or(default_model)
+                .to_owned(),
+            stream: request.get("stream").and_then(Value::as_bool) == Some(true),
+            first_user,
+            step,
+        }
+    }
+}
+
+/// Whether the request offers the tool `name`: both APIs list a request's tools by name.
+fn offers_tool(request: &Value, name: &str) -> bool {
+    request
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
+}
+
+/// A streamed answer: the server-sent events both APIs answer `stream: true` with.
+fn event_stream(events: String) -> Response {
+    let mut response = Response::new(Body::from(events));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    response
+}
+
+/// An API's error answer for a fault: its status, the API's own error `body`, and
+/// `retry-after` on a rate limit.
+fn fault_response(kind: FaultKind, body: Value) -> Response {
+    let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(body)).into_response();
+    if kind == FaultKind::RateLimited {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// What the script says to a request, for the API module to put in its own format.
@@ -101,11 +150,11 @@ enum Said {
 impl Shared {
     /// Plays the script for `asked` and records the request with what it answered:
     /// what to say and the usage to report, or `Err` with the fault to answer instead.
-    fn play(&self, asked: Asked) -> Result<(Said, ScriptUsage), FaultKind> {
+    fn play(&self, asked: &Asked) -> Result<(Said, ScriptUsage), FaultKind> {
         let mut record = RecordedRequest {
             api: asked.api,
-            target: asked.target,
-            model: Some(asked.model),
+            target: asked.target.clone(),
+            model: Some(asked.model.clone()),
             stream: asked.stream,
             conversation: None,
             step: asked.step,

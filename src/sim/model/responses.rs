@@ -22,14 +22,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::script::{Action, FaultKind, ScriptUsage};
-use super::{Api, Asked, Said, Shared, model_and_stream};
+use super::{Api, Asked, Said, Shared, event_stream, fault_response, offers_tool};
 
 /// Shell tools Codex has offered across versions, most recent first.
 const SHELL_TOOLS: [&str; 3] = ["exec_command", "shell_command", "shell"];
@@ -45,27 +43,26 @@ pub(super) async fn responses(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let (model, stream) = model_and_stream(&request, "gpt-scripted");
-    let asked = Asked {
-        api: Api::OpenAiResponses,
-        target: format!("POST {uri}"),
-        model: model.clone(),
-        stream,
-        first_user: user_text(&input),
-        step: assistant_turns(&input),
-    };
-    let (item, usage) = match shared.play(asked) {
+    let asked = Asked::new(
+        Api::OpenAiResponses,
+        &uri,
+        &request,
+        "gpt-scripted",
+        user_text(&input),
+        assistant_turns(&input),
+    );
+    let (item, usage) = match shared.play(&asked) {
         Err(kind) => return fault(kind),
         Ok((Said::Act(action), usage)) => (output_item(&action, &request), usage),
         Ok((Said::Text(text), usage)) => (message(&text), usage),
     };
     let answer = Answer {
         id: format!("resp_{}", uuid::Uuid::new_v4().simple()),
-        model,
+        model: asked.model,
         item,
         usage,
     };
-    if stream {
+    if asked.stream {
         answer.events()
     } else {
         Json(answer.response("completed", true)).into_response()
@@ -152,12 +149,7 @@ impl Answer {
         }
         event(json!({"type": "response.output_item.done", "output_index": 0, "item": self.item}));
         event(json!({"type": "response.completed", "response": self.response("completed", true)}));
-        let mut response = Response::new(Body::from(out));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
-        response
+        event_stream(out)
     }
 }
 
@@ -196,16 +188,9 @@ fn fault(kind: FaultKind) -> Response {
             json!("server_is_overloaded"),
         ),
     };
-    let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body =
         json!({"error": {"message": message, "type": kind_name, "param": null, "code": code}});
-    let mut response = (status, Json(body)).into_response();
-    if kind == FaultKind::RateLimited {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
+    fault_response(kind, body)
 }
 
 /// The output item of a scripted turn, using the shell tool the request offers.
@@ -306,13 +291,6 @@ fn update_file(path: &str, old: &str, new: &str) -> String {
     }
     patch.push_str("*** End Patch\n");
     patch
-}
-
-fn offers_tool(request: &Value, name: &str) -> bool {
-    request
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(|tools| tools.iter().any(|t| t["name"] == name))
 }
 
 /// Whether an input item was produced by the model rather than the client.

@@ -1,8 +1,9 @@
 //! Checks and statuses: check runs (create, update, get, rerequest, list for a ref),
 //! check suites, commit statuses and the combined status.
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -14,9 +15,9 @@ use super::super::auth::InstallationAuth;
 use super::super::check_events::{
     after_completion, announce_run, apply_output, create_run, run_list,
 };
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::{CI_APP_ID, Sim, ci, git, json};
-use super::{InRepo, RepoPath};
+use super::{InRepo, RepoPath, render_found};
 
 /// Check and status routes.
 pub fn router() -> Router<Sim> {
@@ -152,9 +153,8 @@ fn apply(sim: &Sim, name: &RepoName, id: u64, body: &CheckRunBody) -> ApiResult<
 async fn create_check_run(
     State(sim): State<Sim>,
     InRepo { name, auth, .. }: InRepo<RepoPath>,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody<CheckRunBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body: CheckRunBody = parse_body(&body)?;
     let (Some(run_name), Some(head_sha)) = (body.name.clone(), body.head_sha.clone()) else {
         return Err(ApiError::unprocessable(
             "Validation Failed: name and head_sha are required",
@@ -207,22 +207,19 @@ fn finish_change(
 }
 
 fn run_json(sim: &Sim, name: &RepoName, id: u64) -> ApiResult<Value> {
-    let world = sim.world();
-    let r = world.repo(name).ok_or_else(ApiError::not_found)?;
-    let run = r
-        .check_runs
-        .iter()
-        .find(|c| c.id == id)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(json::check_run(&world, r, run))
+    render_found(
+        sim,
+        name,
+        |r| r.check_runs.iter().find(|c| c.id == id),
+        json::check_run,
+    )
 }
 
 async fn update_check_run(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<IdPath>,
-    body: axum::body::Bytes,
+    JsonBody(body): JsonBody<CheckRunBody>,
 ) -> ApiResult<Json<Value>> {
-    let body: CheckRunBody = parse_body(&body)?;
     let owner = {
         let world = sim.world();
         world
@@ -329,14 +326,12 @@ async fn get_check_suite(
     State(sim): State<Sim>,
     InRepo { name, path, .. }: InRepo<IdPath>,
 ) -> ApiResult<Json<Value>> {
-    let world = sim.world();
-    let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
-    let suite = r
-        .check_suites
-        .iter()
-        .find(|s| s.id == path.id)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(json::check_suite(&world, r, suite)))
+    Ok(Json(render_found(
+        &sim,
+        &name,
+        |r| r.check_suites.iter().find(|s| s.id == path.id),
+        json::check_suite,
+    )?))
 }
 
 /// Resolves a ref or sha to a commit id, or 422 as GitHub answers.
@@ -344,6 +339,25 @@ pub async fn resolve(sim: &Sim, name: &RepoName, reference: &str) -> ApiResult<S
     git::rev_parse(&sim.repo_path(name), reference)
         .await
         .ok_or_else(|| ApiError::unprocessable(format!("No commit found for SHA: {reference}")))
+}
+
+/// A request about one commit, `{owner}/{repo}/commits/{reference}/...`: the repository
+/// as [`InRepo`] checks it, the reference [`resolve`]d to its sha.
+pub struct AtCommit {
+    /// `owner/name`, as the path spells it.
+    pub name: RepoName,
+    /// The commit the path's reference names.
+    pub sha: String,
+}
+
+impl FromRequestParts<Sim> for AtCommit {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, ApiError> {
+        let InRepo { name, path, .. } = InRepo::<RefPath>::from_request_parts(parts, sim).await?;
+        let sha = resolve(sim, &name, &path.reference).await?;
+        Ok(Self { name, sha })
+    }
 }
 
 #[derive(Deserialize)]
@@ -355,10 +369,9 @@ struct RunsQuery {
 
 async fn runs_for_ref(
     State(sim): State<Sim>,
-    InRepo { name, path, .. }: InRepo<RefPath>,
+    AtCommit { name, sha }: AtCommit,
     Query(q): Query<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let mut runs: Vec<_> = r
@@ -378,9 +391,8 @@ async fn runs_for_ref(
 
 async fn suites_for_ref(
     State(sim): State<Sim>,
-    InRepo { name, path, .. }: InRepo<RefPath>,
+    AtCommit { name, sha }: AtCommit,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let suites: Vec<Value> = r

@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{Login, RepoName};
 
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::state::Comment;
 use super::super::webhooks::announce;
 use super::super::{Sim, json};
-use super::{InRepo, NumberPath, Page};
+use super::{InRepo, NumberPath, Page, render_found};
 
 /// Comment routes.
 pub fn router() -> Router<Sim> {
@@ -163,18 +163,16 @@ struct CommentBody {
 async fn create_comment_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(new): JsonBody<CommentBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let new: CommentBody = parse_body(&body)?;
     let id = add_comment(&sim, &name, path.number, &new.body, &auth.bot).await?;
-    let world = sim.world();
-    let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
-    let c = r
-        .comments
-        .iter()
-        .find(|c| c.id == id)
-        .ok_or_else(ApiError::not_found)?;
-    Ok((StatusCode::CREATED, Json(json::comment(&world, r, c))))
+    let comment = render_found(
+        &sim,
+        &name,
+        |r| r.comments.iter().find(|c| c.id == id),
+        json::comment,
+    )?;
+    Ok((StatusCode::CREATED, Json(comment)))
 }
 
 #[derive(Deserialize)]
@@ -186,22 +184,19 @@ async fn get_comment(
     State(sim): State<Sim>,
     InRepo { name, path, .. }: InRepo<CommentPath>,
 ) -> ApiResult<Json<Value>> {
-    let world = sim.world();
-    let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
-    let c = r
-        .comments
-        .iter()
-        .find(|c| c.id == path.comment_id)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(json::comment(&world, r, c)))
+    Ok(Json(render_found(
+        &sim,
+        &name,
+        |r| r.comments.iter().find(|c| c.id == path.comment_id),
+        json::comment,
+    )?))
 }
 
 async fn edit_comment_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<CommentPath>,
-    body: axum::body::Bytes,
+    JsonBody(new): JsonBody<CommentBody>,
 ) -> ApiResult<Json<Value>> {
-    let new: CommentBody = parse_body(&body)?;
     Ok(Json(edit_comment(
         &sim,
         &name,

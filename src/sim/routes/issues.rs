@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{Login, RepoName};
 
-use super::super::error::{ApiError, ApiResult, parse_body};
-use super::super::state::Issue;
+use super::super::error::{ApiError, ApiResult, JsonBody};
+use super::super::state::{Issue, World};
 use super::super::webhooks::announce;
 use super::super::{Sim, json, merge};
 use super::{InRepo, NumberPath, Page, RepoPath};
@@ -128,11 +128,7 @@ pub async fn add_labels(
         let mut world = sim.world();
         world.user(by);
         let now = world.now();
-        let issue = world
-            .repos
-            .get_mut(repo)
-            .and_then(|r| r.issues.get_mut(&number))
-            .ok_or_else(ApiError::not_found)?;
+        let issue = issue_mut(&mut world, repo, number)?;
         let mut added = Vec::new();
         for label in labels {
             if !issue.labels.contains(&label) {
@@ -149,6 +145,16 @@ pub async fn add_labels(
     labels_of(sim, repo, number)
 }
 
+/// The issue (or a pull request's issue side) `number` of `repo`, to change; 404 when
+/// there is none.
+fn issue_mut<'w>(world: &'w mut World, repo: &RepoName, number: u64) -> ApiResult<&'w mut Issue> {
+    world
+        .repos
+        .get_mut(repo)
+        .and_then(|r| r.issues.get_mut(&number))
+        .ok_or_else(ApiError::not_found)
+}
+
 /// Removes a label as `by`; 404 when the issue does not carry it.
 pub async fn remove_label(
     sim: &Sim,
@@ -159,11 +165,7 @@ pub async fn remove_label(
 ) -> ApiResult<Vec<String>> {
     {
         let mut world = sim.world();
-        let issue = world
-            .repos
-            .get_mut(repo)
-            .and_then(|r| r.issues.get_mut(&number))
-            .ok_or_else(ApiError::not_found)?;
+        let issue = issue_mut(&mut world, repo, number)?;
         let before = issue.labels.len();
         issue.labels.retain(|l| l != label);
         if issue.labels.len() == before {
@@ -244,9 +246,8 @@ struct NewIssue {
 async fn create_issue(
     State(sim): State<Sim>,
     InRepo { name, auth, .. }: InRepo<RepoPath>,
-    body: axum::body::Bytes,
+    JsonBody(new): JsonBody<NewIssue>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let new: NewIssue = parse_body(&body)?;
     let number = open_issue(&sim, &name, &new.title, new.body, new.labels, &auth.bot).await?;
     Ok((StatusCode::CREATED, Json(issue_json(&sim, &name, number)?)))
 }
@@ -288,11 +289,7 @@ pub async fn update_issue(
     {
         let mut world = sim.world();
         let now = world.now();
-        let issue = world
-            .repos
-            .get_mut(name)
-            .and_then(|r| r.issues.get_mut(&number))
-            .ok_or_else(ApiError::not_found)?;
+        let issue = issue_mut(&mut world, name, number)?;
         if patch.title.is_some() || patch.body.is_some() {
             if let Some(title) = patch.title {
                 issue.title = title;
@@ -337,9 +334,8 @@ pub async fn update_issue(
 async fn update_issue_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let patch: Value = parse_body(&body)?;
     update_issue(&sim, &name, path.number, patch, &auth.bot).await?;
     Ok(Json(issue_json(&sim, &name, path.number)?))
 }
@@ -369,9 +365,9 @@ enum LabelName {
 async fn add_labels_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(labels): JsonBody<LabelsBody>,
 ) -> ApiResult<Json<Value>> {
-    let labels = match parse_body::<LabelsBody>(&body)? {
+    let labels = match labels {
         LabelsBody::Object { labels } | LabelsBody::List(labels) => labels,
     };
     let labels = labels

@@ -19,13 +19,14 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::types::RepoName;
 
 use super::Sim;
 use super::auth::InstallationAuth;
 use super::error::{ApiError, ApiResult};
-use super::state::Access;
+use super::state::{Access, Repo, World};
 
 /// All REST routes.
 pub fn router() -> Router<Sim> {
@@ -58,6 +59,14 @@ pub struct RepoPath {
 pub struct NumberPath {
     /// Issue or pull request number.
     pub number: u64,
+}
+
+/// The `{branch}` of a `{owner}/{repo}/.../{branch}` path (the repository comes through
+/// [`InRepo`]).
+#[derive(Deserialize)]
+pub struct BranchPath {
+    /// Branch name.
+    pub branch: String,
 }
 
 /// Resolves `owner/repo` for a token: 404 unless it exists and the installation covers it.
@@ -105,6 +114,20 @@ impl<P: DeserializeOwned + Send> FromRequestParts<Sim> for InRepo<P> {
         let name = repo_for(sim, &auth, &repo.owner, &repo.repo)?;
         Ok(Self { name, path, auth })
     }
+}
+
+/// GitHub's JSON for one thing a repository holds (a comment, a check run, a suite…):
+/// `find` picks it out of the repository, `render` writes it. 404 when either is gone.
+pub fn render_found<T>(
+    sim: &Sim,
+    name: &RepoName,
+    find: impl FnOnce(&Repo) -> Option<&T>,
+    render: impl FnOnce(&World, &Repo, &T) -> Value,
+) -> ApiResult<Value> {
+    let world = sim.world();
+    let repo = world.repo(name).ok_or_else(ApiError::not_found)?;
+    let found = find(repo).ok_or_else(ApiError::not_found)?;
+    Ok(render(&world, repo, found))
 }
 
 /// 403 as GitHub answers an installation token whose App lacks `permission` at `level`

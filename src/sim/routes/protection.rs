@@ -15,7 +15,7 @@ use super::super::error::{ApiError, ApiResult, parse_body};
 use super::super::state::Access;
 use super::super::state::{Protection, RequiredCheck};
 use super::super::{Sim, git};
-use super::{InRepo, require_permission};
+use super::{BranchPath, InRepo, require_permission};
 
 /// Protection routes.
 pub fn router() -> Router<Sim> {
@@ -25,11 +25,6 @@ pub fn router() -> Router<Sim> {
             .put(put_protection)
             .delete(delete_protection),
     )
-}
-
-#[derive(Deserialize)]
-struct BranchPath {
-    branch: String,
 }
 
 /// Replaces the protection of `branch` and wakes auto-merge.

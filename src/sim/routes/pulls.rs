@@ -1,6 +1,8 @@
 //! Pull request routes: create (head must be a pushed branch), get, list, update,
 //! files, commits, merge (sha guard, protection) and update-branch.
 
+use std::path::PathBuf;
+
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
@@ -10,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::types::{CommitSha, Login, RepoName};
 
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::state::{Issue, MergeMethod, Pull};
 use super::super::{Sim, ci, git, merge, push};
 use super::repos::{commit_json, files_json};
@@ -179,9 +181,8 @@ pub struct NewPull {
 async fn create_pull_route(
     State(sim): State<Sim>,
     InRepo { name, auth, .. }: InRepo<RepoPath>,
-    body: axum::body::Bytes,
+    JsonBody(new): JsonBody<NewPull>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let new: NewPull = parse_body(&body)?;
     let number = create_pull(&sim, &name, new, &auth.bot).await?;
     Ok((
         StatusCode::CREATED,
@@ -249,9 +250,8 @@ async fn get_pull(
 async fn update_pull(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    let patch: Value = parse_body(&body)?;
     if let Some(base) = patch.get("base").and_then(Value::as_str) {
         if git::branch_sha(&sim.repo_path(&name), base).await.is_none() {
             return Err(ApiError::unprocessable(
@@ -284,17 +284,28 @@ async fn update_pull(
     Ok(Json(merge::pull_json(&sim, &name, path.number).await?))
 }
 
+/// What a pull request's files and commits are read from: the bare repository, the
+/// base branch's sha (404 when the branch is gone) and the head sha.
+async fn commit_range(
+    sim: &Sim,
+    name: &RepoName,
+    number: u64,
+) -> ApiResult<(PathBuf, String, String)> {
+    let snap = merge::snapshot(sim, name, number)?;
+    let bare = sim.repo_path(name);
+    let base = git::branch_sha(&bare, &snap.base_ref)
+        .await
+        .ok_or_else(ApiError::not_found)?;
+    Ok((bare, base, snap.head_sha))
+}
+
 async fn list_files(
     State(sim): State<Sim>,
     InRepo { name, path, .. }: InRepo<NumberPath>,
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
-    let snap = merge::snapshot(&sim, &name, path.number)?;
-    let bare = sim.repo_path(&name);
-    let base = git::branch_sha(&bare, &snap.base_ref)
-        .await
-        .ok_or_else(ApiError::not_found)?;
-    let files = git::diff(&bare, &base, &snap.head_sha).await?;
+    let (bare, base, head) = commit_range(&sim, &name, path.number).await?;
+    let files = git::diff(&bare, &base, &head).await?;
     let Value::Array(list) = files_json(&files) else {
         return Ok(Json(json!([])));
     };
@@ -305,13 +316,9 @@ async fn list_commits(
     State(sim): State<Sim>,
     InRepo { name, path, .. }: InRepo<NumberPath>,
 ) -> ApiResult<Json<Value>> {
-    let snap = merge::snapshot(&sim, &name, path.number)?;
-    let bare = sim.repo_path(&name);
-    let base = git::branch_sha(&bare, &snap.base_ref)
-        .await
-        .ok_or_else(ApiError::not_found)?;
+    let (bare, base, head) = commit_range(&sim, &name, path.number).await?;
     let mut list = Vec::new();
-    for sha in git::commits_between(&bare, &base, &snap.head_sha).await? {
+    for sha in git::commits_between(&bare, &base, &head).await? {
         if let Some(c) = commit_json(&sim, &name, &sha).await {
             list.push(c);
         }
@@ -372,9 +379,8 @@ pub async fn merge_pull(
 async fn merge_route(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<MergeBody>,
 ) -> ApiResult<Json<Value>> {
-    let req: MergeBody = parse_body(&body)?;
     let method = match req.merge_method.as_deref() {
         None => MergeMethod::Merge,
         Some(m) => MergeMethod::parse(m)
@@ -412,9 +418,8 @@ struct UpdateBranchBody {
 async fn update_branch(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<UpdateBranchBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: UpdateBranchBody = parse_body(&body)?;
     let snap = merge::snapshot(&sim, &name, path.number)?;
     if req
         .expected_head_sha

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::types::RepoName;
 
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::{Sim, git, push};
 use super::{InRepo, RepoPath};
 
@@ -61,9 +61,8 @@ struct NewRef {
 async fn create_ref(
     State(sim): State<Sim>,
     InRepo { name, auth, .. }: InRepo<RepoPath>,
-    body: axum::body::Bytes,
+    JsonBody(new): JsonBody<NewRef>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let new: NewRef = parse_body(&body)?;
     let Some(branch) = new.reference.strip_prefix("refs/heads/") else {
         return Err(ApiError::unprocessable(
             "Reference name must start with 'refs/heads/'",

@@ -13,7 +13,8 @@ use crate::types::{Login, RepoName};
 use super::super::auth::{Caller, InstallationAuth};
 use super::super::error::{ApiError, ApiResult};
 use super::super::{Sim, git, json};
-use super::{InRepo, Page, RepoPath, repo_for};
+use super::checks::RefPath;
+use super::{BranchPath, InRepo, Page, RepoPath, repo_for};
 
 /// Repository routes.
 pub fn router() -> Router<Sim> {
@@ -226,11 +227,6 @@ async fn list_branches(
     Ok(Json(Value::Array(page.apply(list))))
 }
 
-#[derive(Deserialize)]
-struct BranchPath {
-    branch: String,
-}
-
 async fn get_branch(
     State(sim): State<Sim>,
     InRepo { name, path, .. }: InRepo<BranchPath>,
@@ -299,14 +295,9 @@ async fn list_commits(
     Ok(Json(Value::Array(list)))
 }
 
-#[derive(Deserialize)]
-struct CommitPath {
-    reference: String,
-}
-
 async fn get_commit(
     State(sim): State<Sim>,
-    InRepo { name, path, .. }: InRepo<CommitPath>,
+    InRepo { name, path, .. }: InRepo<RefPath>,
 ) -> ApiResult<Json<Value>> {
     let mut value = commit_json(&sim, &name, &path.reference)
         .await

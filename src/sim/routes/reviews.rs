@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::types::{CommitSha, Login, RepoName};
 
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::state::{Review, ReviewComment};
 use super::super::webhooks::announce;
 use super::super::{Sim, git, json, merge};
@@ -189,9 +189,8 @@ pub async fn submit_review(
 async fn create_review(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<NumberPath>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<NewReview>,
 ) -> ApiResult<Json<Value>> {
-    let req: NewReview = parse_body(&body)?;
     let id = submit_review(&sim, &name, path.number, &auth.bot, req).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;

@@ -5,13 +5,12 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::Sim;
 use super::super::error::{ApiError, ApiResult};
 use super::super::state::Access;
-use super::{InRepo, Page, require_permission};
+use super::{BranchPath, InRepo, Page, require_permission};
 
 /// The rules route.
 pub fn router() -> Router<Sim> {
@@ -19,11 +18,6 @@ pub fn router() -> Router<Sim> {
         "/repos/{owner}/{repo}/rules/branches/{branch}",
         get(branch_rules),
     )
-}
-
-#[derive(Deserialize)]
-struct BranchPath {
-    branch: String,
 }
 
 async fn branch_rules(

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 use crate::types::CommitSha;
 
 use super::super::check_events::fields;
-use super::super::error::{ApiError, ApiResult, parse_body};
+use super::super::error::{ApiError, ApiResult, JsonBody};
 use super::super::state::Status;
 use super::super::webhooks::announce;
 use super::super::{Sim, json};
 use super::InRepo;
-use super::checks::{RefPath, resolve};
+use super::checks::{AtCommit, resolve};
 
 /// Status routes.
 pub fn router() -> Router<Sim> {
@@ -47,9 +47,8 @@ struct NewStatus {
 async fn create_status(
     State(sim): State<Sim>,
     InRepo { name, path, auth }: InRepo<StatusPath>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<NewStatus>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: NewStatus = parse_body(&body)?;
     if !["error", "failure", "pending", "success"].contains(&req.state.as_str()) {
         return Err(ApiError::unprocessable(format!(
             "Validation Failed: state {} is not included in the list",
@@ -104,9 +103,8 @@ async fn create_status(
 
 async fn list_statuses(
     State(sim): State<Sim>,
-    InRepo { name, path, .. }: InRepo<RefPath>,
+    AtCommit { name, sha }: AtCommit,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     Ok(Json(Value::Array(
@@ -121,9 +119,8 @@ async fn list_statuses(
 
 async fn combined_status(
     State(sim): State<Sim>,
-    InRepo { name, path, .. }: InRepo<RefPath>,
+    AtCommit { name, sha }: AtCommit,
 ) -> ApiResult<Json<Value>> {
-    let sha = resolve(&sim, &name, &path.reference).await?;
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
     let mut latest: Vec<&Status> = Vec::new();

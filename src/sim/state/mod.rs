@@ -77,13 +77,19 @@ impl World {
 
     /// The user record for `login`, created as a plain user when unknown.
     pub fn user(&mut self, login: &Login) -> User {
-        if let Some(user) = self.users.get(login) {
-            return user.clone();
+        match self.users.get(login) {
+            Some(user) => user.clone(),
+            None => self.add_user(login, UserKind::User),
         }
+    }
+
+    /// Registers the account `login` (a person, a bot or an organization) with a fresh
+    /// id, replacing any earlier record.
+    pub fn add_user(&mut self, login: &Login, kind: UserKind) -> User {
         let user = User {
             id: self.id(),
             login: login.clone(),
-            kind: UserKind::User,
+            kind,
         };
         self.users.insert(login.clone(), user.clone());
         user
