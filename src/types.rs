@@ -8,12 +8,47 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Lets sqlx read `$ty` from a column it reads as `$stored`, converted by `$read` (which
+/// may fail: a negative id, an unknown state name, malformed JSON). Each backend reads
+/// `$stored` its own way; the conversion is written once for both. `[…]` holds the type's
+/// generic parameters, if any.
+macro_rules! stored_as {
+    ([$($generics:tt)*] $ty:ty, $stored:ty, $read:expr) => {
+        impl<DB: sqlx::Database, $($generics)*> sqlx::Type<DB> for $ty
+        where
+            $stored: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <$stored as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <$stored as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database, $($generics)*> sqlx::Decode<'r, DB> for $ty
+        where
+            $stored: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let stored = <$stored as sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok(($read)(stored)?)
+            }
+        }
+    };
+}
+pub(crate) use stored_as;
+
 /// Declares a string-backed identifier newtype.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
+        )]
         #[serde(transparent)]
+        #[sqlx(transparent)]
         pub struct $name(pub String);
 
         impl fmt::Display for $name {
@@ -43,6 +78,9 @@ macro_rules! number_id {
                 write!(f, "{}", self.0)
             }
         }
+
+        // A signed 64-bit integer column (`INTEGER`, `BIGINT`) holds every GitHub id.
+        stored_as!([] $name, i64, |n| u64::try_from(n).map(Self));
     };
 }
 

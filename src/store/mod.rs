@@ -9,6 +9,7 @@
 mod actions;
 mod advisory;
 mod capacity;
+mod columns;
 mod deliveries;
 mod job_notify;
 mod job_runs;

@@ -2,10 +2,10 @@
 //! counts and cost, jobs by state with the run they work for, and who holds each
 //! repository's merge lock.
 
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 use super::jobs::{JobKind, JobState};
-use super::runs::{RUN_COLUMNS, RunId, RunRecord, RunRow, RunState};
+use super::runs::{RUN_COLUMNS, RunId, RunRecord, RunState};
 use super::tasks::TaskId;
 use super::{Store, with_pool};
 use crate::clock::Millis;
@@ -112,7 +112,7 @@ impl Store {
             .await?
             .into_iter()
             .map(|row| {
-                let run = RunRecord::try_from(<RunRow as sqlx::FromRow<_>>::from_row(&row)?)?;
+                let run = RunRecord::from_row(&row)?;
                 let cost: i64 = row.try_get("cost_micros")?;
                 anyhow::Ok(RunSummary {
                     run,

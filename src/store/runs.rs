@@ -7,6 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::columns::{JsonList, NullableInt};
 use super::jobs::{NewJob, insert_job};
 use super::tasks::{NewTask, TaskState};
 use super::{Store, with_pool};
@@ -15,8 +16,11 @@ use crate::cost::BudgetConfig;
 use crate::types::{CommitSha, InstallationId, IssueNumber, Login, RepoName};
 
 /// A run's row id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, sqlx::Type,
+)]
 #[serde(transparent)]
+#[sqlx(transparent)]
 pub struct RunId(pub i64);
 
 impl fmt::Display for RunId {
@@ -97,7 +101,7 @@ pub struct NewRun {
 }
 
 /// A run as stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RunRecord {
     /// Row id.
     pub id: RunId,
@@ -122,6 +126,7 @@ pub struct RunRecord {
     /// Who asked for the run.
     pub requested_by: Login,
     /// Tasks of this run working at once, at most.
+    #[sqlx(try_from = "i64")]
     pub max_parallel: u32,
     /// Where it is.
     pub state: RunState,
@@ -130,10 +135,13 @@ pub struct RunRecord {
     /// Which rule made the plan (for the plan comment).
     pub plan_source: Option<String>,
     /// One line per planning decision.
+    #[sqlx(try_from = "JsonList<String>")]
     pub plan_decisions: Vec<String>,
     /// The plan comment Flotilla keeps editing.
+    #[sqlx(try_from = "NullableInt")]
     pub plan_comment_id: Option<u64>,
     /// The budget a `/flotilla retry` raised it to; none means the configuration's.
+    #[sqlx(rename = "budget")]
     pub budget_override: Option<BudgetConfig>,
     /// Why the run stopped starting agents: the budget it spent, with the figures.
     pub budget_stopped: Option<String>,
@@ -165,71 +173,11 @@ pub struct RecordedPlan {
     pub tasks: Vec<NewTask>,
 }
 
+/// The columns of a [`RunRecord`]; a run not planned yet has no decisions (`NULL`).
 pub(super) const RUN_COLUMNS: &str = "id, repo, issue, installation, clone_url, default_branch, title, body, \
     force_single, config, requested_by, max_parallel, state, base_sha, plan_source, \
-    plan_decisions, plan_comment_id, budget, budget_stopped, created_at, updated_at";
-
-/// A `runs` row as the database returns it, before its values are typed.
-#[derive(sqlx::FromRow)]
-pub(super) struct RunRow {
-    id: i64,
-    repo: String,
-    issue: i64,
-    installation: i64,
-    clone_url: String,
-    default_branch: String,
-    title: String,
-    body: String,
-    force_single: bool,
-    config: String,
-    requested_by: String,
-    max_parallel: i64,
-    state: String,
-    base_sha: Option<String>,
-    plan_source: Option<String>,
-    plan_decisions: Option<String>,
-    plan_comment_id: Option<i64>,
-    budget: Option<String>,
-    budget_stopped: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TryFrom<RunRow> for RunRecord {
-    type Error = anyhow::Error;
-
-    fn try_from(row: RunRow) -> anyhow::Result<Self> {
-        Ok(Self {
-            id: RunId(row.id),
-            repo: RepoName(row.repo),
-            issue: IssueNumber(u64::try_from(row.issue)?),
-            installation: InstallationId(u64::try_from(row.installation)?),
-            clone_url: row.clone_url,
-            default_branch: row.default_branch,
-            title: row.title,
-            body: row.body,
-            force_single: row.force_single,
-            config: row.config,
-            requested_by: Login(row.requested_by),
-            max_parallel: u32::try_from(row.max_parallel)?,
-            state: row.state.parse()?,
-            base_sha: row.base_sha.map(CommitSha),
-            plan_source: row.plan_source,
-            plan_decisions: match row.plan_decisions {
-                Some(text) => serde_json::from_str(&text)?,
-                None => Vec::new(),
-            },
-            plan_comment_id: row.plan_comment_id.map(u64::try_from).transpose()?,
-            budget_override: row
-                .budget
-                .map(|text| serde_json::from_str(&text))
-                .transpose()?,
-            budget_stopped: row.budget_stopped,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
+    COALESCE(plan_decisions, '[]') AS plan_decisions, plan_comment_id, budget, budget_stopped, \
+    created_at, updated_at";
 
 /// Attempts a planning job gets (GitHub or the planner agent failing for a while).
 const PLAN_MAX_ATTEMPTS: i64 = 5;
@@ -288,13 +236,13 @@ impl Store {
 
     /// Reads one run.
     pub async fn run(&self, id: RunId) -> anyhow::Result<Option<RunRecord>> {
-        let row = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, RunRow>(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
+        let run = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, RunRecord>(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
                 .bind(id.0)
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(RunRecord::try_from).transpose()
+        Ok(run)
     }
 
     /// The newest run of an issue, live or not.
@@ -303,8 +251,8 @@ impl Store {
         repo: &RepoName,
         issue: IssueNumber,
     ) -> anyhow::Result<Option<RunRecord>> {
-        let row = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, RunRow>(&format!(
+        let run = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, RunRecord>(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE repo = $1 AND issue = $2 \
                  ORDER BY id DESC LIMIT 1"
             ))
@@ -313,7 +261,7 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        row.map(RunRecord::try_from).transpose()
+        Ok(run)
     }
 
     /// The runs of `repo` still planning or active: work that stops when the App loses
@@ -351,15 +299,15 @@ impl Store {
 
     /// Every run of a state, oldest first (the demo and status pages list them).
     pub async fn runs_in_state(&self, state: RunState) -> anyhow::Result<Vec<RunRecord>> {
-        let rows = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, RunRow>(&format!(
+        let runs = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, RunRecord>(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE state = $1 ORDER BY id"
             ))
             .bind(state.as_str())
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter().map(RunRecord::try_from).collect()
+        Ok(runs)
     }
 
     /// Records a run's plan and its tasks, and makes the run active. Does nothing (and

@@ -5,6 +5,7 @@
 //! (`orchestrator::scheduling`); the store only reads and executes.
 
 use super::advisory::AdvisoryLock;
+use super::columns::JsonList;
 use super::jobs::{NewJob, insert_job};
 use super::runs::RunId;
 use super::tasks::{TaskId, TaskState};
@@ -12,23 +13,27 @@ use super::{BackendKind, Store, with_pool};
 use crate::types::RepoName;
 
 /// A task of an active run, as scheduling sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SchedulingTask {
     /// The task.
     pub id: TaskId,
     /// Its run.
+    #[sqlx(rename = "run_id")]
     pub run: RunId,
     /// The run's repository.
     pub repo: RepoName,
     /// Its position in the plan.
     pub position: i64,
     /// The run's `max_parallel_tasks`.
+    #[sqlx(try_from = "i64")]
     pub max_parallel: u32,
     /// Where it is.
     pub state: TaskState,
     /// Positions of the tasks it builds on.
+    #[sqlx(try_from = "JsonList<i64>")]
     pub depends_on: Vec<i64>,
     /// Attempts started so far.
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
 }
 
@@ -51,35 +56,6 @@ pub enum ScheduleMove {
         /// The attempt's number.
         attempt: u32,
     },
-}
-
-#[derive(sqlx::FromRow)]
-struct SchedulingRow {
-    id: i64,
-    run_id: i64,
-    repo: String,
-    max_parallel: i64,
-    state: String,
-    depends_on: String,
-    attempts: i64,
-    position: i64,
-}
-
-impl TryFrom<SchedulingRow> for SchedulingTask {
-    type Error = anyhow::Error;
-
-    fn try_from(row: SchedulingRow) -> anyhow::Result<Self> {
-        Ok(Self {
-            id: TaskId(row.id),
-            run: RunId(row.run_id),
-            repo: RepoName(row.repo),
-            position: row.position,
-            max_parallel: u32::try_from(row.max_parallel)?,
-            state: row.state.parse()?,
-            depends_on: serde_json::from_str(&row.depends_on)?,
-            attempts: u32::try_from(row.attempts)?,
-        })
-    }
 }
 
 impl Store {
@@ -111,7 +87,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let rows: Vec<SchedulingRow> = sqlx::query_as(
+            let tasks: Vec<SchedulingTask> = sqlx::query_as(
                 "SELECT t.id, t.run_id, r.repo, r.max_parallel, t.state, t.depends_on, \
                  t.attempts, t.position FROM tasks t JOIN runs r ON r.id = t.run_id \
                  WHERE r.state = 'active' AND r.budget_stopped IS NULL \
@@ -119,10 +95,6 @@ impl Store {
             )
             .fetch_all(&mut *tx)
             .await?;
-            let tasks = rows
-                .into_iter()
-                .map(SchedulingTask::try_from)
-                .collect::<anyhow::Result<Vec<_>>>()?;
             let mut changed = std::collections::BTreeSet::new();
             for step in decide(&tasks) {
                 let (task, moved) = match &step {

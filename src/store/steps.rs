@@ -10,6 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::columns::NullableInt;
 use super::runs::RunId;
 use super::tasks::TaskId;
 use super::{Store, storable, with_pool};
@@ -22,7 +23,8 @@ pub const TRANSCRIPT_CAP: usize = 256 * 1024;
 pub const PROMPT_CAP: usize = 64 * 1024;
 
 /// A step's row id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, sqlx::Type)]
+#[sqlx(transparent)]
 pub struct StepId(pub i64);
 
 impl fmt::Display for StepId {
@@ -133,7 +135,7 @@ pub struct StepEnd {
 
 /// A step as stored. The list queries leave `prompt` and `transcript` out; [`Store::step`]
 /// reads them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct StepRecord {
     /// Row id.
     pub id: StepId,
@@ -146,8 +148,10 @@ pub struct StepRecord {
     /// A reviewer's lens.
     pub lens: Option<String>,
     /// A worker's attempt number.
+    #[sqlx(try_from = "NullableInt")]
     pub attempt: Option<u32>,
     /// The head judged.
+    #[sqlx(rename = "head_sha")]
     pub head: Option<CommitSha>,
     /// When it began.
     pub started_at: Millis,
@@ -161,45 +165,6 @@ pub struct StepRecord {
     pub prompt: Option<String>,
     /// The transcript, when read with [`Store::step`].
     pub transcript: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct StepRow {
-    id: i64,
-    run_id: i64,
-    task_id: Option<i64>,
-    kind: String,
-    lens: Option<String>,
-    attempt: Option<i64>,
-    head_sha: Option<String>,
-    started_at: i64,
-    finished_at: Option<i64>,
-    outcome: Option<String>,
-    reason: Option<String>,
-    prompt: Option<String>,
-    transcript: Option<String>,
-}
-
-impl TryFrom<StepRow> for StepRecord {
-    type Error = anyhow::Error;
-
-    fn try_from(row: StepRow) -> Result<Self, Self::Error> {
-        Ok(Self {
-            id: StepId(row.id),
-            run_id: RunId(row.run_id),
-            task_id: row.task_id.map(TaskId),
-            kind: row.kind.parse()?,
-            lens: row.lens,
-            attempt: row.attempt.map(u32::try_from).transpose()?,
-            head: row.head_sha.map(CommitSha),
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-            outcome: row.outcome.as_deref().map(str::parse).transpose()?,
-            reason: row.reason,
-            prompt: row.prompt,
-            transcript: row.transcript,
-        })
-    }
 }
 
 /// The columns of a listed step: everything but the large texts.
@@ -297,21 +262,21 @@ impl Store {
 
     /// A run's steps in the order they began, without their texts.
     pub async fn steps_of_run(&self, run: RunId) -> anyhow::Result<Vec<StepRecord>> {
-        let rows = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, StepRow>(&format!(
+        let steps = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, StepRecord>(&format!(
                 "SELECT {LISTED} FROM steps WHERE run_id = $1 ORDER BY started_at, id"
             ))
             .bind(run.0)
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter().map(StepRecord::try_from).collect()
+        Ok(steps)
     }
 
     /// One step with its prompt and transcript.
     pub async fn step(&self, id: StepId) -> anyhow::Result<Option<StepRecord>> {
-        let row = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, StepRow>(
+        let step = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, StepRecord>(
                 "SELECT id, run_id, task_id, kind, lens, attempt, head_sha, started_at, \
                  finished_at, outcome, reason, prompt, transcript FROM steps WHERE id = $1",
             )
@@ -319,19 +284,19 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        row.map(StepRecord::try_from).transpose()
+        Ok(step)
     }
 
     /// Steps running now, across every run: the agents and builds at work.
     pub async fn open_steps(&self) -> anyhow::Result<Vec<StepRecord>> {
-        let rows = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, StepRow>(&format!(
+        let steps = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, StepRecord>(&format!(
                 "SELECT {LISTED} FROM steps WHERE finished_at IS NULL ORDER BY started_at, id"
             ))
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter().map(StepRecord::try_from).collect()
+        Ok(steps)
     }
 }
 

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::columns::JsonList;
 use super::jobs::{JobKind, NewJob, insert_job};
 use super::runs::RunId;
 pub use super::task_state::TaskState;
@@ -17,8 +18,11 @@ use crate::clock::Millis;
 use crate::types::{CommitSha, PrNumber, RepoName};
 
 /// A task's row id; agents see it as `FLOTILLA_TASK_ID` (`task-<id>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, sqlx::Type,
+)]
 #[serde(transparent)]
+#[sqlx(transparent)]
 pub struct TaskId(pub i64);
 
 impl fmt::Display for TaskId {
@@ -60,7 +64,7 @@ pub struct NewTask {
 }
 
 /// A task as stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TaskRecord {
     /// Row id.
     pub id: TaskId,
@@ -73,18 +77,23 @@ pub struct TaskRecord {
     /// Instructions.
     pub instructions: String,
     /// Declared paths.
+    #[sqlx(try_from = "JsonList<String>")]
     pub paths: Vec<String>,
     /// Positions it depends on.
+    #[sqlx(try_from = "JsonList<i64>")]
     pub depends_on: Vec<i64>,
     /// Its branch.
     pub branch: String,
     /// Where it is.
     pub state: TaskState,
     /// Attempts started so far.
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
     /// Attempts allowed (raised by `/flotilla retry`).
+    #[sqlx(try_from = "i64")]
     pub max_attempts: u32,
     /// Its draft pull request, once opened.
+    #[sqlx(rename = "pr_number")]
     pub pr: Option<PrNumber>,
     /// The pull request's GraphQL id.
     pub pr_node_id: Option<String>,
@@ -115,61 +124,6 @@ pub struct PendingProposal {
     pub body: String,
     /// The agent's summary of its work.
     pub summary: String,
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct TaskRow {
-    id: i64,
-    run_id: i64,
-    position: i64,
-    title: String,
-    instructions: String,
-    paths: String,
-    depends_on: String,
-    branch: String,
-    state: String,
-    attempts: i64,
-    max_attempts: i64,
-    pr_number: Option<i64>,
-    pr_node_id: Option<String>,
-    head_sha: Option<String>,
-    last_reason: Option<String>,
-    summary: Option<String>,
-    merged_sha: Option<String>,
-    pending_proposal: Option<String>,
-    updated_at: i64,
-}
-
-impl TryFrom<TaskRow> for TaskRecord {
-    type Error = anyhow::Error;
-
-    fn try_from(row: TaskRow) -> anyhow::Result<Self> {
-        Ok(Self {
-            id: TaskId(row.id),
-            run_id: RunId(row.run_id),
-            position: row.position,
-            title: row.title,
-            instructions: row.instructions,
-            paths: serde_json::from_str(&row.paths)?,
-            depends_on: serde_json::from_str(&row.depends_on)?,
-            branch: row.branch,
-            state: row.state.parse()?,
-            attempts: u32::try_from(row.attempts)?,
-            max_attempts: u32::try_from(row.max_attempts)?,
-            pr: row.pr_number.map(u64::try_from).transpose()?.map(PrNumber),
-            pr_node_id: row.pr_node_id,
-            head_sha: row.head_sha.map(CommitSha),
-            last_reason: row.last_reason,
-            summary: row.summary,
-            merged_sha: row.merged_sha.map(CommitSha),
-            pending_proposal: row
-                .pending_proposal
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()?,
-            updated_at: row.updated_at,
-        })
-    }
 }
 
 pub(super) const TASK_COLUMNS: &str = "t.id, t.run_id, t.position, t.title, t.instructions, \
@@ -241,28 +195,28 @@ impl NewJob {
 impl Store {
     /// Every task of a run, in plan order.
     pub async fn tasks_of_run(&self, run: RunId) -> anyhow::Result<Vec<TaskRecord>> {
-        let rows = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, TaskRow>(&format!(
+        let tasks = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, TaskRecord>(&format!(
                 "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = $1 ORDER BY t.position"
             ))
             .bind(run.0)
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter().map(TaskRecord::try_from).collect()
+        Ok(tasks)
     }
 
     /// Reads one task.
     pub async fn task(&self, id: TaskId) -> anyhow::Result<Option<TaskRecord>> {
-        let row = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, TaskRow>(&format!(
+        let task = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, TaskRecord>(&format!(
                 "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1"
             ))
             .bind(id.0)
             .fetch_optional(pool)
             .await?
         });
-        row.map(TaskRecord::try_from).transpose()
+        Ok(task)
     }
 
     /// The task whose pull request is `pr` in `repo`.
@@ -271,8 +225,8 @@ impl Store {
         repo: &RepoName,
         pr: PrNumber,
     ) -> anyhow::Result<Option<TaskRecord>> {
-        let row = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, TaskRow>(&format!(
+        let task = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, TaskRecord>(&format!(
                 "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id \
                  WHERE r.repo = $1 AND t.pr_number = $2 ORDER BY t.id DESC LIMIT 1"
             ))
@@ -281,7 +235,7 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        row.map(TaskRecord::try_from).transpose()
+        Ok(task)
     }
 
     /// Ids of the tasks an agent may be working on; the start-up reaper keeps their

@@ -141,7 +141,7 @@ impl std::str::FromStr for VerdictOutcome {
 }
 
 /// A verdict as stored.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct VerdictRecord {
     /// Lens, gate or check.
     pub kind: VerdictSource,
@@ -161,38 +161,6 @@ pub struct VerdictRecord {
     pub carried_from: Option<String>,
     /// The reviewer's transcript tail or the command's output, until retention drops it.
     pub output: Option<String>,
-}
-
-/// A `verdicts` row as the database returns it, before its values are typed.
-#[derive(sqlx::FromRow)]
-struct VerdictRow {
-    kind: String,
-    name: String,
-    outcome: String,
-    summary: String,
-    detail: String,
-    review_id: Option<i64>,
-    patch_id: Option<String>,
-    carried_from: Option<String>,
-    output: Option<String>,
-}
-
-impl TryFrom<VerdictRow> for VerdictRecord {
-    type Error = anyhow::Error;
-
-    fn try_from(row: VerdictRow) -> anyhow::Result<Self> {
-        Ok(Self {
-            kind: row.kind.parse()?,
-            name: row.name,
-            outcome: row.outcome.parse()?,
-            summary: row.summary,
-            detail: row.detail,
-            review_id: row.review_id,
-            patch_id: row.patch_id,
-            carried_from: row.carried_from,
-            output: row.output,
-        })
-    }
 }
 
 impl VerdictRecord {
@@ -258,8 +226,8 @@ impl Store {
         task: TaskId,
         head: &CommitSha,
     ) -> anyhow::Result<Vec<VerdictRecord>> {
-        let rows = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, VerdictRow>(
+        let verdicts = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, VerdictRecord>(
                 "SELECT kind, name, outcome, summary, detail, review_id, patch_id, carried_from, \
                  output FROM verdicts \
                  WHERE task_id = $1 AND head_sha = $2 ORDER BY kind DESC, name",
@@ -269,7 +237,7 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter().map(VerdictRecord::try_from).collect()
+        Ok(verdicts)
     }
 
     /// Remembers the review posted for a lens on a head, so re-verifying the same head

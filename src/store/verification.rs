@@ -6,7 +6,7 @@
 //! landing decision a no-op instead of a wrong merge.
 
 use super::jobs::{JobKind, JobState, NewJob, insert_job};
-use super::tasks::{TASK_COLUMNS, TaskId, TaskRecord, TaskRow, TaskState};
+use super::tasks::{TASK_COLUMNS, TaskId, TaskRecord, TaskState};
 use super::{Store, storable, with_pool};
 use crate::types::{CommitSha, RepoName};
 
@@ -80,8 +80,8 @@ impl Store {
         repo: &RepoName,
         sha: &CommitSha,
     ) -> anyhow::Result<Vec<TaskRecord>> {
-        let rows = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, TaskRow>(&format!(
+        let tasks = with_pool!(self, read, |pool| {
+            sqlx::query_as::<_, TaskRecord>(&format!(
                 "SELECT {TASK_COLUMNS} FROM tasks t JOIN runs r ON r.id = t.run_id \
                  WHERE r.repo = $1 AND t.head_sha = $2 ORDER BY t.id"
             ))
@@ -90,7 +90,7 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter().map(TaskRecord::try_from).collect()
+        Ok(tasks)
     }
 
     /// The verification job of `head` a worker holds or will take (running wins over
