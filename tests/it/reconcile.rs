@@ -8,7 +8,7 @@
 use flotilla::github::{CheckStatus, NewCheckRun};
 use flotilla::review::VERIFY_CHECK;
 use flotilla::sim::MergeMethod;
-use flotilla::store::{RunState, TaskState};
+use flotilla::store::{RunState, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber};
 
 use crate::support::wait_for;
@@ -19,7 +19,13 @@ const CAUGHT_UP: &str = "Flotilla caught up with changes made on GitHub";
 
 /// A person does `act` on GitHub while Flotilla hears nothing: the App's webhook is
 /// unticked meanwhile, so GitHub keeps no delivery that recovery could ask for again.
-async fn while_away<T>(world: &TestWorld, act: impl Future<Output = T>) -> T {
+/// Then one reconciliation pass runs, which must repair `repairs` runs; returns what
+/// `act` returned.
+async fn reconciled_after_away<T>(
+    world: &TestWorld,
+    act: impl Future<Output = T>,
+    repairs: usize,
+) -> T {
     world
         .sim
         .set_webhook_active(WORLD_APP_ID, false)
@@ -29,6 +35,7 @@ async fn while_away<T>(world: &TestWorld, act: impl Future<Output = T>) -> T {
         .sim
         .set_webhook_active(WORLD_APP_ID, true)
         .expect("webhook ticked");
+    assert_eq!(world.flotilla.reconcile().await, repairs);
     done
 }
 
@@ -39,6 +46,46 @@ fn caught_up_comments(world: &TestWorld, issue: IssueNumber) -> Vec<String> {
         .into_iter()
         .filter(|c| c.contains(CAUGHT_UP))
         .collect()
+}
+
+/// Starts a world whose one task, adding `file`, waits for a person's approval: the
+/// live run every scenario here acts on behind Flotilla's back.
+async fn awaiting_approval(file: &str) -> (TestWorld, IssueNumber, TaskRecord) {
+    let world = TestWorld::start().await;
+    let (issue, task) = world.task_awaits_approval("Reconcile me", file).await;
+    (world, issue, task)
+}
+
+/// Asserts the bot reported exactly one reconciliation on `issue` and that it says
+/// `saying`.
+fn caught_up_once(world: &TestWorld, issue: IssueNumber, saying: &str) {
+    let said = caught_up_comments(world, issue);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains(saying), "{}", said[0]);
+}
+
+/// Waits for the run of `issue` to end, asserts it settled with its first task in
+/// `state`, and returns that task.
+async fn run_settles_with(world: &TestWorld, issue: IssueNumber, state: TaskState) -> TaskRecord {
+    let (run, mut tasks) = world.run_ends(issue).await;
+    assert_eq!(run.state, RunState::Settled);
+    assert_eq!(tasks[0].state, state);
+    tasks.remove(0)
+}
+
+/// Runs a second reconciliation pass and asserts it repaired nothing and said nothing
+/// more: the one comment about the first pass stays the only one.
+async fn second_pass_changes_nothing(world: &TestWorld, issue: IssueNumber) {
+    assert_eq!(
+        world.flotilla.reconcile().await,
+        0,
+        "nothing left to repair"
+    );
+    assert_eq!(
+        caught_up_comments(world, issue).len(),
+        1,
+        "no second comment"
+    );
 }
 
 /// The completed `flotilla/verify` check runs on `head`, by conclusion.
@@ -53,23 +100,19 @@ fn verify_conclusions(world: &TestWorld, head: &CommitSha) -> Vec<Option<String>
 
 #[tokio::test]
 async fn a_push_made_while_away_is_verified_once_and_a_second_pass_changes_nothing() {
-    let world = TestWorld::start().await;
-    let (issue, task) = world
-        .task_awaits_approval("Reconcile me", "pushed.txt")
-        .await;
+    let (world, issue, task) = awaiting_approval("pushed.txt").await;
     let pr = task.pr.expect("the task has a pull request");
 
-    let pushed = while_away(
+    let pushed = reconciled_after_away(
         &world,
         world.writer_pushes(
             &task.branch,
             &[("pushed-too.txt", "a person's addition\n")],
             "A person adds a file",
         ),
+        1,
     )
     .await;
-
-    assert_eq!(world.flotilla.reconcile().await, 1);
     wait_for("the pushed head to be verified", || async {
         let task = world.flotilla.store.task(task.id).await.unwrap()?;
         (task.head_sha.as_ref() == Some(&pushed) && task.state == TaskState::Ready).then_some(())
@@ -80,118 +123,86 @@ async fn a_push_made_while_away_is_verified_once_and_a_second_pass_changes_nothi
         vec![Some("success".to_owned())],
         "one flotilla/verify on the pushed head"
     );
-    let said = caught_up_comments(&world, issue);
-    assert_eq!(said.len(), 1, "{said:?}");
-    assert!(
-        said[0].contains(&format!("was pushed to #{pr}; it is being verified")),
-        "{}",
-        said[0]
+    caught_up_once(
+        &world,
+        issue,
+        &format!("was pushed to #{pr}; it is being verified"),
     );
 
-    assert_eq!(
-        world.flotilla.reconcile().await,
-        0,
-        "nothing left to repair"
-    );
+    second_pass_changes_nothing(&world, issue).await;
     assert_eq!(
         verify_conclusions(&world, &pushed).len(),
         1,
         "no second verification"
-    );
-    assert_eq!(
-        caught_up_comments(&world, issue).len(),
-        1,
-        "no second comment"
     );
     world.teardown().await;
 }
 
 #[tokio::test]
 async fn a_pull_request_merged_by_a_person_while_away_is_recorded_as_flotilla_would() {
-    let world = TestWorld::start().await;
-    let (issue, task) = world
-        .task_awaits_approval("Reconcile me", "merged.txt")
-        .await;
+    let (world, issue, task) = awaiting_approval("merged.txt").await;
     let pr = task.pr.expect("the task has a pull request");
 
-    let merged = while_away(
+    let merged = reconciled_after_away(
         &world,
         world
             .sim
             .merge_pr(&world.repo, pr, MergeMethod::Merge, &world.writer),
+        1,
     )
     .await
     .unwrap();
-
-    assert_eq!(world.flotilla.reconcile().await, 1);
-    let (run, tasks) = world.run_ends(issue).await;
-    assert_eq!(run.state, RunState::Settled);
-    assert_eq!(tasks[0].state, TaskState::Merged);
-    assert_eq!(tasks[0].merged_sha.as_ref(), Some(&merged));
-    let said = caught_up_comments(&world, issue);
-    assert_eq!(said.len(), 1, "{said:?}");
-    assert!(
-        said[0].contains(&format!(
-            "pull request #{pr} was merged; the merge is recorded"
-        )),
-        "{}",
-        said[0]
+    let task = run_settles_with(&world, issue, TaskState::Merged).await;
+    assert_eq!(task.merged_sha.as_ref(), Some(&merged));
+    caught_up_once(
+        &world,
+        issue,
+        &format!("pull request #{pr} was merged; the merge is recorded"),
     );
     world.bot_comment_with(issue, "| merged |").await;
 
-    assert_eq!(
-        world.flotilla.reconcile().await,
-        0,
-        "the run is no longer live"
-    );
+    // The run is no longer live, so the second pass has nothing to look at.
+    second_pass_changes_nothing(&world, issue).await;
     world.teardown().await;
 }
 
 #[tokio::test]
 async fn a_pull_request_closed_while_away_fails_its_task_with_the_reason_in_the_plan() {
-    let world = TestWorld::start().await;
-    let (issue, task) = world
-        .task_awaits_approval("Reconcile me", "closed.txt")
-        .await;
+    let (world, issue, task) = awaiting_approval("closed.txt").await;
     let pr = task.pr.expect("the task has a pull request");
 
-    while_away(&world, world.sim.close_pr(&world.repo, pr, &world.writer))
-        .await
-        .unwrap();
-
-    assert_eq!(world.flotilla.reconcile().await, 1);
-    let (run, tasks) = world.run_ends(issue).await;
-    assert_eq!(run.state, RunState::Settled);
-    assert_eq!(tasks[0].state, TaskState::Failed);
+    reconciled_after_away(
+        &world,
+        world.sim.close_pr(&world.repo, pr, &world.writer),
+        1,
+    )
+    .await
+    .unwrap();
+    let task = run_settles_with(&world, issue, TaskState::Failed).await;
     let reason = format!("pull request #{pr} was closed without merging");
-    assert_eq!(tasks[0].last_reason.as_deref(), Some(reason.as_str()));
+    assert_eq!(task.last_reason.as_deref(), Some(reason.as_str()));
     world
         .bot_comment_with(issue, &format!("| failed: {reason} |"))
         .await;
     assert_eq!(caught_up_comments(&world, issue).len(), 1);
 
-    assert_eq!(world.flotilla.reconcile().await, 0);
-    assert_eq!(caught_up_comments(&world, issue).len(), 1);
+    second_pass_changes_nothing(&world, issue).await;
     world.teardown().await;
 }
 
 #[tokio::test]
 async fn a_branch_deleted_while_away_fails_its_task_saying_so() {
-    let world = TestWorld::start().await;
-    let (issue, task) = world
-        .task_awaits_approval("Reconcile me", "deleted.txt")
-        .await;
+    let (world, issue, task) = awaiting_approval("deleted.txt").await;
 
-    while_away(
+    reconciled_after_away(
         &world,
         world
             .sim
             .delete_branch(&world.repo, &task.branch, &world.writer),
+        1,
     )
     .await
     .unwrap();
-
-    assert_eq!(world.flotilla.reconcile().await, 1);
     let failed = world.sole_task_ends(issue, TaskState::Failed).await;
     assert!(
         failed
@@ -201,18 +212,13 @@ async fn a_branch_deleted_while_away_fails_its_task_saying_so() {
         "{:?}",
         failed.last_reason
     );
-    let said = caught_up_comments(&world, issue);
-    assert_eq!(said.len(), 1, "{said:?}");
-    assert!(said[0].contains("was deleted"), "{}", said[0]);
+    caught_up_once(&world, issue, "was deleted");
     world.teardown().await;
 }
 
 #[tokio::test]
 async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_again() {
-    let world = TestWorld::start().await;
-    let (issue, task) = world
-        .task_awaits_approval("Reconcile me", "interrupted.txt")
-        .await;
+    let (world, issue, task) = awaiting_approval("interrupted.txt").await;
     let head = task.head_sha.clone().expect("the task has a head");
     // What a crash mid-verification leaves: the check shown in progress, the task
     // verifying, and no job that will finish either.
@@ -270,20 +276,15 @@ async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_ag
         matches!(task.state, TaskState::Verified | TaskState::Ready).then_some(())
     })
     .await;
-    let said = caught_up_comments(&world, issue);
-    assert_eq!(said.len(), 1, "{said:?}");
-    assert!(said[0].contains("verified again"), "{}", said[0]);
+    caught_up_once(&world, issue, "verified again");
 
-    assert_eq!(world.flotilla.reconcile().await, 0);
+    second_pass_changes_nothing(&world, issue).await;
     world.teardown().await;
 }
 
 #[tokio::test]
 async fn a_pull_request_closed_while_listening_fails_its_task_naming_who_closed_it() {
-    let world = TestWorld::start().await;
-    let (issue, task) = world
-        .task_awaits_approval("Reconcile me", "closed-live.txt")
-        .await;
+    let (world, issue, task) = awaiting_approval("closed-live.txt").await;
     let pr = task.pr.expect("the task has a pull request");
 
     world
@@ -309,21 +310,17 @@ async fn a_pull_request_closed_while_listening_fails_its_task_naming_who_closed_
 
 #[tokio::test]
 async fn a_trigger_label_removed_while_away_leaves_the_run_going_as_it_does_live() {
-    let world = TestWorld::start().await;
-    let (issue, task) = world
-        .task_awaits_approval("Reconcile me", "unlabelled.txt")
-        .await;
+    let (world, issue, task) = awaiting_approval("unlabelled.txt").await;
 
-    while_away(
+    reconciled_after_away(
         &world,
         world
             .sim
             .unlabel_issue(&world.repo, issue.0, "flotilla", &world.writer),
+        0,
     )
     .await
     .unwrap();
-
-    assert_eq!(world.flotilla.reconcile().await, 0);
     let now = world.flotilla.store.task(task.id).await.unwrap().unwrap();
     assert_eq!(now.state, TaskState::Ready);
     assert!(caught_up_comments(&world, issue).is_empty());
