@@ -6,6 +6,8 @@
 
 use serde::de::DeserializeOwned;
 
+use super::deliveries::DeliveryOutcome;
+use super::jobs::{JobKind, JobState};
 use super::runs::RunState;
 use super::steps::{StepKind, StepOutcome};
 use super::tasks::{PendingProposal, TaskState};
@@ -21,6 +23,9 @@ macro_rules! named_in_text {
 }
 
 named_in_text!(
+    JobKind,
+    JobState,
+    DeliveryOutcome,
     RunState,
     TaskState,
     StepKind,

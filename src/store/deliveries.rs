@@ -9,7 +9,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use bytes::Bytes;
-use sqlx::Row;
 
 use super::jobs::{INSERT_JOB_COLUMNS, NewJob};
 use super::{Store, with_pool};
@@ -88,7 +87,7 @@ impl FromStr for DeliveryOutcome {
 }
 
 /// A stored delivery.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DeliveryRecord {
     /// `X-GitHub-Delivery`.
     pub id: DeliveryId,
@@ -97,6 +96,7 @@ pub struct DeliveryRecord {
     /// The payload's `action`.
     pub action: Option<String>,
     /// The payload's `installation.id`.
+    #[sqlx(rename = "installation_id")]
     pub installation: Option<InstallationId>,
     /// The payload's `repository.full_name`.
     pub repository: Option<RepoName>,
@@ -180,32 +180,13 @@ impl Store {
     /// Reads a stored delivery.
     pub async fn delivery(&self, id: &DeliveryId) -> anyhow::Result<Option<DeliveryRecord>> {
         let record = with_pool!(self, read, |pool| {
-            sqlx::query(
+            sqlx::query_as(
                 "SELECT id, event, action, installation_id, repository, body, received_at, \
                  outcome, outcome_detail FROM deliveries WHERE id = $1",
             )
             .bind(id.0.as_str())
             .fetch_optional(pool)
             .await?
-            .map(|row| {
-                anyhow::Ok(DeliveryRecord {
-                    id: DeliveryId(row.try_get("id")?),
-                    event: row.try_get("event")?,
-                    action: row.try_get("action")?,
-                    installation: row
-                        .try_get::<Option<i64>, _>("installation_id")?
-                        .map(|id| u64::try_from(id).map(InstallationId))
-                        .transpose()?,
-                    repository: row
-                        .try_get::<Option<String>, _>("repository")?
-                        .map(RepoName),
-                    body: row.try_get("body")?,
-                    received_at: row.try_get("received_at")?,
-                    outcome: row.try_get::<String, _>("outcome")?.parse()?,
-                    outcome_detail: row.try_get("outcome_detail")?,
-                })
-            })
-            .transpose()?
         });
         Ok(record)
     }

@@ -254,7 +254,7 @@ pub enum JobFate {
 }
 
 /// A job as stored, for status pages and tests.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct JobRow {
     /// What it does.
     pub kind: JobKind,
@@ -528,23 +528,13 @@ impl Store {
     /// Reads a job by its idempotency key.
     pub async fn job_by_key(&self, key: &str) -> anyhow::Result<Option<JobRow>> {
         let row = with_pool!(self, read, |pool| {
-            sqlx::query(
+            sqlx::query_as(
                 "SELECT kind, state, attempts, last_error, lease_owner FROM jobs \
                  WHERE idempotency_key = $1",
             )
             .bind(key)
             .fetch_optional(pool)
             .await?
-            .map(|row| {
-                anyhow::Ok(JobRow {
-                    kind: row.try_get::<String, _>("kind")?.parse()?,
-                    state: row.try_get::<String, _>("state")?.parse()?,
-                    attempts: row.try_get("attempts")?,
-                    last_error: row.try_get("last_error")?,
-                    lease_owner: row.try_get("lease_owner")?,
-                })
-            })
-            .transpose()?
         });
         Ok(row)
     }

@@ -72,6 +72,18 @@ const SPEND_SUMS: &str = "CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS inpu
     CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros, \
     CAST(COALESCE(SUM(CASE WHEN priced THEN 0 ELSE 1 END), 0) AS BIGINT) AS unpriced";
 
+/// Sums the usage rows matching `$filter` (an SQL condition on `agent_usage` whose
+/// placeholders take the `$arg`s in order) into a [`Spend`].
+macro_rules! spend_where {
+    ($store:expr, $filter:literal $(, $arg:expr)*) => {{
+        let sql = format!("SELECT {SPEND_SUMS} FROM agent_usage WHERE {}", $filter);
+        let row: SpendRow = with_pool!($store, read, |pool| {
+            sqlx::query_as(&sql)$(.bind($arg))*.fetch_one(pool).await?
+        });
+        Ok(row.into())
+    }};
+}
+
 fn db_count(n: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(n)?)
 }
@@ -113,52 +125,32 @@ impl Store {
 
     /// What a task's attempts and lenses spent.
     pub async fn spend_of_task(&self, task: TaskId) -> anyhow::Result<Spend> {
-        let sql = format!("SELECT {SPEND_SUMS} FROM agent_usage WHERE task_id = $1");
-        let row: SpendRow = with_pool!(self, read, |pool| {
-            sqlx::query_as(&sql).bind(task.0).fetch_one(pool).await?
-        });
-        Ok(row.into())
+        spend_where!(self, "task_id = $1", task.0)
     }
 
     /// What a run spent, its planner included.
     pub async fn spend_of_run(&self, run: RunId) -> anyhow::Result<Spend> {
-        let sql = format!("SELECT {SPEND_SUMS} FROM agent_usage WHERE run_id = $1");
-        let row: SpendRow = with_pool!(self, read, |pool| {
-            sqlx::query_as(&sql).bind(run.0).fetch_one(pool).await?
-        });
-        Ok(row.into())
+        spend_where!(self, "run_id = $1", run.0)
     }
 
     /// What the lenses spent judging one head of a task.
     pub async fn spend_of_head(&self, task: TaskId, head: &CommitSha) -> anyhow::Result<Spend> {
-        let sql = format!(
-            "SELECT {SPEND_SUMS} FROM agent_usage WHERE task_id = $1 AND head_sha = $2 \
-             AND role = 'reviewer'"
-        );
-        let row: SpendRow = with_pool!(self, read, |pool| {
-            sqlx::query_as(&sql)
-                .bind(task.0)
-                .bind(head.0.as_str())
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(row.into())
+        spend_where!(
+            self,
+            "task_id = $1 AND head_sha = $2 AND role = 'reviewer'",
+            task.0,
+            head.0.as_str()
+        )
     }
 
     /// What one worker attempt at a task spent.
     pub async fn spend_of_attempt(&self, task: TaskId, attempt: u32) -> anyhow::Result<Spend> {
-        let sql = format!(
-            "SELECT {SPEND_SUMS} FROM agent_usage WHERE task_id = $1 AND attempt = $2 \
-             AND role = 'worker'"
-        );
-        let row: SpendRow = with_pool!(self, read, |pool| {
-            sqlx::query_as(&sql)
-                .bind(task.0)
-                .bind(i64::from(attempt))
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(row.into())
+        spend_where!(
+            self,
+            "task_id = $1 AND attempt = $2 AND role = 'worker'",
+            task.0,
+            i64::from(attempt)
+        )
     }
 
     /// What one lens spent judging one head of a task.
@@ -168,19 +160,13 @@ impl Store {
         head: &CommitSha,
         lens: &str,
     ) -> anyhow::Result<Spend> {
-        let sql = format!(
-            "SELECT {SPEND_SUMS} FROM agent_usage WHERE task_id = $1 AND head_sha = $2 \
-             AND role = 'reviewer' AND lens = $3"
-        );
-        let row: SpendRow = with_pool!(self, read, |pool| {
-            sqlx::query_as(&sql)
-                .bind(task.0)
-                .bind(head.0.as_str())
-                .bind(lens)
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(row.into())
+        spend_where!(
+            self,
+            "task_id = $1 AND head_sha = $2 AND role = 'reviewer' AND lens = $3",
+            task.0,
+            head.0.as_str(),
+            lens
+        )
     }
 
     /// What an installation's agents spent since `since` (the start of the UTC day).
@@ -189,17 +175,12 @@ impl Store {
         installation: InstallationId,
         since: Millis,
     ) -> anyhow::Result<Spend> {
-        let sql = format!(
-            "SELECT {SPEND_SUMS} FROM agent_usage WHERE installation = $1 AND created_at >= $2"
-        );
-        let row: SpendRow = with_pool!(self, read, |pool| {
-            sqlx::query_as(&sql)
-                .bind(i64::try_from(installation.0)?)
-                .bind(since)
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(row.into())
+        spend_where!(
+            self,
+            "installation = $1 AND created_at >= $2",
+            i64::try_from(installation.0)?,
+            since
+        )
     }
 
     /// What each task of a run spent, for the plan comment and summaries.

@@ -126,24 +126,14 @@ impl Store {
     /// Marks the verification of `head` as started; `false` when the task moved on
     /// (another head, cancelled, merged) and the job has nothing to do.
     pub async fn begin_verify(&self, id: TaskId, head: &CommitSha) -> anyhow::Result<bool> {
-        let now = self.now();
-        let from = TaskState::moving_from(
+        self.move_task(
+            id,
+            head,
             &[TaskState::Proposed, TaskState::Verifying],
-            &[TaskState::Verifying],
-        )?;
-        let changed = with_pool!(self, write, |pool| {
-            sqlx::query(&format!(
-                "UPDATE tasks SET state = 'verifying', updated_at = $1 WHERE id = $2 \
-                 AND head_sha = $3 AND state IN ({from})"
-            ))
-            .bind(now)
-            .bind(id.0)
-            .bind(head.0.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(changed == 1)
+            TaskState::Verifying,
+            None,
+        )
+        .await
     }
 
     /// Records how verifying `head` ended. Verified queues the landing job in the same

@@ -68,12 +68,7 @@ pub(super) async fn page(
 ) -> Result<Html<String>, PageError> {
     let store = &state.store;
     let now = store.now();
-    let states = [
-        JobState::Queued,
-        JobState::Running,
-        JobState::Done,
-        JobState::Dead,
-    ];
+    let states = JobState::ALL;
     let all = store.job_counts().await?;
     let counts = JobKind::ALL
         .iter()
