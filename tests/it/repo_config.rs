@@ -460,21 +460,37 @@ fn passing_a_github_token_to_an_agent_is_refused_on_its_line() {
 
 #[test]
 fn a_rule_broken_in_flow_style_is_refused_on_the_line_the_parser_read_it() {
-    let error = refused("trigger_label: go\nworker: {adapter: codex, max_turns: 5}\n");
-    assert_error(&error, 2, &["worker.max_turns", "claude-code"]);
-    assert_eq!(error.column, Some(26), "{error}");
-
-    let error = refused("reviewers: {security: {adapter: command}}\n");
-    assert_error(&error, 1, &["reviewers.security.command", "required"]);
-    assert_eq!(error.column, Some(24), "{error}");
-
-    let error = refused("# limits\n{max_tasks: 2, max_parallel_tasks: 3}\n");
-    assert_error(&error, 2, &["max_parallel_tasks", "max_tasks"]);
-    assert_eq!(error.column, Some(16), "{error}");
-
-    let error = refused("worker:\n  pass_env: [OPENAI_API_KEY,\n    GITHUB_TOKEN]\n");
-    assert_error(&error, 3, &["worker.pass_env", "GITHUB_TOKEN"]);
-    assert_eq!(error.column, Some(5), "{error}");
+    let cases: [(&str, usize, usize, &[&str]); 4] = [
+        (
+            "trigger_label: go\nworker: {adapter: codex, max_turns: 5}\n",
+            2,
+            26,
+            &["worker.max_turns", "claude-code"],
+        ),
+        (
+            "reviewers: {security: {adapter: command}}\n",
+            1,
+            24,
+            &["reviewers.security.command", "required"],
+        ),
+        (
+            "# limits\n{max_tasks: 2, max_parallel_tasks: 3}\n",
+            2,
+            16,
+            &["max_parallel_tasks", "max_tasks"],
+        ),
+        (
+            "worker:\n  pass_env: [OPENAI_API_KEY,\n    GITHUB_TOKEN]\n",
+            3,
+            5,
+            &["worker.pass_env", "GITHUB_TOKEN"],
+        ),
+    ];
+    for (yaml, line, column, words) in cases {
+        let error = refused(yaml);
+        assert_error(&error, line, words);
+        assert_eq!(error.column, Some(column), "{error}");
+    }
 
     assert_error(&refused("worker: {time_limit: 0s}\n"), 1, &["0s", "zero"]);
 }
