@@ -10,31 +10,32 @@ use flotilla::webhook::recovery::Recovery;
 
 use crate::support::serve::{
     Served, a_person_pushes, dispatch_on, kill, ready_at, run_settles, scripted_serve_config,
-    serve_healthy, verified_once,
+    verified_once,
 };
 use crate::support::world::{TestWorld, WORLD_APP_ID};
-use crate::support::{APP_SLUG, TestStore, wait_for};
+use crate::support::{TestStore, wait_for};
 
 #[tokio::test]
 async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
+    let served = Served::start(&scripted_serve_config("max_parallel_tasks: 1\n")).await;
     let Served {
         dir,
         sim,
         seed,
         repo,
-        port,
         store,
-    } = Served::start(&scripted_serve_config("max_parallel_tasks: 1\n")).await;
-    let mut first = serve_healthy(dir.path(), &sim, port).await;
+        ..
+    } = &served;
+    let mut first = served.serve().await;
     let issue = dispatch_on(
-        &sim,
-        &seed,
+        sim,
+        seed,
         "Three slow things",
         "- [ ] slowly add `one.txt`\n- [ ] slowly add `two.txt`\n- [ ] slowly add `three.txt`",
     )
     .await;
     wait_for("the first task pushed and the second working", || async {
-        let run = store.latest_run(&repo, issue).await.unwrap()?;
+        let run = store.latest_run(repo, issue).await.unwrap()?;
         let tasks = store.tasks_of_run(run.id).await.unwrap();
         (tasks.len() == 3
             && tasks[0].state.has_pushed_work()
@@ -44,14 +45,14 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
     .await;
 
     kill(&mut first).await;
-    let mut second = serve_healthy(dir.path(), &sim, port).await;
+    let mut second = served.serve().await;
 
-    let tasks = run_settles(&store, &repo, issue).await;
+    let tasks = run_settles(store, repo, issue).await;
     assert!(
         tasks.iter().all(|t| t.state == TaskState::Merged),
         "{tasks:?}"
     );
-    let pulls = sim.pulls(&repo);
+    let pulls = sim.pulls(repo);
     assert_eq!(pulls.len(), 3, "one pull request per task, none twice");
     for task in &tasks {
         assert_eq!(
@@ -59,13 +60,8 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
             1
         );
     }
-    let bot = format!("{APP_SLUG}[bot]");
     let comments = wait_for("the plan comment to show the settled run", || async {
-        let comments: Vec<_> = sim
-            .issue_comments(&repo, issue.0)
-            .into_iter()
-            .filter(|c| c.user.0 == bot)
-            .collect();
+        let comments = served.bot_comments(issue);
         comments
             .iter()
             .any(|c| c.body.contains("(settled)"))
@@ -93,27 +89,23 @@ async fn kill_9_mid_run_then_restart_completes_the_run_without_duplicates() {
         !log.contains("ghs_"),
         "an installation token reached the log"
     );
-    store.close().await;
-    sim.shutdown().await;
+    served.stop().await;
 }
 
 #[tokio::test]
 async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
-    let (
-        Served {
-            dir,
-            sim,
-            seed,
-            repo,
-            port,
-            store,
-        },
-        before,
-        waiting,
-    ) = Served::down_with_a_task_waiting("Before", "before.txt").await;
+    let (served, before, waiting) = Served::down_with_a_task_waiting("Before", "before.txt").await;
+    let Served {
+        dir,
+        sim,
+        seed,
+        repo,
+        store,
+        ..
+    } = &served;
 
-    let during = dispatch_on(&sim, &seed, "While down", "- [ ] Add `during.txt`").await;
-    let pushed = a_person_pushes(&sim, &seed, &waiting.branch, "before-too.txt").await;
+    let during = dispatch_on(sim, seed, "While down", "- [ ] Add `during.txt`").await;
+    let pushed = a_person_pushes(sim, seed, &waiting.branch, "before-too.txt").await;
     wait_for("the webhooks to fail while Flotilla is down", || async {
         let failed = sim
             .deliveries()
@@ -123,37 +115,35 @@ async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
         (failed >= 2).then_some(())
     })
     .await;
-    let mut second = serve_healthy(dir.path(), &sim, port).await;
+    let mut second = served.serve().await;
 
     let run = wait_for("the run of the issue labelled while down", || async {
-        store.latest_run(&repo, during).await.unwrap()
+        store.latest_run(repo, during).await.unwrap()
     })
     .await;
     ready_at(
-        &store,
+        store,
         waiting.id,
         &pushed,
         "the person's push to be verified",
     )
     .await;
     assert_eq!(run.issue, during);
-    let bot = format!("{APP_SLUG}[bot]");
     let plans = wait_for("the plan comment of the recovered run", || async {
-        let plans = sim
-            .issue_comments(&repo, during.0)
+        let plans = served
+            .bot_comments(during)
             .into_iter()
-            .filter(|c| c.user.0 == bot && c.body.contains("Flotilla plan"))
+            .filter(|c| c.body.contains("Flotilla plan"))
             .count();
         (plans > 0).then_some(plans)
     })
     .await;
     assert_eq!(plans, 1, "one plan comment, not one per attempt");
-    verified_once(&sim, &repo, &pushed);
+    verified_once(sim, repo, &pushed);
     for issue in [before, during] {
-        let mut bodies: Vec<String> = sim
-            .issue_comments(&repo, issue.0)
+        let mut bodies: Vec<String> = served
+            .bot_comments(issue)
             .into_iter()
-            .filter(|c| c.user.0 == bot)
             .map(|c| c.body)
             .collect();
         let all = bodies.len();
@@ -183,46 +173,40 @@ async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
 
 #[tokio::test]
 async fn a_push_github_never_announced_is_verified_after_a_restart_by_reconciliation() {
-    let (
-        Served {
-            dir,
-            sim,
-            seed,
-            repo,
-            port,
-            store,
-        },
-        issue,
-        waiting,
-    ) = Served::down_with_a_task_waiting("Waiting", "waiting.txt").await;
+    let (served, issue, waiting) = Served::down_with_a_task_waiting("Waiting", "waiting.txt").await;
+    let Served {
+        sim,
+        seed,
+        repo,
+        store,
+        ..
+    } = &served;
 
     // The App's webhook is inactive meanwhile: GitHub keeps no delivery to send again.
     sim.set_webhook_active(seed.app_id, false).unwrap();
-    let pushed = a_person_pushes(&sim, &seed, &waiting.branch, "waiting-too.txt").await;
+    let pushed = a_person_pushes(sim, seed, &waiting.branch, "waiting-too.txt").await;
     sim.set_webhook_active(seed.app_id, true).unwrap();
-    let mut second = serve_healthy(dir.path(), &sim, port).await;
+    let mut second = served.serve().await;
 
     ready_at(
-        &store,
+        store,
         waiting.id,
         &pushed,
         "the unannounced push to be verified",
     )
     .await;
-    verified_once(&sim, &repo, &pushed);
-    let bot = format!("{APP_SLUG}[bot]");
-    let caught_up = sim
-        .issue_comments(&repo, issue.0)
+    verified_once(sim, repo, &pushed);
+    let caught_up = served
+        .bot_comments(issue)
         .into_iter()
-        .filter(|c| c.user.0 == bot && c.body.contains("caught up"))
+        .filter(|c| c.body.contains("caught up"))
         .count();
     assert_eq!(
         caught_up, 1,
         "the issue is told once what reconciliation did"
     );
     kill(&mut second).await;
-    store.close().await;
-    sim.shutdown().await;
+    served.stop().await;
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use flotilla::sim::{SeedConfig, SimHandle};
+use flotilla::sim::{CommentView, SeedConfig, SimHandle};
 use flotilla::store::{RunState, Store, TaskId, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, RepoName};
 
@@ -255,6 +255,28 @@ impl Served {
         }
     }
 
+    /// Starts a `flotilla serve` process on this ground (its directory, simulator and
+    /// port) and waits until it answers: the first start and every restart.
+    pub async fn serve(&self) -> Child {
+        serve_healthy(self.dir.path(), &self.sim, self.port).await
+    }
+
+    /// The App's own comments on `issue`, oldest first.
+    pub fn bot_comments(&self, issue: IssueNumber) -> Vec<CommentView> {
+        let bot = format!("{APP_SLUG}[bot]");
+        self.sim
+            .issue_comments(&self.repo, issue.0)
+            .into_iter()
+            .filter(|c| c.user.0 == bot)
+            .collect()
+    }
+
+    /// Closes the store and stops the simulator, at the end of a scenario.
+    pub async fn stop(self) {
+        self.store.close().await;
+        self.sim.shutdown().await;
+    }
+
     /// A served Flotilla that lands nothing without a person's approval verified the
     /// one task of the issue `title` (adding `file`) and was then killed (`kill -9`)
     /// while the task waits: where the scenarios about what happens while Flotilla is
@@ -267,7 +289,7 @@ impl Served {
             "landing:\n  require_human_approval: true\n",
         ))
         .await;
-        let mut process = serve_healthy(served.dir.path(), &served.sim, served.port).await;
+        let mut process = served.serve().await;
         let issue = dispatch_on(
             &served.sim,
             &served.seed,
