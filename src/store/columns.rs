@@ -6,33 +6,48 @@
 
 use serde::de::DeserializeOwned;
 
-use super::deliveries::DeliveryOutcome;
-use super::jobs::{JobKind, JobState};
-use super::runs::RunState;
-use super::steps::{StepKind, StepOutcome};
-use super::tasks::{PendingProposal, TaskState};
-use super::verdicts::{VerdictOutcome, VerdictSource};
+use super::tasks::PendingProposal;
 use crate::cost::BudgetConfig;
 use crate::types::stored_as;
 
-/// Reads each listed type from its name in a `TEXT` column, with its `FromStr`.
+/// Gives a state enum its stored names, each written once: `as_str` (what statements
+/// bind, with the given doc), `Display`, `FromStr` (refusing any other name as an
+/// unknown `$what`) and reading it from its name in a `TEXT` column.
 macro_rules! named_in_text {
-    ($($ty:ty),+) => {$(
-        stored_as!([] $ty, String, |name: String| name.parse::<$ty>());
-    )+};
-}
+    (
+        $(#[$doc:meta])*
+        $ty:ident as $what:literal { $($variant:ident => $name:literal,)+ }
+    ) => {
+        impl $ty {
+            $(#[$doc])*
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+        }
 
-named_in_text!(
-    JobKind,
-    JobState,
-    DeliveryOutcome,
-    RunState,
-    TaskState,
-    StepKind,
-    StepOutcome,
-    VerdictSource,
-    VerdictOutcome
-);
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = anyhow::Error;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Ok(match value {
+                    $($name => Self::$variant,)+
+                    other => anyhow::bail!(concat!("unknown ", $what, " {:?}"), other),
+                })
+            }
+        }
+
+        $crate::types::stored_as!([] $ty, String, |name: String| name.parse::<$ty>());
+    };
+}
+pub(super) use named_in_text;
 
 stored_as!([] PendingProposal, String, |json: String| {
     serde_json::from_str::<PendingProposal>(&json)

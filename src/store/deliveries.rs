@@ -5,11 +5,10 @@
 //! enqueues its job, and the commit's cost is shared by every delivery in the batch.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::str::FromStr;
 
 use bytes::Bytes;
 
+use super::columns::named_in_text;
 use super::jobs::{INSERT_JOB_COLUMNS, NewJob};
 use super::{Store, with_pool};
 use crate::clock::Millis;
@@ -54,35 +53,13 @@ pub enum DeliveryOutcome {
     Failed,
 }
 
-impl DeliveryOutcome {
+named_in_text! {
     /// The name stored in the `outcome` column (and used as a metric label).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processed => "processed",
-            Self::Ignored => "ignored",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryOutcome {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "pending" => Self::Pending,
-            "processed" => Self::Processed,
-            "ignored" => Self::Ignored,
-            "failed" => Self::Failed,
-            other => anyhow::bail!("unknown delivery outcome {other:?}"),
-        })
+    DeliveryOutcome as "delivery outcome" {
+        Pending => "pending",
+        Processed => "processed",
+        Ignored => "ignored",
+        Failed => "failed",
     }
 }
 

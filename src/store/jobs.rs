@@ -7,13 +7,12 @@
 //! `FOR UPDATE SKIP LOCKED` lets several processes claim side by side; on SQLite the
 //! single writer connection serializes claims.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::Row;
 
+use super::columns::named_in_text;
 use super::{Store, with_pool};
 use crate::clock::{Millis, duration_ms};
 use crate::types::DeliveryId;
@@ -95,39 +94,17 @@ impl JobKind {
             JobLane::Agents
         }
     }
+}
 
+named_in_text! {
     /// The name stored in the `kind` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ProcessDelivery => "process_delivery",
-            Self::PlanRun => "plan_run",
-            Self::RunTask => "run_task",
-            Self::VerifyTask => "verify_task",
-            Self::LandTask => "land_task",
-            Self::DashboardAction => "dashboard_action",
-        }
-    }
-}
-
-impl fmt::Display for JobKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JobKind {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value {
-            "process_delivery" => Ok(Self::ProcessDelivery),
-            "plan_run" => Ok(Self::PlanRun),
-            "run_task" => Ok(Self::RunTask),
-            "verify_task" => Ok(Self::VerifyTask),
-            "land_task" => Ok(Self::LandTask),
-            "dashboard_action" => Ok(Self::DashboardAction),
-            other => anyhow::bail!("unknown job kind {other:?}"),
-        }
+    JobKind as "job kind" {
+        ProcessDelivery => "process_delivery",
+        PlanRun => "plan_run",
+        RunTask => "run_task",
+        VerifyTask => "verify_task",
+        LandTask => "land_task",
+        DashboardAction => "dashboard_action",
     }
 }
 
@@ -147,29 +124,15 @@ pub enum JobState {
 impl JobState {
     /// Every state, for reports that list each one (zeros included).
     pub const ALL: [JobState; 4] = [Self::Queued, Self::Running, Self::Done, Self::Dead];
-
-    /// The name stored in the `state` column (and used as a metric label).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Done => "done",
-            Self::Dead => "dead",
-        }
-    }
 }
 
-impl FromStr for JobState {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "done" => Self::Done,
-            "dead" => Self::Dead,
-            other => anyhow::bail!("unknown job state {other:?}"),
-        })
+named_in_text! {
+    /// The name stored in the `state` column (and used as a metric label).
+    JobState as "job state" {
+        Queued => "queued",
+        Running => "running",
+        Done => "done",
+        Dead => "dead",
     }
 }
 

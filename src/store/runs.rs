@@ -5,9 +5,8 @@
 //! label event, or a redelivered one, cannot start a second run.
 
 use std::fmt;
-use std::str::FromStr;
 
-use super::columns::{JsonList, NullableInt};
+use super::columns::{JsonList, NullableInt, named_in_text};
 use super::jobs::{NewJob, insert_job};
 use super::tasks::{NewTask, TaskState};
 use super::{Store, with_pool};
@@ -42,34 +41,20 @@ pub enum RunState {
     Cancelled,
 }
 
-impl RunState {
+named_in_text! {
     /// The stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Planning => "planning",
-            Self::Active => "active",
-            Self::Settled => "settled",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Whether the run still does work (and so blocks a new run on the issue).
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Planning | Self::Active)
+    RunState as "run state" {
+        Planning => "planning",
+        Active => "active",
+        Settled => "settled",
+        Cancelled => "cancelled",
     }
 }
 
-impl FromStr for RunState {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "planning" => Self::Planning,
-            "active" => Self::Active,
-            "settled" => Self::Settled,
-            "cancelled" => Self::Cancelled,
-            other => anyhow::bail!("unknown run state {other:?}"),
-        })
+impl RunState {
+    /// Whether the run still does work (and so blocks a new run on the issue).
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Planning | Self::Active)
     }
 }
 

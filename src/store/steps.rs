@@ -8,9 +8,8 @@
 //! shared between processes).
 
 use std::fmt;
-use std::str::FromStr;
 
-use super::columns::NullableInt;
+use super::columns::{NullableInt, named_in_text};
 use super::runs::RunId;
 use super::tasks::TaskId;
 use super::{Store, storable, with_pool};
@@ -46,26 +45,13 @@ pub enum StepKind {
     Review,
 }
 
-impl StepKind {
+named_in_text! {
     /// The stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Plan => "plan",
-            Self::Work => "work",
-            Self::Build => "build",
-            Self::Review => "review",
-        }
-    }
-}
-
-impl FromStr for StepKind {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [Self::Plan, Self::Work, Self::Build, Self::Review]
-            .into_iter()
-            .find(|kind| kind.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown step kind {value:?}"))
+    StepKind as "step kind" {
+        Plan => "plan",
+        Work => "work",
+        Build => "build",
+        Review => "review",
     }
 }
 
@@ -81,25 +67,12 @@ pub enum StepOutcome {
     Interrupted,
 }
 
-impl StepOutcome {
+named_in_text! {
     /// The stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl FromStr for StepOutcome {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        [Self::Succeeded, Self::Failed, Self::Interrupted]
-            .into_iter()
-            .find(|outcome| outcome.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown step outcome {value:?}"))
+    StepOutcome as "step outcome" {
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Interrupted => "interrupted",
     }
 }
 

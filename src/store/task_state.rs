@@ -3,7 +3,7 @@
 //! [`TaskState::moving_from`], which refuses a move the table does not allow, so the
 //! table is the whole truth about where a task may go.
 
-use std::str::FromStr;
+use super::columns::named_in_text;
 
 /// Where a task is in its life:
 /// `planned → queued → working → proposed → verifying → verified → ready → merging →
@@ -58,25 +58,6 @@ impl TaskState {
         Self::Cancelled,
     ];
 
-    /// The name stored in the `state` column and shown in the plan.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Planned => "planned",
-            Self::Queued => "queued",
-            Self::Working => "working",
-            Self::Proposed => "proposed",
-            Self::Verifying => "verifying",
-            Self::Refuted => "refuted",
-            Self::Verified => "verified",
-            Self::Ready => "ready",
-            Self::Merging => "merging",
-            Self::Merged => "merged",
-            Self::Failed => "failed",
-            Self::NeedsHuman => "needs_human",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
     /// Whether nothing more happens to the task without a person (a command, a push,
     /// a re-verify).
     pub fn is_final(self) -> bool {
@@ -121,14 +102,22 @@ impl TaskState {
     }
 }
 
-impl FromStr for TaskState {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-            .ok_or_else(|| anyhow::anyhow!("unknown task state {value:?}"))
+named_in_text! {
+    /// The name stored in the `state` column and shown in the plan.
+    TaskState as "task state" {
+        Planned => "planned",
+        Queued => "queued",
+        Working => "working",
+        Proposed => "proposed",
+        Verifying => "verifying",
+        Refuted => "refuted",
+        Verified => "verified",
+        Ready => "ready",
+        Merging => "merging",
+        Merged => "merged",
+        Failed => "failed",
+        NeedsHuman => "needs_human",
+        Cancelled => "cancelled",
     }
 }
 

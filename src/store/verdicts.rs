@@ -2,6 +2,7 @@
 //! task, with the change it judged (its patch-id) and, for a lens verdict carried over
 //! a base update, the head the lens ran on.
 
+use super::columns::named_in_text;
 use super::tasks::TaskId;
 use super::{Store, storable, with_pool};
 use crate::types::CommitSha;
@@ -18,33 +19,12 @@ pub enum VerdictSource {
     Check,
 }
 
-impl VerdictSource {
+named_in_text! {
     /// The name stored in the `kind` column (and used as a metric label).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Lens => "lens",
-            Self::Gate => "gate",
-            Self::Check => "check",
-        }
-    }
-}
-
-impl std::fmt::Display for VerdictSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for VerdictSource {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "lens" => Self::Lens,
-            "gate" => Self::Gate,
-            "check" => Self::Check,
-            other => anyhow::bail!("unknown verdict kind {other:?}"),
-        })
+    VerdictSource as "verdict kind" {
+        Lens => "lens",
+        Gate => "gate",
+        Check => "check",
     }
 }
 
@@ -99,44 +79,22 @@ pub enum VerdictOutcome {
     NeedsHuman,
 }
 
-impl VerdictOutcome {
+named_in_text! {
     /// The stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Upheld => "upheld",
-            Self::Refuted => "refuted",
-            Self::Passed => "passed",
-            Self::Warned => "warned",
-            Self::Failed => "failed",
-            Self::NeedsHuman => "needs_human",
-        }
+    VerdictOutcome as "verdict outcome" {
+        Upheld => "upheld",
+        Refuted => "refuted",
+        Passed => "passed",
+        Warned => "warned",
+        Failed => "failed",
+        NeedsHuman => "needs_human",
     }
+}
 
+impl VerdictOutcome {
     /// Whether it lets the change merge: upheld, passed, or a warning.
     pub fn holds(self) -> bool {
         matches!(self, Self::Upheld | Self::Passed | Self::Warned)
-    }
-}
-
-impl std::fmt::Display for VerdictOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for VerdictOutcome {
-    type Err = anyhow::Error;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "upheld" => Self::Upheld,
-            "refuted" => Self::Refuted,
-            "passed" => Self::Passed,
-            "warned" => Self::Warned,
-            "failed" => Self::Failed,
-            "needs_human" => Self::NeedsHuman,
-            other => anyhow::bail!("unknown verdict outcome {other:?}"),
-        })
     }
 }
 
