@@ -367,30 +367,29 @@ impl Store {
     /// Extends a running job's lease; `false` when the lease was lost.
     pub async fn renew_lease(&self, job: &ClaimedJob, lease: Duration) -> anyhow::Result<bool> {
         let expires = self.now().saturating_add(duration_ms(lease));
-        let updated = with_pool!(self, write, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET lease_expires_at = $1 \
-                 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
-            )
-            .bind(expires)
-            .bind(job.id)
-            .bind(job.lease_owner.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(updated == 1)
+        self.update_leased(job, "lease_expires_at = $1", expires)
+            .await
     }
 
     /// Marks a job done; `false` when the lease had been lost to another worker.
     pub async fn complete(&self, job: &ClaimedJob) -> anyhow::Result<bool> {
         let now = self.now();
+        self.update_leased(
+            job,
+            "state = 'done', lease_owner = NULL, lease_expires_at = NULL, finished_at = $1",
+            now,
+        )
+        .await
+    }
+
+    /// Applies `set` (binding `$1` to `at`) to a running job while `job`'s worker still
+    /// holds its lease; `false` when the lease had been lost.
+    async fn update_leased(&self, job: &ClaimedJob, set: &str, at: Millis) -> anyhow::Result<bool> {
         let updated = with_pool!(self, write, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, \
-                 finished_at = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
-            )
-            .bind(now)
+            sqlx::query(&format!(
+                "UPDATE jobs SET {set} WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
+            ))
+            .bind(at)
             .bind(job.id)
             .bind(job.lease_owner.as_str())
             .execute(pool)

@@ -97,53 +97,36 @@ impl Store {
             .await?;
             let mut changed = std::collections::BTreeSet::new();
             for step in decide(&tasks) {
-                let (task, moved) = match &step {
-                    ScheduleMove::Queue(task) => {
-                        let moved = sqlx::query(&format!(
-                            "UPDATE tasks SET state = 'queued', updated_at = $1 \
-                             WHERE id = $2 AND state IN ({queue_from})"
-                        ))
-                        .bind(now)
-                        .bind(task.0)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        (*task, moved)
-                    }
+                let (task, set, from, reason) = match &step {
+                    ScheduleMove::Queue(task) => (*task, "state = 'queued'", &queue_from, None),
                     ScheduleMove::Fail { task, reason } => {
-                        let moved = sqlx::query(&format!(
-                            "UPDATE tasks SET state = 'failed', last_reason = $1, \
-                             updated_at = $2 WHERE id = $3 AND state IN ({fail_from})"
-                        ))
-                        .bind(reason.as_str())
-                        .bind(now)
-                        .bind(task.0)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        (*task, moved)
+                        (*task, "state = 'failed'", &fail_from, Some(reason.as_str()))
                     }
-                    ScheduleMove::Start { task, attempt } => {
-                        let moved = sqlx::query(&format!(
-                            "UPDATE tasks SET state = 'working', attempts = attempts + 1, \
-                             landing = NULL, updated_at = $1 WHERE id = $2 \
-                             AND state IN ({start_from})"
-                        ))
-                        .bind(now)
-                        .bind(task.0)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        if moved == 1 {
-                            let job = NewJob::run_task(*task, *attempt);
-                            insert_job!(&mut *tx, job, now).await?;
-                        }
-                        (*task, moved)
-                    }
+                    ScheduleMove::Start { task, .. } => (
+                        *task,
+                        "state = 'working', attempts = attempts + 1, landing = NULL",
+                        &start_from,
+                        None,
+                    ),
                 };
-                if moved == 1
-                    && let Some(run) = tasks.iter().find(|t| t.id == task).map(|t| t.run)
-                {
+                let moved = sqlx::query(&format!(
+                    "UPDATE tasks SET {set}, last_reason = COALESCE($1, last_reason), \
+                     updated_at = $2 WHERE id = $3 AND state IN ({from})"
+                ))
+                .bind(reason)
+                .bind(now)
+                .bind(task.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved != 1 {
+                    continue;
+                }
+                if let ScheduleMove::Start { task, attempt } = step {
+                    let job = NewJob::run_task(task, attempt);
+                    insert_job!(&mut *tx, job, now).await?;
+                }
+                if let Some(run) = tasks.iter().find(|t| t.id == task).map(|t| t.run) {
                     changed.insert(run.0);
                 }
             }
