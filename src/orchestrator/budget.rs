@@ -76,7 +76,10 @@ impl FleetHandlers {
                 Scope::InstallationDay,
                 self.fleet.config.daily_budget,
                 self.store
-                    .spend_of_installation_since(run.installation, now - now.rem_euclid(DAY_MS))
+                    .spend_of_installation_since(
+                        run.spec.installation,
+                        now - now.rem_euclid(DAY_MS),
+                    )
                     .await?,
             );
         if let Some(task) = task {
@@ -135,7 +138,7 @@ impl FleetHandlers {
             .record_usage(&NewUsage {
                 run: spender.run.id,
                 task: spender.task,
-                installation: spender.run.installation,
+                installation: spender.run.spec.installation,
                 role: spender.role,
                 lens: spender.lens.map(str::to_owned),
                 attempt: spender.attempt,
@@ -180,20 +183,20 @@ impl FleetHandlers {
             return Ok(());
         }
         tracing::warn!(%reason, "the run's budget is spent; it starts no more agents");
-        let client = self.fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
         let tasks = self.store.tasks_of_run(run.id).await?;
         for task in &tasks {
             if let Some(pr) = task.pr.filter(|_| !task.state.is_final()) {
                 client
-                    .add_labels(&run.repo, IssueNumber(pr.0), &[NEEDS_HUMAN_LABEL])
+                    .add_labels(&run.spec.repo, IssueNumber(pr.0), &[NEEDS_HUMAN_LABEL])
                     .await?;
             }
         }
         let spent = self.store.spend_of_run(run.id).await?;
         self.post_once(
             &client,
-            &run.repo,
-            run.issue,
+            &run.spec.repo,
+            run.spec.issue,
             &format!("budget-stopped run={}", run.id),
             &text::budget_stopped(exhausted, &spent),
         )
@@ -215,7 +218,7 @@ impl FleetHandlers {
         let now = self.store.now();
         let today = self
             .store
-            .spend_of_installation_since(run.installation, now - now.rem_euclid(DAY_MS))
+            .spend_of_installation_since(run.spec.installation, now - now.rem_euclid(DAY_MS))
             .await?;
         let tasks = self.store.tasks_of_run(run.id).await?;
         let by_task = self.store.spend_by_task(run.id).await?;
@@ -265,7 +268,7 @@ impl FleetHandlers {
         for task in tasks.iter().filter(|t| !t.state.is_final()) {
             if let Some(pr) = task.pr {
                 client
-                    .remove_label(&run.repo, IssueNumber(pr.0), NEEDS_HUMAN_LABEL)
+                    .remove_label(&run.spec.repo, IssueNumber(pr.0), NEEDS_HUMAN_LABEL)
                     .await?;
             }
             if task.state == TaskState::Proposed

@@ -74,7 +74,7 @@ impl FleetHandlers {
             .store
             .run(task.run_id)
             .await?
-            .map(|run| run.issue)
+            .map(|run| run.spec.issue)
             .unwrap_or(thread))
     }
 
@@ -124,7 +124,7 @@ impl FleetHandlers {
         position: Option<i64>,
     ) -> anyhow::Result<Outcome> {
         if run.budget_stopped.is_some() {
-            let loaded = load_config(client, &run.repo, &run.default_branch).await?;
+            let loaded = load_config(client, &run.spec.repo, &run.spec.default_branch).await?;
             let raised = match loaded.config {
                 Ok(config) => config.budget,
                 Err(error) => return Ok(Outcome::NotResumed(error.to_string())),
@@ -142,7 +142,7 @@ impl FleetHandlers {
         for task in queued.iter().copied() {
             if let Some(pr) = self.store.task(task).await?.and_then(|t| t.pr) {
                 client
-                    .remove_label(&run.repo, IssueNumber(pr.0), NEEDS_HUMAN_LABEL)
+                    .remove_label(&run.spec.repo, IssueNumber(pr.0), NEEDS_HUMAN_LABEL)
                     .await?;
             }
         }
@@ -154,7 +154,7 @@ impl FleetHandlers {
     /// did. `/flotilla cancel` and the dashboard's Cancel button both come here.
     pub(super) async fn cancel_now(&self, run: &RunRecord) -> anyhow::Result<Outcome> {
         if !run.state.is_live() {
-            return Ok(Outcome::NotRunning(run.issue));
+            return Ok(Outcome::NotRunning(run.spec.issue));
         }
         let cancelled = self.store.cancel_run(run.id).await?;
         self.progress(run.id).await?;

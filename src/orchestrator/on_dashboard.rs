@@ -16,7 +16,7 @@ impl FleetHandlers {
             .run(job.run_id)
             .await?
             .context("run not stored")?;
-        let client = self.fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
         let outcome = match &job.action {
             DashboardAction::Retry { position } => {
                 self.retry_tasks(&client, &run, Some(*position)).await?
@@ -29,8 +29,8 @@ impl FleetHandlers {
         tracing::info!(action = ?job.action, ?outcome, "dashboard action carried out");
         self.post_once(
             &client,
-            &run.repo,
-            run.issue,
+            &run.spec.repo,
+            run.spec.issue,
             &format!("dashboard request={}", job.request),
             &text::dashboard_reply(&job.actor, &job.action, &outcome),
         )

@@ -43,7 +43,7 @@ fn allocate_branches(
             let base = format!(
                 "{}{}-{}",
                 config.branch_prefix,
-                run.issue,
+                run.spec.issue,
                 plan::slug(&task.title)
             );
             let mut branch = base.clone();
@@ -70,7 +70,7 @@ impl FleetHandlers {
                 &run,
                 &config,
                 &plan,
-                &self.store.branches_in_repo(&run.repo).await?,
+                &self.store.branches_in_repo(&run.spec.repo).await?,
             );
             let tasks = plan
                 .tasks
@@ -112,16 +112,16 @@ impl FleetHandlers {
         run: &RunRecord,
         config: &RepoConfig,
     ) -> anyhow::Result<(CommitSha, Plan)> {
-        let client = self.fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
         let auth = GitAuth::new(client.token().await?);
-        let mirror = Mirror::open(&self.fleet.config.data_dir, &run.repo)?;
-        let lock = self.fleet.mirror_lock(&run.repo);
+        let mirror = Mirror::open(&self.fleet.config.data_dir, &run.spec.repo)?;
+        let lock = self.fleet.mirror_lock(&run.spec.repo);
         let base_sha = {
             let _git = lock.lock().await;
-            mirror.ensure(&run.clone_url, &auth).await?;
-            mirror.branch_head(&run.default_branch).await?
+            mirror.ensure(&run.spec.clone_url, &auth).await?;
+            mirror.branch_head(&run.spec.default_branch).await?
         };
-        let wants_planner = !run.force_single && !plan::has_checklist(&run.body);
+        let wants_planner = !run.spec.force_single && !plan::has_checklist(&run.spec.body);
         let planner_answer = match (&config.planner, wants_planner) {
             (Some(planner), true) => Some(
                 self.ask_planner(run, config, planner, &mirror, &base_sha)
@@ -130,9 +130,9 @@ impl FleetHandlers {
             _ => None,
         };
         let plan = plan::plan(PlanInput {
-            title: &run.title,
-            body: &run.body,
-            force_single: run.force_single,
+            title: &run.spec.title,
+            body: &run.spec.body,
+            force_single: run.spec.force_single,
             max_tasks: config.max_tasks,
             planner_answer,
         });
@@ -164,7 +164,7 @@ impl FleetHandlers {
             }
         };
         let checkout_id = format!("plan-{}", run.id);
-        let lock = self.fleet.mirror_lock(&run.repo);
+        let lock = self.fleet.mirror_lock(&run.spec.repo);
         let worktree = {
             let _git = lock.lock().await;
             mirror.remove_stale_worktree(&checkout_id).await?;
@@ -201,7 +201,7 @@ impl FleetHandlers {
             Role::Planner,
             TaskLabel {
                 id: checkout_id.clone(),
-                title: run.title.clone(),
+                title: run.spec.title.clone(),
             },
         );
         agent.usage_cap = cap;

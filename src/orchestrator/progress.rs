@@ -181,11 +181,11 @@ impl FleetHandlers {
                 EditSlot::Scheduled => return Ok(()),
             }
         }
-        let client = self.fleet.client(record.installation).await?;
+        let client = self.fleet.client(record.spec.installation).await?;
         if comment.is_none() && retried {
             let marker = text::plan_marker(&record);
             comment = client
-                .list_issue_comments(&record.repo, record.issue)
+                .list_issue_comments(&record.spec.repo, record.spec.issue)
                 .await?
                 .into_iter()
                 .find(|c| self.is_own(c) && c.body.contains(&marker))
@@ -196,11 +196,13 @@ impl FleetHandlers {
         }
         match comment {
             Some(id) => {
-                client.update_issue_comment(&record.repo, id, &body).await?;
+                client
+                    .update_issue_comment(&record.spec.repo, id, &body)
+                    .await?;
             }
             None => {
                 let posted = client
-                    .create_issue_comment(&record.repo, record.issue, &body)
+                    .create_issue_comment(&record.spec.repo, record.spec.issue, &body)
                     .await?;
                 self.store.set_plan_comment(run, posted.id.0).await?;
             }

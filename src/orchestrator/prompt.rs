@@ -21,12 +21,12 @@ pub(crate) fn worker(run: &RunRecord, task: &TaskRecord) -> String {
          Do not commit, push, or open pull requests: Flotilla does that after you exit. \
          You have no GitHub credentials and need none. When you are done, end with a \
          short summary of what you changed.\n",
-        repo = run.repo
+        repo = run.spec.repo
     );
     let _ = writeln!(
         out,
         "## Your task ({} of issue #{})\n",
-        task.position, run.issue
+        task.position, run.spec.issue
     );
     let _ = writeln!(out, "Title: {}\n", task.title);
     if !task.paths.is_empty() {
@@ -58,9 +58,9 @@ pub(crate) fn planner(run: &RunRecord, max_tasks: u32) -> String {
          tasks that separate agents can do in parallel, each in its own branch. Tasks that \
          must touch the same files belong together. Do not change any file.\n\n\
          {format}\n\n## The issue\n\n{title}\n\n{body}\n",
-        repo = run.repo,
+        repo = run.spec.repo,
         format = PLANNER_ANSWER_FORMAT,
-        title = fence("issue title", &run.title),
-        body = fence("issue body", &run.body),
+        title = fence("issue title", &run.spec.title),
+        body = fence("issue body", &run.spec.body),
     )
 }

@@ -56,7 +56,7 @@ impl FleetHandlers {
         let details_url = self.verification_page(run, task, head);
         Ok(client
             .create_check_run(
-                &run.repo,
+                &run.spec.repo,
                 &NewCheckRun {
                     name: VERIFY_CHECK.to_owned(),
                     head_sha: head.clone(),
@@ -101,7 +101,14 @@ impl FleetHandlers {
                 details_url: self.verification_page(run, task, head),
             },
         };
-        complete_check(client, &run.repo, target, report, vec![reverify_action()]).await?;
+        complete_check(
+            client,
+            &run.spec.repo,
+            target,
+            report,
+            vec![reverify_action()],
+        )
+        .await?;
         tracing::info!(%head, "{VERIFY_CHECK} completed");
         Ok(())
     }
@@ -130,7 +137,7 @@ impl FleetHandlers {
     ) -> anyhow::Result<()> {
         complete_check(
             client,
-            &run.repo,
+            &run.spec.repo,
             CheckTarget::Started(started),
             text::stopped_by_budget(reason),
             Vec::new(),
@@ -154,9 +161,9 @@ impl FleetHandlers {
             });
         };
         let installation = app
-            .installation_for_repo(&run.repo)
+            .installation_for_repo(&run.spec.repo)
             .await
-            .with_context(|| format!("the reviewer App is not installed on {}", run.repo))?;
+            .with_context(|| format!("the reviewer App is not installed on {}", run.spec.repo))?;
         let slug = app
             .app_info()
             .await
@@ -199,7 +206,7 @@ impl FleetHandlers {
         let client = &reviewer.client;
         let posted_markers: Vec<String> = if retried {
             client
-                .list_reviews(&run.repo, pr)
+                .list_reviews(&run.spec.repo, pr)
                 .await?
                 .into_iter()
                 .filter(|review| review.author == reviewer.bot)
@@ -237,7 +244,7 @@ impl FleetHandlers {
                 event,
                 comments: draft.comments,
             };
-            let id = client.create_review(&run.repo, pr, &review).await?;
+            let id = client.create_review(&run.spec.repo, pr, &review).await?;
             self.store
                 .set_review_id(task.id, head, &lens.name, id.0)
                 .await?;

@@ -86,7 +86,7 @@ impl FleetHandlers {
         runs.extend(self.store.runs_in_state(RunState::Active).await?);
         let mut repaired = 0;
         for run in runs {
-            let span = tracing::info_span!("reconcile", run = %run.id, repo = %run.repo, issue = %run.issue);
+            let span = tracing::info_span!("reconcile", run = %run.id, repo = %run.spec.repo, issue = %run.spec.issue);
             match self.reconcile_run(&run).instrument(span).await {
                 Ok(repairs) => repaired += repairs,
                 Err(error) => {
@@ -100,11 +100,11 @@ impl FleetHandlers {
     /// One run: the issue first (closed means cancelled), then each task whose pull
     /// request is in review.
     async fn reconcile_run(&self, run: &RunRecord) -> anyhow::Result<usize> {
-        let client = self.fleet.client(run.installation).await?;
-        let issue = client.get_issue(&run.repo, run.issue).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
+        let issue = client.get_issue(&run.spec.repo, run.spec.issue).await?;
         let mut repairs = Vec::new();
         if issue.state == IssueState::Closed {
-            self.on_issue_closed(&run.repo, run.issue).await?;
+            self.on_issue_closed(&run.spec.repo, run.spec.issue).await?;
             repairs.push(Repair::IssueClosed);
         } else {
             for task in self.store.tasks_of_run(run.id).await? {
@@ -118,8 +118,8 @@ impl FleetHandlers {
         let keys: Vec<String> = repairs.iter().map(Repair::key).collect();
         self.post_once(
             &client,
-            &run.repo,
-            run.issue,
+            &run.spec.repo,
+            run.spec.issue,
             &format!("reconciled run={} {}", run.id, keys.join(" ")),
             &text::caught_up(&repairs),
         )
@@ -142,12 +142,12 @@ impl FleetHandlers {
             return Ok(None);
         }
         let position = task.position;
-        let pull = client.get_pull(&run.repo, pr).await?;
+        let pull = client.get_pull(&run.spec.repo, pr).await?;
         if pull.merged {
             self.pull_merged(task, pull.merge_commit_sha).await?;
             return Ok(Some(Repair::Merged { task: position, pr }));
         }
-        let reason = if !client.branch_exists(&run.repo, &task.branch).await? {
+        let reason = if !client.branch_exists(&run.spec.repo, &task.branch).await? {
             Some(text::branch_deleted_reason(&task.branch, pr))
         } else if !pull.open {
             Some(text::pull_closed_reason(pr, None))
@@ -189,7 +189,7 @@ impl FleetHandlers {
         head: &CommitSha,
     ) -> anyhow::Result<Option<Repair>> {
         let left: Vec<_> = client
-            .list_check_runs(&run.repo, &head.0)
+            .list_check_runs(&run.spec.repo, &head.0)
             .await?
             .into_iter()
             .filter(|c| {
@@ -211,7 +211,7 @@ impl FleetHandlers {
         for check in &left {
             complete_check(
                 client,
-                &run.repo,
+                &run.spec.repo,
                 CheckTarget::Started(check.id),
                 text::check_interrupted(again),
                 Vec::new(),

@@ -81,9 +81,9 @@ impl FleetHandlers {
             if task.state == TaskState::NeedsHuman
                 && let Some(run) = self.store.run(task.run_id).await?
             {
-                let client = self.fleet.client(run.installation).await?;
+                let client = self.fleet.client(run.spec.installation).await?;
                 client
-                    .remove_label(&run.repo, IssueNumber(pushed.pr.0), NEEDS_HUMAN_LABEL)
+                    .remove_label(&run.spec.repo, IssueNumber(pushed.pr.0), NEEDS_HUMAN_LABEL)
                     .await?;
             }
             self.progress(task.run_id).await?;
@@ -105,7 +105,7 @@ impl FleetHandlers {
         let Some(run) = self.store.run(task.run_id).await? else {
             return Ok(());
         };
-        let client = self.fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
         self.record_merge(&client, &run, task, merged).await
     }
 
@@ -160,8 +160,8 @@ impl FleetHandlers {
         let Some(run) = self.store.run(task.run_id).await? else {
             return Ok(());
         };
-        let client = self.fleet.client(run.installation).await?;
-        let state = client.pull_merge_state(&run.repo, pushed.pr).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
+        let state = client.pull_merge_state(&run.spec.repo, pushed.pr).await?;
         if state.auto_merge_enabled {
             client.disable_auto_merge(&state.node_id).await?;
             tracing::info!(pr = %pushed.pr, %head, "auto-merge disabled: a head Flotilla did not verify");

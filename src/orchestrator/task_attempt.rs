@@ -131,11 +131,11 @@ impl FleetHandlers {
         }
         if state == Some(TaskState::Failed) {
             let task = self.store.task(task_id).await?.context("task not stored")?;
-            let client = self.fleet.client(run.installation).await?;
+            let client = self.fleet.client(run.spec.installation).await?;
             self.post_once(
                 &client,
-                &run.repo,
-                run.issue,
+                &run.spec.repo,
+                run.spec.issue,
                 &format!("failed {} attempt={}", task.id, task.attempts),
                 &text::task_failed(&run, &task, &attempt.transcript, &self.fleet.redactor()),
             )
@@ -155,7 +155,7 @@ impl FleetHandlers {
         retried: bool,
     ) -> anyhow::Result<Attempt> {
         let config = run_config(run)?;
-        let client = self.fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
         if let Some(pushed) = task
             .pending_proposal
             .clone()
@@ -167,7 +167,7 @@ impl FleetHandlers {
                 .await;
         }
         let auth = GitAuth::new(client.token().await?);
-        let mirror = Mirror::open(&self.fleet.config.data_dir, &run.repo)?;
+        let mirror = Mirror::open(&self.fleet.config.data_dir, &run.spec.repo)?;
         let worktree = self.checkout(run, task, &mirror, &auth).await?;
         let cx = TaskContext {
             client: &client,
@@ -176,7 +176,7 @@ impl FleetHandlers {
             config: &config,
         };
         let outcome = self.work_in(&cx, &auth, &worktree, prompt, retried).await;
-        let lock = self.fleet.mirror_lock(&run.repo);
+        let lock = self.fleet.mirror_lock(&run.spec.repo);
         let _git = lock.lock().await;
         let removed = worktree.remove().await;
         let attempt = outcome?;
@@ -203,7 +203,7 @@ impl FleetHandlers {
             .filter_map(|t| t.head_sha.clone())
             .collect();
         let run_base = run.base_sha.clone().context("the run has no base commit")?;
-        let lock = self.fleet.mirror_lock(&run.repo);
+        let lock = self.fleet.mirror_lock(&run.spec.repo);
         let _git = lock.lock().await;
         let own_head = task.head_sha.clone().map(|head| vec![head]);
         let needed = match &own_head {
@@ -216,7 +216,7 @@ impl FleetHandlers {
             present = present && mirror.has_commit(commit).await;
         }
         if !present {
-            mirror.ensure(&run.clone_url, auth).await?;
+            mirror.ensure(&run.spec.clone_url, auth).await?;
         }
         let task_dir = task.id.to_string();
         mirror.remove_stale_worktree(&task_dir).await?;
@@ -376,7 +376,7 @@ impl FleetHandlers {
         worktree: &Worktree,
     ) -> anyhow::Result<Result<CommitSha, String>> {
         match worktree
-            .push(&run.clone_url, auth, task.head_sha.as_ref())
+            .push(&run.spec.clone_url, auth, task.head_sha.as_ref())
             .await
         {
             Ok(head) => return Ok(Ok(head)),
@@ -386,12 +386,12 @@ impl FleetHandlers {
             Err(PushError::Other(error)) => return Err(error),
             Err(PushError::StaleLease) => {}
         }
-        let remote = worktree.remote_head(&run.clone_url, auth).await?;
+        let remote = worktree.remote_head(&run.spec.clone_url, auth).await?;
         let own_id = task.id.to_string();
         match remote {
             Some((sha, Some(trailer))) if trailer == own_id => {
                 tracing::info!(%sha, "the branch holds an earlier push of this task; replacing it");
-                match worktree.push(&run.clone_url, auth, Some(&sha)).await {
+                match worktree.push(&run.spec.clone_url, auth, Some(&sha)).await {
                     Ok(head) => Ok(Ok(head)),
                     Err(PushError::StaleLease) => Ok(Err(format!(
                         "branch {} keeps moving under Flotilla; it was not overwritten",
@@ -424,7 +424,7 @@ impl FleetHandlers {
         let mut existing = task.pr;
         if existing.is_none() && retried {
             existing = client
-                .list_pulls_by_head(&run.repo, &task.branch)
+                .list_pulls_by_head(&run.spec.repo, &task.branch)
                 .await?
                 .into_iter()
                 .find(|p| p.open)
@@ -434,7 +434,7 @@ impl FleetHandlers {
             Some(pr) => {
                 client
                     .update_pull(
-                        &run.repo,
+                        &run.spec.repo,
                         pr,
                         &PullUpdate {
                             title: Some(title),
@@ -446,11 +446,11 @@ impl FleetHandlers {
             None => {
                 client
                     .create_pull(
-                        &run.repo,
+                        &run.spec.repo,
                         &NewPull {
                             title,
                             head: task.branch.clone(),
-                            base: run.default_branch.clone(),
+                            base: run.spec.default_branch.clone(),
                             body,
                             draft: true,
                         },

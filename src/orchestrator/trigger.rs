@@ -83,7 +83,7 @@ pub(crate) fn new_run(
 /// The configuration a run works with: the text it was started with, which was valid
 /// then (the repository's file may have changed since).
 pub(crate) fn run_config(run: &RunRecord) -> anyhow::Result<RepoConfig> {
-    RepoConfig::load(Some(run.config.as_bytes()))
+    RepoConfig::load(Some(run.spec.config.as_bytes()))
         .context("the run's configuration no longer parses")
 }
 

@@ -196,7 +196,7 @@ impl Store {
             (None, None) => None,
         };
         if let Some(run) = run {
-            return Ok((Some(run), self.run(run).await?.map(|r| r.repo)));
+            return Ok((Some(run), self.run(run).await?.map(|r| r.spec.repo)));
         }
         let Some(delivery) = target.delivery_id else {
             return Ok((None, None));

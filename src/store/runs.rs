@@ -58,8 +58,9 @@ impl RunState {
     }
 }
 
-/// A run to create when an issue is labelled.
-#[derive(Clone, Debug)]
+/// A run to create when an issue is labelled: what it is asked to do, which its
+/// [`RunRecord`] keeps as its `spec`.
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct NewRun {
     /// `owner/name`.
     pub repo: RepoName,
@@ -82,37 +83,19 @@ pub struct NewRun {
     /// Who labelled the issue (or commanded a replan).
     pub requested_by: Login,
     /// The run's `max_parallel_tasks`.
+    #[sqlx(try_from = "i64")]
     pub max_parallel: u32,
 }
 
-/// A run as stored.
+/// A run as stored: what it was asked to do, and what has become of it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RunRecord {
     /// Row id.
     pub id: RunId,
-    /// `owner/name`.
-    pub repo: RepoName,
-    /// The issue.
-    pub issue: IssueNumber,
-    /// The installation.
-    pub installation: InstallationId,
-    /// HTTPS clone URL.
-    pub clone_url: String,
-    /// Base branch.
-    pub default_branch: String,
-    /// Snapshot title.
-    pub title: String,
-    /// Snapshot body.
-    pub body: String,
-    /// One task regardless of the body.
-    pub force_single: bool,
-    /// The configuration text.
-    pub config: String,
-    /// Who asked for the run.
-    pub requested_by: Login,
-    /// Tasks of this run working at once, at most.
-    #[sqlx(try_from = "i64")]
-    pub max_parallel: u32,
+    /// What it was started with: the issue's snapshot, where and under which
+    /// configuration it works, who asked.
+    #[sqlx(flatten)]
+    pub spec: NewRun,
     /// Where it is.
     pub state: RunState,
     /// The default branch's commit the plan was made on.

@@ -128,7 +128,7 @@ async fn webhooks_sent_while_flotilla_was_down_are_asked_for_again_at_start() {
         "the person's push to be verified",
     )
     .await;
-    assert_eq!(run.issue, during);
+    assert_eq!(run.spec.issue, during);
     let plans = wait_for("the plan comment of the recovered run", || async {
         let plans = served
             .bot_comments(during)

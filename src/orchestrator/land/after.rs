@@ -30,7 +30,7 @@ impl FleetHandlers {
             None => {
                 let pr = task.pr.context("a merged task has a pull request")?;
                 client
-                    .get_pull(&run.repo, pr)
+                    .get_pull(&run.spec.repo, pr)
                     .await?
                     .merge_commit_sha
                     .context("a merged pull request names its merge commit")?
@@ -101,8 +101,8 @@ impl FleetHandlers {
     ) -> anyhow::Result<()> {
         self.post_once(
             client,
-            &run.repo,
-            run.issue,
+            &run.spec.repo,
+            run.spec.issue,
             &format!("merged run={}", run.id),
             &text::all_merged(
                 run,
@@ -114,8 +114,8 @@ impl FleetHandlers {
         .await?;
         let config = run_config(run)?;
         if config.landing.close_issue {
-            client.close_issue(&run.repo, run.issue).await?;
-            tracing::info!(issue = %run.issue, "every task merged; issue closed");
+            client.close_issue(&run.spec.repo, run.spec.issue).await?;
+            tracing::info!(issue = %run.spec.issue, "every task merged; issue closed");
         }
         Ok(())
     }

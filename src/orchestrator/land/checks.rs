@@ -31,8 +31,8 @@ impl FleetHandlers {
             .branch_rules
             .required_checks(
                 client,
-                &run.repo,
-                &run.default_branch,
+                &run.spec.repo,
+                &run.spec.default_branch,
                 self.fleet.config.pacing.branch_rules_ttl,
             )
             .await?;
@@ -72,8 +72,8 @@ impl FleetHandlers {
         if requirements.checks.is_empty() {
             return Ok(RequiredChecks::Passed);
         }
-        let runs = client.list_check_runs(&run.repo, &head.0).await?;
-        let statuses = client.combined_status(&run.repo, &head.0).await?;
+        let runs = client.list_check_runs(&run.spec.repo, &head.0).await?;
+        let statuses = client.combined_status(&run.spec.repo, &head.0).await?;
         let mut pending = Vec::new();
         let mut failed = Vec::new();
         for (name, source) in &requirements.checks {
@@ -200,7 +200,7 @@ pub(super) async fn own_verify_passed(
     head: &CommitSha,
     own_app: AppId,
 ) -> anyhow::Result<bool> {
-    let runs = client.list_check_runs(&run.repo, &head.0).await?;
+    let runs = client.list_check_runs(&run.spec.repo, &head.0).await?;
     let ours = runs
         .iter()
         .filter(|r| r.name == VERIFY_CHECK && r.app_id == Some(own_app) && r.head_sha == *head)
@@ -219,7 +219,7 @@ pub(super) async fn approved_by(
     pr: PrNumber,
     head: &CommitSha,
 ) -> anyhow::Result<Option<Login>> {
-    let reviews = client.list_reviews(&run.repo, pr).await?;
+    let reviews = client.list_reviews(&run.spec.repo, pr).await?;
     let mut latest: Vec<&Review> = Vec::new();
     for review in reviews
         .iter()
@@ -234,7 +234,7 @@ pub(super) async fn approved_by(
             && review.author_is_person;
         if counts
             && client
-                .collaborator_permission(&run.repo, &review.author)
+                .collaborator_permission(&run.spec.repo, &review.author)
                 .await?
                 .can_command()
         {

@@ -121,7 +121,7 @@ impl FleetHandlers {
             tracing::info!(?waiting_for, "waiting for the tasks it builds on to merge");
             return Ok(());
         }
-        let client = self.fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
         let requirements = self.requirements(&client, &run, &config).await?;
         match self
             .required_checks(&client, &run, &requirements, head)
@@ -139,7 +139,7 @@ impl FleetHandlers {
             RequiredChecks::Passed => {}
         }
         let pr = task.pr.context("a verified task has a pull request")?;
-        let pull = client.pull_merge_state(&run.repo, pr).await?;
+        let pull = client.pull_merge_state(&run.spec.repo, pr).await?;
         match pull.state {
             PullState::Merged => {
                 return self.record_merge(&client, &run, &task, None).await;
@@ -176,7 +176,7 @@ impl FleetHandlers {
             config: &config,
         };
         let merged = self.merge(&cx, head, &pull.node_id, &requirements).await;
-        self.store.unlock_merges(&run.repo, &holder).await?;
+        self.store.unlock_merges(&run.spec.repo, &holder).await?;
         merged?;
         self.progress(run.id).await
     }
@@ -186,13 +186,13 @@ impl FleetHandlers {
         let deadline = tokio::time::Instant::now() + MERGE_LOCK_WAIT;
         while !self
             .store
-            .try_lock_merges(&run.repo, holder, MERGE_LOCK_LEASE)
+            .try_lock_merges(&run.spec.repo, holder, MERGE_LOCK_LEASE)
             .await?
         {
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
                 "another merge in {} has held the merge lock for over {:?}",
-                run.repo,
+                run.spec.repo,
                 MERGE_LOCK_WAIT
             );
             tokio::time::sleep(MERGE_LOCK_POLL).await;
@@ -219,7 +219,7 @@ impl FleetHandlers {
             config,
         } = *cx;
         let pr = task.pr.context("a verified task has a pull request")?;
-        let state = client.pull_merge_state(&run.repo, pr).await?;
+        let state = client.pull_merge_state(&run.spec.repo, pr).await?;
         if state.state == PullState::Merged {
             return self.record_merge(client, run, task, None).await;
         }
@@ -247,7 +247,7 @@ impl FleetHandlers {
                 return self.bring_up_to_date_to_land(cx, head).await;
             }
             MergeStateStatus::Dirty => {
-                let reason = reasons::conflicts(pr, &run.default_branch, ConflictSeen::Before);
+                let reason = reasons::conflicts(pr, &run.spec.default_branch, ConflictSeen::Before);
                 return self.conflict(client, run, task, head, &reason).await;
             }
             _ => {}
@@ -289,7 +289,7 @@ impl FleetHandlers {
             tracing::warn!(%head, "Flotilla's own {VERIFY_CHECK} does not read as passed on this head; not merging");
             return Ok(());
         }
-        match client.merge_pull(&run.repo, pr, head, method).await {
+        match client.merge_pull(&run.spec.repo, pr, head, method).await {
             Ok(MergeOutcome::Merged { sha }) => {
                 tracing::info!(merged = %sha, "merged");
                 self.record_merge(client, run, task, Some(sha)).await
@@ -300,7 +300,7 @@ impl FleetHandlers {
             }
             Err(GithubError::Conflict { message }) => {
                 tracing::info!(%message, "the head moved during the merge");
-                let pull = client.get_pull(&run.repo, pr).await?;
+                let pull = client.get_pull(&run.spec.repo, pr).await?;
                 if pull.merged {
                     return self.record_merge(client, run, task, None).await;
                 }

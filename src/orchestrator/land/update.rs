@@ -23,13 +23,13 @@ impl FleetHandlers {
             client, run, task, ..
         } = *cx;
         let pr = task.pr.context("a verified task has a pull request")?;
-        let state = client.pull_merge_state(&run.repo, pr).await?;
+        let state = client.pull_merge_state(&run.spec.repo, pr).await?;
         tracing::info!(%message, status = ?state.merge_state_status, "GitHub refused the merge");
         match state.merge_state_status {
             MergeStateStatus::Dirty => {
                 let reason = reasons::conflicts(
                     pr,
-                    &run.default_branch,
+                    &run.spec.default_branch,
                     ConflictSeen::MergeRefused(message),
                 );
                 self.conflict(client, run, task, head, &reason).await
@@ -96,16 +96,16 @@ impl FleetHandlers {
         head: &CommitSha,
     ) -> anyhow::Result<()> {
         let pr = task.pr.context("a task in review has a pull request")?;
-        match client.update_pull_branch(&run.repo, pr, head).await {
+        match client.update_pull_branch(&run.spec.repo, pr, head).await {
             Ok(()) => {}
             Err(GithubError::Validation { message }) => {
-                let state = client.pull_merge_state(&run.repo, pr).await?;
+                let state = client.pull_merge_state(&run.spec.repo, pr).await?;
                 if state.merge_state_status == MergeStateStatus::Dirty
                     || message.to_lowercase().contains("conflict")
                 {
                     let reason = reasons::conflicts(
                         pr,
-                        &run.default_branch,
+                        &run.spec.default_branch,
                         ConflictSeen::AfterAnotherMerged(&message),
                     );
                     return self.conflict(client, run, task, head, &reason).await;

@@ -59,7 +59,7 @@ pub(crate) fn plan(
     let _ = write!(
         out,
         "### Flotilla plan for #{issue} ({status})\n\n",
-        issue = run.issue
+        issue = run.spec.issue
     );
     if let Some(links) = dashboard {
         let _ = writeln!(
@@ -144,8 +144,8 @@ pub(crate) fn all_merged(
     let mut out = format!(
         "All {} task(s) of #{} are merged into `{}`:\n\n",
         tasks.len(),
-        run.issue,
-        run.default_branch
+        run.spec.issue,
+        run.spec.default_branch
     );
     for task in tasks {
         let pr = task.pr.map(|pr| format!("#{pr}")).unwrap_or_default();

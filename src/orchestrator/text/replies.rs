@@ -175,7 +175,7 @@ pub(crate) fn budget_report(
     (today, daily): (&Spend, &Limit),
     redact: &Redactor,
 ) -> String {
-    let mut out = format!("Spend of the run for #{}:\n\n", run.issue);
+    let mut out = format!("Spend of the run for #{}:\n\n", run.spec.issue);
     out.push_str("| Budget | Limit | Spent | Left |\n|---|---|---|---|\n");
     let mut row = |name: &str, limit: &Limit, spent: &Spend| {
         let _ = writeln!(

@@ -23,7 +23,7 @@ pub(crate) fn task_failed(
         out,
         "Task {} of #{} ({}) failed after {} attempt(s): {}",
         task.position,
-        run.issue,
+        run.spec.issue,
         task.title,
         task.attempts,
         task.last_reason.as_deref().unwrap_or("no reason recorded")
@@ -49,7 +49,7 @@ pub(crate) fn pull_body(
     redact: &Redactor,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Part of #{}", run.issue);
+    let _ = writeln!(out, "Part of #{}", run.spec.issue);
     let _ = writeln!(
         out,
         "\nFlotilla task {} (`{}`), attempt {}. Agents spent {spent} on this task so far.\n",
@@ -136,7 +136,7 @@ pub(crate) fn needs_human(
         out,
         "Flotilla stopped here: task {} of #{} needs a person. This pull request stays a \
          draft and will not be merged automatically.\n",
-        task.position, run.issue
+        task.position, run.spec.issue
     );
     let _ = writeln!(
         out,
@@ -165,7 +165,7 @@ pub(crate) fn needs_human(
         out,
         "Push a fix to `{}` (Flotilla verifies it again), or comment `/flotilla retry {}` \
          on #{} to give the worker more attempts.",
-        task.branch, task.position, run.issue
+        task.branch, task.position, run.spec.issue
     );
     redact.text(&out)
 }

@@ -39,18 +39,20 @@ impl FleetHandlers {
     ) -> anyhow::Result<Findings> {
         let run = cx.run;
         let auth = GitAuth::new(cx.client.token().await?);
-        let store = VerifyStore::open(&self.fleet.config.data_dir, &run.repo)?;
-        let lock = self.fleet.mirror_lock(&run.repo);
+        let store = VerifyStore::open(&self.fleet.config.data_dir, &run.spec.repo)?;
+        let lock = self.fleet.mirror_lock(&run.spec.repo);
         let (change, earlier) = {
             let _git = lock.lock().await;
             store
-                .fetch(&run.clone_url, &auth, head, &run.default_branch)
+                .fetch(&run.spec.clone_url, &auth, head, &run.spec.default_branch)
                 .await?;
-            let base = store.merge_base(&run.default_branch, head).await?;
+            let base = store.merge_base(&run.spec.default_branch, head).await?;
             let diff_text = store.diff(&base, head).await?;
             let diff_stat = store.diff_stat(&base, head).await?;
             let patch_id = store.patch_id(&diff_text).await?;
-            let earlier = store.base_merged_into(head, &run.default_branch).await?;
+            let earlier = store
+                .base_merged_into(head, &run.spec.default_branch)
+                .await?;
             let change = Change {
                 head: head.clone(),
                 base,
@@ -164,7 +166,7 @@ impl FleetHandlers {
                     lens: &lens.name,
                     ..brief
                 };
-                let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.repo);
+                let span = tracing::info_span!("lens", lens = %lens.name, repo = %run.spec.repo);
                 let job = LensJob {
                     lens,
                     tree: review.dir(),

@@ -161,7 +161,7 @@ impl FleetHandlers {
                 if self.store.finish_verify(task.id, head, &end).await?
                     == Some(TaskState::NeedsHuman)
                 {
-                    let client = self.fleet.client(run.installation).await?;
+                    let client = self.fleet.client(run.spec.installation).await?;
                     let task = self.store.task(task.id).await?.context("task not stored")?;
                     self.hand_to_human(&client, &run, &task, head).await?;
                 }
@@ -183,7 +183,7 @@ impl FleetHandlers {
     ) -> anyhow::Result<()> {
         let retried = job.tried_before();
         let config = run_config(run)?;
-        let client = self.fleet.client(run.installation).await?;
+        let client = self.fleet.client(run.spec.installation).await?;
         let cx = TaskContext {
             client: &client,
             run,
@@ -271,12 +271,12 @@ impl FleetHandlers {
         };
         let as_issue = IssueNumber(pr.0);
         client
-            .add_labels(&run.repo, as_issue, &[NEEDS_HUMAN_LABEL])
+            .add_labels(&run.spec.repo, as_issue, &[NEEDS_HUMAN_LABEL])
             .await?;
         let verdicts = self.store.verdicts(task.id, head).await?;
         self.post_once(
             client,
-            &run.repo,
+            &run.spec.repo,
             as_issue,
             &format!("needs-human {} head={head}", task.id),
             &text::needs_human(run, task, head, &verdicts, &self.fleet.redactor()),

@@ -21,8 +21,9 @@ pub fn duration(start: Millis, end: Option<Millis>) -> String {
 /// The repository's web page (its clone URL without `.git`), on GitHub, GHES or the
 /// simulator alike.
 pub fn repo_url(run: &RunRecord) -> String {
-    run.clone_url
+    run.spec
+        .clone_url
         .strip_suffix(".git")
-        .unwrap_or(&run.clone_url)
+        .unwrap_or(&run.spec.clone_url)
         .to_owned()
 }

@@ -122,7 +122,7 @@ async fn visible_run(
     id: RunId,
 ) -> Result<(RunRecord, Access), PageError> {
     let run = state.store.run(id).await?.ok_or(PageError::NotFound)?;
-    match viewer.access(&state.auth, &run.repo).await? {
+    match viewer.access(&state.auth, &run.spec.repo).await? {
         Access::None => Err(PageError::NotFound),
         access => Ok((run, access)),
     }

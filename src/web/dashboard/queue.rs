@@ -110,8 +110,8 @@ pub(super) async fn page(
                 if !run.state.is_live() {
                     continue;
                 }
-                runs.insert(run.id, run.repo.clone());
-                run.repo
+                runs.insert(run.id, run.spec.repo.clone());
+                run.spec.repo
             }
         };
         if !may_read(&state, &viewer, &repo).await? {

@@ -125,9 +125,9 @@ pub(super) async fn page(
             .map(|s| RunRow {
                 href: paths::run(s.run.id),
                 id: s.run.id.0,
-                repo: s.run.repo.0.clone(),
-                issue: s.run.issue.0,
-                title: s.run.title.clone(),
+                repo: s.run.spec.repo.0.clone(),
+                issue: s.run.spec.issue.0,
+                title: s.run.spec.title.clone(),
                 state: s.run.state.as_str().to_owned(),
                 merged: s.merged,
                 tasks: s.tasks,

@@ -13,7 +13,7 @@ use crate::config::{AgentConfig, Lens};
 use crate::cost::{Spend, Usd};
 use crate::redact::{KnownSecrets, Redactor};
 use crate::review::{Decision, Finding, Gate, GateOutcome, GateResult, Severity, Verdict};
-use crate::store::{RunId, RunRecord, RunState, TaskId, TaskRecord, TaskState};
+use crate::store::{NewRun, RunId, RunRecord, RunState, TaskId, TaskRecord, TaskState};
 use crate::types::{CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
 
 use super::RunSpend;
@@ -40,17 +40,19 @@ fn dollars(amount: f64) -> Spend {
 fn run() -> RunRecord {
     RunRecord {
         id: RunId(3),
-        repo: RepoName("acme/widgets".to_owned()),
-        issue: IssueNumber(7),
-        installation: InstallationId(11),
-        clone_url: "https://github.com/acme/widgets.git".to_owned(),
-        default_branch: "main".to_owned(),
-        title: "Speed up the parser".to_owned(),
-        body: "- [ ] cache tokens\n- [ ] skip blank lines".to_owned(),
-        force_single: false,
-        config: String::new(),
-        requested_by: Login("alice".to_owned()),
-        max_parallel: 2,
+        spec: NewRun {
+            repo: RepoName("acme/widgets".to_owned()),
+            issue: IssueNumber(7),
+            installation: InstallationId(11),
+            clone_url: "https://github.com/acme/widgets.git".to_owned(),
+            default_branch: "main".to_owned(),
+            title: "Speed up the parser".to_owned(),
+            body: "- [ ] cache tokens\n- [ ] skip blank lines".to_owned(),
+            force_single: false,
+            config: String::new(),
+            requested_by: Login("alice".to_owned()),
+            max_parallel: 2,
+        },
         state: RunState::Active,
         base_sha: Some(head()),
         plan_source: Some("the issue's task list (2 items)".to_owned()),
