@@ -10,15 +10,20 @@ use super::tasks::PendingProposal;
 use crate::cost::BudgetConfig;
 use crate::types::stored_as;
 
-/// Gives a state enum its stored names, each written once: `as_str` (what statements
-/// bind, with the given doc), `Display`, `FromStr` (refusing any other name as an
-/// unknown `$what`) and reading it from its name in a `TEXT` column.
+/// Gives a state enum its stored names, each written once: `ALL` (every value, in the
+/// order listed), `as_str` (what statements bind, with the given doc), `Display`,
+/// `FromStr` (refusing any other name as an unknown `$what`) and reading it from its
+/// name in a `TEXT` column.
 macro_rules! named_in_text {
     (
         $(#[$doc:meta])*
         $ty:ident as $what:literal { $($variant:ident => $name:literal,)+ }
     ) => {
         impl $ty {
+            /// Every value, in the order of its names (reports list each one, zeros
+            /// included).
+            pub const ALL: [Self; [$($name),+].len()] = [$(Self::$variant),+];
+
             $(#[$doc])*
             pub fn as_str(self) -> &'static str {
                 match self {
@@ -37,10 +42,10 @@ macro_rules! named_in_text {
             type Err = anyhow::Error;
 
             fn from_str(value: &str) -> Result<Self, Self::Err> {
-                Ok(match value {
-                    $($name => Self::$variant,)+
-                    other => anyhow::bail!(concat!("unknown ", $what, " {:?}"), other),
-                })
+                Self::ALL
+                    .into_iter()
+                    .find(|known| known.as_str() == value)
+                    .ok_or_else(|| anyhow::anyhow!(concat!("unknown ", $what, " {:?}"), value))
             }
         }
 

@@ -76,16 +76,6 @@ impl JobLane {
 }
 
 impl JobKind {
-    /// Every kind, for reports that list each one (zeros included).
-    pub const ALL: [JobKind; 6] = [
-        Self::ProcessDelivery,
-        Self::PlanRun,
-        Self::RunTask,
-        Self::VerifyTask,
-        Self::LandTask,
-        Self::DashboardAction,
-    ];
-
     /// The lane whose workers take jobs of this kind.
     pub fn lane(self) -> JobLane {
         if JobLane::Events.kinds().contains(&self) {
@@ -119,11 +109,6 @@ pub enum JobState {
     Done,
     /// Failed `max_attempts` times; kept with its last error.
     Dead,
-}
-
-impl JobState {
-    /// Every state, for reports that list each one (zeros included).
-    pub const ALL: [JobState; 4] = [Self::Queued, Self::Running, Self::Done, Self::Dead];
 }
 
 named_in_text! {
@@ -367,7 +352,7 @@ impl Store {
     /// Extends a running job's lease; `false` when the lease was lost.
     pub async fn renew_lease(&self, job: &ClaimedJob, lease: Duration) -> anyhow::Result<bool> {
         let expires = self.now().saturating_add(duration_ms(lease));
-        self.update_leased(job, "lease_expires_at = $1", expires)
+        self.update_leased(job, "lease_expires_at = $1", expires, None)
             .await
     }
 
@@ -378,25 +363,9 @@ impl Store {
             job,
             "state = 'done', lease_owner = NULL, lease_expires_at = NULL, finished_at = $1",
             now,
+            None,
         )
         .await
-    }
-
-    /// Applies `set` (binding `$1` to `at`) to a running job while `job`'s worker still
-    /// holds its lease; `false` when the lease had been lost.
-    async fn update_leased(&self, job: &ClaimedJob, set: &str, at: Millis) -> anyhow::Result<bool> {
-        let updated = with_pool!(self, write, |pool| {
-            sqlx::query(&format!(
-                "UPDATE jobs SET {set} WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
-            ))
-            .bind(at)
-            .bind(job.id)
-            .bind(job.lease_owner.as_str())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(updated == 1)
     }
 
     /// Records a failed attempt: the job is retried after the policy's delay, or is dead
@@ -408,38 +377,45 @@ impl Store {
         policy: &RetryPolicy,
     ) -> anyhow::Result<JobFate> {
         let now = self.now();
-        let (state, fate) = if job.attempts >= job.max_attempts {
-            (JobState::Dead, JobFate::Dead)
+        let (fate, at, set) = if job.attempts >= job.max_attempts {
+            (JobFate::Dead, now, "state = 'dead', finished_at = $1")
         } else {
             let at = now.saturating_add(duration_ms(policy.delay(job.attempts)));
-            (JobState::Queued, JobFate::Retry { at })
-        };
-        let run_after = match fate {
-            JobFate::Retry { at } => at,
-            _ => now,
-        };
-        let finished_at = (state == JobState::Dead).then_some(now);
-        let updated = with_pool!(self, write, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET state = $1, run_after = $2, last_error = $3, finished_at = $4, \
-                 lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id = $5 AND lease_owner = $6 AND state = 'running'",
+            (
+                JobFate::Retry { at },
+                at,
+                "state = 'queued', finished_at = NULL",
             )
-            .bind(state.as_str())
-            .bind(run_after)
-            .bind(error)
-            .bind(finished_at)
+        };
+        let set = format!("{set}, run_after = $1, lease_owner = NULL, lease_expires_at = NULL");
+        let held = self.update_leased(job, &set, at, Some(error)).await?;
+        Ok(if held { fate } else { JobFate::LeaseLost })
+    }
+
+    /// Applies `set` (binding `$1` to `at`) to a running job while `job`'s worker still
+    /// holds its lease, keeping `error` as its last error when given; `false` when the
+    /// lease had been lost.
+    async fn update_leased(
+        &self,
+        job: &ClaimedJob,
+        set: &str,
+        at: Millis,
+        error: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let updated = with_pool!(self, write, |pool| {
+            sqlx::query(&format!(
+                "UPDATE jobs SET {set}, last_error = COALESCE($4, last_error) \
+                 WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
+            ))
+            .bind(at)
             .bind(job.id)
             .bind(job.lease_owner.as_str())
+            .bind(error)
             .execute(pool)
             .await?
             .rows_affected()
         });
-        Ok(if updated == 1 {
-            fate
-        } else {
-            JobFate::LeaseLost
-        })
+        Ok(updated == 1)
     }
 
     /// Puts a job that failed on a transient GitHub error back in the queue without
