@@ -193,11 +193,6 @@ impl Store {
 
     /// Counts stored deliveries; the benchmark and tests read it.
     pub async fn count_deliveries(&self) -> anyhow::Result<i64> {
-        let count = with_pool!(self, read, |pool| {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM deliveries")
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(count)
+        self.count_rows("deliveries").await
     }
 }

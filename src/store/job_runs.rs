@@ -84,11 +84,6 @@ impl Store {
 
     /// How many times jobs were run, across every process.
     pub async fn count_job_runs(&self) -> anyhow::Result<i64> {
-        let count = with_pool!(self, read, |pool| {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM job_runs")
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(count)
+        self.count_rows("job_runs").await
     }
 }

@@ -208,6 +208,16 @@ impl Store {
         Ok(())
     }
 
+    /// Counts every row of `table`, for the counts tests and the benchmark read.
+    async fn count_rows(&self, table: &str) -> anyhow::Result<i64> {
+        let count = with_pool!(self, read, |pool| {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
+    }
+
     /// Checks that every migration this build embeds is recorded as applied, with the
     /// same checksum, and that the database records none this build does not know (a
     /// newer Flotilla migrated it). `Ok(Err(reason))` is a mismatch; backs `GET /readyz`.

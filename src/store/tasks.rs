@@ -195,28 +195,26 @@ impl NewJob {
 impl Store {
     /// Every task of a run, in plan order.
     pub async fn tasks_of_run(&self, run: RunId) -> anyhow::Result<Vec<TaskRecord>> {
-        let tasks = with_pool!(self, read, |pool| {
-            sqlx::query_as::<_, TaskRecord>(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.run_id = $1 ORDER BY t.position"
-            ))
-            .bind(run.0)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(tasks)
+        self.tasks_where("t.run_id = $1 ORDER BY t.position", run.0)
+            .await
     }
 
     /// Reads one task.
     pub async fn task(&self, id: TaskId) -> anyhow::Result<Option<TaskRecord>> {
-        let task = with_pool!(self, read, |pool| {
+        Ok(self.tasks_where("t.id = $1", id.0).await?.pop())
+    }
+
+    /// The tasks `condition` picks, with `$1` bound to the row id it names.
+    async fn tasks_where(&self, condition: &str, id: i64) -> anyhow::Result<Vec<TaskRecord>> {
+        let tasks = with_pool!(self, read, |pool| {
             sqlx::query_as::<_, TaskRecord>(&format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1"
+                "SELECT {TASK_COLUMNS} FROM tasks t WHERE {condition}"
             ))
-            .bind(id.0)
-            .fetch_optional(pool)
+            .bind(id)
+            .fetch_all(pool)
             .await?
         });
-        Ok(task)
+        Ok(tasks)
     }
 
     /// The task whose pull request is `pr` in `repo`.
