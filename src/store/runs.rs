@@ -147,6 +147,27 @@ pub(super) const RUN_COLUMNS: &str = "id, repo, issue, installation, clone_url, 
     COALESCE(plan_decisions, '[]') AS plan_decisions, plan_comment_id, budget, budget_stopped, \
     created_at, updated_at";
 
+/// The states of a live run ([`RunState::is_live`]), as a SQL list.
+pub(super) const LIVE: &str = "'planning', 'active'";
+
+/// Moves run `$run` to `$to` (a [`RunState`]) if it is in one of the states of the SQL
+/// list `$from`, on any executor — a pool or an open transaction of either backend — so
+/// the run's state can change in the same transaction as its tasks'. Evaluates to the
+/// query's future.
+macro_rules! move_run {
+    ($executor:expr, $run:expr, $from:expr, $to:expr, $now:expr) => {
+        sqlx::query(&format!(
+            "UPDATE runs SET state = $1, updated_at = $2 WHERE id = $3 AND state IN ({})",
+            $from
+        ))
+        .bind($to.as_str())
+        .bind($now)
+        .bind($run.0)
+        .execute($executor)
+    };
+}
+pub(super) use move_run;
+
 /// Attempts a planning job gets (GitHub or the planner agent failing for a while).
 const PLAN_MAX_ATTEMPTS: i64 = 5;
 
@@ -236,10 +257,9 @@ impl Store {
     /// the repository.
     pub async fn live_runs_of_repo(&self, repo: &RepoName) -> anyhow::Result<Vec<RunId>> {
         let ids: Vec<i64> = with_pool!(self, read, |pool| {
-            sqlx::query_scalar(
-                "SELECT id FROM runs WHERE repo = $1 AND state IN ('planning', 'active') \
-                 ORDER BY id",
-            )
+            sqlx::query_scalar(&format!(
+                "SELECT id FROM runs WHERE repo = $1 AND state IN ({LIVE}) ORDER BY id"
+            ))
             .bind(repo.0.as_str())
             .fetch_all(pool)
             .await?
@@ -343,16 +363,9 @@ impl Store {
     pub async fn end_run(&self, run: RunId, state: RunState) -> anyhow::Result<bool> {
         let now = self.now();
         let updated = with_pool!(self, write, |pool| {
-            sqlx::query(
-                "UPDATE runs SET state = $1, updated_at = $2 \
-                 WHERE id = $3 AND state IN ('planning', 'active')",
-            )
-            .bind(state.as_str())
-            .bind(now)
-            .bind(run.0)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            move_run!(pool, run, LIVE, state, now)
+                .await?
+                .rows_affected()
         });
         Ok(updated == 1)
     }

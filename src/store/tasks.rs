@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use super::columns::JsonList;
 use super::jobs::{JobKind, NewJob, insert_job};
-use super::runs::RunId;
+use super::runs::{LIVE, RunId, RunState, move_run};
 pub use super::task_state::TaskState;
 use super::{Store, storable, with_pool};
 use crate::clock::Millis;
@@ -358,14 +358,7 @@ impl Store {
             .bind(run.0)
             .fetch_all(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE runs SET state = 'cancelled', updated_at = $1 \
-                 WHERE id = $2 AND state IN ('planning', 'active')",
-            )
-            .bind(now)
-            .bind(run.0)
-            .execute(&mut *tx)
-            .await?;
+            move_run!(&mut *tx, run, LIVE, RunState::Cancelled, now).await?;
             tx.commit().await?;
             ids
         });
@@ -400,14 +393,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             if !ids.is_empty() {
-                sqlx::query(
-                    "UPDATE runs SET state = 'active', updated_at = $1 \
-                     WHERE id = $2 AND state = 'settled'",
-                )
-                .bind(now)
-                .bind(run.0)
-                .execute(&mut *tx)
-                .await?;
+                move_run!(&mut *tx, run, "'settled'", RunState::Active, now).await?;
             }
             tx.commit().await?;
             ids
