@@ -172,12 +172,23 @@ impl TaskState {
                 }
             }
         }
-        Ok(from
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect::<Vec<_>>()
-            .join(", "))
+        Ok(sql_list(from))
     }
+
+    /// The SQL list of every state the table lets a task move to `to` from, for a
+    /// statement that moves tasks wherever they are (cancelled, merged by hand).
+    pub(super) fn moving_to(to: TaskState) -> String {
+        sql_list(&Self::predecessors(to))
+    }
+}
+
+/// `states` as a SQL list: `'a', 'b'`.
+fn sql_list(states: &[TaskState]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -344,10 +344,7 @@ impl Store {
     /// under way finishes), and ends the run as cancelled. Returns the tasks that were cancelled.
     pub async fn cancel_run(&self, run: RunId) -> anyhow::Result<Vec<TaskId>> {
         let now = self.now();
-        let cancellable = TaskState::moving_from(
-            &TaskState::predecessors(TaskState::Cancelled),
-            &[TaskState::Cancelled],
-        )?;
+        let cancellable = TaskState::moving_to(TaskState::Cancelled);
         let ids = with_pool!(self, write, |pool| {
             let mut tx = pool.begin().await?;
             let ids: Vec<i64> = sqlx::query_scalar(&format!(

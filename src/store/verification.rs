@@ -307,10 +307,7 @@ impl Store {
     /// Records that a task's pull request merged, making `merged` on the base.
     pub async fn mark_merged(&self, id: TaskId, merged: &CommitSha) -> anyhow::Result<bool> {
         let now = self.now();
-        let mergeable = TaskState::moving_from(
-            &TaskState::predecessors(TaskState::Merged),
-            &[TaskState::Merged],
-        )?;
+        let mergeable = TaskState::moving_to(TaskState::Merged);
         let changed = with_pool!(self, write, |pool| {
             sqlx::query(&format!(
                 "UPDATE tasks SET state = 'merged', merged_sha = $1, last_reason = NULL, \
