@@ -2,7 +2,8 @@
 //! `sqlx::FromRow` instead of being copied field by field out of a mirror row struct: a
 //! state as its name in `TEXT`, a structured value as JSON in `TEXT` (both backends keep
 //! JSON as text, which sqlx's own `Json` does not read on PostgreSQL), and an optional
-//! unsigned number from a nullable integer.
+//! unsigned number from a nullable integer. A state's names are written once, in its
+//! [`named_in_text!`] table, which both writes and reads them.
 
 use serde::de::DeserializeOwned;
 
