@@ -352,6 +352,7 @@ pub async fn perform_merge(
                 &[&base, &head],
                 &format!("{subject}\n\n{body}"),
                 author,
+                git::GITHUB_COMMITTER,
             )
             .await?
         }
@@ -361,7 +362,7 @@ pub async fn perform_merge(
                 Some(body) if !body.is_empty() => format!("{subject}\n\n{body}"),
                 _ => subject,
             };
-            git::commit_tree(&path, &tree, &[&base], &full, author).await?
+            git::commit_tree(&path, &tree, &[&base], &full, author, git::GITHUB_COMMITTER).await?
         }
         MergeMethod::Rebase => {
             let mut tip = base.clone();
@@ -378,7 +379,7 @@ pub async fn perform_merge(
                             "This branch can't be rebased",
                         )
                     })?;
-                tip = git::commit_tree_as(
+                tip = git::commit_tree(
                     &path,
                     &tree,
                     &[&tip],

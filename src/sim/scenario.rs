@@ -354,7 +354,7 @@ impl Sim {
                 .await
                 .context("the resolved commit")?
                 .tree;
-            let merge = git::commit_tree_as(
+            let merge = git::commit_tree(
                 &bare,
                 &tree,
                 &[&old, &base],

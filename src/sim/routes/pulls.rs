@@ -450,6 +450,7 @@ async fn update_branch(
         &[&snap.head_sha, &base],
         &message,
         (&auth.bot.0, &email),
+        git::GITHUB_COMMITTER,
     )
     .await?;
     {
