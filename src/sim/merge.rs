@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::types::{CommitSha, Login, RepoName};
+use crate::types::{CommitSha, Login, Permission, RepoName};
 
 use super::Sim;
 use super::closing::closed_issues;
@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult};
 use super::git;
 use super::json::{self, PullView};
 use super::routes::issues::update_issue;
-use super::state::{MergeMethod, Permission, Repo, UserKind};
+use super::state::{MergeMethod, Repo, UserKind};
 use super::webhooks::announce;
 
 /// GitHub's `mergeStateStatus`, with the reason when blocked.

@@ -43,14 +43,14 @@ use jsonwebtoken::DecodingKey;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::types::{AppId, InstallationId, Login, RepoName};
+use crate::types::{AppId, InstallationId, Login, Permission, RepoName};
 
 pub use calls::{CallCounts, is_write};
 pub use faults::{Chaos, Fault, FaultKind, PushFault};
 pub use state::{Access, MergeMethod, Protection, RequiredCheck, Ruleset};
 pub use views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
 
-use state::{App, Installation, Permission, Repo, UserKind, WebhookTarget, World};
+use state::{App, Installation, Repo, UserKind, WebhookTarget, World};
 
 /// The App id GitHub Actions has on github.com; the simulated CI reports as it.
 pub const CI_APP_ID: AppId = AppId(15368);

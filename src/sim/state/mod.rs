@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::DecodingKey;
 
-use crate::types::{AppId, CommitSha, InstallationId, Login, RepoName};
+use crate::types::{AppId, CommitSha, InstallationId, Login, Permission, RepoName};
 
 use super::faults::Faults;
 
@@ -236,31 +236,6 @@ pub struct User {
     pub login: Login,
     /// Person, bot or organization.
     pub kind: UserKind,
-}
-
-/// A collaborator's role on a repository.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Permission {
-    /// No access.
-    None,
-    /// Read (and triage).
-    Read,
-    /// Write (and maintain).
-    Write,
-    /// Admin.
-    Admin,
-}
-
-impl Permission {
-    /// GitHub's `permission` string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Admin => "admin",
-        }
-    }
 }
 
 /// A repository and everything hanging off it.
