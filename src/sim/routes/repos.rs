@@ -263,24 +263,19 @@ pub async fn commit_json(sim: &Sim, name: &RepoName, rev: &str) -> Option<Value>
 #[derive(Deserialize)]
 struct CommitsQuery {
     sha: Option<String>,
-    per_page: Option<usize>,
-    page: Option<usize>,
 }
 
 async fn list_commits(
     State(sim): State<Sim>,
     InRepo { name, .. }: InRepo<RepoPath>,
     Query(q): Query<CommitsQuery>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let start = q.sha.unwrap_or_else(|| default_branch(&sim, &name));
     let bare = sim.repo_path(&name);
     let tip = git::rev_parse(&bare, &start)
         .await
         .ok_or_else(ApiError::not_found)?;
-    let page = Page {
-        per_page: q.per_page,
-        page: q.page,
-    };
     let shas: Vec<String> = git::run(&bare, &["rev-list", "--max-count=1000", &tip], &[])
         .await?
         .lines()
