@@ -47,8 +47,8 @@ use crate::types::{AppId, InstallationId, Login, Permission, RepoName};
 
 pub use calls::{CallCounts, is_write};
 pub use faults::{Chaos, Fault, FaultKind, PushFault};
-pub use state::{Access, MergeMethod, Protection, RequiredCheck, Ruleset};
-pub use views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
+pub use state::{Access, CheckRun, MergeMethod, Protection, RequiredCheck, Ruleset};
+pub use views::{CommentView, DeliveryView, PullRequestView, ReviewView};
 
 use state::{App, Installation, Repo, UserKind, WebhookTarget, World};
 
