@@ -3,8 +3,9 @@
 //! over smart HTTP, signed webhooks sent back, a simulated CI, and scenario controls
 //! (a Rust API and `/_sim/...` admin routes) for the actions a person takes.
 //!
-//! It depends on nothing in Flotilla but `crate::types` and the webhook signer, so it
-//! reads as a description of GitHub. It must never learn about Flotilla's internals.
+//! It depends on nothing in Flotilla but `crate::types`, the webhook signer and
+//! `crate::escape` (HTML and query escaping), so it reads as a description of GitHub. It
+//! must never learn about Flotilla's internals.
 
 mod admin;
 mod app_manifests;
