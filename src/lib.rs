@@ -13,6 +13,7 @@ pub mod config;
 pub mod cost;
 pub mod demo;
 pub mod doctor;
+pub mod escape;
 pub mod github;
 mod inherit;
 pub mod launch;

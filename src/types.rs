@@ -194,3 +194,29 @@ pub enum IssueState {
     #[serde(other)]
     Other,
 }
+
+/// A user's access to a repository, in GitHub's four `permission` levels (maintain counts
+/// as write, triage as read): what the client reads and the simulator grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    /// No access (or not a collaborator at all).
+    None,
+    /// Read or triage: may not command Flotilla.
+    Read,
+    /// Write or maintain: may dispatch agents and give commands.
+    Write,
+    /// Admin.
+    Admin,
+}
+
+impl Permission {
+    /// GitHub's `permission` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}

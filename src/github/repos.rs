@@ -9,20 +9,8 @@ use super::app::InstallationClient;
 use super::error::GithubError;
 use super::request::ApiRequest;
 use super::routes::Route;
+pub use crate::types::Permission;
 use crate::types::{Login, RepoName};
-
-/// A user's effective access to a repository, as Flotilla's authorization sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Permission {
-    /// No access (or not a collaborator at all).
-    None,
-    /// Read or triage: may not command Flotilla.
-    Read,
-    /// Write or maintain: may dispatch agents and give commands.
-    Write,
-    /// Admin.
-    Admin,
-}
 
 impl Permission {
     /// True for the levels allowed to dispatch agents and give commands.

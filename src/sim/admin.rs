@@ -21,20 +21,22 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::types::{CommitSha, InstallationId, Login, PrNumber, RepoName};
 
 use super::Sim;
 use super::faults::{Fault, PushFault};
-use super::routes::RepoPath;
 use super::routes::protection::parse_protection;
+use super::routes::{BranchPath, NumberPath, RepoPath};
 use super::state::MergeMethod;
 
 /// Admin routes.
@@ -97,15 +99,29 @@ fn respond(result: anyhow::Result<Value>) -> Response {
     result.map(done).unwrap_or_else(fail)
 }
 
-fn repo(owner: &str, name: &str) -> RepoName {
-    RepoName(format!("{owner}/{name}"))
+/// The repository an admin path names (`/_sim/repos/{owner}/{repo}/…`) and the rest of
+/// its parameters `P`. No token and no check: the scenario's `Sim` method answers for a
+/// repository that does not exist.
+struct Named<P> {
+    /// `owner/name`, as the path spells it.
+    name: RepoName,
+    /// The path's other parameters (a number, branch, sha or id).
+    path: P,
 }
 
-#[derive(Deserialize)]
-struct NumberPath {
-    owner: String,
-    repo: String,
-    number: u64,
+impl<P: DeserializeOwned + Send> FromRequestParts<Sim> for Named<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, sim: &Sim) -> Result<Self, Response> {
+        let Path(repo) = Path::<RepoPath>::from_request_parts(parts, sim)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(path) = Path::<P>::from_request_parts(parts, sim)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let name = RepoName(format!("{}/{}", repo.owner, repo.repo));
+        Ok(Self { name, path })
+    }
 }
 
 async fn fault(State(sim): State<Sim>, Json(fault): Json<Fault>) -> Response {
@@ -154,11 +170,11 @@ struct NewIssue {
 
 async fn open_issue(
     State(sim): State<Sim>,
-    Path(p): Path<RepoPath>,
+    Named { name, .. }: Named<RepoPath>,
     Json(b): Json<NewIssue>,
 ) -> Response {
     respond(
-        sim.open_issue(&repo(&p.owner, &p.repo), &b.title, &b.body, &Login(b.user))
+        sim.open_issue(&name, &b.title, &b.body, &Login(b.user))
             .await
             .map(|n| json!({"number": n.0})),
     )
@@ -172,11 +188,11 @@ struct LabelBody {
 
 async fn label(
     State(sim): State<Sim>,
-    Path(p): Path<NumberPath>,
+    Named { name, path }: Named<NumberPath>,
     Json(b): Json<LabelBody>,
 ) -> Response {
     respond(
-        sim.label_issue(&repo(&p.owner, &p.repo), p.number, &b.label, &Login(b.user))
+        sim.label_issue(&name, path.number, &b.label, &Login(b.user))
             .await
             .map(|()| json!({})),
     )
@@ -190,25 +206,22 @@ struct CommentBody {
 
 async fn comment(
     State(sim): State<Sim>,
-    Path(p): Path<NumberPath>,
+    Named { name, path }: Named<NumberPath>,
     Json(b): Json<CommentBody>,
 ) -> Response {
     respond(
-        sim.comment(&repo(&p.owner, &p.repo), p.number, &b.body, &Login(b.user))
+        sim.comment(&name, path.number, &b.body, &Login(b.user))
             .await
             .map(|id| json!({"id": id})),
     )
 }
 
-async fn comments(State(sim): State<Sim>, Path(p): Path<NumberPath>) -> Response {
-    done(
-        serde_json::to_value(sim.issue_comments(&repo(&p.owner, &p.repo), p.number))
-            .unwrap_or_default(),
-    )
+async fn comments(State(sim): State<Sim>, Named { name, path }: Named<NumberPath>) -> Response {
+    done(serde_json::to_value(sim.issue_comments(&name, path.number)).unwrap_or_default())
 }
 
-async fn pulls(State(sim): State<Sim>, Path(p): Path<RepoPath>) -> Response {
-    done(serde_json::to_value(sim.pulls(&repo(&p.owner, &p.repo))).unwrap_or_default())
+async fn pulls(State(sim): State<Sim>, Named { name, .. }: Named<RepoPath>) -> Response {
+    done(serde_json::to_value(sim.pulls(&name)).unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -219,11 +232,11 @@ struct UserBody {
 
 async fn approve(
     State(sim): State<Sim>,
-    Path(p): Path<NumberPath>,
+    Named { name, path }: Named<NumberPath>,
     Json(b): Json<UserBody>,
 ) -> Response {
     respond(
-        sim.approve_pr(&repo(&p.owner, &p.repo), PrNumber(p.number), &Login(b.user))
+        sim.approve_pr(&name, PrNumber(path.number), &Login(b.user))
             .await
             .map(|id| json!({"id": id})),
     )
@@ -231,7 +244,7 @@ async fn approve(
 
 async fn merge(
     State(sim): State<Sim>,
-    Path(p): Path<NumberPath>,
+    Named { name, path }: Named<NumberPath>,
     Json(b): Json<UserBody>,
 ) -> Response {
     let method = b
@@ -240,14 +253,9 @@ async fn merge(
         .and_then(MergeMethod::parse)
         .unwrap_or(MergeMethod::Merge);
     respond(
-        sim.merge_pr(
-            &repo(&p.owner, &p.repo),
-            PrNumber(p.number),
-            method,
-            &Login(b.user),
-        )
-        .await
-        .map(|sha| json!({"sha": sha.0})),
+        sim.merge_pr(&name, PrNumber(path.number), method, &Login(b.user))
+            .await
+            .map(|sha| json!({"sha": sha.0})),
     )
 }
 
@@ -261,7 +269,7 @@ struct PushBody {
 
 async fn push(
     State(sim): State<Sim>,
-    Path(p): Path<RepoPath>,
+    Named { name, .. }: Named<RepoPath>,
     Json(b): Json<PushBody>,
 ) -> Response {
     let files: Vec<(&str, &str)> = b
@@ -270,42 +278,29 @@ async fn push(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     respond(
-        sim.push_commit(
-            &repo(&p.owner, &p.repo),
-            &b.branch,
-            &files,
-            &b.message,
-            &Login(b.user),
-        )
-        .await
-        .map(|sha| json!({"sha": sha.0})),
+        sim.push_commit(&name, &b.branch, &files, &b.message, &Login(b.user))
+            .await
+            .map(|sha| json!({"sha": sha.0})),
     )
 }
 
 async fn push_fault(
     State(sim): State<Sim>,
-    Path(p): Path<RepoPath>,
+    Named { name, .. }: Named<RepoPath>,
     Json(f): Json<PushFault>,
 ) -> Response {
-    sim.inject_push_fault(&repo(&p.owner, &p.repo), f);
+    sim.inject_push_fault(&name, f);
     done(json!({}))
-}
-
-#[derive(Deserialize)]
-struct BranchPath {
-    owner: String,
-    repo: String,
-    branch: String,
 }
 
 async fn protection(
     State(sim): State<Sim>,
-    Path(p): Path<BranchPath>,
+    Named { name, path }: Named<BranchPath>,
     Json(body): Json<Value>,
 ) -> Response {
     match parse_protection(&body) {
         Ok(rules) => respond(
-            sim.set_protection(&repo(&p.owner, &p.repo), &p.branch, Some(rules))
+            sim.set_protection(&name, &path.branch, Some(rules))
                 .map(|()| json!({})),
         ),
         Err(err) => fail(err.message),
@@ -314,22 +309,15 @@ async fn protection(
 
 #[derive(Deserialize)]
 struct ShaPath {
-    owner: String,
-    repo: String,
     sha: String,
 }
 
-async fn check_runs(State(sim): State<Sim>, Path(p): Path<ShaPath>) -> Response {
-    done(
-        serde_json::to_value(sim.check_runs(&repo(&p.owner, &p.repo), &CommitSha(p.sha)))
-            .unwrap_or_default(),
-    )
+async fn check_runs(State(sim): State<Sim>, Named { name, path }: Named<ShaPath>) -> Response {
+    done(serde_json::to_value(sim.check_runs(&name, &CommitSha(path.sha))).unwrap_or_default())
 }
 
 #[derive(Deserialize)]
 struct IdPath {
-    owner: String,
-    repo: String,
     id: u64,
 }
 
@@ -340,11 +328,11 @@ struct RerequestBody {
 
 async fn rerequest(
     State(sim): State<Sim>,
-    Path(p): Path<IdPath>,
+    Named { name, path }: Named<IdPath>,
     Json(b): Json<RerequestBody>,
 ) -> Response {
     respond(
-        sim.rerequest_check_run(&repo(&p.owner, &p.repo), p.id, &Login(b.user))
+        sim.rerequest_check_run(&name, path.id, &Login(b.user))
             .map(|()| json!({})),
     )
 }

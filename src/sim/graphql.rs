@@ -58,6 +58,11 @@ impl GqlError {
         }
     }
 
+    /// A selected field the object `on` (`type 'Repository'`, `the payload`) does not have.
+    fn no_field(field: &str, on: &str) -> Self {
+        Self::invalid(format!("Field '{field}' doesn't exist on {on}"))
+    }
+
     /// GitHub's error `type`.
     fn kind(&self) -> &'static str {
         if self.message.starts_with("Could not resolve") {
@@ -217,10 +222,12 @@ async fn resolve_root(
             )?
         }
         (_, other) => {
-            return Err(GqlError::invalid(format!(
-                "Field '{other}' doesn't exist on type '{}'",
-                if is_mutation { "Mutation" } else { "Query" }
-            )));
+            let root = if is_mutation {
+                "type 'Mutation'"
+            } else {
+                "type 'Query'"
+            };
+            return Err(GqlError::no_field(other, root));
         }
     })
 }
@@ -392,11 +399,7 @@ async fn payload(
             "pullRequest" => project(&pull, &f.selection_set, "PullRequest")?,
             "clientMutationId" | "actor" => Value::Null,
             "__typename" => json!("Payload"),
-            other => {
-                return Err(GqlError::invalid(format!(
-                    "Field '{other}' doesn't exist on the payload"
-                )));
-            }
+            other => return Err(GqlError::no_field(other, "the payload")),
         };
         out.insert(key, value);
     }
@@ -454,11 +457,7 @@ async fn repository(
                 json!(sim.world().repo(&repo).is_some_and(|r| r.allow_auto_merge))
             }
             "__typename" => json!("Repository"),
-            other => {
-                return Err(GqlError::invalid(format!(
-                    "Field '{other}' doesn't exist on type 'Repository'"
-                )));
-            }
+            other => return Err(GqlError::no_field(other, "type 'Repository'")),
         };
         out.insert(key, value);
     }
@@ -516,12 +515,9 @@ fn project(object: &Value, set: &SelectionSet<String>, type_name: &str) -> GqlRe
             out.insert(key, json!(type_name));
             continue;
         }
-        let value = object.get(&f.name).ok_or_else(|| {
-            GqlError::invalid(format!(
-                "Field '{}' doesn't exist on type '{type_name}'",
-                f.name
-            ))
-        })?;
+        let value = object
+            .get(&f.name)
+            .ok_or_else(|| GqlError::no_field(&f.name, &format!("type '{type_name}'")))?;
         let value = if f.selection_set.items.is_empty() {
             value.clone()
         } else {

@@ -10,8 +10,8 @@ use anyhow::anyhow;
 use crate::types::{CommitSha, PrNumber, RepoName};
 
 use super::calls::CallCounts;
-use super::state::Repo;
-use super::views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
+use super::state::{CheckRun, Repo};
+use super::views::{CommentView, DeliveryView, PullRequestView, ReviewView};
 use super::{Sim, git};
 
 impl Sim {
@@ -71,7 +71,7 @@ impl Sim {
     }
 
     /// Check runs on a commit, oldest first.
-    pub fn check_runs(&self, repo: &RepoName, sha: &CommitSha) -> Vec<CheckRunView> {
+    pub fn check_runs(&self, repo: &RepoName, sha: &CommitSha) -> Vec<CheckRun> {
         self.all_check_runs(repo)
             .into_iter()
             .filter(|c| &c.head_sha == sha)
@@ -79,25 +79,8 @@ impl Sim {
     }
 
     /// Every check run in the repository, on whatever commit, oldest first.
-    pub fn all_check_runs(&self, repo: &RepoName) -> Vec<CheckRunView> {
-        self.read_repo(repo, |r| {
-            r.check_runs
-                .iter()
-                .map(|c| CheckRunView {
-                    id: c.id,
-                    name: c.name.clone(),
-                    app_id: c.app_id,
-                    head_sha: c.head_sha.clone(),
-                    status: c.status.clone(),
-                    conclusion: c.conclusion.clone(),
-                    title: c.title.clone(),
-                    summary: c.summary.clone(),
-                    text: c.text.clone(),
-                    annotations: c.annotations.len(),
-                    details_url: c.details_url.clone(),
-                })
-                .collect()
-        })
+    pub fn all_check_runs(&self, repo: &RepoName) -> Vec<CheckRun> {
+        self.read_repo(repo, |r| r.check_runs.clone())
     }
 
     /// Reviews of a pull request, oldest first.

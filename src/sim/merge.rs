@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::types::{CommitSha, Login, RepoName};
+use crate::types::{CommitSha, Login, Permission, RepoName};
 
 use super::Sim;
 use super::closing::closed_issues;
@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult};
 use super::git;
 use super::json::{self, PullView};
 use super::routes::issues::update_issue;
-use super::state::{MergeMethod, Permission, Repo, UserKind};
+use super::state::{MergeMethod, Repo, UserKind};
 use super::webhooks::announce;
 
 /// GitHub's `mergeStateStatus`, with the reason when blocked.
@@ -352,6 +352,7 @@ pub async fn perform_merge(
                 &[&base, &head],
                 &format!("{subject}\n\n{body}"),
                 author,
+                git::GITHUB_COMMITTER,
             )
             .await?
         }
@@ -361,7 +362,7 @@ pub async fn perform_merge(
                 Some(body) if !body.is_empty() => format!("{subject}\n\n{body}"),
                 _ => subject,
             };
-            git::commit_tree(&path, &tree, &[&base], &full, author).await?
+            git::commit_tree(&path, &tree, &[&base], &full, author, git::GITHUB_COMMITTER).await?
         }
         MergeMethod::Rebase => {
             let mut tip = base.clone();
@@ -378,7 +379,7 @@ pub async fn perform_merge(
                             "This branch can't be rebased",
                         )
                     })?;
-                tip = git::commit_tree_as(
+                tip = git::commit_tree(
                     &path,
                     &tree,
                     &[&tip],

@@ -3,8 +3,9 @@
 //! over smart HTTP, signed webhooks sent back, a simulated CI, and scenario controls
 //! (a Rust API and `/_sim/...` admin routes) for the actions a person takes.
 //!
-//! It depends on nothing in Flotilla but `crate::types` and the webhook signer, so it
-//! reads as a description of GitHub. It must never learn about Flotilla's internals.
+//! It depends on nothing in Flotilla but `crate::types`, the webhook signer and
+//! `crate::escape` (HTML and query escaping), so it reads as a description of GitHub. It
+//! must never learn about Flotilla's internals.
 
 mod admin;
 mod app_manifests;
@@ -43,14 +44,14 @@ use jsonwebtoken::DecodingKey;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::types::{AppId, InstallationId, Login, RepoName};
+use crate::types::{AppId, InstallationId, Login, Permission, RepoName};
 
 pub use calls::{CallCounts, is_write};
 pub use faults::{Chaos, Fault, FaultKind, PushFault};
-pub use state::{Access, MergeMethod, Protection, RequiredCheck, Ruleset};
-pub use views::{CheckRunView, CommentView, DeliveryView, PullRequestView, ReviewView};
+pub use state::{Access, CheckRun, MergeMethod, Protection, RequiredCheck, Ruleset};
+pub use views::{CommentView, DeliveryView, PullRequestView, ReviewView};
 
-use state::{App, Installation, Permission, Repo, UserKind, WebhookTarget, World};
+use state::{App, Installation, Repo, UserKind, WebhookTarget, World};
 
 /// The App id GitHub Actions has on github.com; the simulated CI reports as it.
 pub const CI_APP_ID: AppId = AppId(15368);

@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::escape;
 use crate::types::{AppId, Login};
 
 use super::Sim;
@@ -75,15 +76,6 @@ struct AuthorizeParams {
     login: Option<String>,
 }
 
-/// Escapes text for HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 /// Whether `redirect_uri` is usable: an absolute http(s) URL (the simulator registers
 /// no callback URL, so any is accepted, but the exchange must repeat it).
 fn valid_redirect(uri: &str) -> bool {
@@ -110,20 +102,20 @@ fn sign_in_page(sim: &Sim, params: &AuthorizeParams, problem: Option<&str>) -> R
         .users
         .values()
         .filter(|u| u.kind == UserKind::User)
-        .map(|u| format!("<li><code>{}</code></li>", escape(&u.login.0)))
+        .map(|u| format!("<li><code>{}</code></li>", escape::html(&u.login.0)))
         .collect();
     let hidden = |name: &str, value: &Option<String>| {
         value.as_deref().map_or(String::new(), |v| {
             format!(
                 "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                escape(v)
+                escape::html(v)
             )
         })
     };
     let problem = problem.map_or(String::new(), |p| {
         format!(
             "<p id=\"js-flash-container\" role=\"alert\">{}</p>",
-            escape(p)
+            escape::html(p)
         )
     });
     Html(format!(
@@ -134,11 +126,11 @@ fn sign_in_page(sim: &Sim, params: &AuthorizeParams, problem: Option<&str>) -> R
          <input type=\"text\" name=\"login\" id=\"login_field\" value=\"{login}\" autofocus>\n\
          <input type=\"submit\" name=\"commit\" value=\"Sign in\">\n\
          </form><p>People in this simulated GitHub:</p><ul>{people}</ul></main></body></html>\n",
-        app = escape(&app_name),
+        app = escape::html(&app_name),
         client_id = hidden("client_id", &params.client_id),
         redirect = hidden("redirect_uri", &params.redirect_uri),
         state = hidden("state", &params.state),
-        login = escape(params.login.as_deref().unwrap_or("")),
+        login = escape::html(params.login.as_deref().unwrap_or("")),
         people = people.concat(),
     ))
     .into_response()
@@ -187,21 +179,8 @@ async fn authorize(State(sim): State<Sim>, Form(params): Form<AuthorizeParams>) 
     let separator = if redirect_uri.contains('?') { '&' } else { '?' };
     let state = params
         .state
-        .map_or(String::new(), |s| format!("&state={}", query_escape(&s)));
+        .map_or(String::new(), |s| format!("&state={}", escape::percent(&s)));
     Redirect::to(&format!("{redirect_uri}{separator}code={code}{state}")).into_response()
-}
-
-/// Percent-encodes a query value.
-fn query_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The code exchange's parameters.
@@ -231,7 +210,7 @@ fn exchange_error(json_wanted: bool, error: &str, description: &str) -> Response
 fn form_body(pairs: &[(&str, &str)]) -> Response {
     let body = pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", query_escape(v)))
+        .map(|(k, v)| format!("{k}={}", escape::percent(v)))
         .collect::<Vec<_>>()
         .join("&");
     (

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 
-use crate::types::{AppId, CommitSha, InstallationId, IssueNumber, Login, PrNumber, RepoName};
+use crate::types::{
+    AppId, CommitSha, InstallationId, IssueNumber, Login, Permission, PrNumber, RepoName,
+};
 
 use super::error::ApiError;
 use super::faults::{Chaos, Fault, PushFault};
@@ -95,7 +97,6 @@ impl Sim {
 
     /// Gives `user` a role on `repo` (`read`, `write`, `admin`, anything else: none).
     pub fn set_permission(&self, repo: &RepoName, user: &Login, role: &str) -> anyhow::Result<()> {
-        use super::state::Permission;
         let mut world = self.world();
         world.user(user);
         let r = world.repos.get_mut(repo).context("no such repository")?;
@@ -354,7 +355,7 @@ impl Sim {
                 .await
                 .context("the resolved commit")?
                 .tree;
-            let merge = git::commit_tree_as(
+            let merge = git::commit_tree(
                 &bare,
                 &tree,
                 &[&old, &base],

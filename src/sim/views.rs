@@ -1,9 +1,10 @@
 //! What the scenario API hands back for assertions: plain, serializable snapshots of
-//! comments, pull requests, check runs, reviews and webhook deliveries.
+//! comments, pull requests, reviews and webhook deliveries (check runs are handed back
+//! as the simulator holds them).
 
 use serde::Serialize;
 
-use crate::types::{AppId, CommitSha, Login, PrNumber};
+use crate::types::{CommitSha, Login, PrNumber};
 
 /// A conversation comment, for assertions.
 #[derive(Clone, Debug, Serialize)]
@@ -43,33 +44,6 @@ pub struct PullRequestView {
     pub merge_commit_sha: Option<CommitSha>,
     /// Labels.
     pub labels: Vec<String>,
-}
-
-/// A check run, for assertions.
-#[derive(Clone, Debug, Serialize)]
-pub struct CheckRunView {
-    /// Id.
-    pub id: u64,
-    /// Name.
-    pub name: String,
-    /// App that created it.
-    pub app_id: AppId,
-    /// Commit.
-    pub head_sha: CommitSha,
-    /// Status.
-    pub status: String,
-    /// Conclusion.
-    pub conclusion: Option<String>,
-    /// Output title.
-    pub title: Option<String>,
-    /// Output summary.
-    pub summary: Option<String>,
-    /// Output details.
-    pub text: Option<String>,
-    /// Annotations received.
-    pub annotations: usize,
-    /// Where its "Details" link points.
-    pub details_url: Option<String>,
 }
 
 /// A review and its inline comments, for assertions.

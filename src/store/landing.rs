@@ -18,6 +18,17 @@ use crate::types::{CommitSha, RepoName};
 /// States in which a task that was brought up to date to land still holds the train.
 const HOLDING_STATES: &str = "('proposed', 'verifying', 'verified', 'ready', 'merging')";
 
+/// The condition under which a `merge_locks` row is still held at the time bound as
+/// the parameter `now` (`$N`): before it expires and, where its landing job is known,
+/// while that job runs under a live lease.
+pub(super) fn lock_held_at(now: &str) -> String {
+    format!(
+        "merge_locks.expires_at > {now} AND (merge_locks.job_id IS NULL \
+         OR EXISTS (SELECT 1 FROM jobs WHERE jobs.id = merge_locks.job_id \
+         AND jobs.state = 'running' AND jobs.lease_expires_at > {now}))"
+    )
+}
+
 impl Store {
     /// Takes the run's train for `task`, which is about to be brought up to date to
     /// land; `false`, with the task marked as waiting, while another task holds it.
@@ -72,30 +83,36 @@ impl Store {
             .collect())
     }
 
-    /// Takes the merge lock of `repo` for `holder` until `lease` runs out; `false` when
-    /// another holder has it. Taking a lock one already holds renews it.
+    /// Takes the merge lock of `repo` for `holder`, the landing job `job`, until `lease`
+    /// runs out; `false` when another holder has it. Taking a lock one already holds
+    /// renews it. A lock whose job no longer runs under a live lease is free: a worker
+    /// killed mid-merge does not hold up the repository's other merges.
     pub async fn try_lock_merges(
         &self,
         repo: &RepoName,
         holder: &str,
+        job: i64,
         lease: Duration,
     ) -> anyhow::Result<bool> {
         let now = self.now();
         let expires = now.saturating_add(duration_ms(lease));
+        let held = lock_held_at("$5");
+        let query = format!(
+            "INSERT INTO merge_locks (repo, holder, job_id, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo) DO UPDATE SET holder = excluded.holder, \
+             job_id = excluded.job_id, expires_at = excluded.expires_at \
+             WHERE merge_locks.holder = excluded.holder OR NOT ({held})"
+        );
         let taken = with_pool!(self, write, |pool| {
-            sqlx::query(
-                "INSERT INTO merge_locks (repo, holder, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (repo) DO UPDATE SET holder = excluded.holder, \
-                 expires_at = excluded.expires_at \
-                 WHERE merge_locks.expires_at <= $4 OR merge_locks.holder = excluded.holder",
-            )
-            .bind(repo.0.as_str())
-            .bind(holder)
-            .bind(expires)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(&query)
+                .bind(repo.0.as_str())
+                .bind(holder)
+                .bind(job)
+                .bind(expires)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(taken == 1)
     }

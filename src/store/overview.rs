@@ -235,14 +235,12 @@ impl Store {
     /// Every merge lock held now.
     pub async fn merge_locks(&self) -> anyhow::Result<Vec<MergeLock>> {
         let now = self.now();
+        let query = format!(
+            "SELECT repo, holder, expires_at FROM merge_locks WHERE {} ORDER BY repo",
+            super::landing::lock_held_at("$1")
+        );
         let rows: Vec<(String, String, i64)> = with_pool!(self, read, |pool| {
-            sqlx::query_as(
-                "SELECT repo, holder, expires_at FROM merge_locks WHERE expires_at > $1 \
-                 ORDER BY repo",
-            )
-            .bind(now)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(&query).bind(now).fetch_all(pool).await?
         });
         Ok(rows
             .into_iter()

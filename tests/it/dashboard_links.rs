@@ -3,14 +3,14 @@
 //! comment links the run's page (both open for a logged-in reader); without one,
 //! Flotilla writes no link at all.
 
-use flotilla::sim::CheckRunView;
+use flotilla::sim::CheckRun;
 use flotilla::store::TaskState;
 
 use crate::support::login::Browser;
 use crate::support::world::{TestWorld, WORLD_APP_ID};
 
 /// Flotilla's check runs on the merged task's head, and the pull request.
-fn own_checks(world: &TestWorld, head: &flotilla::types::CommitSha) -> Vec<CheckRunView> {
+fn own_checks(world: &TestWorld, head: &flotilla::types::CommitSha) -> Vec<CheckRun> {
     world
         .check_runs(head)
         .into_iter()

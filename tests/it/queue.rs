@@ -330,48 +330,124 @@ async fn the_merge_lock_of_a_repository_holds_across_processes_until_released_or
     let other = test.another_process().await;
     let repo = flotilla::types::RepoName("acme/widgets".into());
     let elsewhere = flotilla::types::RepoName("acme/gadgets".into());
+    let [first, second, third] = landing_jobs(&test, JOB_LEASE).await;
 
     assert!(
         test.store
-            .try_lock_merges(&repo, "task-1", LEASE)
+            .try_lock_merges(&repo, "task-1", first.id, LEASE)
             .await
             .unwrap()
     );
     assert!(
-        !other.try_lock_merges(&repo, "task-2", LEASE).await.unwrap(),
+        !other
+            .try_lock_merges(&repo, "task-2", second.id, LEASE)
+            .await
+            .unwrap(),
         "a second process waits for the first merge"
     );
     assert!(
         other
-            .try_lock_merges(&elsewhere, "task-2", LEASE)
+            .try_lock_merges(&elsewhere, "task-2", second.id, LEASE)
             .await
             .unwrap(),
         "another repository merges independently"
     );
     assert!(
         test.store
-            .try_lock_merges(&repo, "task-1", LEASE)
+            .try_lock_merges(&repo, "task-1", first.id, LEASE)
             .await
             .unwrap(),
         "the holder renews its own lock"
     );
 
     test.store.unlock_merges(&repo, "task-1").await.unwrap();
-    assert!(other.try_lock_merges(&repo, "task-2", LEASE).await.unwrap());
+    assert!(
+        other
+            .try_lock_merges(&repo, "task-2", second.id, LEASE)
+            .await
+            .unwrap()
+    );
 
     clock.advance(LEASE + Duration::from_secs(1));
     assert!(
         test.store
-            .try_lock_merges(&repo, "task-3", LEASE)
+            .try_lock_merges(&repo, "task-3", third.id, LEASE)
             .await
             .unwrap(),
-        "a holder that died loses the lock when its lease runs out"
+        "a holder that overstays the lock's lease loses the lock"
     );
     other.unlock_merges(&repo, "task-2").await.unwrap();
     assert!(
-        !other.try_lock_merges(&repo, "task-2", LEASE).await.unwrap(),
+        !other
+            .try_lock_merges(&repo, "task-2", second.id, LEASE)
+            .await
+            .unwrap(),
         "releasing a lock one no longer holds frees nothing"
     );
+
+    assert!(test.store.complete(&third).await.unwrap());
+    assert!(
+        other
+            .try_lock_merges(&repo, "task-2", second.id, LEASE)
+            .await
+            .unwrap(),
+        "a lock whose landing job finished without releasing it is free"
+    );
+}
+
+#[tokio::test]
+async fn a_landing_job_whose_worker_died_frees_the_merge_lock_when_its_job_lease_lapses() {
+    let (test, clock) = TestStore::on_manual_clock().await;
+    let repo = flotilla::types::RepoName("acme/widgets".into());
+    let [dead, waiting, _] = landing_jobs(&test, JOB_LEASE).await;
+    let lock_lease = JOB_LEASE * 10;
+
+    assert!(
+        test.store
+            .try_lock_merges(&repo, "task-1", dead.id, lock_lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !test
+            .store
+            .try_lock_merges(&repo, "task-2", waiting.id, lock_lease)
+            .await
+            .unwrap(),
+        "the holder's job still runs under its lease"
+    );
+    assert_eq!(test.store.merge_locks().await.unwrap().len(), 1);
+
+    clock.advance(JOB_LEASE + Duration::from_secs(1));
+    assert!(
+        test.store.merge_locks().await.unwrap().is_empty(),
+        "the dashboard no longer shows the dead holder's lock"
+    );
+    assert!(
+        test.store
+            .try_lock_merges(&repo, "task-2", waiting.id, lock_lease)
+            .await
+            .unwrap(),
+        "the dead holder's lock is free long before the lock's own lease ends"
+    );
+}
+
+/// How long the landing jobs of the merge-lock scenarios are leased.
+const JOB_LEASE: Duration = Duration::from_secs(600);
+
+/// Three jobs claimed by three workers for `lease`: the landing jobs whose merges take
+/// the lock.
+async fn landing_jobs(test: &TestStore, lease: Duration) -> [ClaimedJob; 3] {
+    let mut claimed = Vec::new();
+    for (name, worker) in [
+        ("land-1", "worker-1"),
+        ("land-2", "worker-2"),
+        ("land-3", "worker-3"),
+    ] {
+        test.store.enqueue(&job(name)).await.unwrap();
+        claimed.push(test.claim_event(worker, lease).await.expect("a due job"));
+    }
+    claimed.try_into().expect("three jobs")
 }
 
 /// The backend of the job listener a pool holds on `schema`'s channel, once its

@@ -36,7 +36,8 @@ use checks::{approved_by, own_verify_passed};
 /// How long a landing job waits for another merge in the same repository.
 const MERGE_LOCK_WAIT: Duration = Duration::from_secs(120);
 
-/// How long a merge lock is held at most (a crashed holder loses it after this).
+/// How long a merge lock is held at most; a holder whose job died loses it sooner, as
+/// soon as the job's lease lapses.
 const MERGE_LOCK_LEASE: Duration = Duration::from_secs(300);
 
 /// How often the merge lock is tried while another merge runs.
@@ -168,7 +169,7 @@ impl FleetHandlers {
             }
         }
         let holder = format!("{}:{}:job-{}", task.id, head, job.id);
-        self.lock_merges(&run, &holder).await?;
+        self.lock_merges(&run, &holder, job.id).await?;
         let cx = TaskContext {
             client: &client,
             run: &run,
@@ -182,11 +183,11 @@ impl FleetHandlers {
     }
 
     /// Takes the repository's merge lock, waiting for another merge to finish.
-    async fn lock_merges(&self, run: &RunRecord, holder: &str) -> anyhow::Result<()> {
+    async fn lock_merges(&self, run: &RunRecord, holder: &str, job: i64) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + MERGE_LOCK_WAIT;
         while !self
             .store
-            .try_lock_merges(&run.spec.repo, holder, MERGE_LOCK_LEASE)
+            .try_lock_merges(&run.spec.repo, holder, job, MERGE_LOCK_LEASE)
             .await?
         {
             anyhow::ensure!(

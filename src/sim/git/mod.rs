@@ -128,6 +128,7 @@ pub async fn import(source: Option<&Path>, dest: &Path, branch: &str) -> Result<
                 &[],
                 "Initial commit",
                 ("Octocat", "octocat@github.com"),
+                GITHUB_COMMITTER,
             )
             .await?;
             update_ref(dest, &format!("refs/heads/{branch}"), &commit, None).await?;
@@ -353,19 +354,9 @@ pub async fn merge_tree(
     }
 }
 
-/// Creates a commit object; `author` is (name, email); GitHub is the committer.
+/// Creates a commit object; `author` and `committer` are (name, email), the committer
+/// [`GITHUB_COMMITTER`] for the commits GitHub itself writes.
 pub async fn commit_tree(
-    repo: &Path,
-    tree: &str,
-    parents: &[&str],
-    message: &str,
-    author: (&str, &str),
-) -> Result<String> {
-    commit_tree_as(repo, tree, parents, message, author, GITHUB_COMMITTER).await
-}
-
-/// Creates a commit object with an explicit committer.
-pub async fn commit_tree_as(
     repo: &Path,
     tree: &str,
     parents: &[&str],
@@ -424,7 +415,7 @@ pub async fn commit_files(
         }
         let tree = run(repo, &["write-tree"], &env).await?;
         let parents: Vec<&str> = parent.into_iter().collect();
-        commit_tree_as(repo, tree.trim(), &parents, message, author, author).await
+        commit_tree(repo, tree.trim(), &parents, message, author, author).await
     }
     .await;
     let _ = tokio::fs::remove_file(&index).await;

@@ -9,7 +9,7 @@ pub use checks::{app, check_run, check_suite, status};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::types::Login;
+use crate::types::{Login, Permission};
 
 use super::state::{Comment, Issue, Pull, Repo, Review, ReviewComment, UserKind, World};
 
@@ -297,8 +297,7 @@ fn reactions(url: &str) -> Value {
 
 /// The `permissions` object of a repository read by a person with `level`; every
 /// simulated repository is public, so anyone may pull.
-pub fn permissions(level: super::state::Permission) -> Value {
-    use super::state::Permission;
+pub fn permissions(level: Permission) -> Value {
     json!({
         "admin": level >= Permission::Admin,
         "maintain": level >= Permission::Admin,
@@ -310,7 +309,6 @@ pub fn permissions(level: super::state::Permission) -> Value {
 
 /// `author_association` of `login` on `repo` (a hint only, as on GitHub).
 fn association(repo: &Repo, login: &Login) -> &'static str {
-    use super::state::Permission;
     if repo.name.split().is_some_and(|(o, _)| o == login.0) {
         return "OWNER";
     }

@@ -197,14 +197,13 @@ fn labels_json(sim: &Sim, repo: &RepoName, labels: &[String]) -> Value {
 struct ListQuery {
     state: Option<String>,
     labels: Option<String>,
-    per_page: Option<usize>,
-    page: Option<usize>,
 }
 
 async fn list_issues(
     State(sim): State<Sim>,
     InRepo { name, .. }: InRepo<RepoPath>,
     Query(q): Query<ListQuery>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let world = sim.world();
     let r = world.repo(&name).ok_or_else(ApiError::not_found)?;
@@ -226,13 +225,7 @@ async fn list_issues(
         .filter(|i| wanted.iter().all(|w| i.labels.iter().any(|l| l == w)))
         .map(|i| json::issue(&world, r, i))
         .collect();
-    Ok(Json(Value::Array(
-        Page {
-            per_page: q.per_page,
-            page: q.page,
-        }
-        .apply(list),
-    )))
+    Ok(Json(Value::Array(page.apply(list))))
 }
 
 #[derive(Deserialize)]

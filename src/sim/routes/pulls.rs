@@ -195,14 +195,13 @@ struct ListQuery {
     state: Option<String>,
     head: Option<String>,
     base: Option<String>,
-    per_page: Option<usize>,
-    page: Option<usize>,
 }
 
 async fn list_pulls(
     State(sim): State<Sim>,
     InRepo { name, .. }: InRepo<RepoPath>,
     Query(q): Query<ListQuery>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let numbers: Vec<u64> = {
         let world = sim.world();
@@ -229,12 +228,7 @@ async fn list_pulls(
             .collect()
     };
     let mut list = Vec::new();
-    for number in (Page {
-        per_page: q.per_page,
-        page: q.page,
-    })
-    .apply(numbers)
-    {
+    for number in page.apply(numbers) {
         list.push(merge::pull_json(&sim, &name, number).await?);
     }
     Ok(Json(Value::Array(list)))
@@ -450,6 +444,7 @@ async fn update_branch(
         &[&snap.head_sha, &base],
         &message,
         (&auth.bot.0, &email),
+        git::GITHUB_COMMITTER,
     )
     .await?;
     {

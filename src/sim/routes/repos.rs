@@ -8,7 +8,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::types::{Login, RepoName};
+use crate::types::{Login, Permission, RepoName};
 
 use super::super::auth::{Caller, InstallationAuth};
 use super::super::error::{ApiError, ApiResult};
@@ -263,24 +263,19 @@ pub async fn commit_json(sim: &Sim, name: &RepoName, rev: &str) -> Option<Value>
 #[derive(Deserialize)]
 struct CommitsQuery {
     sha: Option<String>,
-    per_page: Option<usize>,
-    page: Option<usize>,
 }
 
 async fn list_commits(
     State(sim): State<Sim>,
     InRepo { name, .. }: InRepo<RepoPath>,
     Query(q): Query<CommitsQuery>,
+    Query(page): Query<Page>,
 ) -> ApiResult<Json<Value>> {
     let start = q.sha.unwrap_or_else(|| default_branch(&sim, &name));
     let bare = sim.repo_path(&name);
     let tip = git::rev_parse(&bare, &start)
         .await
         .ok_or_else(ApiError::not_found)?;
-    let page = Page {
-        per_page: q.per_page,
-        page: q.page,
-    };
     let shas: Vec<String> = git::run(&bare, &["rev-list", "--max-count=1000", &tip], &[])
         .await?
         .lines()
@@ -401,22 +396,17 @@ async fn permission(
     let permission = world
         .repo(&name)
         .map(|r| r.permission(&login))
-        .unwrap_or(super::super::state::Permission::None);
+        .unwrap_or(Permission::None);
     let user = world.user(&login);
-    let role = match permission {
-        super::super::state::Permission::Admin => "admin",
-        super::super::state::Permission::Write => "write",
-        super::super::state::Permission::Read => "read",
-        super::super::state::Permission::None => "none",
-    };
+    let role = permission.as_str();
     let mut user = json::user(&world, &user.login);
     user["role_name"] = json!(role);
     user["permissions"] = json!({
-        "admin": permission >= super::super::state::Permission::Admin,
-        "maintain": permission >= super::super::state::Permission::Admin,
-        "push": permission >= super::super::state::Permission::Write,
-        "triage": permission >= super::super::state::Permission::Read,
-        "pull": permission >= super::super::state::Permission::Read,
+        "admin": permission >= Permission::Admin,
+        "maintain": permission >= Permission::Admin,
+        "push": permission >= Permission::Write,
+        "triage": permission >= Permission::Read,
+        "pull": permission >= Permission::Read,
     });
     Ok(Json(json!({
         "permission": permission.as_str(),

@@ -12,7 +12,8 @@ use axum_extra::extract::cookie::PrivateCookieJar;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::viewer::percent_encode;
+use crate::escape;
+
 use super::{AuthState, Viewer, verify_csrf};
 
 /// `GET /login?next=…`.
@@ -25,15 +26,6 @@ pub(super) struct LoginQuery {
 fn local_path(next: Option<String>) -> String {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
         .unwrap_or_else(|| "/".to_owned())
-}
-
-/// Escapes text for HTML content and attribute values.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// The login page: one link to GitHub's authorize page, carrying a fresh `state`.
@@ -50,8 +42,8 @@ pub(super) async fn login(
     let authorize = format!(
         "{}/login/oauth/authorize?client_id={}&redirect_uri={}&state={}",
         config.web_base.trim_end_matches('/'),
-        percent_encode(&config.client_id),
-        percent_encode(&config.redirect_uri()),
+        escape::percent(&config.client_id),
+        escape::percent(&config.redirect_uri()),
         state,
     );
     let page = Html(format!(
@@ -59,7 +51,7 @@ pub(super) async fn login(
          <body><main><h1>Flotilla</h1>\n\
          <p>The dashboard shows the runs of the repositories you can read on GitHub.</p>\n\
          <p><a id=\"login\" href=\"{}\">Log in with GitHub</a></p></main></body></html>\n",
-        escape(&authorize)
+        escape::html(&authorize)
     ));
     (jar, page)
 }

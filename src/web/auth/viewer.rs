@@ -7,6 +7,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 
+use crate::escape;
 use crate::types::RepoName;
 
 use super::AuthState;
@@ -62,7 +63,7 @@ impl IntoResponse for NotLoggedIn {
     fn into_response(self) -> Response {
         match self {
             Self::Redirect(next) => {
-                Redirect::to(&format!("/login?next={}", percent_encode(&next))).into_response()
+                Redirect::to(&format!("/login?next={}", escape::percent(&next))).into_response()
             }
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -101,17 +102,4 @@ where
             None => Err(NotLoggedIn::Unauthorized),
         }
     }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-pub(super) fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -143,6 +143,39 @@ async fn the_admin_api_drives_scenarios_over_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_api_lists_a_commits_check_runs_with_their_annotation_count() {
+    let w = world().await;
+    let sha = w.push_branch("checked", "c.txt", "c\n").0;
+    let annotation = json!({"path": "c.txt", "start_line": 1, "end_line": 1, "annotation_level": "warning", "message": "m"});
+    let (status, run) = w.post("/check-runs", json!({"name": "lint", "head_sha": sha, "details_url": "https://ci.example/1", "output": {"title": "t", "summary": "s", "annotations": [annotation]}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{run}");
+    let (status, runs) = admin(
+        &w,
+        reqwest::Method::GET,
+        &format!("/repos/acme/widgets/commits/{sha}/check-runs"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        runs,
+        json!([{
+            "id": run["id"],
+            "name": "lint",
+            "app_id": run["app"]["id"],
+            "head_sha": sha,
+            "status": run["status"],
+            "conclusion": null,
+            "title": "t",
+            "summary": "s",
+            "text": null,
+            "annotations": 1,
+            "details_url": "https://ci.example/1",
+        }])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn graphql_reads_a_pull_request_by_node_and_rejects_unknown_fields() {
     let w = world().await;
     let (number, sha) = w.open_pr("gql", true).await;

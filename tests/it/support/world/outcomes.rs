@@ -8,7 +8,7 @@
 //! (that there was one task).
 
 use flotilla::orchestrator::NEEDS_HUMAN_LABEL;
-use flotilla::sim::{CheckRunView, ReviewView};
+use flotilla::sim::{CheckRun, ReviewView};
 use flotilla::store::{RunRecord, TaskRecord, TaskState};
 use flotilla::types::{CommitSha, IssueNumber, PrNumber};
 
@@ -130,7 +130,7 @@ impl TestWorld {
     /// Asserts Flotilla's newest `flotilla/verify` on `head` failed, its title saying the
     /// change is blocked because of `because` (e.g. "protected_paths needs a person",
     /// "correctness refuted"), and returns it.
-    pub fn verify_blocked(&self, head: &CommitSha, because: &str) -> CheckRunView {
+    pub fn verify_blocked(&self, head: &CommitSha, because: &str) -> CheckRun {
         let verify = self
             .flotilla_check(head, "flotilla/verify")
             .unwrap_or_else(|| panic!("no flotilla/verify on {head}"));

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use flotilla::sim::{CheckRunView, ReviewView};
+use flotilla::sim::{CheckRun, ReviewView};
 use flotilla::types::{CommitSha, IssueNumber, Login, PrNumber};
 
 use super::{REVIEWER_APP_ID, REVIEWER_APP_SLUG, TestWorld, WORLD_APP_ID};
@@ -68,7 +68,7 @@ impl TestWorld {
 
     /// Every check run on a commit, the repository's CI's and Flotilla's, oldest first;
     /// reading them is what [`TestWorld::teardown`] checks.
-    pub fn check_runs(&self, head: &CommitSha) -> Vec<CheckRunView> {
+    pub fn check_runs(&self, head: &CommitSha) -> Vec<CheckRun> {
         let runs = self.sim.check_runs(&self.repo, head);
         let mut read = self.read.lock().expect("read");
         read.check_runs.extend(runs.iter().map(|r| r.id));
@@ -76,7 +76,7 @@ impl TestWorld {
     }
 
     /// Flotilla's newest check run `name` on `head` (of its own App, not CI's), read.
-    pub fn flotilla_check(&self, head: &CommitSha, name: &str) -> Option<CheckRunView> {
+    pub fn flotilla_check(&self, head: &CommitSha, name: &str) -> Option<CheckRun> {
         self.check_runs(head)
             .into_iter()
             .filter(|c| c.name == name && c.app_id == WORLD_APP_ID)
