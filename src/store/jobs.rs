@@ -430,37 +430,28 @@ impl Store {
         policy: &RetryPolicy,
         at_least: Option<Duration>,
     ) -> anyhow::Result<JobFate> {
-        let now = self.now();
-        let base = duration_ms(policy.base);
-        let max = duration_ms(policy.max);
-        let floor = at_least.map_or(0, duration_ms);
-        let at = with_pool!(self, write, |pool| {
-            sqlx::query_scalar::<_, i64>(
-                "UPDATE jobs SET state = 'queued', attempts = attempts - 1, \
-                 postponements = postponements + 1, last_error = $1, \
-                 lease_owner = NULL, lease_expires_at = NULL, \
-                 run_after = $2 + CASE WHEN $3 * (postponements + 1) > $4 \
-                   THEN (CASE WHEN $4 > $5 THEN $4 ELSE $5 END) \
-                   ELSE (CASE WHEN $3 * (postponements + 1) > $5 \
-                     THEN $3 * (postponements + 1) ELSE $5 END) END \
-                 WHERE id = $6 AND lease_owner = $7 AND state = 'running' \
-                 AND postponements < $8 RETURNING run_after",
-            )
-            .bind(error)
-            .bind(now)
-            .bind(base)
-            .bind(max)
-            .bind(floor)
-            .bind(job.id)
-            .bind(job.lease_owner.as_str())
-            .bind(MAX_POSTPONEMENTS)
-            .fetch_optional(pool)
-            .await?
-        });
-        match at {
-            Some(at) => Ok(JobFate::Retry { at }),
-            None => self.fail(job, error, policy).await,
+        if job.postponements >= MAX_POSTPONEMENTS {
+            return self.fail(job, error, policy).await;
         }
+        let step = duration_ms(policy.base).saturating_mul(job.postponements + 1);
+        let delay = step
+            .min(duration_ms(policy.max))
+            .max(at_least.map_or(0, duration_ms));
+        let at = self.now().saturating_add(delay);
+        let held = self
+            .update_leased(
+                job,
+                "state = 'queued', attempts = attempts - 1, postponements = postponements + 1, \
+                 run_after = $1, lease_owner = NULL, lease_expires_at = NULL",
+                at,
+                Some(error),
+            )
+            .await?;
+        Ok(if held {
+            JobFate::Retry { at }
+        } else {
+            JobFate::LeaseLost
+        })
     }
 
     /// Reads a job by its idempotency key.

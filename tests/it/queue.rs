@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use flotilla::clock::Clock;
 use flotilla::orchestrator::worker::{JobHandler, WorkerConfig, WorkerPool};
 use flotilla::store::{ClaimedJob, JobFate, JobLane, JobState, NewJob, RetryPolicy, Store};
 use flotilla::types::DeliveryId;
@@ -164,6 +165,56 @@ async fn failures_retry_with_backoff_and_end_in_a_dead_job_that_keeps_its_error(
     assert_eq!(
         row.last_error.as_deref(),
         Some(format!("boom {max_attempts}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn postponements_wait_longer_each_time_at_least_the_retry_after_and_then_spend_attempts() {
+    let (test, clock) = TestStore::on_manual_clock().await;
+    let policy = RetryPolicy {
+        base: Duration::from_secs(10),
+        max: Duration::from_secs(25),
+    };
+    test.store.enqueue(&job("throttled")).await.unwrap();
+
+    let retry_after = Some(Duration::from_secs(60));
+    for (n, (at_least, wait)) in [(None, 10), (None, 20), (retry_after, 60), (None, 25)]
+        .into_iter()
+        .enumerate()
+    {
+        let claimed = test.claim_event("worker", LEASE).await.expect("due job");
+        assert_eq!((claimed.attempts, claimed.postponements), (1, n as i64));
+        let fate = test
+            .store
+            .postpone(&claimed, "rate limited", &policy, at_least)
+            .await
+            .unwrap();
+        assert_eq!(
+            fate,
+            JobFate::Retry {
+                at: clock.now_ms() + wait * 1000
+            },
+            "postponement {n}"
+        );
+        clock.advance(Duration::from_secs(wait as u64 - 1));
+        assert!(test.claim_event("worker", LEASE).await.is_none());
+        clock.advance(Duration::from_secs(1));
+    }
+
+    let spent = loop {
+        let claimed = test.claim_event("worker", LEASE).await.expect("due job");
+        if claimed.attempts > 1 {
+            break claimed;
+        }
+        test.store
+            .postpone(&claimed, "rate limited", &policy, None)
+            .await
+            .unwrap();
+        clock.advance(policy.max);
+    };
+    assert_eq!(
+        spent.postponements, 30,
+        "after its last postponement a transient error fails as any error does"
     );
 }
 
