@@ -3,7 +3,7 @@
 //! state as its name in `TEXT`, a structured value as JSON in `TEXT` (both backends keep
 //! JSON as text, which sqlx's own `Json` does not read on PostgreSQL), and an optional
 //! unsigned number from a nullable integer. A state's names are written once, in its
-//! [`named_in_text!`] table, which both writes and reads them.
+//! `named_in_text!` table, which both writes and reads them.
 
 use serde::de::DeserializeOwned;
 
