@@ -389,7 +389,7 @@ async fn every_client_call_against_the_simulator_is_recorded() {
             app_id: Some(app_id),
         }],
         enforce_admins: true,
-        required_approving_review_count: None,
+        required_pull_request_reviews: None,
         ..BranchProtection::default()
     };
     client

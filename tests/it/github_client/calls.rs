@@ -295,7 +295,7 @@ async fn branch_protection_is_sent_with_all_four_keys_and_absent_is_none() {
             app_id: Some(AppId(4242)),
         }],
         enforce_admins: false,
-        required_approving_review_count: None,
+        required_pull_request_reviews: None,
         ..BranchProtection::default()
     };
     client
