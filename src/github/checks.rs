@@ -147,7 +147,8 @@ pub struct CheckRunUpdate {
 }
 
 /// A check run on a head, as CI or we reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "CheckRunWire")]
 pub struct CheckRun {
     /// Its id.
     pub id: CheckRunId,
@@ -230,7 +231,7 @@ impl From<CheckRunWire> for CheckRun {
 
 #[derive(Deserialize)]
 struct CheckRunList {
-    check_runs: Vec<CheckRunWire>,
+    check_runs: Vec<CheckRun>,
 }
 
 impl InstallationClient {
@@ -243,7 +244,7 @@ impl InstallationClient {
     ) -> Result<CheckRunId, GithubError> {
         CheckRunAction::check_all(&run.report.actions)?;
         let request = ApiRequest::on_repo(Route::CreateCheckRun, repo, &[])?.json(run)?;
-        Ok(self.send(request).await?.json::<CheckRunWire>()?.id)
+        Ok(self.send(request).await?.json::<CheckRun>()?.id)
     }
 
     /// Updates a check run we created; actions are checked as in
@@ -269,7 +270,7 @@ impl InstallationClient {
         let request = ApiRequest::on_repo(Route::ListCheckRunsForRef, repo, &[git_ref])?
             .query(&[("filter", "latest"), ("per_page", "100")]);
         let list: CheckRunList = self.send(request).await?.json()?;
-        Ok(list.check_runs.into_iter().map(CheckRun::from).collect())
+        Ok(list.check_runs)
     }
 
     /// The combined commit status of a ref.

@@ -24,7 +24,8 @@ pub struct RequiredCheck {
 }
 
 /// A branch's protection: the parts that make up Flotilla's merge gate, and the rest.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "ProtectionWire")]
 pub struct BranchProtection {
     /// Whether the branch must be up to date before merging.
     pub strict: bool,
@@ -306,7 +307,7 @@ impl InstallationClient {
         let Some(response) = self.send_if_found(request).await? else {
             return Ok(None);
         };
-        Ok(Some(response.json::<ProtectionWire>()?.into()))
+        response.json().map(Some)
     }
 
     /// Replaces the branch's protection (needs `administration: write`; without it,
