@@ -18,7 +18,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::agent::Role;
 use crate::cost::Spend;
@@ -132,6 +132,13 @@ fn job_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 2.0, 20))
 }
 
+/// Registers `metric` as `name` with its help text and gives it back: the registry
+/// keeps one handle for rendering, [`Inner`] the other for recording.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 struct Inner {
     registry: Registry,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -171,117 +178,102 @@ impl Metrics {
     /// A registry with every Flotilla metric registered and at zero.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let deliveries = Family::<DeliveryLabels, Counter>::default();
-        registry.register(
-            "flotilla_deliveries",
-            "Webhook deliveries handled, by event and outcome (processed, ignored, failed)",
-            deliveries.clone(),
-        );
-        let job_duration = HistogramFamily::<JobLabels>::new_with_constructor(job_histogram);
-        registry.register(
-            "flotilla_job_duration_seconds",
-            "How long job attempts ran, by kind and result",
-            job_duration.clone(),
-        );
-        let jobs = Family::<QueueLabels, Gauge>::default();
-        registry.register(
-            "flotilla_jobs",
-            "Jobs in the queue by kind and state, read from the store at scrape time",
-            jobs.clone(),
-        );
-        let queue_wait = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "flotilla_job_queue_wait_seconds",
-            "How long the longest-waiting runnable job of each kind has waited for a worker \
-             (0 when none waits), read from the store at scrape time",
-            queue_wait.clone(),
-        );
-        let dead_jobs = Gauge::default();
-        registry.register(
-            "flotilla_dead_jobs",
-            "Jobs that failed their last attempt and wait for a person",
-            dead_jobs.clone(),
-        );
-        let agent_slots_in_use = Gauge::default();
-        registry.register(
-            "flotilla_agent_slots_in_use",
-            "Tasks an agent is working on now (each holds one agent slot)",
-            agent_slots_in_use.clone(),
-        );
-        let attempts = Family::<AttemptLabels, Counter>::default();
-        registry.register(
-            "flotilla_task_attempts",
-            "Worker attempts recorded, by outcome (proposed, failed, stopped by a budget)",
-            attempts.clone(),
-        );
-        let verdicts = Family::<VerdictLabels, Counter>::default();
-        registry.register(
-            "flotilla_verdicts",
-            "Verdicts recorded, by source (lens, gate, check), name and outcome",
-            verdicts.clone(),
-        );
-        let merges = Counter::default();
-        registry.register(
-            "flotilla_merges",
-            "Task pull requests Flotilla merged",
-            merges.clone(),
-        );
-        let github_requests = Family::<GithubLabels, Counter>::default();
-        registry.register(
-            "flotilla_github_requests",
-            "HTTP requests sent to GitHub (each retry counts), by method, route template and status",
-            github_requests.clone(),
-        );
-        let rate_limit_remaining = Family::<InstallationLabels, Gauge>::default();
-        registry.register(
-            "flotilla_github_rate_limit_remaining",
-            "x-ratelimit-remaining of the last GitHub answer, per installation (`app` for the App's JWT)",
-            rate_limit_remaining.clone(),
-        );
-        let write_budget_waits = Family::<InstallationLabels, Counter>::default();
-        registry.register(
-            "flotilla_github_write_budget_waits",
-            "Times a GitHub write waited for its installation's write budget (shared by every \
-             process on the database), per installation",
-            write_budget_waits.clone(),
-        );
-        let write_budget_wait_seconds =
-            Family::<InstallationLabels, Counter<f64, AtomicU64>>::default();
-        registry.register(
-            "flotilla_github_write_budget_wait_seconds",
-            "Seconds GitHub writes spent waiting for their installation's write budget, per \
-             installation",
-            write_budget_wait_seconds.clone(),
-        );
-        let agent_tokens = Family::<TokenLabels, Counter>::default();
-        registry.register(
-            "flotilla_agent_tokens",
-            "Tokens agents used, by role and kind (input, output, cache_read, cache_write)",
-            agent_tokens.clone(),
-        );
-        let agent_spend_usd = Family::<RoleLabels, Counter<f64, AtomicU64>>::default();
-        registry.register(
-            "flotilla_agent_spend_usd",
-            "Dollars agents spent, by role",
-            agent_spend_usd.clone(),
-        );
+        let r = &mut registry;
         Self(Arc::new(Inner {
+            deliveries: registered(
+                r,
+                "flotilla_deliveries",
+                "Webhook deliveries handled, by event and outcome (processed, ignored, failed)",
+                Default::default(),
+            ),
+            job_duration: registered(
+                r,
+                "flotilla_job_duration_seconds",
+                "How long job attempts ran, by kind and result",
+                HistogramFamily::new_with_constructor(job_histogram),
+            ),
+            jobs: registered(
+                r,
+                "flotilla_jobs",
+                "Jobs in the queue by kind and state, read from the store at scrape time",
+                Default::default(),
+            ),
+            queue_wait: registered(
+                r,
+                "flotilla_job_queue_wait_seconds",
+                "How long the longest-waiting runnable job of each kind has waited for a worker \
+                 (0 when none waits), read from the store at scrape time",
+                Default::default(),
+            ),
+            dead_jobs: registered(
+                r,
+                "flotilla_dead_jobs",
+                "Jobs that failed their last attempt and wait for a person",
+                Default::default(),
+            ),
+            agent_slots_in_use: registered(
+                r,
+                "flotilla_agent_slots_in_use",
+                "Tasks an agent is working on now (each holds one agent slot)",
+                Default::default(),
+            ),
+            attempts: registered(
+                r,
+                "flotilla_task_attempts",
+                "Worker attempts recorded, by outcome (proposed, failed, stopped by a budget)",
+                Default::default(),
+            ),
+            verdicts: registered(
+                r,
+                "flotilla_verdicts",
+                "Verdicts recorded, by source (lens, gate, check), name and outcome",
+                Default::default(),
+            ),
+            merges: registered(
+                r,
+                "flotilla_merges",
+                "Task pull requests Flotilla merged",
+                Default::default(),
+            ),
+            github_requests: registered(
+                r,
+                "flotilla_github_requests",
+                "HTTP requests sent to GitHub (each retry counts), by method, route template and status",
+                Default::default(),
+            ),
+            rate_limit_remaining: registered(
+                r,
+                "flotilla_github_rate_limit_remaining",
+                "x-ratelimit-remaining of the last GitHub answer, per installation (`app` for the App's JWT)",
+                Default::default(),
+            ),
+            write_budget_waits: registered(
+                r,
+                "flotilla_github_write_budget_waits",
+                "Times a GitHub write waited for its installation's write budget (shared by every \
+                 process on the database), per installation",
+                Default::default(),
+            ),
+            write_budget_wait_seconds: registered(
+                r,
+                "flotilla_github_write_budget_wait_seconds",
+                "Seconds GitHub writes spent waiting for their installation's write budget, per \
+                 installation",
+                Default::default(),
+            ),
+            agent_tokens: registered(
+                r,
+                "flotilla_agent_tokens",
+                "Tokens agents used, by role and kind (input, output, cache_read, cache_write)",
+                Default::default(),
+            ),
+            agent_spend_usd: registered(
+                r,
+                "flotilla_agent_spend_usd",
+                "Dollars agents spent, by role",
+                Default::default(),
+            ),
             registry,
-            deliveries,
-            job_duration,
-            jobs,
-            queue_wait,
-            dead_jobs,
-            agent_slots_in_use,
-            attempts,
-            verdicts,
-            merges,
-            github_requests,
-            rate_limit_remaining,
-            write_budget_waits,
-            write_budget_wait_seconds,
-            agent_tokens,
-            agent_spend_usd,
         }))
     }
 

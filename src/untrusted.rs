@@ -131,34 +131,24 @@ struct Tag {
 /// The text without comments, hidden elements and invisible elements, wherever they are.
 fn remove_hidden(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut pos = 0;
-    while let Some(found) = text[pos..].find('<') {
-        let at = pos + found;
-        out.push_str(&text[pos..at]);
+    cut_at_tags(text, |at| {
         if lower[at..].starts_with("<!--") {
-            pos = comment_end(&lower, at);
-            continue;
+            return Some(comment_end(&lower, at));
         }
         match parse_tag(text, at) {
             Some(tag) if !tag.closing && INVISIBLE_ELEMENTS.contains(&tag.name.as_str()) => {
-                pos = raw_element_end(&lower, tag.end, &tag.name);
+                Some(raw_element_end(&lower, tag.end, &tag.name))
             }
             Some(tag) if !tag.closing && tag.hidden => {
-                pos = if VOID_ELEMENTS.contains(&tag.name.as_str()) {
+                Some(if VOID_ELEMENTS.contains(&tag.name.as_str()) {
                     tag.end
                 } else {
                     element_end(text, &lower, tag.end, &tag.name)
-                };
+                })
             }
-            _ => {
-                out.push('<');
-                pos = at + 1;
-            }
+            _ => None,
         }
-    }
-    out.push_str(&text[pos..]);
-    out
+    })
 }
 
 /// The text without the remaining tags, comments and declarations outside code.
@@ -166,19 +156,26 @@ fn strip_tags(text: &str) -> String {
     let code = crate::commonmark::code_ranges(text);
     let in_code = |at: usize| code.iter().any(|range| range.contains(&at));
     let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut pos = 0;
-    while let Some(found) = text[pos..].find('<') {
-        let at = pos + found;
-        out.push_str(&text[pos..at]);
-        let end = if in_code(at) {
+    cut_at_tags(text, |at| {
+        if in_code(at) {
             None
         } else if lower[at..].starts_with("<!--") {
             Some(comment_end(&lower, at))
         } else {
             parse_tag(text, at).map(|tag| tag.end)
-        };
-        match end {
+        }
+    })
+}
+
+/// The text with what `cut` says goes removed: at each `<` (its byte offset `at`),
+/// `cut` gives the offset past what is removed from there, or `None` to keep the `<`.
+fn cut_at_tags(text: &str, mut cut: impl FnMut(usize) -> Option<usize>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(found) = text[pos..].find('<') {
+        let at = pos + found;
+        out.push_str(&text[pos..at]);
+        match cut(at) {
             Some(end) => pos = end,
             None => {
                 out.push('<');

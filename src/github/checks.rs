@@ -108,33 +108,27 @@ impl CheckRunAction {
     }
 }
 
-/// A check run to create on a head.
+/// A check run to create on a head: who it is, and the report it starts with.
 #[derive(Clone, Debug, Serialize)]
 pub struct NewCheckRun {
     /// Check name, e.g. `flotilla/verify`.
     pub name: String,
     /// The commit it reports on.
     pub head_sha: CommitSha,
-    /// Status.
-    pub status: CheckStatus,
-    /// Conclusion, required when `status` is completed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conclusion: Option<CheckConclusion>,
     /// Link to details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details_url: Option<String>,
     /// Our own key for the run (task and attempt).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-    /// Report.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<CheckOutput>,
-    /// Buttons offered on the run (at most three); none is the usual case.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub actions: Vec<CheckRunAction>,
+    /// Status, conclusion, output and buttons, sent beside the rest as GitHub takes
+    /// them (none of its buttons is the usual case).
+    #[serde(flatten)]
+    pub report: CheckRunUpdate,
 }
 
-/// Changes to a check run; `None` leaves a field as it is.
+/// What creating and updating a check run both send: its status, conclusion, report and
+/// buttons. On an update `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CheckRunUpdate {
     /// New status.
@@ -146,13 +140,15 @@ pub struct CheckRunUpdate {
     /// Report; its annotations are appended to earlier ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<CheckOutput>,
-    /// Buttons replacing the run's current ones; empty leaves them as they are.
+    /// Buttons (at most three) replacing the run's current ones; empty leaves them as
+    /// they are.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<CheckRunAction>,
 }
 
 /// A check run on a head, as CI or we reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "CheckRunWire")]
 pub struct CheckRun {
     /// Its id.
     pub id: CheckRunId,
@@ -235,7 +231,7 @@ impl From<CheckRunWire> for CheckRun {
 
 #[derive(Deserialize)]
 struct CheckRunList {
-    check_runs: Vec<CheckRunWire>,
+    check_runs: Vec<CheckRun>,
 }
 
 impl InstallationClient {
@@ -246,9 +242,9 @@ impl InstallationClient {
         repo: &RepoName,
         run: &NewCheckRun,
     ) -> Result<CheckRunId, GithubError> {
-        CheckRunAction::check_all(&run.actions)?;
+        CheckRunAction::check_all(&run.report.actions)?;
         let request = ApiRequest::on_repo(Route::CreateCheckRun, repo, &[])?.json(run)?;
-        Ok(self.send(request).await?.json::<CheckRunWire>()?.id)
+        Ok(self.send(request).await?.json::<CheckRun>()?.id)
     }
 
     /// Updates a check run we created; actions are checked as in
@@ -274,7 +270,7 @@ impl InstallationClient {
         let request = ApiRequest::on_repo(Route::ListCheckRunsForRef, repo, &[git_ref])?
             .query(&[("filter", "latest"), ("per_page", "100")]);
         let list: CheckRunList = self.send(request).await?.json()?;
-        Ok(list.check_runs.into_iter().map(CheckRun::from).collect())
+        Ok(list.check_runs)
     }
 
     /// The combined commit status of a ref.

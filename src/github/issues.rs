@@ -36,7 +36,8 @@ pub struct Issue {
 }
 
 /// A comment on an issue or a pull request's conversation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "CommentWire")]
 pub struct IssueComment {
     /// Its id.
     pub id: CommentId,
@@ -128,8 +129,7 @@ impl InstallationClient {
     ) -> Result<Vec<IssueComment>, GithubError> {
         let request = ApiRequest::on_repo(Route::ListIssueComments, repo, &[&issue.to_string()])?
             .query(&[("per_page", "100")]);
-        let wires: Vec<CommentWire> = self.get_all(request).await?;
-        Ok(wires.into_iter().map(IssueComment::from).collect())
+        self.get_all(request).await
     }
 
     /// Posts a comment. Not retried on 5xx: a retry could post it twice.
@@ -139,9 +139,8 @@ impl InstallationClient {
         issue: IssueNumber,
         body: &str,
     ) -> Result<IssueComment, GithubError> {
-        let request = ApiRequest::on_repo(Route::CreateIssueComment, repo, &[&issue.to_string()])?
-            .json(&BodyOnly { body })?;
-        Ok(self.send(request).await?.json::<CommentWire>()?.into())
+        self.write_comment(Route::CreateIssueComment, repo, &issue.to_string(), body)
+            .await
     }
 
     /// Rewrites a comment, to keep one status comment current instead of posting many.
@@ -151,10 +150,26 @@ impl InstallationClient {
         comment: CommentId,
         body: &str,
     ) -> Result<IssueComment, GithubError> {
-        let request =
-            ApiRequest::on_repo(Route::UpdateIssueComment, repo, &[&comment.0.to_string()])?
-                .json(&BodyOnly { body })?;
-        Ok(self.send(request).await?.json::<CommentWire>()?.into())
+        self.write_comment(
+            Route::UpdateIssueComment,
+            repo,
+            &comment.0.to_string(),
+            body,
+        )
+        .await
+    }
+
+    /// Sends `body` as a comment's text to `route` (creating on an issue, or rewriting
+    /// a comment, by the one path parameter) and reads the comment GitHub answers with.
+    async fn write_comment(
+        &self,
+        route: Route,
+        repo: &RepoName,
+        on: &str,
+        body: &str,
+    ) -> Result<IssueComment, GithubError> {
+        let request = ApiRequest::on_repo(route, repo, &[on])?.json(&BodyOnly { body })?;
+        self.send(request).await?.json()
     }
 
     /// Adds labels (GitHub creates unknown ones).

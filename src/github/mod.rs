@@ -33,7 +33,9 @@ pub use error::GithubError;
 pub use graphql::{MergeStateStatus, PullMergeState, PullState};
 pub use hooks::HookDelivery;
 pub use issues::{CommentId, Issue, IssueComment, IssueState};
-pub use protection::{Actors, BranchProtection, BranchRules, OtherProtection, RequiredCheck};
+pub use protection::{
+    Actors, BranchProtection, BranchRules, OtherProtection, RequiredCheck, RequiredReviews,
+};
 pub use pulls::{
     MergeMethod, MergeOutcome, NewPull, NewReview, PullRequest, PullUpdate, Review, ReviewComment,
     ReviewEvent, ReviewId, ReviewSide,

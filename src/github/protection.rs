@@ -6,7 +6,7 @@
 //! It also reads the ruleset rules of a branch, which (unlike classic protection) any
 //! App can read: only their required status checks are kept.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::app::InstallationClient;
 use super::error::GithubError;
@@ -24,7 +24,8 @@ pub struct RequiredCheck {
 }
 
 /// A branch's protection: the parts that make up Flotilla's merge gate, and the rest.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "ProtectionWire")]
 pub struct BranchProtection {
     /// Whether the branch must be up to date before merging.
     pub strict: bool,
@@ -32,46 +33,74 @@ pub struct BranchProtection {
     pub required_checks: Vec<RequiredCheck>,
     /// Whether admins are held to the rules too.
     pub enforce_admins: bool,
-    /// Required approving reviews; `None` when reviews are not required.
-    pub required_approving_review_count: Option<u32>,
+    /// Required reviews and the settings that come with them; `None` when reviews are
+    /// not required.
+    pub required_pull_request_reviews: Option<RequiredReviews>,
     /// Every other setting, carried over when Flotilla rewrites the protection.
     pub other: OtherProtection,
 }
 
-/// Protection settings Flotilla does not act on but must not lose: a PUT that left
-/// them out would switch them off. The default is an unprotected branch's.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OtherProtection {
-    /// New commits dismiss approvals (only with required reviews).
+/// `required_pull_request_reviews`: the settings that exist only while reviews are
+/// required, nested as GitHub nests them. GET and PUT spell them alike (but for
+/// [`Actors`]), so what is read is written back as it is; settings that are off are
+/// left out of the PUT.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequiredReviews {
+    /// Approving reviews a pull request needs.
+    #[serde(default)]
+    pub required_approving_review_count: u32,
+    /// New commits dismiss approvals.
+    #[serde(default, skip_serializing_if = "is_off")]
     pub dismiss_stale_reviews: bool,
-    /// Code owners must approve (only with required reviews).
+    /// Code owners must approve.
+    #[serde(default, skip_serializing_if = "is_off")]
     pub require_code_owner_reviews: bool,
-    /// The last push must be approved by someone else (only with required reviews).
+    /// The last push must be approved by someone else.
+    #[serde(default, skip_serializing_if = "is_off")]
     pub require_last_push_approval: bool,
     /// Who may dismiss reviews; `None` when anyone with write access may.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dismissal_restrictions: Option<Actors>,
     /// Who may merge without the required reviews.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bypass_pull_request_allowances: Option<Actors>,
-    /// Who may push; `None` when anyone with write access may.
+}
+
+/// Protection settings Flotilla does not act on but must not lose: a PUT that left
+/// them out would switch them off. The default is an unprotected branch's. GET answers
+/// each flag as an `{enabled}` object, PUT takes the plain value and only the flags
+/// that are on are sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherProtection {
+    /// Who may push; `None` when anyone with write access may (sent as `null`).
     pub restrictions: Option<Actors>,
     /// Merge commits are refused.
+    #[serde(default, deserialize_with = "enabled", skip_serializing_if = "is_off")]
     pub required_linear_history: bool,
     /// Force pushes are allowed.
+    #[serde(default, deserialize_with = "enabled", skip_serializing_if = "is_off")]
     pub allow_force_pushes: bool,
     /// The branch may be deleted.
+    #[serde(default, deserialize_with = "enabled", skip_serializing_if = "is_off")]
     pub allow_deletions: bool,
     /// Pushes that create matching branches are refused.
+    #[serde(default, deserialize_with = "enabled", skip_serializing_if = "is_off")]
     pub block_creations: bool,
     /// Review conversations must be resolved before merging.
+    #[serde(default, deserialize_with = "enabled", skip_serializing_if = "is_off")]
     pub required_conversation_resolution: bool,
     /// The branch is read-only.
+    #[serde(default, deserialize_with = "enabled", skip_serializing_if = "is_off")]
     pub lock_branch: bool,
     /// Forks may sync a locked branch.
+    #[serde(default, deserialize_with = "enabled", skip_serializing_if = "is_off")]
     pub allow_fork_syncing: bool,
 }
 
-/// Users, teams and Apps named in a protection rule.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Users, teams and Apps named in a protection rule: read from GET's user, team and
+/// App objects, written in PUT as logins and slugs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ActorsWire")]
 pub struct Actors {
     /// User logins.
     pub users: Vec<Login>,
@@ -84,16 +113,11 @@ pub struct Actors {
 #[derive(Deserialize)]
 struct ProtectionWire {
     required_status_checks: Option<StatusChecksWire>,
-    enforce_admins: Option<EnabledWire>,
-    required_pull_request_reviews: Option<ReviewsWire>,
-    restrictions: Option<ActorsWire>,
-    required_linear_history: Option<EnabledWire>,
-    allow_force_pushes: Option<EnabledWire>,
-    allow_deletions: Option<EnabledWire>,
-    block_creations: Option<EnabledWire>,
-    required_conversation_resolution: Option<EnabledWire>,
-    lock_branch: Option<EnabledWire>,
-    allow_fork_syncing: Option<EnabledWire>,
+    #[serde(default, deserialize_with = "enabled")]
+    enforce_admins: bool,
+    required_pull_request_reviews: Option<RequiredReviews>,
+    #[serde(flatten)]
+    other: OtherProtection,
 }
 
 #[derive(Deserialize)]
@@ -111,23 +135,10 @@ struct EnabledWire {
     enabled: bool,
 }
 
-/// True only for a section that is present and enabled.
-fn enabled(section: Option<EnabledWire>) -> bool {
-    section.is_some_and(|s| s.enabled)
-}
-
-#[derive(Deserialize)]
-struct ReviewsWire {
-    #[serde(default)]
-    required_approving_review_count: u32,
-    #[serde(default)]
-    dismiss_stale_reviews: bool,
-    #[serde(default)]
-    require_code_owner_reviews: bool,
-    #[serde(default)]
-    require_last_push_approval: bool,
-    dismissal_restrictions: Option<ActorsWire>,
-    bypass_pull_request_allowances: Option<ActorsWire>,
+/// Reads GET's `{enabled}` object (or `null`) as the flag: true only for a section
+/// that is present and enabled.
+fn enabled<'de, D: Deserializer<'de>>(de: D) -> Result<bool, D::Error> {
+    Ok(Option::<EnabledWire>::deserialize(de)?.is_some_and(|s| s.enabled))
 }
 
 #[derive(Deserialize)]
@@ -177,41 +188,18 @@ impl From<ProtectionWire> for BranchProtection {
             }
             None => (false, Vec::new()),
         };
-        let reviews = wire.required_pull_request_reviews;
-        let flag = |f: fn(&ReviewsWire) -> bool| reviews.as_ref().is_some_and(f);
-        let mut other = OtherProtection {
-            dismiss_stale_reviews: flag(|r| r.dismiss_stale_reviews),
-            require_code_owner_reviews: flag(|r| r.require_code_owner_reviews),
-            require_last_push_approval: flag(|r| r.require_last_push_approval),
-            dismissal_restrictions: None,
-            bypass_pull_request_allowances: None,
-            restrictions: wire.restrictions.map(Actors::from),
-            required_linear_history: enabled(wire.required_linear_history),
-            allow_force_pushes: enabled(wire.allow_force_pushes),
-            allow_deletions: enabled(wire.allow_deletions),
-            block_creations: enabled(wire.block_creations),
-            required_conversation_resolution: enabled(wire.required_conversation_resolution),
-            lock_branch: enabled(wire.lock_branch),
-            allow_fork_syncing: enabled(wire.allow_fork_syncing),
-        };
-        let required_approving_review_count = reviews.map(|r| {
-            other.dismissal_restrictions = r.dismissal_restrictions.map(Actors::from);
-            other.bypass_pull_request_allowances =
-                r.bypass_pull_request_allowances.map(Actors::from);
-            r.required_approving_review_count
-        });
         Self {
             strict,
             required_checks,
-            enforce_admins: enabled(wire.enforce_admins),
-            required_approving_review_count,
-            other,
+            enforce_admins: wire.enforce_admins,
+            required_pull_request_reviews: wire.required_pull_request_reviews,
+            other: wire.other,
         }
     }
 }
 
 /// `skip_serializing_if` for settings whose absence means off.
-fn is_false(value: &bool) -> bool {
+fn is_off(value: &bool) -> bool {
     !*value
 }
 
@@ -219,22 +207,9 @@ fn is_false(value: &bool) -> bool {
 struct ProtectionBody<'a> {
     required_status_checks: StatusChecksBody<'a>,
     enforce_admins: bool,
-    required_pull_request_reviews: Option<ReviewsBody<'a>>,
-    restrictions: Option<ActorsBody<'a>>,
-    #[serde(skip_serializing_if = "is_false")]
-    required_linear_history: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    allow_force_pushes: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    allow_deletions: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    block_creations: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    required_conversation_resolution: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    lock_branch: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    allow_fork_syncing: bool,
+    required_pull_request_reviews: Option<&'a RequiredReviews>,
+    #[serde(flatten)]
+    other: &'a OtherProtection,
 }
 
 #[derive(Serialize)]
@@ -243,68 +218,16 @@ struct StatusChecksBody<'a> {
     checks: &'a [RequiredCheck],
 }
 
-#[derive(Serialize)]
-struct ReviewsBody<'a> {
-    required_approving_review_count: u32,
-    #[serde(skip_serializing_if = "is_false")]
-    dismiss_stale_reviews: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    require_code_owner_reviews: bool,
-    #[serde(skip_serializing_if = "is_false")]
-    require_last_push_approval: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dismissal_restrictions: Option<ActorsBody<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bypass_pull_request_allowances: Option<ActorsBody<'a>>,
-}
-
-#[derive(Serialize)]
-struct ActorsBody<'a> {
-    users: &'a [Login],
-    teams: &'a [String],
-    apps: &'a [String],
-}
-
-impl<'a> From<&'a Actors> for ActorsBody<'a> {
-    fn from(actors: &'a Actors) -> Self {
-        Self {
-            users: &actors.users,
-            teams: &actors.teams,
-            apps: &actors.apps,
-        }
-    }
-}
-
 impl<'a> From<&'a BranchProtection> for ProtectionBody<'a> {
     fn from(p: &'a BranchProtection) -> Self {
-        let o = &p.other;
         Self {
             required_status_checks: StatusChecksBody {
                 strict: p.strict,
                 checks: &p.required_checks,
             },
             enforce_admins: p.enforce_admins,
-            required_pull_request_reviews: p.required_approving_review_count.map(|count| {
-                ReviewsBody {
-                    required_approving_review_count: count,
-                    dismiss_stale_reviews: o.dismiss_stale_reviews,
-                    require_code_owner_reviews: o.require_code_owner_reviews,
-                    require_last_push_approval: o.require_last_push_approval,
-                    dismissal_restrictions: o.dismissal_restrictions.as_ref().map(Into::into),
-                    bypass_pull_request_allowances: o
-                        .bypass_pull_request_allowances
-                        .as_ref()
-                        .map(Into::into),
-                }
-            }),
-            restrictions: o.restrictions.as_ref().map(Into::into),
-            required_linear_history: o.required_linear_history,
-            allow_force_pushes: o.allow_force_pushes,
-            allow_deletions: o.allow_deletions,
-            block_creations: o.block_creations,
-            required_conversation_resolution: o.required_conversation_resolution,
-            lock_branch: o.lock_branch,
-            allow_fork_syncing: o.allow_fork_syncing,
+            required_pull_request_reviews: p.required_pull_request_reviews.as_ref(),
+            other: &p.other,
         }
     }
 }
@@ -384,7 +307,7 @@ impl InstallationClient {
         let Some(response) = self.send_if_found(request).await? else {
             return Ok(None);
         };
-        Ok(Some(response.json::<ProtectionWire>()?.into()))
+        response.json().map(Some)
     }
 
     /// Replaces the branch's protection (needs `administration: write`; without it,

@@ -16,7 +16,8 @@ use crate::types::{CommitSha, Login, PrNumber, RepoName};
 pub struct ReviewId(pub u64);
 
 /// The parts of a pull request the orchestrator acts on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "PullWire")]
 pub struct PullRequest {
     /// Its number.
     pub number: PrNumber,
@@ -125,7 +126,8 @@ pub struct NewReview {
 
 /// A review someone posted on a pull request: how Flotilla finds its own findings and
 /// the humans' verdicts on a head.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "ReviewWire")]
 pub struct Review {
     /// Its id.
     pub id: ReviewId,
@@ -283,7 +285,7 @@ impl InstallationClient {
         pull: &NewPull,
     ) -> Result<PullRequest, GithubError> {
         let request = ApiRequest::on_repo(Route::CreatePull, repo, &[])?.json(pull)?;
-        Ok(self.send(request).await?.json::<PullWire>()?.into())
+        self.send(request).await?.json()
     }
 
     /// Changes a PR's title or body.
@@ -295,7 +297,7 @@ impl InstallationClient {
     ) -> Result<PullRequest, GithubError> {
         let request =
             ApiRequest::on_repo(Route::UpdatePull, repo, &[&pr.to_string()])?.json(update)?;
-        Ok(self.send(request).await?.json::<PullWire>()?.into())
+        self.send(request).await?.json()
     }
 
     /// Reads a PR, to act on its current head rather than a webhook's.
@@ -305,7 +307,7 @@ impl InstallationClient {
         pr: PrNumber,
     ) -> Result<PullRequest, GithubError> {
         let request = ApiRequest::on_repo(Route::GetPull, repo, &[&pr.to_string()])?;
-        Ok(self.send(request).await?.json::<PullWire>()?.into())
+        self.send(request).await?.json()
     }
 
     /// PRs (open or closed) whose head is `branch` in this repository: finds the PR a
@@ -322,8 +324,7 @@ impl InstallationClient {
             ("state", "all"),
             ("per_page", "100"),
         ]);
-        let wires: Vec<PullWire> = self.get_all(request).await?;
-        Ok(wires.into_iter().map(PullRequest::from).collect())
+        self.get_all(request).await
     }
 
     /// Posts a review with inline comments.
@@ -346,8 +347,7 @@ impl InstallationClient {
     ) -> Result<Vec<Review>, GithubError> {
         let request = ApiRequest::on_repo(Route::ListReviews, repo, &[&pr.to_string()])?
             .query(&[("per_page", "100")]);
-        let wires: Vec<ReviewWire> = self.get_all(request).await?;
-        Ok(wires.into_iter().map(Review::from).collect())
+        self.get_all(request).await
     }
 
     /// Merges only if the head is still `expected_head`. 409 (head moved) is

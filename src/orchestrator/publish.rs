@@ -60,12 +60,12 @@ impl FleetHandlers {
                 &NewCheckRun {
                     name: VERIFY_CHECK.to_owned(),
                     head_sha: head.clone(),
-                    status: CheckStatus::InProgress,
-                    conclusion: None,
                     details_url,
                     external_id: Some(task.id.to_string()),
-                    output: None,
-                    actions: Vec::new(),
+                    report: CheckRunUpdate {
+                        status: Some(CheckStatus::InProgress),
+                        ..CheckRunUpdate::default()
+                    },
                 },
             )
             .await?)
@@ -301,20 +301,15 @@ pub(crate) async fn complete_check(
         annotations: batches.next().map(<[_]>::to_vec).unwrap_or_default(),
         ..output.clone()
     };
+    let report = CheckRunUpdate {
+        status: Some(CheckStatus::Completed),
+        conclusion: Some(conclusion),
+        output: Some(first),
+        actions,
+    };
     let id = match target {
         CheckTarget::Started(id) => {
-            client
-                .update_check_run(
-                    repo,
-                    id,
-                    &CheckRunUpdate {
-                        status: Some(CheckStatus::Completed),
-                        conclusion: Some(conclusion),
-                        output: Some(first),
-                        actions,
-                    },
-                )
-                .await?;
+            client.update_check_run(repo, id, &report).await?;
             id
         }
         CheckTarget::New {
@@ -329,12 +324,9 @@ pub(crate) async fn complete_check(
                     &NewCheckRun {
                         name,
                         head_sha,
-                        status: CheckStatus::Completed,
-                        conclusion: Some(conclusion),
                         details_url,
                         external_id: Some(external_id),
-                        output: Some(first),
-                        actions,
+                        report,
                     },
                 )
                 .await?

@@ -308,10 +308,21 @@ fn handled<A: DeserializeOwned, T: DeserializeOwned>(
     action: &str,
     body: &[u8],
 ) -> Result<Option<T>, EventParseError> {
-    match action_kind::<A>(action) {
-        Some(_) => deserialize(body).map(Some),
-        None => Ok(None),
-    }
+    typed(action, body, |_: A, event| event)
+}
+
+/// Types an event whose action is one of the action-kind enum `K` (`Ok(None)` when it
+/// is not): the body is read as `W`, and `build` makes the event of the kind and `W`
+/// (the data an action carries lives beside the payload, not in `action`).
+fn typed<K: DeserializeOwned, W: DeserializeOwned, T>(
+    action: &str,
+    body: &[u8],
+    build: impl FnOnce(K, W) -> T,
+) -> Result<Option<T>, EventParseError> {
+    let Some(kind) = action_kind::<K>(action) else {
+        return Ok(None);
+    };
+    deserialize(body).map(|wire| Some(build(kind, wire)))
 }
 
 /// Reads an action string into one of the private action-kind enums (unit variants,

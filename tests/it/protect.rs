@@ -216,12 +216,14 @@ async fn a_status_named_flotilla_verify_does_not_satisfy_the_gate() {
             &flotilla::github::NewCheckRun {
                 name: VERIFY_CHECK.to_owned(),
                 head_sha: head.clone(),
-                status: flotilla::github::CheckStatus::Completed,
-                conclusion: Some(flotilla::github::CheckConclusion::Success),
                 details_url: None,
                 external_id: None,
-                output: None,
-                actions: Vec::new(),
+                report: flotilla::github::CheckRunUpdate {
+                    status: Some(flotilla::github::CheckStatus::Completed),
+                    conclusion: Some(flotilla::github::CheckConclusion::Success),
+                    output: None,
+                    actions: Vec::new(),
+                },
             },
         )
         .await

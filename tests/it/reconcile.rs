@@ -5,7 +5,7 @@
 //! a second pass changes nothing. The live `pull_request.closed` handling it mirrors,
 //! and the trigger label it leaves alone, are shown here too.
 
-use flotilla::github::{CheckStatus, NewCheckRun};
+use flotilla::github::{CheckRunUpdate, CheckStatus, NewCheckRun};
 use flotilla::review::VERIFY_CHECK;
 use flotilla::sim::MergeMethod;
 use flotilla::store::{RunState, TaskRecord, TaskState};
@@ -230,12 +230,14 @@ async fn a_check_run_a_crash_left_in_progress_is_closed_and_its_head_verified_ag
             &NewCheckRun {
                 name: VERIFY_CHECK.to_owned(),
                 head_sha: head.clone(),
-                status: CheckStatus::InProgress,
-                conclusion: None,
                 details_url: None,
                 external_id: Some(task.id.to_string()),
-                output: None,
-                actions: Vec::new(),
+                report: CheckRunUpdate {
+                    status: Some(CheckStatus::InProgress),
+                    conclusion: None,
+                    output: None,
+                    actions: Vec::new(),
+                },
             },
         )
         .await

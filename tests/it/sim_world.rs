@@ -4,8 +4,8 @@
 //! under branch protection — all over real HTTP and real git.
 
 use flotilla::github::{
-    CheckConclusion, CheckOutput, CheckStatus, GithubError, MergeMethod, MergeOutcome, NewCheckRun,
-    NewPull, NewReview, ReviewComment, ReviewEvent, ReviewSide,
+    CheckConclusion, CheckOutput, CheckRunUpdate, CheckStatus, GithubError, MergeMethod,
+    MergeOutcome, NewCheckRun, NewPull, NewReview, ReviewComment, ReviewEvent, ReviewSide,
 };
 use flotilla::sim::{CI_APP_ID, MergeMethod as WebMerge};
 use flotilla::store::DeliveryOutcome;
@@ -148,17 +148,19 @@ async fn flotillas_client_clones_pushes_opens_a_draft_reviews_checks_and_merges_
             &NewCheckRun {
                 name: "flotilla/verify".into(),
                 head_sha: pull.head_sha.clone(),
-                status: CheckStatus::Completed,
-                conclusion: Some(CheckConclusion::Success),
                 details_url: None,
                 external_id: Some("task-1".into()),
-                output: Some(CheckOutput {
-                    title: "verified".into(),
-                    summary: "all lenses upheld".into(),
-                    text: None,
-                    annotations: vec![],
-                }),
-                actions: Vec::new(),
+                report: CheckRunUpdate {
+                    status: Some(CheckStatus::Completed),
+                    conclusion: Some(CheckConclusion::Success),
+                    output: Some(CheckOutput {
+                        title: "verified".into(),
+                        summary: "all lenses upheld".into(),
+                        text: None,
+                        annotations: vec![],
+                    }),
+                    actions: Vec::new(),
+                },
             },
         )
         .await

@@ -3,32 +3,15 @@
 //! [`verify_csrf`] before acting. A cross-site page cannot read the token, and the
 //! session cookie is `SameSite=Lax` besides.
 
-use axum::extract::{FromRef, FromRequestParts};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
-use super::AuthState;
-use super::viewer::{NotLoggedIn, Viewer};
+use super::viewer::Viewer;
 
-/// The token to put in a form's hidden `csrf` field.
+/// The token to put in a form's hidden `csrf` field ([`Viewer::csrf_token`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsrfToken(pub String);
-
-impl<S> FromRequestParts<S> for CsrfToken
-where
-    S: Send + Sync,
-    AuthState: FromRef<S>,
-{
-    type Rejection = NotLoggedIn;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, NotLoggedIn> {
-        Viewer::from_request_parts(parts, state)
-            .await
-            .map(|viewer| viewer.csrf_token())
-    }
-}
 
 /// A POST whose `csrf` field is missing or is not its session's token: 403.
 #[derive(Debug, thiserror::Error)]

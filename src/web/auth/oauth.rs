@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::PrivateCookieJar;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::escape;
 
@@ -137,7 +138,7 @@ async fn sign_in(auth: &AuthState, code: &str) -> anyhow::Result<(String, Secret
     let config = auth.config();
     let http = &auth.inner.http;
     let redirect_uri = config.redirect_uri();
-    let exchanged: TokenBody = http
+    let exchange = http
         .post(format!(
             "{}/login/oauth/access_token",
             config.web_base.trim_end_matches('/')
@@ -148,15 +149,13 @@ async fn sign_in(auth: &AuthState, code: &str) -> anyhow::Result<(String, Secret
             ("client_secret", config.client_secret.expose_secret()),
             ("code", code),
             ("redirect_uri", redirect_uri.as_str()),
-        ])
-        .send()
-        .await
-        .context("exchanging the OAuth code")?
-        .error_for_status()
-        .context("exchanging the OAuth code")?
-        .json()
-        .await
-        .context("reading GitHub's token answer")?;
+        ]);
+    let exchanged: TokenBody = answer(
+        exchange,
+        "exchanging the OAuth code",
+        "reading GitHub's token answer",
+    )
+    .await?;
     let token = match exchanged {
         TokenBody {
             access_token: Some(token),
@@ -173,19 +172,35 @@ async fn sign_in(auth: &AuthState, code: &str) -> anyhow::Result<(String, Secret
                 .unwrap_or_else(|| "no reason given".to_owned())
         ),
     };
-    let user: UserBody = http
+    let user = http
         .get(format!("{}/user", config.api_base.trim_end_matches('/')))
         .bearer_auth(token.expose_secret())
-        .header(header::ACCEPT, "application/vnd.github+json")
+        .header(header::ACCEPT, "application/vnd.github+json");
+    let user: UserBody = answer(
+        user,
+        "reading the logged-in user",
+        "reading the logged-in user",
+    )
+    .await?;
+    Ok((user.login, token))
+}
+
+/// Sends `request` and reads GitHub's JSON answer; a failure to send or an error status
+/// is `sending`, an answer that does not read is `reading`.
+async fn answer<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    sending: &'static str,
+    reading: &'static str,
+) -> anyhow::Result<T> {
+    request
         .send()
         .await
-        .context("reading the logged-in user")?
+        .context(sending)?
         .error_for_status()
-        .context("reading the logged-in user")?
+        .context(sending)?
         .json()
         .await
-        .context("reading the logged-in user")?;
-    Ok((user.login, token))
+        .context(reading)
 }
 
 /// `POST /logout` with the session's `csrf`.

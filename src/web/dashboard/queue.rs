@@ -12,7 +12,7 @@ use super::format::{age, duration};
 use super::{DashboardState, PageError, may_read};
 use crate::clock::Millis;
 use crate::links::paths;
-use crate::store::{JobKind, JobListing, JobState, RunId};
+use crate::store::{JobKind, JobState, RunId};
 use crate::types::RepoName;
 use crate::web::auth::Viewer;
 
@@ -84,20 +84,8 @@ pub(super) async fn page(
                 .collect(),
         })
         .collect();
-    let (running, hidden_running) = visible_jobs(
-        &state,
-        &viewer,
-        store.jobs_in_state(JobState::Running, LISTED).await?,
-        now,
-    )
-    .await?;
-    let (dead, hidden_dead) = visible_jobs(
-        &state,
-        &viewer,
-        store.jobs_in_state(JobState::Dead, LISTED).await?,
-        now,
-    )
-    .await?;
+    let (running, hidden_running) = visible_jobs(&state, &viewer, JobState::Running, now).await?;
+    let (dead, hidden_dead) = visible_jobs(&state, &viewer, JobState::Dead, now).await?;
     let mut runs: HashMap<RunId, RepoName> = HashMap::new();
     let mut agents = Vec::new();
     for step in store.open_steps().await? {
@@ -152,14 +140,15 @@ pub(super) async fn page(
     Ok(Html(page.render()?))
 }
 
-/// The jobs of repositories the viewer may read, as listed, and how many were left
-/// out (another repository's, or of no repository).
+/// The jobs in `job_state` (the newest [`LISTED`]) of repositories the viewer may
+/// read, and how many were left out (another repository's, or of no repository).
 async fn visible_jobs(
     state: &DashboardState,
     viewer: &Viewer,
-    jobs: Vec<JobListing>,
+    job_state: JobState,
     now: Millis,
 ) -> anyhow::Result<(Vec<JobView>, usize)> {
+    let jobs = state.store.jobs_in_state(job_state, LISTED).await?;
     let mut shown = Vec::with_capacity(jobs.len());
     let mut hidden = 0;
     for job in jobs {

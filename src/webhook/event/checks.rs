@@ -2,9 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{
-    AppRef, EventParseError, InstallationRef, PrRef, Repository, Sender, action_kind, deserialize,
-};
+use super::{AppRef, EventParseError, InstallationRef, PrRef, Repository, Sender, typed};
 use crate::types::CommitSha;
 pub use crate::types::{CheckConclusion, CheckStatus};
 
@@ -185,23 +183,18 @@ pub(super) fn parse_check_run(
     action: &str,
     body: &[u8],
 ) -> Result<Option<CheckRunEvent>, EventParseError> {
-    let Some(kind) = action_kind::<CheckRunKind>(action) else {
-        return Ok(None);
-    };
-    let wire: CheckRunWire = deserialize(body)?;
-    let action = match kind {
-        CheckRunKind::Created => CheckRunAction::Created,
-        CheckRunKind::Completed => CheckRunAction::Completed,
-        CheckRunKind::Rerequested => CheckRunAction::Rerequested,
-        CheckRunKind::RequestedAction => CheckRunAction::RequestedAction {
-            identifier: wire.requested_action.and_then(|a| a.identifier),
+    typed(action, body, |kind, wire: CheckRunWire| CheckRunEvent {
+        action: match kind {
+            CheckRunKind::Created => CheckRunAction::Created,
+            CheckRunKind::Completed => CheckRunAction::Completed,
+            CheckRunKind::Rerequested => CheckRunAction::Rerequested,
+            CheckRunKind::RequestedAction => CheckRunAction::RequestedAction {
+                identifier: wire.requested_action.and_then(|a| a.identifier),
+            },
         },
-    };
-    Ok(Some(CheckRunEvent {
-        action,
         check_run: wire.check_run,
         repository: wire.repository,
         sender: wire.sender,
         installation: wire.installation,
-    }))
+    })
 }

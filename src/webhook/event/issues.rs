@@ -2,10 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{
-    Account, EventParseError, InstallationRef, Label, Repository, Sender, action_kind, deserialize,
-    present,
-};
+use super::{Account, EventParseError, InstallationRef, Label, Repository, Sender, present, typed};
 use crate::types::IssueNumber;
 pub use crate::types::IssueState;
 
@@ -126,22 +123,17 @@ pub(super) fn parse_issues(
     action: &str,
     body: &[u8],
 ) -> Result<Option<IssuesEvent>, EventParseError> {
-    let Some(kind) = action_kind::<IssuesKind>(action) else {
-        return Ok(None);
-    };
-    let wire: IssuesWire = deserialize(body)?;
-    let action = match kind {
-        IssuesKind::Labeled => IssuesAction::Labeled(wire.label),
-        IssuesKind::Unlabeled => IssuesAction::Unlabeled(wire.label),
-        IssuesKind::Edited => IssuesAction::Edited,
-        IssuesKind::Closed => IssuesAction::Closed,
-        IssuesKind::Reopened => IssuesAction::Reopened,
-    };
-    Ok(Some(IssuesEvent {
-        action,
+    typed(action, body, |kind, wire: IssuesWire| IssuesEvent {
+        action: match kind {
+            IssuesKind::Labeled => IssuesAction::Labeled(wire.label),
+            IssuesKind::Unlabeled => IssuesAction::Unlabeled(wire.label),
+            IssuesKind::Edited => IssuesAction::Edited,
+            IssuesKind::Closed => IssuesAction::Closed,
+            IssuesKind::Reopened => IssuesAction::Reopened,
+        },
         issue: wire.issue,
         repository: wire.repository,
         sender: wire.sender,
         installation: wire.installation,
-    }))
+    })
 }

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{EventParseError, InstallationRef, Repository, Sender, action_kind, deserialize};
+use super::{EventParseError, InstallationRef, Repository, Sender, typed};
 use crate::types::{CommitSha, PrNumber};
 
 /// The prefix of every branch the merge queue creates, after `refs/heads/`.
@@ -121,21 +121,16 @@ pub(super) fn parse_merge_group(
     action: &str,
     body: &[u8],
 ) -> Result<Option<MergeGroupEvent>, EventParseError> {
-    let Some(kind) = action_kind::<MergeGroupKind>(action) else {
-        return Ok(None);
-    };
-    let wire: MergeGroupWire = deserialize(body)?;
-    let action = match kind {
-        MergeGroupKind::ChecksRequested => MergeGroupAction::ChecksRequested,
-        MergeGroupKind::Destroyed => MergeGroupAction::Destroyed {
-            reason: wire.reason,
+    typed(action, body, |kind, wire: MergeGroupWire| MergeGroupEvent {
+        action: match kind {
+            MergeGroupKind::ChecksRequested => MergeGroupAction::ChecksRequested,
+            MergeGroupKind::Destroyed => MergeGroupAction::Destroyed {
+                reason: wire.reason,
+            },
         },
-    };
-    Ok(Some(MergeGroupEvent {
-        action,
         merge_group: wire.merge_group,
         repository: wire.repository,
         installation: wire.installation,
         sender: wire.sender,
-    }))
+    })
 }

@@ -2,9 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{
-    Account, EventParseError, InstallationRef, Repository, Sender, action_kind, deserialize,
-};
+use super::{Account, EventParseError, InstallationRef, Repository, Sender, typed};
 use crate::types::{CommitSha, PrNumber};
 
 /// A `pull_request` delivery: a task's PR moved (new head, closed, merged, drafted).
@@ -214,28 +212,25 @@ pub(super) fn parse_pull_request(
     action: &str,
     body: &[u8],
 ) -> Result<Option<PullRequestEvent>, EventParseError> {
-    let Some(kind) = action_kind::<PullRequestKind>(action) else {
-        return Ok(None);
-    };
-    let wire: PullRequestWire = deserialize(body)?;
-    let action = match kind {
-        PullRequestKind::Opened => PullRequestAction::Opened,
-        PullRequestKind::Synchronize => PullRequestAction::Synchronize,
-        PullRequestKind::Reopened => PullRequestAction::Reopened,
-        PullRequestKind::Closed => PullRequestAction::Closed,
-        PullRequestKind::ReadyForReview => PullRequestAction::ReadyForReview,
-        PullRequestKind::ConvertedToDraft => PullRequestAction::ConvertedToDraft,
-        PullRequestKind::AutoMergeEnabled => PullRequestAction::AutoMergeEnabled,
-        PullRequestKind::AutoMergeDisabled => PullRequestAction::AutoMergeDisabled {
-            reason: wire.reason,
-        },
-    };
-    Ok(Some(PullRequestEvent {
-        action,
-        number: wire.number,
-        pull_request: wire.pull_request,
-        repository: wire.repository,
-        sender: wire.sender,
-        installation: wire.installation,
-    }))
+    typed(action, body, |kind, wire: PullRequestWire| {
+        PullRequestEvent {
+            action: match kind {
+                PullRequestKind::Opened => PullRequestAction::Opened,
+                PullRequestKind::Synchronize => PullRequestAction::Synchronize,
+                PullRequestKind::Reopened => PullRequestAction::Reopened,
+                PullRequestKind::Closed => PullRequestAction::Closed,
+                PullRequestKind::ReadyForReview => PullRequestAction::ReadyForReview,
+                PullRequestKind::ConvertedToDraft => PullRequestAction::ConvertedToDraft,
+                PullRequestKind::AutoMergeEnabled => PullRequestAction::AutoMergeEnabled,
+                PullRequestKind::AutoMergeDisabled => PullRequestAction::AutoMergeDisabled {
+                    reason: wire.reason,
+                },
+            },
+            number: wire.number,
+            pull_request: wire.pull_request,
+            repository: wire.repository,
+            sender: wire.sender,
+            installation: wire.installation,
+        }
+    })
 }

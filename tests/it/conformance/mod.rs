@@ -389,7 +389,7 @@ async fn every_client_call_against_the_simulator_is_recorded() {
             app_id: Some(app_id),
         }],
         enforce_admins: true,
-        required_approving_review_count: None,
+        required_pull_request_reviews: None,
         ..BranchProtection::default()
     };
     client
@@ -430,28 +430,30 @@ async fn every_client_call_against_the_simulator_is_recorded() {
             &NewCheckRun {
                 name: VERIFY.to_owned(),
                 head_sha: head.clone(),
-                status: CheckStatus::InProgress,
-                conclusion: None,
                 details_url: Some("https://flotilla.example/runs/1".to_owned()),
                 external_id: Some("task-1/attempt-1".to_owned()),
-                output: Some(CheckOutput {
-                    title: "Verifying".to_owned(),
-                    summary: "Reviewers are looking at the change.".to_owned(),
-                    text: None,
-                    annotations: vec![Annotation {
-                        path: "src/widget.rs".to_owned(),
-                        start_line: 5,
-                        end_line: 5,
-                        annotation_level: AnnotationLevel::Notice,
-                        message: "`spin` does nothing yet.".to_owned(),
-                        title: Some("correctness".to_owned()),
+                report: CheckRunUpdate {
+                    status: Some(CheckStatus::InProgress),
+                    conclusion: None,
+                    output: Some(CheckOutput {
+                        title: "Verifying".to_owned(),
+                        summary: "Reviewers are looking at the change.".to_owned(),
+                        text: None,
+                        annotations: vec![Annotation {
+                            path: "src/widget.rs".to_owned(),
+                            start_line: 5,
+                            end_line: 5,
+                            annotation_level: AnnotationLevel::Notice,
+                            message: "`spin` does nothing yet.".to_owned(),
+                            title: Some("correctness".to_owned()),
+                        }],
+                    }),
+                    actions: vec![CheckRunAction {
+                        label: "Verify again".to_owned(),
+                        description: "Run every reviewer lens again".to_owned(),
+                        identifier: "reverify".to_owned(),
                     }],
-                }),
-                actions: vec![CheckRunAction {
-                    label: "Verify again".to_owned(),
-                    description: "Run every reviewer lens again".to_owned(),
-                    identifier: "reverify".to_owned(),
-                }],
+                },
             },
         )
         .await

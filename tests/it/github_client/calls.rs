@@ -3,8 +3,8 @@
 use axum::http::Method;
 use flotilla::github::{
     Annotation, AnnotationLevel, BranchProtection, CheckConclusion, CheckOutput, CheckRunAction,
-    CheckStatus, GithubError, MergeMethod, MergeOutcome, NewCheckRun, NewReview, Permission,
-    RequiredCheck, ReviewComment, ReviewEvent, ReviewSide,
+    CheckRunUpdate, CheckStatus, GithubError, MergeMethod, MergeOutcome, NewCheckRun, NewReview,
+    Permission, RequiredCheck, ReviewComment, ReviewEvent, ReviewSide,
 };
 use flotilla::types::{AppId, CommitSha, IssueNumber, Login, PrNumber};
 use serde_json::json;
@@ -246,24 +246,26 @@ async fn check_run_carries_its_output_and_annotations() {
     let run = NewCheckRun {
         name: "flotilla/verify".to_owned(),
         head_sha: CommitSha::from("abc123"),
-        status: CheckStatus::Completed,
-        conclusion: Some(CheckConclusion::Failure),
         details_url: None,
         external_id: Some("task-1/attempt-2".to_owned()),
-        output: Some(CheckOutput {
-            title: "Refuted".to_owned(),
-            summary: "1 finding".to_owned(),
-            text: None,
-            annotations: vec![Annotation {
-                path: "src/lib.rs".to_owned(),
-                start_line: 3,
-                end_line: 4,
-                annotation_level: AnnotationLevel::Failure,
-                message: "Panics on empty input.".to_owned(),
-                title: None,
-            }],
-        }),
-        actions: Vec::new(),
+        report: CheckRunUpdate {
+            status: Some(CheckStatus::Completed),
+            conclusion: Some(CheckConclusion::Failure),
+            output: Some(CheckOutput {
+                title: "Refuted".to_owned(),
+                summary: "1 finding".to_owned(),
+                text: None,
+                annotations: vec![Annotation {
+                    path: "src/lib.rs".to_owned(),
+                    start_line: 3,
+                    end_line: 4,
+                    annotation_level: AnnotationLevel::Failure,
+                    message: "Panics on empty input.".to_owned(),
+                    title: None,
+                }],
+            }),
+            actions: Vec::new(),
+        },
     };
     let id = client
         .create_check_run(&repo(), &run)
@@ -295,7 +297,7 @@ async fn branch_protection_is_sent_with_all_four_keys_and_absent_is_none() {
             app_id: Some(AppId(4242)),
         }],
         enforce_admins: false,
-        required_approving_review_count: None,
+        required_pull_request_reviews: None,
         ..BranchProtection::default()
     };
     client
@@ -413,12 +415,14 @@ async fn check_run_actions_beyond_github_limits_are_refused_before_sending() {
     let run = |actions| NewCheckRun {
         name: "flotilla/verify".to_owned(),
         head_sha: CommitSha::from("abc123"),
-        status: CheckStatus::InProgress,
-        conclusion: None,
         details_url: None,
         external_id: None,
-        output: None,
-        actions,
+        report: CheckRunUpdate {
+            status: Some(CheckStatus::InProgress),
+            conclusion: None,
+            output: None,
+            actions,
+        },
     };
     for actions in [
         vec![action("Verify again, all lenses")],
