@@ -63,15 +63,15 @@ impl TaskState {
 
     /// [`TaskState::IN_REVIEW`] and `needs_human`: the pull request is open and awaits
     /// a merge or a person.
-    pub const OPEN_PULL: [TaskState; 7] = {
-        let mut open = [Self::NeedsHuman; 7];
-        let mut i = 0;
-        while i < Self::IN_REVIEW.len() {
-            open[i] = Self::IN_REVIEW[i];
-            i += 1;
-        }
-        open
-    };
+    pub const OPEN_PULL: [TaskState; 7] = [
+        Self::Proposed,
+        Self::Verifying,
+        Self::Refuted,
+        Self::Verified,
+        Self::Ready,
+        Self::Merging,
+        Self::NeedsHuman,
+    ];
 
     /// Whether the task has pushed work a dependent task may build on.
     pub fn has_pushed_work(self) -> bool {
